@@ -1,0 +1,110 @@
+"""The one interface every source implements.
+
+A connector knows its source and nothing else: it turns a scan request (columns, predicates,
+limit) into a stream of Arrow record batches. The engine decides what to ask for; the connector
+says what it can honour, so the engine can explain, per source, what was pushed down.
+
+Predicates are sqlglot expressions over *unqualified* columns named exactly as in the dataset's
+schema, compared with literals. sqlglot is the lingua franca because it transpiles to every SQL
+dialect a source may speak, and it is a plain tree that document and search sources can walk.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from sqlglot import exp
+
+
+class SourceError(Exception):
+    """The source failed or refused; the message is the source's own, safe to show the agent."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Everything a connector is told about its dataset.
+
+    `location` is the part of `from:` after the scheme (`file:data/x.parquet` -> `data/x.parquet`;
+    for http(s) it is the whole URL). `params` already have their `${env:..}`/`${file:..}` secrets
+    resolved, so a connector must never echo them in errors or logs.
+    """
+
+    name: str
+    scheme: str
+    location: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    declared_schema: pa.Schema | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """What the engine asks of a source for one table reference in one query.
+
+    `filters` are conjuncts the connector said it accepts; `limit` is only set when every
+    predicate of the query on this table was accepted, so the source may stop early.
+    """
+
+    projection: Sequence[str] | None = None
+    filters: Sequence[exp.Expression] = ()
+    limit: int | None = None
+
+
+class Connector(ABC):
+    """A source of one dataset.
+
+    Subclasses set `schemes` and implement `schema` and `scan`. They override `accepts_filter`
+    and set `supports_limit` to take work off the engine; the defaults (no pushdown) are always
+    correct because the engine re-applies every predicate and limit above the scan.
+    """
+
+    schemes: ClassVar[tuple[str, ...]] = ()
+    supports_limit: ClassVar[bool] = False
+
+    def __init__(self, source: DatasetSource) -> None:
+        self.source = source
+
+    @abstractmethod
+    def schema(self) -> pa.Schema:
+        """The dataset's Arrow schema: declared, or inferred from the source."""
+
+    @abstractmethod
+    def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
+        """Stream the rows: columns in `request.projection` order (all columns if None)."""
+
+    def accepts_filter(self, predicate: exp.Expression) -> bool:
+        """Whether `scan` applies this predicate itself (exactly, at the source)."""
+        return False
+
+    def describe(self, request: ScanRequest) -> str:
+        """What this scan sends to the source, as shown by EXPLAIN."""
+        parts = [f"columns={list(request.projection) if request.projection is not None else '*'}"]
+        if request.filters:
+            parts.append("filters=[" + ", ".join(f.sql("postgres") for f in request.filters) + "]")
+        if request.limit is not None:
+            parts.append(f"limit={request.limit}")
+        return " ".join(parts)
+
+    def row_count(self) -> int | None:
+        """The number of rows if the source knows it cheaply, for status pages."""
+        return None
+
+    def close(self) -> None:
+        """Release connections and file handles."""
+
+
+def project(schema: pa.Schema, projection: Sequence[str] | None) -> pa.Schema:
+    """The schema of a scan's output: the dataset schema narrowed to the projection."""
+    if projection is None:
+        return schema
+    return pa.schema([schema.field(name) for name in projection])

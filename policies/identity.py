@@ -1,0 +1,67 @@
+"""Who is asking: API keys from sidecar.yaml mapped to identities, shared by every interface.
+
+Keys are compared in constant time so response timing reveals nothing about a key's prefix.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+from sidecar.config import Auth
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.secrets import resolve_string
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+
+
+class Authenticator:
+    def __init__(self, auth: Auth, base_dir: Path) -> None:
+        self._keys = [
+            (resolve_string(api_key.key.get_secret_value(), base_dir).encode(), api_key.identity)
+            for api_key in auth.api_keys
+        ]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._keys)
+
+    def identify(self, key: str | None) -> Identity:
+        """The identity holding `key`; anyone when auth is off, else a clear refusal."""
+        if not self.enabled:
+            return Identity(ANONYMOUS)
+        if not key:
+            raise SidecarError(
+                ErrorCode.UNAUTHENTICATED,
+                "an API key is required",
+                hint="send 'Authorization: Bearer <key>' (or 'X-API-Key: <key>')",
+            )
+        presented = key.encode()
+        match = None
+        for secret, identity in self._keys:
+            if hmac.compare_digest(presented, secret):
+                match = identity
+        if match is None:
+            raise SidecarError(
+                ErrorCode.UNAUTHENTICATED,
+                "the API key is not valid",
+                hint="check the key configured for this agent under runtime.auth.api_keys",
+            )
+        return Identity(match)
+
+    def check_password(self, identity: str, password: str) -> Identity:
+        """For protocols that send a user name too (Postgres, Flight Basic): both must match."""
+        found = self.identify(password)
+        if found.name != identity:
+            raise SidecarError(
+                ErrorCode.UNAUTHENTICATED,
+                f'password authentication failed for user "{identity}"',
+                hint="the user name is the identity that owns the key",
+            )
+        return found

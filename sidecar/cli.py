@@ -1,0 +1,821 @@
+"""The `sidecar` command: run a sidecar, query one, and write or check its sidecar.yaml.
+
+Query commands talk to a running sidecar over its HTTP API rather than opening the sources
+themselves, so what an operator sees from the CLI is exactly what the agent sees: the same
+datasets, the same errors, the same auth. The transport lives in one small class (`HttpClient`)
+so another protocol can replace it without touching the shell or the rendering.
+
+Modules that build the engine and its servers are imported only by the commands that need them,
+so `sidecar sql` starts quickly and works from a machine that only has the client side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+import pyarrow as pa
+import pyarrow.ipc
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import WordCompleter
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from sidecar import __version__
+from sidecar.config import ConfigError, SidecarConfig, json_schema, load_config
+from sidecar.secrets import REDACTOR
+
+if TYPE_CHECKING:
+    from sidecar.engine.catalog import DatasetEntry
+
+DEFAULT_URL = "http://127.0.0.1:8090"
+CONFIG_FILE = "sidecar.yaml"
+HISTORY_FILE = "~/.sidecar_history"
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+MAX_DISPLAY_ROWS = 1000
+CONNECT_TIMEOUT = 10.0
+# Long enough for any query the sidecar itself would still be running (its default
+# runtime.query_timeout is 60s); the server, not the client, decides when a query is too slow.
+READ_TIMEOUT = 600.0
+EXIT_WORDS = ("exit", "quit")
+SQL_WORDS = (
+    "SELECT FROM WHERE GROUP ORDER BY HAVING LIMIT OFFSET JOIN LEFT INNER ON AS AND OR NOT IN IS "
+    "NULL LIKE ILIKE BETWEEN DISTINCT COUNT SUM AVG MIN MAX CASE WHEN THEN ELSE END WITH UNION "
+    "ALL DESC ASC EXPLAIN DESCRIBE SHOW TABLES"
+)
+REPL_HELP = """\
+End a statement with ; (Enter on an unfinished statement starts a new line).
+  \\dt          list tables (SHOW TABLES)
+  \\d NAME      describe a table or view (DESCRIBE NAME)
+  \\timing      show how long each query takes (toggle)
+  \\q, exit     quit (or Ctrl-D)"""
+
+
+# --- Talking to a running sidecar -----------------------------------------------------------
+
+
+class ClientError(Exception):
+    """The sidecar could not be reached or answered unreadably; nothing the SQL can fix."""
+
+
+class ServerError(Exception):
+    """An error the sidecar answered with, carrying its hint and the position in the SQL."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.position = position
+
+
+class SqlClient(Protocol):
+    """What the shell needs from a transport, so Flight SQL can stand in for HTTP."""
+
+    url: str
+
+    def query(self, sql: str) -> pa.Table: ...
+
+
+class HttpClient:
+    """The sidecar's HTTP API. Results travel as Arrow IPC so values keep their SQL types."""
+
+    def __init__(self, url: str, api_key: str | None = None) -> None:
+        self.url = normalize_url(url)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(CONNECT_TIMEOUT, read=READ_TIMEOUT),
+        )
+
+    def query(self, sql: str) -> pa.Table:
+        response = self._send(
+            "POST",
+            "/v1/sql",
+            content=sql.encode(),
+            headers={"Content-Type": "text/plain; charset=utf-8", "Accept": ARROW_STREAM},
+        )
+        try:
+            return pyarrow.ipc.open_stream(response.content).read_all()
+        except pa.ArrowInvalid as error:
+            raise ClientError(
+                f"the sidecar at {self.url} sent an unreadable result: {error}"
+            ) from None
+
+    def get_json(self, path: str) -> Any:
+        response = self._send("GET", path, headers={"Accept": "application/json"})
+        try:
+            return response.json()
+        except ValueError:
+            raise ClientError(
+                f"{self.url}{path} did not answer with JSON; is it a sidecar?"
+            ) from None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise ClientError(
+                f"cannot reach the sidecar at {self.url}: is `sidecar run` running?"
+            ) from None
+        except httpx.TransportError as error:
+            raise ClientError(
+                f"{method} {self.url}{path} failed: {error or type(error).__name__}"
+            ) from None
+        if response.is_error:
+            raise server_error(response)
+        return response
+
+
+def normalize_url(url: str) -> str:
+    """Accept `localhost:8090` too: people type addresses the way the banner shows ports."""
+    url = url.strip().rstrip("/")
+    return url if "://" in url else f"http://{url}"
+
+
+def server_error(response: httpx.Response) -> ServerError:
+    """The sidecar's JSON error body; anything else (a proxy's page) is shown as it came."""
+    try:
+        body = response.json()["error"]
+        return ServerError(
+            str(body["message"]),
+            hint=body.get("hint"),
+            position=body.get("position"),
+        )
+    except (ValueError, KeyError, TypeError):
+        excerpt = response.text.strip()[:200] or response.reason_phrase
+        return ServerError(f"HTTP {response.status_code}: {excerpt}")
+
+
+def server_url(option: str | None) -> str:
+    return option or os.environ.get("SIDECAR_URL") or DEFAULT_URL
+
+
+def api_key(option: str | None) -> str | None:
+    return option or os.environ.get("SIDECAR_API_KEY") or None
+
+
+# --- Output ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Io:
+    """Where a command writes: results to stdout, diagnostics to stderr."""
+
+    out: Console
+    err: Console
+
+    @classmethod
+    def standard(cls) -> Io:
+        return cls(
+            out=Console(highlight=False, emoji=False),
+            err=Console(stderr=True, highlight=False, emoji=False),
+        )
+
+    def say(self, line: str | Text) -> None:
+        """A line that is never wrapped, so paths and commands stay whole for copy and paste."""
+        self.out.print(line, soft_wrap=True)
+
+    def fail(self, *lines: str) -> None:
+        """Plain, unwrapped lines: a caret must stay under its column, and text from a server
+        must never be read as rich markup."""
+        for line in lines:
+            self.err.print(Text(line), soft_wrap=True)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def error_lines(error: ServerError, sql: str | None = None) -> list[str]:
+    lines = [f"ERROR: {error.message}"]
+    if sql is not None and error.position is not None:
+        lines += caret_lines(sql, error.position)
+    if error.hint:
+        lines.append(f"HINT: {error.hint}")
+    return lines
+
+
+def caret_lines(sql: str, position: int) -> list[str]:
+    """psql's way of pointing at an error: the line of SQL that holds it, a caret beneath."""
+    offset = min(max(position - 1, 0), len(sql))
+    start = sql.rfind("\n", 0, offset) + 1
+    end = sql.find("\n", offset)
+    line = sql[start : len(sql) if end < 0 else end]
+    label = f"LINE {sql.count(chr(10), 0, offset) + 1}: "
+    pad = len(label) + len(sql[start:offset].expandtabs())
+    return [label + line.expandtabs(), " " * pad + "^"]
+
+
+def cell(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=json_value, ensure_ascii=False)
+    return str(value)
+
+
+def json_value(value: Any) -> Any:
+    """JSON for the Arrow types json.dumps does not know; decimals stay exact as strings."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def is_numeric(data_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+    )
+
+
+def result_table(table: pa.Table) -> Table:
+    view = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for field in table.schema:
+        view.add_column(Text(field.name), justify="right" if is_numeric(field.type) else "left")
+    for row in table.slice(0, MAX_DISPLAY_ROWS).to_pylist():
+        view.add_row(
+            *(Text("NULL", style="dim") if v is None else Text(cell(v)) for v in row.values())
+        )
+    return view
+
+
+def print_result(table: pa.Table, fmt: str, io: Io, elapsed: float | None = None) -> None:
+    """Tables are for people, so they are capped; json and csv are for pipes, so they are whole
+    and the timing goes to stderr, out of the data's way."""
+    if fmt == "table":
+        print_table(table, io, elapsed)
+        return
+    if fmt == "json":
+        rows = json.dumps(table.to_pylist(), default=json_value, ensure_ascii=False)
+        io.out.file.write(rows + "\n")
+    else:
+        writer = csv.writer(io.out.file, lineterminator="\n")
+        writer.writerow(table.column_names)
+        for row in table.to_pylist():
+            writer.writerow("" if v is None else cell(v) for v in row.values())
+    if elapsed is not None:
+        io.fail(f"Time: {elapsed * 1000:.1f} ms")
+
+
+def print_table(table: pa.Table, io: Io, elapsed: float | None) -> None:
+    if table.num_columns:
+        io.out.print(result_table(table))
+    if table.num_rows > MAX_DISPLAY_ROWS:
+        hidden = table.num_rows - MAX_DISPLAY_ROWS
+        io.say(Text(f"… {hidden:,} more rows (add a LIMIT, or use --format csv)", "dim"))
+    footer = plural(table.num_rows, "row")
+    if elapsed is not None:
+        footer += f", {elapsed * 1000:.1f} ms"
+    io.say(Text(f"({footer})", style="dim"))
+
+
+# --- sql ------------------------------------------------------------------------------------
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a script on `;`, except inside quotes and comments, dropping empty statements."""
+    statements: list[str] = []
+    start = index = 0
+    has_code = False
+    while index < len(text):
+        skipped = skip_literal_or_comment(text, index)
+        if skipped is not None:
+            has_code = has_code or text[index] in "'\""
+            index = skipped
+            continue
+        char = text[index]
+        if char == ";":
+            if has_code:
+                statements.append(text[start:index].strip())
+            start, has_code = index + 1, False
+        elif not char.isspace():
+            has_code = True
+        index += 1
+    if has_code:
+        statements.append(text[start:].strip())
+    return statements
+
+
+def skip_literal_or_comment(text: str, index: int) -> int | None:
+    """Where a quoted string or comment starting at `index` ends, or None if none starts there.
+
+    A doubled quote ('it''s') reads as two adjacent strings, which splits the same way.
+    """
+    for opener, closer in (("'", "'"), ('"', '"'), ("--", "\n"), ("/*", "*/")):
+        if text.startswith(opener, index):
+            end = text.find(closer, index + len(opener))
+            return len(text) if end < 0 else end + len(closer)
+    return None
+
+
+def statement_complete(text: str) -> bool:
+    """Whether Enter should run the input rather than start a new line of it."""
+    stripped = text.strip()
+    return (
+        not stripped
+        or stripped.endswith(";")
+        or stripped.startswith("\\")
+        or stripped.lower() in EXIT_WORDS
+    )
+
+
+class Shell:
+    """Runs statements and shows results; shared by -e, piped stdin and the REPL."""
+
+    def __init__(self, client: SqlClient, io: Io, fmt: str = "table") -> None:
+        self.client = client
+        self.io = io
+        self.fmt = fmt
+        self.timing = False
+
+    def execute(self, sql: str) -> bool:
+        started = time.perf_counter()
+        try:
+            table = self.client.query(sql)
+        except ServerError as error:
+            self.io.fail(*error_lines(error, sql))
+            return False
+        elapsed = time.perf_counter() - started if self.timing else None
+        print_result(table, self.fmt, self.io, elapsed)
+        return True
+
+    def run_script(self, text: str) -> int:
+        """Stop at the first failing statement, like `set -e`, so later ones never run on a
+        wrong assumption."""
+        for statement in split_statements(text):
+            if not self.execute(statement):
+                return 1
+        return 0
+
+    def handle(self, text: str) -> bool:
+        """One REPL input; False means quit."""
+        stripped = text.strip()
+        if stripped.rstrip(";").strip().lower() in EXIT_WORDS:
+            return False
+        if stripped.startswith("\\"):
+            return self.command(stripped)
+        for statement in split_statements(text):
+            if not self.execute(statement):
+                break
+        return True
+
+    def command(self, text: str) -> bool:
+        name, _, argument = text.rstrip(";").partition(" ")
+        argument = argument.strip()
+        if name == "\\q":
+            return False
+        if name == "\\timing":
+            self.timing = not self.timing
+            self.io.say(f"Timing is {'on' if self.timing else 'off'}.")
+        elif name == "\\dt" or (name == "\\d" and not argument):
+            self.execute("SHOW TABLES")
+        elif name == "\\d":
+            self.execute(f"DESCRIBE {argument}")
+        elif name in ("\\?", "\\h", "\\help"):
+            self.io.say(Text(REPL_HELP))
+        else:
+            self.io.fail(f"unknown command {name}; \\? lists the commands")
+        return True
+
+    def repl(self, session: PromptSession[str]) -> int:
+        while True:
+            try:
+                text = session.prompt()
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                return 0
+            try:
+                if not self.handle(text):
+                    return 0
+            except KeyboardInterrupt:
+                self.io.fail("canceled")
+            except ClientError as error:
+                self.io.fail(f"ERROR: {error}")
+
+
+def submit_bindings() -> KeyBindings:
+    """Enter runs a finished statement and continues an unfinished one, as in psql."""
+    bindings = KeyBindings()
+
+    @bindings.add("enter")
+    def _enter(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        if statement_complete(buffer.text):
+            buffer.validate_and_handle()
+        else:
+            buffer.insert_text("\n")
+
+    return bindings
+
+
+def prompt_session(tables: Sequence[str]) -> PromptSession[str]:
+    return PromptSession(
+        message="sidecar> ",
+        history=FileHistory(str(Path(HISTORY_FILE).expanduser())),
+        multiline=True,
+        key_bindings=submit_bindings(),
+        prompt_continuation=lambda width, line, soft_wrap: "...> ".rjust(width),
+        completer=WordCompleter([*SQL_WORDS.split(), *tables], ignore_case=True, WORD=True),
+        complete_while_typing=False,
+    )
+
+
+def table_names(client: SqlClient) -> list[str]:
+    return [str(name) for name in client.query("SHOW TABLES").column("table_name").to_pylist()]
+
+
+def cmd_sql(args: argparse.Namespace, io: Io) -> int:
+    client = HttpClient(server_url(args.url), api_key(args.api_key))
+    try:
+        shell = Shell(client, io, args.format)
+        if args.execute is not None:
+            return shell.run_script(args.execute)
+        if not sys.stdin.isatty():
+            return shell.run_script(sys.stdin.read())
+        return interactive(shell, client)
+    finally:
+        client.close()
+
+
+def interactive(shell: Shell, client: SqlClient) -> int:
+    """Check the connection before the first prompt, so a typo in --url shows at once."""
+    try:
+        tables = table_names(client)
+    except ServerError as error:
+        shell.io.fail(*error_lines(error))
+        return 1
+    shell.io.say(
+        Text(f"Connected to {client.url}: {plural(len(tables), 'table')}. ")
+        + Text("End statements with ;  \\? for help, \\q to quit.", style="dim")
+    )
+    return shell.repl(prompt_session(tables))
+
+
+# --- status, datasets -----------------------------------------------------------------------
+
+STATE_STYLES = {"ready": "green", "error": "red"}
+
+
+def cmd_status(args: argparse.Namespace, io: Io) -> int:
+    client = HttpClient(server_url(args.url), api_key(args.api_key))
+    try:
+        status = client.get_json("/v1/status")
+    finally:
+        client.close()
+    ready = Text("ready", style="green") if status.get("ready") else Text("not ready", "yellow")
+    io.say(Text(f"{status.get('name', 'sidecar')} at {client.url}: ") + ready)
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("dataset", "connector", "state", "rows", "load", "last error"):
+        table.add_column(name, justify="right" if name in ("rows", "load") else "left")
+    for item in status.get("datasets", []):
+        state = str(item.get("state", ""))
+        table.add_row(
+            Text(str(item.get("name", ""))),
+            Text(str(item.get("connector", ""))),
+            Text(state, style=STATE_STYLES.get(state, "yellow")),
+            Text("" if item.get("rows") is None else f"{item['rows']:,}"),
+            Text("" if item.get("load_seconds") is None else f"{item['load_seconds']:.2f}s"),
+            Text(item.get("last_error") or "", style="red"),
+        )
+    io.out.print(table)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace, io: Io) -> int:
+    client = HttpClient(server_url(args.url), api_key(args.api_key))
+    try:
+        items = client.get_json("/v1/datasets")
+    finally:
+        client.close()
+    table = Table("name", "connector", "description", box=box.SIMPLE_HEAD)
+    table.add_column("columns", justify="right")
+    for item in items:
+        columns = item.get("columns") or []
+        table.add_row(
+            Text(str(item.get("name", ""))),
+            Text(str(item.get("connector") or item.get("kind") or "")),
+            Text(item.get("description") or "", style="dim"),
+            Text(str(len(columns)) if columns else "-"),
+        )
+    io.out.print(table)
+    return 0
+
+
+# --- run ------------------------------------------------------------------------------------
+
+
+def resolve_config_path(option: str | None) -> tuple[Path, bool]:
+    """-c, else ./sidecar.yaml, else the demo; the flag says whether it is the demo."""
+    if option:
+        return Path(option), False
+    local = Path(CONFIG_FILE)
+    if local.is_file():
+        return local, False
+    from sidecar import demo
+
+    return demo.config_path(), True
+
+
+def read_config(path: Path, io: Io) -> SidecarConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        io.fail(
+            f"{path}: invalid configuration", *(f"  {line}" for line in str(error).splitlines())
+        )
+        return None
+
+
+def dataset_line(entry: DatasetEntry, width: int) -> Text:
+    name = entry.name.ljust(width)
+    if entry.state == "ready":
+        rows = "" if entry.row_count is None else f"{entry.row_count:,} rows "
+        seconds = f"in {entry.load_seconds:.2f}s" if entry.load_seconds is not None else ""
+        return Text.assemble(("✓ ", "green"), f"{name}  ", (f"{rows}{seconds}".strip(), "dim"))
+    error = REDACTOR.redact(entry.error or str(entry.state))
+    return Text.assemble(("✗ ", "red"), f"{name}  ", (error, "red"))
+
+
+def first_table(config: SidecarConfig, loaded: Sequence[DatasetEntry]) -> str | None:
+    """The table the banner suggests querying: one that loaded, so the hint works if tried."""
+    ready = {entry.name for entry in loaded if entry.state == "ready"}
+    for dataset in config.datasets:
+        if dataset.name in ready:
+            return dataset.name
+    names = [view.name for view in config.views] + [dataset.name for dataset in config.datasets]
+    return names[0] if names else None
+
+
+def http_url(endpoints: Sequence[str]) -> str | None:
+    for line in endpoints:
+        match = re.search(r"https?://\S+", line)
+        if line.lstrip().upper().startswith("HTTP ") and match:
+            return match.group(0)
+    return None
+
+
+def banner(
+    config: SidecarConfig, endpoints: Sequence[str], loaded: Sequence[DatasetEntry]
+) -> Panel:
+    failed = [entry.name for entry in loaded if entry.state != "ready"]
+    summary = f"{plural(len(config.datasets), 'dataset')}, {plural(len(config.views), 'view')}"
+    if failed:
+        summary += f"; {len(failed)} failed to load: {', '.join(failed)} (see `sidecar status`)"
+    body = Group(
+        *(Text(endpoint) for endpoint in endpoints),
+        Text(""),
+        Text(summary, style="red" if failed else ""),
+        Text("Ctrl-C stops the sidecar.", style="dim"),
+    )
+    return Panel(body, title=Text(f"sidecar {config.name} is running", style="bold"), expand=False)
+
+
+def try_hint(
+    config: SidecarConfig, endpoints: Sequence[str], loaded: Sequence[DatasetEntry]
+) -> Text:
+    """A first command that works as printed, so it sits outside the box, free to copy."""
+    table = first_table(config, loaded)
+    query = f"SELECT * FROM {table} LIMIT 5" if table else "SHOW TABLES"
+    url = http_url(endpoints)
+    command = "sidecar sql" + (f" --url {url}" if url and url != DEFAULT_URL else "")
+    if config.runtime.auth.api_keys:
+        command = f"SIDECAR_API_KEY=<key> {command}"
+    return Text.assemble("Try: ", (f'{command} -e "{query}"', "bold"))
+
+
+class StartupDisplay:
+    """What `sidecar run` shows while datasets load in parallel, then the banner.
+
+    A line per dataset as it finishes tells the operator which source is slow or broken long
+    before the servers report ready. The callbacks arrive from loader threads; rich's console
+    and progress are thread-safe.
+    """
+
+    def __init__(self, config: SidecarConfig, console: Console) -> None:
+        self.config = config
+        self.console = console
+        self.loaded: list[DatasetEntry] = []
+        self.width = max((len(dataset.name) for dataset in config.datasets), default=0)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("loading datasets"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("load", total=len(config.datasets))
+
+    def __enter__(self) -> StartupDisplay:
+        if self.config.datasets:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.progress.stop()
+
+    def on_dataset(self, entry: DatasetEntry) -> None:
+        self.loaded.append(entry)
+        self.progress.console.print(dataset_line(entry, self.width), soft_wrap=True)
+        self.progress.advance(self.task)
+
+    def on_ready(self, endpoints: list[str]) -> None:
+        self.progress.stop()
+        self.console.print(banner(self.config, endpoints, self.loaded))
+        self.console.print(try_hint(self.config, endpoints, self.loaded), soft_wrap=True)
+
+
+def cmd_run(args: argparse.Namespace, io: Io) -> int:
+    path, is_demo = resolve_config_path(args.config)
+    config = read_config(path, io)
+    if config is None:
+        return 2
+    overrides = {"host": args.host, "port": args.http_port}
+    config.runtime.http = config.runtime.http.model_copy(
+        update={key: value for key, value in overrides.items() if value is not None}
+    )
+    if is_demo:
+        io.say(
+            Text(f"No ./{CONFIG_FILE} here: serving the built-in demo. ", style="dim")
+            + Text("`sidecar init` writes a starter config.", style="dim")
+        )
+    else:
+        io.say(Text(f"Config: {path}", style="dim"))
+    from sidecar.runtime import serve
+
+    with StartupDisplay(config, io.out) as display:
+        serve(config, on_dataset=display.on_dataset, on_ready=display.on_ready)
+    return 0
+
+
+# --- init, config ---------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace, io: Io) -> int:
+    path = Path(args.path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    if path.exists() and not args.force:
+        io.fail(f"{path} already exists; use --force to overwrite it")
+        return 1
+    template = files("sidecar").joinpath("templates", CONFIG_FILE).read_text()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(template)
+    except OSError as error:
+        io.fail(f"cannot write {path}: {error.strerror or error}")
+        return 1
+    option = "" if path == Path(CONFIG_FILE) else f" -c {path}"
+    io.say(Text(f"Wrote {path}. Edit its datasets, then:"))
+    io.say(Text(f"  sidecar config check{option} --connect\n  sidecar run{option}"))
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace, io: Io) -> int:
+    path = Path(args.config or CONFIG_FILE)
+    config = read_config(path, io)
+    if config is None:
+        return 2
+    io.say(f"OK: {plural(len(config.datasets), 'dataset')}, {plural(len(config.views), 'view')}")
+    return connect(config, io) if args.connect else 0
+
+
+def connect(config: SidecarConfig, io: Io) -> int:
+    """Load every dataset the way `run` would; params are never printed, errors are redacted."""
+    from sidecar.engine import Engine
+
+    engine = Engine(config)
+    width = max((len(dataset.name) for dataset in config.datasets), default=0)
+    try:
+        engine.load(lambda entry: io.say(dataset_line(entry, width)))
+    finally:
+        engine.close()
+    failed = [e for e in engine.catalog.datasets.values() if e.state != "ready"]
+    if failed:
+        io.fail(f"{len(failed)} of {plural(len(config.datasets), 'dataset')} failed to load")
+        return 1
+    return 0
+
+
+def cmd_config_schema(args: argparse.Namespace, io: Io) -> int:
+    io.out.file.write(json.dumps(json_schema(), indent=2) + "\n")
+    return 0
+
+
+# --- Arguments ------------------------------------------------------------------------------
+
+
+def port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number (0-65535)")
+    return int(text)
+
+
+def client_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--url", help=f"the sidecar's HTTP address (default: $SIDECAR_URL or {DEFAULT_URL})"
+    )
+    options.add_argument("--api-key", help="sent as a bearer token (default: $SIDECAR_API_KEY)")
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sidecar",
+        description="A per-agent, read-only data sidecar: SQL over the datasets in sidecar.yaml.",
+    )
+    parser.add_argument("--version", action="version", version=f"sidecar {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    client = client_options()
+
+    run = commands.add_parser("run", help="serve the datasets in a sidecar.yaml")
+    run.add_argument(
+        "-c", "--config", help=f"config file (default: ./{CONFIG_FILE}, else the built-in demo)"
+    )
+    run.add_argument("--host", help="HTTP listen address, overriding runtime.http.host")
+    run.add_argument("--http-port", type=port, help="HTTP port, overriding runtime.http.port")
+    run.set_defaults(handler=cmd_run)
+
+    sql = commands.add_parser("sql", parents=[client], help="query a running sidecar")
+    sql.add_argument("-e", "--execute", metavar="SQL", help="run SQL and exit (else a shell)")
+    sql.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    sql.set_defaults(handler=cmd_sql)
+
+    status = commands.add_parser("status", parents=[client], help="show each dataset's state")
+    status.set_defaults(handler=cmd_status)
+    datasets = commands.add_parser("datasets", parents=[client], help="list datasets and views")
+    datasets.set_defaults(handler=cmd_datasets)
+
+    init = commands.add_parser("init", help="write a commented starter sidecar.yaml")
+    init.add_argument("path", nargs="?", default=CONFIG_FILE, help=f"default: ./{CONFIG_FILE}")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(handler=cmd_init)
+
+    config = commands.add_parser("config", help="check a sidecar.yaml or print its schema")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
+    check = config_commands.add_parser("check", help="validate a sidecar.yaml")
+    check.add_argument("-c", "--config", help=f"config file (default: ./{CONFIG_FILE})")
+    check.add_argument("--connect", action="store_true", help="also load every dataset")
+    check.set_defaults(handler=cmd_config_check)
+    schema = config_commands.add_parser("schema", help="print the JSON Schema of sidecar.yaml")
+    schema.set_defaults(handler=cmd_config_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace, Io], int] = args.handler
+    io = Io.standard()
+    try:
+        return handler(args, io)
+    except ClientError as error:
+        io.fail(f"ERROR: {error}")
+        return 1
+    except ServerError as error:
+        io.fail(*error_lines(error))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

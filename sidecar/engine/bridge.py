@@ -1,0 +1,120 @@
+"""Hands a connector's stream to DataFusion without collecting it.
+
+DataFusion's Python bindings accept a `pyarrow.dataset.Dataset` and pull its batches lazily at
+execution time, passing the columns and the (exact) pyarrow filter they need. Subclassing it
+is the one route in datafusion 55 to a streaming, Python-defined table: `from_arrow` and
+record-batch tables would materialise the whole source first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from connectors.base import Connector, ScanRequest, SourceError
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.secrets import REDACTOR
+
+
+class Cancelled(Exception):
+    """Raised inside a scan when its query was cancelled, to stop pulling from the source."""
+
+
+class ScanStats:
+    """Rows and batches a scan delivered: shown by EXPLAIN ANALYZE-like status and metrics."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.batches = 0
+
+
+class ConnectorDataset(ds.Dataset):
+    """One table reference of one query, bound to the scan the planner chose for it."""
+
+    def __init__(
+        self,
+        name: str,
+        connector: Connector,
+        schema: pa.Schema,
+        request: ScanRequest,
+        cancelled: threading.Event,
+    ) -> None:
+        self.name = name
+        self.connector = connector
+        self._schema = schema
+        self.request = request
+        self.cancelled = cancelled
+        self.stats = ScanStats()
+        self.error: SidecarError | None = None
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    def scanner(
+        self, columns: list[str] | None = None, filter: pc.Expression | None = None, **_: object
+    ) -> ds.Scanner:
+        """Called while DataFusion plans: an empty scanner, so planning never touches the source."""
+        empty = pa.RecordBatchReader.from_batches(self._schema, iter(()))
+        return ds.Scanner.from_batches(empty, columns=columns, filter=filter)
+
+    def get_fragments(self, filter: pc.Expression | None = None) -> list[ConnectorFragment]:
+        return [ConnectorFragment(self)]
+
+    def open(self, columns: list[str] | None) -> pa.RecordBatchReader:
+        """Start the source scan with the planned pushdown, widened to what DataFusion needs."""
+        projection = None
+        if self.request.projection is not None:
+            wanted = set(columns or ()) | set(self.request.projection)
+            # A count(*) needs rows but no columns; the narrowest real column carries them.
+            projection = [f.name for f in self._schema if f.name in wanted] or self._schema.names[
+                :1
+            ]
+        request = ScanRequest(projection, self.request.filters, self.request.limit)
+        try:
+            reader = self.connector.scan(request)
+        except SourceError as error:
+            raise self._fail(error) from None
+        return pa.RecordBatchReader.from_batches(reader.schema, self._count(reader))
+
+    def _fail(self, error: SourceError) -> SidecarError:
+        """Keep the agent-facing error: DataFusion flattens exceptions raised inside scans."""
+        self.error = SidecarError(
+            ErrorCode.SOURCE, REDACTOR.redact(f"{self.name}: {error}"), hint=error.hint
+        )
+        return self.error
+
+    def _count(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in reader:
+                if self.cancelled.is_set():
+                    raise Cancelled("query cancelled")
+                self.stats.rows += batch.num_rows
+                self.stats.batches += 1
+                yield batch
+        except SourceError as error:
+            raise self._fail(error) from None
+        finally:
+            reader.close()
+
+
+class ConnectorFragment:
+    """The single fragment DataFusion scans; it opens the source only when executed."""
+
+    def __init__(self, dataset: ConnectorDataset) -> None:
+        self.dataset = dataset
+
+    def scanner(
+        self,
+        schema: pa.Schema | None = None,
+        columns: list[str] | None = None,
+        filter: pc.Expression | None = None,
+        batch_size: int | None = None,
+        **_: object,
+    ) -> ds.Scanner:
+        reader = self.dataset.open(columns)
+        return ds.Scanner.from_batches(reader, columns=columns, filter=filter)

@@ -1,0 +1,257 @@
+"""The agent's world: its declared datasets and views, and nothing else.
+
+Name resolution lives here because it is also the first security boundary: a table reference
+that is not a declared dataset, a view or a system table never reaches any source.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import pyarrow as pa
+from sqlglot import exp
+
+from connectors import Connector, DatasetSource, SourceError, open_connector
+from sidecar.config import Dataset, SidecarConfig, View
+from sidecar.engine.memory import TableConnector
+from sidecar.engine.types import UnknownType, arrow_type, sql_type
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.secrets import REDACTOR, SecretError, resolve
+
+SCHEMA = "public"
+SYSTEM_SCHEMA = "information_schema"
+RETRY_AFTER_ERROR = 2.0
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    LOADING = "loading"
+    READY = "ready"
+    ERROR = "error"
+
+
+@dataclass
+class DatasetEntry:
+    """One declared dataset, its connector once opened, and what the status page shows."""
+
+    config: Dataset
+    base_dir: object
+    source_timeout: float
+    state: State = State.PENDING
+    connector: Connector | None = None
+    schema: pa.Schema | None = None
+    error: str | None = None
+    row_count: int | None = None
+    loaded_at: float | None = None
+    load_seconds: float | None = None
+    _attempted_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def load(self) -> None:
+        """Open the connector and learn the schema; failures are recorded, never raised."""
+        with self._lock:
+            self._attempted_at = time.monotonic()
+            self.state = State.LOADING
+            started = time.perf_counter()
+            try:
+                connector = open_connector(self._source())
+                schema = connector.schema()
+                self.row_count = connector.row_count()
+            except (SourceError, SecretError, UnknownType, OSError, ValueError) as error:
+                self.state, self.error = State.ERROR, REDACTOR.redact(str(error))
+                return
+            except Exception as error:  # a broken driver must not take the process down
+                self.state = State.ERROR
+                self.error = REDACTOR.redact(f"{type(error).__name__}: {error}")
+                return
+            if self.connector is not None and self.connector is not connector:
+                self.connector.close()
+            self.connector, self.schema, self.error = connector, schema, None
+            self.state = State.READY
+            self.loaded_at = time.time()
+            self.load_seconds = time.perf_counter() - started
+
+    def require(self) -> tuple[Connector, pa.Schema]:
+        """The connector for a query; a failed source is retried, at most every few seconds."""
+        if self.state is not State.READY and (
+            time.monotonic() - self._attempted_at >= RETRY_AFTER_ERROR
+            or self.state is State.PENDING
+        ):
+            self.load()
+        if self.connector is None or self.schema is None:
+            raise SidecarError(
+                ErrorCode.SOURCE,
+                f"dataset {self.name} is unavailable: {self.error or 'still loading'}",
+                hint="check the source, or GET /v1/status for details; other datasets still work",
+            )
+        return self.connector, self.schema
+
+    def _source(self) -> DatasetSource:
+        declared = None
+        if self.config.columns:
+            declared = pa.schema(
+                [pa.field(column.name, arrow_type(column.type)) for column in self.config.columns]
+            )
+        return DatasetSource(
+            name=self.config.name,
+            scheme=self.config.scheme,
+            location=self.config.location,
+            params=resolve(self.config.params, self.base_dir),
+            declared_schema=declared,
+            base_dir=self.base_dir,
+            timeout=self.source_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a table reference in a query turned out to be."""
+
+    name: str
+    dataset: DatasetEntry | None = None
+    view: View | None = None
+    system: TableConnector | None = None
+
+
+class Catalog:
+    def __init__(self, config: SidecarConfig) -> None:
+        self.config = config
+        self.datasets = {
+            dataset.name.lower(): DatasetEntry(
+                dataset, config.base_dir, config.runtime.source_timeout
+            )
+            for dataset in config.datasets
+        }
+        self.views = {view.name.lower(): view for view in config.views}
+        self.view_schemas: dict[str, pa.Schema] = {}
+
+    @property
+    def database(self) -> str:
+        return self.config.name
+
+    def load(self, progress: Callable[[DatasetEntry], None] | None = None) -> None:
+        """Load every dataset in parallel so one slow source does not hold the others back."""
+        threads = [
+            threading.Thread(target=self._load_one, args=(entry, progress), daemon=True)
+            for entry in self.datasets.values()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    @staticmethod
+    def _load_one(entry: DatasetEntry, progress: Callable[[DatasetEntry], None] | None) -> None:
+        entry.load()
+        if progress is not None:
+            progress(entry)
+
+    @property
+    def ready(self) -> bool:
+        return all(entry.state is State.READY for entry in self.datasets.values())
+
+    def table_names(self) -> list[str]:
+        return sorted(
+            [e.name for e in self.datasets.values()] + [v.name for v in self.views.values()]
+        )
+
+    def resolve(self, table: exp.Table) -> Resolved:
+        name, schema, catalog = table.name, table.db, table.catalog
+        if schema.lower() == SYSTEM_SCHEMA and not catalog:
+            system = self.system_table(name.lower())
+            if system is not None:
+                return Resolved(f"{SYSTEM_SCHEMA}.{name.lower()}", system=system)
+        elif schema.lower() in ("", SCHEMA) and catalog.lower() in ("", self.database.lower()):
+            key = name.lower()
+            if key in self.datasets:
+                return Resolved(self.datasets[key].name, dataset=self.datasets[key])
+            if key in self.views:
+                return Resolved(self.views[key].name, view=self.views[key])
+        raise self.unknown_table(table)
+
+    def unknown_table(self, table: exp.Table) -> SidecarError:
+        written = ".".join(part for part in (table.catalog, table.db, table.name) if part)
+        known = self.table_names()
+        close = difflib.get_close_matches(table.name.lower(), [k.lower() for k in known], n=1)
+        hint = f"known tables: {', '.join(known) or '(none declared)'}"
+        if close:
+            hint = f"did you mean {close[0]}? " + hint
+        return SidecarError(
+            ErrorCode.UNDEFINED_TABLE,
+            f'relation "{written}" does not exist',
+            hint=hint,
+        )
+
+    def system_table(self, name: str) -> TableConnector | None:
+        builders = {
+            "tables": self._information_tables,
+            "columns": self._information_columns,
+            "schemata": self._information_schemata,
+        }
+        if name not in builders:
+            return None
+        return TableConnector(f"{SYSTEM_SCHEMA}.{name}", builders[name]())
+
+    def _relations(self) -> Iterable[tuple[str, str, pa.Schema | None]]:
+        for entry in sorted(self.datasets.values(), key=lambda e: e.name):
+            yield entry.name, "BASE TABLE", entry.schema
+        for view in sorted(self.views.values(), key=lambda v: v.name):
+            yield view.name, "VIEW", self.view_schemas.get(view.name.lower())
+
+    def _information_tables(self) -> pa.Table:
+        rows = [
+            {
+                "table_catalog": self.database,
+                "table_schema": SCHEMA,
+                "table_name": name,
+                "table_type": kind,
+            }
+            for name, kind, _ in self._relations()
+        ]
+        return pa.Table.from_pylist(
+            rows, schema=_strings("table_catalog", "table_schema", "table_name", "table_type")
+        )
+
+    def _information_columns(self) -> pa.Table:
+        rows = []
+        for name, _, schema in self._relations():
+            for position, column in enumerate(schema or [], start=1):
+                rows.append(
+                    {
+                        "table_catalog": self.database,
+                        "table_schema": SCHEMA,
+                        "table_name": name,
+                        "column_name": column.name,
+                        "ordinal_position": position,
+                        "is_nullable": "YES" if column.nullable else "NO",
+                        "data_type": sql_type(column.type),
+                    }
+                )
+        schema = pa.schema(
+            [
+                *_strings("table_catalog", "table_schema", "table_name", "column_name"),
+                pa.field("ordinal_position", pa.int32()),
+                *_strings("is_nullable", "data_type"),
+            ]
+        )
+        return pa.Table.from_pylist(rows, schema=schema)
+
+    def _information_schemata(self) -> pa.Table:
+        rows = [
+            {"catalog_name": self.database, "schema_name": schema}
+            for schema in (SCHEMA, SYSTEM_SCHEMA)
+        ]
+        return pa.Table.from_pylist(rows, schema=_strings("catalog_name", "schema_name"))
+
+
+def _strings(*names: str) -> pa.Schema:
+    return pa.schema([pa.field(name, pa.string()) for name in names])

@@ -1,0 +1,163 @@
+"""The one place where servers meet sources.
+
+Servers hand the engine SQL and an identity; the engine checks it with the read-only guard,
+plans it over the catalog and returns a `QueryResult` that streams record batches. Statements
+that describe rather than read (EXPLAIN, SHOW, DESCRIBE) are answered as small system tables,
+so every protocol serves them with the same code path as any query.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+from policies.guard import check, parse
+from sqlglot import exp
+
+from sidecar.config import SidecarConfig
+from sidecar.engine.catalog import Catalog, DatasetEntry
+from sidecar.engine.executor import QueryResult
+from sidecar.engine.memory import TableConnector
+from sidecar.engine.params import bind
+from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan
+from sidecar.engine.types import sql_type
+from sidecar.errors import ErrorCode, SidecarError
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+
+class Engine:
+    def __init__(self, config: SidecarConfig) -> None:
+        self.config = config
+        self.catalog = Catalog(config)
+        self.planner = Planner(self.catalog)
+
+    def load(self, progress: Callable[[DatasetEntry], None] | None = None) -> None:
+        self.catalog.load(progress)
+        self._describe_views()
+
+    @property
+    def ready(self) -> bool:
+        return self.catalog.ready
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
+        """Plan `sql` and return its running result; raises SidecarError with a fix to try."""
+        statement = check(sql, parse(sql))
+        if isinstance(statement, exp.Describe):
+            return self._describe(statement, sql)
+        if isinstance(statement, exp.Command):
+            keyword = statement.name.upper()
+            text = statement.expression.name if statement.expression else ""
+            if keyword == "EXPLAIN":
+                return self._explain(text, parameters)
+            if keyword == "SHOW":
+                return self._show(text)
+        return QueryResult(self.planner.plan(bind(statement, parameters), sql))
+
+    def explain(self, sql: str, parameters: Sequence[Any] = ()) -> str:
+        table = pa.Table.from_batches(list(self._explain(sql, parameters)))
+        return "\n\n".join(f"{kind}:\n{text}" for kind, text in zip(*table.columns, strict=True))
+
+    def _explain(self, sql: str, parameters: Sequence[Any]) -> QueryResult:
+        analyze = sql.lstrip().upper().startswith("ANALYZE ")
+        body = sql.lstrip()[len("ANALYZE ") :] if analyze else sql
+        result = self.query(body, parameters)
+        if analyze:
+            for _ in result:
+                pass
+        rows = [("federation", federation_text(result, analyze))]
+        rows.append(("logical_plan", result.logical_plan()))
+        rows.append(("physical_plan", result.physical_plan()))
+        return self._system_result(
+            "explain",
+            pa.table({"plan_type": [r[0] for r in rows], "plan": [r[1] for r in rows]}),
+        )
+
+    def _show(self, text: str) -> QueryResult:
+        words = text.split()
+        if [w.upper() for w in words[:1]] == ["TABLES"]:
+            return self.query(
+                "SELECT table_schema, table_name, table_type FROM information_schema.tables "
+                "ORDER BY table_name"
+            )
+        if len(words) == 3 and words[0].upper() == "COLUMNS" and words[1].upper() == "FROM":
+            return self._describe(exp.Describe(this=exp.to_table(words[2])), text)
+        raise SidecarError(
+            ErrorCode.QUERY,
+            f"SHOW {text} is not supported here",
+            hint="use SHOW TABLES, SHOW COLUMNS FROM <table>, or DESCRIBE <table>",
+        )
+
+    def _describe(self, statement: exp.Describe, sql: str) -> QueryResult:
+        table = statement.this
+        if not isinstance(table, exp.Table):
+            raise SidecarError(
+                ErrorCode.QUERY, "DESCRIBE needs a table name", hint="DESCRIBE <table>"
+            )
+        resolved = self.catalog.resolve(table)
+        schema = self._relation_schema(resolved.name, table)
+        descriptions = self._column_descriptions(resolved.name)
+        return self._system_result(
+            "describe",
+            pa.table(
+                {
+                    "column_name": schema.names,
+                    "data_type": [sql_type(f.type) for f in schema],
+                    "is_nullable": ["YES" if f.nullable else "NO" for f in schema],
+                    "description": [descriptions.get(name) for name in schema.names],
+                },
+                schema=pa.schema(
+                    [
+                        (n, pa.string())
+                        for n in ("column_name", "data_type", "is_nullable", "description")
+                    ]
+                ),
+            ),
+        )
+
+    def _relation_schema(self, name: str, table: exp.Table) -> pa.Schema:
+        probe = exp.select("*").from_(table.copy()).limit(0)
+        return self.query(probe.sql(dialect=DIALECT)).schema
+
+    def _column_descriptions(self, name: str) -> dict[str, str | None]:
+        for dataset in self.config.datasets:
+            if dataset.name == name and dataset.columns:
+                return {column.name: column.description for column in dataset.columns}
+        return {}
+
+    def _system_result(self, name: str, table: pa.Table) -> QueryResult:
+        connector = TableConnector(name, table)
+        scan = Scan(f"{SCAN_PREFIX}1", name, name, connector, table.schema)
+        statement = sqlglot.parse_one(f'SELECT * FROM "{SCAN_PREFIX}1"', read=DIALECT)
+        return QueryResult(Plan(statement, statement.sql(dialect=DIALECT), [scan]))
+
+    def _describe_views(self) -> None:
+        """Learn each view's columns once the datasets are loaded, for information_schema."""
+        for key, view in self.catalog.views.items():
+            try:
+                self.catalog.view_schemas[key] = self._relation_schema(
+                    view.name, exp.to_table(view.name)
+                )
+            except SidecarError:
+                self.catalog.view_schemas.pop(key, None)
+
+    def close(self) -> None:
+        for entry in self.catalog.datasets.values():
+            if entry.connector is not None:
+                entry.connector.close()
+
+
+def federation_text(result: QueryResult, analyzed: bool) -> str:
+    lines = []
+    for scan in result.plan.scans:
+        line = f"{scan.relation} AS {scan.alias}: {scan.connector.describe(scan.request)}"
+        if scan.residual:
+            line += f"\n  not pushed (evaluated by DataFusion): {'; '.join(scan.residual)}"
+        if analyzed:
+            stats = result.scans[scan.name].stats
+            line += f"\n  fetched: {stats.rows} rows in {stats.batches} batches"
+        lines.append(line)
+    return "\n".join(lines) or "no source scans"

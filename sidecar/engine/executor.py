@@ -1,0 +1,131 @@
+"""Runs a plan in DataFusion over the connectors' streams and hands back a batch stream.
+
+A fresh SessionContext per query keeps queries isolated (their scan registrations, their
+cancellation) and costs well under a millisecond. DataFusion's own error texts are kept, with
+internal scan names turned back into the agent's table names and an error code attached.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+
+import pyarrow as pa
+from datafusion import SessionConfig, SessionContext
+
+from sidecar.engine.bridge import ConnectorDataset
+from sidecar.engine.planner import SCAN_PREFIX, Plan
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.secrets import REDACTOR
+
+SCAN_NAME = re.compile(re.escape(SCAN_PREFIX) + r"\d+")
+DATAFUSION_CODES = (
+    (re.compile(r"No field named|Schema error: .*field", re.I), ErrorCode.UNDEFINED_COLUMN),
+    (re.compile(r"table '.*' not found|table .* doesn't exist", re.I), ErrorCode.UNDEFINED_TABLE),
+    (re.compile(r"ParserError|SQL error", re.I), ErrorCode.SYNTAX),
+)
+NOISE = re.compile(
+    r"^(DataFusion error: |Error during planning: |Execution error: |External error: )+"
+)
+
+
+def session() -> SessionContext:
+    config = (
+        SessionConfig()
+        .with_information_schema(False)
+        .set("datafusion.sql_parser.dialect", "PostgreSQL")
+        .set("datafusion.execution.time_zone", "UTC")
+    )
+    return SessionContext(config)
+
+
+class QueryResult:
+    """A running query: its schema now, its batches as the client pulls them."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.cancelled = threading.Event()
+        self.scans = {
+            scan.name: ConnectorDataset(
+                scan.relation, scan.connector, scan.schema, scan.request, self.cancelled
+            )
+            for scan in plan.scans
+        }
+        ctx = session()
+        for name, dataset in self.scans.items():
+            ctx.register_dataset(name, dataset)
+        with self._errors():
+            self._frame = ctx.sql(plan.sql)
+            self.schema: pa.Schema = self._frame.schema()
+        self.rows = 0
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        with self._errors():
+            stream = self._frame.execute_stream()
+            for batch in stream:
+                if self.cancelled.is_set():
+                    raise SidecarError(ErrorCode.CANCELED, "query cancelled")
+                record_batch = batch.to_pyarrow()
+                self.rows += record_batch.num_rows
+                yield record_batch
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, iter(self))
+
+    def logical_plan(self) -> str:
+        with self._errors():
+            return self.rename(self._frame.optimized_logical_plan().display_indent())
+
+    def physical_plan(self) -> str:
+        with self._errors():
+            return self.rename(self._frame.execution_plan().display_indent())
+
+    def rename(self, text: str) -> str:
+        names = {scan.name: scan.relation for scan in self.plan.scans}
+        return SCAN_NAME.sub(lambda m: names.get(m.group(0), m.group(0)), text)
+
+    def _errors(self) -> _ErrorTranslation:
+        return _ErrorTranslation(self)
+
+
+class _ErrorTranslation:
+    """Turns DataFusion's exceptions into SidecarErrors while a query plans or runs."""
+
+    def __init__(self, result: QueryResult) -> None:
+        self.result = result
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> bool:
+        if error is None or isinstance(error, SidecarError | GeneratorExit):
+            return False
+        for dataset in self.result.scans.values():
+            if dataset.error is not None:
+                raise dataset.error from None
+        if self.result.cancelled.is_set():
+            raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
+        if not isinstance(error, Exception):
+            return False
+        raise translate(self.result.rename(str(error))) from None
+
+
+def translate(message: str) -> SidecarError:
+    message = message.strip().rsplit("caused by\n", 1)[-1]
+    message = REDACTOR.redact(NOISE.sub("", message.strip()))
+    code = next((code for pattern, code in DATAFUSION_CODES if pattern.search(message)), None)
+    return SidecarError(code or ErrorCode.QUERY, message, hint=_hint(code))
+
+
+def _hint(code: ErrorCode | None) -> str:
+    if code is ErrorCode.UNDEFINED_COLUMN:
+        return "check the column names with DESCRIBE <table> or information_schema.columns"
+    if code is ErrorCode.SYNTAX:
+        return "the statement is not valid SQL here; the PostgreSQL dialect is expected"
+    return "fix the query and retry; EXPLAIN <query> shows how it is planned"

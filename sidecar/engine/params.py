@@ -1,0 +1,91 @@
+"""Query parameters, bound as typed SQL literals before planning.
+
+Binding into the tree (not into the text) keeps values out of the SQL grammar, so a parameter
+can never become syntax; and because the bound literals are visible to the planner, filters on
+parameters are pushed down to sources just like literal ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlglot import exp
+
+from sidecar.errors import ErrorCode, SidecarError
+
+
+def bind(statement: exp.Expression, values: Sequence[Any]) -> exp.Expression:
+    """Replace `$n` and `?` placeholders with literals; every placeholder must get a value."""
+    placeholders = [
+        node
+        for node in statement.find_all(exp.Parameter, exp.Placeholder)
+        if not isinstance(node.parent, exp.Parameter)
+    ]
+    if not placeholders:
+        if values:
+            raise SidecarError(
+                ErrorCode.INVALID_PARAMETER,
+                f"{len(values)} parameter(s) given but the query has no placeholders",
+                hint="reference parameters as $1, $2, ... or remove them from the request",
+            )
+        return statement
+    sequential = 0
+    for node in placeholders:
+        if isinstance(node, exp.Parameter):
+            index = _index(node)
+        else:
+            sequential += 1
+            index = sequential
+        if not 1 <= index <= len(values):
+            raise SidecarError(
+                ErrorCode.INVALID_PARAMETER,
+                f"parameter ${index} has no value: {len(values)} parameter(s) given",
+                hint="pass one value per placeholder, in order",
+            )
+        node.replace(literal(values[index - 1]))
+    return statement
+
+
+def _index(node: exp.Parameter) -> int:
+    try:
+        return int(node.this.name)
+    except (TypeError, ValueError):
+        raise SidecarError(
+            ErrorCode.INVALID_PARAMETER,
+            f"unsupported placeholder {node.sql()}",
+            hint="use positional placeholders $1, $2, ...",
+        ) from None
+
+
+def literal(value: Any) -> exp.Expression:
+    """A SQL literal with the value's type, so comparisons behave as the caller meant."""
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return exp.Literal.number(repr(value))
+        return exp.cast(exp.Literal.string(str(value)), "double")
+    if isinstance(value, Decimal):
+        return exp.cast(exp.Literal.string(str(value)), "numeric")
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, dt.datetime):
+        kind = "timestamptz" if value.tzinfo else "timestamp"
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "date")
+    if isinstance(value, list | tuple):
+        return exp.Array(expressions=[literal(item) for item in value])
+    raise SidecarError(
+        ErrorCode.INVALID_PARAMETER,
+        f"unsupported parameter type {type(value).__name__}",
+        hint="parameters may be null, booleans, numbers, strings, dates, timestamps or lists",
+    )

@@ -1,0 +1,307 @@
+"""From agent SQL to a federated plan: which source scans what, and what DataFusion runs on top.
+
+The planner rewrites every table reference to a per-query scan name, then analyses a qualified
+copy of the query (sqlglot's scopes and predicate pushdown) to decide, per scan, the columns,
+the predicates and the limit the source is asked for. Pushdown only ever narrows what a source
+returns; DataFusion still evaluates the whole query, so a predicate a source cannot honour costs
+speed, never correctness.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, SqlglotError
+from sqlglot.optimizer.pushdown_predicates import pushdown_predicates
+from sqlglot.optimizer.pushdown_projections import pushdown_projections
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from connectors.base import Connector, ScanRequest
+from sidecar.engine.catalog import Catalog, Resolved
+from sidecar.engine.types import sql_type
+from sidecar.errors import ErrorCode, SidecarError
+
+DIALECT = "postgres"
+SCAN_PREFIX = "__scan_"
+MAX_VIEW_DEPTH = 16
+MINUTE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$")
+UNRESOLVED = re.compile(r"Column '\"?([^'\"]+)\"?' could not be resolved|Unknown column: (\S+)")
+
+
+@dataclass
+class Scan:
+    """One table reference of the query, and what its source will be asked for."""
+
+    name: str
+    alias: str
+    relation: str
+    connector: Connector
+    schema: pa.Schema
+    request: ScanRequest = field(default_factory=ScanRequest)
+    residual: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    statement: exp.Expression
+    sql: str
+    scans: list[Scan]
+
+    @property
+    def relations(self) -> list[str]:
+        return sorted({scan.relation for scan in self.scans})
+
+
+class Planner:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def plan(self, statement: exp.Expression, sql: str) -> Plan:
+        _complete_minutes(statement)
+        statement = self._expand_views(statement, sql)
+        scans = self._bind_scans(statement, sql)
+        if scans:
+            self._push_down(statement, scans, sql)
+        return Plan(statement, statement.sql(dialect=DIALECT), scans)
+
+    def _expand_views(self, statement: exp.Expression, sql: str) -> exp.Expression:
+        for _ in range(MAX_VIEW_DEPTH):
+            views = [
+                (table, resolved)
+                for table, resolved in self._references(statement, sql)
+                if resolved.view is not None
+            ]
+            if not views:
+                return statement
+            for table, resolved in views:
+                body = self._view_body(resolved)
+                alias = table.alias_or_name
+                subquery = exp.Subquery(
+                    this=body, alias=exp.TableAlias(this=exp.to_identifier(alias))
+                )
+                if table is statement:
+                    return subquery
+                table.replace(subquery)
+        raise SidecarError(
+            ErrorCode.QUERY,
+            f"views nest more than {MAX_VIEW_DEPTH} levels deep (is there a cycle?)",
+            hint="check the views: section of sidecar.yaml for views that reference each other",
+        )
+
+    def _view_body(self, resolved: Resolved) -> exp.Expression:
+        from policies.guard import check, parse
+
+        assert resolved.view is not None
+        view_sql = resolved.view.sql
+        try:
+            return check(view_sql, parse(view_sql)).copy()
+        except SidecarError as error:
+            raise SidecarError(
+                ErrorCode.QUERY,
+                f"view {resolved.name} is invalid: {error.message}",
+                hint="fix the view's sql in sidecar.yaml",
+            ) from None
+
+    def _references(
+        self, statement: exp.Expression, sql: str
+    ) -> Iterator[tuple[exp.Table, Resolved]]:
+        for table in list(statement.find_all(exp.Table)):
+            if not isinstance(table.this, exp.Identifier) or _is_cte_reference(table):
+                continue
+            try:
+                yield table, self.catalog.resolve(table)
+            except SidecarError as error:
+                error.position = _position(sql, table.name)
+                raise
+
+    def _bind_scans(self, statement: exp.Expression, sql: str) -> list[Scan]:
+        scans = []
+        for table, resolved in list(self._references(statement, sql)):
+            if resolved.system is not None:
+                connector, schema = resolved.system, resolved.system.schema()
+            else:
+                assert resolved.dataset is not None
+                connector, schema = resolved.dataset.require()
+            name = f"{SCAN_PREFIX}{len(scans) + 1}"
+            alias = table.alias_or_name
+            scans.append(Scan(name, alias, resolved.name, connector, schema))
+            table_alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(alias))
+            table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table_alias))
+        return scans
+
+    def _push_down(self, statement: exp.Expression, scans: list[Scan], sql: str) -> None:
+        by_name = {scan.name: scan for scan in scans}
+        schema = {
+            scan.name: {_quote(f.name): _schema_type(f.type) for f in scan.schema} for scan in scans
+        }
+        try:
+            qualified = qualify(statement.copy(), schema=schema, dialect=DIALECT)
+            qualified = pushdown_projections(pushdown_predicates(qualified))
+            scopes = traverse_scope(qualified)
+        except OptimizeError as error:
+            self._raise_unknown_column(error, scans, sql)
+            return
+        except SqlglotError:
+            return
+        used = _used_columns(qualified)
+        for scope in scopes:
+            for alias, (_, source) in scope.selected_sources.items():
+                if isinstance(source, exp.Table) and source.name in by_name:
+                    _plan_scan(by_name[source.name], alias, scope, used.get(alias, set()))
+
+    def _raise_unknown_column(self, error: OptimizeError, scans: list[Scan], sql: str) -> None:
+        match = UNRESOLVED.search(str(error))
+        if not match:
+            return
+        column = match.group(1) or match.group(2)
+        known = sorted({f"{scan.alias}.{name}" for scan in scans for name in scan.schema.names})
+        lowered = [k for k in known if k.split(".", 1)[1].lower() == column.lower()]
+        hint = f"columns in scope: {', '.join(known)}"
+        if lowered:
+            hint = f'did you mean {lowered[0]} (mixed-case names need "double quotes")? ' + hint
+        raise SidecarError(
+            ErrorCode.UNDEFINED_COLUMN,
+            f'column "{column}" does not exist',
+            hint=hint,
+            position=_position(sql, column),
+        )
+
+
+def _complete_minutes(statement: exp.Expression) -> None:
+    """PostgreSQL reads '2026-03-14 14:00' as a timestamp; DataFusion wants the seconds too."""
+    for literal in statement.find_all(exp.Literal):
+        if literal.is_string and MINUTE_TIMESTAMP.match(literal.this):
+            literal.set("this", literal.this + ":00")
+
+
+def _plan_scan(scan: Scan, alias: str, scope: Scope, columns: set[str]) -> None:
+    select = scope.expression
+    projection = [name for name in scan.schema.names if name in columns]
+    if not isinstance(select, exp.Select):
+        scan.request = ScanRequest(projection=projection)
+        return
+    candidates = _candidate_filters(select, alias)
+    pushed, residual = [], []
+    for conjunct in candidates:
+        predicate = _unqualify(conjunct)
+        if predicate is not None and scan.connector.accepts_filter(predicate):
+            pushed.append(predicate)
+        else:
+            residual.append(conjunct.sql(DIALECT))
+    where = select.args.get("where")
+    all_pushed = not residual and len(candidates) == len(_conjuncts(where.this if where else None))
+    limit = _limit(select) if all_pushed and scan.connector.supports_limit else None
+    scan.request = ScanRequest(projection=projection, filters=pushed, limit=limit)
+    scan.residual = residual
+
+
+def _candidate_filters(select: exp.Select, alias: str) -> list[exp.Expression]:
+    """Conjuncts that mention only this table, where filtering it early cannot change results."""
+    joins = select.args.get("joins") or []
+    where = select.args.get("where")
+    conjuncts = []
+    if alias not in _null_supplying(select, joins):
+        conjuncts += _conjuncts(where.this if where else None)
+        conjuncts += [c for join in joins if not join.side for c in _conjuncts(join.args.get("on"))]
+    for join in joins:
+        if join.side == "LEFT" and join.this.alias_or_name == alias:
+            conjuncts += _conjuncts(join.args.get("on"))
+    return [c for c in conjuncts if _only_references(c, alias)]
+
+
+def _null_supplying(select: exp.Select, joins: list[exp.Join]) -> set[str]:
+    """Tables an outer join pads with NULLs: a WHERE on them is not a filter on the scan."""
+    earlier = {select.args["from_"].this.alias_or_name} if select.args.get("from_") else set()
+    padded: set[str] = set()
+    for join in joins:
+        name = join.this.alias_or_name
+        if join.side in ("LEFT", "FULL"):
+            padded.add(name)
+        if join.side in ("RIGHT", "FULL"):
+            padded |= earlier
+        earlier.add(name)
+    return padded
+
+
+def _conjuncts(condition: exp.Expression | None) -> list[exp.Expression]:
+    if condition is None:
+        return []
+    condition = condition.unnest()
+    parts = condition.flatten() if isinstance(condition, exp.And) else [condition]
+    return [part for part in parts if not isinstance(part, exp.Boolean)]
+
+
+def _only_references(conjunct: exp.Expression, alias: str) -> bool:
+    if conjunct.find(exp.Subquery, exp.Select, exp.AggFunc, exp.Window, exp.Placeholder):
+        return False
+    columns = list(conjunct.find_all(exp.Column))
+    return bool(columns) and all(column.table == alias for column in columns)
+
+
+def _unqualify(conjunct: exp.Expression) -> exp.Expression | None:
+    predicate = conjunct.copy()
+    for column in list(predicate.find_all(exp.Column)):
+        column.replace(exp.column(column.name, quoted=True))
+    return predicate
+
+
+def _limit(select: exp.Select) -> int | None:
+    """A LIMIT the source may apply: only for a plain filtered scan of a single table."""
+    blockers = ("joins", "group", "having", "distinct", "order", "qualify", "laterals")
+    if any(select.args.get(key) for key in blockers):
+        return None
+    if any(e.find(exp.AggFunc, exp.Window, exp.Explode, exp.Unnest) for e in select.expressions):
+        return None
+    limit, offset = select.args.get("limit"), select.args.get("offset")
+    count = _integer(limit.expression if limit is not None else None)
+    if count is None:
+        return None
+    skip = _integer(offset.expression) if offset is not None else 0
+    return None if skip is None else count + skip
+
+
+def _integer(node: exp.Expression | None) -> int | None:
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        return int(node.this)
+    return None
+
+
+def _used_columns(qualified: exp.Expression) -> dict[str, set[str]]:
+    used: dict[str, set[str]] = {}
+    for column in qualified.find_all(exp.Column):
+        if column.table:
+            used.setdefault(column.table, set()).add(column.name)
+    return used
+
+
+def _is_cte_reference(table: exp.Table) -> bool:
+    if table.db or table.catalog:
+        return False
+    name = table.name.lower()
+    node: exp.Expression | None = table.parent
+    while node is not None:
+        with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
+        if with_ is not None and any(cte.alias.lower() == name for cte in with_.expressions):
+            return True
+        node = node.parent
+    return False
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _schema_type(arrow: pa.DataType) -> str:
+    text = sql_type(arrow)
+    return "json" if text.endswith("[]") else text
+
+
+def _position(sql: str, word: str) -> int | None:
+    """1-based offset of an identifier in the SQL, for the error caret clients draw."""
+    match = re.search(r'(?<![\w"])"?' + re.escape(word) + r'"?(?!\w)', sql, flags=re.IGNORECASE)
+    return match.start() + 1 if match else None

@@ -1,0 +1,52 @@
+"""The one error type every interface speaks.
+
+Servers translate `ErrorCode` into their own protocol's codes (SQLSTATE, HTTP status,
+Flight status); everything below them raises `SidecarError` so that an agent always
+gets what went wrong *and* how to fix it, whatever protocol it connected with.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    SYNTAX = "syntax_error"
+    UNDEFINED_TABLE = "undefined_table"
+    UNDEFINED_COLUMN = "undefined_column"
+    FORBIDDEN = "forbidden"
+    UNAUTHENTICATED = "unauthenticated"
+    INVALID_PARAMETER = "invalid_parameter"
+    INVALID_REQUEST = "invalid_request"
+    TIMEOUT = "timeout"
+    CANCELED = "canceled"
+    SOURCE = "source_error"
+    NOT_READY = "not_ready"
+    QUERY = "query_error"
+    INTERNAL = "internal_error"
+
+
+class SidecarError(Exception):
+    """An error meant for the agent: a message, a hint to fix it, and where in the SQL it is."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        hint: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.position = position
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code.value, "message": self.message}
+        if self.hint:
+            body["hint"] = self.hint
+        if self.position is not None:
+            body["position"] = self.position
+        return body

@@ -1,0 +1,129 @@
+"""Result encodings for the HTTP API, each turning record batches into body chunks as they come."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+ARROW = "application/vnd.apache.arrow.stream"
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+CSV = "text/csv"
+MEDIA_TYPES = (JSON, ARROW, CSV, NDJSON)
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The first media type the client accepts that we produce; JSON when it doesn't care."""
+    if not accept:
+        return JSON
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in MEDIA_TYPES:
+            return media
+        if media in ("*/*", "application/*"):
+            return JSON
+        if media == "text/*":
+            return CSV
+    return None
+
+
+def encode(media: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    encoders = {ARROW: _arrow, JSON: _json, NDJSON: _ndjson, CSV: _csv}
+    return encoders[media](schema, batches)
+
+
+def _arrow(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    chunks = _Chunks()
+    writer = pa.ipc.new_stream(pa.PythonFile(chunks, mode="w"), schema)
+    yield chunks.take()
+    for batch in batches:
+        writer.write_batch(batch)
+        yield chunks.take()
+    writer.close()
+    yield chunks.take()
+
+
+class _Chunks(io.RawIOBase):
+    """A sink the IPC writer fills and the response drains per batch, so memory stays bounded."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
+
+
+def _json(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    yield b"["
+    first = True
+    for batch in batches:
+        rows = batch.to_pylist()
+        if not rows:
+            continue
+        body = ",".join(_dumps(row) for row in rows)
+        yield (body if first else "," + body).encode()
+        first = False
+    yield b"]"
+
+
+def _ndjson(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    for batch in batches:
+        rows = batch.to_pylist()
+        if rows:
+            yield ("\n".join(_dumps(row) for row in rows) + "\n").encode()
+
+
+def _csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    header = True
+    for batch in batches:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=header))
+        header = False
+        yield sink.getvalue().to_pybytes()
+    if header:
+        yield (",".join(json.dumps(name) for name in schema.names) + "\n").encode()
+
+
+def _dumps(row: dict[str, Any]) -> str:
+    if any(isinstance(v, float) and not math.isfinite(v) for v in row.values()):
+        row = {key: _finite(value) for key, value in row.items()}
+    return json.dumps(row, default=_json_default, separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or Infinity; they travel as strings, as PostgreSQL's JSON output does."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).replace("inf", "Infinity").replace("nan", "NaN")
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)

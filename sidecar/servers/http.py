@@ -1,0 +1,285 @@
+"""The HTTP API: SQL in, JSON / Arrow IPC / CSV out, plus health, status and metrics.
+
+Queries run in worker threads (the engine and the sources are blocking) and results stream
+batch by batch. The first batch is fetched before the response starts, so errors that happen
+while a source opens still become a proper status code with a JSON error body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pyarrow as pa
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from policies.identity import Authenticator
+from sidecar.engine import Engine
+from sidecar.engine.catalog import State
+from sidecar.engine.types import sql_type
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.metrics import Metrics
+from sidecar.secrets import REDACTOR
+from sidecar.servers import formats
+
+log = logging.getLogger("sidecar.http")
+MAX_BODY = 1 << 20
+OPEN_PATHS = ("/health", "/v1/ready")
+STATUS = {
+    ErrorCode.SYNTAX: 400,
+    ErrorCode.UNDEFINED_TABLE: 404,
+    ErrorCode.UNDEFINED_COLUMN: 400,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.INVALID_PARAMETER: 400,
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.TIMEOUT: 504,
+    ErrorCode.CANCELED: 400,
+    ErrorCode.SOURCE: 502,
+    ErrorCode.NOT_READY: 503,
+    ErrorCode.QUERY: 400,
+    ErrorCode.INTERNAL: 500,
+}
+_DONE = object()
+
+
+def error_response(error: SidecarError) -> JSONResponse:
+    body = error.to_dict()
+    body["message"] = REDACTOR.redact(error.message)
+    headers = {"WWW-Authenticate": "Bearer"} if error.code is ErrorCode.UNAUTHENTICATED else None
+    return JSONResponse({"error": body}, status_code=STATUS[error.code], headers=headers)
+
+
+class AuthMiddleware:
+    """Every path but the probes needs a key when runtime.auth.api_keys is set."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        key = headers.get("x-api-key")
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            key = token.strip()
+        try:
+            scope.setdefault("state", {})["identity"] = self.authenticator.identify(key)
+        except SidecarError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class HttpApi:
+    def __init__(self, engine: Engine, metrics: Metrics, authenticator: Authenticator) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.authenticator = authenticator
+        self.timeout = engine.config.runtime.query_timeout
+
+    def app(self) -> Starlette:
+        routes = [
+            Route("/health", self.health),
+            Route("/v1/ready", self.ready),
+            Route("/v1/sql", self.sql, methods=["POST"]),
+            Route("/v1/datasets", self.datasets),
+            Route("/v1/status", self.status),
+            Route("/metrics", self.prometheus),
+        ]
+        middleware = [Middleware(AuthMiddleware, authenticator=self.authenticator)]
+        return Starlette(routes=routes, middleware=middleware)
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(self, request: Request) -> Response:
+        waiting = [
+            {"name": e.name, "state": e.state.value, "last_error": e.error}
+            for e in self.engine.catalog.datasets.values()
+            if e.state is not State.READY
+        ]
+        return JSONResponse(
+            {"ready": not waiting, "datasets": waiting}, status_code=200 if not waiting else 503
+        )
+
+    async def datasets(self, request: Request) -> Response:
+        catalog = self.engine.catalog
+        items: list[dict[str, Any]] = []
+        for entry in catalog.datasets.values():
+            items.append(
+                {
+                    "name": entry.name,
+                    "kind": "dataset",
+                    "connector": entry.config.scheme,
+                    "description": entry.config.description,
+                    "columns": _columns(entry.schema),
+                }
+            )
+        for key, view in catalog.views.items():
+            items.append(
+                {
+                    "name": view.name,
+                    "kind": "view",
+                    "connector": "view",
+                    "description": view.description,
+                    "sql": view.sql,
+                    "columns": _columns(catalog.view_schemas.get(key)),
+                }
+            )
+        return JSONResponse(items)
+
+    async def status(self, request: Request) -> Response:
+        datasets = [
+            {
+                "name": entry.name,
+                "connector": entry.config.scheme,
+                "state": entry.state.value,
+                "rows": entry.row_count,
+                "last_error": entry.error,
+                "loaded_at": entry.loaded_at,
+                "load_seconds": entry.load_seconds,
+            }
+            for entry in self.engine.catalog.datasets.values()
+        ]
+        return JSONResponse(
+            {"name": self.engine.config.name, "ready": self.engine.ready, "datasets": datasets}
+        )
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def sql(self, request: Request) -> Response:
+        started = time.perf_counter()
+        media = formats.negotiate(request.headers.get("accept"))
+        try:
+            if media is None:
+                raise SidecarError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"cannot produce {request.headers.get('accept')}",
+                    hint="accept one of: " + ", ".join(formats.MEDIA_TYPES),
+                )
+            sql, parameters = await _read_query(request)
+            result, batches, first = await self._start(sql, parameters)
+        except SidecarError as error:
+            self.metrics.queries.labels("http", error.code.value).inc()
+            return error_response(error)
+        body = self._stream(media, result.schema, first, batches, result, started)
+        return StreamingResponse(body, media_type=media)
+
+    async def _start(
+        self, sql: str, parameters: list[Any]
+    ) -> tuple[Any, Iterator[pa.RecordBatch], Any]:
+        """Plan and fetch the first batch within the query timeout."""
+        try:
+            with anyio.fail_after(self.timeout):
+                result = await anyio.to_thread.run_sync(self.engine.query, sql, parameters)
+                batches = iter(result)
+                try:
+                    first = await anyio.to_thread.run_sync(next, batches, _DONE)
+                except BaseException:
+                    result.cancel()
+                    raise
+        except TimeoutError:
+            raise SidecarError(
+                ErrorCode.TIMEOUT,
+                f"query did not answer within {self.timeout:g}s",
+                hint="narrow the query (filters, LIMIT) or raise runtime.query_timeout",
+            ) from None
+        except SidecarError:
+            raise
+        except Exception as error:
+            log.exception("query failed")
+            raise SidecarError(
+                ErrorCode.INTERNAL, REDACTOR.redact(f"{type(error).__name__}: {error}")
+            ) from None
+        return result, batches, first
+
+    async def _stream(
+        self,
+        media: str,
+        schema: pa.Schema,
+        first: Any,
+        batches: Iterator[pa.RecordBatch],
+        result: Any,
+        started: float,
+    ) -> AsyncIterator[bytes]:
+        rows = 0
+        outcome = "error"
+        self.metrics.inflight.labels("http").inc()
+
+        def pulled() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            batch = first
+            while batch is not _DONE:
+                rows += batch.num_rows
+                yield batch
+                batch = next(batches, _DONE)
+
+        chunks = formats.encode(media, schema, pulled())
+        try:
+            while True:
+                chunk = await anyio.to_thread.run_sync(next, chunks, _DONE)
+                if chunk is _DONE:
+                    break
+                if chunk:
+                    yield chunk
+            outcome = "ok"
+        finally:
+            if outcome != "ok":
+                result.cancel()
+            self.metrics.inflight.labels("http").dec()
+            self.metrics.queries.labels("http", outcome).inc()
+            self.metrics.rows.labels("http").inc(rows)
+            self.metrics.latency.labels("http").observe(time.perf_counter() - started)
+
+
+async def _read_query(request: Request) -> tuple[str, list[Any]]:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise SidecarError(
+                ErrorCode.INVALID_REQUEST,
+                f"request body exceeds {MAX_BODY} bytes",
+                hint="send shorter SQL; bind large values as parameters",
+            )
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise SidecarError(ErrorCode.INVALID_REQUEST, "request body is not UTF-8") from None
+    if "json" not in request.headers.get("content-type", ""):
+        return text, []
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST,
+            f"invalid JSON body: {error.msg} at line {error.lineno} column {error.colno}",
+            hint='send {"sql": "SELECT ...", "parameters": [...]} or plain SQL as text/plain',
+        ) from None
+    sql = payload.get("sql") if isinstance(payload, dict) else None
+    parameters = payload.get("parameters", []) if isinstance(payload, dict) else None
+    if not isinstance(sql, str) or not isinstance(parameters, list):
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST,
+            'the JSON body needs "sql" (a string) and optionally "parameters" (a list)',
+            hint='e.g. {"sql": "SELECT * FROM orders WHERE id = $1", "parameters": [42]}',
+        )
+    return sql, parameters
+
+
+def _columns(schema: pa.Schema | None) -> list[dict[str, str]]:
+    return [{"name": f.name, "type": sql_type(f.type)} for f in schema or []]

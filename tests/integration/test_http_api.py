@@ -1,0 +1,220 @@
+"""`sidecar run` as a real subprocess, queried over HTTP like an agent would."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from collections.abc import Iterator
+
+import httpx
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc
+import pyarrow.parquet as pq
+import pytest
+
+from tests.process import SidecarProcess, free_port
+
+KEY = "k-3f9a1c77e0b24d5e"
+SECRET_TOKEN = "tok-SUPERSECRET-91d7"
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, SidecarProcess]]:
+    root = tmp_path_factory.mktemp("sidecar")
+    (root / "data").mkdir()
+    orders = pa.table(
+        {
+            "id": pa.array(range(1000), pa.int64()),
+            "amount": pa.array([i * 1.5 for i in range(1000)]),
+            "status": pa.array(["failed" if i % 10 == 0 else "paid" for i in range(1000)]),
+            "customer_id": pa.array([i % 50 for i in range(1000)], pa.int64()),
+        }
+    )
+    pq.write_table(orders, root / "data" / "orders.parquet", row_group_size=100)
+    customers = pa.table(
+        {"customer_id": list(range(50)), "name": [f"customer {i}" for i in range(50)]}
+    )
+    pacsv.write_csv(customers, root / "data" / "customers.csv")
+    port = free_port()
+    (root / "sidecar.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            version: 1
+            name: test-agent
+            runtime:
+              http: {{port: {port}}}
+              auth:
+                api_keys:
+                  - {{key: "${{env:AGENT_KEY}}", identity: test-agent}}
+            datasets:
+              - from: file:data/orders.parquet
+                name: orders
+                description: Orders of the shop
+              - from: file:data/customers.csv
+                name: customers
+              - from: http://127.0.0.1:9/unreachable?token=${{env:SECRET_TOKEN}}
+                name: broken
+                params: {{headers: {{Authorization: "Bearer ${{env:SECRET_TOKEN}}"}}, retries: 0}}
+            views:
+              - {{name: failed_orders, sql: "SELECT * FROM orders WHERE status = 'failed'"}}
+            """
+        )
+    )
+    process = SidecarProcess(
+        root / "sidecar.yaml", env={"AGENT_KEY": KEY, "SECRET_TOKEN": SECRET_TOKEN}
+    )
+    url = process.start(port, probe="/health")
+    yield url, process
+    process.stop()
+    assert SECRET_TOKEN not in process.output
+
+
+@pytest.fixture
+def client(sidecar: tuple[str, SidecarProcess]) -> Iterator[httpx.Client]:
+    url, _ = sidecar
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as client:
+        client.get("/v1/status")
+        yield client
+
+
+def sql(client: httpx.Client, query: str, **kwargs: object) -> httpx.Response:
+    return client.post("/v1/sql", content=query, **kwargs)  # type: ignore[arg-type]
+
+
+def test_probes_are_open_and_auth_is_required(sidecar: tuple[str, SidecarProcess]) -> None:
+    url, _ = sidecar
+    assert httpx.get(f"{url}/health").status_code == 200
+    assert httpx.get(f"{url}/v1/ready").status_code == 503  # the broken source is not loadable
+    missing = httpx.post(f"{url}/v1/sql", content="SELECT 1")
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "unauthenticated"
+    wrong = httpx.post(f"{url}/v1/sql", content="SELECT 1", headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 401
+    right = httpx.post(f"{url}/v1/sql", content="SELECT 1 AS one", headers={"X-API-Key": KEY})
+    assert right.json() == [{"one": 1}]
+
+
+def test_json_rows_with_pushdown_and_join(client: httpx.Client) -> None:
+    response = sql(
+        client,
+        "SELECT o.id, c.name FROM orders o JOIN customers c ON o.customer_id = c.customer_id "
+        "WHERE o.status = 'failed' AND o.id < 30 ORDER BY o.id",
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == [
+        {"id": 0, "name": "customer 0"},
+        {"id": 10, "name": "customer 10"},
+        {"id": 20, "name": "customer 20"},
+    ]
+
+
+def test_parameters_in_json_body(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/sql",
+        json={
+            "sql": "SELECT count(*) AS n FROM orders WHERE amount > $1 AND status = $2",
+            "parameters": [1400.0, "failed"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == [{"n": 6}]
+
+
+def test_arrow_ipc_stream(client: httpx.Client) -> None:
+    response = sql(
+        client, "SELECT * FROM orders", headers={"Accept": "application/vnd.apache.arrow.stream"}
+    )
+    assert response.headers["content-type"].startswith("application/vnd.apache.arrow.stream")
+    table = pa.ipc.open_stream(response.content).read_all()
+    assert table.num_rows == 1000
+    assert table.schema.field("amount").type == pa.float64()
+
+
+def test_csv(client: httpx.Client) -> None:
+    response = sql(
+        client, "SELECT id, status FROM orders ORDER BY id LIMIT 2", headers={"Accept": "text/csv"}
+    )
+    assert pacsv.read_csv(io.BytesIO(response.content)).to_pylist() == [
+        {"id": 0, "status": "failed"},
+        {"id": 1, "status": "paid"},
+    ]
+
+
+def test_views_and_information_schema(client: httpx.Client) -> None:
+    assert sql(client, "SELECT count(*) AS n FROM failed_orders").json() == [{"n": 100}]
+    tables = sql(
+        client, "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_name"
+    ).json()
+    assert {"table_name": "failed_orders", "table_type": "VIEW"} in tables
+    assert {"table_name": "orders", "table_type": "BASE TABLE"} in tables
+    columns = sql(
+        client,
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = 'orders' ORDER BY ordinal_position",
+    ).json()
+    assert columns[0] == {"column_name": "id", "data_type": "bigint"}
+
+
+def test_explain_shows_pushdown(client: httpx.Client) -> None:
+    rows = sql(client, "EXPLAIN SELECT id FROM public.ORDERS WHERE amount > 10 LIMIT 5").json()
+    federation = next(r["plan"] for r in rows if r["plan_type"] == "federation")
+    assert "orders" in federation and "amount" in federation and "limit=5" in federation
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code", "needle"),
+    [
+        ("SELEC * FROM orders", 400, "syntax_error", "SELEC"),
+        ("SELECT * FROM ordrs", 404, "undefined_table", "orders"),
+        ("SELECT amout FROM orders", 400, "undefined_column", "amount"),
+        ("DROP TABLE orders", 403, "forbidden", "DROP"),
+        ("SELECT * FROM read_parquet('/etc/passwd')", 403, "forbidden", "read_parquet"),
+        ("SELECT 1; SELECT 2", 403, "forbidden", "one statement"),
+        ("SELECT * FROM broken", 502, "source_error", "broken"),
+    ],
+)
+def test_errors_explain_the_fix(
+    client: httpx.Client, query: str, status: int, code: str, needle: str
+) -> None:
+    response = sql(client, query)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert needle.lower() in (error["message"] + " " + error.get("hint", "")).lower()
+    assert SECRET_TOKEN not in response.text
+
+
+def test_bad_requests_never_take_the_process_down(client: httpx.Client) -> None:
+    assert (
+        client.post(
+            "/v1/sql", content=b"\xff\xfe", headers={"Content-Type": "text/plain"}
+        ).status_code
+        == 400
+    )
+    assert (
+        client.post(
+            "/v1/sql", content="{not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert client.post("/v1/sql", content="x" * (2 << 20)).status_code == 400
+    assert sql(client, "SELECT 1", headers={"Accept": "image/png"}).status_code == 400
+    assert sql(client, "").status_code in (400, 403)
+    assert client.get("/health").status_code == 200
+    assert sql(client, "SELECT count(*) AS n FROM orders").json() == [{"n": 1000}]
+
+
+def test_status_datasets_and_metrics(client: httpx.Client) -> None:
+    status = client.get("/v1/status").json()
+    states = {d["name"]: d for d in status["datasets"]}
+    assert states["orders"]["state"] == "ready" and states["orders"]["rows"] == 1000
+    assert states["broken"]["state"] == "error"
+    assert SECRET_TOKEN not in str(status)
+    datasets = {d["name"]: d for d in client.get("/v1/datasets").json()}
+    assert datasets["orders"]["description"] == "Orders of the shop"
+    assert datasets["failed_orders"]["kind"] == "view"
+    assert SECRET_TOKEN not in str(datasets)
+    metrics = client.get("/metrics").text
+    assert 'sidecar_queries_total{interface="http",outcome="ok"}' in metrics
+    assert 'sidecar_dataset_ready{dataset="orders"} 1.0' in metrics

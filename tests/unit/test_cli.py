@@ -1,0 +1,596 @@
+"""The `sidecar` CLI: arguments, init, config check/schema, and the client commands against a
+stand-in HTTP API (the end-to-end runs against `sidecar run` live in the integration tests)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import socket
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pyarrow.ipc
+import pytest
+from prompt_toolkit import PromptSession
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from sidecar import __version__
+from sidecar.cli import (
+    ARROW_STREAM,
+    HttpClient,
+    Io,
+    Shell,
+    build_parser,
+    caret_lines,
+    main,
+    server_error,
+    split_statements,
+    statement_complete,
+    submit_bindings,
+)
+from sidecar.config import load_config
+
+TEMPLATE = Path(__file__).parents[2] / "sidecar" / "templates" / "sidecar.yaml"
+ORDERS = pa.table(
+    {
+        "id": pa.array([1, 2], pa.int64()),
+        "customer": ["ada [bold]x[/bold]", None],
+        "amount": [9.5, 20.0],
+        "day": pa.array([date(2026, 3, 14), date(2026, 3, 15)], pa.date32()),
+    }
+)
+TABLES = pa.table({"table_schema": ["public"] * 2, "table_name": ["customers", "orders"]})
+STATUS = {
+    "name": "test-agent",
+    "ready": False,
+    "datasets": [
+        {"name": "orders", "connector": "file", "state": "ready", "rows": 1234,
+         "last_error": None, "loaded_at": 1.0, "load_seconds": 0.25},
+        {"name": "tickets", "connector": "https", "state": "error", "rows": None,
+         "last_error": "HTTP 503 from api.example.com", "loaded_at": None, "load_seconds": None},
+    ],
+}  # fmt: skip
+DATASETS = [
+    {"name": "orders", "connector": "file", "description": "One row per order", "kind": "dataset",
+     "columns": [{"name": "id", "type": "bigint"}, {"name": "day", "type": "date"}]},
+    {"name": "by_day", "connector": "view", "description": None, "kind": "view", "columns": []},
+]  # fmt: skip
+
+
+def arrow_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pyarrow.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+class StandIn(BaseHTTPRequestHandler):
+    """Answers like the sidecar's HTTP API: Arrow for SQL, JSON for errors and status."""
+
+    server: StandInServer
+
+    def do_POST(self) -> None:
+        sql = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.server.seen.append({"path": self.path, "sql": sql, "headers": dict(self.headers)})
+        if "nosuch" in sql:
+            self.reply(404, "application/json", json.dumps({"error": {
+                "code": "undefined_table", "message": 'relation "nosuch" does not exist',
+                "hint": "did you mean orders?", "position": sql.index("nosuch") + 1,
+            }}).encode())  # fmt: skip
+        elif sql.startswith("SHOW TABLES"):
+            self.reply(200, ARROW_STREAM, arrow_bytes(TABLES))
+        elif "many" in sql:
+            self.reply(200, ARROW_STREAM, arrow_bytes(pa.table({"n": list(range(1005))})))
+        else:
+            self.reply(200, ARROW_STREAM, arrow_bytes(ORDERS))
+
+    def do_GET(self) -> None:
+        self.server.seen.append({"path": self.path, "headers": dict(self.headers)})
+        body = {"/v1/status": STATUS, "/v1/datasets": DATASETS}.get(self.path)
+        if body is None:
+            self.reply(404, "text/html", b"<html>not here</html>")
+        else:
+            self.reply(200, "application/json", json.dumps(body).encode())
+
+    def reply(self, status: int, media: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", media)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep pytest's captured stderr for the CLI's own output."""
+
+
+class StandInServer(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), StandIn)
+        self.seen: list[dict[str, Any]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def api() -> Iterator[StandInServer]:
+    server = StandInServer()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def shell(api: StandInServer) -> Iterator[Shell]:
+    client = HttpClient(api.url)
+    yield Shell(client, Io.standard())
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def no_client_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SIDECAR_URL", raising=False)
+    monkeypatch.delenv("SIDECAR_API_KEY", raising=False)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# --- Arguments -------------------------------------------------------------------------------
+
+
+def test_parses_every_command() -> None:
+    parser = build_parser()
+    sql = parser.parse_args(["sql", "-e", "SELECT 1", "--format", "csv", "--url", "h:1"])
+    assert (sql.execute, sql.format, sql.url, sql.api_key) == ("SELECT 1", "csv", "h:1", None)
+    run = parser.parse_args(["run", "-c", "x.yaml", "--http-port", "9000", "--host", "0.0.0.0"])
+    assert (run.config, run.http_port, run.host) == ("x.yaml", 9000, "0.0.0.0")
+    check = parser.parse_args(["config", "check", "--connect"])
+    assert (check.config, check.connect) == (None, True)
+    init = parser.parse_args(["init"])
+    assert (init.path, init.force) == ("sidecar.yaml", False)
+    assert parser.parse_args(["sql"]).format == "table"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["config"], ["run", "--http-port", "70000"], ["sql", "--format", "xml"], ["nope"]],
+)
+def test_rejects_bad_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert "usage: sidecar" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sidecar {__version__}"
+
+
+# --- init ------------------------------------------------------------------------------------
+
+
+def test_init_writes_a_valid_starter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    written = tmp_path / "sidecar.yaml"
+    assert written.read_text() == TEMPLATE.read_text()
+    assert "sidecar run" in capsys.readouterr().out
+    config = load_config(written)
+    assert [d.name for d in config.datasets] == ["orders"]
+    assert [v.name for v in config.views] == ["orders_by_status"]
+
+
+def test_init_into_a_directory_and_a_new_folder(tmp_path: Path) -> None:
+    assert main(["init", str(tmp_path)]) == 0
+    assert (tmp_path / "sidecar.yaml").is_file()
+    assert main(["init", str(tmp_path / "deploy" / "agent.yaml")]) == 0
+    assert (tmp_path / "deploy" / "agent.yaml").is_file()
+
+
+def test_init_refuses_to_overwrite_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = write(tmp_path / "sidecar.yaml", "name: mine\n")
+    assert main(["init", str(target)]) == 1
+    assert target.read_text() == "name: mine\n"
+    assert "--force" in capsys.readouterr().err
+    assert main(["init", str(target), "--force"]) == 0
+    assert target.read_text() == TEMPLATE.read_text()
+
+
+def test_template_examples_are_valid_once_uncommented(tmp_path: Path) -> None:
+    """Users enable the https, auth and columns examples by deleting `# `; that must work."""
+    text = re.sub(r"(?m)^( *)# ( *(?:- )?[A-Za-z_]+:)", r"\1\2", TEMPLATE.read_text())
+    config = load_config(write(tmp_path / "sidecar.yaml", text))
+    assert [d.name for d in config.datasets] == ["orders", "tickets"]
+    assert config.datasets[1].params["headers"]["Authorization"] == "Bearer ${env:TICKETS_TOKEN}"
+    assert config.runtime.auth.api_keys[0].identity == "my-agent"
+
+
+# --- config ----------------------------------------------------------------------------------
+
+GOOD = """\
+name: t
+datasets:
+  - from: file:data/orders.parquet
+    name: orders
+    params: {password: hunter2-secret}
+views:
+  - name: v
+    sql: SELECT 1
+"""
+
+
+def test_config_check_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path / "sidecar.yaml", GOOD)
+    assert main(["config", "check", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == "OK: 1 dataset, 1 view"
+    assert "hunter2" not in out
+
+
+def test_config_check_defaults_to_local_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["config", "check"]) == 2
+    assert "cannot read sidecar.yaml" in capsys.readouterr().err
+    write(tmp_path / "sidecar.yaml", GOOD)
+    assert main(["config", "check"]) == 0
+
+
+def test_config_check_locates_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path / "bad.yaml", GOOD.replace("file:", "flie:") + "extra: 1\n")
+    assert main(["config", "check", "-c", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{path}: invalid configuration" in captured.err
+    assert "datasets[0].from: unknown connector 'flie'" in captured.err
+    assert "did you mean 'file'?" in captured.err
+    assert "extra: unknown key" in captured.err
+
+
+def test_config_check_reports_invalid_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "bad.yaml", "datasets: [\n")
+    assert main(["config", "check", "-c", str(path)]) == 2
+    assert "invalid YAML at line" in capsys.readouterr().err
+
+
+def test_config_check_connect_loads_each_dataset(
+    api: StandInServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("policies.guard")
+    path = write(
+        tmp_path / "sidecar.yaml",
+        f"""\
+datasets:
+  - from: {api.url}/v1/datasets
+    name: catalog
+    params: {{headers: {{X-Token: "${{env:CLI_TEST_TOKEN}}"}}, retries: 0}}
+  - from: {api.url}/missing
+    name: broken
+    params: {{retries: 0}}
+""",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLI_TEST_TOKEN", "token-value-never-shown")
+        assert main(["config", "check", "-c", str(path), "--connect"]) == 1
+    captured = capsys.readouterr()
+    assert re.search(r"✓ catalog\s+in \d+\.\d\ds", captured.out)
+    assert re.search(r"✗ broken\s+.*404", captured.out)
+    assert "1 of 2 datasets failed to load" in captured.err
+    assert "token-value-never-shown" not in captured.out + captured.err
+
+
+def test_config_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "datasets" in schema["properties"]
+    assert schema["title"] == "sidecar.yaml"
+
+
+# --- sql -------------------------------------------------------------------------------------
+
+
+def test_sql_prints_a_table(api: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", "--url", api.url, "-e", "SELECT * FROM orders"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"1\s+ada \[bold\]x\[/bold\]\s+9\.5\s+2026-03-14", out)
+    assert re.search(r"2\s+NULL\s+20\.0\s+2026-03-15", out)
+    assert "(2 rows)" in out
+    request = api.seen[0]
+    assert (request["path"], request["sql"]) == ("/v1/sql", "SELECT * FROM orders")
+    assert request["headers"]["Accept"] == ARROW_STREAM
+    assert "Authorization" not in request["headers"]
+
+
+def test_sql_sends_the_api_key_and_honours_env(
+    api: StandInServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIDECAR_URL", api.url.removeprefix("http://"))
+    monkeypatch.setenv("SIDECAR_API_KEY", "from-env")
+    assert main(["sql", "-e", "SELECT 1"]) == 0
+    assert main(["sql", "-e", "SELECT 1", "--api-key", "from-flag"]) == 0
+    keys = [request["headers"]["Authorization"] for request in api.seen]
+    assert keys == ["Bearer from-env", "Bearer from-flag"]
+
+
+def test_sql_json_and_csv(api: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", "--url", api.url, "--format", "json", "-e", "SELECT 1"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0] == {
+        "id": 1,
+        "customer": "ada [bold]x[/bold]",
+        "amount": 9.5,
+        "day": "2026-03-14",
+    }
+    assert rows[1]["customer"] is None
+    assert main(["sql", "--url", api.url, "--format", "csv", "-e", "SELECT 1"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "id,customer,amount,day",
+        "1,ada [bold]x[/bold],9.5,2026-03-14",
+        "2,,20.0,2026-03-15",
+    ]
+
+
+def test_sql_caps_displayed_rows(api: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", "--url", api.url, "-e", "SELECT many"]) == 0
+    out = capsys.readouterr().out
+    assert "… 5 more rows" in out
+    assert "(1,005 rows)" in out
+    shown = [line.strip() for line in out.splitlines()]
+    assert "999" in shown
+    assert "1000" not in shown
+
+
+def test_sql_error_points_at_the_position(
+    api: StandInServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sql", "--url", api.url, "-e", "SELECT *\nFROM nosuch"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        'ERROR: relation "nosuch" does not exist',
+        "LINE 2: FROM nosuch",
+        "             ^",
+        "HINT: did you mean orders?",
+    ]
+
+
+def test_sql_reads_statements_from_stdin(
+    api: StandInServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = "SELECT 'a;b' FROM orders;\n-- a comment; still a comment\nSELECT 2;\n\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    assert main(["sql", "--url", api.url, "--format", "csv"]) == 0
+    assert [request["sql"] for request in api.seen] == [
+        "SELECT 'a;b' FROM orders",
+        "-- a comment; still a comment\nSELECT 2",
+    ]
+    assert capsys.readouterr().out.count("id,customer,amount,day") == 2
+
+
+def test_sql_script_stops_at_the_first_error(
+    api: StandInServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("SELECT 1; SELECT * FROM nosuch; SELECT 3"))
+    assert main(["sql", "--url", api.url]) == 1
+    assert [request["sql"] for request in api.seen] == ["SELECT 1", "SELECT * FROM nosuch"]
+
+
+def test_sql_unreachable_sidecar(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    assert main(["sql", "--url", url, "-e", "SELECT 1"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ERROR: cannot reach the sidecar at {url}: is `sidecar run` running?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "statements"),
+    [
+        ("SELECT 1", ["SELECT 1"]),
+        ("SELECT 1;;  ; SELECT 2;", ["SELECT 1", "SELECT 2"]),
+        ("SELECT 'it''s; fine'; SELECT \"a;b\"", ["SELECT 'it''s; fine'", 'SELECT "a;b"']),
+        ("SELECT 1 /* ; */ + 1; -- done;\n", ["SELECT 1 /* ; */ + 1"]),
+        ("  \n-- only a comment\n", []),
+    ],
+)
+def test_split_statements(text: str, statements: list[str]) -> None:
+    assert split_statements(text) == statements
+
+
+def test_statement_complete() -> None:
+    assert statement_complete("SELECT 1;")
+    assert statement_complete("  \\dt")
+    assert statement_complete("exit")
+    assert statement_complete("")
+    assert not statement_complete("SELECT *\nFROM orders")
+
+
+def test_caret_lines_clamp_and_expand_tabs() -> None:
+    assert caret_lines("SELECT\tx", 8) == ["LINE 1: SELECT  x", "                ^"]
+    assert caret_lines("SELECT", 99)[1] == " " * 14 + "^"
+
+
+def test_unexpected_error_bodies_are_shown_as_they_came() -> None:
+    error = server_error(httpx.Response(502, text="<html>Bad gateway</html>"))
+    assert error.message == "HTTP 502: <html>Bad gateway</html>"
+    assert error.hint is None
+
+
+# --- The shell -------------------------------------------------------------------------------
+
+
+def test_shell_commands(
+    shell: Shell, api: StandInServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert shell.handle("\\dt")
+    assert shell.handle("\\d orders;")
+    assert shell.handle("\\timing")
+    assert shell.handle("SELECT 1; SELECT 2;")
+    assert shell.handle("\\nope")
+    assert not shell.handle("\\q")
+    assert not shell.handle("exit;")
+    assert [r["sql"] for r in api.seen] == [
+        "SHOW TABLES",
+        "DESCRIBE orders",
+        "SELECT 1",
+        "SELECT 2",
+    ]
+    captured = capsys.readouterr()
+    assert "Timing is on." in captured.out
+    assert re.search(r"\(2 rows, \d+\.\d ms\)", captured.out)
+    assert "unknown command \\nope" in captured.err
+
+
+def test_repl_reads_multiline_statements(
+    shell: Shell, api: StandInServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with create_pipe_input() as pipe:
+        pipe.send_text("SELECT *\rFROM orders;\rSELECT * FROM nosuch;\r\\q\r")
+        session: PromptSession[str] = PromptSession(
+            input=pipe, output=DummyOutput(), multiline=True, key_bindings=submit_bindings()
+        )
+        assert shell.repl(session) == 0
+    assert [r["sql"] for r in api.seen] == ["SELECT *\nFROM orders", "SELECT * FROM nosuch"]
+    captured = capsys.readouterr()
+    assert "(2 rows)" in captured.out
+    assert 'ERROR: relation "nosuch" does not exist' in captured.err
+
+
+# --- status, datasets ------------------------------------------------------------------------
+
+
+def test_status(api: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--url", api.url, "--api-key", "k"]) == 0
+    out = capsys.readouterr().out
+    assert "test-agent" in out and "not ready" in out
+    assert re.search(r"orders\s+file\s+ready\s+1,234\s+0\.25s", out)
+    assert re.search(r"tickets\s+https\s+error\s+HTTP 503 from", out)
+    assert api.seen[0]["path"] == "/v1/status"
+    assert api.seen[0]["headers"]["Authorization"] == "Bearer k"
+
+
+def test_datasets(api: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets", "--url", api.url]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"orders\s+file\s+One row per order\s+2", out)
+    assert re.search(r"by_day\s+view\s+-", out)
+
+
+def test_status_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--url", f"127.0.0.1:{closed_port()}"]) == 1
+    assert "is `sidecar run` running?" in capsys.readouterr().err
+
+
+# --- run -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Stands in for the runtime: reports two datasets and the endpoints, then returns."""
+    configs: list[Any] = []
+
+    def serve(config: Any, *, on_dataset: Any, on_ready: Any) -> None:
+        configs.append(config)
+        on_dataset(
+            types.SimpleNamespace(
+                name="tickets",
+                state="error",
+                row_count=None,
+                load_seconds=None,
+                error="HTTP 503 from the API",
+            )
+        )
+        on_dataset(
+            types.SimpleNamespace(
+                name="orders", state="ready", row_count=1234, load_seconds=0.5, error=None
+            )
+        )
+        port = config.runtime.http.port
+        on_ready([f"HTTP    http://127.0.0.1:{port}  (POST /v1/sql)"])  # fmt: skip
+
+    runtime = types.ModuleType("sidecar.runtime")
+    runtime.serve = serve  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sidecar.runtime", runtime)
+    return configs
+
+
+def test_run_shows_progress_and_banner(
+    served: list[Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path / "sidecar.yaml",
+        "name: shop\ndatasets:\n"
+        "  - {from: 'file:o.parquet', name: tickets}\n  - {from: 'file:o.parquet', name: orders}\n",
+    )
+    assert main(["run", "-c", str(path), "--http-port", "9123", "--host", "0.0.0.0"]) == 0
+    assert served[0].runtime.http.port == 9123
+    assert served[0].runtime.http.host == "0.0.0.0"
+    out = capsys.readouterr().out
+    assert re.search(r"✗ tickets\s+HTTP 503 from the API", out)
+    assert re.search(r"✓ orders\s+1,234 rows in 0\.50s", out)
+    assert "sidecar shop is running" in out
+    assert "http://127.0.0.1:9123" in out
+    assert "1 failed to load: tickets" in out
+    assert 'sidecar sql --url http://127.0.0.1:9123 -e "SELECT * FROM orders LIMIT 5"' in out
+
+
+def test_run_without_config_serves_the_demo(
+    served: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert main(["run"]) == 0
+    assert served[0].name == "sre-demo"
+    out = capsys.readouterr().out
+    assert "built-in demo" in out
+    assert 'sidecar sql -e "SELECT * FROM orders LIMIT 5"' in out
+
+
+def test_run_prefers_the_local_config(
+    served: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "sidecar.yaml", GOOD)
+    assert main(["run"]) == 0
+    assert served[0].name == "t"
+
+
+def test_run_rejects_an_invalid_config(
+    served: list[Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "sidecar.yaml", "datasets:\n  - {from: 'nope:x', name: a}\n")
+    assert main(["run", "-c", str(path)]) == 2
+    assert served == []
+    assert "datasets[0].from: unknown connector 'nope'" in capsys.readouterr().err
