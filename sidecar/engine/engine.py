@@ -14,9 +14,9 @@ from typing import Any
 
 import pyarrow as pa
 import sqlglot
-from policies.guard import check, parse
 from sqlglot import exp
 
+from policies.guard import check, parse
 from sidecar.config import SidecarConfig
 from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.engine.executor import QueryResult
