@@ -19,6 +19,7 @@ from sidecar.engine.planner import SCAN_PREFIX, Plan
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
 
+BATCH_ROWS = 65536
 SCAN_NAME = re.compile(re.escape(SCAN_PREFIX) + r"\d+")
 DATAFUSION_CODES = (
     (re.compile(r"No field named|Schema error: .*field", re.I), ErrorCode.UNDEFINED_COLUMN),
@@ -36,6 +37,7 @@ def session() -> SessionContext:
         .with_information_schema(False)
         .set("datafusion.sql_parser.dialect", "PostgreSQL")
         .set("datafusion.execution.time_zone", "UTC")
+        .with_batch_size(BATCH_ROWS)
     )
     return SessionContext(config)
 
@@ -111,9 +113,15 @@ class _ErrorTranslation:
                 raise dataset.error from None
         if self.result.cancelled.is_set():
             raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
-        if not isinstance(error, Exception):
-            return False
-        raise translate(self.result.rename(str(error))) from None
+        if isinstance(error, Exception):
+            raise translate(self.result.rename(str(error))) from None
+        if type(error).__name__ == "PanicException":  # a Rust panic must not end the process
+            raise SidecarError(
+                ErrorCode.INTERNAL,
+                REDACTOR.redact(f"the query engine failed: {error}"),
+                hint="this is a bug in the engine; rephrasing the query may avoid it",
+            ) from None
+        return False
 
 
 def translate(message: str) -> SidecarError:

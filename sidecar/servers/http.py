@@ -185,10 +185,14 @@ class HttpApi:
         """Plan and fetch the first batch within the query timeout."""
         try:
             with anyio.fail_after(self.timeout):
-                result = await anyio.to_thread.run_sync(self.engine.query, sql, parameters)
+                result = await anyio.to_thread.run_sync(
+                    self.engine.query, sql, parameters, abandon_on_cancel=True
+                )
                 batches = iter(result)
                 try:
-                    first = await anyio.to_thread.run_sync(next, batches, _DONE)
+                    first = await anyio.to_thread.run_sync(
+                        next, batches, _DONE, abandon_on_cancel=True
+                    )
                 except BaseException:
                     result.cancel()
                     raise
