@@ -11,6 +11,7 @@ dialect a source may speak, and it is a plain tree that document and search sour
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,19 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 from sqlglot import exp
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from `250ms`, `30s`, `5m`, `1h`, `7d` or a bare number of seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = DURATION.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not a duration; write e.g. 500ms, 30s, 5m, 1h or 7d")
+    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
 class SourceError(Exception):

@@ -41,8 +41,14 @@ from urllib.parse import unquote_plus
 import httpx
 import pyarrow as pa
 
-from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
-from sidecar.config import parse_duration
+from connectors.base import (
+    Connector,
+    DatasetSource,
+    ScanRequest,
+    SourceError,
+    parse_duration,
+    project,
+)
 
 KNOWN_PARAMS = (
     "json_path",

@@ -1,5 +1,7 @@
 """`python -m sidecar` is the `sidecar` command."""
 
+import sys
+
 from sidecar.cli import main
 
-main()
+sys.exit(main())

@@ -679,10 +679,14 @@ def cmd_run(args: argparse.Namespace, io: Io) -> int:
         )
     else:
         io.say(Text(f"Config: {path}", style="dim"))
-    from sidecar.runtime import serve
+    from sidecar.runtime import StartupError, serve
 
-    with StartupDisplay(config, io.out) as display:
-        serve(config, on_dataset=display.on_dataset, on_ready=display.on_ready)
+    try:
+        with StartupDisplay(config, io.out) as display:
+            serve(config, on_dataset=display.on_dataset, on_ready=display.on_ready)
+    except StartupError as error:
+        io.fail(str(error))
+        return 1
     return 0
 
 

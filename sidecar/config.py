@@ -8,7 +8,6 @@ person reading them is usually an operator staring at a crash-looping pod.
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,24 +23,13 @@ from pydantic import (
 )
 
 import connectors
+from connectors.base import parse_duration
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 class ConfigError(ValueError):
     """An invalid sidecar.yaml; each line of the message is one problem, located and explained."""
-
-
-def parse_duration(value: str | float | int) -> float:
-    """Seconds from `250ms`, `30s`, `5m`, `1h`, `7d` or a bare number of seconds."""
-    if isinstance(value, int | float):
-        return float(value)
-    match = DURATION.match(value)
-    if not match:
-        raise ValueError(f"'{value}' is not a duration; write e.g. 500ms, 30s, 5m, 1h or 7d")
-    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
 Duration = Annotated[float, Field(ge=0)]

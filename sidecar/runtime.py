@@ -7,17 +7,38 @@ while /v1/ready reports the datasets still on their way.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
 from collections.abc import Callable
 
 import uvicorn
 
 from policies.identity import Authenticator
-from sidecar.config import SidecarConfig
+from sidecar.config import Endpoint, SidecarConfig
 from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry
 from sidecar.metrics import Metrics
+from sidecar.secrets import SecretError
 from sidecar.servers.http import HttpApi
+
+
+class StartupError(Exception):
+    """The sidecar cannot start; the message says why and what to change."""
+
+
+def listen(name: str, endpoint: Endpoint) -> socket.socket:
+    """Bind before serving, so a taken port is one clear line instead of a server traceback."""
+    try:
+        sock = socket.create_server((endpoint.host, endpoint.port), reuse_port=False)
+    except OSError as error:
+        raise StartupError(
+            f"cannot listen on {endpoint.host}:{endpoint.port} for {name}: "
+            f"{os.strerror(error.errno) if error.errno else error}; "
+            f"free the port or change runtime.{name}.port"
+        ) from None
+    sock.setblocking(False)
+    return sock
 
 
 class Sidecar:
@@ -25,7 +46,10 @@ class Sidecar:
         self.config = config
         self.engine = Engine(config)
         self.metrics = Metrics(self.engine)
-        self.authenticator = Authenticator(config.runtime.auth, config.base_dir)
+        try:
+            self.authenticator = Authenticator(config.runtime.auth, config.base_dir)
+        except SecretError as error:
+            raise StartupError(f"runtime.auth.api_keys: {error}") from None
         self.http = HttpApi(self.engine, self.metrics, self.authenticator)
 
     def endpoints(self) -> list[str]:
@@ -38,6 +62,7 @@ class Sidecar:
         on_ready: Callable[[list[str]], None] | None = None,
     ) -> None:
         http = self.config.runtime.http
+        sock = listen("http", http)
         server = uvicorn.Server(
             uvicorn.Config(
                 self.http.app(),
@@ -49,7 +74,7 @@ class Sidecar:
         )
         loader = threading.Thread(target=self.engine.load, args=(on_dataset,), daemon=True)
         loader.start()
-        serving = asyncio.create_task(server.serve())
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.02)
         if server.started:

@@ -22,7 +22,7 @@ from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.engine.executor import QueryResult
 from sidecar.engine.memory import TableConnector
 from sidecar.engine.params import bind
-from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan
+from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan, datafusion_sql
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 
@@ -45,6 +45,16 @@ class Engine:
 
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
         """Plan `sql` and return its running result; raises SidecarError with a fix to try."""
+        try:
+            return self._query(sql, parameters)
+        except RecursionError:
+            raise SidecarError(
+                ErrorCode.QUERY,
+                "the statement nests too deeply to analyse",
+                hint="flatten nested parentheses or subqueries, or split the query with WITH",
+            ) from None
+
+    def _query(self, sql: str, parameters: Sequence[Any]) -> QueryResult:
         statement = check(sql, parse(sql))
         if isinstance(statement, exp.Describe):
             return self._describe(statement, sql)
@@ -132,7 +142,7 @@ class Engine:
         connector = TableConnector(name, table)
         scan = Scan(f"{SCAN_PREFIX}1", name, name, connector, table.schema)
         statement = sqlglot.parse_one(f'SELECT * FROM "{SCAN_PREFIX}1"', read=DIALECT)
-        return QueryResult(Plan(statement, statement.sql(dialect=DIALECT), [scan]))
+        return QueryResult(Plan(statement, datafusion_sql(statement), [scan]))
 
     def _describe_views(self) -> None:
         """Learn each view's columns once the datasets are loaded, for information_schema."""

@@ -67,7 +67,7 @@ class Planner:
         scans = self._bind_scans(statement, sql)
         if scans:
             self._push_down(statement, scans, sql)
-        return Plan(statement, statement.sql(dialect=DIALECT), scans)
+        return Plan(statement, datafusion_sql(statement), scans)
 
     def _expand_views(self, statement: exp.Expression, sql: str) -> exp.Expression:
         for _ in range(MAX_VIEW_DEPTH):
@@ -170,6 +170,12 @@ class Planner:
             hint=hint,
             position=_position(sql, column),
         )
+
+
+def datafusion_sql(statement: exp.Expression) -> str:
+    """The SQL DataFusion runs: PostgreSQL syntax, function names lower-cased because DataFusion
+    looks table functions (generate_series, range) up case-sensitively."""
+    return statement.sql(dialect=DIALECT, normalize_functions="lower")
 
 
 def _complete_minutes(statement: exp.Expression) -> None:

@@ -218,3 +218,28 @@ def test_status_datasets_and_metrics(client: httpx.Client) -> None:
     metrics = client.get("/metrics").text
     assert 'sidecar_queries_total{interface="http",outcome="ok"}' in metrics
     assert 'sidecar_dataset_ready{dataset="orders"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("SELECT " + "(" * 5000 + "1" + ")" * 5000, 400, "query_error"),
+        ("SELECT 1\x00; DROP TABLE orders", 403, "forbidden"),
+        ("SELECT pg_sleep(10)", 403, "forbidden"),
+        ("COPY orders TO '/tmp/x.csv'", 403, "forbidden"),
+        ("SELECT 1/0", 400, "query_error"),
+        ("SELECT CAST('abc' AS INT)", 400, "query_error"),
+        ("-- only a comment", 400, "invalid_request"),
+    ],
+)
+def test_hostile_input_gets_a_clear_error_and_the_process_lives(
+    client: httpx.Client, query: str, status: int, code: str
+) -> None:
+    response = sql(client, query)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert client.get("/health").status_code == 200
+
+
+def test_table_functions_that_only_generate_rows_work(client: httpx.Client) -> None:
+    assert sql(client, "SELECT count(*) AS n FROM generate_series(1, 1000)").json() == [{"n": 1000}]

@@ -9,7 +9,6 @@ import re
 import socket
 import sys
 import threading
-import types
 from collections.abc import Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -511,86 +510,3 @@ def test_datasets(api: StandInServer, capsys: pytest.CaptureFixture[str]) -> Non
 def test_status_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--url", f"127.0.0.1:{closed_port()}"]) == 1
     assert "is `sidecar run` running?" in capsys.readouterr().err
-
-
-# --- run -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Stands in for the runtime: reports two datasets and the endpoints, then returns."""
-    configs: list[Any] = []
-
-    def serve(config: Any, *, on_dataset: Any, on_ready: Any) -> None:
-        configs.append(config)
-        on_dataset(
-            types.SimpleNamespace(
-                name="tickets",
-                state="error",
-                row_count=None,
-                load_seconds=None,
-                error="HTTP 503 from the API",
-            )
-        )
-        on_dataset(
-            types.SimpleNamespace(
-                name="orders", state="ready", row_count=1234, load_seconds=0.5, error=None
-            )
-        )
-        port = config.runtime.http.port
-        on_ready([f"HTTP    http://127.0.0.1:{port}  (POST /v1/sql)"])  # fmt: skip
-
-    runtime = types.ModuleType("sidecar.runtime")
-    runtime.serve = serve  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sidecar.runtime", runtime)
-    return configs
-
-
-def test_run_shows_progress_and_banner(
-    served: list[Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = write(
-        tmp_path / "sidecar.yaml",
-        "name: shop\ndatasets:\n"
-        "  - {from: 'file:o.parquet', name: tickets}\n  - {from: 'file:o.parquet', name: orders}\n",
-    )
-    assert main(["run", "-c", str(path), "--http-port", "9123", "--host", "0.0.0.0"]) == 0
-    assert served[0].runtime.http.port == 9123
-    assert served[0].runtime.http.host == "0.0.0.0"
-    out = capsys.readouterr().out
-    assert re.search(r"✗ tickets\s+HTTP 503 from the API", out)
-    assert re.search(r"✓ orders\s+1,234 rows in 0\.50s", out)
-    assert "sidecar shop is running" in out
-    assert "http://127.0.0.1:9123" in out
-    assert "1 failed to load: tickets" in out
-    assert 'sidecar sql --url http://127.0.0.1:9123 -e "SELECT * FROM orders LIMIT 5"' in out
-
-
-def test_run_without_config_serves_the_demo(
-    served: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
-    monkeypatch.chdir(tmp_path)
-    assert main(["run"]) == 0
-    assert served[0].name == "sre-demo"
-    out = capsys.readouterr().out
-    assert "built-in demo" in out
-    assert 'sidecar sql -e "SELECT * FROM orders LIMIT 5"' in out
-
-
-def test_run_prefers_the_local_config(
-    served: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    write(tmp_path / "sidecar.yaml", GOOD)
-    assert main(["run"]) == 0
-    assert served[0].name == "t"
-
-
-def test_run_rejects_an_invalid_config(
-    served: list[Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = write(tmp_path / "sidecar.yaml", "datasets:\n  - {from: 'nope:x', name: a}\n")
-    assert main(["run", "-c", str(path)]) == 2
-    assert served == []
-    assert "datasets[0].from: unknown connector 'nope'" in capsys.readouterr().err
