@@ -108,7 +108,7 @@ class Engine:
                 ErrorCode.QUERY, "DESCRIBE needs a table name", hint="DESCRIBE <table>"
             )
         resolved = self.catalog.resolve(table)
-        schema = self._relation_schema(resolved.name, table)
+        schema = self._relation_schema(table)
         descriptions = self._column_descriptions(resolved.name)
         return self._system_result(
             "describe",
@@ -128,7 +128,7 @@ class Engine:
             ),
         )
 
-    def _relation_schema(self, name: str, table: exp.Table) -> pa.Schema:
+    def _relation_schema(self, table: exp.Table) -> pa.Schema:
         probe = exp.select("*").from_(table.copy()).limit(0)
         return self.query(probe.sql(dialect=DIALECT)).schema
 
@@ -148,9 +148,7 @@ class Engine:
         """Learn each view's columns once the datasets are loaded, for information_schema."""
         for key, view in self.catalog.views.items():
             try:
-                self.catalog.view_schemas[key] = self._relation_schema(
-                    view.name, exp.to_table(view.name)
-                )
+                self.catalog.view_schemas[key] = self._relation_schema(exp.to_table(view.name))
             except SidecarError:
                 self.catalog.view_schemas.pop(key, None)
 

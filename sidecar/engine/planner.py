@@ -22,6 +22,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from connectors.base import Connector, ScanRequest
+from policies.guard import check, parse
 from sidecar.engine.catalog import Catalog, Resolved
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
@@ -94,8 +95,6 @@ class Planner:
         )
 
     def _view_body(self, resolved: Resolved) -> exp.Expression:
-        from policies.guard import check, parse
-
         assert resolved.view is not None
         view_sql = resolved.view.sql
         try:
