@@ -66,12 +66,15 @@ class ScanRequest:
     """What the engine asks of a source for one table reference in one query.
 
     `filters` are conjuncts the connector said it accepts; `limit` is only set when every
-    predicate of the query on this table was accepted, so the source may stop early.
+    predicate of the query on this table was accepted, so the source may stop early. `order_by`
+    (unqualified `exp.Ordered` keys) comes only with a limit, to connectors that support
+    ordering: a top-N the source answers from its indexes instead of shipping every row.
     """
 
     projection: Sequence[str] | None = None
     filters: Sequence[exp.Expression] = ()
     limit: int | None = None
+    order_by: Sequence[exp.Ordered] = ()
 
 
 class Connector(ABC):
@@ -84,6 +87,7 @@ class Connector(ABC):
 
     schemes: ClassVar[tuple[str, ...]] = ()
     supports_limit: ClassVar[bool] = False
+    supports_order: ClassVar[bool] = False
 
     def __init__(self, source: DatasetSource) -> None:
         self.source = source

@@ -280,18 +280,22 @@ _EXPLAIN_OPTIONS = frozenset(
     }
 )
 
+# Looked up by name: sqlglot releases add string token kinds (NATIONAL_RAW_STRING is newer
+# than the 30.22 that fakesnow pins), and the guard must work with each of them.
 _STRING_TOKENS = frozenset(
-    {
-        TokenType.STRING,
-        TokenType.NATIONAL_STRING,
-        TokenType.RAW_STRING,
-        TokenType.NATIONAL_RAW_STRING,
-        TokenType.HEREDOC_STRING,
-        TokenType.BYTE_STRING,
-        TokenType.HEX_STRING,
-        TokenType.BIT_STRING,
-        TokenType.UNICODE_STRING,
-    }
+    getattr(TokenType, name)
+    for name in (
+        "STRING",
+        "NATIONAL_STRING",
+        "RAW_STRING",
+        "NATIONAL_RAW_STRING",
+        "HEREDOC_STRING",
+        "BYTE_STRING",
+        "HEX_STRING",
+        "BIT_STRING",
+        "UNICODE_STRING",
+    )
+    if hasattr(TokenType, name)
 )
 # Tokens whose text is data, not code: what they contain cannot change how a statement parses.
 _OPAQUE_TOKENS = _STRING_TOKENS | {TokenType.IDENTIFIER}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,7 +75,7 @@ class ConnectorDataset(ds.Dataset):
             projection = [f.name for f in self._schema if f.name in wanted] or self._schema.names[
                 :1
             ]
-        request = ScanRequest(projection, self.request.filters, self.request.limit)
+        request = replace(self.request, projection=projection)
         try:
             reader = self.connector.scan(request)
         except SourceError as error:

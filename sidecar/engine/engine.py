@@ -159,6 +159,13 @@ class Engine:
 
 
 def federation_text(result: QueryResult, analyzed: bool) -> str:
+    pushed = result.plan.pushed
+    if pushed is not None:
+        scheme = pushed.connector.source.scheme
+        text = (
+            f"whole query pushed to {scheme} ({', '.join(result.plan.relations)}):\n  {pushed.sql}"
+        )
+        return text + (f"\n  fetched: {result.rows} rows" if analyzed else "")
     lines = []
     for scan in result.plan.scans:
         line = f"{scan.relation} AS {scan.alias}: {scan.connector.describe(scan.request)}"

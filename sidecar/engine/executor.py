@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 from datafusion import SessionConfig, SessionContext
 
+from connectors.base import SourceError
 from sidecar.engine.bridge import ConnectorDataset
 from sidecar.engine.planner import SCAN_PREFIX, Plan
 from sidecar.errors import ErrorCode, SidecarError
@@ -66,14 +67,31 @@ class QueryResult:
         self.cancelled.set()
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
+        batches = self._pushed() if self.plan.pushed else self._federated()
+        for batch in batches:
+            if self.cancelled.is_set():
+                raise SidecarError(ErrorCode.CANCELED, "query cancelled")
+            self.rows += batch.num_rows
+            yield batch
+
+    def _federated(self) -> Iterator[pa.RecordBatch]:
         with self._errors():
-            stream = self._frame.execute_stream()
-            for batch in stream:
-                if self.cancelled.is_set():
-                    raise SidecarError(ErrorCode.CANCELED, "query cancelled")
-                record_batch = batch.to_pyarrow()
-                self.rows += record_batch.num_rows
-                yield record_batch
+            for batch in self._frame.execute_stream():
+                yield batch.to_pyarrow()
+
+    def _pushed(self) -> Iterator[pa.RecordBatch]:
+        """The source's answer, typed as DataFusion planned it: a query's result types must not
+        depend on whether it happened to be pushed down."""
+        assert self.plan.pushed is not None
+        relations = ", ".join(self.plan.relations)
+        try:
+            reader = self.plan.pushed.connector.query(self.plan.pushed.sql)
+            for batch in reader:
+                yield conform(batch, self.schema, relations)
+        except SourceError as error:
+            raise SidecarError(
+                ErrorCode.SOURCE, REDACTOR.redact(f"{relations}: {error}"), hint=error.hint
+            ) from None
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.schema, iter(self))
@@ -122,6 +140,28 @@ class _ErrorTranslation:
                 hint="this is a bug in the engine; rephrasing the query may avoid it",
             ) from None
         return False
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema, relations: str) -> pa.RecordBatch:
+    if batch.num_columns != len(schema):
+        raise SidecarError(
+            ErrorCode.QUERY,
+            f"{relations}: the source returned {batch.num_columns} columns, "
+            f"the query plans {len(schema)}",
+            hint="name the columns explicitly instead of SELECT *",
+        )
+    try:
+        columns = [
+            column.cast(field.type) if column.type != field.type else column
+            for column, field in zip(batch.columns, schema, strict=True)
+        ]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise SidecarError(
+            ErrorCode.QUERY,
+            f"{relations}: the source's result does not fit the planned types: {error}",
+            hint="add explicit CASTs to the query",
+        ) from None
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def translate(message: str) -> SidecarError:

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, SqlglotError
+from sqlglot.errors import ErrorLevel, OptimizeError, SqlglotError
 from sqlglot.optimizer.pushdown_predicates import pushdown_predicates
 from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from connectors.base import Connector, ScanRequest
+from connectors.sql import SqlConnector
 from policies.guard import check, parse
 from sidecar.engine.catalog import Catalog, Resolved
 from sidecar.engine.types import sql_type
@@ -47,11 +48,20 @@ class Scan:
     residual: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PushedQuery:
+    """The whole query, in the source's dialect, for a source that holds every table of it."""
+
+    connector: SqlConnector
+    sql: str
+
+
 @dataclass
 class Plan:
     statement: exp.Expression
     sql: str
     scans: list[Scan]
+    pushed: PushedQuery | None = None
 
     @property
     def relations(self) -> list[str]:
@@ -68,7 +78,7 @@ class Planner:
         scans = self._bind_scans(statement, sql)
         if scans:
             self._push_down(statement, scans, sql)
-        return Plan(statement, datafusion_sql(statement), scans)
+        return Plan(statement, datafusion_sql(statement), scans, _whole_query(statement, scans))
 
     def _expand_views(self, statement: exp.Expression, sql: str) -> exp.Expression:
         for _ in range(MAX_VIEW_DEPTH):
@@ -171,6 +181,41 @@ class Planner:
         )
 
 
+def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | None:
+    """Push the whole query when every table lives in one SQL source and it can express it.
+
+    Joins, aggregates and windows then run next to the data and only the answer travels; any
+    table that is not such a scan (a system table, a table function) keeps it federated.
+    """
+    if not scans or not isinstance(first := scans[0].connector, SqlConnector):
+        return None
+    key = first.source_key()
+    for scan in scans[1:]:
+        other = scan.connector
+        if not isinstance(other, SqlConnector) or other.dialect != first.dialect:
+            return None
+        if other.source_key() != key:
+            return None
+    by_name = {scan.name: scan for scan in scans}
+    remote = statement.copy()
+    for table in list(remote.find_all(exp.Table)):
+        scan = by_name.get(table.name)
+        if scan is None:
+            if _is_cte_reference(table):
+                continue
+            return None
+        assert isinstance(scan.connector, SqlConnector)
+        target = scan.connector.table().copy()
+        target.set("alias", table.args.get("alias"))
+        table.replace(target)
+    try:
+        return PushedQuery(
+            first, remote.sql(dialect=first.dialect, unsupported_level=ErrorLevel.RAISE)
+        )
+    except SqlglotError:
+        return None
+
+
 def datafusion_sql(statement: exp.Expression) -> str:
     """The SQL DataFusion runs: PostgreSQL syntax, function names lower-cased because DataFusion
     looks table functions (generate_series, range) up case-sensitively."""
@@ -200,8 +245,10 @@ def _plan_scan(scan: Scan, alias: str, scope: Scope, columns: set[str]) -> None:
             residual.append(conjunct.sql(DIALECT))
     where = select.args.get("where")
     all_pushed = not residual and len(candidates) == len(_conjuncts(where.this if where else None))
-    limit = _limit(select) if all_pushed and scan.connector.supports_limit else None
-    scan.request = ScanRequest(projection=projection, filters=pushed, limit=limit)
+    limit, order = _limit(select), _order(select, alias, scan.connector)
+    if not (all_pushed and scan.connector.supports_limit) or order is None:
+        limit, order = None, []
+    scan.request = ScanRequest(projection=projection, filters=pushed, limit=limit, order_by=order)
     scan.residual = residual
 
 
@@ -257,7 +304,7 @@ def _unqualify(conjunct: exp.Expression) -> exp.Expression | None:
 
 def _limit(select: exp.Select) -> int | None:
     """A LIMIT the source may apply: only for a plain filtered scan of a single table."""
-    blockers = ("joins", "group", "having", "distinct", "order", "qualify", "laterals")
+    blockers = ("joins", "group", "having", "distinct", "qualify", "laterals")
     if any(select.args.get(key) for key in blockers):
         return None
     if any(e.find(exp.AggFunc, exp.Window, exp.Explode, exp.Unnest) for e in select.expressions):
@@ -268,6 +315,28 @@ def _limit(select: exp.Select) -> int | None:
         return None
     skip = _integer(offset.expression) if offset is not None else 0
     return None if skip is None else count + skip
+
+
+def _order(select: exp.Select, alias: str, connector: Connector) -> list[exp.Ordered] | None:
+    """The ORDER BY a source can apply before a limit: plain columns of this table only.
+
+    None means the order cannot be pushed, so neither can the limit (top-N needs both)."""
+    order = select.args.get("order")
+    if order is None:
+        return []
+    keys = order.expressions
+    if not connector.supports_order or not all(
+        isinstance(key.this, exp.Column) and key.this.table == alias for key in keys
+    ):
+        return None
+    return [
+        exp.Ordered(
+            this=exp.column(key.this.name, quoted=True),
+            desc=key.args.get("desc"),
+            nulls_first=key.args.get("nulls_first"),
+        )
+        for key in keys
+    ]
 
 
 def _integer(node: exp.Expression | None) -> int | None:
