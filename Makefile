@@ -5,8 +5,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Debian packages of the test peers; `make test` installs the missing ones when run as root.
+APT_PACKAGES := mariadb-server postgresql postgresql-client
+# fakesnow pins its own sqlglot and an older snowflake-connector-python: a venv of its own.
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+# llama-cpp-python (the llm extra) compiles llama.cpp: ~8 minutes the first time, seconds once
+# pip's wheel cache holds the wheel. GGML_NATIVE=OFF keeps that wheel portable across CPUs.
+LLM_STAMP := $(VENV)/.installed-llm
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install run test lint format bench demo-data clean
+.PHONY: install install-llm apt peers run test lint format bench proto demo-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +24,27 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(LLM_STAMP): $(STAMP)
+	@echo "llama-cpp-python: building llama.cpp unless pip's wheel cache has it (~8 min once)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[llm]'
+	touch $(LLM_STAMP)
+
+install-llm: $(LLM_STAMP)
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "not root: apt-get install $$missing yourself"; exit 0; fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+
+$(PEERS_STAMP):
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet 'fakesnow[server]==0.12.1' 'snowflake-connector-python<5'
+	touch $(PEERS_STAMP)
+
+peers: apt $(PEERS_STAMP)
 
 run: install
 	$(BIN)/sidecar run
@@ -27,14 +57,20 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install lint
+test: install install-llm peers lint
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install install-llm
 	$(BIN)/python benchmarks/http_api.py
+	$(BIN)/python benchmarks/flight.py
+	$(BIN)/python benchmarks/llm.py
+
+proto: install
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=sidecar/servers/flight \
+		--pyi_out=sidecar/servers/flight proto/FlightSql.proto
 
 demo-data: install
 	$(BIN)/python -m sidecar.demo.build
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(PEERS) .pytest_cache

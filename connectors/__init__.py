@@ -15,6 +15,14 @@ REGISTRY: dict[str, str] = {
     "file": "connectors.file:FileConnector",
     "http": "connectors.http:HttpConnector",
     "https": "connectors.http:HttpConnector",
+    "mysql": "connectors.mysql:MySqlConnector",
+    "postgres": "connectors.postgres:PostgresConnector",
+    "snowflake": "connectors.snowflake:SnowflakeConnector",
+    "adbc": "connectors.adbc:AdbcConnector",
+    "iceberg": "connectors.iceberg:IcebergConnector",
+    "mongodb": "connectors.mongodb:MongoConnector",
+    "elasticsearch": "connectors.elasticsearch:ElasticsearchConnector",
+    "github": "connectors.github:GitHubConnector",
 }
 
 

@@ -117,6 +117,15 @@ class Connector(ABC):
         """The number of rows if the source knows it cheaply, for status pages."""
         return None
 
+    def answers_whole_queries(self) -> bool:
+        """Whether a SQL source may be sent a whole query over its tables; a source that must
+        see each scan (to fall back elsewhere, say) says no."""
+        return True
+
+    def label(self) -> str:
+        """What EXPLAIN calls this source when a whole query is sent to it."""
+        return self.source.scheme
+
     def close(self) -> None:
         """Release connections and file handles."""
 

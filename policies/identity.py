@@ -55,6 +55,14 @@ class Authenticator:
             )
         return Identity(match)
 
+    def keys_for(self, identity: str) -> list[bytes]:
+        """The keys `identity` holds, for challenge-response logins (Postgres SCRAM-SHA-256) that
+        derive a proof from the key instead of being sent it."""
+        wanted = identity.encode()
+        return [
+            secret for secret, holder in self._keys if hmac.compare_digest(holder.encode(), wanted)
+        ]
+
     def check_password(self, identity: str, password: str) -> Identity:
         """For protocols that send a user name too (Postgres, Flight Basic): both must match."""
         found = self.identify(password)

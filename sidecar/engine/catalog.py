@@ -6,6 +6,7 @@ that is not a declared dataset, a view or a system table never reaches any sourc
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import threading
 import time
@@ -16,6 +17,9 @@ from enum import StrEnum
 import pyarrow as pa
 from sqlglot import exp
 
+from accelerators.connector import AcceleratedConnector
+from accelerators.manager import Accelerator
+from accelerators.refresh import Accelerated, RefreshError
 from connectors import Connector, DatasetSource, SourceError, open_connector
 from sidecar.config import Dataset, SidecarConfig, View
 from sidecar.engine.memory import TableConnector
@@ -49,12 +53,29 @@ class DatasetEntry:
     row_count: int | None = None
     loaded_at: float | None = None
     load_seconds: float | None = None
+    accelerator: Accelerator | None = None
+    generation: int = 0
     _attempted_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _fast: AcceleratedConnector | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def copy(self) -> Accelerated | None:
+        """The local DuckDB copy, when this dataset is accelerated."""
+        return self.accelerator.copies.get(self.name.lower()) if self.accelerator else None
+
+    @property
+    def available(self) -> bool:
+        """Whether queries can be answered now, from the copy or from the source."""
+        copy = self.copy
+        if copy is not None and copy.loaded:
+            return True
+        federated = copy is None or copy.settings.ready_state == "on_registration"
+        return federated and self.state is State.READY
 
     def load(self) -> None:
         """Open the connector and learn the schema; failures are recorded, never raised."""
@@ -79,9 +100,66 @@ class DatasetEntry:
             self.state = State.READY
             self.loaded_at = time.time()
             self.load_seconds = time.perf_counter() - started
+        self._first_refresh()
+
+    def _first_refresh(self) -> None:
+        """A new copy loads now; a copy kept in a file serves at once and refreshes behind."""
+        copy = self.copy
+        if copy is None or self.connector is None:
+            return
+        if not copy.loaded:
+            self.refresh_quietly()
+        elif copy.status.last_refresh_at is None:
+            threading.Thread(target=self.refresh_quietly, daemon=True).start()
+
+    def refresh(self) -> None:
+        """Refresh the local copy from the source now; raises with the source's reason."""
+        copy = self.copy
+        if copy is None:
+            raise SidecarError(
+                ErrorCode.INVALID_REQUEST,
+                f"dataset {self.name} is not accelerated",
+                hint="add an acceleration: block to the dataset in sidecar.yaml",
+            )
+        if self.connector is None or self.schema is None:
+            self.load()
+        if self.connector is None or self.schema is None:
+            copy.status.last_error = self.error
+            raise SidecarError(
+                ErrorCode.SOURCE,
+                f"cannot refresh {self.name}: {self.error}",
+                hint="the local copy keeps serving its previous data",
+            )
+        try:
+            copy.refresh(self.connector, self.schema, self.accelerator.source_lock(self.connector))
+        except RefreshError as error:
+            raise SidecarError(
+                ErrorCode.SOURCE,
+                REDACTOR.redact(f"refresh of {self.name} failed: {error}"),
+                hint="the local copy keeps serving its previous data",
+            ) from None
+        self.generation += 1
+
+    def refresh_quietly(self) -> None:
+        """A scheduled refresh: its failure is recorded on the status page, not raised."""
+        with contextlib.suppress(SidecarError):
+            self.refresh()
 
     def require(self) -> tuple[Connector, pa.Schema]:
-        """The connector for a query; a failed source is retried, at most every few seconds."""
+        """The connector for a query: the local copy when there is one, else the source.
+
+        A failed source is retried, at most every few seconds; a loaded copy never waits on it.
+        """
+        copy = self.copy
+        if copy is not None and copy.loaded:
+            return self._accelerated(copy)
+        if copy is not None and copy.settings.ready_state == "on_load":
+            reason = copy.status.last_error or self.error or "the first refresh is running"
+            raise SidecarError(
+                ErrorCode.NOT_READY,
+                f"dataset {self.name} is not loaded yet: {reason}",
+                hint="its local copy is filled on start-up; GET /v1/status shows progress",
+            )
         if self.state is not State.READY and (
             time.monotonic() - self._attempted_at >= RETRY_AFTER_ERROR
             or self.state is State.PENDING
@@ -94,6 +172,17 @@ class DatasetEntry:
                 hint="check the source, or GET /v1/status for details; other datasets still work",
             )
         return self.connector, self.schema
+
+    def _accelerated(self, copy: Accelerated) -> tuple[Connector, pa.Schema]:
+        """The copy with the source's column types (stable whether a query hits the copy or
+        the source), narrowed to the columns the working set keeps."""
+        held = copy.schema()
+        schema = (
+            pa.schema([f for f in self.schema if f.name in held.names]) if self.schema else held
+        )
+        if self._fast is None or not self._fast.schema().equals(schema):
+            self._fast = AcceleratedConnector(self._source(), copy, schema, self.connector)
+        return self._fast, schema
 
     def _source(self) -> DatasetSource:
         declared = None
@@ -125,9 +214,14 @@ class Resolved:
 class Catalog:
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
+        accelerated = any(dataset.accelerated for dataset in config.datasets)
+        self.accelerator = Accelerator(config) if accelerated else None
         self.datasets = {
             dataset.name.lower(): DatasetEntry(
-                dataset, config.base_dir, config.runtime.source_timeout
+                dataset,
+                config.base_dir,
+                config.runtime.source_timeout,
+                accelerator=self.accelerator,
             )
             for dataset in config.datasets
         }
@@ -157,7 +251,7 @@ class Catalog:
 
     @property
     def ready(self) -> bool:
-        return all(entry.state is State.READY for entry in self.datasets.values())
+        return all(entry.available for entry in self.datasets.values())
 
     def table_names(self) -> list[str]:
         return sorted(

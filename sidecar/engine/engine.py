@@ -17,11 +17,13 @@ import sqlglot
 from sqlglot import exp
 
 from policies.guard import check, parse
+from policies.identity import ANONYMOUS
 from sidecar.config import SidecarConfig
+from sidecar.engine.cache import MISS, CachedResult, ResultsCache
 from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.engine.executor import QueryResult
 from sidecar.engine.memory import TableConnector
-from sidecar.engine.params import bind
+from sidecar.engine.params import bind, parameter_count
 from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan, datafusion_sql
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
@@ -34,19 +36,38 @@ class Engine:
         self.config = config
         self.catalog = Catalog(config)
         self.planner = Planner(self.catalog)
+        settings = config.runtime.results_cache
+        self.cache = (
+            ResultsCache(settings.max_size, settings.item_ttl) if settings.enabled else None
+        )
 
     def load(self, progress: Callable[[DatasetEntry], None] | None = None) -> None:
         self.catalog.load(progress)
         self._describe_views()
+        accelerator = self.catalog.accelerator
+        if accelerator is not None:
+            accelerator.start(lambda key: self.catalog.datasets[key].refresh_quietly())
+
+    def refresh(self, name: str) -> DatasetEntry:
+        """Refresh one accelerated dataset now (the on-demand refresh of the APIs and CLI)."""
+        entry = self.catalog.datasets.get(name.lower())
+        if entry is None:
+            raise self.catalog.unknown_table(exp.to_table(name))
+        entry.refresh()
+        return entry
 
     @property
     def ready(self) -> bool:
         return self.catalog.ready
 
-    def query(self, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
-        """Plan `sql` and return its running result; raises SidecarError with a fix to try."""
+    def query(
+        self, sql: str, parameters: Sequence[Any] = (), identity: str = ANONYMOUS
+    ) -> QueryResult | CachedResult:
+        """Plan `sql` and return its running result; raises SidecarError with a fix to try.
+
+        `identity` keys the results cache: one agent's answers are never served to another."""
         try:
-            return self._query(sql, parameters)
+            return self._query(sql, parameters, identity)
         except RecursionError:
             raise SidecarError(
                 ErrorCode.QUERY,
@@ -54,7 +75,16 @@ class Engine:
                 hint="flatten nested parentheses or subqueries, or split the query with WITH",
             ) from None
 
-    def _query(self, sql: str, parameters: Sequence[Any]) -> QueryResult:
+    def _fresh(self, sql: str, parameters: Sequence[Any]) -> QueryResult:
+        """A query that really runs, for EXPLAIN: a cached answer has no plan to show."""
+        result = self.query(sql, parameters, identity=f"{ANONYMOUS}/explain")
+        if isinstance(result, CachedResult):
+            result = QueryResult(result.plan)
+        return result
+
+    def _query(
+        self, sql: str, parameters: Sequence[Any], identity: str
+    ) -> QueryResult | CachedResult:
         statement = check(sql, parse(sql))
         if isinstance(statement, exp.Describe):
             return self._describe(statement, sql)
@@ -65,7 +95,33 @@ class Engine:
                 return self._explain(text, parameters)
             if keyword == "SHOW":
                 return self._show(text)
-        return QueryResult(self.planner.plan(bind(statement, parameters), sql))
+        plan = self.planner.plan(bind(statement, parameters), sql)
+        generations = self._generations(plan)
+        if self.cache is None or generations is None:
+            return QueryResult(plan)
+        key = (plan.sql, identity)
+        entry = self.cache.get(key, generations)
+        if entry is not None:
+            return CachedResult(entry, plan)
+        result = QueryResult(plan)
+        result.cache_status = MISS
+        cache = self.cache
+        result.cache_fill = lambda batches: cache.fill(key, generations, result.schema, batches)
+        return result
+
+    def _generations(self, plan: Plan) -> tuple[tuple[str, int], ...] | None:
+        """The refresh generation of every dataset a plan reads; None if it is not cacheable."""
+        generations = []
+        for relation in plan.relations:
+            entry = self.catalog.datasets.get(relation.lower())
+            if entry is None:
+                return None
+            generations.append((relation, entry.generation))
+        return tuple(generations)
+
+    def parameter_count(self, sql: str) -> int:
+        """How many parameters `sql` takes, for protocols that describe them before binding."""
+        return parameter_count(check(sql, parse(sql)))
 
     def explain(self, sql: str, parameters: Sequence[Any] = ()) -> str:
         table = pa.Table.from_batches(list(self._explain(sql, parameters)))
@@ -74,7 +130,7 @@ class Engine:
     def _explain(self, sql: str, parameters: Sequence[Any]) -> QueryResult:
         analyze = sql.lstrip().upper().startswith("ANALYZE ")
         body = sql.lstrip()[len("ANALYZE ") :] if analyze else sql
-        result = self.query(body, parameters)
+        result = self._fresh(body, parameters)
         if analyze:
             for _ in result:
                 pass
@@ -153,6 +209,8 @@ class Engine:
                 self.catalog.view_schemas.pop(key, None)
 
     def close(self) -> None:
+        if self.catalog.accelerator is not None:
+            self.catalog.accelerator.stop()
         for entry in self.catalog.datasets.values():
             if entry.connector is not None:
                 entry.connector.close()
@@ -161,10 +219,8 @@ class Engine:
 def federation_text(result: QueryResult, analyzed: bool) -> str:
     pushed = result.plan.pushed
     if pushed is not None:
-        scheme = pushed.connector.source.scheme
-        text = (
-            f"whole query pushed to {scheme} ({', '.join(result.plan.relations)}):\n  {pushed.sql}"
-        )
+        relations = ", ".join(result.plan.relations)
+        text = f"whole query pushed to {pushed.connector.label()} ({relations}):\n  {pushed.sql}"
         return text + (f"\n  fetched: {result.rows} rows" if analyzed else "")
     lines = []
     for scan in result.plan.scans:

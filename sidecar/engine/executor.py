@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 from datafusion import SessionConfig, SessionContext
 
 from connectors.base import SourceError
 from sidecar.engine.bridge import ConnectorDataset
+from sidecar.engine.cache import BYPASS
 from sidecar.engine.planner import SCAN_PREFIX, Plan
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
@@ -62,12 +63,18 @@ class QueryResult:
             self._frame = ctx.sql(plan.sql)
             self.schema: pa.Schema = self._frame.schema()
         self.rows = 0
+        self.cache_status = BYPASS
+        self.cache_fill: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = (
+            None
+        )
 
     def cancel(self) -> None:
         self.cancelled.set()
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         batches = self._pushed() if self.plan.pushed else self._federated()
+        if self.cache_fill is not None:
+            batches = self.cache_fill(batches)
         for batch in batches:
             if self.cancelled.is_set():
                 raise SidecarError(ErrorCode.CANCELED, "query cancelled")
@@ -75,9 +82,14 @@ class QueryResult:
             yield batch
 
     def _federated(self) -> Iterator[pa.RecordBatch]:
+        """DataFusion's batches, held to the schema it announced (its batches can differ in
+        nullability from the plan, and every wire format promises one schema)."""
         with self._errors():
             for batch in self._frame.execute_stream():
-                yield batch.to_pyarrow()
+                record_batch = batch.to_pyarrow()
+                if not record_batch.schema.equals(self.schema):
+                    record_batch = conform(record_batch, self.schema, "the query")
+                yield record_batch
 
     def _pushed(self) -> Iterator[pa.RecordBatch]:
         """The source's answer, typed as DataFusion planned it: a query's result types must not
@@ -86,6 +98,13 @@ class QueryResult:
         relations = ", ".join(self.plan.relations)
         try:
             reader = self.plan.pushed.connector.query(self.plan.pushed.sql)
+        except SourceError:
+            # The source could not take the query as written (a construct its dialect lacks):
+            # DataFusion runs it over ordinary scans instead, and reports any real outage.
+            self.plan.pushed = None
+            yield from self._federated()
+            return
+        try:
             for batch in reader:
                 yield conform(batch, self.schema, relations)
         except SourceError as error:

@@ -20,11 +20,7 @@ from sidecar.errors import ErrorCode, SidecarError
 
 def bind(statement: exp.Expression, values: Sequence[Any]) -> exp.Expression:
     """Replace `$n` and `?` placeholders with literals; every placeholder must get a value."""
-    placeholders = [
-        node
-        for node in statement.find_all(exp.Parameter, exp.Placeholder)
-        if not isinstance(node.parent, exp.Parameter)
-    ]
+    placeholders = _placeholders(statement)
     if not placeholders:
         if values:
             raise SidecarError(
@@ -48,6 +44,25 @@ def bind(statement: exp.Expression, values: Sequence[Any]) -> exp.Expression:
             )
         node.replace(literal(values[index - 1]))
     return statement
+
+
+def parameter_count(statement: exp.Expression) -> int:
+    """How many values `bind` needs: the highest `$n`, or one per `?`."""
+    sequential = highest = 0
+    for node in _placeholders(statement):
+        if isinstance(node, exp.Parameter):
+            highest = max(highest, _index(node))
+        else:
+            sequential += 1
+    return max(highest, sequential)
+
+
+def _placeholders(statement: exp.Expression) -> list[exp.Expression]:
+    return [
+        node
+        for node in statement.find_all(exp.Parameter, exp.Placeholder)
+        if not isinstance(node.parent, exp.Parameter)
+    ]
 
 
 def _index(node: exp.Parameter) -> int:
@@ -77,6 +92,8 @@ def literal(value: Any) -> exp.Expression:
         return exp.cast(exp.Literal.string(str(value)), "numeric")
     if isinstance(value, str):
         return exp.Literal.string(value)
+    if isinstance(value, bytes):
+        return exp.func("decode", exp.Literal.string(value.hex()), exp.Literal.string("hex"))
     if isinstance(value, dt.datetime):
         kind = "timestamptz" if value.tzinfo else "timestamp"
         return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
@@ -87,5 +104,6 @@ def literal(value: Any) -> exp.Expression:
     raise SidecarError(
         ErrorCode.INVALID_PARAMETER,
         f"unsupported parameter type {type(value).__name__}",
-        hint="parameters may be null, booleans, numbers, strings, dates, timestamps or lists",
+        hint="parameters may be null, booleans, numbers, strings, bytes, dates, timestamps or "
+        "lists",
     )

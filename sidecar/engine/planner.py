@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, OptimizeError, SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.pushdown_predicates import pushdown_predicates
 from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
@@ -78,6 +79,7 @@ class Planner:
         scans = self._bind_scans(statement, sql)
         if scans:
             self._push_down(statement, scans, sql)
+        _hand_searches_to_sources(statement, scans)
         return Plan(statement, datafusion_sql(statement), scans, _whole_query(statement, scans))
 
     def _expand_views(self, statement: exp.Expression, sql: str) -> exp.Expression:
@@ -181,6 +183,29 @@ class Planner:
         )
 
 
+def _hand_searches_to_sources(statement: exp.Expression, scans: list[Scan]) -> None:
+    """Full-text matches (`message @@ 'text'`) only a search source can evaluate: once every
+    one of them went to a scan, DataFusion sees TRUE in their place; any left over is an error
+    that says where such a match may stand."""
+    searches = list(statement.find_all(exp.MatchAgainst))
+    if not searches:
+        return
+    pushed = sum(
+        len(list(predicate.find_all(exp.MatchAgainst)))
+        for scan in scans
+        for predicate in scan.request.filters
+    )
+    if pushed != len(searches):
+        raise SidecarError(
+            ErrorCode.QUERY,
+            f"full-text match {searches[0].sql(DIALECT)} can only be answered by a search source",
+            hint="use `column @@ 'words'` as a top-level AND condition on an elasticsearch "
+            "dataset's column (not under OR, and not on other sources)",
+        )
+    for search in searches:
+        search.replace(exp.true())
+
+
 def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | None:
     """Push the whole query when every table lives in one SQL source and it can express it.
 
@@ -190,12 +215,14 @@ def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | 
     if not scans or not isinstance(first := scans[0].connector, SqlConnector):
         return None
     key = first.source_key()
-    for scan in scans[1:]:
+    for scan in scans:
         other = scan.connector
-        if not isinstance(other, SqlConnector) or other.dialect != first.dialect:
+        if not isinstance(other, SqlConnector) or not other.answers_whole_queries():
             return None
-        if other.source_key() != key:
+        if other.dialect != first.dialect or other.source_key() != key:
             return None
+    if not first.rules.exact_text and _compares_text(statement, scans):
+        return None
     by_name = {scan.name: scan for scan in scans}
     remote = statement.copy()
     for table in list(remote.find_all(exp.Table)):
@@ -216,10 +243,36 @@ def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | 
         return None
 
 
+def _compares_text(statement: exp.Expression, scans: list[Scan]) -> bool:
+    """Whether text columns are used for more than being returned: in predicates, joins,
+    groups, sorts, DISTINCT or functions, where a source's collation could change the answer."""
+    text = {
+        field.name.lower()
+        for scan in scans
+        for field in scan.schema
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+    }
+    if isinstance(statement, exp.Select) and statement.args.get("distinct"):
+        return bool(text)
+    returned = set()
+    if isinstance(statement, exp.Select):
+        for projection in statement.expressions:
+            node = projection.this if isinstance(projection, exp.Alias) else projection
+            if isinstance(node, exp.Column):
+                returned.add(id(node))
+    return any(
+        column.name.lower() in text and id(column) not in returned
+        for column in statement.find_all(exp.Column)
+    )
+
+
 def datafusion_sql(statement: exp.Expression) -> str:
-    """The SQL DataFusion runs: PostgreSQL syntax, function names lower-cased because DataFusion
-    looks table functions (generate_series, range) up case-sensitively."""
-    return statement.sql(dialect=DIALECT, normalize_functions="lower")
+    """The SQL DataFusion runs: PostgreSQL syntax with unquoted names folded to lower case as
+    PostgreSQL does (so equal questions plan to equal text, the results cache's key), and
+    function names lower-cased because DataFusion looks table functions up case-sensitively."""
+    return normalize_identifiers(statement, dialect=DIALECT).sql(
+        dialect=DIALECT, normalize_functions="lower"
+    )
 
 
 def _complete_minutes(statement: exp.Expression) -> None:
@@ -318,24 +371,35 @@ def _limit(select: exp.Select) -> int | None:
 
 
 def _order(select: exp.Select, alias: str, connector: Connector) -> list[exp.Ordered] | None:
-    """The ORDER BY a source can apply before a limit: plain columns of this table only.
+    """The ORDER BY a source can apply before a limit: plain columns of this table only
+    (written as `t.x`, or as an output name that is one).
 
     None means the order cannot be pushed, so neither can the limit (top-N needs both)."""
     order = select.args.get("order")
     if order is None:
         return []
-    keys = order.expressions
-    if not connector.supports_order or not all(
-        isinstance(key.this, exp.Column) and key.this.table == alias for key in keys
-    ):
+    outputs = {
+        projection.alias: projection.this
+        for projection in select.expressions
+        if isinstance(projection, exp.Alias) and isinstance(projection.this, exp.Column)
+    }
+    keys = []
+    for key in order.expressions:
+        column = key.this
+        if isinstance(column, exp.Column) and not column.table:
+            column = outputs.get(column.name, column)
+        if not isinstance(column, exp.Column) or column.table != alias:
+            return None
+        keys.append((key, column))
+    if not connector.supports_order:
         return None
     return [
         exp.Ordered(
-            this=exp.column(key.this.name, quoted=True),
+            this=exp.column(column.name, quoted=True),
             desc=key.args.get("desc"),
             nulls_first=key.args.get("nulls_first"),
         )
-        for key in keys
+        for key, column in keys
     ]
 
 

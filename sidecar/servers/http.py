@@ -1,4 +1,5 @@
-"""The HTTP API: SQL in, JSON / Arrow IPC / CSV out, plus health, status and metrics.
+"""The HTTP API: SQL in, JSON / Arrow IPC / CSV out, plus health, status and metrics, and the
+OpenAI-compatible model routes of sidecar.llm behind the same authentication.
 
 Queries run in worker threads (the engine and the sources are blocking) and results stream
 batch by batch. The first batch is fetched before the response starts, so errors that happen
@@ -11,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict
 from typing import Any
 
 import anyio
@@ -22,11 +24,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from policies.identity import Authenticator
+from policies.identity import ANONYMOUS, Authenticator
 from sidecar.engine import Engine
-from sidecar.engine.catalog import State
+from sidecar.engine.catalog import DatasetEntry, State
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
+from sidecar.llm import LlmApi
 from sidecar.metrics import Metrics
 from sidecar.secrets import REDACTOR
 from sidecar.servers import formats
@@ -84,10 +87,17 @@ class AuthMiddleware:
 
 
 class HttpApi:
-    def __init__(self, engine: Engine, metrics: Metrics, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        metrics: Metrics,
+        authenticator: Authenticator,
+        llm: LlmApi | None = None,
+    ) -> None:
         self.engine = engine
         self.metrics = metrics
         self.authenticator = authenticator
+        self.llm = llm
         self.timeout = engine.config.runtime.query_timeout
 
     def app(self) -> Starlette:
@@ -97,7 +107,9 @@ class HttpApi:
             Route("/v1/sql", self.sql, methods=["POST"]),
             Route("/v1/datasets", self.datasets),
             Route("/v1/status", self.status),
+            Route("/v1/datasets/{name}/acceleration/refresh", self.refresh, methods=["POST"]),
             Route("/metrics", self.prometheus),
+            *(self.llm.routes() if self.llm is not None else []),
         ]
         middleware = [Middleware(AuthMiddleware, authenticator=self.authenticator)]
         return Starlette(routes=routes, middleware=middleware)
@@ -142,21 +154,15 @@ class HttpApi:
         return JSONResponse(items)
 
     async def status(self, request: Request) -> Response:
-        datasets = [
-            {
-                "name": entry.name,
-                "connector": entry.config.scheme,
-                "state": entry.state.value,
-                "rows": entry.row_count,
-                "last_error": entry.error,
-                "loaded_at": entry.loaded_at,
-                "load_seconds": entry.load_seconds,
-            }
-            for entry in self.engine.catalog.datasets.values()
-        ]
-        return JSONResponse(
-            {"name": self.engine.config.name, "ready": self.engine.ready, "datasets": datasets}
-        )
+        datasets = [_dataset_status(entry) for entry in self.engine.catalog.datasets.values()]
+        body: dict[str, Any] = {
+            "name": self.engine.config.name,
+            "ready": self.engine.ready,
+            "datasets": datasets,
+        }
+        if self.llm is not None:
+            body["models"] = self.llm.models.status()
+        return JSONResponse(body)
 
     async def prometheus(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
@@ -172,21 +178,31 @@ class HttpApi:
                     hint="accept one of: " + ", ".join(formats.MEDIA_TYPES),
                 )
             sql, parameters = await _read_query(request)
-            result, batches, first = await self._start(sql, parameters)
+            result, batches, first = await self._start(sql, parameters, _identity(request))
         except SidecarError as error:
             self.metrics.queries.labels("http", error.code.value).inc()
             return error_response(error)
         body = self._stream(media, result.schema, first, batches, result, started)
-        return StreamingResponse(body, media_type=media)
+        headers = {"Results-Cache-Status": result.cache_status}
+        return StreamingResponse(body, media_type=media, headers=headers)
+
+    async def refresh(self, request: Request) -> Response:
+        """On-demand refresh of an accelerated dataset; answers once the copy is fresh."""
+        name = request.path_params["name"]
+        try:
+            entry = await anyio.to_thread.run_sync(self.engine.refresh, name)
+        except SidecarError as error:
+            return error_response(error)
+        return JSONResponse(_dataset_status(entry))
 
     async def _start(
-        self, sql: str, parameters: list[Any]
+        self, sql: str, parameters: list[Any], identity: str
     ) -> tuple[Any, Iterator[pa.RecordBatch], Any]:
         """Plan and fetch the first batch within the query timeout."""
         try:
             with anyio.fail_after(self.timeout):
                 result = await anyio.to_thread.run_sync(
-                    self.engine.query, sql, parameters, abandon_on_cancel=True
+                    self.engine.query, sql, parameters, identity, abandon_on_cancel=True
                 )
                 batches = iter(result)
                 try:
@@ -283,6 +299,29 @@ async def _read_query(request: Request) -> tuple[str, list[Any]]:
             hint='e.g. {"sql": "SELECT * FROM orders WHERE id = $1", "parameters": [42]}',
         )
     return sql, parameters
+
+
+def _identity(request: Request) -> str:
+    identity = request.scope.get("state", {}).get("identity")
+    return identity.name if identity is not None else ANONYMOUS
+
+
+def _dataset_status(entry: DatasetEntry) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "name": entry.name,
+        "connector": entry.config.scheme,
+        "state": entry.state.value,
+        "available": entry.available,
+        "rows": entry.row_count,
+        "last_error": entry.error,
+        "loaded_at": entry.loaded_at,
+        "load_seconds": entry.load_seconds,
+    }
+    copy = entry.copy
+    if copy is not None:
+        status["acceleration"] = asdict(copy.status)
+        status["rows"] = copy.status.rows
+    return status
 
 
 def _columns(schema: pa.Schema | None) -> list[dict[str, str]]:

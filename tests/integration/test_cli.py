@@ -34,10 +34,15 @@ class Running:
 
     def __init__(self, args: list[str], cwd: Path, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        flight_port = free_port()
+        self.flight_url = f"grpc://127.0.0.1:{flight_port}"
         self.log = cwd / "run.log"
+        self.pg_port = free_port()
+        ports = ["--http-port", str(port), "--flight-port", str(flight_port)]
+        ports += ["--pg-port", str(self.pg_port)]
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "sidecar", "run", *args, "--http-port", str(port)],
+                [sys.executable, "-m", "sidecar", "run", *args, *ports],
                 cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, "COLUMNS": "200"},
             )  # fmt: skip
@@ -84,9 +89,9 @@ def test_run_shows_progress_and_a_banner_with_every_endpoint(shop: tuple[Running
     assert "✗ tickets" in out and "missing.parquet" in out
     assert "✓ orders" in out and "1,234 rows" in out
     assert "sidecar shop is running" in out
-    assert running.url in out
+    assert running.url in out and running.flight_url in out
     assert "1 failed to load: tickets" in out
-    assert f'sidecar sql --url {running.url} -e "SELECT * FROM orders LIMIT 5"' in out
+    assert f'sidecar sql --url {running.flight_url} -e "SELECT * FROM orders LIMIT 5"' in out
 
 
 def test_sql_one_shot_status_and_datasets(shop: tuple[Running, Path]) -> None:
@@ -154,6 +159,18 @@ def test_run_explains_a_port_in_use(shop: tuple[Running, Path], tmp_path: Path) 
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_run_explains_a_flight_port_in_use(shop: tuple[Running, Path], tmp_path: Path) -> None:
+    running, _ = shop
+    port = running.flight_url.rsplit(":", 1)[1]
+    free = [str(free_port()), str(free_port())]
+    result = sidecar(
+        "run", "--http-port", free[0], "--pg-port", free[1], "--flight-port", port, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port} for flight" in result.stderr
+    assert "runtime.flight.port" in result.stderr
 
 
 def test_run_explains_a_missing_secret(tmp_path: Path) -> None:

@@ -269,3 +269,10 @@ def test_failed_source_fails_only_its_queries(tmp_path: Path) -> None:
         rows(engine, "SELECT * FROM gone")
     assert raised.value.code is ErrorCode.SOURCE
     assert "gone" in raised.value.message and "missing.parquet" in raised.value.message
+
+
+def test_full_text_matches_need_a_search_source(engine: Engine) -> None:
+    with pytest.raises(SidecarError) as raised:
+        rows(engine, "SELECT id FROM orders WHERE status @@ 'failed'")
+    assert raised.value.code is ErrorCode.QUERY
+    assert "search source" in raised.value.message and "elasticsearch" in raised.value.hint

@@ -147,3 +147,14 @@ def test_limit_is_kept_from_sources_that_cannot_apply_every_filter(engine: Engin
     assert result.plan.pushed is None
     assert all(scan.request.limit is None for scan in result.plan.scans)
     assert rows(engine, sql) == [{"id": 1}, {"id": 0}]
+
+
+def test_top_n_on_an_output_name_is_pushed(engine: Engine) -> None:
+    sql = (
+        "SELECT o.id, o.amount FROM (SELECT id, amount FROM orders ORDER BY amount DESC LIMIT 2) o "
+        "JOIN tiers t ON o.id = t.customer_id"
+    )
+    orders = next(s for s in engine.query(sql).plan.scans if s.relation == "orders")
+    assert orders.request.limit == 2
+    [key] = orders.request.order_by
+    assert key.this.name == "amount" and key.args.get("desc")

@@ -1,0 +1,1 @@
+"""Local acceleration: materialised copies of datasets in DuckDB, kept fresh by refresh policies."""

@@ -1,0 +1,71 @@
+"""The accelerated copy seen as a SQL source, so the engine needs no special case for it.
+
+Queries whose every table is accelerated share this source key and are pushed whole to DuckDB;
+mixed queries scan the copy with filters, order and limit like any SQL source.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import ClassVar
+
+import pyarrow as pa
+from sqlglot import exp
+
+from accelerators.refresh import Accelerated
+from connectors.base import Connector, DatasetSource, ScanRequest
+from connectors.sql import SqlConnector
+
+SOURCE_KEY = "sidecar-accelerator"
+
+
+class AcceleratedConnector(SqlConnector):
+    schemes: ClassVar[tuple[str, ...]] = ()
+    dialect: ClassVar[str] = "duckdb"
+
+    def __init__(
+        self,
+        source: DatasetSource,
+        copy: Accelerated,
+        schema: pa.Schema,
+        fallback: Connector | None = None,
+    ) -> None:
+        super().__init__(source)
+        self.copy = copy
+        self._schema = schema
+        self.fallback = fallback if copy.settings.on_zero_results == "use_source" else None
+
+    def source_key(self) -> str:
+        return SOURCE_KEY
+
+    def table(self) -> exp.Table:
+        return self.copy.view
+
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    def query(self, sql: str) -> pa.RecordBatchReader:
+        return self.copy.store.read(sql)
+
+    def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
+        """The copy's rows; with on_zero_results: use_source, the source's when it has none."""
+        reader = super().scan(request)
+        if self.fallback is None:
+            return reader
+        batches = iter(reader)
+        first = next((batch for batch in batches if batch.num_rows), None)
+        if first is None:
+            return self.fallback.scan(request)
+        return pa.RecordBatchReader.from_batches(reader.schema, itertools.chain([first], batches))
+
+    def answers_whole_queries(self) -> bool:
+        return self.fallback is None
+
+    def row_count(self) -> int | None:
+        return self.copy.status.rows
+
+    def label(self) -> str:
+        return f"the local duckdb copy ({self.copy.settings.mode})"
+
+    def describe(self, request: ScanRequest) -> str:
+        return f"accelerated (duckdb, {self.copy.settings.mode}): {self.select(request)}"

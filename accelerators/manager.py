@@ -1,0 +1,99 @@
+"""All accelerations of a sidecar: where their copies live and when they refresh.
+
+Each accelerated dataset gets a daemon thread that sleeps a jittered interval, refreshes, and
+applies retention. Refreshes that share a source take turns (one lock per source), so an agent
+with ten accelerated tables on one database opens at most one refresh query there at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from accelerators.refresh import Accelerated, RefreshError
+from accelerators.store import DuckDbStore
+from connectors.base import Connector
+from connectors.sql import SqlConnector
+from sidecar.config import SidecarConfig
+
+RefreshOne = Callable[[str], None]
+
+
+class Accelerator:
+    def __init__(self, config: SidecarConfig) -> None:
+        self.store = DuckDbStore()
+        self.copies: dict[str, Accelerated] = {}
+        data_dir = config.base_dir / config.runtime.data_dir
+        for dataset in config.datasets:
+            if not dataset.accelerated:
+                continue
+            settings = dataset.acceleration
+            assert settings is not None
+            catalog = None
+            if settings.mode == "file":
+                path = settings.file or data_dir / f"{dataset.name.lower()}.duckdb"
+                catalog = self.store.attach(dataset.name, _within(config.base_dir, path))
+            self.copies[dataset.name.lower()] = Accelerated(
+                dataset.name, settings, self.store, catalog
+            )
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def source_lock(self, connector: Connector) -> threading.Lock:
+        source = connector.source
+        key = (
+            connector.source_key()
+            if isinstance(connector, SqlConnector)
+            else f"{source.scheme}:{source.location}"
+        )
+        return self._locks[key]
+
+    def start(self, refresh: RefreshOne) -> None:
+        """Start the refresh loops; `refresh(name)` runs one refresh and records its outcome."""
+        for key, copy in self.copies.items():
+            interval = copy.settings.refresh_check_interval
+            retention = copy.settings.retention_check_interval or interval
+            if interval is None and retention is None:
+                continue
+            thread = threading.Thread(
+                target=self._loop, args=(key, copy, refresh), name=f"refresh-{key}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _loop(self, key: str, copy: Accelerated, refresh: RefreshOne) -> None:
+        interval = copy.settings.refresh_check_interval
+        retention = copy.settings.retention_check_interval or interval
+        next_refresh = time.monotonic() + copy.next_delay(interval) if interval else None
+        next_retention = time.monotonic() + retention if retention else None
+        while not self._stopped.is_set():
+            due = [t for t in (next_refresh, next_retention) if t is not None]
+            copy.status.next_refresh_at = (
+                time.time() + (next_refresh - time.monotonic()) if next_refresh else None
+            )
+            if self._stopped.wait(max(0.0, min(due) - time.monotonic())):
+                return
+            now = time.monotonic()
+            if next_refresh is not None and interval is not None and now >= next_refresh:
+                refresh(key)
+                next_refresh = time.monotonic() + copy.next_delay(interval)
+            if next_retention is not None and retention is not None and now >= next_retention:
+                try:
+                    copy.apply_retention()
+                except (RefreshError, OSError) as error:
+                    copy.status.last_error = f"retention: {error}"
+                next_retention = time.monotonic() + retention
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.store.close()
+
+
+def _within(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path

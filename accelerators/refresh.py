@@ -1,0 +1,298 @@
+"""Keeping one dataset's DuckDB copy fresh: full and append refreshes, retention, retries.
+
+Readers query a view named after the dataset. A full refresh loads a new versioned table and
+repoints the view in one transaction, so a reader sees the old rows or the new ones, never a
+mix, and a failed load leaves the old table untouched. An append refresh upserts the rows newer
+than the copy's high-water mark (minus an overlap, so rows sharing the last timestamp are not
+missed) inside a transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from accelerators.store import DuckDbStore
+from connectors.base import Connector, ScanRequest, SourceError
+from sidecar.config import Acceleration as Settings
+
+VERSION_SUFFIX = "__v"
+_names = itertools.count(1)
+
+
+class RefreshError(Exception):
+    """A refresh could not complete; the accelerated copy keeps its previous data."""
+
+
+@dataclass
+class Status:
+    """What /v1/status shows about an acceleration."""
+
+    mode: str
+    rows: int | None = None
+    last_refresh_at: float | None = None
+    last_refresh_seconds: float | None = None
+    next_refresh_at: float | None = None
+    last_error: str | None = None
+    refreshing: bool = False
+
+
+class Accelerated:
+    """The DuckDB copy of one dataset and the policy that keeps it fresh."""
+
+    def __init__(self, name: str, settings: Settings, store: DuckDbStore, catalog: str | None):
+        self.name = name
+        self.settings = settings
+        self.store = store
+        self.view = store.table(catalog, name)
+        self.status = Status(mode=settings.mode)
+        self._catalog = catalog
+        self._version = self._current_version()
+        self._lock = threading.Lock()
+        self._schema: pa.Schema | None = None
+        self._schema_version: int | None = None
+        if self.loaded:
+            self.status.rows = self._count()
+
+    @property
+    def loaded(self) -> bool:
+        return self._version is not None
+
+    def schema(self) -> pa.Schema:
+        """The copy's columns as DuckDB holds them; cached until the next refresh."""
+        if self._schema_version != self._version or self._schema is None:
+            reader = self.store.read(f"SELECT * FROM {self.view.sql('duckdb')} LIMIT 0")
+            self._schema, self._schema_version = reader.schema, self._version
+        return self._schema
+
+    def refresh(self, connector: Connector, schema: pa.Schema, source_lock: threading.Lock) -> None:
+        """One refresh with retries; raises RefreshError after the last attempt fails."""
+        attempts = self.settings.refresh_retry_max_attempts + 1
+        with self._lock, source_lock:
+            self.status.refreshing = True
+            started = time.perf_counter()
+            try:
+                for attempt in range(attempts):
+                    try:
+                        self._refresh_once(connector, schema)
+                        break
+                    except (SourceError, RefreshError, OSError) as error:
+                        self.status.last_error = str(error)
+                        if attempt + 1 == attempts:
+                            raise RefreshError(str(error)) from None
+                        time.sleep(self._backoff(attempt))
+                self.status.last_error = None
+                self.status.last_refresh_at = time.time()
+                self.status.last_refresh_seconds = time.perf_counter() - started
+                self.status.rows = self._count()
+            finally:
+                self.status.refreshing = False
+
+    def apply_retention(self) -> int:
+        """Delete rows older than retention_period; returns how many went."""
+        period, column = self.settings.retention_period, self.settings.time_column
+        if period is None or column is None or self._version is None:
+            return 0
+        cutoff = _utcnow() - dt.timedelta(seconds=period)
+        table = self._versioned(self._version).sql("duckdb")
+        with self._lock:
+            cursor = self.store.cursor()
+            cursor.execute("BEGIN")
+            deleted = cursor.execute(
+                f"DELETE FROM {table} WHERE {_quote(column)} < ?", [cutoff]
+            ).fetchone()
+            cursor.execute("COMMIT")
+            self.status.rows = self._count()
+        return int(deleted[0]) if deleted else 0
+
+    def next_delay(self, interval: float) -> float:
+        """The interval, jittered so many sidecars do not hit a source in lockstep."""
+        spread = interval * self.settings.refresh_jitter
+        return max(0.0, interval + random.uniform(-spread, spread))
+
+    def _refresh_once(self, connector: Connector, schema: pa.Schema) -> None:
+        append = self.settings.refresh_mode == "append" and self._version is not None
+        conditions = self._working_set(schema)
+        if append:
+            conditions.append(self._since_high_water_mark())
+        pushed = [c for c in conditions if connector.accepts_filter(c)]
+        reader = connector.scan(ScanRequest(projection=self._projection(schema), filters=pushed))
+        where = " AND ".join(c.sql("duckdb") for c in conditions) or "TRUE"
+        if append:
+            self._append(reader, where)
+        else:
+            self._replace(reader, where)
+
+    def _working_set(self, schema: pa.Schema) -> list[exp.Expression]:
+        conditions = []
+        if self.settings.refresh_sql:
+            where = self._refresh_query().args.get("where")
+            if where is not None:
+                condition = where.this.copy()
+                for column in list(condition.find_all(exp.Column)):
+                    column.replace(exp.column(column.name, quoted=True))
+                conditions.extend(_conjuncts(condition))
+        window, column = self.settings.refresh_data_window, self.settings.time_column
+        if window is not None and column is not None:
+            since = _utcnow() - dt.timedelta(seconds=window)
+            conditions.append(exp.column(column, quoted=True) >= _timestamp(since, schema, column))
+        return conditions
+
+    def _projection(self, schema: pa.Schema) -> list[str] | None:
+        if not self.settings.refresh_sql:
+            return None
+        select = self._refresh_query()
+        if any(isinstance(e, exp.Star) for e in select.expressions):
+            return None
+        wanted = {e.name for e in select.expressions if isinstance(e, exp.Column)}
+        return [name for name in schema.names if name in wanted]
+
+    def _refresh_query(self) -> exp.Select:
+        assert self.settings.refresh_sql is not None
+        statement = sqlglot.parse_one(self.settings.refresh_sql, read="postgres")
+        if not isinstance(statement, exp.Select):
+            raise RefreshError("refresh_sql must be a SELECT over the dataset")
+        return statement
+
+    def _since_high_water_mark(self) -> exp.Expression:
+        column = self.settings.time_column
+        assert column is not None and self._version is not None
+        table = self._versioned(self._version).sql("duckdb")
+        row = self.store.cursor().execute(f"SELECT max({_quote(column)}) FROM {table}").fetchone()
+        mark = row[0] if row else None
+        if mark is None:
+            return exp.true()
+        overlap = self.settings.refresh_append_overlap if self.settings.primary_key else 0.0
+        comparison = exp.GTE if self.settings.primary_key else exp.GT
+        if isinstance(mark, dt.datetime | dt.date):
+            since = mark - dt.timedelta(seconds=overlap)
+            literal = exp.cast(exp.Literal.string(since.isoformat(sep=" ")), _sql_type(mark))
+        else:
+            literal = exp.Literal.number(mark - overlap)
+        return comparison(this=exp.column(column, quoted=True), expression=literal)
+
+    def _replace(self, reader: pa.RecordBatchReader, where: str) -> None:
+        version = (self._version or 0) + 1
+        staged = self._versioned(version).sql("duckdb")
+        cursor = self.store.cursor()
+        incoming = f"incoming_{next(_names)}"
+        cursor.register(incoming, reader)
+        try:
+            self._create(cursor, staged, incoming)
+            cursor.execute(f"INSERT INTO {staged} SELECT * FROM {incoming} WHERE {where}")
+        except Exception as error:
+            cursor.execute(f"DROP TABLE IF EXISTS {staged}")
+            raise RefreshError(f"loading {self.name} failed: {error}") from error
+        finally:
+            cursor.unregister(incoming)
+        self._index(cursor, staged)
+        cursor.execute("BEGIN")
+        cursor.execute(
+            f"CREATE OR REPLACE VIEW {self.view.sql('duckdb')} AS SELECT * FROM {staged}"
+        )
+        if self._version is not None:
+            cursor.execute(f"DROP TABLE IF EXISTS {self._versioned(self._version).sql('duckdb')}")
+        cursor.execute("COMMIT")
+        self._version = version
+
+    def _append(self, reader: pa.RecordBatchReader, where: str) -> None:
+        assert self._version is not None
+        table = self._versioned(self._version).sql("duckdb")
+        verb = "INSERT"
+        if self.settings.primary_key:
+            verb = (
+                "INSERT OR REPLACE" if self.settings.on_conflict == "upsert" else "INSERT OR IGNORE"
+            )
+        cursor = self.store.cursor()
+        incoming = f"incoming_{next(_names)}"
+        cursor.register(incoming, reader)
+        try:
+            cursor.execute("BEGIN")
+            cursor.execute(f"{verb} INTO {table} SELECT * FROM {incoming} WHERE {where}")
+            cursor.execute("COMMIT")
+        except Exception as error:
+            cursor.execute("ROLLBACK")
+            raise RefreshError(f"appending to {self.name} failed: {error}") from error
+        finally:
+            cursor.unregister(incoming)
+
+    def _create(self, cursor: duckdb.DuckDBPyConnection, table: str, incoming: str) -> None:
+        """The versioned table, with the primary key append-upserts rely on."""
+        columns = cursor.execute(f"DESCRIBE SELECT * FROM {incoming}").fetchall()
+        definitions = [f"{_quote(name)} {kind}" for name, kind, *_ in columns]
+        if self.settings.primary_key:
+            keys = ", ".join(_quote(k) for k in self.settings.primary_key)
+            definitions.append(f"PRIMARY KEY ({keys})")
+        cursor.execute(f"CREATE TABLE {table} ({', '.join(definitions)})")
+
+    def _index(self, cursor: duckdb.DuckDBPyConnection, table: str) -> None:
+        for position, (column, kind) in enumerate(self.settings.indexes.items()):
+            unique = "UNIQUE " if kind == "unique" else ""
+            name = _quote(f"{self.name}_{position}_{self._version or 0}")
+            cursor.execute(f"CREATE {unique}INDEX {name} ON {table} ({_quote(column)})")
+
+    def _versioned(self, version: int) -> exp.Table:
+        return self.store.table(self._catalog, f"{self.name}{VERSION_SUFFIX}{version}")
+
+    def _current_version(self) -> int | None:
+        """The version a file-mode copy already holds, so a restart serves it at once."""
+        catalog = self._catalog or "memory"
+        prefix = f"{self.name}{VERSION_SUFFIX}"
+        rows = (
+            self.store.cursor()
+            .execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+                "AND starts_with(table_name, ?)",
+                [catalog, prefix],
+            )
+            .fetchall()
+        )
+        versions = [int(r[0][len(prefix) :]) for r in rows if r[0][len(prefix) :].isdigit()]
+        return max(versions) if versions and self.store.view_exists(self.view) else None
+
+    def _count(self) -> int:
+        row = (
+            self.store.cursor()
+            .execute(f"SELECT count(*) FROM {self.view.sql('duckdb')}")
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.settings.refresh_retry_backoff * (2**attempt)
+        return base + random.uniform(0, base / 2)
+
+
+def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    condition = condition.unnest()
+    return list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _timestamp(value: dt.datetime, schema: pa.Schema, column: str) -> exp.Expression:
+    field = schema.field(column) if column in schema.names else None
+    zoned = field is not None and pa.types.is_timestamp(field.type) and field.type.tz is not None
+    text = value.isoformat(sep=" ") + ("+00:00" if zoned else "")
+    return exp.cast(exp.Literal.string(text), "timestamptz" if zoned else "timestamp")
+
+
+def _sql_type(value: dt.date) -> str:
+    if isinstance(value, dt.datetime):
+        return "timestamptz" if value.tzinfo else "timestamp"
+    return "date"

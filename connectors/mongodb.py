@@ -1,0 +1,453 @@
+"""`mongodb:db.collection` datasets: a collection as a table, read with find().
+
+The schema is declared, or learned from a sample of documents (`mongo_schema`). A scan is one
+find() with the projection, the pushed filters (`mongo_filters`), the sort and the limit, read
+from the cursor batch by batch, so a collection is never held in memory and a LIMIT reaches
+the server. Only reads are ever sent: find, aggregate ($sample for the schema), count and
+listCollections.
+
+Params:
+
+    uri              mongodb:// or mongodb+srv:// URI, credentials included (a secret)
+    sample_size      documents sampled to infer the schema and the filterable columns (1000)
+    flatten          nested documents as dotted columns (`address.city`) instead of structs
+    batch_size       documents per record batch and per cursor batch (1000)
+    connect_timeout  how long to look for the server before failing (the source timeout)
+    timeout          per operation on the server (the source timeout)
+
+Every message goes through `_error`, which removes the URI's password, so a failing source
+never shows its credentials to the agent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pymongo
+from bson import json_util
+from pymongo import errors as mongo_errors
+from sqlglot import exp
+
+from connectors import documents, mongo_aggregate, options
+from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
+from connectors.documents import Unsupported
+from connectors.mongo_aggregate import Aggregation
+from connectors.mongo_filters import FilterCompiler, all_of
+from connectors.mongo_schema import ORDERED_KINDS, Kind, infer, kind_for_declared, normalize
+
+KNOWN_PARAMS = ("uri", "sample_size", "flatten", "batch_size", "connect_timeout", "timeout")
+DEFAULT_SAMPLE = 1000
+DEFAULT_BATCH = 1000
+USERINFO = re.compile(r"://[^:/@\s]*:([^@\s]*)@")
+AUTH_FAILED = 18
+UNAUTHORIZED = 13
+NOT_FOUND_HINT = "check the database and collection in from: (mongodb:db.collection)"
+
+
+@dataclass(frozen=True)
+class Options:
+    uri: str
+    database: str
+    collection: str
+    sample_size: int
+    flatten: bool
+    batch_size: int
+    connect_timeout: float
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Find:
+    """One find() as sent: what EXPLAIN shows and what the cursor runs."""
+
+    filter: dict[str, Any]
+    projection: dict[str, int] | None
+    sort: list[tuple[str, int]]
+    limit: int | None
+
+    def text(self) -> str:
+        dumped = json_util.dumps(self.filter, json_options=json_util.RELAXED_JSON_OPTIONS)
+        text = f"find({dumped}"
+        if self.projection is not None:
+            text += f", {json_util.dumps(self.projection)}"
+        text += ")"
+        if self.sort:
+            text += f".sort({json_util.dumps(dict(self.sort))})"
+        if self.limit is not None:
+            text += f".limit({self.limit})"
+        return text
+
+
+def parse_options(source: DatasetSource) -> Options:
+    params = source.params
+    options.check_known(params, KNOWN_PARAMS, "mongodb")
+    uri = params.get("uri")
+    if not isinstance(uri, str) or not uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise SourceError(
+            "params.uri is required: a mongodb:// or mongodb+srv:// URI",
+            hint='e.g. uri: "mongodb://reader:${env:MONGO_PASSWORD}@db.internal:27017"',
+        )
+    database, dot, collection = source.location.partition(".")
+    if not database or not dot or not collection:
+        raise SourceError(
+            f"from: mongodb:{source.location} must name a database and a collection",
+            hint="write from: mongodb:<database>.<collection>, e.g. mongodb:shop.orders",
+        )
+    return Options(
+        uri=uri,
+        database=database,
+        collection=collection,
+        sample_size=_positive(params.get("sample_size", DEFAULT_SAMPLE), "sample_size"),
+        flatten=_flag(params.get("flatten", False), "flatten"),
+        batch_size=_positive(params.get("batch_size", DEFAULT_BATCH), "batch_size"),
+        connect_timeout=options.duration(params, "connect_timeout", source.timeout),
+        timeout=options.duration(params, "timeout", source.timeout),
+    )
+
+
+def _positive(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SourceError(f"params.{name} must be a positive integer, not {value!r}")
+    return value
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise SourceError(f"params.{name} must be true or false, not {value!r}")
+    return value
+
+
+class MongoConnector(Connector):
+    """A MongoDB collection; see the module docstring for the params."""
+
+    schemes: ClassVar[tuple[str, ...]] = ("mongodb",)
+    supports_limit: ClassVar[bool] = True
+    supports_order: ClassVar[bool] = True
+
+    def __init__(self, source: DatasetSource) -> None:
+        super().__init__(source)
+        self.options = parse_options(source)
+        self._secrets = _secrets(self.options.uri)
+        self._client: pymongo.MongoClient[dict[str, Any]] | None = None
+        self._schema: pa.Schema | None = None
+        self._compiler: FilterCompiler | None = None
+        self._lock = threading.Lock()
+
+    # --- Connector -------------------------------------------------------------------------
+
+    def schema(self) -> pa.Schema:
+        with self._lock:
+            if self._schema is None:
+                self._schema, kinds = self._learn()
+                self._compiler = FilterCompiler(self._schema, kinds, dotted=self.options.flatten)
+            return self._schema
+
+    def accepts_filter(self, predicate: exp.Expression) -> bool:
+        try:
+            self._filter(predicate)
+        except Unsupported:
+            return False
+        return True
+
+    def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
+        schema = project(self.schema(), request.projection)
+        finds = self.plan(request)
+        return pa.RecordBatchReader.from_batches(schema, self._batches(schema, finds))
+
+    def describe(self, request: ScanRequest) -> str:
+        where = f"{self.options.database}.{self.options.collection}"
+        return f"mongodb {where}: " + " then ".join(find.text() for find in self.plan(request))
+
+    def row_count(self) -> int | None:
+        try:
+            return int(self._collection().estimated_document_count())
+        except (mongo_errors.PyMongoError, SourceError):
+            return None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # --- Whole grouped queries -------------------------------------------------------------
+
+    def plan_aggregate(self, select: exp.Expression) -> Aggregation | None:
+        """The aggregate pipeline for a grouped SELECT over this collection alone, or None.
+
+        For the engine: when the core of a query (FROM this dataset, WHERE, GROUP BY, and
+        COUNT/SUM/AVG/MIN/MAX of columns) fits, one `aggregate` returns one row per group
+        instead of every document; ORDER BY, LIMIT and HAVING stay above it.
+        """
+        self.schema()
+        assert self._compiler is not None
+        return mongo_aggregate.plan(select, self.schema(), self._compiler.kinds, self._filter)
+
+    def aggregate(self, aggregation: Aggregation) -> pa.RecordBatchReader:
+        """Run a planned aggregation: its columns are `o0, o1, …`, one per SELECT item."""
+        return pa.RecordBatchReader.from_batches(aggregation.schema, self._aggregated(aggregation))
+
+    def _aggregated(self, aggregation: Aggregation) -> Iterator[pa.RecordBatch]:
+        size = self.options.batch_size
+        with self._errors():
+            cursor = self._collection().aggregate(aggregation.pipeline, batchSize=size)
+            try:
+                rows: list[Mapping[str, Any]] = []
+                seen = False
+                for document in cursor:
+                    rows.append(document)
+                    seen = True
+                    if len(rows) == size:
+                        yield self._batch(rows, aggregation.schema)
+                        rows = []
+            finally:
+                cursor.close()
+        if not seen and not aggregation.grouped:
+            rows = [aggregation.empty]
+        if rows:
+            yield self._batch(rows, aggregation.schema)
+
+    # --- Planning --------------------------------------------------------------------------
+
+    def plan(self, request: ScanRequest) -> list[Find]:
+        """The find() calls of a scan: one, or two for a top-N whose NULLs MongoDB would put
+        at the other end (it sorts them lowest, SQL's default puts them last ascending).
+
+        A sort the server cannot reproduce exactly drops both sort and limit, so the engine
+        sorts; a top-N over a different order would return the wrong rows.
+        """
+        schema = self.schema()
+        conditions = [self._filter(predicate) for predicate in request.filters]
+        projection = self._projection(schema, request.projection)
+        limit = request.limit
+        sort, split = self._sort(request.order_by)
+        if sort is None:
+            sort, split, limit = [], None, None
+        if split is None:
+            return [Find(all_of(conditions) if conditions else {}, projection, sort, limit)]
+        nulls = all_of([*conditions, {split: None}])
+        values = all_of([*conditions, {split: {"$ne": None}}])
+        return [Find(nulls, projection, sort[1:], limit), Find(values, projection, sort, limit)]
+
+    def _filter(self, predicate: exp.Expression) -> dict[str, Any]:
+        self.schema()
+        assert self._compiler is not None
+        return self._compiler.compile(documents.condition(predicate, self.schema()))
+
+    def _projection(self, schema: pa.Schema, columns: Sequence[str] | None) -> dict[str, int]:
+        """Top-level fields (or dotted leaves when flattened); `_id` only when asked for."""
+        names = list(columns) if columns is not None else schema.names
+        if any("." in name for name in names) and not self.options.flatten:
+            return {}
+        projection = {name: 1 for name in names}
+        if "_id" not in projection:
+            projection["_id"] = 0
+        return projection
+
+    def _sort(self, keys: Sequence[exp.Ordered]) -> tuple[list[tuple[str, int]] | None, str | None]:
+        """MongoDB's sort for the keys, and the key whose NULLs must be read first, if any."""
+        assert self._compiler is not None
+        sort: list[tuple[str, int]] = []
+        split = None
+        for position, key in enumerate(keys):
+            name = key.this.name if isinstance(key.this, exp.Column) else None
+            if name is None or self._compiler.kinds.get(name) not in ORDERED_KINDS:
+                return None, None
+            try:
+                path = self._compiler.path(name)
+            except Unsupported:
+                return None, None
+            descending = bool(key.args.get("desc"))
+            nulls_first = bool(key.args.get("nulls_first"))
+            if nulls_first != (not descending):
+                if position > 0 or not descending:
+                    return None, None
+                split = path
+            sort.append((path, -1 if descending else 1))
+        return sort, split
+
+    # --- Reading ---------------------------------------------------------------------------
+
+    def _learn(self) -> tuple[pa.Schema, dict[str, Kind]]:
+        """Sample the collection: the schema (unless declared) and each column's BSON kind."""
+        declared = self.source.declared_schema
+        self._require_collection()
+        sample = self._sample()
+        if not sample and declared is None:
+            raise self._error(
+                f"{self._where()} has no documents to infer a schema from",
+                hint="declare the dataset's columns: in sidecar.yaml",
+            )
+        inferred = infer(sample, flatten=self.options.flatten)
+        if declared is None:
+            return inferred.schema, inferred.kinds
+        kinds = {
+            f.name: kind
+            for f in declared
+            if (kind := kind_for_declared(f.type, inferred.kinds.get(f.name))) is not None
+        }
+        return declared, kinds
+
+    def _sample(self) -> list[Mapping[str, Any]]:
+        pipeline = [{"$sample": {"size": self.options.sample_size}}]
+        with self._errors():
+            return list(self._collection().aggregate(pipeline))
+
+    def _require_collection(self) -> None:
+        """Asked before sampling: some servers create a collection that an aggregate names."""
+        with self._errors():
+            names = self._client_().get_database(self.options.database).list_collection_names()
+        if self.options.collection not in names:
+            raise self._error(
+                f"collection {self._where()} does not exist",
+                hint=options.close_names(
+                    self.options.collection, names, f"collections in {self.options.database}"
+                ),
+            )
+
+    def _batches(self, schema: pa.Schema, finds: list[Find]) -> Iterator[pa.RecordBatch]:
+        remaining = finds[0].limit
+        for find in finds:
+            if remaining == 0:
+                return
+            for rows in self._cursor(find, remaining):
+                yield self._batch(rows, schema)
+                if remaining is not None:
+                    remaining -= len(rows)
+
+    def _cursor(self, find: Find, limit: int | None) -> Iterator[list[Mapping[str, Any]]]:
+        if limit == 0:
+            return
+        with self._errors():
+            cursor = self._collection().find(
+                find.filter,
+                find.projection or None,
+                sort=find.sort or None,
+                limit=limit or 0,
+                batch_size=self.options.batch_size,
+            )
+            try:
+                rows: list[Mapping[str, Any]] = []
+                for document in cursor:
+                    rows.append(document)
+                    if len(rows) == self.options.batch_size:
+                        yield rows
+                        rows = []
+                if rows:
+                    yield rows
+            finally:
+                cursor.close()
+
+    def _batch(self, rows: list[Mapping[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
+        try:
+            return documents.to_batch(
+                rows,
+                schema,
+                self._lookup,
+                normalize,
+                hint="declare the column's type in columns: (text takes any value), "
+                "or raise params.sample_size so the sample sees such documents",
+            )
+        except SourceError as error:
+            raise self._error(f"{self._where()}: {error}", hint=error.hint) from None
+
+    def _lookup(self, document: Mapping[str, Any], name: str) -> Any:
+        """A column's value: the field, or the dotted path of a flattened column.
+
+        Servers answer a dotted projection either nested (MongoDB) or under the dotted key.
+        """
+        if not self.options.flatten or "." not in name:
+            return document.get(name)
+        value: Any = document
+        for step in name.split("."):
+            if value is None:
+                break
+            if not isinstance(value, Mapping):
+                raise documents.Misfit(value, pa.struct([]))
+            value = value.get(step)
+        return value if value is not None else document.get(name)
+
+    # --- Client and errors -----------------------------------------------------------------
+
+    def _client_(self) -> pymongo.MongoClient[dict[str, Any]]:
+        if self._client is None:
+            with self._errors():
+                self._client = pymongo.MongoClient(
+                    self.options.uri,
+                    serverSelectionTimeoutMS=int(self.options.connect_timeout * 1000),
+                    connectTimeoutMS=int(self.options.connect_timeout * 1000),
+                    socketTimeoutMS=int(self.options.timeout * 1000),
+                    appname="agent-sidecar",
+                )
+        return self._client
+
+    def _collection(self) -> Any:
+        database = self._client_().get_database(self.options.database)
+        return database.get_collection(self.options.collection)
+
+    def _where(self) -> str:
+        return f"{self.options.database}.{self.options.collection}"
+
+    def _errors(self) -> _Translate:
+        return _Translate(self)
+
+    def _error(self, message: str, hint: str | None = None) -> SourceError:
+        return SourceError(
+            options.scrub(message, self._secrets),
+            hint=None if hint is None else options.scrub(hint, self._secrets),
+        )
+
+
+class _Translate:
+    """pymongo's exceptions as SourceErrors an agent can act on, without credentials."""
+
+    def __init__(self, connector: MongoConnector) -> None:
+        self.connector = connector
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        if not isinstance(error, mongo_errors.PyMongoError | mongo_errors.ConfigurationError):
+            return
+        connector = self.connector
+        where = connector._where()
+        if isinstance(error, mongo_errors.ServerSelectionTimeoutError | mongo_errors.AutoReconnect):
+            raise connector._error(
+                f"cannot reach MongoDB for {where}: {_first_line(error)}",
+                hint="check the host in params.uri and that the server is up and reachable",
+            ) from None
+        code = getattr(error, "code", None)
+        if code == AUTH_FAILED:
+            raise connector._error(
+                f"MongoDB refused the credentials for {where}",
+                hint="check the user and password in params.uri (and authSource)",
+            ) from None
+        if code == UNAUTHORIZED:
+            raise connector._error(
+                f"the MongoDB user may not read {where}: {_first_line(error)}",
+                hint="grant the user the read role on the database",
+            ) from None
+        raise connector._error(
+            f"MongoDB failed on {where}: {_first_line(error)}",
+            hint=NOT_FOUND_HINT if isinstance(error, mongo_errors.InvalidName) else None,
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).split(", Timeout:")[0]
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _secrets(uri: str) -> list[str]:
+    """The URI's password, as written and percent-decoded (drivers may show either)."""
+    match = USERINFO.search(uri)
+    if match is None or not match.group(1):
+        return []
+    return sorted({match.group(1), unquote(match.group(1))}, key=len, reverse=True)

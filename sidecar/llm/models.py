@@ -1,0 +1,216 @@
+"""Configured models: where their .gguf comes from, loading them, and their state.
+
+llama-cpp-python is an optional extra (it compiles llama.cpp, about 8 minutes), so it is
+imported only when a model is configured, and its absence is a model in the `error` state with
+the install command, shown at start-up, in /v1/status and /v1/models and in every request to
+that model, while SQL keeps working. Models load in the background like datasets; requests
+wait for a model still loading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sidecar.config import Model
+from sidecar.llm.openai import OpenAIError
+from sidecar.llm.queue import ModelQueue
+
+log = logging.getLogger("sidecar.llm")
+INSTALL_HINT = (
+    "install the llm extra: pip install 'agent-sidecar[llm]' "
+    '(it compiles llama.cpp; set CMAKE_ARGS="-DGGML_NATIVE=OFF" for a portable build)'
+)
+
+
+class LoadError(Exception):
+    """Why a model cannot be served, in one line that names the fix."""
+
+
+class ModelState(StrEnum):
+    PENDING = "pending"
+    LOADING = "loading"
+    READY = "ready"
+    ERROR = "error"
+
+
+def import_llama() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as error:
+        raise LoadError(f"llama-cpp-python is not installed ({error}); {INSTALL_HINT}") from None
+    return llama_cpp
+
+
+def gguf_path(model: Model, base_dir: Path) -> Path:
+    """The model's .gguf: a file (relative to sidecar.yaml's folder) or a package's assemble()."""
+    if model.scheme == "file":
+        path = (base_dir / model.location).resolve()
+        if not path.is_file():
+            raise LoadError(f"{path} does not exist or is not a file")
+        return path
+    module_name = model.location.replace("-", "_")
+    try:
+        package = importlib.import_module(module_name)
+    except ImportError:
+        raise LoadError(
+            f"package {model.location} is not installed; pip install {model.location}"
+        ) from None
+    assemble = getattr(package, "assemble", None)
+    if not callable(assemble):
+        raise LoadError(f"package {model.location} has no assemble() that writes a .gguf")
+    try:
+        return Path(assemble())
+    except (OSError, ValueError) as error:
+        raise LoadError(f"package {model.location} could not write its model: {error}") from None
+
+
+def check_chat_format(llama_cpp: Any, name: str | None) -> None:
+    """A misspelt chat_format fails at load with the known names, not at the first request."""
+    if name is None:
+        return
+    try:
+        llama_cpp.llama_chat_format.get_chat_completion_handler(name)
+    except Exception as error:  # its message lists the valid formats
+        raise LoadError(f"params.chat_format: {error}") from None
+
+
+@dataclass
+class ModelEntry:
+    """One configured model, its llama.cpp contexts once loaded, and its worker queue."""
+
+    config: Model
+    base_dir: Path
+    state: ModelState = ModelState.PENDING
+    error: str | None = None
+    path: Path | None = None
+    llama: Any = None
+    embedder: Any = None
+    load_seconds: float | None = None
+    created: int = field(default_factory=lambda: int(time.time()))
+    _loaded: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.queue = ModelQueue(self.config.name, self.config.params.queue_size)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def load(self) -> None:
+        """Load the model; failures are recorded and logged, never raised."""
+        self.state = ModelState.LOADING
+        started = time.perf_counter()
+        try:
+            llama_cpp = import_llama()
+            check_chat_format(llama_cpp, self.config.params.chat_format)
+            self.path = gguf_path(self.config, self.base_dir)
+            self.llama = self._open(llama_cpp, embedding=False)
+            if self.config.params.embedding:
+                self.embedder = self._open(llama_cpp, embedding=True)
+        except LoadError as error:
+            self._fail(str(error))
+        except Exception as error:  # llama.cpp's own failures: a bad file, too little memory
+            self._fail(f"{type(error).__name__}: {error}")
+        else:
+            self.state = ModelState.READY
+            self.load_seconds = time.perf_counter() - started
+        self._loaded.set()
+
+    def _open(self, llama_cpp: Any, *, embedding: bool) -> Any:
+        """A context for generation, or one with mean pooling for /v1/embeddings.
+
+        Embeddings get their own context because a decoder model needs pooling switched on
+        for them, which a generating context must not have.
+        """
+        params = self.config.params
+        options: dict[str, Any] = {
+            "model_path": str(self.path),
+            "n_ctx": params.n_ctx,
+            "verbose": False,
+        }
+        if params.n_threads is not None:
+            options["n_threads"] = params.n_threads
+            options["n_threads_batch"] = params.n_threads
+        if embedding:
+            options["embedding"] = True
+            options["pooling_type"] = llama_cpp.LLAMA_POOLING_TYPE_MEAN
+        elif params.chat_format is not None:
+            options["chat_format"] = params.chat_format
+        try:
+            return llama_cpp.Llama(**options)
+        except ValueError as error:
+            raise LoadError(f"llama.cpp cannot load {self.path}: {error}") from None
+
+    def _fail(self, message: str) -> None:
+        self.state, self.error = ModelState.ERROR, message
+        log.error("model %s cannot be served: %s", self.name, message)
+
+    async def ready(self) -> ModelEntry:
+        """This model once loaded; an OpenAI error (503) when it cannot be served."""
+        if not self._loaded.is_set():
+            await asyncio.to_thread(self._loaded.wait)
+        if self.state is not ModelState.READY:
+            raise OpenAIError(
+                503,
+                f"model {self.name} is unavailable: {self.error}",
+                type="service_unavailable",
+                code="model_unavailable",
+            )
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.name,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "sidecar",
+            "description": self.config.description,
+            "state": self.state.value,
+            "error": self.error,
+            "load_seconds": self.load_seconds,
+            "embedding": self.config.params.embedding,
+            "queued": self.queue.depth,
+        }
+
+
+class ModelService:
+    """The configured models by name; loading, lookup, status."""
+
+    def __init__(self, models: list[Model], base_dir: Path) -> None:
+        self.models = {model.name: ModelEntry(model, base_dir) for model in models}
+
+    def load(self) -> None:
+        """One model after another: loading two large models at once only thrashes memory."""
+        for entry in self.models.values():
+            entry.load()
+
+    def get(self, name: str | None) -> ModelEntry:
+        """The model a request names; the only one when it names none and there is one."""
+        if name is None and len(self.models) == 1:
+            return next(iter(self.models.values()))
+        entry = self.models.get(name or "")
+        if entry is None:
+            known = ", ".join(self.models) or "none configured (add a models: section)"
+            raise OpenAIError(
+                404,
+                f"The model '{name}' does not exist; known: {known}",
+                type="invalid_request_error",
+                param="model",
+                code="model_not_found",
+            )
+        return entry
+
+    def status(self) -> list[dict[str, Any]]:
+        return [entry.describe() for entry in self.models.values()]
+
+    def close(self) -> None:
+        for entry in self.models.values():
+            entry.queue.close()

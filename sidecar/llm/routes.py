@@ -1,0 +1,296 @@
+"""The OpenAI-compatible endpoints, as Starlette routes the HTTP server mounts.
+
+They sit behind the HTTP server's AuthMiddleware, so a model is reached with the same API key
+as the SQL API, and data tools run under that caller's identity. Streamed responses fetch their
+first event before the response starts, so a request that cannot run (an unknown tool, a
+prompt too long, a full queue) is still a proper status code with an OpenAI error body.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from policies.identity import ANONYMOUS, Identity
+from sidecar.engine import Engine
+from sidecar.llm import nsql
+from sidecar.llm.agent import ChatAgent, Delta, Event, Executed, Finished, generation_error
+from sidecar.llm.metrics import LlmMetrics
+from sidecar.llm.models import ModelEntry, ModelService
+from sidecar.llm.openai import (
+    DONE,
+    ChatRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    NsqlRequest,
+    OpenAIError,
+    chat_chunk,
+    chat_completion,
+    new_id,
+    now,
+    parse,
+    sse,
+)
+from sidecar.llm.queue import QueueFull
+from sidecar.llm.tools import DataTools, error_body
+from sidecar.metrics import Metrics
+
+MAX_BODY = 8 << 20
+EVENT_STREAM = "text/event-stream"
+log = logging.getLogger("sidecar.llm")
+Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
+
+
+class LlmApi:
+    def __init__(self, models: ModelService, engine: Engine, metrics: Metrics) -> None:
+        self.models = models
+        self.tools = DataTools(engine, metrics)
+        self.metrics = LlmMetrics(metrics.registry, models)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/models", self.list_models),
+            Route("/v1/models/{model:path}", self.get_model),
+            Route("/v1/chat/completions", self._guarded("chat", self.chat), methods=["POST"]),
+            Route("/v1/completions", self._guarded("completion", self.complete), methods=["POST"]),
+            Route("/v1/embeddings", self._guarded("embedding", self.embed), methods=["POST"]),
+            Route("/v1/nsql", self._guarded("nsql", self.nsql), methods=["POST"]),
+        ]
+
+    async def list_models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": self.models.status()})
+
+    async def get_model(self, request: Request) -> Response:
+        try:
+            return JSONResponse(self.models.get(request.path_params["model"]).describe())
+        except OpenAIError as error:
+            return error.response()
+
+    def _guarded(self, endpoint: str, handler: Handler) -> Handler:
+        """Errors become OpenAI error responses, and every request is counted."""
+
+        async def guarded(request: Request) -> Response:
+            request.state.started = time.perf_counter()
+            request.state.endpoint = endpoint
+            request.state.model = "-"
+            try:
+                return await handler(request)
+            except (OpenAIError, QueueFull) as error:
+                failure = _as_openai(error)
+            except Exception as error:  # a llama.cpp or engine bug: a 500, never a dead process
+                log.exception("%s request failed", endpoint)
+                failure = OpenAIError(500, f"{type(error).__name__}: {error}", type="server_error")
+            self._record(request, "error")
+            return failure.response()
+
+        return guarded
+
+    def _record(self, request: Request, outcome: str, usage: dict[str, int] | None = None) -> None:
+        state = request.state
+        seconds = time.perf_counter() - state.started
+        self.metrics.record(state.model, state.endpoint, outcome, seconds, usage)
+
+    async def _model(self, request: Request, name: str | None) -> ModelEntry:
+        entry = self.models.get(name)
+        request.state.model = entry.name
+        return await entry.ready()
+
+    async def chat(self, request: Request) -> Response:
+        body = parse(ChatRequest, await read_body(request))
+        model = await self._model(request, body.model)
+        events = ChatAgent(model, self.tools, identity(request)).run(body, body.stream)
+        completion_id = new_id("chatcmpl")
+        if not body.stream:
+            finished = await _last(events)
+            message: dict[str, Any] = {"role": "assistant", "content": finished.content}
+            if finished.tool_calls:
+                message["tool_calls"] = finished.tool_calls
+            if finished.executed:
+                message["executed_tool_calls"] = [o.visible() for o in finished.executed]
+            self._record(request, "ok", finished.usage)
+            return JSONResponse(
+                chat_completion(
+                    completion_id, model.name, message, finished.finish_reason, finished.usage
+                )
+            )
+        first = await anext(events)
+        chunks = self._chat_stream(request, completion_id, model.name, first, events)
+        return StreamingResponse(self._served(request, chunks), media_type=EVENT_STREAM)
+
+    async def _chat_stream(
+        self,
+        request: Request,
+        completion_id: str,
+        model: str,
+        first: Event,
+        events: AsyncIterator[Event],
+    ) -> AsyncIterator[bytes]:
+        created = now()
+        yield chat_chunk(completion_id, created, model, {"role": "assistant", "content": ""})
+        async for event in _prepend(first, events):
+            if isinstance(event, Delta):
+                yield chat_chunk(completion_id, created, model, {"content": event.text})
+            elif isinstance(event, Executed):
+                delta = {"executed_tool_calls": [event.outcome.visible()]}
+                yield chat_chunk(completion_id, created, model, delta)
+            else:
+                if event.tool_calls:
+                    calls = [{"index": i, **call} for i, call in enumerate(event.tool_calls)]
+                    yield chat_chunk(completion_id, created, model, {"tool_calls": calls})
+                yield chat_chunk(completion_id, created, model, {}, event.finish_reason)
+                request.state.usage = event.usage
+
+    async def _served(self, request: Request, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """An SSE body: the chunks, then [DONE]. Once the 200 is out, an error can only be an
+        error event, which OpenAI clients raise as an exception."""
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except (OpenAIError, QueueFull) as error:
+            failure = _as_openai(error)
+        except Exception as error:
+            log.exception("%s stream failed", request.state.endpoint)
+            failure = OpenAIError(500, f"{type(error).__name__}: {error}", type="server_error")
+        else:
+            self._record(request, "ok", getattr(request.state, "usage", None))
+            yield DONE
+            return
+        self._record(request, "error")
+        yield sse(failure.body())
+
+    async def complete(self, request: Request) -> Response:
+        body = parse(CompletionRequest, await read_body(request))
+        model = await self._model(request, body.model)
+        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        if not prompts:
+            raise OpenAIError(400, "prompt must not be an empty list", param="prompt")
+        options = {**body.sampling(), "model": model.name, "echo": body.echo}
+
+        def generate(prompt: str, stream: bool) -> Iterator[dict[str, Any]]:
+            try:
+                if stream:
+                    yield from model.llama.create_completion(prompt, stream=True, **options)
+                else:
+                    yield model.llama.create_completion(prompt, **options)
+            except ValueError as error:
+                raise generation_error(error) from None
+
+        if body.stream:
+            chunks = _completion_chunks(model, prompts, generate)
+            first = await anext(chunks)
+            encoded = (sse(chunk) async for chunk in _prepend(first, chunks))
+            return StreamingResponse(self._served(request, encoded), media_type=EVENT_STREAM)
+        choices: list[dict[str, Any]] = []
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        response: dict[str, Any] = {}
+        for index, prompt in enumerate(prompts):
+            response = await model.queue.run(lambda p=prompt: next(generate(p, False)))
+            choices.append({**response["choices"][0], "index": index})
+            for key in usage:
+                usage[key] += response["usage"][key]
+        self._record(request, "ok", usage)
+        return JSONResponse({**response, "choices": choices, "usage": usage})
+
+    async def embed(self, request: Request) -> Response:
+        body = parse(EmbeddingRequest, await read_body(request))
+        model = await self._model(request, body.model)
+        if model.embedder is None:
+            raise OpenAIError(
+                400,
+                f"model {model.name} does not serve embeddings; set params.embedding: true "
+                "for it in sidecar.yaml",
+                param="model",
+            )
+        inputs = [body.input] if isinstance(body.input, str) else body.input
+        if not all(text.strip() for text in inputs):
+            raise OpenAIError(400, "input must not contain empty strings", param="input")
+
+        def embed() -> dict[str, Any]:
+            try:
+                return model.embedder.create_embedding(inputs, model=model.name)
+            except ValueError as error:
+                raise generation_error(error) from None
+
+        response = await model.queue.run(embed)
+        if body.encoding_format == "base64":
+            for item in response["data"]:
+                item["embedding"] = base64_floats(item["embedding"])
+        self._record(request, "ok", response.get("usage"))
+        return JSONResponse(response)
+
+    async def nsql(self, request: Request) -> Response:
+        body = parse(NsqlRequest, await read_body(request))
+        model = await self._model(request, body.model)
+        try:
+            answer = await nsql.answer(model, self.tools, body)
+        except nsql.NsqlFailed as failure:
+            self._record(request, "sql_error")
+            error = error_body(failure.error)
+            error.update({"type": "sql_error", "param": None})
+            return JSONResponse(
+                {"error": error, "sql": failure.attempts[-1]["sql"], "attempts": failure.attempts},
+                status_code=422,
+            )
+        self._record(request, "ok", None)
+        return JSONResponse(answer)
+
+
+async def _completion_chunks(
+    model: ModelEntry,
+    prompts: list[str],
+    generate: Callable[[str, bool], Iterator[dict[str, Any]]],
+) -> AsyncIterator[dict[str, Any]]:
+    for index, prompt in enumerate(prompts):
+        async with aclosing(model.queue.stream(lambda p=prompt: generate(p, True))) as chunks:
+            async for chunk in chunks:
+                chunk["choices"][0]["index"] = index
+                yield chunk
+
+
+def base64_floats(values: list[float]) -> str:
+    """OpenAI's base64 encoding: little-endian float32, what the official clients ask for."""
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
+def identity(request: Request) -> Identity:
+    return getattr(request.state, "identity", None) or Identity(ANONYMOUS)
+
+
+async def read_body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise OpenAIError(413, f"the request body exceeds {MAX_BODY} bytes")
+    return body
+
+
+async def _last(events: AsyncIterator[Event]) -> Finished:
+    async with aclosing(events) as items:
+        async for event in items:
+            if isinstance(event, Finished):
+                return event
+    raise OpenAIError(500, "the model stopped without an answer", type="server_error")
+
+
+async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    yield first
+    async for item in rest:
+        yield item
+
+
+def _as_openai(error: OpenAIError | QueueFull) -> OpenAIError:
+    """A full queue is OpenAI's "overloaded": a 503 that clients retry after a pause."""
+    if isinstance(error, OpenAIError):
+        return error
+    return OpenAIError(503, str(error), type="server_error", code="model_overloaded")

@@ -1,0 +1,283 @@
+"""The data tools the sidecar offers a model: list_datasets, table_schema, sql, sample_data.
+
+Every call becomes SQL through `engine.query`, so a model gets exactly what the agent itself
+may read, behind the same read-only guard and catalog, with the same errors. A failed call is
+not an HTTP error: the error and its hint go back to the model as the tool's result, so it can
+correct itself the way an agent reading the SQL API would. Results are cut to what fits a
+small context window (rows, cell length, total characters) and say so when cut.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import anyio
+import pyarrow as pa
+from sqlglot import exp
+
+from policies.identity import Identity
+from sidecar.config import DataTool
+from sidecar.engine import Engine
+from sidecar.engine.executor import QueryResult
+from sidecar.engine.planner import DIALECT
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.metrics import Metrics
+from sidecar.secrets import REDACTOR
+from sidecar.servers import formats
+
+log = logging.getLogger("sidecar.llm")
+TOOL_NAMES: tuple[str, ...] = get_args(DataTool)
+MAX_ROWS = 50
+MAX_CELL = 200
+MAX_CHARS = 6000
+SAMPLE_ROWS = 5
+MAX_SAMPLE_ROWS = 20
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """One executed call: what the model asked and the text it is given back."""
+
+    id: str
+    name: str
+    arguments: str
+    content: str
+    ok: bool
+
+    def visible(self) -> dict[str, Any]:
+        """The call as the response shows it (message.executed_tool_calls)."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+            "output": self.content,
+            "ok": self.ok,
+        }
+
+
+class DataTools:
+    def __init__(self, engine: Engine, metrics: Metrics) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.timeout = engine.config.runtime.query_timeout
+
+    def specs(self, enabled: Sequence[str]) -> list[dict[str, Any]]:
+        """OpenAI tool definitions; table arguments enumerate the tables, which also lets the
+        grammar of a forced call pick only names that exist."""
+        tables = self.engine.catalog.table_names()
+        table = {"type": "string", "enum": tables} if tables else {"type": "string"}
+        described = "; ".join(f"{name}: {text}" for name, text in self._descriptions().items())
+        specs = {
+            "list_datasets": (
+                "List the tables and views you can query, with their descriptions.",
+                {"type": "object", "properties": {}},
+            ),
+            "table_schema": (
+                "Columns, types and descriptions of one table or view.",
+                {"type": "object", "properties": {"table": table}, "required": ["table"]},
+            ),
+            "sql": (
+                "Run one read-only SQL query (PostgreSQL dialect: SELECT/WITH) over the tables "
+                f"and get up to {MAX_ROWS} rows back. Tables: {described or ', '.join(tables)}",
+                {
+                    "type": "object",
+                    "properties": {"sql": {"type": "string"}},
+                    "required": ["sql"],
+                },
+            ),
+            "sample_data": (
+                "A few rows of one table or view, to see what its values look like.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "table": table,
+                        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_SAMPLE_ROWS},
+                    },
+                    "required": ["table"],
+                },
+            ),
+        }
+        return [
+            {
+                "type": "function",
+                "function": {"name": name, "description": text, "parameters": parameters},
+            }
+            for name, (text, parameters) in specs.items()
+            if name in enabled
+        ]
+
+    async def call(
+        self, call_id: str, name: str, arguments: str, identity: Identity
+    ) -> ToolOutcome:
+        """Run one call the model made; failures become the result the model reads."""
+        try:
+            content, ok = await self._execute(name, _arguments(name, arguments)), True
+        except SidecarError as error:
+            content, ok = _error_text(error), False
+        outcome = "ok" if ok else "error"
+        self.metrics.queries.labels("llm", outcome).inc()
+        log.info("tool %s for %s: %s", name, identity.name, outcome)
+        return ToolOutcome(call_id, name, arguments, content, ok)
+
+    async def query(self, sql: str, limit: int) -> Rows:
+        """At most `limit` rows of `sql`, off the event loop and within runtime.query_timeout."""
+        running: list[QueryResult] = []
+
+        def run() -> Rows:
+            result = self.engine.query(sql)
+            running.append(result)
+            batches, truncated = _take(result, limit)
+            return Rows(result.schema, batches, truncated)
+
+        try:
+            with anyio.fail_after(self.timeout):
+                return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        except TimeoutError:
+            for result in running:
+                result.cancel()
+            raise SidecarError(
+                ErrorCode.TIMEOUT,
+                f"the query did not answer within {self.timeout:g}s",
+                hint="narrow the query with filters or a LIMIT",
+            ) from None
+        except SidecarError:
+            raise
+        except Exception as error:  # an engine or driver bug must not end the conversation
+            log.exception("query for a model failed")
+            raise SidecarError(
+                ErrorCode.INTERNAL, REDACTOR.redact(f"{type(error).__name__}: {error}")
+            ) from None
+
+    async def _execute(self, name: str, args: dict[str, Any]) -> str:
+        if name == "list_datasets":
+            return await self._list_datasets()
+        if name == "sql":
+            sql = args.get("sql")
+            if not isinstance(sql, str) or not sql.strip():
+                raise SidecarError(
+                    ErrorCode.INVALID_REQUEST, "sql needs a non-empty 'sql' string argument"
+                )
+            return (await self.query(sql, MAX_ROWS)).render()
+        table = args.get("table")
+        if not isinstance(table, str) or not table:
+            raise SidecarError(
+                ErrorCode.INVALID_REQUEST,
+                f"{name} needs a 'table' argument",
+                hint="call list_datasets for the table names",
+            )
+        relation = exp.Table(this=exp.to_identifier(table, quoted=True))
+        if name == "table_schema":
+            describe = f"DESCRIBE {relation.sql(dialect=DIALECT)}"
+            return (await self.query(describe, MAX_ROWS)).render()
+        limit = args.get("limit", SAMPLE_ROWS)
+        limit = max(1, min(limit if isinstance(limit, int) else SAMPLE_ROWS, MAX_SAMPLE_ROWS))
+        query = exp.select("*").from_(relation).limit(limit)
+        return (await self.query(query.sql(dialect=DIALECT), limit)).render()
+
+    async def _list_datasets(self) -> str:
+        rows = await self.query(
+            "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_name",
+            10_000,
+        )
+        descriptions = self._descriptions()
+        tables = [
+            {
+                "name": row["table_name"],
+                "kind": "view" if row["table_type"] == "VIEW" else "dataset",
+                "description": descriptions.get(row["table_name"]),
+            }
+            for row in rows.records()
+        ]
+        return json.dumps({"tables": tables}, separators=(",", ":"))
+
+    def _descriptions(self) -> dict[str, str]:
+        config = self.engine.config
+        items = [*config.datasets, *config.views]
+        return {item.name: item.description for item in items if item.description}
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The first rows of a query result, and whether there were more."""
+
+    schema: pa.Schema
+    batches: list[pa.RecordBatch]
+    truncated: bool
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows with values as the HTTP API's JSON has them (timestamps ISO, decimals numbers)."""
+        encoded = b"".join(formats.encode(formats.JSON, self.schema, iter(self.batches)))
+        return json.loads(encoded)
+
+    def render(self) -> str:
+        """Compact JSON for a model: column names once, then value lists, cut to fit."""
+        rows = [[_cell(value) for value in record.values()] for record in self.records()]
+        body: dict[str, Any] = {"columns": self.schema.names, "rows": rows}
+        truncated = self.truncated
+        text = _compact(body)
+        while len(text) > MAX_CHARS and body["rows"]:
+            body["rows"] = body["rows"][: len(body["rows"]) // 2]
+            truncated = True
+            text = _compact(body)
+        if truncated:
+            body["truncated"] = f"only the first {len(body['rows'])} rows are shown"
+            text = _compact(body)
+        return text
+
+
+def _arguments(name: str, arguments: str) -> dict[str, Any]:
+    if name not in TOOL_NAMES:
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST,
+            f"unknown tool {name}",
+            hint="available: " + ", ".join(TOOL_NAMES),
+        )
+    try:
+        # Grammar-constrained generation can leave raw control characters in strings.
+        parsed = json.loads(arguments or "{}", strict=False)
+    except json.JSONDecodeError as error:
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST, f"the arguments are not valid JSON: {error.msg}"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise SidecarError(ErrorCode.INVALID_REQUEST, "the arguments must be a JSON object")
+    return parsed
+
+
+def _take(result: QueryResult, limit: int) -> tuple[list[pa.RecordBatch], bool]:
+    """Up to `limit` rows; the query is cancelled past that so sources stop early."""
+    batches: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in result:
+        if rows + batch.num_rows > limit:
+            batches.append(batch.slice(0, limit - rows))
+            result.cancel()
+            return batches, True
+        batches.append(batch)
+        rows += batch.num_rows
+    return batches, False
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_CELL:
+        return value[:MAX_CELL] + f"... ({len(value) - MAX_CELL} more characters)"
+    return value
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def error_body(error: SidecarError) -> dict[str, object]:
+    """The error as the SQL API shows it, secrets masked."""
+    body = error.to_dict()
+    body["message"] = REDACTOR.redact(error.message)
+    return body
+
+
+def _error_text(error: SidecarError) -> str:
+    return _compact({"error": error_body(error)})

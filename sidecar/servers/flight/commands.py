@@ -1,0 +1,67 @@
+"""Flight SQL commands: protobuf messages wrapped in google.protobuf.Any.
+
+Every Flight SQL request (a FlightDescriptor's command, an action body, a ticket) is an Any
+whose type URL names the message. Decoding by that name, instead of trying each message type,
+means an unknown or unsupported command is reported by name rather than misread as another.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError, Message
+
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.servers.flight import FlightSql_pb2 as pb
+
+TYPE_PREFIX = "type.googleapis.com/arrow.flight.protocol.sql."
+MESSAGES: dict[str, type[Message]] = {
+    name: getattr(pb, name) for name in pb.DESCRIPTOR.message_types_by_name
+}
+SUBSTRAIT = {"CommandStatementSubstraitPlan", "ActionCreatePreparedSubstraitPlanRequest"}
+
+
+class Unsupported(SidecarError):
+    """A well-formed request this read-only SQL server does not implement (UNIMPLEMENTED)."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(ErrorCode.INVALID_REQUEST, message, hint=hint)
+
+
+def pack(message: Message) -> bytes:
+    """`message` as the serialized Any that Flight SQL puts on the wire."""
+    wrapper = any_pb2.Any()
+    wrapper.Pack(message, type_url_prefix="type.googleapis.com/")
+    return wrapper.SerializeToString()
+
+
+def unpack(data: bytes) -> Message:
+    """The Flight SQL message inside a serialized Any; a clear error for anything else."""
+    wrapper = any_pb2.Any()
+    try:
+        wrapper.ParseFromString(data)
+    except DecodeError:
+        wrapper.type_url = ""
+    if not wrapper.type_url.startswith(TYPE_PREFIX):
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST,
+            "the request is not a Flight SQL command",
+            hint="send a Flight SQL message (e.g. CommandStatementQuery) packed in "
+            "google.protobuf.Any, as Flight SQL clients such as ADBC do",
+        )
+    name = wrapper.type_url.removeprefix(TYPE_PREFIX)
+    kind = MESSAGES.get(name)
+    if kind is None:
+        hint = (
+            "this sidecar runs SQL text only; send the query as CommandStatementQuery"
+            if name in SUBSTRAIT
+            else "supported: SQL queries, prepared statements and catalog metadata requests"
+        )
+        raise Unsupported(f"Flight SQL command {name} is not supported", hint)
+    message = kind()
+    try:
+        message.ParseFromString(wrapper.value)
+    except DecodeError:
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST, f"malformed Flight SQL {name} message"
+        ) from None
+    return message

@@ -1,0 +1,78 @@
+"""Prepared statements: SQL kept on the server, with its parameters bound by DoPut.
+
+ADBC runs every `cursor.execute` as a prepared statement, with or without parameters, so this
+is the main query path for Arrow-native clients. Preparing checks and plans the statement at
+once (parameters bound to NULL), so a bad query fails at prepare time with its position, and
+the client learns the result schema before executing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from sidecar.engine import Engine
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.servers.flight import FlightSql_pb2 as pb
+from sidecar.servers.flight.tickets import Handles
+
+RENEW = "prepare the statement again (ActionCreatePreparedStatementRequest)"
+
+
+@dataclass
+class Prepared:
+    sql: str
+    parameter_count: int
+    parameters: list[Any] = field(default_factory=list)
+
+
+class PreparedStatements:
+    def __init__(self, engine: Engine, ttl: float) -> None:
+        self.engine = engine
+        self.handles: Handles[Prepared] = Handles("prepared statement", RENEW, ttl)
+
+    def create(
+        self, owner: str, request: pb.ActionCreatePreparedStatementRequest
+    ) -> pb.ActionCreatePreparedStatementResult:
+        count = self.engine.parameter_count(request.query)
+        try:
+            dataset = self.engine.query(request.query, [None] * count).schema
+        except SidecarError:
+            if not count:
+                raise
+            dataset = None  # NULLs may not plan (LIMIT $1): execution will tell
+        parameters = pa.schema([pa.field(f"${i}", pa.null()) for i in range(1, count + 1)])
+        handle = self.handles.issue(owner, Prepared(request.query, count))
+        return pb.ActionCreatePreparedStatementResult(
+            prepared_statement_handle=handle,
+            dataset_schema=b"" if dataset is None else dataset.serialize().to_pybytes(),
+            parameter_schema=parameters.serialize().to_pybytes(),
+        )
+
+    def bind(self, owner: str, handle: bytes, values: pa.Table) -> None:
+        """Keep one row of parameter values for the next execution."""
+        prepared = self.handles.get(handle, owner)
+        rows = values.to_pylist()
+        if len(rows) > 1:
+            raise SidecarError(
+                ErrorCode.INVALID_PARAMETER,
+                f"{len(rows)} rows of parameters were bound; a query takes one",
+                hint="execute the statement once per set of parameters",
+            )
+        parameters = list(rows[0].values()) if rows else []
+        if len(parameters) != prepared.parameter_count:
+            raise SidecarError(
+                ErrorCode.INVALID_PARAMETER,
+                f"{len(parameters)} parameter(s) bound; the statement takes "
+                f"{prepared.parameter_count}",
+                hint="bind one value per placeholder ($1, $2, ... or ?), in order",
+            )
+        prepared.parameters = parameters
+
+    def get(self, owner: str, handle: bytes) -> Prepared:
+        return self.handles.get(handle, owner)
+
+    def close(self, owner: str, handle: bytes) -> None:
+        self.handles.take(handle, owner)

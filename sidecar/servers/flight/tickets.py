@@ -1,0 +1,109 @@
+"""Opaque handles for server-side state: DoGet tickets and prepared statements.
+
+A handle is 32 random bytes, so it cannot be guessed or derived from another; it is bound to
+the identity it was issued to, so a handle that leaks to another agent redeems nothing; and it
+expires, so abandoned state (a planned query nobody fetched) does not pile up. An unknown,
+expired and someone else's handle all get the same answer, which reveals nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sidecar.errors import ErrorCode, SidecarError
+
+T = TypeVar("T")
+HANDLE_BYTES = 32
+
+
+class UnknownHandle(SidecarError):
+    """A handle that redeems nothing (NOT_FOUND): never issued, used up, expired, or not yours."""
+
+
+@dataclass
+class _Entry(Generic[T]):
+    owner: str
+    item: T
+    expires: float
+
+
+class Handles(Generic[T]):
+    """Items behind random handles; `kind` names them in errors and `renew` says how to get
+    a fresh one."""
+
+    def __init__(
+        self,
+        kind: str,
+        renew: str,
+        ttl: float,
+        *,
+        capacity: int = 10_000,
+        on_expire: Callable[[T], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kind = kind
+        self.renew = renew
+        self.ttl = ttl
+        self.capacity = capacity
+        self._on_expire = on_expire
+        self._clock = clock
+        self._entries: OrderedDict[bytes, _Entry[T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def issue(self, owner: str, item: T) -> bytes:
+        handle = secrets.token_bytes(HANDLE_BYTES)
+        with self._lock:
+            self._purge()
+            while len(self._entries) >= self.capacity:
+                self._drop(next(iter(self._entries)))
+            self._entries[handle] = _Entry(owner, item, self._clock() + self.ttl)
+        return handle
+
+    def get(self, handle: bytes, owner: str) -> T:
+        """The item, kept for another use and for another `ttl` from now."""
+        with self._lock:
+            entry = self._find(handle, owner)
+            entry.expires = self._clock() + self.ttl
+            self._entries.move_to_end(handle)
+            return entry.item
+
+    def take(self, handle: bytes, owner: str) -> T:
+        """The item, which the handle no longer redeems."""
+        with self._lock:
+            entry = self._find(handle, owner)
+            del self._entries[handle]
+            return entry.item
+
+    def _find(self, handle: bytes, owner: str) -> _Entry[T]:
+        self._purge()
+        entry = self._entries.get(handle)
+        if entry is None or entry.owner != owner:
+            raise UnknownHandle(
+                ErrorCode.INVALID_REQUEST,
+                f"this {self.kind} is unknown, already used or expired "
+                f"({self.kind}s last {self.ttl:g}s)",
+                hint=self.renew,
+            )
+        return entry
+
+    def _purge(self) -> None:
+        now = self._clock()
+        while self._entries:
+            handle, entry = next(iter(self._entries.items()))
+            if entry.expires > now:
+                return
+            self._drop(handle)
+
+    def _drop(self, handle: bytes) -> None:
+        entry = self._entries.pop(handle)
+        if self._on_expire is not None:
+            self._on_expire(entry.item)

@@ -1,0 +1,628 @@
+"""pg_catalog and information_schema for drivers, psql and BI tools, answered by a shadow DuckDB.
+
+Clients introspect before they query: psql's `\\d` reads pg_class and pg_attribute, SQLAlchemy's
+inspector joins a dozen catalog tables, psycopg looks types up with to_regtype(). DataFusion has
+no pg_catalog, and DuckDB's own has DuckDB's type OIDs, so the shadow is an in-memory DuckDB
+holding PostgreSQL 15's catalog relations (pg_catalog.sql) filled with the datasets' and views'
+schemas and no data at all. It is rebuilt when the catalog changes, cannot read files or the
+network (external access off, configuration locked) and only ever sees statements the read-only
+guard has accepted, rewritten so pg_catalog names reach the shadow's own tables and functions.
+
+`routes_to_shadow` decides per statement: anything naming a catalog relation or a catalog-only
+function goes to the shadow; everything else goes to the engine. Session functions (version(),
+current_user, current_setting(...)) become literals on both paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from sidecar.engine import Engine
+from sidecar.engine.catalog import DatasetEntry
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.servers.pgwire import types
+from sidecar.servers.pgwire.settings import DEFAULTS
+
+SHADOW = "shadow_pg_catalog"
+SHADOW_INFORMATION = "shadow_information_schema"
+PUBLIC_NAMESPACE = 2200
+FIRST_OID = 16384
+OWNER = "sidecar"
+TEXT_OIDS = frozenset({types.TEXT.oid, types.VARCHAR.oid, types.BPCHAR.oid, types.NAME.oid})
+REGISTRY_CASTS = {
+    "regclass": ("to_regclass", "regclass_name"),
+    "regtype": ("to_regtype", "regtype_name"),
+    "regnamespace": ("to_regnamespace", "regnamespace_name"),
+    "regrole": ("to_regrole", "regrole_name"),
+}
+PLAIN_TYPES = {
+    "oid": "BIGINT",
+    "xid": "BIGINT",
+    "cid": "BIGINT",
+    "name": "VARCHAR",
+    "char": "VARCHAR",
+    "regproc": "VARCHAR",
+    "regprocedure": "VARCHAR",
+    "regoper": "VARCHAR",
+    "regoperator": "VARCHAR",
+    "aclitem": "VARCHAR",
+    "pg_node_tree": "VARCHAR",
+    "sql_identifier": "VARCHAR",
+    "character_data": "VARCHAR",
+    "yes_or_no": "VARCHAR",
+    "cardinal_number": "INTEGER",
+    "time_stamp": "TIMESTAMPTZ",
+    "int2vector": "SMALLINT[]",
+    "oidvector": "BIGINT[]",
+}
+OPERATORS: dict[str, Callable[[exp.Expression, exp.Expression], exp.Expression]] = {
+    "~": lambda a, b: exp.RegexpLike(this=a, expression=b),
+    "!~": lambda a, b: exp.not_(exp.RegexpLike(this=a, expression=b)),
+    "~*": lambda a, b: exp.RegexpILike(this=a, expression=b),
+    "!~*": lambda a, b: exp.not_(exp.RegexpILike(this=a, expression=b)),
+    "~~": lambda a, b: exp.Like(this=a, expression=b),
+    "!~~": lambda a, b: exp.not_(exp.Like(this=a, expression=b)),
+    "=": lambda a, b: exp.EQ(this=a, expression=b),
+    "<>": lambda a, b: exp.NEQ(this=a, expression=b),
+    "<": lambda a, b: exp.LT(this=a, expression=b),
+    ">": lambda a, b: exp.GT(this=a, expression=b),
+}
+# Unquoted words PostgreSQL reads as session functions, not columns.
+SESSION_WORDS = frozenset(
+    {"user", "current_user", "session_user", "current_role", "current_catalog", "current_schema"}
+)
+UNKNOWN_RELATION = re.compile(r"Table with name (\S+) does not exist|Catalog .* does not exist")
+UNKNOWN_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found|column .* not found', re.I)
+
+
+@dataclass(frozen=True)
+class SessionValues:
+    """What session functions return for one connection."""
+
+    user: str
+    database: str
+    pid: int
+    server_address: tuple[str, int]
+    client_address: tuple[str, int]
+    setting: Callable[[str], str]
+    version: str
+
+
+class ShadowCatalog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._fingerprint = ""
+        self._db = duckdb.connect(
+            ":memory:",
+            config={
+                "enable_external_access": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "allow_community_extensions": False,
+            },
+        )
+        self._db.execute(files("sidecar.servers.pgwire").joinpath("pg_catalog.sql").read_text())
+        self._db.executemany(
+            f"INSERT INTO {SHADOW}.sidecar_type_names VALUES (?, ?, ?)", list(_type_names())
+        )
+        self._db.execute(
+            f"INSERT INTO {SHADOW}.pg_settings (name, setting, category, short_desc, context, "
+            "vartype, source, boot_val, reset_val) "
+            "SELECT name, setting, 'Sidecar', '', 'user', 'string', 'default', setting, setting "
+            "FROM (VALUES " + ", ".join("(?, ?)" for _ in DEFAULTS) + ") AS s(name, setting)",
+            [part for item in DEFAULTS.items() for part in item],
+        )
+        self._db.execute("SET lock_configuration = true")
+        self.relations = self._names("duckdb_tables()", "table_name", SHADOW) - {
+            "sidecar_type_names"
+        }
+        self.functions = self._names("duckdb_functions()", "function_name", SHADOW)
+
+    def _names(self, source: str, column: str, schema: str) -> frozenset[str]:
+        rows = self._db.execute(
+            f"SELECT DISTINCT {column} FROM {source} WHERE schema_name = ?", [schema]
+        ).fetchall()
+        return frozenset(row[0] for row in rows)
+
+    def routes_to_shadow(self, statement: exp.Expression) -> bool:
+        """Whether a statement reads the catalog rather than the datasets."""
+        declared = {name.lower() for name in self.engine.catalog.table_names()}
+        for table in _tables(statement):
+            schema, name = table.db.lower(), table.name.lower()
+            if schema in ("pg_catalog", "information_schema"):
+                return True
+            if not schema and name in self.relations and name not in declared:
+                return True
+        if any(_tables(statement)):
+            return False
+        return any(self._catalog_function(node) for node in statement.find_all(exp.Anonymous))
+
+    def _catalog_function(self, node: exp.Anonymous) -> bool:
+        qualified = isinstance(node.parent, exp.Dot) and node.parent.expression is node
+        return node.name.lower() in self.functions or (
+            qualified and node.parent.this.name.lower() == "pg_catalog"
+        )
+
+    def query(self, statement: exp.Expression) -> pa.Table:
+        """Run an already guarded and bound statement against the shadow catalog."""
+        self.refresh()
+        sql = self.rewrite(statement).sql(dialect="duckdb")
+        cursor = self._db.cursor()
+        try:
+            table = cursor.sql(sql).to_arrow_table()
+        except duckdb.Error as error:
+            raise _translate(error) from None
+        finally:
+            cursor.close()
+        return table.cast(pa.schema([_pinned(field) for field in table.schema]))
+
+    def rewrite(self, statement: exp.Expression) -> exp.Expression:
+        return statement.copy().transform(self._visit)
+
+    def _visit(self, node: exp.Expression) -> exp.Expression:
+        """Rewrite one node; a replacement's own subtree is rewritten too (transform skips it)."""
+        replacement = self._rewrite_node(node)
+        if replacement is node:
+            return node
+        return replacement.transform(self._visit, copy=False)
+
+    def _rewrite_node(self, node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table):
+            return self._table(node)
+        if isinstance(node, exp.Column) and node.args.get("db") is not None:
+            schema = node.db.lower()
+            if schema in ("pg_catalog", "information_schema"):
+                node.set("db", exp.to_identifier(_shadow_schema(schema)))
+                node.set("catalog", None)
+            return node
+        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+            if node.this.name.lower() == "pg_catalog":
+                return self._function(node.expression)
+            return node
+        if isinstance(node, exp.Anonymous) and not isinstance(node.parent, exp.Dot):
+            return self._function(node)
+        if isinstance(node, exp.Cast):
+            return _cast(node)
+        if isinstance(node, exp.DataType):
+            return _data_type(node)
+        if isinstance(node, exp.Operator):
+            return _operator(node)
+        if isinstance(node, exp.Collate):
+            return node.this
+        return node
+
+    def _table(self, table: exp.Table) -> exp.Table:
+        schema, name = table.db.lower(), table.name.lower()
+        if not isinstance(table.this, exp.Identifier):
+            if schema == "pg_catalog":  # pg_catalog.generate_series(...) and the like
+                table.set("db", None)
+            return table
+        if _is_cte_reference(table):
+            return table
+        if schema in ("pg_catalog", "information_schema") or (
+            not schema and name in self.relations
+        ):
+            table.set("db", exp.to_identifier(_shadow_schema(schema or "pg_catalog")))
+            table.set("catalog", None)
+        return table
+
+    def _function(self, node: exp.Func) -> exp.Expression:
+        if node.name.lower() in self.functions:
+            return exp.Dot(this=exp.to_identifier(SHADOW), expression=node)
+        return node
+
+    def refresh(self) -> None:
+        """Mirror the current datasets and views; a no-op while nothing has changed."""
+        relations = list(_relations(self.engine))
+        fingerprint = hashlib.sha256(
+            repr(
+                [(r.name, r.kind, str(r.schema), r.description, r.sql) for r in relations]
+            ).encode()
+            + self.engine.catalog.database.encode()
+        ).hexdigest()
+        if fingerprint == self._fingerprint:
+            return
+        with self._lock:
+            if fingerprint == self._fingerprint:
+                return
+            cursor = self._db.cursor()
+            cursor.execute("BEGIN")
+            for table in ("pg_attribute", "pg_description", "pg_views", "pg_tables"):
+                cursor.execute(f"DELETE FROM {SHADOW}.{table}")
+            for table in ("pg_database", "pg_roles", "pg_user"):
+                cursor.execute(f"DELETE FROM {SHADOW}.{table}")
+            cursor.execute(
+                f"DELETE FROM {SHADOW}.pg_class WHERE relnamespace = ?", [PUBLIC_NAMESPACE]
+            )
+            for table in ("tables", "columns", "views"):
+                cursor.execute(f"DELETE FROM {SHADOW_INFORMATION}.{table}")
+            self._fill(cursor, relations)
+            cursor.execute("COMMIT")
+            self._fingerprint = fingerprint
+
+    def _fill(self, cursor: duckdb.DuckDBPyConnection, relations: list[Relation]) -> None:
+        database = self.engine.catalog.database
+        cursor.execute(
+            f"INSERT INTO {SHADOW}.pg_database (oid, datname, datdba, encoding, datlocprovider, "
+            "datallowconn, datconnlimit, dattablespace, datcollate, datctype) "
+            "VALUES (16383, ?, 10, 6, 'c', true, -1, 1663, 'C', 'C')",
+            [database],
+        )
+        cursor.execute(
+            f"INSERT INTO {SHADOW}.pg_roles (oid, rolname, rolinherit, rolcanlogin, rolconnlimit) "
+            "VALUES (10, ?, true, true, -1)",
+            [OWNER],
+        )
+        cursor.execute(f"INSERT INTO {SHADOW}.pg_user (usename, usesysid) VALUES (?, 10)", [OWNER])
+        cursor.execute(f"UPDATE {SHADOW_INFORMATION}.schemata SET catalog_name = ?", [database])
+        classes, attributes, descriptions, views, tables, info_tables, info_columns = (
+            [] for _ in range(7)
+        )
+        for oid, relation in enumerate(relations, start=FIRST_OID):
+            kind = "v" if relation.kind == "VIEW" else "r"
+            fields = list(relation.schema or [])
+            classes.append((oid, relation.name, PUBLIC_NAMESPACE, kind, len(fields), relation.rows))
+            info_tables.append((database, "public", relation.name, relation.kind))
+            if relation.description:
+                descriptions.append((oid, 1259, 0, relation.description))
+            if kind == "v":
+                views.append(("public", relation.name, OWNER, relation.sql))
+            else:
+                tables.append(("public", relation.name, OWNER))
+            for position, field in enumerate(fields, start=1):
+                column = types.column(field.type)
+                attributes.append(
+                    (
+                        oid,
+                        field.name,
+                        column.oid,
+                        column.size,
+                        position,
+                        column.typmod,
+                        1 if column.array else 0,
+                        not field.nullable,
+                        100 if column.type.oid in TEXT_OIDS else 0,
+                    )
+                )
+                info_columns.append(
+                    (
+                        database,
+                        "public",
+                        relation.name,
+                        field.name,
+                        position,
+                        "YES" if field.nullable else "NO",
+                        "ARRAY" if column.array else column.type.sql_name,
+                        ("_" if column.array else "") + column.type.name,
+                    )
+                )
+                note = relation.column_descriptions.get(field.name)
+                if note:
+                    descriptions.append((oid, 1259, position, note))
+        inserts = (
+            (
+                f"{SHADOW}.pg_class (oid, relname, relnamespace, relkind, relnatts, reltuples)",
+                classes,
+            ),
+            (
+                f"{SHADOW}.pg_attribute (attrelid, attname, atttypid, attlen, attnum, atttypmod, "
+                "attndims, attnotnull, attcollation)",
+                attributes,
+            ),
+            (f"{SHADOW}.pg_description (objoid, classoid, objsubid, description)", descriptions),
+            (f"{SHADOW}.pg_views (schemaname, viewname, viewowner, definition)", views),
+            (f"{SHADOW}.pg_tables (schemaname, tablename, tableowner)", tables),
+            (
+                f"{SHADOW_INFORMATION}.tables "
+                "(table_catalog, table_schema, table_name, table_type)",
+                info_tables,
+            ),
+            (
+                f"{SHADOW_INFORMATION}.columns (table_catalog, table_schema, table_name, "
+                "column_name, ordinal_position, is_nullable, data_type, udt_name)",
+                info_columns,
+            ),
+            (
+                f"{SHADOW_INFORMATION}.views (table_catalog, table_schema, table_name, "
+                "view_definition)",
+                [(database, "public", name, sql) for _, name, _, sql in views],
+            ),
+        )
+        for target, rows in inserts:
+            if rows:
+                marks = ", ".join("?" for _ in rows[0])
+                cursor.executemany(f"INSERT INTO {target} VALUES ({marks})", rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass(frozen=True)
+class Relation:
+    name: str
+    kind: str
+    schema: pa.Schema | None
+    description: str | None
+    sql: str | None
+    rows: float
+    column_descriptions: dict[str, str]
+
+
+def _relations(engine: Engine) -> Iterable[Relation]:
+    catalog = engine.catalog
+    for entry in sorted(catalog.datasets.values(), key=lambda e: e.name.lower()):
+        yield Relation(
+            entry.name,
+            "BASE TABLE",
+            entry.schema,
+            entry.config.description,
+            None,
+            float(entry.row_count if entry.row_count is not None else -1),
+            _column_notes(entry),
+        )
+    for key, view in sorted(catalog.views.items()):
+        yield Relation(
+            view.name, "VIEW", catalog.view_schemas.get(key), view.description, view.sql, -1.0, {}
+        )
+
+
+def _column_notes(entry: DatasetEntry) -> dict[str, str]:
+    return {c.name: c.description for c in entry.config.columns or () if c.description}
+
+
+def _type_names() -> Iterable[tuple[int, str, bool]]:
+    aliases = {
+        "int": types.INT4,
+        "int4": types.INT4,
+        "int8": types.INT8,
+        "int2": types.INT2,
+        "float": types.FLOAT8,
+        "decimal": types.NUMERIC,
+        "bool": types.BOOL,
+        "varchar": types.VARCHAR,
+        "char": types.BPCHAR,
+        "timestamp": types.TIMESTAMP,
+        "timestamptz": types.TIMESTAMPTZ,
+        "time": types.TIME,
+    }
+    for pg in types.SCALARS:
+        yield pg.oid, pg.sql_name, True
+        yield pg.array_oid, pg.sql_name + "[]", True
+        yield pg.oid, pg.name, False
+        yield pg.array_oid, "_" + pg.name, False
+        yield pg.array_oid, pg.name + "[]", False
+    for alias, pg in aliases.items():
+        yield pg.oid, alias, False
+        yield pg.array_oid, alias + "[]", False
+
+
+def _pinned(field: pa.Field) -> pa.Field:
+    """Catalog oid columns are UINTEGER in the shadow; clients must see them as oid / oid[]."""
+    if field.type == pa.uint32():
+        return field.with_metadata({types.OID_METADATA: str(types.OID.oid).encode()})
+    if pa.types.is_list(field.type) and field.type.value_type == pa.uint32():
+        return field.with_metadata({types.OID_METADATA: str(types.OID.array_oid).encode()})
+    return field
+
+
+def _shadow_schema(schema: str) -> str:
+    return SHADOW_INFORMATION if schema == "information_schema" else SHADOW
+
+
+def _tables(statement: exp.Expression) -> list[exp.Table]:
+    return [
+        table
+        for table in statement.find_all(exp.Table)
+        if isinstance(table.this, exp.Identifier) and not _is_cte_reference(table)
+    ]
+
+
+def _is_cte_reference(table: exp.Table) -> bool:
+    if table.db or table.catalog:
+        return False
+    name = table.name.lower()
+    node: exp.Expression | None = table.parent
+    while node is not None:
+        with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
+        if with_ is not None and any(cte.alias.lower() == name for cte in with_.expressions):
+            return True
+        node = node.parent
+    return False
+
+
+def _type_name(data_type: exp.DataType | exp.ObjectIdentifier) -> str:
+    if isinstance(data_type, exp.ObjectIdentifier):
+        return data_type.name.lower()
+    kind = data_type.args.get("kind")
+    if data_type.this == exp.DataType.Type.USERDEFINED and kind is not None:
+        last = kind.expression if isinstance(kind, exp.Dot) else kind
+        return last.name.lower()
+    return ""
+
+
+def _cast(cast: exp.Cast) -> exp.Expression:
+    """reg* casts become lookups: a quoted name gives its OID, an OID gives its name."""
+    name = _type_name(cast.to)
+    if name in REGISTRY_CASTS:
+        to_oid, to_name = REGISTRY_CASTS[name]
+        value = cast.this
+        while isinstance(value, exp.Cast) and value.to.this in exp.DataType.TEXT_TYPES:
+            value = value.this
+        function = to_oid if isinstance(value, exp.Literal) and value.is_string else to_name
+        return exp.Dot(
+            this=exp.to_identifier(SHADOW),
+            expression=exp.Anonymous(this=function, expressions=[value]),
+        )
+    if isinstance(cast.to, exp.ObjectIdentifier):
+        cast.set("to", exp.DataType.build(PLAIN_TYPES.get(name, "VARCHAR"), dialect="duckdb"))
+    return cast
+
+
+def _data_type(data_type: exp.DataType) -> exp.DataType:
+    name = _type_name(data_type)
+    if not name:
+        return data_type
+    if name.startswith("_"):  # PostgreSQL's name for an array type: _oid is oid[]
+        element = _data_type(exp.DataType.build(name[1:], dialect="postgres", udt=True))
+        if element.this == exp.DataType.Type.USERDEFINED:
+            return data_type
+        return exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[element], nested=True)
+    if name in PLAIN_TYPES:
+        return exp.DataType.build(PLAIN_TYPES[name], dialect="duckdb")
+    try:
+        built = exp.DataType.build(name, dialect="postgres")
+    except (ValueError, ParseError):
+        return data_type
+    return data_type if built.this == exp.DataType.Type.USERDEFINED else built
+
+
+def _operator(node: exp.Operator) -> exp.Expression:
+    symbol = str(node.args.get("operator", "")).rsplit(".", 1)[-1].strip()
+    build = OPERATORS.get(symbol)
+    return build(node.this, node.expression) if build else node
+
+
+def substitute_session(statement: exp.Expression, values: SessionValues) -> bool:
+    """Replace session functions with this connection's values; True when anything changed.
+
+    A replaced projection keeps the name PostgreSQL gives it (`SELECT version()` -> "version").
+    """
+    changed = False
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        nonlocal changed
+        target = node
+        if (
+            isinstance(node, exp.Dot)
+            and isinstance(node.expression, exp.Func)
+            and node.this.name.lower() == "pg_catalog"
+        ):
+            target = node.expression
+        value = _session_value(target, values)
+        if value is _KEEP:
+            return node
+        changed = True
+        literal = _literal(value)
+        parent = node.parent
+        if isinstance(parent, exp.Select) and any(e is node for e in parent.expressions):
+            return exp.alias_(literal, _output_name(target), quoted=True)
+        return literal
+
+    statement.transform(replace, copy=False)
+    return changed
+
+
+_KEEP = object()
+
+
+def _session_value(node: exp.Expression, values: SessionValues) -> Any:
+    if isinstance(node, exp.CurrentVersion):
+        return values.version
+    if isinstance(node, exp.CurrentSchema):
+        return "public"
+    if isinstance(node, exp.CurrentDatabase | exp.CurrentCatalog):
+        return values.database
+    if isinstance(node, exp.CurrentUser | exp.SessionUser):
+        return values.user
+    if isinstance(node, exp.Column) and not node.table:
+        identifier = node.this
+        if isinstance(identifier, exp.Identifier) and not identifier.quoted:
+            word = identifier.name.lower()
+            if word in SESSION_WORDS:
+                return (
+                    values.database
+                    if word == "current_catalog"
+                    else ("public" if word == "current_schema" else values.user)
+                )
+        return _KEEP
+    if not isinstance(node, exp.Anonymous):
+        return _KEEP
+    name = node.name.lower()
+    arguments = node.expressions
+    simple: dict[str, Any] = {
+        "version": values.version,
+        "pg_backend_pid": values.pid,
+        "inet_server_addr": values.server_address[0],
+        "inet_server_port": values.server_address[1],
+        "inet_client_addr": values.client_address[0],
+        "inet_client_port": values.client_address[1],
+        "current_schema": "public",
+        "current_database": values.database,
+    }
+    if name in simple and not arguments:
+        return simple[name]
+    setting = arguments[0] if arguments else None
+    while isinstance(setting, exp.Cast):
+        setting = setting.this
+    if name == "current_setting" and isinstance(setting, exp.Literal):
+        try:
+            return values.setting(setting.name)
+        except Exception:
+            if len(arguments) > 1:
+                return None
+            raise
+    return _KEEP
+
+
+def _literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
+
+
+def _output_name(node: exp.Expression) -> str:
+    """The column name PostgreSQL gives a session function: the function's own name."""
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower()
+    if isinstance(node, exp.Column):
+        return node.name.lower()
+    names = {
+        exp.CurrentVersion: "version",
+        exp.CurrentSchema: "current_schema",
+        exp.CurrentDatabase: "current_database",
+        exp.CurrentCatalog: "current_catalog",
+        exp.CurrentUser: "current_user",
+        exp.SessionUser: "session_user",
+    }
+    return next((name for kind, name in names.items() if isinstance(node, kind)), "")
+
+
+def _translate(error: duckdb.Error) -> SidecarError:
+    message = (
+        str(error)
+        .replace(f"{SHADOW}.", "pg_catalog.")
+        .replace(f"{SHADOW_INFORMATION}.", "information_schema.")
+    )
+    message = message.replace(SHADOW, "pg_catalog").replace(
+        SHADOW_INFORMATION, "information_schema"
+    )
+    first = message.splitlines()[0] if message else "catalog query failed"
+    if isinstance(error, duckdb.ParserException):
+        return SidecarError(ErrorCode.SYNTAX, first)
+    if UNKNOWN_RELATION.search(first):
+        return SidecarError(
+            ErrorCode.UNDEFINED_TABLE,
+            first,
+            hint="this catalog relation or schema is not provided by the sidecar",
+        )
+    if UNKNOWN_COLUMN.search(first):
+        return SidecarError(ErrorCode.UNDEFINED_COLUMN, first)
+    return SidecarError(
+        ErrorCode.QUERY,
+        first,
+        hint="catalog queries run against a PostgreSQL-compatible shadow of the sidecar's catalog",
+    )

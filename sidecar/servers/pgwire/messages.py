@@ -1,0 +1,242 @@
+"""PostgreSQL protocol 3.0 framing: reading frontend messages, building backend ones.
+
+Every length a client sends is checked before anything is allocated for it, so a malformed or
+oversized message costs the server one closed connection and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sidecar.servers.pgwire.types import Column
+
+PROTOCOL_3 = 196608
+SSL_REQUEST = 80877103
+GSSENC_REQUEST = 80877104
+CANCEL_REQUEST = 80877102
+MAX_STARTUP = 10_000
+MAX_MESSAGE = 16 << 20
+
+_INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
+
+
+class ProtocolError(Exception):
+    """The client broke the protocol; the connection ends after an 08P01 error."""
+
+
+class Body:
+    """A cursor over one message's payload that refuses to read past its end."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def _take(self, size: int) -> bytes:
+        if size < 0 or self.at + size > len(self.data):
+            raise ProtocolError("message is shorter than its contents claim")
+        chunk = self.data[self.at : self.at + size]
+        self.at += size
+        return chunk
+
+    def int16(self) -> int:
+        return int(_INT16.unpack(self._take(2))[0])
+
+    def int32(self) -> int:
+        return int(_INT32.unpack(self._take(4))[0])
+
+    def byte(self) -> str:
+        return self._take(1).decode("latin-1")
+
+    def cstring(self) -> str:
+        end = self.data.find(b"\0", self.at)
+        if end < 0:
+            raise ProtocolError("string is not terminated")
+        raw = self.data[self.at : end]
+        self.at = end + 1
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise ProtocolError("string is not valid UTF-8") from None
+
+    def bytes(self, size: int) -> bytes:
+        return self._take(size)
+
+    def rest(self) -> bytes:
+        return self._take(len(self.data) - self.at)
+
+    def done(self) -> None:
+        if self.at != len(self.data):
+            raise ProtocolError("message is longer than its contents")
+
+
+async def read_startup(reader: asyncio.StreamReader) -> tuple[int, Body]:
+    """The untyped first packet: a startup message, SSLRequest, GSSENCRequest or CancelRequest."""
+    length = _INT32.unpack(await reader.readexactly(4))[0]
+    if not 8 <= length <= MAX_STARTUP:
+        raise ProtocolError(f"invalid startup packet length {length}")
+    body = Body(await reader.readexactly(length - 4))
+    return body.int32(), body
+
+
+def startup_parameters(body: Body) -> dict[str, str]:
+    parameters: dict[str, str] = {}
+    while True:
+        key = body.cstring()
+        if not key:
+            break
+        parameters[key] = body.cstring()
+    body.done()
+    return parameters
+
+
+async def read_message(reader: asyncio.StreamReader) -> tuple[str, Body]:
+    header = await reader.readexactly(5)
+    kind = chr(header[0])
+    length = _INT32.unpack(header[1:])[0]
+    if not 4 <= length <= MAX_MESSAGE:
+        raise ProtocolError(f"invalid message length {length} for message type {kind!r}")
+    return kind, Body(await reader.readexactly(length - 4))
+
+
+@dataclass(frozen=True)
+class Parse:
+    name: str
+    query: str
+    parameter_types: list[int]
+
+
+@dataclass(frozen=True)
+class Bind:
+    portal: str
+    statement: str
+    parameter_formats: list[int]
+    values: list[bytes | None]
+    result_formats: list[int]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Describe and Close: a prepared statement ('S') or a portal ('P') by name."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Execute:
+    portal: str
+    max_rows: int
+
+
+def parse_parse(body: Body) -> Parse:
+    name, query = body.cstring(), body.cstring()
+    types = [body.int32() for _ in range(_count(body))]
+    body.done()
+    return Parse(name, query, types)
+
+
+def parse_bind(body: Body) -> Bind:
+    portal, statement = body.cstring(), body.cstring()
+    formats = [body.int16() for _ in range(_count(body))]
+    values: list[bytes | None] = []
+    for _ in range(_count(body)):
+        size = body.int32()
+        values.append(None if size == -1 else body.bytes(size))
+    results = [body.int16() for _ in range(_count(body))]
+    body.done()
+    if any(code not in (0, 1) for code in (*formats, *results)):
+        raise ProtocolError("format codes must be 0 (text) or 1 (binary)")
+    return Bind(portal, statement, formats, values, results)
+
+
+def parse_target(body: Body) -> Target:
+    kind, name = body.byte(), body.cstring()
+    body.done()
+    if kind not in ("S", "P"):
+        raise ProtocolError(f"invalid Describe/Close target {kind!r}")
+    return Target(kind, name)
+
+
+def parse_execute(body: Body) -> Execute:
+    portal, max_rows = body.cstring(), body.int32()
+    body.done()
+    return Execute(portal, max(max_rows, 0))
+
+
+def parse_query(body: Body) -> str:
+    query = body.cstring()
+    body.done()
+    return query
+
+
+def _count(body: Body) -> int:
+    count = body.int16()
+    if count < 0:
+        raise ProtocolError("negative count")
+    return count
+
+
+def message(kind: bytes, payload: bytes = b"") -> bytes:
+    return kind + _INT32.pack(len(payload) + 4) + payload
+
+
+def _cstring(text: str) -> bytes:
+    return text.encode() + b"\0"
+
+
+def authentication(code: int, payload: bytes = b"") -> bytes:
+    return message(b"R", _INT32.pack(code) + payload)
+
+
+AUTH_OK = 0
+AUTH_CLEARTEXT = 3
+AUTH_SASL = 10
+AUTH_SASL_CONTINUE = 11
+AUTH_SASL_FINAL = 12
+
+
+def parameter_status(name: str, value: str) -> bytes:
+    return message(b"S", _cstring(name) + _cstring(value))
+
+
+def backend_key_data(pid: int, secret: int) -> bytes:
+    return message(b"K", _INT32.pack(pid) + _INT32.pack(secret))
+
+
+def ready_for_query(status: str) -> bytes:
+    return message(b"Z", status.encode())
+
+
+def row_description(fields: Iterable[tuple[str, Column, int]]) -> bytes:
+    parts = []
+    for name, column, fmt in fields:
+        parts.append(
+            _cstring(name)
+            + struct.pack(">ihihih", 0, 0, column.oid, column.size, column.typmod, fmt)
+        )
+    return message(b"T", _INT16.pack(len(parts)) + b"".join(parts))
+
+
+def parameter_description(oids: Sequence[int]) -> bytes:
+    return message(b"t", _INT16.pack(len(oids)) + b"".join(_INT32.pack(oid) for oid in oids))
+
+
+def command_complete(tag: str) -> bytes:
+    return message(b"C", _cstring(tag))
+
+
+def error_response(fields: dict[str, str], notice: bool = False) -> bytes:
+    body = b"".join(code.encode() + _cstring(value) for code, value in fields.items())
+    return message(b"N" if notice else b"E", body + b"\0")
+
+
+PARSE_COMPLETE = message(b"1")
+BIND_COMPLETE = message(b"2")
+CLOSE_COMPLETE = message(b"3")
+NO_DATA = message(b"n")
+EMPTY_QUERY = message(b"I")
+PORTAL_SUSPENDED = message(b"s")

@@ -1,0 +1,303 @@
+"""Statement parameters: their types inferred for ParameterDescription, their values decoded.
+
+Drivers like asyncpg encode arguments by the OIDs the server describes, so `WHERE id = $1` must
+come back as int8, not text. Types are read from the statement's context (a cast, the column a
+parameter is compared with, LIMIT) using the dataset schemas; what nothing constrains is text,
+as PostgreSQL infers for a bare `SELECT $1`. Values arrive in text or binary format and become
+the Python values `engine.query` binds as typed literals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+import uuid
+import zoneinfo
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
+
+from sidecar.engine.types import sql_type
+from sidecar.servers.pgwire import types
+from sidecar.servers.pgwire.codec import UTC_NAMES, interval_text
+from sidecar.servers.pgwire.errors import FEATURE_NOT_SUPPORTED, INVALID_TEXT, PgError
+
+PG_EPOCH = dt.datetime(2000, 1, 1)
+TRUE_WORDS = frozenset({"t", "true", "y", "yes", "on", "1"})
+FALSE_WORDS = frozenset({"f", "false", "n", "no", "off", "0"})
+INTEGERS = frozenset({types.INT2.oid, types.INT4.oid, types.INT8.oid, types.OID.oid})
+TEXT_LIKE = (exp.Like, exp.ILike, exp.DPipe, exp.RegexpLike, exp.RegexpILike)
+COMPARED = (exp.Binary, exp.Between, exp.In)
+
+
+def placeholders(statement: exp.Expression) -> list[exp.Parameter]:
+    return [
+        node
+        for node in statement.find_all(exp.Parameter)
+        if not isinstance(node.parent, exp.Parameter)
+    ]
+
+
+def count(statement: exp.Expression) -> int:
+    return max((_index(node) for node in placeholders(statement)), default=0)
+
+
+def infer(
+    statement: exp.Expression, schemas: Mapping[str, pa.Schema], declared: Sequence[int]
+) -> list[int]:
+    """One OID per parameter $1..$n: the client's where it gave one, else from the context."""
+    total = max(count(statement), len(declared))
+    found: dict[int, int] = {}
+    for node in placeholders(_annotated(statement, schemas)):
+        oid = _context_oid(node)
+        if oid is not None:
+            found.setdefault(_index(node), oid)
+    return [
+        declared[i] if i < len(declared) and declared[i] else found.get(i + 1, types.TEXT.oid)
+        for i in range(total)
+    ]
+
+
+def _index(node: exp.Parameter) -> int:
+    try:
+        return int(node.this.name)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _annotated(statement: exp.Expression, schemas: Mapping[str, pa.Schema]) -> exp.Expression:
+    mapping = {
+        name: {field.name: _schema_type(field.type) for field in schema}
+        for name, schema in schemas.items()
+    }
+    try:
+        return annotate_types(
+            qualify(
+                statement.copy(), schema=mapping, dialect="postgres", validate_qualify_columns=False
+            ),
+            schema=mapping,
+            dialect="postgres",
+        )
+    except (SqlglotError, RecursionError, ValueError, KeyError):
+        try:
+            return annotate_types(statement.copy(), dialect="postgres")
+        except (SqlglotError, RecursionError, ValueError, KeyError):
+            return statement
+
+
+def _schema_type(arrow: pa.DataType) -> str:
+    text = sql_type(arrow)
+    return "json" if text.endswith("[]") or text.startswith(("struct", "map")) else text
+
+
+def _context_oid(node: exp.Expression) -> int | None:
+    parent = node.parent
+    while isinstance(parent, exp.Paren):
+        node, parent = parent, parent.parent
+    if isinstance(parent, exp.Cast) and parent.this is node:
+        return types.oid_of(parent.to)
+    if isinstance(parent, exp.Limit | exp.Offset | exp.Fetch):
+        return types.INT8.oid
+    if isinstance(parent, TEXT_LIKE):
+        return types.TEXT.oid
+    if isinstance(parent, exp.In) and node is not parent.this:
+        return _type_oid(parent.this)
+    if isinstance(parent, exp.Between) and node is not parent.this:
+        return _type_oid(parent.this)
+    if isinstance(parent, exp.Binary):
+        other = parent.expression if parent.this is node else parent.this
+        return _type_oid(other)
+    return None
+
+
+def _type_oid(expression: exp.Expression | None) -> int | None:
+    if expression is None or isinstance(expression, exp.Parameter):
+        return None
+    data_type = expression.type
+    if data_type is None or data_type.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
+        return None
+    return types.oid_of(data_type)
+
+
+def decode(value: bytes | None, oid: int, binary: bool, timezone: str = "UTC") -> Any:
+    """One Bind value as a Python value; a malformed one is a 22P02 error naming its type."""
+    if value is None:
+        return None
+    pg = types.BY_OID.get(oid) or types.ELEMENTS.get(oid) or types.TEXT
+    try:
+        if oid in types.ELEMENTS:
+            element = types.ELEMENTS[oid]
+            if binary:
+                return _binary_array(value, timezone)
+            return [
+                None if item is None else _text_value(item, element.oid, timezone)
+                for item in _array_items(value.decode())
+            ]
+        if binary:
+            return _binary_value(value, oid, timezone)
+        return _text_value(value.decode(), oid, timezone)
+    except (ValueError, struct.error, InvalidOperation, UnicodeDecodeError, IndexError) as error:
+        raise PgError(
+            INVALID_TEXT,
+            f"invalid input syntax for type {pg.sql_name}: {value[:64]!r}",
+            detail=str(error),
+        ) from None
+
+
+def _text_value(text: str, oid: int, timezone: str) -> Any:
+    if oid == types.BOOL.oid:
+        word = text.strip().lower()
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            return word in TRUE_WORDS
+        raise ValueError(text)
+    if oid in INTEGERS:
+        return int(text.strip())
+    if oid in (types.FLOAT4.oid, types.FLOAT8.oid):
+        return float(text)
+    if oid == types.NUMERIC.oid:
+        return Decimal(text.strip())
+    if oid == types.BYTEA.oid:
+        return bytes.fromhex(text[2:]) if text.startswith("\\x") else text.encode()
+    if oid == types.DATE.oid:
+        return dt.date.fromisoformat(text.strip())
+    if oid in (types.TIMESTAMP.oid, types.TIMESTAMPTZ.oid):
+        return _timestamp(text.strip(), oid == types.TIMESTAMPTZ.oid, timezone)
+    if oid == types.TIME.oid:
+        return dt.time.fromisoformat(text.strip()).isoformat()
+    if oid == types.UUID.oid:
+        return str(uuid.UUID(text.strip()))
+    return text
+
+
+def _timestamp(text: str, zoned: bool, timezone: str) -> dt.datetime:
+    if text.endswith(("+00", "-00")) or (
+        len(text) > 3 and text[-3] in "+-" and text[-2:].isdigit()
+    ):
+        text += ":00"
+    value = dt.datetime.fromisoformat(text)
+    if zoned and value.tzinfo is None:
+        zone = dt.UTC if timezone.lower() in UTC_NAMES else zoneinfo.ZoneInfo(timezone)
+        value = value.replace(tzinfo=zone)
+    if not zoned and value.tzinfo is not None:
+        value = value.replace(tzinfo=None)
+    return value
+
+
+def _binary_value(data: bytes, oid: int, timezone: str) -> Any:
+    readers: dict[int, Callable[[bytes], Any]] = {
+        types.BOOL.oid: lambda d: d != b"\0",
+        types.INT2.oid: lambda d: struct.unpack(">h", d)[0],
+        types.INT4.oid: lambda d: struct.unpack(">i", d)[0],
+        types.INT8.oid: lambda d: struct.unpack(">q", d)[0],
+        types.OID.oid: lambda d: struct.unpack(">I", d)[0],
+        types.FLOAT4.oid: lambda d: struct.unpack(">f", d)[0],
+        types.FLOAT8.oid: lambda d: struct.unpack(">d", d)[0],
+        types.NUMERIC.oid: _binary_numeric,
+        types.BYTEA.oid: bytes,
+        types.DATE.oid: lambda d: dt.date.fromordinal(
+            dt.date(2000, 1, 1).toordinal() + struct.unpack(">i", d)[0]
+        ),
+        types.TIME.oid: lambda d: (
+            (dt.datetime.min + dt.timedelta(microseconds=struct.unpack(">q", d)[0]))
+            .time()
+            .isoformat()
+        ),
+        types.TIMESTAMP.oid: lambda d: (
+            PG_EPOCH + dt.timedelta(microseconds=struct.unpack(">q", d)[0])
+        ),
+        types.TIMESTAMPTZ.oid: lambda d: (
+            PG_EPOCH + dt.timedelta(microseconds=struct.unpack(">q", d)[0])
+        ).replace(tzinfo=dt.UTC),
+        types.INTERVAL.oid: _binary_interval,
+        types.UUID.oid: lambda d: str(uuid.UUID(bytes=d)),
+        types.JSONB.oid: lambda d: d[1:].decode(),
+    }
+    reader = readers.get(oid)
+    if reader is not None:
+        return reader(data)
+    if oid in (
+        types.TEXT.oid,
+        types.VARCHAR.oid,
+        types.BPCHAR.oid,
+        types.NAME.oid,
+        types.JSON.oid,
+        types.UNKNOWN.oid,
+        types.CHAR.oid,
+        0,
+    ):
+        return data.decode()
+    raise PgError(
+        FEATURE_NOT_SUPPORTED,
+        f"binary format for parameters of type OID {oid} is not supported",
+        hint="send this parameter in text format",
+    )
+
+
+def _binary_numeric(data: bytes) -> Decimal:
+    count, weight, sign, scale = struct.unpack(">hhHH", data[:8])
+    if sign == 0xC000:
+        return Decimal("NaN")
+    if sign in (0xD000, 0xF000):
+        return Decimal("Infinity") if sign == 0xD000 else Decimal("-Infinity")
+    digits = struct.unpack(f">{count}h", data[8 : 8 + 2 * count])
+    value = sum(Decimal(d) * Decimal(10000) ** (weight - i) for i, d in enumerate(digits))
+    value = Decimal(value).quantize(Decimal(1).scaleb(-scale)) if count else Decimal(0)
+    return -value if sign == 0x4000 else value
+
+
+def _binary_interval(data: bytes) -> str:
+    micros, days, months = struct.unpack(">qii", data)
+    return interval_text(pa.MonthDayNano([months, days, micros * 1000]))
+
+
+def _binary_array(data: bytes, timezone: str) -> list[Any]:
+    dims, _, element_oid = struct.unpack(">iii", data[:12])
+    if dims == 0:
+        return []
+    if dims != 1:
+        raise PgError(FEATURE_NOT_SUPPORTED, "only one-dimensional array parameters are supported")
+    length = struct.unpack(">i", data[12:16])[0]
+    at, items = 20, []
+    for _ in range(length):
+        size = struct.unpack(">i", data[at : at + 4])[0]
+        at += 4
+        if size < 0:
+            items.append(None)
+            continue
+        items.append(_binary_value(data[at : at + size], element_oid, timezone))
+        at += size
+    return items
+
+
+def _array_items(text: str) -> list[str | None]:
+    """The elements of a one-dimensional array literal such as {1,"a b",NULL}."""
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        raise ValueError("array value must start with '{'")
+    body, items, at = text[1:-1], [], 0
+    while at < len(body):
+        if body[at] == '"':
+            at += 1
+            item = ""
+            while body[at] != '"':
+                if body[at] == "\\":
+                    at += 1
+                item += body[at]
+                at += 1
+            at += 1
+            items.append(item)
+        else:
+            end = body.find(",", at)
+            end = len(body) if end < 0 else end
+            word = body[at:end].strip()
+            items.append(None if word.upper() == "NULL" else word)
+            at = end
+        if at < len(body) and body[at] == ",":
+            at += 1
+    return items

@@ -1,0 +1,154 @@
+"""Prepared statements and portals: what Parse and Bind create and Execute drains.
+
+A portal wraps a running result and hands out its rows a batch at a time, so an Execute with a
+row limit (or a FETCH from a cursor) can stop mid-batch and resume where it left off, and a
+10M-row result never sits in memory: only the batch being sent does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+from sqlglot import exp
+
+from sidecar.servers.pgwire.codec import RowEncoder
+from sidecar.servers.pgwire.commands import Command, QueryCommand
+
+
+class Rows(Protocol):
+    """A result as the engine's QueryResult presents it: a schema, batches, and cancel()."""
+
+    schema: pa.Schema
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+    def cancel(self) -> None: ...
+
+
+class TableRows:
+    """A small result held whole: catalog answers and SHOW."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.schema = table.schema
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return iter(self.table.to_batches())
+
+    def cancel(self) -> None:
+        return None
+
+
+class NamedRows:
+    """A result under the column names PostgreSQL would give it (see names.py)."""
+
+    def __init__(self, rows: Rows, names: list[str]) -> None:
+        self._rows = rows
+        self.schema = pa.schema(
+            [field.with_name(name) for field, name in zip(rows.schema, names, strict=True)]
+        )
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return iter(self._rows)
+
+    def cancel(self) -> None:
+        self._rows.cancel()
+
+
+def named(rows: Rows, names: list[str] | None) -> Rows:
+    if names is None or len(names) != len(rows.schema) or names == rows.schema.names:
+        return rows
+    return NamedRows(rows, names)
+
+
+@dataclass
+class Prepared:
+    """A parsed statement: its command, its guarded query tree and its parameter types."""
+
+    name: str
+    text: str
+    command: Command | None
+    parameter_types: list[int] = field(default_factory=list)
+    query: exp.Expression | None = None
+    engine_sql: str = ""
+    shadow: bool = False
+    names: list[str] | None = None
+    schema: pa.Schema | None = None
+
+    @property
+    def is_query(self) -> bool:
+        return isinstance(self.command, QueryCommand) and self.query is not None
+
+
+class Portal:
+    """A bound statement; for queries and cursors, the rows still to be sent."""
+
+    def __init__(
+        self,
+        name: str,
+        prepared: Prepared,
+        values: list[Any],
+        formats: list[int],
+        rows: Rows | None = None,
+        on_finish: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.prepared = prepared
+        self.values = values
+        self.formats = formats
+        self.rows = rows
+        self.hold = False
+        self.position = 0
+        self.exhausted = False
+        self._batches: Iterator[pa.RecordBatch] | None = None
+        self._pending: pa.RecordBatch | None = None
+        self._on_finish = on_finish
+        self._finished = False
+
+    @property
+    def schema(self) -> pa.Schema | None:
+        return self.rows.schema if self.rows is not None else None
+
+    def take(self, budget: int | None, encoder: RowEncoder | None) -> tuple[list[pa.Buffer], int]:
+        """The next rows (at most `budget`, at most one batch), encoded unless skipping (MOVE).
+
+        Runs in a worker thread: pulling a batch may wait on a source.
+        """
+        if self.rows is None or self.exhausted:
+            return [], 0
+        if self._pending is None:
+            if self._batches is None:
+                self._batches = iter(self.rows)
+            batch = next(self._batches, None)
+            while batch is not None and batch.num_rows == 0:
+                batch = next(self._batches, None)
+            if batch is None:
+                self.exhausted = True
+                return [], 0
+            self._pending = batch
+        batch = self._pending
+        if budget is not None and batch.num_rows > budget:
+            batch, self._pending = batch.slice(0, budget), batch.slice(budget)
+        else:
+            self._pending = None
+        self.position += batch.num_rows
+        chunks = list(encoder.encode(batch)) if encoder is not None else []
+        return chunks, batch.num_rows
+
+    def finish(self, outcome: str) -> None:
+        """Record the query's outcome once, whether it ran out, failed or was closed early."""
+        if self._finished:
+            return
+        self._finished = True
+        if outcome != "ok" and self.rows is not None:
+            self.rows.cancel()
+        if self._on_finish is not None:
+            self._on_finish(outcome, self.position)
+
+    def close(self) -> None:
+        if self.rows is not None and not self.exhausted:
+            self.rows.cancel()
+        self.finish("ok")

@@ -1,0 +1,202 @@
+"""The PostgreSQL wire server: start-up negotiation, TLS, login, and CancelRequest routing.
+
+Each connection gets a process-unique id and a random secret in BackendKeyData; a CancelRequest
+(a new connection carrying both) cancels that connection's running statement, and a wrong secret
+does nothing, as in PostgreSQL. Anything a client does wrong ends its own connection only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import hmac
+import itertools
+import logging
+import secrets
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+
+from policies.identity import Authenticator
+from sidecar.config import Runtime
+from sidecar.engine import Engine
+from sidecar.metrics import Metrics
+from sidecar.servers.pgwire import messages
+from sidecar.servers.pgwire.auth import Login
+from sidecar.servers.pgwire.catalog import ShadowCatalog
+from sidecar.servers.pgwire.errors import PROTOCOL_VIOLATION, PgError
+from sidecar.servers.pgwire.messages import ProtocolError
+from sidecar.servers.pgwire.session import Session
+
+log = logging.getLogger("sidecar.pgwire")
+STARTUP_TIMEOUT = 30.0
+WORKERS = 64
+M_MMAP_THRESHOLD = -3
+
+
+class PgServer:
+    def __init__(
+        self,
+        engine: Engine,
+        metrics: Metrics,
+        authenticator: Authenticator,
+        runtime: Runtime,
+        base_dir: Path,
+    ) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.login = Login(authenticator, runtime.pg.auth_method)
+        self.catalog = ShadowCatalog(engine)
+        self.tls = _tls_context(runtime, base_dir) if runtime.tls is not None else None
+        self.executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pgwire")
+        _return_large_buffers_to_the_os()
+        self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
+        self._sessions: dict[int, tuple[int, Session]] = {}
+        self._keys: dict[int, int] = {}
+
+    async def start(self, sock: socket.socket) -> asyncio.Server:
+        return await asyncio.start_server(self._connection, sock=sock)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.catalog.close()
+
+    def schemas(self) -> dict[str, pa.Schema]:
+        """Dataset and view schemas by lower-case name, for parameter type inference."""
+        catalog = self.engine.catalog
+        found = {k: e.schema for k, e in catalog.datasets.items() if e.schema is not None}
+        found.update(catalog.view_schemas)
+        return found
+
+    def secret_of(self, pid: int) -> int:
+        return self._keys[pid]
+
+    def cancel(self, pid: int, secret: int) -> None:
+        entry = self._sessions.get(pid)
+        if entry is None:
+            return
+        expected, session = entry
+        if hmac.compare_digest(expected.to_bytes(4, "big"), secret.to_bytes(4, "big", signed=True)):
+            session.cancel()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        pid = None
+        try:
+            startup = await asyncio.wait_for(self._negotiate(reader, writer), STARTUP_TIMEOUT)
+            if startup is None:
+                return
+            pid = next(self._ids)
+            secret = secrets.randbits(31)
+            self._keys[pid] = secret
+            user = startup.get("user", "")
+            await asyncio.wait_for(
+                self.login.authenticate(
+                    user, lambda: messages.read_message(reader), _sender(writer)
+                ),
+                STARTUP_TIMEOUT,
+            )
+            session = Session(self, reader, writer, pid, user, startup)
+            self._sessions[pid] = (secret, session)
+            await session.serve()
+        except PgError as error:
+            await _fatal(writer, error)
+        except ProtocolError as error:
+            await _fatal(writer, PgError(PROTOCOL_VIOLATION, str(error), severity="FATAL"))
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError, ssl.SSLError):
+            pass
+        except Exception:
+            log.exception("postgres wire connection failed")
+        finally:
+            if pid is not None:
+                self._sessions.pop(pid, None)
+                self._keys.pop(pid, None)
+            writer.close()
+
+    async def _negotiate(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> dict[str, str] | None:
+        """SSLRequest/GSSENCRequest, then the startup packet; None for a CancelRequest."""
+        encrypted = False
+        for _ in range(3):
+            code, body = await messages.read_startup(reader)
+            if code == messages.SSL_REQUEST and not encrypted:
+                body.done()
+                if self.tls is None:
+                    writer.write(b"N")
+                    continue
+                writer.write(b"S")
+                await writer.drain()
+                await writer.start_tls(self.tls)
+                encrypted = True
+            elif code == messages.GSSENC_REQUEST and not encrypted:
+                body.done()
+                writer.write(b"N")
+            elif code == messages.CANCEL_REQUEST:
+                pid, secret = body.int32(), body.int32()
+                body.done()
+                self.cancel(pid, secret)
+                return None
+            elif code >> 16 == 3:
+                return self._startup(code, body, writer)
+            else:
+                raise ProtocolError(f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}")
+        raise ProtocolError("too many encryption requests")
+
+    def _startup(
+        self, code: int, body: messages.Body, writer: asyncio.StreamWriter
+    ) -> dict[str, str]:
+        parameters = messages.startup_parameters(body)
+        options = [name for name in parameters if name.startswith("_pq_.")]
+        if code & 0xFFFF or options:  # NegotiateProtocolVersion: we speak 3.0 and no options
+            names = b"".join(name.encode() + b"\0" for name in options)
+            count = len(options).to_bytes(4, "big")
+            writer.write(messages.message(b"v", (0).to_bytes(4, "big") + count + names))
+        if "user" not in parameters:
+            raise PgError(
+                "28000", "no PostgreSQL user name specified in startup packet", severity="FATAL"
+            )
+        return {k: v for k, v in parameters.items() if not k.startswith("_pq_.")}
+
+
+def _return_large_buffers_to_the_os() -> None:
+    """Keep glibc from growing its heaps with every batch streamed.
+
+    Encoding a batch allocates many short-lived buffers of a few hundred kB on worker threads
+    and the event loop's socket buffer; glibc's adaptive mmap threshold then serves them from
+    per-thread heaps that fragment, and a 400 MB result grew the process by over 500 MB. A fixed
+    threshold maps such buffers directly and returns them on free, so memory stays flat.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
+def _tls_context(runtime: Runtime, base_dir: Path) -> ssl.SSLContext:
+    assert runtime.tls is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(base_dir / runtime.tls.cert, base_dir / runtime.tls.key)
+    return context
+
+
+def _sender(writer: asyncio.StreamWriter) -> Callable[[bytes], Awaitable[None]]:
+    async def send(data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+
+    return send
+
+
+async def _fatal(writer: asyncio.StreamWriter, error: PgError) -> None:
+    error.severity = "FATAL"
+    try:
+        writer.write(messages.error_response(error.fields()))
+        await writer.drain()
+    except (ConnectionError, RuntimeError):
+        pass

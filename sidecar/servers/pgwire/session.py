@@ -1,0 +1,726 @@
+"""One client connection after login: the simple and extended query protocols.
+
+The session answers transaction, SET/SHOW, cursor and prepared-statement commands itself, and
+sends every query through the read-only guard to either the engine or the shadow catalog. Work
+that may block (planning, pulling and encoding batches) runs in worker threads; the session waits
+for it, for a CancelRequest, or for the statement timeout, whichever comes first, and writes each
+encoded batch before asking for the next one, so slow clients slow the query down instead of
+filling memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pyarrow as pa
+from sqlglot import exp
+
+from policies.guard import check, parse
+from sidecar.engine.params import bind
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.secrets import REDACTOR
+from sidecar.servers.pgwire import messages, parameters, types
+from sidecar.servers.pgwire.catalog import SessionValues, substitute_session
+from sidecar.servers.pgwire.codec import TEXT, RowEncoder, result_formats
+from sidecar.servers.pgwire.commands import (
+    TOKENIZER_END,
+    CloseCommand,
+    DeallocateCommand,
+    DeclareCommand,
+    DiscardCommand,
+    FetchCommand,
+    QueryCommand,
+    ResetCommand,
+    SetCommand,
+    SettingsQuery,
+    ShowCommand,
+    Statement,
+    Transaction,
+    classify,
+    normalize,
+    split,
+)
+from sidecar.servers.pgwire.errors import (
+    IN_FAILED_TRANSACTION,
+    INVALID_CURSOR,
+    INVALID_STATEMENT,
+    PROTOCOL_VIOLATION,
+    PgError,
+)
+from sidecar.servers.pgwire.messages import Body, ProtocolError
+from sidecar.servers.pgwire.names import output_names
+from sidecar.servers.pgwire.portal import Portal, Prepared, Rows, TableRows, named
+from sidecar.servers.pgwire.settings import Settings
+
+if TYPE_CHECKING:
+    from sidecar.servers.pgwire.server import PgServer
+
+log = logging.getLogger("sidecar.pgwire")
+T = TypeVar("T")
+IDLE, IN_TRANSACTION, FAILED = "I", "T", "E"
+NO_TRANSACTION = "25P01"
+DUPLICATE_STATEMENT = "42P05"
+DUPLICATE_CURSOR = "42P03"
+ENDS_FAILED_TRANSACTION = ("COMMIT", "ROLLBACK", "ROLLBACK TO")
+PROBE_VALUES: dict[int, Any] = {
+    types.BOOL.oid: False,
+    types.INT2.oid: 1,
+    types.INT4.oid: 1,
+    types.INT8.oid: 1,
+    types.OID.oid: 1,
+    types.FLOAT4.oid: 0.0,
+    types.FLOAT8.oid: 0.0,
+    types.NUMERIC.oid: Decimal(0),
+    types.DATE.oid: dt.date(2000, 1, 1),
+    types.TIMESTAMP.oid: dt.datetime(2000, 1, 1),
+    types.TIMESTAMPTZ.oid: dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    types.BYTEA.oid: b"",
+}
+
+
+class Session:
+    def __init__(
+        self,
+        server: PgServer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        pid: int,
+        user: str,
+        startup: dict[str, str],
+    ) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.pid = pid
+        self.user = user
+        self.settings = Settings(user, startup)
+        self.status = IDLE
+        self.statements: dict[str, Prepared] = {}
+        self.portals: dict[str, Portal] = {}
+        self._skipping = False
+        self._cancel = asyncio.Event()
+        self._running: Rows | None = None
+        peer = writer.get_extra_info("peername") or ("", 0)
+        local = writer.get_extra_info("sockname") or ("", 0)
+        self.values = SessionValues(
+            user=user,
+            database=server.engine.catalog.database,
+            pid=pid,
+            server_address=(str(local[0]), int(local[1])),
+            client_address=(str(peer[0]), int(peer[1])),
+            setting=self.settings.get,
+            version=f"PostgreSQL {self.settings.get('server_version')} on x86_64-pc-linux-gnu",
+        )
+
+    # ---- connection loop --------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        for name, value in self.settings.reported():
+            self.writer.write(messages.parameter_status(name, value))
+        self.writer.write(messages.backend_key_data(self.pid, self.server.secret_of(self.pid)))
+        await self._ready()
+        try:
+            while True:
+                kind, body = await messages.read_message(self.reader)
+                if kind == "X":
+                    return
+                if self._skipping and kind != "S":
+                    continue
+                try:
+                    await self._dispatch(kind, body)
+                except PgError as error:
+                    await self._extended_error(error)
+                except SidecarError as error:
+                    await self._extended_error(PgError.of(error))
+        finally:
+            for portal in self.portals.values():
+                portal.close()
+            self.portals.clear()
+
+    def cancel(self) -> None:
+        """A CancelRequest for this connection: stop the running statement, if any."""
+        self._cancel.set()
+        if self._running is not None:
+            self._running.cancel()
+
+    async def _dispatch(self, kind: str, body: Body) -> None:
+        if kind == "Q":
+            await self._simple(messages.parse_query(body))
+        elif kind == "P":
+            self._parse(messages.parse_parse(body))
+            self.writer.write(messages.PARSE_COMPLETE)
+        elif kind == "B":
+            await self._bind(messages.parse_bind(body))
+            self.writer.write(messages.BIND_COMPLETE)
+        elif kind == "D":
+            await self._describe(messages.parse_target(body))
+        elif kind == "E":
+            await self._execute(messages.parse_execute(body))
+        elif kind == "C":
+            self._close(messages.parse_target(body))
+            self.writer.write(messages.CLOSE_COMPLETE)
+        elif kind == "S":
+            self._skipping = False
+            await self._ready()
+        elif kind == "H":
+            await self.writer.drain()
+        elif kind in ("d", "c", "f"):
+            return  # copy messages outside COPY are ignored, as PostgreSQL does
+        elif kind == "F":
+            raise PgError("0A000", "the function call protocol is not supported")
+        else:
+            raise ProtocolError(f"invalid frontend message type {kind!r}")
+
+    async def _ready(self) -> None:
+        if self.status == IDLE:
+            for name in [n for n, p in self.portals.items() if not p.hold]:
+                self.portals.pop(name).close()
+        self.writer.write(messages.ready_for_query(self.status))
+        await self.writer.drain()
+
+    async def _extended_error(self, error: PgError) -> None:
+        self._skipping = True
+        await self._send_error(error)
+
+    async def _send_error(self, error: PgError) -> None:
+        if error.severity == "FATAL":
+            raise error
+        if self.status == IN_TRANSACTION:
+            self.status = FAILED
+        self.writer.write(messages.error_response(error.fields()))
+        await self.writer.drain()
+
+    # ---- simple query -----------------------------------------------------------------------
+
+    async def _simple(self, sql: str) -> None:
+        statements = split(normalize(sql))
+        if not statements:
+            self.writer.write(messages.EMPTY_QUERY)
+        for statement in statements:
+            self._cancel.clear()
+            try:
+                prepared = self._prepare(statement, [], "")
+                formats: list[int] = []
+                if isinstance(prepared.command, FetchCommand):
+                    formats = self._cursor(prepared.command.name).formats
+                portal = await self._open("", prepared, [], formats)
+                try:
+                    await self._describe_portal(portal, simple=True)
+                    await self._run(portal, 0)
+                finally:
+                    portal.close()
+            except PgError as error:
+                await self._send_error(error)
+                break
+            except SidecarError as error:
+                await self._send_error(PgError.of(error, statement.offset))
+                break
+        await self._ready()
+
+    # ---- extended query ---------------------------------------------------------------------
+
+    def _parse(self, message: messages.Parse) -> None:
+        if message.name and message.name in self.statements:
+            raise PgError(
+                DUPLICATE_STATEMENT, f'prepared statement "{message.name}" already exists'
+            )
+        found = split(normalize(message.query))
+        if len(found) > 1:
+            raise PgError("42601", "cannot insert multiple commands into a prepared statement")
+        statement = found[0] if found else Statement("", 0)
+        self.statements[message.name] = self._prepare(
+            statement, message.parameter_types, message.name
+        )
+
+    async def _bind(self, message: messages.Bind) -> None:
+        prepared = self.statements.get(message.statement)
+        if prepared is None:
+            raise PgError(
+                INVALID_STATEMENT, f'prepared statement "{message.statement}" does not exist'
+            )
+        if message.portal and message.portal in self.portals:
+            raise PgError(DUPLICATE_CURSOR, f'portal "{message.portal}" already exists')
+        values = self._decode(prepared, message)
+        self._cancel.clear()
+        if "" in self.portals and not message.portal:
+            self.portals.pop("").close()
+        self.portals[message.portal] = await self._open(
+            message.portal, prepared, values, message.result_formats
+        )
+
+    async def _describe(self, target: messages.Target) -> None:
+        if target.kind == "S":
+            prepared = self.statements.get(target.name)
+            if prepared is None:
+                raise PgError(
+                    INVALID_STATEMENT, f'prepared statement "{target.name}" does not exist'
+                )
+            self.writer.write(messages.parameter_description(prepared.parameter_types))
+            schema = await self._statement_schema(prepared)
+            if schema is None:
+                self.writer.write(messages.NO_DATA)
+            else:
+                self.writer.write(messages.row_description(RowEncoder(schema, [TEXT]).fields()))
+            return
+        portal = self.portals.get(target.name)
+        if portal is None:
+            raise PgError(INVALID_CURSOR, f'portal "{target.name}" does not exist')
+        await self._describe_portal(portal, simple=False)
+
+    async def _describe_portal(self, portal: Portal, simple: bool) -> None:
+        """RowDescription for what Execute will send, or NoData (never in simple mode)."""
+        command = portal.prepared.command
+        schema = portal.schema
+        formats = portal.formats
+        if isinstance(command, FetchCommand):
+            schema = None if command.move else self._cursor(command.name).schema
+        elif isinstance(command, DeclareCommand):
+            schema = None
+        if schema is not None:
+            encoder = RowEncoder(
+                schema, self._formats(formats, len(schema)), self.settings.timezone
+            )
+            self.writer.write(messages.row_description(encoder.fields()))
+        elif not simple:
+            self.writer.write(messages.NO_DATA)
+
+    async def _execute(self, message: messages.Execute) -> None:
+        portal = self.portals.get(message.portal)
+        if portal is None:
+            raise PgError(INVALID_CURSOR, f'portal "{message.portal}" does not exist')
+        self._cancel.clear()
+        try:
+            await self._run(portal, message.max_rows)
+        except (PgError, SidecarError):
+            self.portals.pop(message.portal, None)
+            portal.finish("error")
+            raise
+
+    def _close(self, target: messages.Target) -> None:
+        if target.kind == "S":
+            self.statements.pop(target.name, None)
+        else:
+            portal = self.portals.pop(target.name, None)
+            if portal is not None:
+                portal.close()
+
+    # ---- statements -------------------------------------------------------------------------
+
+    def _prepare(self, statement: Statement, declared: list[int], name: str) -> Prepared:
+        if not statement.text:
+            return Prepared(name, "", None)
+        command = classify(statement)
+        if self.status == FAILED and not (
+            isinstance(command, Transaction) and command.action in ENDS_FAILED_TRANSACTION
+        ):
+            raise PgError(
+                IN_FAILED_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+                hint="send ROLLBACK",
+            )
+        query_statement = None
+        if isinstance(command, QueryCommand):
+            query_statement = command.statement
+        elif isinstance(command, DeclareCommand):
+            query_statement = command.query
+        prepared = Prepared(name, statement.text, command, list(declared))
+        if query_statement is not None:
+            self._prepare_query(prepared, query_statement)
+        elif isinstance(command, SettingsQuery):
+            prepared.parameter_types = parameters.infer(command.tree, {}, declared)
+        return prepared
+
+    def _prepare_query(self, prepared: Prepared, statement: Statement) -> None:
+        text = statement.text + TOKENIZER_END
+        try:
+            tree = check(text, parse(text))
+        except SidecarError as error:
+            self.server.metrics.queries.labels("pg", error.code.value).inc()
+            raise PgError.of(error, statement.offset) from None
+        changed = substitute_session(tree, self.values)
+        prepared.query = tree
+        prepared.names = output_names(tree)
+        prepared.shadow = self.server.catalog.routes_to_shadow(tree)
+        prepared.engine_sql = tree.sql(dialect="postgres") if changed else text
+        prepared.parameter_types = parameters.infer(
+            tree, self.server.schemas(), prepared.parameter_types
+        )
+
+    def _decode(self, prepared: Prepared, message: messages.Bind) -> list[Any]:
+        expected = len(prepared.parameter_types)
+        if len(message.values) != expected:
+            raise PgError(
+                PROTOCOL_VIOLATION,
+                f"bind message supplies {len(message.values)} parameters, but prepared "
+                f'statement "{prepared.name}" requires {expected}',
+            )
+        formats = message.parameter_formats
+        if len(formats) not in (0, 1, expected):
+            raise PgError(
+                PROTOCOL_VIOLATION, "bind message has a wrong number of parameter formats"
+            )
+        binary = [code == 1 for code in (formats * expected if len(formats) == 1 else formats)]
+        binary = binary or [False] * expected
+        return [
+            parameters.decode(value, oid, is_binary, self.settings.timezone)
+            for value, oid, is_binary in zip(
+                message.values, prepared.parameter_types, binary, strict=True
+            )
+        ]
+
+    async def _open(
+        self, name: str, prepared: Prepared, values: list[Any], formats: list[int]
+    ) -> Portal:
+        command = prepared.command
+        rows: Rows | None = None
+        if prepared.is_query:
+            try:
+                rows = await self._work(self._start, prepared, values)
+            except SidecarError as error:
+                self.server.metrics.queries.labels("pg", error.code.value).inc()
+                raise
+        elif isinstance(command, ShowCommand):
+            rows = TableRows(self._show(command))
+        elif isinstance(command, SettingsQuery):
+            rows = TableRows(self._settings_query(command, values))
+        return Portal(name, prepared, values, formats, rows, self._recorder(prepared))
+
+    def _start(self, prepared: Prepared, values: list[Any]) -> Rows:
+        """Plan the query (worker thread); execution starts when Execute pulls the first batch."""
+        assert prepared.query is not None
+        if prepared.shadow:
+            bound = bind(prepared.query.copy(), values)
+            substitute_session(bound, self.values)
+            rows: Rows = TableRows(self.server.catalog.query(bound))
+        else:
+            rows = self.server.engine.query(prepared.engine_sql, values)
+        return named(rows, prepared.names)
+
+    async def _statement_schema(self, prepared: Prepared) -> pa.Schema | None:
+        command = prepared.command
+        if isinstance(command, ShowCommand):
+            return self._show(command).schema
+        if isinstance(command, SettingsQuery):
+            return pa.schema([(name, pa.string()) for name, _ in command.calls(command.tree)])
+        if isinstance(command, FetchCommand):
+            cursor = self.portals.get(command.name)
+            return cursor.schema if cursor is not None and not command.move else None
+        if not prepared.is_query:
+            return None
+        if prepared.schema is None:
+            probe = [
+                PROBE_VALUES.get(oid, [] if oid in types.ELEMENTS else "")
+                for oid in prepared.parameter_types
+            ]
+            rows = await self._work(self._start, prepared, probe)
+            rows.cancel()
+            prepared.schema = rows.schema
+        return prepared.schema
+
+    def _recorder(self, prepared: Prepared) -> Callable[[str, int], None] | None:
+        if not prepared.is_query:
+            return None
+        metrics = self.server.metrics
+        started = time.perf_counter()
+        metrics.inflight.labels("pg").inc()
+
+        def record(outcome: str, rows: int) -> None:
+            metrics.inflight.labels("pg").dec()
+            metrics.queries.labels("pg", outcome).inc()
+            metrics.rows.labels("pg").inc(rows)
+            metrics.latency.labels("pg").observe(time.perf_counter() - started)
+
+        return record
+
+    # ---- execution --------------------------------------------------------------------------
+
+    async def _run(self, portal: Portal, max_rows: int) -> None:
+        command = portal.prepared.command
+        if command is None:
+            self.writer.write(messages.EMPTY_QUERY)
+            return
+        if isinstance(command, FetchCommand):
+            await self._fetch(portal, command)
+            return
+        if portal.rows is None:
+            tag = await self._command(command, portal)
+            self.writer.write(messages.command_complete(tag))
+            return
+        try:
+            sent, suspended = await self._stream(portal, portal.formats, max_rows)
+        except PgError:
+            portal.finish("error")
+            raise
+        except SidecarError as error:
+            portal.finish(error.code.value)
+            raise
+        if suspended:
+            self.writer.write(messages.PORTAL_SUSPENDED)
+            return
+        portal.finish("ok")
+        self.writer.write(messages.command_complete(_tag(portal.prepared, sent)))
+
+    async def _stream(self, source: Portal, formats: list[int], max_rows: int) -> tuple[int, bool]:
+        """Send up to max_rows (0: all) of `source`'s rows; returns (sent, stopped at the limit)."""
+        assert source.schema is not None
+        encoder = RowEncoder(
+            source.schema, self._formats(formats, len(source.schema)), self.settings.timezone
+        )
+        sent = 0
+        deadline = self._deadline()
+        self._running = source.rows
+        try:
+            while not max_rows or sent < max_rows:
+                budget = max_rows - sent if max_rows else None
+                chunks, count = await self._work(source.take, budget, encoder, deadline=deadline)
+                if not count:
+                    return sent, False
+                for chunk in chunks:
+                    self.writer.write(memoryview(chunk))
+                await self.writer.drain()
+                sent += count
+            return sent, True
+        finally:
+            self._running = None
+
+    async def _work(
+        self, function: Callable[..., T], *args: Any, deadline: float | None = None
+    ) -> T:
+        """Run blocking work in a thread until it ends, is cancelled, or times out."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.server.executor, function, *args)
+        cancelled = asyncio.ensure_future(self._cancel.wait())
+        limit = (deadline or self._deadline()) - time.monotonic()
+        try:
+            done, _ = await asyncio.wait(
+                {future, cancelled}, timeout=max(limit, 0), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            cancelled.cancel()
+        if future in done:
+            return future.result()
+        future.add_done_callback(_discard)
+        if self._running is not None:
+            self._running.cancel()
+        if cancelled in done:
+            raise SidecarError(ErrorCode.CANCELED, "query cancelled")
+        raise SidecarError(
+            ErrorCode.TIMEOUT,
+            f"the statement ran longer than {self._timeout():g}s",
+            hint="narrow the query (filters, LIMIT) or raise statement_timeout / "
+            "runtime.query_timeout",
+        )
+
+    def _timeout(self) -> float:
+        limit = self.server.engine.config.runtime.query_timeout
+        statement = self.settings.statement_timeout
+        return min(limit, statement) if statement else limit
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self._timeout()
+
+    def _formats(self, formats: list[int], count: int) -> list[int]:
+        try:
+            return result_formats(formats, count)
+        except ValueError as error:
+            raise PgError(PROTOCOL_VIOLATION, str(error)) from None
+
+    # ---- session commands -------------------------------------------------------------------
+
+    async def _command(self, command: Any, portal: Portal) -> str:
+        if isinstance(command, Transaction):
+            return self._transaction(command)
+        if isinstance(command, SetCommand):
+            if command.name is not None:
+                reported = self.settings.set(command.name, command.value)
+                if reported:
+                    self.writer.write(
+                        messages.parameter_status(reported, self.settings.get(reported))
+                    )
+            return "SET"
+        if isinstance(command, ResetCommand):
+            for name in self.settings.reset(command.name):
+                self.writer.write(messages.parameter_status(name, self.settings.get(name)))
+            return "RESET"
+        if isinstance(command, DiscardCommand):
+            if command.tag == "DISCARD ALL":
+                self._discard_all()
+            return command.tag
+        if isinstance(command, DeallocateCommand):
+            if command.name is None:
+                self.statements = {k: v for k, v in self.statements.items() if not k}
+                return "DEALLOCATE ALL"
+            if self.statements.pop(command.name, None) is None:
+                raise PgError(
+                    INVALID_STATEMENT, f'prepared statement "{command.name}" does not exist'
+                )
+            return "DEALLOCATE"
+        if isinstance(command, DeclareCommand):
+            await self._declare(command, portal)
+            return "DECLARE CURSOR"
+        if isinstance(command, CloseCommand):
+            names = list(self.portals) if command.name is None else [command.name]
+            if command.name is not None and command.name not in self.portals:
+                raise PgError(INVALID_CURSOR, f'cursor "{command.name}" does not exist')
+            for name in names:
+                if name:
+                    self.portals.pop(name).close()
+            return "CLOSE CURSOR" if command.name is not None else "CLOSE CURSOR ALL"
+        raise PgError("0A000", "statement not supported")
+
+    def _transaction(self, command: Transaction) -> str:
+        action = command.action
+        if action == "BEGIN":
+            if self.status != IDLE:
+                self._notice("25001", "there is already a transaction in progress")
+            self.status = IN_TRANSACTION
+            return "BEGIN"
+        if action in ("COMMIT", "ROLLBACK"):
+            tag = "ROLLBACK" if self.status == FAILED else action
+            if self.status == IDLE:
+                self._notice("25P01", "there is no transaction in progress")
+            self.status = IDLE
+            for name in [n for n, p in self.portals.items() if n and not p.hold]:
+                self.portals.pop(name).close()
+            return tag
+        if self.status == IDLE:
+            raise PgError(NO_TRANSACTION, f"{action} can only be used in transaction blocks")
+        if action == "ROLLBACK TO":
+            self.status = IN_TRANSACTION
+        return command.tag
+
+    def _notice(self, sqlstate: str, message: str) -> None:
+        fields = {"S": "WARNING", "V": "WARNING", "C": sqlstate, "M": message}
+        self.writer.write(messages.error_response(fields, notice=True))
+
+    def _discard_all(self) -> None:
+        if self.status != IDLE:
+            raise PgError(NO_TRANSACTION, "DISCARD ALL cannot run inside a transaction block")
+        for portal in self.portals.values():
+            portal.close()
+        self.portals.clear()
+        self.statements = {k: v for k, v in self.statements.items() if not k}
+        for name in self.settings.reset(None):
+            self.writer.write(messages.parameter_status(name, self.settings.get(name)))
+
+    async def _declare(self, command: DeclareCommand, portal: Portal) -> None:
+        if not command.hold and self.status == IDLE:
+            raise PgError(NO_TRANSACTION, "DECLARE CURSOR can only be used in transaction blocks")
+        if command.name in self.portals:
+            raise PgError(DUPLICATE_CURSOR, f'cursor "{command.name}" already exists')
+        prepared = portal.prepared
+        inner = Prepared(
+            command.name,
+            command.query.text,
+            QueryCommand(command.query),
+            prepared.parameter_types,
+            prepared.query,
+            prepared.engine_sql,
+            prepared.shadow,
+            prepared.names,
+        )
+        rows = await self._work(self._start, inner, portal.values)
+        cursor = Portal(
+            command.name,
+            inner,
+            portal.values,
+            [1 if command.binary else 0],
+            rows,
+            self._recorder(inner),
+        )
+        cursor.hold = command.hold
+        self.portals[command.name] = cursor
+
+    def _cursor(self, name: str) -> Portal:
+        cursor = self.portals.get(name)
+        if cursor is None or cursor.rows is None:
+            raise PgError(INVALID_CURSOR, f'cursor "{name}" does not exist')
+        return cursor
+
+    async def _fetch(self, portal: Portal, command: FetchCommand) -> None:
+        cursor = self._cursor(command.name)
+        count = command.count
+        if command.absolute and count is not None:
+            skip = count - cursor.position - (0 if command.move else 1)
+            if skip < 0:
+                raise PgError("55000", "cursor can only scan forward")
+            await self._skip(cursor, skip)
+            count = 0 if command.move else 1
+        if command.move:
+            moved = await self._skip(cursor, count)
+            self.writer.write(messages.command_complete(f"MOVE {moved}"))
+            return
+        sent = 0
+        if count != 0:
+            try:
+                sent, _ = await self._stream(cursor, portal.formats, count or 0)
+            except (PgError, SidecarError):
+                self.portals.pop(command.name, None)
+                cursor.finish("error")
+                raise
+        self.writer.write(messages.command_complete(f"FETCH {sent}"))
+
+    async def _skip(self, cursor: Portal, count: int | None) -> int:
+        skipped = 0
+        while count is None or skipped < count:
+            budget = None if count is None else count - skipped
+            _, taken = await self._work(cursor.take, budget, None)
+            if not taken:
+                break
+            skipped += taken
+        return skipped
+
+    def _settings_query(self, command: SettingsQuery, values: list[Any]) -> pa.Table:
+        """set_config(name, value, is_local) sets and returns the value; current_setting reads."""
+        columns: dict[str, list[str | None]] = {}
+        for name, call in command.calls(bind(command.tree.copy(), values)):
+            arguments = [None if isinstance(a, exp.Null) else a.name for a in call.expressions]
+            if not arguments or arguments[0] is None:
+                raise PgError("22004", f"{call.name}() needs a setting name")
+            if call.name.lower() == "set_config" and len(arguments) == 3:
+                reported = self.settings.set(arguments[0], arguments[1])
+                if reported:
+                    self.writer.write(
+                        messages.parameter_status(reported, self.settings.get(reported))
+                    )
+            try:
+                columns[name] = [self.settings.get(arguments[0])]
+            except PgError:
+                if len(arguments) < 2 or arguments[1] not in ("true", "t"):
+                    raise
+                columns[name] = [None]
+        return pa.table({name: pa.array(value, pa.string()) for name, value in columns.items()})
+
+    def _show(self, command: ShowCommand) -> pa.Table:
+        if command.name is None:
+            items = self.settings.items()
+            return pa.table(
+                {
+                    "name": [name for name, _ in items],
+                    "setting": [value for _, value in items],
+                    "description": ["" for _ in items],
+                }
+            )
+        value = self.settings.get(command.name)
+        return pa.table({self.settings.canonical(command.name): pa.array([value], pa.string())})
+
+
+def _tag(prepared: Prepared, rows: int) -> str:
+    query = prepared.query
+    if isinstance(query, exp.Command) and query.name.upper() == "EXPLAIN":
+        return "EXPLAIN"
+    if isinstance(query, exp.Command) and query.name.upper() == "SHOW":
+        return "SHOW"
+    return f"SELECT {rows}"
+
+
+def _discard(future: asyncio.Future[Any]) -> None:
+    """An abandoned worker's outcome is of no interest to anyone any more."""
+    if not future.cancelled() and future.exception() is not None:
+        log.debug("abandoned query ended with %s", REDACTOR.redact(str(future.exception())))

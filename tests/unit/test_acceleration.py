@@ -1,0 +1,202 @@
+"""Accelerated datasets over real file sources: refresh modes, failures, retention, restarts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sidecar.config import parse_config
+from sidecar.engine import Engine
+from sidecar.errors import ErrorCode, SidecarError
+
+START = dt.datetime(2026, 3, 14, 12, 0)
+
+
+def events(ids: range, minute: int = 0, note: str = "v1") -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array(list(ids), pa.int64()),
+            "ts": pa.array(
+                [START + dt.timedelta(minutes=minute + i) for i in ids], pa.timestamp("us")
+            ),
+            "status": pa.array(["open" if i % 2 else "closed" for i in ids]),
+            "note": pa.array([note] * len(ids)),
+        }
+    )
+
+
+def make_engine(root: Path, acceleration: dict[str, Any], source: str = "events.parquet") -> Engine:
+    config = parse_config(
+        {
+            "datasets": [
+                {"from": f"file:{source}", "name": "events", "acceleration": acceleration},
+                {"from": "file:plain.parquet", "name": "plain"},
+            ]
+        },
+        root,
+    )
+    engine = Engine(config)
+    engine.load()
+    return engine
+
+
+def rows(engine: Engine, sql: str) -> list[dict[str, Any]]:
+    result = engine.query(sql)
+    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
+
+
+def count(engine: Engine) -> int:
+    return rows(engine, "SELECT count(*) AS n FROM events")[0]["n"]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Path]:
+    pq.write_table(events(range(10)), tmp_path / "events.parquet")
+    pq.write_table(pa.table({"id": [1, 2, 3], "tier": ["a", "b", "c"]}), tmp_path / "plain.parquet")
+    yield tmp_path
+
+
+def test_queries_run_in_duckdb_and_see_new_rows_after_a_refresh(root: Path) -> None:
+    engine = make_engine(root, {"refresh_mode": "full"})
+    assert engine.ready and count(engine) == 10
+    plan = engine.explain("SELECT status, count(*) FROM events GROUP BY status")
+    assert "whole query pushed to" in plan and "duckdb" in plan.lower()
+    pq.write_table(events(range(25)), root / "events.parquet")
+    assert count(engine) == 10
+    engine.refresh("events")
+    assert count(engine) == 25
+    status = engine.catalog.datasets["events"].copy.status
+    assert status.rows == 25 and status.last_error is None and status.last_refresh_at
+
+
+def test_mixed_queries_join_the_copy_with_federated_data(root: Path) -> None:
+    engine = make_engine(root, {})
+    sql = "SELECT e.id, p.tier FROM events e JOIN plain p ON e.id = p.id WHERE e.id > 1 ORDER BY 1"
+    assert rows(engine, sql) == [{"id": 2, "tier": "b"}, {"id": 3, "tier": "c"}]
+    plan = engine.explain(sql)
+    assert "accelerated (duckdb, memory)" in plan and "plain.parquet" in plan
+
+
+def test_source_outage_never_fails_queries_on_the_copy(root: Path) -> None:
+    engine = make_engine(root, {"refresh_retry_max_attempts": 0})
+    (root / "events.parquet").unlink()
+    with pytest.raises(SidecarError) as failed:
+        engine.refresh("events")
+    assert failed.value.code is ErrorCode.SOURCE
+    assert count(engine) == 10
+    assert "events.parquet" in engine.catalog.datasets["events"].copy.status.last_error
+
+
+def test_a_refresh_failing_half_way_keeps_the_old_data(root: Path) -> None:
+    folder = root / "parts"
+    folder.mkdir()
+    pq.write_table(events(range(5)), folder / "a.parquet")
+    engine = make_engine(root, {"refresh_retry_max_attempts": 0}, source="parts")
+    assert count(engine) == 5
+    pq.write_table(events(range(5, 100)), folder / "b.parquet")
+    (folder / "c.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+    with pytest.raises(SidecarError):
+        engine.refresh("events")
+    assert count(engine) == 5
+
+
+def test_append_with_overlap_upserts_without_duplicates(root: Path) -> None:
+    engine = make_engine(
+        root,
+        {
+            "refresh_mode": "append",
+            "time_column": "ts",
+            "primary_key": "id",
+            "refresh_append_overlap": "5m",
+        },
+    )
+    assert count(engine) == 10
+    late = pa.concat_tables([events(range(10)), events(range(10, 15))])
+    changed = late.set_column(3, "note", pa.array(["v2"] * 15))
+    pq.write_table(changed, root / "events.parquet")
+    engine.refresh("events")
+    assert count(engine) == 15
+    notes = rows(engine, "SELECT id, note FROM events WHERE id IN (3, 7, 12) ORDER BY id")
+    assert notes == [{"id": 3, "note": "v1"}, {"id": 7, "note": "v2"}, {"id": 12, "note": "v2"}]
+
+
+def test_retention_deletes_rows_older_than_the_period(root: Path) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    fresh = pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.int64()),
+            "ts": pa.array([now - dt.timedelta(days=d) for d in (10, 3, 0)], pa.timestamp("us")),
+        }
+    )
+    pq.write_table(fresh, root / "events.parquet")
+    engine = make_engine(root, {"time_column": "ts", "retention_period": "7d"})
+    assert count(engine) == 3
+    copy = engine.catalog.datasets["events"].copy
+    assert copy.apply_retention() == 1
+    assert rows(engine, "SELECT id FROM events ORDER BY id") == [{"id": 2}, {"id": 3}]
+
+
+def test_refresh_sql_and_window_limit_the_working_set_at_the_source(root: Path) -> None:
+    engine = make_engine(
+        root, {"refresh_sql": "SELECT id, status FROM events WHERE status = 'open'"}
+    )
+    assert rows(engine, "SELECT DISTINCT status FROM events") == [{"status": "open"}]
+    assert count(engine) == 5
+    assert [f.name for f in engine.query("SELECT * FROM events").schema] == ["id", "status"]
+
+
+def test_file_mode_survives_a_restart_and_serves_at_once(root: Path) -> None:
+    settings = {"mode": "file", "file": "accel/events.duckdb"}
+    first = make_engine(root, settings)
+    assert count(first) == 10
+    first.close()
+    (root / "events.parquet").unlink()
+    second = make_engine(root, settings)
+    assert second.ready
+    assert count(second) == 10
+    assert rows(second, "SELECT max(id) AS top FROM events") == [{"top": 9}]
+    second.close()
+
+
+def test_on_load_waits_for_the_copy_and_on_registration_federates(root: Path) -> None:
+    (root / "events.parquet").rename(root / "later.parquet")
+    waiting = make_engine(root, {"refresh_retry_max_attempts": 0})
+    assert not waiting.ready
+    with pytest.raises(SidecarError) as not_ready:
+        count(waiting)
+    assert not_ready.value.code is ErrorCode.NOT_READY
+    (root / "later.parquet").rename(root / "events.parquet")
+    federated = make_engine(
+        root, {"ready_state": "on_registration", "refresh_retry_max_attempts": 0}
+    )
+    assert count(federated) == 10
+
+
+def test_a_scheduled_refresh_picks_up_changes(root: Path) -> None:
+    engine = make_engine(root, {"refresh_check_interval": "200ms", "refresh_jitter": 0})
+    pq.write_table(events(range(30)), root / "events.parquet")
+    deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+    while count(engine) != 30:
+        assert dt.datetime.now() < deadline, "the scheduled refresh never ran"
+    assert engine.catalog.datasets["events"].copy.status.next_refresh_at is not None
+    engine.close()
+
+
+def test_use_source_answers_from_the_source_when_the_copy_has_no_rows(root: Path) -> None:
+    engine = make_engine(
+        root,
+        {"on_zero_results": "use_source", "refresh_sql": "SELECT * FROM events WHERE id < 5"},
+    )
+    sql = "SELECT e.id FROM events e JOIN plain p ON e.id = p.id WHERE e.id >= {} ORDER BY 1"
+    assert rows(engine, sql.format(2)) == [{"id": 2}, {"id": 3}]
+    assert rows(engine, sql.format(7)) == []
+    assert rows(engine, "SELECT id FROM events WHERE id > 7 ORDER BY id") == [
+        {"id": 8},
+        {"id": 9},
+    ]

@@ -1,0 +1,251 @@
+"""The Flight SQL server's parts on their own: generated messages, commands, handles, metadata
+results, SqlInfo and error mapping (the real clients are in tests/integration/test_flight_sql.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+from google.protobuf import any_pb2
+
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.servers.flight import FlightSql_pb2 as pb
+from sidecar.servers.flight import metadata
+from sidecar.servers.flight.client import server_error
+from sidecar.servers.flight.commands import TYPE_PREFIX, Unsupported, pack, unpack
+from sidecar.servers.flight.errors import InvalidArgument, NotFound, NotImplementedHere, to_flight
+from sidecar.servers.flight.sqlinfo import SCHEMA as SQL_INFO_SCHEMA
+from sidecar.servers.flight.sqlinfo import sql_info
+from sidecar.servers.flight.tickets import Handles, UnknownHandle
+
+ROOT = Path(__file__).parents[2]
+GENERATED = ROOT / "sidecar" / "servers" / "flight"
+
+
+# --- Generated code ---------------------------------------------------------------------------
+
+
+def test_generated_module_is_fresh(tmp_path: Path) -> None:
+    """FlightSql_pb2.py is committed; regenerating it from proto/ must change nothing."""
+    proto = ROOT / "proto"
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{proto}", f"--python_out={tmp_path}",
+         f"--pyi_out={tmp_path}", str(proto / "FlightSql.proto")],
+        check=True,
+    )  # fmt: skip
+    for name in ("FlightSql_pb2.py", "FlightSql_pb2.pyi"):
+        assert (tmp_path / name).read_text() == (GENERATED / name).read_text(), (
+            f"{name} is stale: run the protoc command at the top of proto/FlightSql.proto"
+        )
+
+
+SPEC_FIELDS = {
+    # message: {field: number}, as in the Arrow Flight SQL specification (format/FlightSql.proto)
+    "CommandGetSqlInfo": {"info": 1},
+    "CommandGetXdbcTypeInfo": {"data_type": 1},
+    "CommandGetDbSchemas": {"catalog": 1, "db_schema_filter_pattern": 2},
+    "CommandGetTables": {
+        "catalog": 1, "db_schema_filter_pattern": 2, "table_name_filter_pattern": 3,
+        "table_types": 4, "include_schema": 5,
+    },
+    "CommandGetPrimaryKeys": {"catalog": 1, "db_schema": 2, "table": 3},
+    "CommandStatementQuery": {"query": 1, "transaction_id": 2},
+    "TicketStatementQuery": {"statement_handle": 1},
+    "ActionCreatePreparedStatementRequest": {"query": 1, "transaction_id": 2},
+    "ActionCreatePreparedStatementResult": {
+        "prepared_statement_handle": 1, "dataset_schema": 2, "parameter_schema": 3,
+    },
+    "ActionClosePreparedStatementRequest": {"prepared_statement_handle": 1},
+    "CommandPreparedStatementQuery": {"prepared_statement_handle": 1},
+    "CommandStatementUpdate": {"query": 1, "transaction_id": 2},
+    "CommandPreparedStatementUpdate": {"prepared_statement_handle": 1},
+    "CommandStatementIngest": {"table": 2, "schema": 3, "catalog": 4},
+    "ActionCancelQueryRequest": {"info": 1},
+    "ActionCancelQueryResult": {"result": 1},
+}  # fmt: skip
+
+
+def test_field_numbers_are_the_specifications() -> None:
+    assert pb.DESCRIPTOR.package == "arrow.flight.protocol.sql"
+    declared = {
+        name: {field.name: field.number for field in message.fields}
+        for name, message in pb.DESCRIPTOR.message_types_by_name.items()
+    }
+    for name, fields in SPEC_FIELDS.items():
+        assert declared.pop(name) == fields, name
+    assert set(declared) <= {"CommandGetCatalogs", "CommandGetTableTypes"}
+
+
+# --- Commands ---------------------------------------------------------------------------------
+
+
+def test_commands_round_trip_as_any() -> None:
+    data = pack(pb.CommandStatementQuery(query="SELECT 1"))
+    wrapper = any_pb2.Any.FromString(data)
+    assert wrapper.type_url == TYPE_PREFIX + "CommandStatementQuery"
+    assert unpack(data) == pb.CommandStatementQuery(query="SELECT 1")
+
+
+def test_unknown_commands_are_named() -> None:
+    substrait = any_pb2.Any(type_url=TYPE_PREFIX + "CommandStatementSubstraitPlan")
+    with pytest.raises(Unsupported, match="CommandStatementSubstraitPlan") as caught:
+        unpack(substrait.SerializeToString())
+    assert "CommandStatementQuery" in (caught.value.hint or "")
+    with pytest.raises(SidecarError, match="not a Flight SQL command"):
+        unpack(b"SELECT 1")
+    with pytest.raises(SidecarError, match="not a Flight SQL command"):
+        unpack(any_pb2.Any(type_url="type.googleapis.com/other.Message").SerializeToString())
+
+
+# --- Handles ----------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_handles_are_random_bound_to_their_owner_and_single_use() -> None:
+    handles: Handles[str] = Handles("ticket", "ask again", 60)
+    first, second = handles.issue("agent", "a"), handles.issue("agent", "b")
+    assert len(first) == 32 and first != second
+    with pytest.raises(UnknownHandle, match="unknown, already used or expired"):
+        handles.take(first, "someone-else")
+    assert handles.take(first, "agent") == "a"
+    with pytest.raises(UnknownHandle) as caught:
+        handles.take(first, "agent")
+    assert caught.value.hint == "ask again"
+    with pytest.raises(UnknownHandle):
+        handles.take(b"\0" * 32, "agent")
+
+
+def test_handles_expire_and_use_keeps_them_alive() -> None:
+    clock = Clock()
+    expired: list[str] = []
+    handles: Handles[str] = Handles("x", "again", 10, clock=clock, on_expire=expired.append)
+    kept, dropped = handles.issue("a", "kept"), handles.issue("a", "dropped")
+    clock.now = 8
+    assert handles.get(kept, "a") == "kept"
+    clock.now = 15
+    assert handles.get(kept, "a") == "kept"
+    with pytest.raises(UnknownHandle, match="expired"):
+        handles.get(dropped, "a")
+    assert expired == ["dropped"] and len(handles) == 1
+
+
+def test_handles_drop_the_oldest_beyond_capacity() -> None:
+    handles: Handles[int] = Handles("x", "again", 60, capacity=2)
+    oldest = handles.issue("a", 1)
+    handles.issue("a", 2)
+    handles.issue("a", 3)
+    assert len(handles) == 2
+    with pytest.raises(UnknownHandle):
+        handles.get(oldest, "a")
+
+
+# --- Metadata ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matches", "misses"),
+    [
+        (None, ["orders", ""], []),
+        ("ord%", ["orders", "ord"], ["border"]),
+        ("_rders", ["orders"], ["rders", "oorders"]),
+        ("a\\_b", ["a_b"], ["axb"]),
+        ("100\\%", ["100%"], ["1000"]),
+        ("a.b", ["a.b"], ["axb"]),
+    ],
+)
+def test_like_patterns(pattern: str | None, matches: list[str], misses: list[str]) -> None:
+    matcher = metadata.like(pattern)
+    assert all(matcher(name) for name in matches)
+    assert not any(matcher(name) for name in misses)
+
+
+def test_metadata_schemas_follow_the_specification() -> None:
+    assert str(metadata.CATALOGS) == "catalog_name: string not null"
+    assert [(f.name, f.nullable) for f in metadata.TABLES_WITH_SCHEMA] == [
+        ("catalog_name", True), ("db_schema_name", True), ("table_name", False),
+        ("table_type", False), ("table_schema", False),
+    ]  # fmt: skip
+    assert metadata.TABLES_WITH_SCHEMA.field("table_schema").type == pa.binary()
+    assert metadata.PRIMARY_KEYS.names == [
+        "catalog_name", "db_schema_name", "table_name", "column_name", "key_sequence", "key_name",
+    ]  # fmt: skip
+    assert metadata.primary_keys().num_rows == 0
+    create_params = metadata.XDBC_TYPE_INFO.field("create_params")
+    assert create_params.nullable and not create_params.type.value_field.nullable
+
+
+def test_xdbc_type_info_is_ordered_and_filterable() -> None:
+    every = metadata.xdbc_type_info(pb.CommandGetXdbcTypeInfo())
+    codes = every.column("data_type").to_pylist()
+    assert codes == sorted(codes) and every.schema == metadata.XDBC_TYPE_INFO
+    bigint = metadata.xdbc_type_info(pb.CommandGetXdbcTypeInfo(data_type=-5))
+    assert bigint.column("type_name").to_pylist() == ["bigint"]
+    timestamps = metadata.xdbc_type_info(pb.CommandGetXdbcTypeInfo(data_type=93))
+    assert timestamps.column("datetime_subcode").to_pylist() == [3, 5]
+
+
+def test_sql_info_is_a_dense_union_of_the_requested_keys() -> None:
+    every = sql_info([])
+    assert every.schema == SQL_INFO_SCHEMA
+    assert SQL_INFO_SCHEMA.field("value").type.type_codes == [0, 1, 2, 3, 4, 5]
+    every.validate(full=True)
+    values = dict(zip(*every.to_pydict().values(), strict=True))
+    assert values[0] == "agent-sidecar" and values[3] is True and values[504] == '"'
+    assert "ILIKE" in values[508]
+    asked = sql_info([3, 0, 99999])
+    assert asked.column("info_name").to_pylist() == [3, 0]
+
+
+# --- Errors -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (ErrorCode.SYNTAX, InvalidArgument),
+        (ErrorCode.UNDEFINED_COLUMN, InvalidArgument),
+        (ErrorCode.INVALID_PARAMETER, InvalidArgument),
+        (ErrorCode.UNDEFINED_TABLE, NotFound),
+        (ErrorCode.FORBIDDEN, flight.FlightUnauthorizedError),
+        (ErrorCode.UNAUTHENTICATED, flight.FlightUnauthenticatedError),
+        (ErrorCode.CANCELED, flight.FlightCancelledError),
+        (ErrorCode.TIMEOUT, flight.FlightTimedOutError),
+        (ErrorCode.SOURCE, flight.FlightUnavailableError),
+        (ErrorCode.INTERNAL, flight.FlightInternalError),
+    ],
+)
+def test_error_codes_map_to_flight_statuses(code: ErrorCode, kind: type[Exception]) -> None:
+    error = to_flight(SidecarError(code, "it failed", hint="do this", position=7))
+    assert isinstance(error, kind)
+    assert str(error).splitlines() == ["it failed", "POSITION: 7", "HINT: do this"]
+    if isinstance(error, flight.FlightError):
+        assert json.loads(error.extra_info)["hint"] == "do this"
+    assert isinstance(to_flight(Unsupported("no", "yes")), NotImplementedHere)
+    assert isinstance(to_flight(UnknownHandle(ErrorCode.INVALID_REQUEST, "gone")), NotFound)
+
+
+def test_the_cli_reads_errors_back_from_text_or_extra_info() -> None:
+    sent = "relation x does not exist\nPOSITION: 15\nHINT: did you mean y?"
+    received = pa.ArrowInvalid(sent + ". Detail: Python exception: Traceback ...")
+    error = server_error(received)
+    assert (error.message, error.position, error.hint) == (
+        "relation x does not exist",
+        15,
+        "did you mean y?",
+    )
+    refused = to_flight(SidecarError(ErrorCode.FORBIDDEN, "DELETE is not allowed", hint="h"))
+    error = server_error(refused)
+    assert (error.message, error.hint) == ("DELETE is not allowed", "h")

@@ -1,0 +1,196 @@
+"""The parts of the Postgres wire server that need no socket: statements, settings, parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+import sqlglot
+
+from sidecar.servers.pgwire import parameters, types
+from sidecar.servers.pgwire.commands import (
+    DeclareCommand,
+    FetchCommand,
+    QueryCommand,
+    SetCommand,
+    SettingsQuery,
+    ShowCommand,
+    Statement,
+    Transaction,
+    classify,
+    normalize,
+    split,
+)
+from sidecar.servers.pgwire.errors import PgError
+from sidecar.servers.pgwire.messages import Body, ProtocolError, parse_bind
+from sidecar.servers.pgwire.names import output_names
+from sidecar.servers.pgwire.settings import Settings
+
+
+def test_a_query_message_splits_into_statements_with_their_offsets() -> None:
+    sql = "BEGIN; SELECT 'a;b' AS x; COMMIT;"
+    assert [(s.text, s.offset) for s in split(sql)] == [
+        ("BEGIN", 0),
+        ("SELECT 'a;b' AS x", 7),
+        ("COMMIT", 26),
+    ]
+    assert split("  -- nothing\n ;") == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("begin", Transaction("BEGIN", "BEGIN")),
+        ("START TRANSACTION READ ONLY", Transaction("BEGIN", "BEGIN")),
+        ("end", Transaction("COMMIT", "COMMIT")),
+        ("ROLLBACK TO SAVEPOINT s", Transaction("ROLLBACK TO", "ROLLBACK")),
+        ("SET search_path TO public", SetCommand("search_path", "public")),
+        ("set extra_float_digits = 3", SetCommand("extra_float_digits", "3")),
+        ("SET TIME ZONE 'Europe/Berlin'", SetCommand("TimeZone", "Europe/Berlin")),
+        ("SET application_name TO DEFAULT", SetCommand("application_name", None)),
+        ("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", SetCommand(None, None)),
+        ("show transaction isolation level", ShowCommand("transaction_isolation")),
+        ("SHOW ALL", ShowCommand(None)),
+        ('FETCH FORWARD 10 FROM "c1"', FetchCommand("c1", 10, move=False)),
+        ("FETCH ALL IN c", FetchCommand("c", None, move=False)),
+        ("MOVE 5 c", FetchCommand("c", 5, move=True)),
+    ],
+)
+def test_session_commands_are_recognised(sql: str, expected: object) -> None:
+    assert classify(Statement(sql, 0)) == expected
+
+
+def test_show_tables_and_queries_go_to_the_engine() -> None:
+    assert isinstance(classify(Statement("SHOW TABLES", 0)), QueryCommand)
+    assert isinstance(classify(Statement("select 1", 0)), QueryCommand)
+
+
+def test_declare_keeps_the_position_of_its_query() -> None:
+    command = classify(Statement('DECLARE "c" BINARY CURSOR WITH HOLD FOR SELECT 1', 10))
+    assert isinstance(command, DeclareCommand)
+    assert (command.name, command.binary, command.hold) == ("c", True, True)
+    assert command.query == Statement("SELECT 1", 50)
+
+
+def test_set_config_as_a_query_is_a_settings_command() -> None:
+    command = classify(
+        Statement("SELECT current_setting('jit') AS cur, set_config('jit', 'off', false)", 0)
+    )
+    assert isinstance(command, SettingsQuery)
+    assert [name for name, _ in command.calls(command.tree)] == ["cur", "set_config"]
+    assert isinstance(
+        classify(Statement("SELECT set_config('a', 'b', false) FROM t", 0)), QueryCommand
+    )
+
+
+def test_arrays_of_oid_types_are_spelled_so_the_guard_can_parse_them() -> None:
+    assert normalize("SELECT 1 WHERE x = any($1::oid[]) AND '[]' <> ''") == (
+        "SELECT 1 WHERE x = any($1::_oid) AND '[]' <> ''"
+    )
+
+
+def test_settings_are_case_insensitive_and_refuse_what_cannot_be_honoured() -> None:
+    settings = Settings(
+        "agent", {"TimeZone": "Europe/Berlin", "options": "-c extra_float_digits=3"}
+    )
+    assert settings.get("timezone") == "Europe/Berlin"
+    assert settings.get("extra_float_digits") == "3"
+    assert settings.canonical("timezone") == "TimeZone"
+    assert settings.set("datestyle", "ISO, DMY") == "DateStyle"
+    assert settings.get("DateStyle") == "ISO, DMY"
+    for name, value in (("DateStyle", "German"), ("client_encoding", "LATIN1"),
+                        ("TimeZone", "Mars/Olympus"), ("server_version", "16")):  # fmt: skip
+        with pytest.raises(PgError):
+            settings.set(name, value)
+    assert settings.set("client_encoding", "'utf-8'") == "client_encoding"
+    assert settings.get("client_encoding") == "UTF8"
+    with pytest.raises(PgError) as unknown:
+        settings.get("no_such_setting")
+    assert unknown.value.sqlstate == "42704"
+    settings.set("statement_timeout", "1500ms")
+    assert settings.statement_timeout == 1.5
+
+
+def test_parameter_types_come_from_the_statement_context() -> None:
+    columns = [("id", pa.int64()), ("amount", pa.float64()), ("status", pa.string()),
+               ("at", pa.timestamp("us"))]  # fmt: skip
+    schemas = {"orders": pa.schema(columns)}
+    statement = sqlglot.parse_one(
+        "SELECT id, $3::int FROM orders WHERE status = $1 AND amount > $2 AND id IN ($4, $5) "
+        "AND at BETWEEN $6 AND $7 AND status LIKE $8 LIMIT $9 OFFSET $10",
+        read="postgres",
+    )
+    oids = parameters.infer(statement, schemas, [])
+    assert oids == [25, 701, 23, 20, 20, 1114, 1114, 25, 20, 20]
+    assert parameters.infer(statement, schemas, [1043]) == [1043, *oids[1:]]
+    assert parameters.infer(sqlglot.parse_one("SELECT $1", read="postgres"), {}, []) == [25]
+    assert parameters.infer(sqlglot.parse_one("SELECT $1::_oid", read="postgres"), {}, []) == [1028]
+
+
+@pytest.mark.parametrize(
+    ("raw", "oid", "binary", "expected"),
+    [
+        (b"42", types.INT8.oid, False, 42),
+        (struct.pack(">q", -7), types.INT8.oid, True, -7),
+        (struct.pack(">i", 70000), types.INT4.oid, True, 70000),
+        (b"yes", types.BOOL.oid, False, True),
+        (b"\x00", types.BOOL.oid, True, False),
+        (b"1.5", types.FLOAT8.oid, False, 1.5),
+        (b"Infinity", types.FLOAT8.oid, False, float("inf")),
+        (b"12.50", types.NUMERIC.oid, False, Decimal("12.50")),
+        (struct.pack(">hhHHhhh", 3, 1, 0x4000, 3, 1, 2345, 6780), types.NUMERIC.oid, True,
+         Decimal("-12345.678")),
+        (b"2026-03-14", types.DATE.oid, False, dt.date(2026, 3, 14)),
+        (struct.pack(">i", 1), types.DATE.oid, True, dt.date(2000, 1, 2)),
+        (b"2026-03-14 10:00:00", types.TIMESTAMP.oid, False, dt.datetime(2026, 3, 14, 10)),
+        (struct.pack(">q", 1_000_000), types.TIMESTAMP.oid, True, dt.datetime(2000, 1, 1, 0, 0, 1)),
+        (b"2026-03-14 10:00:00+02", types.TIMESTAMPTZ.oid, False,
+         dt.datetime(2026, 3, 14, 8, tzinfo=dt.UTC)),
+        (b"\\x00ff", types.BYTEA.oid, False, b"\x00\xff"),
+        (b"{1,NULL,3}", types.INT8.array_oid, False, [1, None, 3]),
+        (b'{"a b",c}', types.TEXT.array_oid, False, ["a b", "c"]),
+        (struct.pack(">iiiii", 1, 1, 23, 2, 1) + struct.pack(">ii", 4, 5) + struct.pack(">i", -1),
+         types.INT4.array_oid, True, [5, None]),
+        (b"text", 0, False, "text"),
+    ],
+)  # fmt: skip
+def test_parameter_values_decode_from_text_and_binary(
+    raw: bytes, oid: int, binary: bool, expected: object
+) -> None:
+    assert parameters.decode(raw, oid, binary) == expected
+
+
+def test_a_malformed_parameter_is_a_22p02_error_naming_the_type() -> None:
+    with pytest.raises(PgError) as error:
+        parameters.decode(b"forty-two", types.INT8.oid, False)
+    assert error.value.sqlstate == "22P02"
+    assert "bigint" in error.value.message
+
+
+def test_result_columns_are_named_as_postgresql_names_them() -> None:
+    statement = sqlglot.parse_one(
+        "SELECT count(*), min(o.at), 1, 1::int, x::text, CASE WHEN a THEN 1 END, Foo, "
+        '"Bar", 1 AS Baz, true, version() FROM t AS o',
+        read="postgres",
+    )
+    assert output_names(statement) == [
+        "count", "min", "?column?", "int4", "x", "case", "foo", "Bar", "baz", "bool", "version"
+    ]  # fmt: skip
+    assert output_names(sqlglot.parse_one("SELECT * FROM t", read="postgres")) is None
+
+
+def test_bind_messages_are_checked_against_their_own_lengths() -> None:
+    valid = b"p\0s\0" + struct.pack(">hh", 1, 1) + struct.pack(">h", 1) + struct.pack(">i", 2)
+    valid += b"42" + struct.pack(">h", 0)
+    bind = parse_bind(Body(valid))
+    assert (bind.portal, bind.statement, bind.values) == ("p", "s", [b"42"])
+    for broken in (
+        valid[:-1],
+        valid + b"x",
+        valid.replace(struct.pack(">i", 2), struct.pack(">i", 99)),
+    ):
+        with pytest.raises(ProtocolError):
+            parse_bind(Body(broken))
