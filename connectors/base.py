@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -77,12 +77,27 @@ class ScanRequest:
     order_by: Sequence[exp.Ordered] = ()
 
 
+@dataclass(frozen=True)
+class AggregateScan:
+    """A grouped query's core, answered by the source: one row per group instead of every row.
+
+    `open` starts it (only when the query runs); its columns follow the core's select list,
+    and the engine names and types them as the query would have without the source's help.
+    `description` is what EXPLAIN shows, e.g. the pipeline sent.
+    """
+
+    schema: pa.Schema
+    description: str
+    open: Callable[[], pa.RecordBatchReader]
+
+
 class Connector(ABC):
     """A source of one dataset.
 
     Subclasses set `schemes` and implement `schema` and `scan`. They override `accepts_filter`
     and set `supports_limit` to take work off the engine; the defaults (no pushdown) are always
-    correct because the engine re-applies every predicate and limit above the scan.
+    correct because the engine re-applies every predicate and limit above the scan. A source
+    that can group and aggregate overrides `aggregate`.
     """
 
     schemes: ClassVar[tuple[str, ...]] = ()
@@ -103,6 +118,20 @@ class Connector(ABC):
     def accepts_filter(self, predicate: exp.Expression) -> bool:
         """Whether `scan` applies this predicate itself (exactly, at the source)."""
         return False
+
+    def aggregate(self, select: exp.Select) -> AggregateScan | None:
+        """The answer to a grouped query's core if the source computes it exactly as SQL does,
+        else None (the engine then groups the scanned rows itself).
+
+        `select` reads this dataset alone: a select list, FROM the dataset, maybe WHERE and
+        GROUP BY with plain keys, its columns unqualified and named as in `schema`; ORDER BY,
+        LIMIT, OFFSET, HAVING and DISTINCT are the engine's. Called while planning, before the
+        engine has checked the query (it reports errors from its own plan), so decide without
+        asking the source and answer None to anything unexpected. SQL's rules are the bar: NULL
+        keys form one group, COUNT(x) skips NULLs, SUM of no values is NULL, no GROUP BY means
+        one row even over no rows.
+        """
+        return None
 
     def describe(self, request: ScanRequest) -> str:
         """What this scan sends to the source, as shown by EXPLAIN."""

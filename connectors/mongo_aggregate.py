@@ -10,6 +10,8 @@ module decides whether the core fits, refusing anything it cannot make exactly S
 - `COUNT(x)` counts values, not documents;
 - `MIN`/`MAX` and grouping only on kinds MongoDB orders and compares like SQL (not doubles,
   whose NaN MongoDB orders lowest);
+- sums travel as wide as the engine's own (`BIGINT`, `DOUBLE`, `DECIMAL(38, s)`), and `AVG`
+  only of integers and doubles: MongoDB averages Decimal128 exactly, the engine to a scale;
 - a query without GROUP BY returns one row even over no documents.
 """
 
@@ -148,13 +150,24 @@ def _aggregate(
         return Output(f"${field}", schema.field(name).type)
     if kind not in NUMERIC:
         raise Unsupported(f"{name} is not numeric in every document")
+    declared = schema.field(name).type
     if isinstance(node, exp.Avg):
+        if kind is Kind.DECIMAL or pa.types.is_decimal(declared):
+            raise Unsupported(f"{name} is a decimal, averaged to another scale by MongoDB")
         accumulators[field] = {"$avg": f"${name}"}
         return Output(f"${field}", pa.float64())
     accumulators[field] = {"$sum": f"${name}"}
     accumulators[f"{field}n"] = _count(name)
-    arrow = pa.int64() if kind is Kind.INT else schema.field(name).type
-    return Output({"$cond": [{"$gt": [f"${field}n", 0]}, f"${field}", None]}, arrow)
+    return Output({"$cond": [{"$gt": [f"${field}n", 0]}, f"${field}", None]}, _sum_type(declared))
+
+
+def _sum_type(declared: pa.DataType) -> pa.DataType:
+    """A sum as wide as the engine's: a narrow declared type could not hold it."""
+    if pa.types.is_integer(declared):
+        return pa.int64()
+    if pa.types.is_decimal(declared):
+        return pa.decimal128(38, declared.scale)
+    return pa.float64()
 
 
 def _count(name: str) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 The schema is declared, or learned from a sample of documents (`mongo_schema`). A scan is one
 find() with the projection, the pushed filters (`mongo_filters`), the sort and the limit, read
 from the cursor batch by batch, so a collection is never held in memory and a LIMIT reaches
-the server. Only reads are ever sent: find, aggregate ($sample for the schema), count and
-listCollections.
+the server. A grouped query over one collection can instead be one aggregate pipeline
+(`mongo_aggregate`), so only its groups travel. Only reads are ever sent: find, aggregate
+($sample for the schema, $match/$group/$project for grouped queries), count and listCollections.
 
 Params:
 
@@ -25,6 +26,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -35,7 +37,14 @@ from pymongo import errors as mongo_errors
 from sqlglot import exp
 
 from connectors import documents, mongo_aggregate, options
-from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
+from connectors.base import (
+    AggregateScan,
+    Connector,
+    DatasetSource,
+    ScanRequest,
+    SourceError,
+    project,
+)
 from connectors.documents import Unsupported
 from connectors.mongo_aggregate import Aggregation
 from connectors.mongo_filters import FilterCompiler, all_of
@@ -176,18 +185,27 @@ class MongoConnector(Connector):
 
     # --- Whole grouped queries -------------------------------------------------------------
 
-    def plan_aggregate(self, select: exp.Expression) -> Aggregation | None:
-        """The aggregate pipeline for a grouped SELECT over this collection alone, or None.
+    def aggregate(self, select: exp.Select) -> AggregateScan | None:
+        """One `aggregate` pipeline for a grouped query's core, when it fits (`plan_aggregate`):
+        MongoDB returns one document per group instead of every document."""
+        aggregation = self.plan_aggregate(select)
+        if aggregation is None:
+            return None
+        return AggregateScan(
+            aggregation.schema,
+            f"mongodb {self._where()}: {aggregation.text()}",
+            partial(self._aggregate_reader, aggregation),
+        )
 
-        For the engine: when the core of a query (FROM this dataset, WHERE, GROUP BY, and
-        COUNT/SUM/AVG/MIN/MAX of columns) fits, one `aggregate` returns one row per group
-        instead of every document; ORDER BY, LIMIT and HAVING stay above it.
-        """
+    def plan_aggregate(self, select: exp.Expression) -> Aggregation | None:
+        """The aggregate pipeline for a grouped SELECT over this collection alone, or None:
+        FROM this dataset, WHERE, GROUP BY columns, and COUNT/SUM/AVG/MIN/MAX of columns
+        (see `mongo_aggregate` for what fits)."""
         self.schema()
         assert self._compiler is not None
         return mongo_aggregate.plan(select, self.schema(), self._compiler.kinds, self._filter)
 
-    def aggregate(self, aggregation: Aggregation) -> pa.RecordBatchReader:
+    def _aggregate_reader(self, aggregation: Aggregation) -> pa.RecordBatchReader:
         """Run a planned aggregation: its columns are `o0, o1, …`, one per SELECT item."""
         return pa.RecordBatchReader.from_batches(aggregation.schema, self._aggregated(aggregation))
 

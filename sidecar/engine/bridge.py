@@ -9,7 +9,7 @@ record-batch tables would materialise the whole source first.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pyarrow as pa
@@ -33,21 +33,13 @@ class ScanStats:
         self.batches = 0
 
 
-class ConnectorDataset(ds.Dataset):
-    """One table reference of one query, bound to the scan the planner chose for it."""
+class StreamDataset(ds.Dataset):
+    """A stream DataFusion reads as one table of one query: opened only when executed,
+    counted as it flows, stopped when the query is cancelled."""
 
-    def __init__(
-        self,
-        name: str,
-        connector: Connector,
-        schema: pa.Schema,
-        request: ScanRequest,
-        cancelled: threading.Event,
-    ) -> None:
+    def __init__(self, name: str, schema: pa.Schema, cancelled: threading.Event) -> None:
         self.name = name
-        self.connector = connector
         self._schema = schema
-        self.request = request
         self.cancelled = cancelled
         self.stats = ScanStats()
         self.error: SidecarError | None = None
@@ -67,20 +59,15 @@ class ConnectorDataset(ds.Dataset):
         return [ConnectorFragment(self)]
 
     def open(self, columns: list[str] | None) -> pa.RecordBatchReader:
-        """Start the source scan with the planned pushdown, widened to what DataFusion needs."""
-        projection = None
-        if self.request.projection is not None:
-            wanted = set(columns or ()) | set(self.request.projection)
-            # A count(*) needs rows but no columns; the narrowest real column carries them.
-            projection = [f.name for f in self._schema if f.name in wanted] or self._schema.names[
-                :1
-            ]
-        request = replace(self.request, projection=projection)
         try:
-            reader = self.connector.scan(request)
+            reader = self._start(columns)
         except SourceError as error:
             raise self._fail(error) from None
         return pa.RecordBatchReader.from_batches(reader.schema, self._count(reader))
+
+    def _start(self, columns: list[str] | None) -> pa.RecordBatchReader:
+        """The source's stream, holding at least `columns`."""
+        raise NotImplementedError
 
     def _fail(self, error: SourceError) -> SidecarError:
         """Keep the agent-facing error: DataFusion flattens exceptions raised inside scans."""
@@ -99,14 +86,61 @@ class ConnectorDataset(ds.Dataset):
                 yield batch
         except SourceError as error:
             raise self._fail(error) from None
+        except SidecarError as error:
+            self.error = error
+            raise
         finally:
             reader.close()
+
+
+class ConnectorDataset(StreamDataset):
+    """One table reference of one query, bound to the scan the planner chose for it."""
+
+    def __init__(
+        self,
+        name: str,
+        connector: Connector,
+        schema: pa.Schema,
+        request: ScanRequest,
+        cancelled: threading.Event,
+    ) -> None:
+        super().__init__(name, schema, cancelled)
+        self.connector = connector
+        self.request = request
+
+    def _start(self, columns: list[str] | None) -> pa.RecordBatchReader:
+        """Start the source scan with the planned pushdown, widened to what DataFusion needs."""
+        projection = None
+        if self.request.projection is not None:
+            wanted = set(columns or ()) | set(self.request.projection)
+            # A count(*) needs rows but no columns; the narrowest real column carries them.
+            projection = [f.name for f in self._schema if f.name in wanted] or self._schema.names[
+                :1
+            ]
+        return self.connector.scan(replace(self.request, projection=projection))
+
+
+class ReaderDataset(StreamDataset):
+    """Any stream with a known schema, opened by `start` (a grouped answer, say)."""
+
+    def __init__(
+        self,
+        name: str,
+        schema: pa.Schema,
+        start: Callable[[], pa.RecordBatchReader],
+        cancelled: threading.Event,
+    ) -> None:
+        super().__init__(name, schema, cancelled)
+        self._reader = start
+
+    def _start(self, columns: list[str] | None) -> pa.RecordBatchReader:
+        return self._reader()
 
 
 class ConnectorFragment:
     """The single fragment DataFusion scans; it opens the source only when executed."""
 
-    def __init__(self, dataset: ConnectorDataset) -> None:
+    def __init__(self, dataset: StreamDataset) -> None:
         self.dataset = dataset
 
     def scanner(

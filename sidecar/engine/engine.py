@@ -19,9 +19,11 @@ from sqlglot import exp
 from policies.guard import check, parse
 from policies.identity import ANONYMOUS
 from sidecar.config import SidecarConfig
+from sidecar.engine.bridge import ScanStats
 from sidecar.engine.cache import MISS, CachedResult, ResultsCache
 from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.engine.executor import QueryResult
+from sidecar.engine.grouping import GroupedQuery
 from sidecar.engine.memory import TableConnector
 from sidecar.engine.params import bind, parameter_count
 from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan, datafusion_sql
@@ -222,13 +224,30 @@ def federation_text(result: QueryResult, analyzed: bool) -> str:
         relations = ", ".join(result.plan.relations)
         text = f"whole query pushed to {pushed.connector.label()} ({relations}):\n  {pushed.sql}"
         return text + (f"\n  fetched: {result.rows} rows" if analyzed else "")
+    grouped = result.plan.grouped
+    if grouped is not None:
+        return _grouped_text(result, grouped, analyzed)
     lines = []
     for scan in result.plan.scans:
         line = f"{scan.relation} AS {scan.alias}: {scan.connector.describe(scan.request)}"
         if scan.residual:
             line += f"\n  not pushed (evaluated by DataFusion): {'; '.join(scan.residual)}"
         if analyzed:
-            stats = result.scans[scan.name].stats
-            line += f"\n  fetched: {stats.rows} rows in {stats.batches} batches"
+            line += _fetched(result.scans[scan.name].stats)
         lines.append(line)
     return "\n".join(lines) or "no source scans"
+
+
+def _grouped_text(result: QueryResult, grouped: GroupedQuery, analyzed: bool) -> str:
+    """The source's grouping as sent, and what DataFusion still does with the groups."""
+    scan = result.plan.scans[0]
+    above = result.rename(datafusion_sql(grouped.named(result.schema.names)))
+    text = (
+        f"{scan.relation} AS {scan.alias}, grouped by the source: {grouped.answer.description}"
+        f"\n  evaluated by DataFusion over the groups: {above}"
+    )
+    return text + (_fetched(result.scans[grouped.name].stats) if analyzed else "")
+
+
+def _fetched(stats: ScanStats) -> str:
+    return f"\n  fetched: {stats.rows} rows in {stats.batches} batches"

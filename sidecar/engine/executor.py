@@ -12,12 +12,13 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
-from datafusion import SessionConfig, SessionContext
+from datafusion import DataFrame, SessionConfig, SessionContext
 
 from connectors.base import SourceError
-from sidecar.engine.bridge import ConnectorDataset
+from sidecar.engine.bridge import ConnectorDataset, ReaderDataset, StreamDataset
 from sidecar.engine.cache import BYPASS
-from sidecar.engine.planner import SCAN_PREFIX, Plan
+from sidecar.engine.grouping import GroupedQuery
+from sidecar.engine.planner import SCAN_PREFIX, Plan, datafusion_sql
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
 
@@ -50,7 +51,7 @@ class QueryResult:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.cancelled = threading.Event()
-        self.scans = {
+        self.scans: dict[str, StreamDataset] = {
             scan.name: ConnectorDataset(
                 scan.relation, scan.connector, scan.schema, scan.request, self.cancelled
             )
@@ -62,11 +63,33 @@ class QueryResult:
         with self._errors():
             self._frame = ctx.sql(plan.sql)
             self.schema: pa.Schema = self._frame.schema()
+            if plan.grouped is not None:
+                self._frame = self._over_groups(ctx, plan.grouped)
         self.rows = 0
         self.cache_status = BYPASS
         self.cache_fill: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = (
             None
         )
+
+    def _over_groups(self, ctx: SessionContext, grouped: GroupedQuery) -> DataFrame:
+        """The query run over its source's groups instead of its rows.
+
+        The groups are typed as DataFusion types the query's outputs, so its HAVING, ORDER BY
+        and results are those of the ordinary plan, whose schema this result keeps: an answer
+        must not depend on whether the source grouped it.
+        """
+        relation = self.plan.scans[0].relation
+        schema = pa.schema(
+            [pa.field(name, f.type) for name, f in zip(grouped.columns, self.schema, strict=True)]
+        )
+
+        def start() -> pa.RecordBatchReader:
+            batches = (conform(batch, schema, relation) for batch in grouped.answer.open())
+            return pa.RecordBatchReader.from_batches(schema, batches)
+
+        self.scans[grouped.name] = ReaderDataset(relation, schema, start, self.cancelled)
+        ctx.register_dataset(grouped.name, self.scans[grouped.name])
+        return ctx.sql(datafusion_sql(grouped.named(self.schema.names)))
 
     def cancel(self) -> None:
         self.cancelled.set()

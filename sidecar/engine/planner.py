@@ -4,7 +4,9 @@ The planner rewrites every table reference to a per-query scan name, then analys
 copy of the query (sqlglot's scopes and predicate pushdown) to decide, per scan, the columns,
 the predicates and the limit the source is asked for. Pushdown only ever narrows what a source
 returns; DataFusion still evaluates the whole query, so a predicate a source cannot honour costs
-speed, never correctness.
+speed, never correctness. Two plans hand more to a source, and only when it says it computes
+that part exactly: the whole query to a SQL source holding every table, and the groups of a
+grouped single-table query to a source that aggregates (`grouping`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from connectors.base import Connector, ScanRequest
 from connectors.sql import SqlConnector
 from policies.guard import check, parse
 from sidecar.engine.catalog import Catalog, Resolved
+from sidecar.engine.grouping import GroupedQuery, split
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 
@@ -59,10 +62,14 @@ class PushedQuery:
 
 @dataclass
 class Plan:
+    """`statement` and `sql` are the whole query as DataFusion plans it over the scans; a
+    `pushed` query or the `grouped` answer of its one source replace them when run."""
+
     statement: exp.Expression
     sql: str
     scans: list[Scan]
     pushed: PushedQuery | None = None
+    grouped: GroupedQuery | None = None
 
     @property
     def relations(self) -> list[str]:
@@ -79,8 +86,12 @@ class Planner:
         scans = self._bind_scans(statement, sql)
         if scans:
             self._push_down(statement, scans, sql)
+        grouped = _grouped(statement, scans)
         _hand_searches_to_sources(statement, scans)
-        return Plan(statement, datafusion_sql(statement), scans, _whole_query(statement, scans))
+        pushed = _whole_query(statement, scans)
+        return Plan(
+            statement, datafusion_sql(statement), scans, pushed, None if pushed else grouped
+        )
 
     def _expand_views(self, statement: exp.Expression, sql: str) -> exp.Expression:
         for _ in range(MAX_VIEW_DEPTH):
@@ -204,6 +215,25 @@ def _hand_searches_to_sources(statement: exp.Expression, scans: list[Scan]) -> N
         )
     for search in searches:
         search.replace(exp.true())
+
+
+def _grouped(statement: exp.Expression, scans: list[Scan]) -> GroupedQuery | None:
+    """Ask the one source of a grouped single-table query for its groups (see `grouping`).
+
+    Asked before full-text matches become TRUE for DataFusion: the core keeps them, so only a
+    source that evaluates them can answer it.
+    """
+    if len(scans) != 1:
+        return None
+    scan = scans[0]
+    groups = f"{scan.name}_groups"
+    parts = split(statement, scan.name, groups, scan.relation, scan.schema.names)
+    if parts is None:
+        return None
+    answer = scan.connector.aggregate(parts.core)
+    if answer is None or len(answer.schema) != len(parts.core.expressions):
+        return None
+    return GroupedQuery(groups, answer, parts.outer)
 
 
 def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | None:

@@ -330,8 +330,10 @@ def test_a_grouped_query_becomes_one_aggregate_pipeline(mockmongo: MockMongo) ->
     assert group["c3"] == {"$sum": "$qty"} and group["c4"] == {"$min": "$at"}
     project = aggregation.pipeline[2]["$project"]
     assert project["o3"] == {"$cond": [{"$gt": ["$c3n", 0]}, "$c3", None]}  # SUM of none is NULL
+    answer = mongo.aggregate(select)
+    assert answer is not None and answer.description == f"mongodb shop.orders: {aggregation.text()}"
     mockmongo.documents = [{"o0": "failed", "o1": 2, "o2": 1, "o3": 5.5, "o4": None}]
-    rows = mongo.aggregate(aggregation).read_all().to_pylist()
+    rows = answer.open().read_all().to_pylist()
     assert rows == [{"o0": "failed", "o1": 2, "o2": 1, "o3": 5.5, "o4": None}]
     sent = next(c for c in reversed(mockmongo.commands) if "aggregate" in c)
     assert sent["pipeline"] == aggregation.pipeline
@@ -344,6 +346,7 @@ def test_a_grouped_query_becomes_one_aggregate_pipeline(mockmongo: MockMongo) ->
         "SELECT status, count(DISTINCT qty) FROM orders GROUP BY status",
         "SELECT price, count(*) FROM orders GROUP BY price",  # doubles: NaN groups differently
         "SELECT max(price) FROM orders",
+        "SELECT avg(amount) FROM orders",  # Decimal128: MongoDB's average is exact
         "SELECT status, sum(note) FROM orders GROUP BY status",
         "SELECT count(*) FROM orders WHERE status ILIKE 'f%'",
         "SELECT o.status FROM orders o JOIN orders p ON o._id = p._id GROUP BY o.status",
@@ -351,15 +354,68 @@ def test_a_grouped_query_becomes_one_aggregate_pipeline(mockmongo: MockMongo) ->
 )
 def test_queries_that_do_not_fit_a_pipeline(mockmongo: MockMongo, sql: str) -> None:  # noqa: F811
     mockmongo.documents = ORDERS
-    assert connector(mockmongo).plan_aggregate(sqlglot.parse_one(sql, read="postgres")) is None
+    select = sqlglot.parse_one(sql, read="postgres")
+    assert isinstance(select, exp.Select) and connector(mockmongo).aggregate(select) is None
 
 
 def test_an_ungrouped_aggregate_over_nothing_is_one_row(mockmongo: MockMongo) -> None:  # noqa: F811
     mockmongo.documents = ORDERS
-    mongo = connector(mockmongo)
-    aggregation = mongo.plan_aggregate(
-        sqlglot.parse_one("SELECT count(*), sum(qty) FROM orders", read="postgres")
-    )
-    assert aggregation is not None
+    select = sqlglot.parse_one("SELECT count(*), sum(qty) FROM orders", read="postgres")
+    assert isinstance(select, exp.Select)
+    answer = connector(mockmongo).aggregate(select)
+    assert answer is not None
     mockmongo.documents = []
-    assert mongo.aggregate(aggregation).read_all().to_pylist() == [{"o0": 0, "o1": None}]
+    assert answer.open().read_all().to_pylist() == [{"o0": 0, "o1": None}]
+
+
+def test_engine_sends_a_grouped_query_as_one_aggregate(mockmongo: MockMongo, tmp_path: Any) -> None:  # noqa: F811
+    """Two keys and AVG, which nx-27017 gets wrong: the exact command, and the engine's HAVING,
+    ORDER BY and LIMIT over the groups MongoDB answers."""
+    mockmongo.documents = ORDERS
+    config = parse_config(
+        {
+            "name": "shop",
+            "datasets": [
+                {"from": "mongodb:shop.orders", "name": "orders", "params": {"uri": mockmongo.uri}}
+            ],
+        },
+        tmp_path,
+    )
+    engine = Engine(config)
+    engine.load()
+    march = dt.datetime(2026, 3, 14)
+    mockmongo.documents = [
+        {"o0": "failed", "o1": march, "o2": 3, "o3": 2.0},
+        {"o0": "paid", "o1": march, "o2": 1, "o3": 3.5},
+        {"o0": None, "o1": None, "o2": 5, "o3": 1.25},
+        {"o0": "b", "o1": march, "o2": 3, "o3": None},
+    ]
+    mockmongo.commands.clear()
+    result = engine.query(
+        "SELECT o.status, o.day, count(*) AS n, avg(o.qty) FROM orders o WHERE o.status <> 'x' "
+        "GROUP BY o.status, o.day HAVING count(*) > 1 ORDER BY n DESC, 1 LIMIT 2"
+    )
+    table = pa.Table.from_batches(list(result), schema=result.schema)
+    utc = march.replace(tzinfo=dt.UTC)
+    assert table.to_pylist() == [
+        {"status": None, "day": None, "n": 5, "avg(o.qty)": 1.25},
+        {"status": "b", "day": utc, "n": 3, "avg(o.qty)": None},
+    ]
+    assert table.schema.field("day").type == pa.timestamp("ms", tz="UTC")
+    [sent] = mockmongo.commands
+    assert sent["aggregate"] == "orders" and sent["$db"] == "shop"
+    assert sent["cursor"] == {"batchSize": 1000}
+    assert sent["pipeline"] == [
+        {"$match": {"status": {"$nin": ["x", None]}}},
+        {
+            "$group": {
+                "_id": {
+                    "status": {"$ifNull": ["$status", None]},
+                    "day": {"$ifNull": ["$day", None]},
+                },
+                "c2": {"$sum": 1},
+                "c3": {"$avg": "$qty"},
+            }
+        },
+        {"$project": {"_id": 0, "o0": "$_id.status", "o1": "$_id.day", "o2": "$c2", "o3": "$c3"}},
+    ]
