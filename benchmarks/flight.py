@@ -1,8 +1,9 @@
 """Flight SQL DoGet throughput: the sidecar against bare pyarrow.flight servers, in one run.
 
-The sidecar (a real `sidecar run` subprocess) serves a Parquet file of `--rows` rows and is
-asked `SELECT * FROM orders` over Flight SQL (GetFlightInfo, then DoGet). Two bare peers run
-in their own processes in the same run:
+The sidecar (a real `sidecar run` subprocess) serves the same `--rows` rows twice, as a
+Parquet file (`orders`) and as an Arrow IPC file (`orders_hot`, read memory-mapped with no
+decoding), and is asked `SELECT * FROM <table>` over Flight SQL (GetFlightInfo, then DoGet).
+Two bare peers run in their own processes in the same run:
 
 - **memory**: a pyarrow.flight server streaming the same table from memory, the loopback
   limit this machine allows (the issue's bar: the sidecar at 0.8x of it or better);
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 
@@ -90,9 +92,9 @@ def best(run: Callable[[], tuple[int, int]], repeats: int) -> tuple[float, int, 
     return min(timings), rows, size
 
 
-def sidecar_run(client: flight.FlightClient) -> Callable[[], tuple[int, int]]:
+def sidecar_run(client: flight.FlightClient, table: str) -> Callable[[], tuple[int, int]]:
     descriptor = flight.FlightDescriptor.for_command(
-        pack(pb.CommandStatementQuery(query="SELECT * FROM orders"))
+        pack(pb.CommandStatementQuery(query=f"SELECT * FROM {table}"))
     )
 
     def run() -> tuple[int, int]:
@@ -121,14 +123,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         path = root / "orders.parquet"
-        pq.write_table(make_table(args.rows), path, row_group_size=ROW_GROUP)
+        table = make_table(args.rows)
+        pq.write_table(table, path, row_group_size=ROW_GROUP)
+        feather.write_feather(table, root / "orders.arrow", chunksize=BATCH_ROWS)
+        del table
         http_port = free_port()
         (root / "sidecar.yaml").write_text(
             textwrap.dedent(
                 f"""
                 version: 1
                 runtime: {{http: {{port: {http_port}}}, pg: {{port: 0, enabled: false}}}}
-                datasets: [{{from: "file:orders.parquet", name: orders}}]
+                datasets:
+                  - {{from: "file:orders.parquet", name: orders}}
+                  - {{from: "file:orders.arrow", name: orders_hot}}
                 """
             )
         )
@@ -147,7 +154,10 @@ def main() -> None:
             client = flight.connect(sidecar.flight_url)
             for peer in peers.values():
                 wait_for(peer)
-            results = {"sidecar": best(sidecar_run(client), args.repeats)}
+            results = {
+                "sidecar": best(sidecar_run(client, "orders"), args.repeats),
+                "sidecar-ipc": best(sidecar_run(client, "orders_hot"), args.repeats),
+            }
             for source, peer in peers.items():
                 ticket = flight.Ticket(b"orders")
                 results[source] = best(lambda p=peer, t=ticket: read(p, t), args.repeats)
@@ -164,12 +174,12 @@ def report(rows: int, results: dict[str, tuple[float, int, int]]) -> None:
     for name, (seconds, count, size) in results.items():
         assert count == rows, f"{name} returned {count} rows"
         print(
-            f"  {name:<8} {count / seconds / 1e6:6.1f} M rows/s  {size / seconds / 1e6:7.0f} MB/s"
+            f"  {name:<11} {count / seconds / 1e6:6.1f} M rows/s  {size / seconds / 1e6:7.0f} MB/s"
             f"  ({seconds:.2f} s)"
         )
-    sidecar = results["sidecar"][0]
-    for peer in ("memory", "parquet"):
-        print(f"  sidecar / bare {peer}: {results[peer][0] / sidecar:.2f}x")
+    for ours, peer in (("sidecar", "parquet"), ("sidecar", "memory"), ("sidecar-ipc", "memory")):
+        ratio = results[peer][0] / results[ours][0]
+        print(f"  {ours} / bare {peer}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

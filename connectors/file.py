@@ -1,10 +1,12 @@
-"""`file:` datasets: Parquet, CSV and JSON tables, and folders of Markdown or text documents.
+"""`file:` datasets: Parquet, Arrow IPC, CSV and JSON tables, and folders of documents.
 
 A location is one file, a directory, or a glob (`logs/**/*.ndjson`). The format comes from the
 extension unless `params.format` says otherwise. Tables are read through `pyarrow.dataset`, so a
 scan streams batch by batch with the projection and filters applied inside Arrow (and Parquet
 row groups skipped by their statistics); only a `.json` file holding one top-level array has to
-be loaded whole. Documents become one row each: path, title, content and modification time.
+be loaded whole. Arrow IPC files (`.arrow`, `.feather`) need no decoding at all, the fastest
+format to serve hot data from. Documents become one row each: path, title, content and
+modification time.
 
 The path is declared by the operator in sidecar.yaml; nothing an agent writes in SQL reaches it.
 """
@@ -30,10 +32,13 @@ from sqlglot import exp
 from connectors import predicates
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
 
-FORMATS = ("parquet", "csv", "json", "ndjson", "markdown", "text")
+FORMATS = ("parquet", "arrow", "csv", "json", "ndjson", "markdown", "text")
 EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
     ".csv": "csv",
     ".json": "json",
     ".ndjson": "ndjson",
@@ -238,6 +243,8 @@ class FileConnector(Connector):
         `.ndjson` promises one object per line, which Arrow splits and parses faster."""
         if fmt == "parquet":
             return ds.ParquetFileFormat()
+        if fmt == "arrow":
+            return ds.IpcFileFormat()
         if fmt == "ndjson":
             return ds.JsonFileFormat()
         if fmt == "json":

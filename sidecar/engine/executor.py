@@ -15,10 +15,10 @@ import pyarrow as pa
 from datafusion import DataFrame, SessionConfig, SessionContext
 
 from connectors.base import SourceError
-from sidecar.engine.bridge import ConnectorDataset, ReaderDataset, StreamDataset
+from sidecar.engine.bridge import Cancelled, ConnectorDataset, ReaderDataset, StreamDataset
 from sidecar.engine.cache import BYPASS
 from sidecar.engine.grouping import GroupedQuery
-from sidecar.engine.planner import SCAN_PREFIX, Plan, datafusion_sql
+from sidecar.engine.planner import SCAN_PREFIX, DirectScan, Plan, datafusion_sql
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
 
@@ -95,7 +95,12 @@ class QueryResult:
         self.cancelled.set()
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        batches = self._pushed() if self.plan.pushed else self._federated()
+        if self.plan.pushed:
+            batches = self._pushed()
+        elif self.plan.direct:
+            batches = self._direct(self.plan.direct)
+        else:
+            batches = self._federated()
         if self.cache_fill is not None:
             batches = self.cache_fill(batches)
         for batch in batches:
@@ -103,6 +108,32 @@ class QueryResult:
                 raise SidecarError(ErrorCode.CANCELED, "query cancelled")
             self.rows += batch.num_rows
             yield batch
+
+    def _direct(self, direct: DirectScan) -> Iterator[pa.RecordBatch]:
+        """The scan's batches straight to the client: the source applied every filter, so
+        only picking, renaming and the LIMIT/OFFSET window are left to do here."""
+        dataset = self.scans[direct.scan]
+        skip, left = direct.offset, direct.limit
+        reader = dataset.open(None)
+        try:
+            for batch in reader:
+                if skip:
+                    dropped = min(skip, batch.num_rows)
+                    batch, skip = batch.slice(dropped), skip - dropped
+                if left is not None:
+                    batch = batch.slice(0, left)
+                    left -= batch.num_rows
+                if batch.num_rows:
+                    picked = pa.RecordBatch.from_arrays(
+                        [batch.column(name) for name in direct.columns], names=self.schema.names
+                    )
+                    yield conform(picked, self.schema, dataset.name)
+                if left == 0:
+                    return
+        except Cancelled:
+            raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
+        finally:
+            reader.close()
 
     def _federated(self) -> Iterator[pa.RecordBatch]:
         """DataFusion's batches, held to the schema it announced (its batches can differ in

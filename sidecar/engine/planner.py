@@ -60,6 +60,17 @@ class PushedQuery:
     sql: str
 
 
+@dataclass(frozen=True)
+class DirectScan:
+    """A query that is one scan's rows as they arrive, its columns picked and renamed: the
+    batches go from the source to the client without passing through DataFusion."""
+
+    scan: str
+    columns: tuple[str, ...]
+    offset: int = 0
+    limit: int | None = None
+
+
 @dataclass
 class Plan:
     """`statement` and `sql` are the whole query as DataFusion plans it over the scans; a
@@ -70,6 +81,7 @@ class Plan:
     scans: list[Scan]
     pushed: PushedQuery | None = None
     grouped: GroupedQuery | None = None
+    direct: DirectScan | None = None
 
     @property
     def relations(self) -> list[str]:
@@ -84,13 +96,18 @@ class Planner:
         _complete_minutes(statement)
         statement = self._expand_views(statement, sql)
         scans = self._bind_scans(statement, sql)
-        if scans:
-            self._push_down(statement, scans, sql)
+        qualified = self._push_down(statement, scans, sql) if scans else None
         grouped = _grouped(statement, scans)
         _hand_searches_to_sources(statement, scans)
         pushed = _whole_query(statement, scans)
+        direct = _direct(qualified, scans) if qualified is not None and not pushed else None
         return Plan(
-            statement, datafusion_sql(statement), scans, pushed, None if pushed else grouped
+            statement,
+            datafusion_sql(statement),
+            scans,
+            pushed,
+            None if pushed else grouped,
+            direct,
         )
 
     def _expand_views(self, statement: exp.Expression, sql: str) -> exp.Expression:
@@ -156,7 +173,10 @@ class Planner:
             table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table_alias))
         return scans
 
-    def _push_down(self, statement: exp.Expression, scans: list[Scan], sql: str) -> None:
+    def _push_down(
+        self, statement: exp.Expression, scans: list[Scan], sql: str
+    ) -> exp.Expression | None:
+        """Decide each scan's request; returns the qualified query it was decided on."""
         by_name = {scan.name: scan for scan in scans}
         schema = {
             scan.name: {_quote(f.name): _schema_type(f.type) for f in scan.schema} for scan in scans
@@ -167,14 +187,15 @@ class Planner:
             scopes = traverse_scope(qualified)
         except OptimizeError as error:
             self._raise_unknown_column(error, scans, sql)
-            return
+            return None
         except SqlglotError:
-            return
+            return None
         used = _used_columns(qualified)
         for scope in scopes:
             for alias, (_, source) in scope.selected_sources.items():
                 if isinstance(source, exp.Table) and source.name in by_name:
                     _plan_scan(by_name[source.name], alias, scope, used.get(alias, set()))
+        return qualified
 
     def _raise_unknown_column(self, error: OptimizeError, scans: list[Scan], sql: str) -> None:
         match = UNRESOLVED.search(str(error))
@@ -192,6 +213,34 @@ class Planner:
             hint=hint,
             position=_position(sql, column),
         )
+
+
+def _direct(qualified: exp.Expression, scans: list[Scan]) -> DirectScan | None:
+    """Plain reads of one table whose whole WHERE went to the source need no engine at all:
+    `SELECT a, b AS c FROM t WHERE <pushed> LIMIT n OFFSET m` (the agent's commonest query)."""
+    if len(scans) != 1 or not isinstance(qualified, exp.Select):
+        return None
+    scan = scans[0]
+    clauses = ("joins", "group", "having", "order", "distinct", "qualify", "laterals", "with_")
+    if any(qualified.args.get(clause) for clause in clauses) or scan.residual:
+        return None
+    if qualified.find(exp.Subquery, exp.Window, exp.AggFunc, exp.Unnest, exp.Explode):
+        return None
+    where = qualified.args.get("where")
+    if len(_conjuncts(where.this if where else None)) != len(scan.request.filters):
+        return None
+    columns = []
+    for projection in qualified.expressions:
+        node = projection.this if isinstance(projection, exp.Alias) else projection
+        if not isinstance(node, exp.Column) or node.table != scan.alias:
+            return None
+        columns.append(node.name)
+    limit, offset = qualified.args.get("limit"), qualified.args.get("offset")
+    count = _integer(limit.expression) if limit is not None else None
+    skip = _integer(offset.expression) if offset is not None else 0
+    if (limit is not None and count is None) or skip is None:
+        return None
+    return DirectScan(scan.name, tuple(columns), skip, count)
 
 
 def _hand_searches_to_sources(statement: exp.Expression, scans: list[Scan]) -> None:
@@ -368,7 +417,7 @@ def _conjuncts(condition: exp.Expression | None) -> list[exp.Expression]:
         return []
     condition = condition.unnest()
     parts = condition.flatten() if isinstance(condition, exp.And) else [condition]
-    return [part for part in parts if not isinstance(part, exp.Boolean)]
+    return [part for part in parts if not (isinstance(part, exp.Boolean) and part.this)]
 
 
 def _only_references(conjunct: exp.Expression, alias: str) -> bool:

@@ -276,3 +276,36 @@ def test_full_text_matches_need_a_search_source(engine: Engine) -> None:
         rows(engine, "SELECT id FROM orders WHERE status @@ 'failed'")
     assert raised.value.code is ErrorCode.QUERY
     assert "search source" in raised.value.message and "elasticsearch" in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT id FROM orders WHERE id < 3", [{"id": 0}, {"id": 1}, {"id": 2}]),
+        (
+            "SELECT status AS s, id FROM orders WHERE id > 195",
+            [{"s": "failed" if i % 4 == 0 else "paid", "id": i} for i in (196, 197, 198, 199)],
+        ),
+        ("SELECT id FROM orders LIMIT 2 OFFSET 99", [{"id": 99}, {"id": 100}]),
+        ("SELECT id, id AS again FROM orders WHERE id = 7", [{"id": 7, "again": 7}]),
+        ("SELECT id FROM orders WHERE FALSE", []),
+    ],
+)
+def test_plain_reads_stream_straight_from_the_source(
+    engine: Engine, sql: str, expected: list[dict[str, int]]
+) -> None:
+    assert rows(engine, sql) == expected
+
+
+def test_only_fully_pushed_plain_reads_skip_the_engine(engine: Engine) -> None:
+    direct = engine.query("SELECT amount, id FROM orders WHERE status = 'failed' LIMIT 3")
+    assert direct.plan.direct is not None
+    assert direct.schema.names == ["amount", "id"]
+    assert [r["id"] for r in pa.Table.from_batches(list(direct)).to_pylist()] == [0, 4, 8]
+    for sql in (
+        "SELECT id FROM orders WHERE amount % 7 = 0",
+        "SELECT id FROM orders ORDER BY id LIMIT 3",
+        "SELECT id + 1 AS next FROM orders",
+        "SELECT id FROM orders WHERE FALSE",
+    ):
+        assert engine.query(sql).plan.direct is None, sql

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
@@ -86,6 +87,15 @@ class TestFormats:
         conn = connector(tmp_path, "orders.parquet")
         assert conn.schema() == ORDERS.schema
         assert read(conn).equals(ORDERS)
+
+    @pytest.mark.parametrize("name", ["orders.arrow", "orders.feather"])
+    def test_arrow_ipc_files(self, tmp_path: Path, name: str) -> None:
+        feather.write_feather(ORDERS, tmp_path / name, chunksize=2)
+        conn = connector(tmp_path, name)
+        assert conn.schema() == ORDERS.schema
+        assert read(conn).equals(ORDERS)
+        pushed = conn.scan(ScanRequest(["id"], [sqlglot.parse_one('"amount" > 100')], 1))
+        assert pushed.read_all().to_pylist() == [{"id": 2}]
 
     def test_csv(self, tmp_path: Path) -> None:
         write_csv(tmp_path / "orders.csv", ORDERS_CSV)
@@ -527,7 +537,7 @@ class TestErrors:
         ("params", "message", "hint"),
         [
             ({"delim": ";"}, "unknown param 'delim'", "did you mean 'delimiter'?"),
-            ({"format": "xls"}, "unknown format 'xls'", "parquet, csv, json"),
+            ({"format": "xls"}, "unknown format 'xls'", "parquet, arrow, csv, json"),
             ({"delimiter": ";;"}, "delimiter must be one character", None),
             ({"has_header": "yes"}, "has_header must be true or false", None),
             ({"null_values": "NA"}, "null_values must be a list of strings", None),
