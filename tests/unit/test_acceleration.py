@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from accelerators.refresh import RefreshError
+from connectors.base import SourceError
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
@@ -200,3 +204,84 @@ def test_use_source_answers_from_the_source_when_the_copy_has_no_rows(root: Path
         {"id": 8},
         {"id": 9},
     ]
+
+
+class CountingConnector:
+    """Wraps a real connector to see how many refresh scans overlap and how often it fails."""
+
+    def __init__(self, inner: Any, failures: int = 0) -> None:
+        self.inner = inner
+        self.source = inner.source
+        self.failures = failures
+        self.scans = 0
+        self.active = 0
+        self.most_at_once = 0
+        self.lock = threading.Lock()
+
+    def accepts_filter(self, predicate: Any) -> bool:
+        return self.inner.accepts_filter(predicate)
+
+    def scan(self, request: Any) -> pa.RecordBatchReader:
+        with self.lock:
+            self.scans += 1
+            self.active += 1
+            self.most_at_once = max(self.most_at_once, self.active)
+        try:
+            time.sleep(0.05)
+            if self.failures:
+                self.failures -= 1
+                raise SourceError("the source is having a bad minute")
+            return pa.RecordBatchReader.from_batches(*_table_parts(self.inner.scan(request)))
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def _table_parts(reader: pa.RecordBatchReader) -> tuple[pa.Schema, list[pa.RecordBatch]]:
+    table = reader.read_all()
+    return table.schema, table.to_batches()
+
+
+def test_failed_refreshes_are_retried_with_backoff(root: Path) -> None:
+    engine = make_engine(root, {"refresh_retry_max_attempts": 2, "refresh_retry_backoff": "10ms"})
+    entry = engine.catalog.datasets["events"]
+    copy = entry.copy
+    flaky = CountingConnector(entry.connector, failures=2)
+    copy.refresh(flaky, entry.schema, threading.Lock())
+    assert flaky.scans == 3 and copy.status.last_error is None
+    failing = CountingConnector(entry.connector, failures=5)
+    with pytest.raises(RefreshError):
+        copy.refresh(failing, entry.schema, threading.Lock())
+    assert failing.scans == 3 and "bad minute" in copy.status.last_error
+    assert count(engine) == 10
+
+
+def test_refreshes_of_one_source_take_turns(root: Path) -> None:
+    config = parse_config(
+        {
+            "datasets": [
+                {"from": "file:events.parquet", "name": f"copy{i}", "acceleration": {}}
+                for i in range(4)
+            ]
+        },
+        root,
+    )
+    engine = Engine(config)
+    engine.load()
+    shared = CountingConnector(engine.catalog.datasets["copy0"].connector)
+    lock = engine.catalog.accelerator.source_lock(shared.inner)
+    threads = [
+        threading.Thread(
+            target=engine.catalog.datasets[f"copy{i}"].copy.refresh,
+            args=(shared, engine.catalog.datasets[f"copy{i}"].schema, lock),
+        )
+        for i in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert shared.scans == 4 and shared.most_at_once == 1
+    assert lock is engine.catalog.accelerator.source_lock(
+        engine.catalog.datasets["copy3"].connector
+    )
