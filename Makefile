@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages of the test peers; `make test` installs the missing ones when run as root.
-APT_PACKAGES := mariadb-server postgresql postgresql-client
+APT_PACKAGES := mariadb-server postgresql postgresql-client libpostgresql-jdbc-java \
+	openjdk-17-jdk-headless
 # fakesnow pins its own sqlglot and an older snowflake-connector-python: a venv of its own.
 PEERS := .venv-peers
 PEERS_STAMP := $(PEERS)/.installed
@@ -60,9 +61,10 @@ format: install
 test: install install-llm peers lint
 	$(BIN)/python -m pytest -q
 
-bench: install install-llm
+bench: install install-llm apt
 	$(BIN)/python benchmarks/http_api.py
 	$(BIN)/python benchmarks/flight.py
+	$(BIN)/python benchmarks/pgwire.py
 	$(BIN)/python benchmarks/llm.py
 
 proto: install

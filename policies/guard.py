@@ -315,9 +315,12 @@ def parse(sql: str, *, dialect: str = DEFAULT_DIALECT) -> list[exp.Expression | 
     A statement sqlglot cannot parse may still be one the guard would refuse (ATTACH, EXPORT
     DATABASE, DuckDB's glob()): those are reported as forbidden, because "syntax error" would send
     the agent off fixing syntax that can never be accepted.
+
+    A newline is appended because sqlglot 30's tokenizer fails on a statement with a `$n`
+    placeholder that ends in an empty string literal (`... AND b = ''`); positions are unchanged.
     """
     try:
-        return sqlglot.parse(sql, read=dialect)
+        return sqlglot.parse(sql + "\n", read=dialect)
     except TokenError as error:
         raise _token_error(error) from error
     except ParseError as error:
@@ -747,8 +750,9 @@ def _readable(description: str) -> str:
 
 
 def _tokenize(sql: str, dialect: str) -> list[Token]:
+    """Tokens of `sql`; the newline works around the tokenizer bug `parse` describes."""
     try:
-        return _code_tokenizer(dialect)(dialect=dialect).tokenize(sql)
+        return _code_tokenizer(dialect)(dialect=dialect).tokenize(sql + "\n")
     except TokenError as error:
         raise _token_error(error) from error
 

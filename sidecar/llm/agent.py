@@ -26,7 +26,14 @@ from typing import Any
 
 from policies.identity import Identity
 from sidecar.llm.models import ModelEntry
-from sidecar.llm.openai import ChatRequest, Message, NamedToolChoice, OpenAIError
+from sidecar.llm.openai import (
+    STREAM_INTERVAL,
+    ChatRequest,
+    Message,
+    NamedToolChoice,
+    OpenAIError,
+    coalesce,
+)
 from sidecar.llm.tools import TOOL_NAMES, DataTools, ToolOutcome
 
 AUTO_TOOL_FORMATS = ("chatml-function-calling",)
@@ -220,7 +227,8 @@ class ChatAgent:
         """Runs in the model's worker thread."""
         try:
             if stream:
-                yield from self.model.llama.create_chat_completion(**options, stream=True)
+                chunks = self.model.llama.create_chat_completion(**options, stream=True)
+                yield from coalesce(chunks, STREAM_INTERVAL)
             else:
                 yield self.model.llama.create_chat_completion(**options)
         except ValueError as error:

@@ -128,7 +128,8 @@ class ModelEntry:
         """A context for generation, or one with mean pooling for /v1/embeddings.
 
         Embeddings get their own context because a decoder model needs pooling switched on
-        for them, which a generating context must not have.
+        for them, which a generating context must not have. llama.cpp maps the weights from
+        the file, so the two contexts share them in memory.
         """
         params = self.config.params
         options: dict[str, Any] = {

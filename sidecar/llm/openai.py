@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.responses import JSONResponse
 
 DONE = b"data: [DONE]\n\n"
+STREAM_INTERVAL = 0.04
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 RequestT = TypeVar("RequestT", bound="Loose")
 
@@ -266,3 +268,37 @@ def chat_chunk(
             ],
         }
     )
+
+
+def coalesce(chunks: Iterator[dict[str, Any]], interval: float) -> Iterator[dict[str, Any]]:
+    """Merge stream chunks (chat deltas or completion text) that come within `interval` seconds
+    of the last one sent.
+
+    Each SSE event costs the server and the client a wake-up and some parsing, which on a
+    two-core machine is CPU taken from llama.cpp's threads: with ~80 tokens/s, sending every
+    token alone costs about 5% of the generation speed. A chunk is held back only while
+    tokens come faster than `interval`, so text still arrives within about that much time.
+    """
+    pending: dict[str, Any] | None = None
+    sent = float("-inf")
+    for chunk in chunks:
+        if pending is None:
+            pending = chunk
+        else:
+            _merge(pending["choices"][0], chunk["choices"][0])
+        current = time.monotonic()
+        if pending["choices"][0].get("finish_reason") or current - sent >= interval:
+            yield pending
+            pending, sent = None, current
+    if pending is not None:
+        yield pending
+
+
+def _merge(target: dict[str, Any], source: dict[str, Any]) -> None:
+    if "delta" in target:
+        text = (target["delta"].get("content") or "") + (source["delta"].get("content") or "")
+        if text:
+            target["delta"]["content"] = text
+    else:
+        target["text"] += source["text"]
+    target["finish_reason"] = source.get("finish_reason") or target.get("finish_reason")

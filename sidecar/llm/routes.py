@@ -28,6 +28,7 @@ from sidecar.llm.metrics import LlmMetrics
 from sidecar.llm.models import ModelEntry, ModelService
 from sidecar.llm.openai import (
     DONE,
+    STREAM_INTERVAL,
     ChatRequest,
     CompletionRequest,
     EmbeddingRequest,
@@ -35,6 +36,7 @@ from sidecar.llm.openai import (
     OpenAIError,
     chat_chunk,
     chat_completion,
+    coalesce,
     new_id,
     now,
     parse,
@@ -179,7 +181,8 @@ class LlmApi:
         def generate(prompt: str, stream: bool) -> Iterator[dict[str, Any]]:
             try:
                 if stream:
-                    yield from model.llama.create_completion(prompt, stream=True, **options)
+                    chunks = model.llama.create_completion(prompt, stream=True, **options)
+                    yield from coalesce(chunks, STREAM_INTERVAL)
                 else:
                     yield model.llama.create_completion(prompt, **options)
             except ValueError as error:

@@ -379,3 +379,8 @@ def test_unparseable_sql_without_a_forbidden_construct_stays_a_syntax_error() ->
     assert error.code is ErrorCode.SYNTAX
     assert error.position == 1
     assert "did you mean SELECT" in (error.hint or "")
+
+
+def test_placeholders_before_a_trailing_empty_string_parse() -> None:
+    sql = "SELECT * FROM t WHERE a = $1 AND b = ''"
+    assert check(sql, parse(sql)).sql(dialect="postgres").endswith("b = ''")

@@ -22,7 +22,7 @@ from policies.identity import Identity
 from sidecar.config import ConfigError, DataTool, SidecarConfig, parse_config
 from sidecar.engine import Engine
 from sidecar.llm.models import LoadError, ModelEntry, ModelState, gguf_path
-from sidecar.llm.openai import ChatRequest, OpenAIError, parse
+from sidecar.llm.openai import ChatRequest, OpenAIError, coalesce, parse
 from sidecar.llm.queue import ModelQueue, QueueFull
 from sidecar.llm.tools import MAX_CELL, MAX_ROWS, TOOL_NAMES, DataTools
 from sidecar.metrics import Metrics
@@ -271,3 +271,21 @@ def test_without_llama_cpp_the_model_errors_and_sql_still_works(
         status = client.get("/v1/status").json()
         assert status["models"][0]["state"] == "error"
     sidecar.models.close()
+
+
+def test_stream_chunks_coalesce_while_tokens_come_fast() -> None:
+    def chat(*texts: str) -> Iterator[dict[str, object]]:
+        yield {"choices": [{"delta": {"role": "assistant"}, "finish_reason": None}]}
+        for text in texts:
+            yield {"choices": [{"delta": {"content": text}, "finish_reason": None}]}
+        yield {"choices": [{"delta": {}, "finish_reason": "stop"}]}
+
+    each = [c["choices"][0] for c in coalesce(chat("a", "b", "c"), interval=0)]
+    assert [c["delta"].get("content") for c in each] == [None, "a", "b", "c", None]
+    merged = [c["choices"][0] for c in coalesce(chat("a", "b", "c"), interval=60)]
+    assert merged == [
+        {"delta": {"role": "assistant"}, "finish_reason": None},
+        {"delta": {"content": "abc"}, "finish_reason": "stop"},
+    ]
+    text = ({"choices": [{"text": t, "finish_reason": None}]} for t in "xyz")
+    assert [c["choices"][0]["text"] for c in coalesce(text, interval=60)] == ["x", "yz"]

@@ -80,7 +80,7 @@ def test_set_config_as_a_query_is_a_settings_command() -> None:
         Statement("SELECT current_setting('jit') AS cur, set_config('jit', 'off', false)", 0)
     )
     assert isinstance(command, SettingsQuery)
-    assert [name for name, _ in command.calls(command.tree)] == ["cur", "set_config"]
+    assert command.names == ["cur", "set_config"]
     assert isinstance(
         classify(Statement("SELECT set_config('a', 'b', false) FROM t", 0)), QueryCommand
     )

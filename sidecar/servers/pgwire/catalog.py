@@ -6,11 +6,12 @@ no pg_catalog, and DuckDB's own has DuckDB's type OIDs, so the shadow is an in-m
 holding PostgreSQL 15's catalog relations (pg_catalog.sql) filled with the datasets' and views'
 schemas and no data at all. It is rebuilt when the catalog changes, cannot read files or the
 network (external access off, configuration locked) and only ever sees statements the read-only
-guard has accepted, rewritten so pg_catalog names reach the shadow's own tables and functions.
+guard has accepted, rewritten (rewrite.py) so pg_catalog names reach the shadow's own tables and
+functions.
 
 `routes_to_shadow` decides per statement: anything naming a catalog relation or a catalog-only
 function goes to the shadow; everything else goes to the engine. Session functions (version(),
-current_user, current_setting(...)) become literals on both paths.
+current_user, current_setting(...)) become literals on both paths (session_functions.py).
 """
 
 from __future__ import annotations
@@ -18,85 +19,34 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 from sqlglot import exp
-from sqlglot.errors import ParseError
 
 from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.servers.pgwire import types
+from sidecar.servers.pgwire.rewrite import (
+    REGISTRY_CASTS,
+    SHADOW,
+    SHADOW_INFORMATION,
+    Rewriter,
+    tables,
+    type_name,
+)
 from sidecar.servers.pgwire.settings import DEFAULTS
 
-SHADOW = "shadow_pg_catalog"
-SHADOW_INFORMATION = "shadow_information_schema"
 PUBLIC_NAMESPACE = 2200
 FIRST_OID = 16384
 OWNER = "sidecar"
 TEXT_OIDS = frozenset({types.TEXT.oid, types.VARCHAR.oid, types.BPCHAR.oid, types.NAME.oid})
-REGISTRY_CASTS = {
-    "regclass": ("to_regclass", "regclass_name"),
-    "regtype": ("to_regtype", "regtype_name"),
-    "regnamespace": ("to_regnamespace", "regnamespace_name"),
-    "regrole": ("to_regrole", "regrole_name"),
-}
-PLAIN_TYPES = {
-    "oid": "BIGINT",
-    "xid": "BIGINT",
-    "cid": "BIGINT",
-    "name": "VARCHAR",
-    "char": "VARCHAR",
-    "regproc": "VARCHAR",
-    "regprocedure": "VARCHAR",
-    "regoper": "VARCHAR",
-    "regoperator": "VARCHAR",
-    "aclitem": "VARCHAR",
-    "pg_node_tree": "VARCHAR",
-    "sql_identifier": "VARCHAR",
-    "character_data": "VARCHAR",
-    "yes_or_no": "VARCHAR",
-    "cardinal_number": "INTEGER",
-    "time_stamp": "TIMESTAMPTZ",
-    "int2vector": "SMALLINT[]",
-    "oidvector": "BIGINT[]",
-}
-OPERATORS: dict[str, Callable[[exp.Expression, exp.Expression], exp.Expression]] = {
-    "~": lambda a, b: exp.RegexpLike(this=a, expression=b),
-    "!~": lambda a, b: exp.not_(exp.RegexpLike(this=a, expression=b)),
-    "~*": lambda a, b: exp.RegexpILike(this=a, expression=b),
-    "!~*": lambda a, b: exp.not_(exp.RegexpILike(this=a, expression=b)),
-    "~~": lambda a, b: exp.Like(this=a, expression=b),
-    "!~~": lambda a, b: exp.not_(exp.Like(this=a, expression=b)),
-    "=": lambda a, b: exp.EQ(this=a, expression=b),
-    "<>": lambda a, b: exp.NEQ(this=a, expression=b),
-    "<": lambda a, b: exp.LT(this=a, expression=b),
-    ">": lambda a, b: exp.GT(this=a, expression=b),
-}
-# Unquoted words PostgreSQL reads as session functions, not columns.
-SESSION_WORDS = frozenset(
-    {"user", "current_user", "session_user", "current_role", "current_catalog", "current_schema"}
-)
 UNKNOWN_RELATION = re.compile(r"Table with name (\S+) does not exist|Catalog .* does not exist")
 UNKNOWN_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found|column .* not found', re.I)
-
-
-@dataclass(frozen=True)
-class SessionValues:
-    """What session functions return for one connection."""
-
-    user: str
-    database: str
-    pid: int
-    server_address: tuple[str, int]
-    client_address: tuple[str, int]
-    setting: Callable[[str], str]
-    version: str
 
 
 class ShadowCatalog:
@@ -129,6 +79,7 @@ class ShadowCatalog:
             "sidecar_type_names"
         }
         self.functions = self._names("duckdb_functions()", "function_name", SHADOW)
+        self.rewriter = Rewriter(self.relations, self.functions)
 
     def _names(self, source: str, column: str, schema: str) -> frozenset[str]:
         rows = self._db.execute(
@@ -139,14 +90,16 @@ class ShadowCatalog:
     def routes_to_shadow(self, statement: exp.Expression) -> bool:
         """Whether a statement reads the catalog rather than the datasets."""
         declared = {name.lower() for name in self.engine.catalog.table_names()}
-        for table in _tables(statement):
+        for table in tables(statement):
             schema, name = table.db.lower(), table.name.lower()
             if schema in ("pg_catalog", "information_schema"):
                 return True
             if not schema and name in self.relations and name not in declared:
                 return True
-        if any(_tables(statement)):
+        if any(tables(statement)):
             return False
+        if any(type_name(cast.to) in REGISTRY_CASTS for cast in statement.find_all(exp.Cast)):
+            return True  # 'orders'::regclass and the like
         return any(self._catalog_function(node) for node in statement.find_all(exp.Anonymous))
 
     def _catalog_function(self, node: exp.Anonymous) -> bool:
@@ -158,7 +111,7 @@ class ShadowCatalog:
     def query(self, statement: exp.Expression) -> pa.Table:
         """Run an already guarded and bound statement against the shadow catalog."""
         self.refresh()
-        sql = self.rewrite(statement).sql(dialect="duckdb")
+        sql = self.rewriter.rewrite(statement).sql(dialect="duckdb")
         cursor = self._db.cursor()
         try:
             table = cursor.sql(sql).to_arrow_table()
@@ -167,61 +120,6 @@ class ShadowCatalog:
         finally:
             cursor.close()
         return table.cast(pa.schema([_pinned(field) for field in table.schema]))
-
-    def rewrite(self, statement: exp.Expression) -> exp.Expression:
-        return statement.copy().transform(self._visit)
-
-    def _visit(self, node: exp.Expression) -> exp.Expression:
-        """Rewrite one node; a replacement's own subtree is rewritten too (transform skips it)."""
-        replacement = self._rewrite_node(node)
-        if replacement is node:
-            return node
-        return replacement.transform(self._visit, copy=False)
-
-    def _rewrite_node(self, node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table):
-            return self._table(node)
-        if isinstance(node, exp.Column) and node.args.get("db") is not None:
-            schema = node.db.lower()
-            if schema in ("pg_catalog", "information_schema"):
-                node.set("db", exp.to_identifier(_shadow_schema(schema)))
-                node.set("catalog", None)
-            return node
-        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
-            if node.this.name.lower() == "pg_catalog":
-                return self._function(node.expression)
-            return node
-        if isinstance(node, exp.Anonymous) and not isinstance(node.parent, exp.Dot):
-            return self._function(node)
-        if isinstance(node, exp.Cast):
-            return _cast(node)
-        if isinstance(node, exp.DataType):
-            return _data_type(node)
-        if isinstance(node, exp.Operator):
-            return _operator(node)
-        if isinstance(node, exp.Collate):
-            return node.this
-        return node
-
-    def _table(self, table: exp.Table) -> exp.Table:
-        schema, name = table.db.lower(), table.name.lower()
-        if not isinstance(table.this, exp.Identifier):
-            if schema == "pg_catalog":  # pg_catalog.generate_series(...) and the like
-                table.set("db", None)
-            return table
-        if _is_cte_reference(table):
-            return table
-        if schema in ("pg_catalog", "information_schema") or (
-            not schema and name in self.relations
-        ):
-            table.set("db", exp.to_identifier(_shadow_schema(schema or "pg_catalog")))
-            table.set("catalog", None)
-        return table
-
-    def _function(self, node: exp.Func) -> exp.Expression:
-        if node.name.lower() in self.functions:
-            return exp.Dot(this=exp.to_identifier(SHADOW), expression=node)
-        return node
 
     def refresh(self) -> None:
         """Mirror the current datasets and views; a no-op while nothing has changed."""
@@ -415,190 +313,6 @@ def _pinned(field: pa.Field) -> pa.Field:
     if pa.types.is_list(field.type) and field.type.value_type == pa.uint32():
         return field.with_metadata({types.OID_METADATA: str(types.OID.array_oid).encode()})
     return field
-
-
-def _shadow_schema(schema: str) -> str:
-    return SHADOW_INFORMATION if schema == "information_schema" else SHADOW
-
-
-def _tables(statement: exp.Expression) -> list[exp.Table]:
-    return [
-        table
-        for table in statement.find_all(exp.Table)
-        if isinstance(table.this, exp.Identifier) and not _is_cte_reference(table)
-    ]
-
-
-def _is_cte_reference(table: exp.Table) -> bool:
-    if table.db or table.catalog:
-        return False
-    name = table.name.lower()
-    node: exp.Expression | None = table.parent
-    while node is not None:
-        with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
-        if with_ is not None and any(cte.alias.lower() == name for cte in with_.expressions):
-            return True
-        node = node.parent
-    return False
-
-
-def _type_name(data_type: exp.DataType | exp.ObjectIdentifier) -> str:
-    if isinstance(data_type, exp.ObjectIdentifier):
-        return data_type.name.lower()
-    kind = data_type.args.get("kind")
-    if data_type.this == exp.DataType.Type.USERDEFINED and kind is not None:
-        last = kind.expression if isinstance(kind, exp.Dot) else kind
-        return last.name.lower()
-    return ""
-
-
-def _cast(cast: exp.Cast) -> exp.Expression:
-    """reg* casts become lookups: a quoted name gives its OID, an OID gives its name."""
-    name = _type_name(cast.to)
-    if name in REGISTRY_CASTS:
-        to_oid, to_name = REGISTRY_CASTS[name]
-        value = cast.this
-        while isinstance(value, exp.Cast) and value.to.this in exp.DataType.TEXT_TYPES:
-            value = value.this
-        function = to_oid if isinstance(value, exp.Literal) and value.is_string else to_name
-        return exp.Dot(
-            this=exp.to_identifier(SHADOW),
-            expression=exp.Anonymous(this=function, expressions=[value]),
-        )
-    if isinstance(cast.to, exp.ObjectIdentifier):
-        cast.set("to", exp.DataType.build(PLAIN_TYPES.get(name, "VARCHAR"), dialect="duckdb"))
-    return cast
-
-
-def _data_type(data_type: exp.DataType) -> exp.DataType:
-    name = _type_name(data_type)
-    if not name:
-        return data_type
-    if name.startswith("_"):  # PostgreSQL's name for an array type: _oid is oid[]
-        element = _data_type(exp.DataType.build(name[1:], dialect="postgres", udt=True))
-        if element.this == exp.DataType.Type.USERDEFINED:
-            return data_type
-        return exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[element], nested=True)
-    if name in PLAIN_TYPES:
-        return exp.DataType.build(PLAIN_TYPES[name], dialect="duckdb")
-    try:
-        built = exp.DataType.build(name, dialect="postgres")
-    except (ValueError, ParseError):
-        return data_type
-    return data_type if built.this == exp.DataType.Type.USERDEFINED else built
-
-
-def _operator(node: exp.Operator) -> exp.Expression:
-    symbol = str(node.args.get("operator", "")).rsplit(".", 1)[-1].strip()
-    build = OPERATORS.get(symbol)
-    return build(node.this, node.expression) if build else node
-
-
-def substitute_session(statement: exp.Expression, values: SessionValues) -> bool:
-    """Replace session functions with this connection's values; True when anything changed.
-
-    A replaced projection keeps the name PostgreSQL gives it (`SELECT version()` -> "version").
-    """
-    changed = False
-
-    def replace(node: exp.Expression) -> exp.Expression:
-        nonlocal changed
-        target = node
-        if (
-            isinstance(node, exp.Dot)
-            and isinstance(node.expression, exp.Func)
-            and node.this.name.lower() == "pg_catalog"
-        ):
-            target = node.expression
-        value = _session_value(target, values)
-        if value is _KEEP:
-            return node
-        changed = True
-        literal = _literal(value)
-        parent = node.parent
-        if isinstance(parent, exp.Select) and any(e is node for e in parent.expressions):
-            return exp.alias_(literal, _output_name(target), quoted=True)
-        return literal
-
-    statement.transform(replace, copy=False)
-    return changed
-
-
-_KEEP = object()
-
-
-def _session_value(node: exp.Expression, values: SessionValues) -> Any:
-    if isinstance(node, exp.CurrentVersion):
-        return values.version
-    if isinstance(node, exp.CurrentSchema):
-        return "public"
-    if isinstance(node, exp.CurrentDatabase | exp.CurrentCatalog):
-        return values.database
-    if isinstance(node, exp.CurrentUser | exp.SessionUser):
-        return values.user
-    if isinstance(node, exp.Column) and not node.table:
-        identifier = node.this
-        if isinstance(identifier, exp.Identifier) and not identifier.quoted:
-            word = identifier.name.lower()
-            if word in SESSION_WORDS:
-                return (
-                    values.database
-                    if word == "current_catalog"
-                    else ("public" if word == "current_schema" else values.user)
-                )
-        return _KEEP
-    if not isinstance(node, exp.Anonymous):
-        return _KEEP
-    name = node.name.lower()
-    arguments = node.expressions
-    simple: dict[str, Any] = {
-        "version": values.version,
-        "pg_backend_pid": values.pid,
-        "inet_server_addr": values.server_address[0],
-        "inet_server_port": values.server_address[1],
-        "inet_client_addr": values.client_address[0],
-        "inet_client_port": values.client_address[1],
-        "current_schema": "public",
-        "current_database": values.database,
-    }
-    if name in simple and not arguments:
-        return simple[name]
-    setting = arguments[0] if arguments else None
-    while isinstance(setting, exp.Cast):
-        setting = setting.this
-    if name == "current_setting" and isinstance(setting, exp.Literal):
-        try:
-            return values.setting(setting.name)
-        except Exception:
-            if len(arguments) > 1:
-                return None
-            raise
-    return _KEEP
-
-
-def _literal(value: Any) -> exp.Expression:
-    if value is None:
-        return exp.Null()
-    if isinstance(value, int):
-        return exp.Literal.number(value)
-    return exp.Literal.string(str(value))
-
-
-def _output_name(node: exp.Expression) -> str:
-    """The column name PostgreSQL gives a session function: the function's own name."""
-    if isinstance(node, exp.Anonymous):
-        return node.name.lower()
-    if isinstance(node, exp.Column):
-        return node.name.lower()
-    names = {
-        exp.CurrentVersion: "version",
-        exp.CurrentSchema: "current_schema",
-        exp.CurrentDatabase: "current_database",
-        exp.CurrentCatalog: "current_catalog",
-        exp.CurrentUser: "current_user",
-        exp.SessionUser: "session_user",
-    }
-    return next((name for kind, name in names.items() if isinstance(node, kind)), "")
 
 
 def _translate(error: duckdb.Error) -> SidecarError:

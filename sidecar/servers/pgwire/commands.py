@@ -96,14 +96,12 @@ class SettingsQuery:
 
     tree: exp.Select
 
-    @staticmethod
-    def calls(tree: exp.Select) -> list[tuple[str, exp.Anonymous]]:
-        """(output name, call) per column of a (possibly bound) copy of the tree."""
+    @property
+    def names(self) -> list[str]:
+        """The result's column names: the alias, else the function's name."""
         return [
-            (p.alias or p.this.name.lower(), p.this)
-            if isinstance(p, exp.Alias)
-            else (p.name.lower(), p)
-            for p in tree.expressions
+            p.alias or (p.this if isinstance(p, exp.Alias) else p).name.lower()
+            for p in self.tree.expressions
         ]
 
 

@@ -26,7 +26,13 @@ from sqlglot.optimizer.qualify import qualify
 from sidecar.engine.types import sql_type
 from sidecar.servers.pgwire import types
 from sidecar.servers.pgwire.codec import UTC_NAMES, interval_text
-from sidecar.servers.pgwire.errors import FEATURE_NOT_SUPPORTED, INVALID_TEXT, PgError
+from sidecar.servers.pgwire.errors import (
+    FEATURE_NOT_SUPPORTED,
+    INVALID_TEXT,
+    PROTOCOL_VIOLATION,
+    PgError,
+)
+from sidecar.servers.pgwire.messages import Bind
 
 PG_EPOCH = dt.datetime(2000, 1, 1)
 TRUE_WORDS = frozenset({"t", "true", "y", "yes", "on", "1"})
@@ -123,6 +129,26 @@ def _type_oid(expression: exp.Expression | None) -> int | None:
     if data_type is None or data_type.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
         return None
     return types.oid_of(data_type)
+
+
+def decode_bind(message: Bind, oids: Sequence[int], statement: str, timezone: str) -> list[Any]:
+    """A Bind message's values, each decoded by its statement parameter's type and format."""
+    expected = len(oids)
+    if len(message.values) != expected:
+        raise PgError(
+            PROTOCOL_VIOLATION,
+            f"bind message supplies {len(message.values)} parameters, but prepared "
+            f'statement "{statement}" requires {expected}',
+        )
+    formats = message.parameter_formats
+    if len(formats) not in (0, 1, expected):
+        raise PgError(PROTOCOL_VIOLATION, "bind message has a wrong number of parameter formats")
+    binary = [code == 1 for code in (formats * expected if len(formats) == 1 else formats)]
+    binary = binary or [False] * expected
+    return [
+        decode(value, oid, is_binary, timezone)
+        for value, oid, is_binary in zip(message.values, oids, binary, strict=True)
+    ]
 
 
 def decode(value: bytes | None, oid: int, binary: bool, timezone: str = "UTC") -> Any:

@@ -17,6 +17,10 @@ from sqlglot import exp
 from sidecar.servers.pgwire.codec import RowEncoder
 from sidecar.servers.pgwire.commands import Command, QueryCommand
 
+# Rows encoded per step: small enough that a batch of wide rows does not sit in memory two or
+# three times over while it is encoded and written, large enough to keep encoding vectorised.
+SLICE_ROWS = 16384
+
 
 class Rows(Protocol):
     """A result as the engine's QueryResult presents it: a schema, batches, and cancel()."""
@@ -113,7 +117,7 @@ class Portal:
         return self.rows.schema if self.rows is not None else None
 
     def take(self, budget: int | None, encoder: RowEncoder | None) -> tuple[list[pa.Buffer], int]:
-        """The next rows (at most `budget`, at most one batch), encoded unless skipping (MOVE).
+        """The next rows (at most `budget`, at most a slice of one batch), encoded unless skipping.
 
         Runs in a worker thread: pulling a batch may wait on a source.
         """
@@ -130,8 +134,9 @@ class Portal:
                 return [], 0
             self._pending = batch
         batch = self._pending
-        if budget is not None and batch.num_rows > budget:
-            batch, self._pending = batch.slice(0, budget), batch.slice(budget)
+        limit = min(budget, SLICE_ROWS) if budget is not None else SLICE_ROWS
+        if batch.num_rows > limit:
+            batch, self._pending = batch.slice(0, limit), batch.slice(limit)
         else:
             self._pending = None
         self.position += batch.num_rows

@@ -8,8 +8,6 @@ does nothing, as in PostgreSQL. Anything a client does wrong ends its own connec
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import hmac
 import itertools
 import logging
@@ -17,7 +15,6 @@ import secrets
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,8 +32,6 @@ from sidecar.servers.pgwire.session import Session
 
 log = logging.getLogger("sidecar.pgwire")
 STARTUP_TIMEOUT = 30.0
-WORKERS = 64
-M_MMAP_THRESHOLD = -3
 
 
 class PgServer:
@@ -53,17 +48,13 @@ class PgServer:
         self.login = Login(authenticator, runtime.pg.auth_method)
         self.catalog = ShadowCatalog(engine)
         self.tls = _tls_context(runtime, base_dir) if runtime.tls is not None else None
-        self.executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pgwire")
-        _return_large_buffers_to_the_os()
         self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
-        self._sessions: dict[int, tuple[int, Session]] = {}
-        self._keys: dict[int, int] = {}
+        self._sessions: dict[int, Session] = {}
 
     async def start(self, sock: socket.socket) -> asyncio.Server:
         return await asyncio.start_server(self._connection, sock=sock)
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
         self.catalog.close()
 
     def schemas(self) -> dict[str, pa.Schema]:
@@ -73,26 +64,22 @@ class PgServer:
         found.update(catalog.view_schemas)
         return found
 
-    def secret_of(self, pid: int) -> int:
-        return self._keys[pid]
-
     def cancel(self, pid: int, secret: int) -> None:
-        entry = self._sessions.get(pid)
-        if entry is None:
-            return
-        expected, session = entry
-        if hmac.compare_digest(expected.to_bytes(4, "big"), secret.to_bytes(4, "big", signed=True)):
+        session = self._sessions.get(pid)
+        presented = secret.to_bytes(4, "big", signed=True)
+        if session is not None and hmac.compare_digest(session.secret, presented):
             session.cancel()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         pid = None
+        connection = writer.get_extra_info("socket")
+        if connection is not None and connection.family in (socket.AF_INET, socket.AF_INET6):
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delays
         try:
             startup = await asyncio.wait_for(self._negotiate(reader, writer), STARTUP_TIMEOUT)
             if startup is None:
                 return
             pid = next(self._ids)
-            secret = secrets.randbits(31)
-            self._keys[pid] = secret
             user = startup.get("user", "")
             await asyncio.wait_for(
                 self.login.authenticate(
@@ -101,7 +88,7 @@ class PgServer:
                 STARTUP_TIMEOUT,
             )
             session = Session(self, reader, writer, pid, user, startup)
-            self._sessions[pid] = (secret, session)
+            self._sessions[pid] = session
             await session.serve()
         except PgError as error:
             await _fatal(writer, error)
@@ -114,7 +101,6 @@ class PgServer:
         finally:
             if pid is not None:
                 self._sessions.pop(pid, None)
-                self._keys.pop(pid, None)
             writer.close()
 
     async def _negotiate(
@@ -161,21 +147,6 @@ class PgServer:
                 "28000", "no PostgreSQL user name specified in startup packet", severity="FATAL"
             )
         return {k: v for k, v in parameters.items() if not k.startswith("_pq_.")}
-
-
-def _return_large_buffers_to_the_os() -> None:
-    """Keep glibc from growing its heaps with every batch streamed.
-
-    Encoding a batch allocates many short-lived buffers of a few hundred kB on worker threads
-    and the event loop's socket buffer; glibc's adaptive mmap threshold then serves them from
-    per-thread heaps that fragment, and a 400 MB result grew the process by over 500 MB. A fixed
-    threshold maps such buffers directly and returns them on free, so memory stays flat.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
 
 
 def _tls_context(runtime: Runtime, base_dir: Path) -> ssl.SSLContext:

@@ -1,11 +1,12 @@
 """One client connection after login: the simple and extended query protocols.
 
 The session answers transaction, SET/SHOW, cursor and prepared-statement commands itself, and
-sends every query through the read-only guard to either the engine or the shadow catalog. Work
-that may block (planning, pulling and encoding batches) runs in worker threads; the session waits
-for it, for a CancelRequest, or for the statement timeout, whichever comes first, and writes each
-encoded batch before asking for the next one, so slow clients slow the query down instead of
-filling memory.
+sends every query through the read-only guard (statements.py) to either the engine or the shadow
+catalog. Work that may block (planning, pulling and encoding batches) runs on the connection's
+own thread (worker.py), which a CancelRequest or the statement timeout abandons. Rows go out a
+slice at a time: the next slice is encoded while the previous one is written, and no more is
+taken until the client has drained it, so a slow client slows the query down instead of filling
+memory.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -21,15 +23,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 from sqlglot import exp
 
-from policies.guard import check, parse
 from sidecar.engine.params import bind
-from sidecar.errors import ErrorCode, SidecarError
+from sidecar.errors import SidecarError
 from sidecar.secrets import REDACTOR
 from sidecar.servers.pgwire import messages, parameters, types
-from sidecar.servers.pgwire.catalog import SessionValues, substitute_session
 from sidecar.servers.pgwire.codec import TEXT, RowEncoder, result_formats
 from sidecar.servers.pgwire.commands import (
-    TOKENIZER_END,
     CloseCommand,
     DeallocateCommand,
     DeclareCommand,
@@ -54,9 +53,11 @@ from sidecar.servers.pgwire.errors import (
     PgError,
 )
 from sidecar.servers.pgwire.messages import Body, ProtocolError
-from sidecar.servers.pgwire.names import output_names
 from sidecar.servers.pgwire.portal import Portal, Prepared, Rows, TableRows, named
+from sidecar.servers.pgwire.session_functions import SessionValues, substitute_session
 from sidecar.servers.pgwire.settings import Settings
+from sidecar.servers.pgwire.statements import Analyzer
+from sidecar.servers.pgwire.worker import Worker, abandon
 
 if TYPE_CHECKING:
     from sidecar.servers.pgwire.server import PgServer
@@ -68,6 +69,7 @@ NO_TRANSACTION = "25P01"
 DUPLICATE_STATEMENT = "42P05"
 DUPLICATE_CURSOR = "42P03"
 ENDS_FAILED_TRANSACTION = ("COMMIT", "ROLLBACK", "ROLLBACK TO")
+ANALYSED_STATEMENTS = 256
 PROBE_VALUES: dict[int, Any] = {
     types.BOOL.oid: False,
     types.INT2.oid: 1,
@@ -98,14 +100,14 @@ class Session:
         self.reader = reader
         self.writer = writer
         self.pid = pid
+        self.secret = secrets.token_bytes(4)  # BackendKeyData's key, for CancelRequest
         self.user = user
         self.settings = Settings(user, startup)
         self.status = IDLE
         self.statements: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
         self._skipping = False
-        self._cancel = asyncio.Event()
-        self._running: Rows | None = None
+        self.worker = Worker(f"pgwire-{pid}")
         peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
         self.values = SessionValues(
@@ -117,13 +119,15 @@ class Session:
             setting=self.settings.get,
             version=f"PostgreSQL {self.settings.get('server_version')} on x86_64-pc-linux-gnu",
         )
+        self.analyzer = Analyzer(server, self.values)
 
     # ---- connection loop --------------------------------------------------------------------
 
     async def serve(self) -> None:
         for name, value in self.settings.reported():
             self.writer.write(messages.parameter_status(name, value))
-        self.writer.write(messages.backend_key_data(self.pid, self.server.secret_of(self.pid)))
+        key = int.from_bytes(self.secret, "big", signed=True)
+        self.writer.write(messages.backend_key_data(self.pid, key))
         await self._ready()
         try:
             while True:
@@ -138,16 +142,20 @@ class Session:
                     await self._extended_error(error)
                 except SidecarError as error:
                     await self._extended_error(PgError.of(error))
+                except (ProtocolError, ConnectionError):
+                    raise
+                except Exception as error:  # a bug must cost one statement, not the connection
+                    log.exception("postgres wire statement failed")
+                    await self._internal_error(error, simple=kind == "Q")
         finally:
             for portal in self.portals.values():
                 portal.close()
             self.portals.clear()
+            self.worker.close()
 
     def cancel(self) -> None:
         """A CancelRequest for this connection: stop the running statement, if any."""
-        self._cancel.set()
-        if self._running is not None:
-            self._running.cancel()
+        self.worker.cancel()
 
     async def _dispatch(self, kind: str, body: Body) -> None:
         if kind == "Q":
@@ -184,6 +192,18 @@ class Session:
         self.writer.write(messages.ready_for_query(self.status))
         await self.writer.drain()
 
+    async def _internal_error(self, error: Exception, simple: bool) -> None:
+        failure = PgError(
+            "XX000",
+            REDACTOR.redact(f"internal error: {type(error).__name__}: {error}"),
+            hint="this is a bug in the sidecar's Postgres wire server; the connection is usable",
+        )
+        if simple:
+            await self._send_error(failure)
+            await self._ready()
+        else:
+            await self._extended_error(failure)
+
     async def _extended_error(self, error: PgError) -> None:
         self._skipping = True
         await self._send_error(error)
@@ -203,7 +223,7 @@ class Session:
         if not statements:
             self.writer.write(messages.EMPTY_QUERY)
         for statement in statements:
-            self._cancel.clear()
+            self.worker.start_statement()
             try:
                 prepared = self._prepare(statement, [], "")
                 formats: list[int] = []
@@ -246,8 +266,10 @@ class Session:
             )
         if message.portal and message.portal in self.portals:
             raise PgError(DUPLICATE_CURSOR, f'portal "{message.portal}" already exists')
-        values = self._decode(prepared, message)
-        self._cancel.clear()
+        values = parameters.decode_bind(
+            message, prepared.parameter_types, prepared.name, self.settings.timezone
+        )
+        self.worker.start_statement()
         if "" in self.portals and not message.portal:
             self.portals.pop("").close()
         self.portals[message.portal] = await self._open(
@@ -294,7 +316,7 @@ class Session:
         portal = self.portals.get(message.portal)
         if portal is None:
             raise PgError(INVALID_CURSOR, f'portal "{message.portal}" does not exist')
-        self._cancel.clear()
+        self.worker.start_statement()
         try:
             await self._run(portal, message.max_rows)
         except (PgError, SidecarError):
@@ -331,48 +353,13 @@ class Session:
             query_statement = command.query
         prepared = Prepared(name, statement.text, command, list(declared))
         if query_statement is not None:
-            self._prepare_query(prepared, query_statement)
+            analysis = self.analyzer.analyse(query_statement, declared)
+            prepared.query, prepared.names = analysis.query, analysis.names
+            prepared.shadow, prepared.engine_sql = analysis.shadow, analysis.engine_sql
+            prepared.parameter_types = list(analysis.parameter_types)
         elif isinstance(command, SettingsQuery):
             prepared.parameter_types = parameters.infer(command.tree, {}, declared)
         return prepared
-
-    def _prepare_query(self, prepared: Prepared, statement: Statement) -> None:
-        text = statement.text + TOKENIZER_END
-        try:
-            tree = check(text, parse(text))
-        except SidecarError as error:
-            self.server.metrics.queries.labels("pg", error.code.value).inc()
-            raise PgError.of(error, statement.offset) from None
-        changed = substitute_session(tree, self.values)
-        prepared.query = tree
-        prepared.names = output_names(tree)
-        prepared.shadow = self.server.catalog.routes_to_shadow(tree)
-        prepared.engine_sql = tree.sql(dialect="postgres") if changed else text
-        prepared.parameter_types = parameters.infer(
-            tree, self.server.schemas(), prepared.parameter_types
-        )
-
-    def _decode(self, prepared: Prepared, message: messages.Bind) -> list[Any]:
-        expected = len(prepared.parameter_types)
-        if len(message.values) != expected:
-            raise PgError(
-                PROTOCOL_VIOLATION,
-                f"bind message supplies {len(message.values)} parameters, but prepared "
-                f'statement "{prepared.name}" requires {expected}',
-            )
-        formats = message.parameter_formats
-        if len(formats) not in (0, 1, expected):
-            raise PgError(
-                PROTOCOL_VIOLATION, "bind message has a wrong number of parameter formats"
-            )
-        binary = [code == 1 for code in (formats * expected if len(formats) == 1 else formats)]
-        binary = binary or [False] * expected
-        return [
-            parameters.decode(value, oid, is_binary, self.settings.timezone)
-            for value, oid, is_binary in zip(
-                message.values, prepared.parameter_types, binary, strict=True
-            )
-        ]
 
     async def _open(
         self, name: str, prepared: Prepared, values: list[Any], formats: list[int]
@@ -386,9 +373,11 @@ class Session:
                 self.server.metrics.queries.labels("pg", error.code.value).inc()
                 raise
         elif isinstance(command, ShowCommand):
-            rows = TableRows(self._show(command))
+            rows = TableRows(self.settings.show(command.name))
         elif isinstance(command, SettingsQuery):
-            rows = TableRows(self._settings_query(command, values))
+            table, changed = self.settings.call(bind(command.tree.copy(), values))
+            self._report(changed)
+            rows = TableRows(table)
         return Portal(name, prepared, values, formats, rows, self._recorder(prepared))
 
     def _start(self, prepared: Prepared, values: list[Any]) -> Rows:
@@ -405,9 +394,9 @@ class Session:
     async def _statement_schema(self, prepared: Prepared) -> pa.Schema | None:
         command = prepared.command
         if isinstance(command, ShowCommand):
-            return self._show(command).schema
+            return self.settings.show(command.name).schema
         if isinstance(command, SettingsQuery):
-            return pa.schema([(name, pa.string()) for name, _ in command.calls(command.tree)])
+            return pa.schema([(name, pa.string()) for name in command.names])
         if isinstance(command, FetchCommand):
             cursor = self.portals.get(command.name)
             return cursor.schema if cursor is not None and not command.move else None
@@ -474,56 +463,36 @@ class Session:
         )
         sent = 0
         deadline = self._deadline()
-        self._running = source.rows
+        self.worker.running = source.rows
+        ahead: asyncio.Future[tuple[list[Any], int]] | None = None
         try:
-            while not max_rows or sent < max_rows:
-                budget = max_rows - sent if max_rows else None
-                chunks, count = await self._work(source.take, budget, encoder, deadline=deadline)
+            ahead = self.worker.submit(source.take, max_rows or None, encoder)
+            while True:
+                chunks, count = await self.worker.wait(ahead, deadline)
+                ahead = None
                 if not count:
                     return sent, False
+                sent += count
+                more = max_rows - sent if max_rows else None
+                if more != 0:  # the next slice is encoded while this one is written
+                    ahead = self.worker.submit(source.take, more, encoder)
                 for chunk in chunks:
                     self.writer.write(memoryview(chunk))
                 await self.writer.drain()
-                sent += count
-            return sent, True
+                if more == 0:
+                    return sent, True
         finally:
-            self._running = None
+            self.worker.running = None
+            if ahead is not None:
+                abandon(ahead)
 
-    async def _work(
-        self, function: Callable[..., T], *args: Any, deadline: float | None = None
-    ) -> T:
-        """Run blocking work in a thread until it ends, is cancelled, or times out."""
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.server.executor, function, *args)
-        cancelled = asyncio.ensure_future(self._cancel.wait())
-        limit = (deadline or self._deadline()) - time.monotonic()
-        try:
-            done, _ = await asyncio.wait(
-                {future, cancelled}, timeout=max(limit, 0), return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            cancelled.cancel()
-        if future in done:
-            return future.result()
-        future.add_done_callback(_discard)
-        if self._running is not None:
-            self._running.cancel()
-        if cancelled in done:
-            raise SidecarError(ErrorCode.CANCELED, "query cancelled")
-        raise SidecarError(
-            ErrorCode.TIMEOUT,
-            f"the statement ran longer than {self._timeout():g}s",
-            hint="narrow the query (filters, LIMIT) or raise statement_timeout / "
-            "runtime.query_timeout",
-        )
-
-    def _timeout(self) -> float:
-        limit = self.server.engine.config.runtime.query_timeout
-        statement = self.settings.statement_timeout
-        return min(limit, statement) if statement else limit
+    async def _work(self, function: Callable[..., T], *args: Any) -> T:
+        return await self.worker.run(function, *args, deadline=self._deadline())
 
     def _deadline(self) -> float:
-        return time.monotonic() + self._timeout()
+        limit = self.server.engine.config.runtime.query_timeout
+        statement = self.settings.statement_timeout
+        return time.monotonic() + (min(limit, statement) if statement else limit)
 
     def _formats(self, formats: list[int], count: int) -> list[int]:
         try:
@@ -539,14 +508,10 @@ class Session:
         if isinstance(command, SetCommand):
             if command.name is not None:
                 reported = self.settings.set(command.name, command.value)
-                if reported:
-                    self.writer.write(
-                        messages.parameter_status(reported, self.settings.get(reported))
-                    )
+                self._report([reported] if reported else [])
             return "SET"
         if isinstance(command, ResetCommand):
-            for name in self.settings.reset(command.name):
-                self.writer.write(messages.parameter_status(name, self.settings.get(name)))
+            self._report(self.settings.reset(command.name))
             return "RESET"
         if isinstance(command, DiscardCommand):
             if command.tag == "DISCARD ALL":
@@ -606,8 +571,7 @@ class Session:
             portal.close()
         self.portals.clear()
         self.statements = {k: v for k, v in self.statements.items() if not k}
-        for name in self.settings.reset(None):
-            self.writer.write(messages.parameter_status(name, self.settings.get(name)))
+        self._report(self.settings.reset(None))
 
     async def _declare(self, command: DeclareCommand, portal: Portal) -> None:
         if not command.hold and self.status == IDLE:
@@ -676,39 +640,10 @@ class Session:
             skipped += taken
         return skipped
 
-    def _settings_query(self, command: SettingsQuery, values: list[Any]) -> pa.Table:
-        """set_config(name, value, is_local) sets and returns the value; current_setting reads."""
-        columns: dict[str, list[str | None]] = {}
-        for name, call in command.calls(bind(command.tree.copy(), values)):
-            arguments = [None if isinstance(a, exp.Null) else a.name for a in call.expressions]
-            if not arguments or arguments[0] is None:
-                raise PgError("22004", f"{call.name}() needs a setting name")
-            if call.name.lower() == "set_config" and len(arguments) == 3:
-                reported = self.settings.set(arguments[0], arguments[1])
-                if reported:
-                    self.writer.write(
-                        messages.parameter_status(reported, self.settings.get(reported))
-                    )
-            try:
-                columns[name] = [self.settings.get(arguments[0])]
-            except PgError:
-                if len(arguments) < 2 or arguments[1] not in ("true", "t"):
-                    raise
-                columns[name] = [None]
-        return pa.table({name: pa.array(value, pa.string()) for name, value in columns.items()})
-
-    def _show(self, command: ShowCommand) -> pa.Table:
-        if command.name is None:
-            items = self.settings.items()
-            return pa.table(
-                {
-                    "name": [name for name, _ in items],
-                    "setting": [value for _, value in items],
-                    "description": ["" for _ in items],
-                }
-            )
-        value = self.settings.get(command.name)
-        return pa.table({self.settings.canonical(command.name): pa.array([value], pa.string())})
+    def _report(self, names: list[str]) -> None:
+        """ParameterStatus for each reported setting a command changed, as PostgreSQL sends."""
+        for name in names:
+            self.writer.write(messages.parameter_status(name, self.settings.get(name)))
 
 
 def _tag(prepared: Prepared, rows: int) -> str:
@@ -718,9 +653,3 @@ def _tag(prepared: Prepared, rows: int) -> str:
     if isinstance(query, exp.Command) and query.name.upper() == "SHOW":
         return "SHOW"
     return f"SELECT {rows}"
-
-
-def _discard(future: asyncio.Future[Any]) -> None:
-    """An abandoned worker's outcome is of no interest to anyone any more."""
-    if not future.cancelled() and future.exception() is not None:
-        log.debug("abandoned query ended with %s", REDACTOR.redact(str(future.exception())))

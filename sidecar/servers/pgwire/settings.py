@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from importlib.metadata import PackageNotFoundError, version
 
+import pyarrow as pa
+from sqlglot import exp
+
 from sidecar.servers.pgwire.codec import timezone_valid
 from sidecar.servers.pgwire.errors import FEATURE_NOT_SUPPORTED, INVALID_VALUE, PgError
 
@@ -153,6 +156,48 @@ class Settings:
             if reported:
                 changed.append(reported)
         return changed
+
+    def show(self, name: str | None) -> pa.Table:
+        """SHOW name (a one-column table named as the setting is spelled), or SHOW ALL."""
+        if name is None:
+            items = self.items()
+            return pa.table(
+                {
+                    "name": [key for key, _ in items],
+                    "setting": [value for _, value in items],
+                    "description": ["" for _ in items],
+                }
+            )
+        return pa.table({self.canonical(name): pa.array([self.get(name)], pa.string())})
+
+    def call(self, query: exp.Select) -> tuple[pa.Table, list[str]]:
+        """SELECT set_config(name, value, is_local) / current_setting(name [, missing_ok]).
+
+        `query` has its parameters bound; returns the one-row result and the reported settings
+        that changed.
+        """
+        columns: dict[str, list[str | None]] = {}
+        changed = []
+        for projection in query.expressions:
+            call = projection.this if isinstance(projection, exp.Alias) else projection
+            arguments = [None if isinstance(a, exp.Null) else a.name for a in call.expressions]
+            if not arguments or arguments[0] is None:
+                raise PgError("22004", f"{call.name}() needs a setting name")
+            if call.name.lower() == "set_config" and len(arguments) == 3:
+                reported = self.set(arguments[0], arguments[1])
+                changed += [reported] if reported else []
+            try:
+                value = self.get(arguments[0])
+            except PgError:
+                if call.name.lower() != "current_setting" or arguments[1:2] not in (
+                    ["true"],
+                    ["t"],
+                ):
+                    raise
+                value = None
+            columns[projection.alias or call.name.lower()] = [value]
+        table = pa.table({name: pa.array(value, pa.string()) for name, value in columns.items()})
+        return table, changed
 
     @property
     def timezone(self) -> str:

@@ -1,0 +1,180 @@
+"""Postgres wire benchmark: the sidecar side by side with a real PostgreSQL 15 in the same run.
+
+Both hold the same 1M-row table (int8, float8, text, timestamp): the sidecar as a Parquet file,
+PostgreSQL as a heap table with a primary key. Measured with psycopg 3:
+
+- rows/s for `SELECT * FROM t`, text results and binary results (best of --repeats);
+- p50/p99 latency of a point lookup `SELECT * FROM t WHERE id = %s` (extended protocol).
+
+PostgreSQL runs as the `postgres` user (initdb refuses root) in its own data directory on a free
+port and is stopped at the end. Ratios are what to compare across machines.
+
+    python benchmarks/pgwire.py [--rows 1000000] [--lookups 300] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.process import SidecarProcess, free_port
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SCAN = "SELECT * FROM t"
+LOOKUP = "SELECT * FROM t WHERE id = %s"
+
+
+def make_table(rows: int) -> pa.Table:
+    rng = np.random.default_rng(7)
+    start = np.datetime64("2026-03-14T00:00:00", "us")
+    return pa.table(
+        {
+            "id": np.arange(rows, dtype=np.int64),
+            "value": rng.random(rows) * 1000,
+            "name": pa.array([f"customer-{i % 9973}" for i in range(rows)]),
+            "ts": start + rng.integers(0, 86_400_000_000, rows).astype("timedelta64[us]"),
+        }
+    )
+
+
+@contextmanager
+def postgres(root: Path, table: pa.Table) -> Iterator[str]:
+    """A throwaway PostgreSQL 15 holding `table` as t, owned and run by the postgres user."""
+    data, user = root / "pgdata", pwd.getpwnam("postgres")
+    root.chmod(0o755)
+    data.mkdir()
+    os.chown(data, user.pw_uid, user.pw_gid)
+    port = free_port()
+
+    def as_postgres(*command: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True,
+                       capture_output=True)  # fmt: skip
+
+    as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                "-E", "UTF8", "--no-locale")  # fmt: skip
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off"
+    as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w",
+                "-o", options, "start")  # fmt: skip
+    dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    try:
+        csv = root / "t.csv"
+        pacsv.write_csv(table, csv, pacsv.WriteOptions(include_header=False))
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute("CREATE TABLE t (id int8 PRIMARY KEY, value float8, name text, "
+                               "ts timestamp)")  # fmt: skip
+            with (
+                connection.cursor().copy("COPY t FROM STDIN (FORMAT csv)") as copy,
+                csv.open("rb") as source,
+            ):
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
+            connection.execute("VACUUM ANALYZE t")
+        yield dsn
+    finally:
+        as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop")
+
+
+@contextmanager
+def sidecar(root: Path, table: pa.Table) -> Iterator[str]:
+    pq.write_table(table, root / "t.parquet", row_group_size=128 * 1024)
+    http = free_port()
+    config = {
+        "version": 1,
+        "name": "bench",
+        "runtime": {"http": {"port": http}, "flight": {"port": 0, "enabled": False}},
+        "datasets": [{"from": "file:t.parquet", "name": "t"}],
+    }
+    (root / "sidecar.yaml").write_text(yaml.safe_dump(config))
+    process = SidecarProcess(root / "sidecar.yaml")
+    process.start(http)
+    try:
+        yield f"host=127.0.0.1 port={process.pg_port} user=bench dbname=bench"
+    finally:
+        process.stop()
+
+
+def scan_rate(dsn: str, binary: bool, repeats: int) -> tuple[float, int]:
+    """Best-of rows/s for the whole table, every value decoded by psycopg."""
+    best, rows = float("inf"), 0
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            rows = len(connection.cursor(binary=binary).execute(SCAN).fetchall())
+            best = min(best, time.perf_counter() - started)
+    return rows / best, rows
+
+
+def lookup_latency(dsn: str, lookups: int, rows: int) -> tuple[float, float]:
+    rng = random.Random(11)
+    samples = []
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for index in range(lookups + 20):
+            started = time.perf_counter()
+            found = connection.execute(LOOKUP, [rng.randrange(rows)]).fetchall()
+            if index >= 20:
+                samples.append(time.perf_counter() - started)
+            assert len(found) == 1
+    cuts = statistics.quantiles(samples, n=100)
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+def measure(dsn: str, args: argparse.Namespace) -> dict[str, float]:
+    text, rows = scan_rate(dsn, False, args.repeats)
+    binary, _ = scan_rate(dsn, True, args.repeats)
+    assert rows == args.rows
+    p50, p99 = lookup_latency(dsn, args.lookups, args.rows)
+    return {"text": text, "binary": binary, "p50": p50, "p99": p99}
+
+
+def report(ours: dict[str, float], theirs: dict[str, float], rows: int) -> None:
+    print(f"\n{rows:,} rows x (int8, float8, text, timestamp), psycopg {psycopg.__version__}\n")
+    print("| | sidecar | PostgreSQL 15 | ratio |")
+    print("|---|---|---|---|")
+    for key, label in (("text", "SELECT * rows/s, text"), ("binary", "SELECT * rows/s, binary")):
+        print(f"| {label} | {ours[key] / 1e6:.2f} M | {theirs[key] / 1e6:.2f} M | "
+              f"{ours[key] / theirs[key]:.2f}x |")  # fmt: skip
+    for key, label in (("p50", "point lookup p50"), ("p99", "point lookup p99")):
+        print(f"| {label} | {ours[key]:.2f} ms | {theirs[key]:.2f} ms | "
+              f"{ours[key] / theirs[key]:.1f}x slower |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--lookups", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
+        sys.exit("needs Debian's postgresql-15 (make test installs it) and runuser")
+    table = make_table(args.rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        with sidecar(root, table) as dsn:
+            ours = measure(dsn, args)
+        with postgres(root, table) as dsn:
+            theirs = measure(dsn, args)
+    report(ours, theirs, args.rows)
+
+
+if __name__ == "__main__":
+    main()

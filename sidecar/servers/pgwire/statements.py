@@ -1,0 +1,71 @@
+"""Query text -> what a session runs: the guarded tree, its route, result names, parameter types.
+
+Every query passes the read-only guard here before anything else looks at it. Drivers send the
+same text in every unnamed Parse (psycopg with parameters, pgjdbc below its prepare threshold),
+so each connection keeps the analysis of the texts it saw last, except for statements holding
+session values (current_setting(...)), which SET can change.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from policies.guard import check, parse
+from sidecar.errors import SidecarError
+from sidecar.servers.pgwire import parameters
+from sidecar.servers.pgwire.commands import TOKENIZER_END, Statement
+from sidecar.servers.pgwire.errors import PgError
+from sidecar.servers.pgwire.names import output_names
+from sidecar.servers.pgwire.session_functions import SessionValues, substitute_session
+
+if TYPE_CHECKING:
+    from sidecar.servers.pgwire.server import PgServer
+
+KEPT = 256
+
+
+@dataclass(frozen=True)
+class Analysis:
+    query: exp.Expression
+    names: list[str] | None
+    shadow: bool
+    engine_sql: str
+    parameter_types: tuple[int, ...]
+
+
+class Analyzer:
+    def __init__(self, server: PgServer, values: SessionValues) -> None:
+        self.server = server
+        self.values = values
+        self._kept: OrderedDict[tuple[str, tuple[int, ...], bool], Analysis] = OrderedDict()
+
+    def analyse(self, statement: Statement, declared: Sequence[int]) -> Analysis:
+        key = (statement.text, tuple(declared), self.server.engine.ready)
+        kept = self._kept.get(key)
+        if kept is not None:
+            self._kept.move_to_end(key)
+            return kept
+        text = statement.text + TOKENIZER_END
+        try:
+            tree = check(text, parse(text))
+        except SidecarError as error:
+            self.server.metrics.queries.labels("pg", error.code.value).inc()
+            raise PgError.of(error, statement.offset) from None
+        changed = substitute_session(tree, self.values)
+        analysis = Analysis(
+            query=tree,
+            names=output_names(tree),
+            shadow=self.server.catalog.routes_to_shadow(tree),
+            engine_sql=tree.sql(dialect="postgres") if changed else text,
+            parameter_types=tuple(parameters.infer(tree, self.server.schemas(), declared)),
+        )
+        if not changed:
+            self._kept[key] = analysis
+            if len(self._kept) > KEPT:
+                self._kept.popitem(last=False)
+        return analysis
