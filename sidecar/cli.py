@@ -543,7 +543,25 @@ def cmd_status(args: argparse.Namespace, io: Io) -> int:
             Text(acceleration.get("last_error") or item.get("last_error") or "", style="red"),
         )
     io.out.print(table)
+    if status.get("models"):
+        io.out.print(models_table(status["models"]))
     return 0
+
+
+def models_table(models: list[dict[str, Any]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("model", "state", "load", "queued", "error"):
+        table.add_column(name, justify="right" if name in ("load", "queued") else "left")
+    for model in models:
+        state = str(model.get("state", ""))
+        table.add_row(
+            Text(str(model.get("id", ""))),
+            Text(state, style=STATE_STYLES.get(state, "yellow")),
+            Text("" if model.get("load_seconds") is None else f"{model['load_seconds']:.2f}s"),
+            Text(str(model.get("queued", 0))),
+            Text(model.get("error") or "", style="red"),
+        )
+    return table
 
 
 def acceleration_summary(acceleration: dict[str, Any]) -> str:

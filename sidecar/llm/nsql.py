@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from policies.identity import Identity
 from sidecar.engine.types import sql_type
 from sidecar.errors import SidecarError
 from sidecar.llm.agent import generation_error
@@ -61,7 +62,9 @@ def describe_tables(tools: DataTools) -> str:
     return "\n".join(lines)[:MAX_SCHEMA_CHARS]
 
 
-async def answer(model: ModelEntry, tools: DataTools, request: NsqlRequest) -> dict[str, Any]:
+async def answer(
+    model: ModelEntry, tools: DataTools, request: NsqlRequest, identity: Identity
+) -> dict[str, Any]:
     """The SQL for `request.question` and its first rows; NsqlFailed when no attempt ran."""
     messages: list[dict[str, str]] = [
         {"role": "system", "content": PROMPT.format(tables=describe_tables(tools))},
@@ -71,7 +74,7 @@ async def answer(model: ModelEntry, tools: DataTools, request: NsqlRequest) -> d
     for attempt in range(1, ATTEMPTS + 1):
         sql = await _write_sql(model, messages, request)
         try:
-            rows = await tools.query(sql, request.max_rows)
+            rows = await tools.query(sql, request.max_rows, identity)
         except SidecarError as failure:
             attempts.append({"sql": sql, "error": error_body(failure)})
             if attempt == ATTEMPTS:

@@ -235,7 +235,7 @@ class LlmApi:
         body = parse(NsqlRequest, await read_body(request))
         model = await self._model(request, body.model)
         try:
-            answer = await nsql.answer(model, self.tools, body)
+            answer = await nsql.answer(model, self.tools, body, identity(request))
         except nsql.NsqlFailed as failure:
             self._record(request, "sql_error")
             error = error_body(failure.error)

@@ -115,7 +115,7 @@ class DataTools:
     ) -> ToolOutcome:
         """Run one call the model made; failures become the result the model reads."""
         try:
-            content, ok = await self._execute(name, _arguments(name, arguments)), True
+            content, ok = await self._execute(name, _arguments(name, arguments), identity), True
         except SidecarError as error:
             content, ok = _error_text(error), False
         outcome = "ok" if ok else "error"
@@ -123,12 +123,13 @@ class DataTools:
         log.info("tool %s for %s: %s", name, identity.name, outcome)
         return ToolOutcome(call_id, name, arguments, content, ok)
 
-    async def query(self, sql: str, limit: int) -> Rows:
-        """At most `limit` rows of `sql`, off the event loop and within runtime.query_timeout."""
+    async def query(self, sql: str, limit: int, identity: Identity) -> Rows:
+        """At most `limit` rows of `sql`, off the event loop and within runtime.query_timeout,
+        as `identity` (whose answers the results cache keeps apart from other callers')."""
         running: list[QueryResult] = []
 
         def run() -> Rows:
-            result = self.engine.query(sql)
+            result = self.engine.query(sql, (), identity.name)
             running.append(result)
             batches, truncated = _take(result, limit)
             return Rows(result.schema, batches, truncated)
@@ -152,16 +153,16 @@ class DataTools:
                 ErrorCode.INTERNAL, REDACTOR.redact(f"{type(error).__name__}: {error}")
             ) from None
 
-    async def _execute(self, name: str, args: dict[str, Any]) -> str:
+    async def _execute(self, name: str, args: dict[str, Any], identity: Identity) -> str:
         if name == "list_datasets":
-            return await self._list_datasets()
+            return await self._list_datasets(identity)
         if name == "sql":
             sql = args.get("sql")
             if not isinstance(sql, str) or not sql.strip():
                 raise SidecarError(
                     ErrorCode.INVALID_REQUEST, "sql needs a non-empty 'sql' string argument"
                 )
-            return (await self.query(sql, MAX_ROWS)).render()
+            return (await self.query(sql, MAX_ROWS, identity)).render()
         table = args.get("table")
         if not isinstance(table, str) or not table:
             raise SidecarError(
@@ -172,16 +173,17 @@ class DataTools:
         relation = exp.Table(this=exp.to_identifier(table, quoted=True))
         if name == "table_schema":
             describe = f"DESCRIBE {relation.sql(dialect=DIALECT)}"
-            return (await self.query(describe, MAX_ROWS)).render()
+            return (await self.query(describe, MAX_ROWS, identity)).render()
         limit = args.get("limit", SAMPLE_ROWS)
         limit = max(1, min(limit if isinstance(limit, int) else SAMPLE_ROWS, MAX_SAMPLE_ROWS))
         query = exp.select("*").from_(relation).limit(limit)
-        return (await self.query(query.sql(dialect=DIALECT), limit)).render()
+        return (await self.query(query.sql(dialect=DIALECT), limit, identity)).render()
 
-    async def _list_datasets(self) -> str:
+    async def _list_datasets(self, identity: Identity) -> str:
         rows = await self.query(
             "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_name",
             10_000,
+            identity,
         )
         descriptions = self._descriptions()
         tables = [

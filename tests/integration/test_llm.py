@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import statistics
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -415,3 +418,9 @@ def test_status_and_metrics_show_the_models(sidecar: SidecarProcess) -> None:
     assert 'sidecar_llm_requests_total{endpoint="chat",model="tiny",outcome="ok"}' in metrics
     assert 'sidecar_llm_model_ready{model="broken"} 0.0' in metrics
     assert 'sidecar_queries_total{interface="llm",outcome="ok"}' in metrics
+    cli = subprocess.run(
+        [sys.executable, "-m", "sidecar", "status", "--url", sidecar.url, "--api-key", KEY],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert "tiny-fc" in cli.stdout and "broken" in cli.stdout

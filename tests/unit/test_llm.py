@@ -19,10 +19,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from policies.identity import Identity
-from sidecar.config import ConfigError, DataTool, SidecarConfig, parse_config
+from sidecar.config import ConfigError, DataTool, ModelParams, SidecarConfig, parse_config
 from sidecar.engine import Engine
+from sidecar.llm.agent import ChatAgent
 from sidecar.llm.models import LoadError, ModelEntry, ModelState, gguf_path
-from sidecar.llm.openai import ChatRequest, OpenAIError, coalesce, parse
+from sidecar.llm.openai import ChatRequest, Function, OpenAIError, Tool, coalesce, parse
 from sidecar.llm.queue import ModelQueue, QueueFull
 from sidecar.llm.tools import MAX_CELL, MAX_ROWS, TOOL_NAMES, DataTools
 from sidecar.metrics import Metrics
@@ -289,3 +290,47 @@ def test_stream_chunks_coalesce_while_tokens_come_fast() -> None:
     ]
     text = ({"choices": [{"text": t, "finish_reason": None}]} for t in "xyz")
     assert [c["choices"][0]["text"] for c in coalesce(text, interval=60)] == ["x", "yz"]
+
+
+def test_conversation_renders_for_any_template_and_tools_are_planned(
+    config: SidecarConfig, tools: DataTools
+) -> None:
+    model = config.models[0].model_copy(
+        update={"params": ModelParams(system_prompt="Use the data.", tools=["sql"])}
+    )
+    agent = ChatAgent(ModelEntry(model, config.base_dir), tools, WHO)
+    request = parse(
+        ChatRequest,
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "failed?"},
+                    {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {"id": "c1", "function": {"name": "lookup", "arguments": "{}"}}
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "c1", "content": "42"},
+                ],
+                "tools": [{"type": "function", "function": {"name": "lookup"}}],
+                "tool_choice": {"type": "function", "function": {"name": "sql"}},
+            }
+        ).encode(),
+    )
+    assert agent._conversation(request.messages) == [
+        {"role": "system", "content": "Use the data."},
+        {"role": "user", "content": "failed?"},
+        {"role": "assistant", "content": "Called lookup with {}"},
+        {"role": "user", "content": "Result of lookup:\n42"},
+    ]
+    offered, builtin, choice = agent._tool_plan(request)
+    assert [tool["function"]["name"] for tool in offered] == ["sql", "lookup"]
+    assert builtin == {"sql"} and choice == request.tool_choice
+    clash = request.model_copy(update={"tools": [Tool(function=Function(name="sql"))]})
+    with pytest.raises(OpenAIError, match="built-in data tool"):
+        agent._tool_plan(clash)
+    several = request.model_copy(update={"tool_choice": "required"})
+    with pytest.raises(OpenAIError, match="name one of: sql, lookup"):
+        agent._tool_plan(several)
+    agent.model.queue.close()
