@@ -150,7 +150,7 @@ class Planner:
         self, statement: exp.Expression, sql: str
     ) -> Iterator[tuple[exp.Table, Resolved]]:
         for table in list(statement.find_all(exp.Table)):
-            if not isinstance(table.this, exp.Identifier) or _is_cte_reference(table):
+            if not isinstance(table.this, exp.Identifier) or is_cte_reference(table):
                 continue
             try:
                 yield table, self.catalog.resolve(table)
@@ -307,7 +307,7 @@ def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | 
     for table in list(remote.find_all(exp.Table)):
         scan = by_name.get(table.name)
         if scan is None:
-            if _is_cte_reference(table):
+            if is_cte_reference(table):
                 continue
             return None
         assert isinstance(scan.connector, SqlConnector)
@@ -496,7 +496,8 @@ def _used_columns(qualified: exp.Expression) -> dict[str, set[str]]:
     return used
 
 
-def _is_cte_reference(table: exp.Table) -> bool:
+def is_cte_reference(table: exp.Table) -> bool:
+    """Whether a table name refers to a WITH query in scope rather than to a relation."""
     if table.db or table.catalog:
         return False
     name = table.name.lower()

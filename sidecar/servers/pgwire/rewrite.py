@@ -14,6 +14,8 @@ from collections.abc import Callable
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from sidecar.engine.planner import is_cte_reference
+
 SHADOW = "shadow_pg_catalog"
 SHADOW_INFORMATION = "shadow_information_schema"
 REGISTRY_CASTS = {
@@ -128,19 +130,6 @@ def tables(statement: exp.Expression) -> list[exp.Table]:
         for table in statement.find_all(exp.Table)
         if isinstance(table.this, exp.Identifier) and not is_cte_reference(table)
     ]
-
-
-def is_cte_reference(table: exp.Table) -> bool:
-    if table.db or table.catalog:
-        return False
-    name = table.name.lower()
-    node: exp.Expression | None = table.parent
-    while node is not None:
-        with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
-        if with_ is not None and any(cte.alias.lower() == name for cte in with_.expressions):
-            return True
-        node = node.parent
-    return False
 
 
 def type_name(data_type: exp.DataType | exp.ObjectIdentifier) -> str:
