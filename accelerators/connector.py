@@ -49,14 +49,7 @@ class AcceleratedConnector(SqlConnector):
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         """The copy's rows; with on_zero_results: use_source, the source's when it has none."""
-        reader = super().scan(request)
-        if self.fallback is None:
-            return reader
-        batches = iter(reader)
-        first = next((batch for batch in batches if batch.num_rows), None)
-        if first is None:
-            return self.fallback.scan(request)
-        return pa.RecordBatchReader.from_batches(reader.schema, itertools.chain([first], batches))
+        return or_source(super().scan(request), self.fallback, request)
 
     def answers_whole_queries(self) -> bool:
         return self.fallback is None
@@ -69,3 +62,16 @@ class AcceleratedConnector(SqlConnector):
 
     def describe(self, request: ScanRequest) -> str:
         return f"accelerated (duckdb, {self.copy.settings.mode}): {self.select(request)}"
+
+
+def or_source(
+    reader: pa.RecordBatchReader, fallback: Connector | None, request: ScanRequest
+) -> pa.RecordBatchReader:
+    """`reader`, or the source's scan when the copy has no rows and there is a `fallback`."""
+    if fallback is None:
+        return reader
+    batches = iter(reader)
+    first = next((batch for batch in batches if batch.num_rows), None)
+    if first is None:
+        return fallback.scan(request)
+    return pa.RecordBatchReader.from_batches(reader.schema, itertools.chain([first], batches))

@@ -13,9 +13,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from accelerators.refresh import Accelerated, RefreshError
+import pyarrow as pa
+
+from accelerators.arrow import ArrowConnector, ArrowCopy
+from accelerators.connector import AcceleratedConnector
+from accelerators.refresh import Accelerated, LocalCopy, RefreshError
 from accelerators.store import DuckDbStore
-from connectors.base import Connector
+from connectors.base import Connector, DatasetSource
 from connectors.sql import SqlConnector
 from sidecar.config import SidecarConfig
 
@@ -25,13 +29,16 @@ RefreshOne = Callable[[str], None]
 class Accelerator:
     def __init__(self, config: SidecarConfig) -> None:
         self.store = DuckDbStore()
-        self.copies: dict[str, Accelerated] = {}
+        self.copies: dict[str, LocalCopy] = {}
         data_dir = config.base_dir / config.runtime.data_dir
         for dataset in config.datasets:
             if not dataset.accelerated:
                 continue
             settings = dataset.acceleration
             assert settings is not None
+            if settings.engine == "arrow":
+                self.copies[dataset.name.lower()] = ArrowCopy(dataset.name, settings)
+                continue
             catalog = None
             if settings.mode == "file":
                 path = settings.file or data_dir / f"{dataset.name.lower()}.duckdb"
@@ -65,7 +72,7 @@ class Accelerator:
             thread.start()
             self._threads.append(thread)
 
-    def _loop(self, key: str, copy: Accelerated, refresh: RefreshOne) -> None:
+    def _loop(self, key: str, copy: LocalCopy, refresh: RefreshOne) -> None:
         interval = copy.settings.refresh_check_interval
         retention = copy.settings.retention_check_interval or interval
         next_refresh = time.monotonic() + copy.next_delay(interval) if interval else None
@@ -93,6 +100,16 @@ class Accelerator:
         for thread in self._threads:
             thread.join(timeout=5)
         self.store.close()
+
+
+def copy_connector(
+    source: DatasetSource, copy: LocalCopy, schema: pa.Schema, fallback: Connector | None
+) -> Connector:
+    """The connector queries use to read `copy`, typed as `schema`."""
+    if isinstance(copy, ArrowCopy):
+        return ArrowConnector(source, copy, schema, fallback)
+    assert isinstance(copy, Accelerated)
+    return AcceleratedConnector(source, copy, schema, fallback)
 
 
 def _within(base: Path, path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Keeping one dataset's DuckDB copy fresh: full and append refreshes, retention, retries.
+"""Keeping one dataset's local copy fresh: retries and the working set for every engine;
+full and append refreshes and retention for the DuckDB copy.
 
 Readers query a view named after the dataset. A full refresh loads a new versioned table and
 repoints the view in one transaction, so a reader sees the old rows or the new ones, never a
@@ -46,33 +47,26 @@ class Status:
     refreshing: bool = False
 
 
-class Accelerated:
-    """The DuckDB copy of one dataset and the policy that keeps it fresh."""
+class LocalCopy:
+    """A local copy of one dataset and the policy that keeps it fresh, whatever holds it.
 
-    def __init__(self, name: str, settings: Settings, store: DuckDbStore, catalog: str | None):
+    The retries, the status page and the working set are the same for every engine; how rows
+    are stored, counted and swapped in is each engine's (`_refresh_once`, `_count`).
+    """
+
+    def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self.settings = settings
-        self.store = store
-        self.view = store.table(catalog, name)
         self.status = Status(mode=settings.mode)
-        self._catalog = catalog
-        self._version = self._current_version()
         self._lock = threading.Lock()
-        self._schema: pa.Schema | None = None
-        self._schema_version: int | None = None
-        if self.loaded:
-            self.status.rows = self._count()
 
     @property
     def loaded(self) -> bool:
-        return self._version is not None
+        raise NotImplementedError
 
     def schema(self) -> pa.Schema:
-        """The copy's columns as DuckDB holds them; cached until the next refresh."""
-        if self._schema_version != self._version or self._schema is None:
-            reader = self.store.read(f"SELECT * FROM {self.view.sql('duckdb')} LIMIT 0")
-            self._schema, self._schema_version = reader.schema, self._version
-        return self._schema
+        """The copy's columns as it holds them."""
+        raise NotImplementedError
 
     def refresh(self, connector: Connector, schema: pa.Schema, source_lock: threading.Lock) -> None:
         """One refresh with retries; raises RefreshError after the last attempt fails."""
@@ -98,21 +92,9 @@ class Accelerated:
                 self.status.refreshing = False
 
     def apply_retention(self) -> int:
-        """Delete rows older than retention_period; returns how many went."""
-        period, column = self.settings.retention_period, self.settings.time_column
-        if period is None or column is None or self._version is None:
-            return 0
-        cutoff = _utcnow() - dt.timedelta(seconds=period)
-        table = self._versioned(self._version).sql("duckdb")
-        with self._lock:
-            cursor = self.store.cursor()
-            cursor.execute("BEGIN")
-            deleted = cursor.execute(
-                f"DELETE FROM {table} WHERE {_quote(column)} < ?", [cutoff]
-            ).fetchone()
-            cursor.execute("COMMIT")
-            self.status.rows = self._count()
-        return int(deleted[0]) if deleted else 0
+        """Delete rows older than retention_period; returns how many went (none here: only
+        the DuckDB engine accepts a retention_period)."""
+        return 0
 
     def next_delay(self, interval: float) -> float:
         """The interval, jittered so many sidecars do not hit a source in lockstep."""
@@ -120,17 +102,10 @@ class Accelerated:
         return max(0.0, interval + random.uniform(-spread, spread))
 
     def _refresh_once(self, connector: Connector, schema: pa.Schema) -> None:
-        append = self.settings.refresh_mode == "append" and self._version is not None
-        conditions = self._working_set(schema)
-        if append:
-            conditions.append(self._since_high_water_mark())
-        pushed = [c for c in conditions if connector.accepts_filter(c)]
-        reader = connector.scan(ScanRequest(projection=self._projection(schema), filters=pushed))
-        where = " AND ".join(c.sql("duckdb") for c in conditions) or "TRUE"
-        if append:
-            self._append(reader, where)
-        else:
-            self._replace(reader, where)
+        raise NotImplementedError
+
+    def _count(self) -> int:
+        raise NotImplementedError
 
     def _working_set(self, schema: pa.Schema) -> list[exp.Expression]:
         conditions = []
@@ -162,6 +137,66 @@ class Accelerated:
         if not isinstance(statement, exp.Select):
             raise RefreshError("refresh_sql must be a SELECT over the dataset")
         return statement
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.settings.refresh_retry_backoff * (2**attempt)
+        return base + random.uniform(0, base / 2)
+
+
+class Accelerated(LocalCopy):
+    """The DuckDB copy of one dataset."""
+
+    def __init__(self, name: str, settings: Settings, store: DuckDbStore, catalog: str | None):
+        super().__init__(name, settings)
+        self.store = store
+        self.view = store.table(catalog, name)
+        self._catalog = catalog
+        self._version = self._current_version()
+        self._schema: pa.Schema | None = None
+        self._schema_version: int | None = None
+        if self.loaded:
+            self.status.rows = self._count()
+
+    @property
+    def loaded(self) -> bool:
+        return self._version is not None
+
+    def schema(self) -> pa.Schema:
+        """The copy's columns as DuckDB holds them; cached until the next refresh."""
+        if self._schema_version != self._version or self._schema is None:
+            reader = self.store.read(f"SELECT * FROM {self.view.sql('duckdb')} LIMIT 0")
+            self._schema, self._schema_version = reader.schema, self._version
+        return self._schema
+
+    def apply_retention(self) -> int:
+        """Delete rows older than retention_period; returns how many went."""
+        period, column = self.settings.retention_period, self.settings.time_column
+        if period is None or column is None or self._version is None:
+            return 0
+        cutoff = _utcnow() - dt.timedelta(seconds=period)
+        table = self._versioned(self._version).sql("duckdb")
+        with self._lock:
+            cursor = self.store.cursor()
+            cursor.execute("BEGIN")
+            deleted = cursor.execute(
+                f"DELETE FROM {table} WHERE {_quote(column)} < ?", [cutoff]
+            ).fetchone()
+            cursor.execute("COMMIT")
+            self.status.rows = self._count()
+        return int(deleted[0]) if deleted else 0
+
+    def _refresh_once(self, connector: Connector, schema: pa.Schema) -> None:
+        append = self.settings.refresh_mode == "append" and self._version is not None
+        conditions = self._working_set(schema)
+        if append:
+            conditions.append(self._since_high_water_mark())
+        pushed = [c for c in conditions if connector.accepts_filter(c)]
+        reader = connector.scan(ScanRequest(projection=self._projection(schema), filters=pushed))
+        where = " AND ".join(c.sql("duckdb") for c in conditions) or "TRUE"
+        if append:
+            self._append(reader, where)
+        else:
+            self._replace(reader, where)
 
     def _since_high_water_mark(self) -> exp.Expression:
         column = self.settings.time_column
@@ -266,10 +301,6 @@ class Accelerated:
             .fetchone()
         )
         return int(row[0]) if row else 0
-
-    def _backoff(self, attempt: int) -> float:
-        base = self.settings.refresh_retry_backoff * (2**attempt)
-        return base + random.uniform(0, base / 2)
 
 
 def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:

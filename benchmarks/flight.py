@@ -1,8 +1,10 @@
 """Flight SQL DoGet throughput: the sidecar against bare pyarrow.flight servers, in one run.
 
-The sidecar (a real `sidecar run` subprocess) serves the same `--rows` rows twice, as a
-Parquet file (`orders`) and as an Arrow IPC file (`orders_hot`, read memory-mapped with no
-decoding), and is asked `SELECT * FROM <table>` over Flight SQL (GetFlightInfo, then DoGet).
+The sidecar (a real `sidecar run` subprocess) serves the same `--rows` rows three times, as a
+Parquet file (`orders`), as an Arrow IPC file (`orders_hot`, read memory-mapped with no
+decoding) and as the Parquet file accelerated into memory (`orders_mem`, `acceleration:
+{engine: arrow}`), and is asked `SELECT * FROM <table>` over Flight SQL (GetFlightInfo, then
+DoGet).
 Two bare peers run in their own processes in the same run:
 
 - **memory**: a pyarrow.flight server streaming the same table from memory, the loopback
@@ -136,6 +138,9 @@ def main() -> None:
                 datasets:
                   - {{from: "file:orders.parquet", name: orders}}
                   - {{from: "file:orders.arrow", name: orders_hot}}
+                  - from: "file:orders.parquet"
+                    name: orders_mem
+                    acceleration: {{engine: arrow}}
                 """
             )
         )
@@ -157,6 +162,7 @@ def main() -> None:
             results = {
                 "sidecar": best(sidecar_run(client, "orders"), args.repeats),
                 "sidecar-ipc": best(sidecar_run(client, "orders_hot"), args.repeats),
+                "sidecar-arrow": best(sidecar_run(client, "orders_mem"), args.repeats),
             }
             for source, peer in peers.items():
                 ticket = flight.Ticket(b"orders")
@@ -174,10 +180,16 @@ def report(rows: int, results: dict[str, tuple[float, int, int]]) -> None:
     for name, (seconds, count, size) in results.items():
         assert count == rows, f"{name} returned {count} rows"
         print(
-            f"  {name:<11} {count / seconds / 1e6:6.1f} M rows/s  {size / seconds / 1e6:7.0f} MB/s"
+            f"  {name:<13} {count / seconds / 1e6:6.1f} M rows/s  {size / seconds / 1e6:7.0f} MB/s"
             f"  ({seconds:.2f} s)"
         )
-    for ours, peer in (("sidecar", "parquet"), ("sidecar", "memory"), ("sidecar-ipc", "memory")):
+    pairs = (
+        ("sidecar", "parquet"),
+        ("sidecar", "memory"),
+        ("sidecar-ipc", "memory"),
+        ("sidecar-arrow", "memory"),
+    )
+    for ours, peer in pairs:
         ratio = results[peer][0] / results[ours][0]
         print(f"  {ours} / bare {peer}: {ratio:.2f}x")
 

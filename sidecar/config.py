@@ -133,12 +133,13 @@ class Column(Strict):
 
 
 class Acceleration(Strict):
-    """A local DuckDB copy of the dataset: agent load lands here instead of on the source.
+    """A local copy of the dataset (DuckDB, or an in-memory Arrow table): agent load lands
+    here instead of on the source.
 
     Names follow Spice's `acceleration:` block, so a spicepod's settings carry over."""
 
     enabled: bool = True
-    engine: Literal["duckdb"] = "duckdb"
+    engine: Literal["duckdb", "arrow"] = "duckdb"
     mode: Literal["memory", "file"] = "memory"
     file: Path | None = Field(
         default=None, description="DuckDB file for mode: file (default: <data_dir>/<name>.duckdb)"
@@ -194,6 +195,29 @@ class Acceleration(Strict):
         for setting, used in needs_time.items():
             if used and not self.time_column:
                 raise ValueError(f"{setting} needs time_column: the column that orders the rows")
+        return self
+
+    @model_validator(mode="after")
+    def _arrow_is_full_and_in_memory(self) -> Acceleration:
+        """The Arrow copy is one table swapped whole on each refresh: nothing to append to,
+        delete from, index or keep in a file."""
+        if self.engine != "arrow":
+            return self
+        duckdb_only = {
+            "refresh_mode: append": self.refresh_mode == "append",
+            "mode: file": self.mode == "file",
+            "file": self.file is not None,
+            "primary_key": bool(self.primary_key),
+            "retention_period": self.retention_period is not None,
+            "retention_check_interval": self.retention_check_interval is not None,
+            "indexes": bool(self.indexes),
+        }
+        for setting, used in duckdb_only.items():
+            if used:
+                raise ValueError(
+                    f"{setting} needs engine: duckdb; engine: arrow keeps one in-memory table "
+                    "replaced by full refreshes"
+                )
         return self
 
 

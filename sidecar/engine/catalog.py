@@ -17,9 +17,8 @@ from enum import StrEnum
 import pyarrow as pa
 from sqlglot import exp
 
-from accelerators.connector import AcceleratedConnector
-from accelerators.manager import Accelerator
-from accelerators.refresh import Accelerated, RefreshError
+from accelerators.manager import Accelerator, copy_connector
+from accelerators.refresh import LocalCopy, RefreshError
 from connectors import Connector, DatasetSource, SourceError, open_connector
 from sidecar.config import Dataset, SidecarConfig, View
 from sidecar.engine.memory import TableConnector
@@ -57,15 +56,15 @@ class DatasetEntry:
     generation: int = 0
     _attempted_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _fast: AcceleratedConnector | None = None
+    _fast: Connector | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
 
     @property
-    def copy(self) -> Accelerated | None:
-        """The local DuckDB copy, when this dataset is accelerated."""
+    def copy(self) -> LocalCopy | None:
+        """The local copy (DuckDB or Arrow), when this dataset is accelerated."""
         return self.accelerator.copies.get(self.name.lower()) if self.accelerator else None
 
     @property
@@ -173,7 +172,7 @@ class DatasetEntry:
             )
         return self.connector, self.schema
 
-    def _accelerated(self, copy: Accelerated) -> tuple[Connector, pa.Schema]:
+    def _accelerated(self, copy: LocalCopy) -> tuple[Connector, pa.Schema]:
         """The copy with the source's column types (stable whether a query hits the copy or
         the source), narrowed to the columns the working set keeps."""
         held = copy.schema()
@@ -181,7 +180,7 @@ class DatasetEntry:
             pa.schema([f for f in self.schema if f.name in held.names]) if self.schema else held
         )
         if self._fast is None or not self._fast.schema().equals(schema):
-            self._fast = AcceleratedConnector(self._source(), copy, schema, self.connector)
+            self._fast = copy_connector(self._source(), copy, schema, self.connector)
         return self._fast, schema
 
     def _source(self) -> DatasetSource:

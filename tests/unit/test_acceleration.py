@@ -15,7 +15,7 @@ import pytest
 
 from accelerators.refresh import RefreshError
 from connectors.base import SourceError
-from sidecar.config import parse_config
+from sidecar.config import ConfigError, parse_config
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
 
@@ -285,3 +285,74 @@ def test_refreshes_of_one_source_take_turns(root: Path) -> None:
     assert lock is engine.catalog.accelerator.source_lock(
         engine.catalog.datasets["copy3"].connector
     )
+
+
+def test_arrow_engine_serves_from_memory_and_swaps_on_refresh(root: Path) -> None:
+    engine = make_engine(root, {"engine": "arrow"})
+    copy = engine.catalog.datasets["events"].copy
+    held = copy.table
+    assert engine.ready and count(engine) == 10 and copy.status.rows == 10
+    assert "accelerated (arrow, memory)" in engine.explain("SELECT * FROM events")
+    pq.write_table(events(range(25)), root / "events.parquet")
+    engine.refresh("events")
+    assert held.num_rows == 10
+    assert count(engine) == 25 and copy.table is not held and copy.status.last_error is None
+
+
+def test_arrow_engine_keeps_the_old_table_when_a_refresh_fails(root: Path) -> None:
+    folder = root / "parts"
+    folder.mkdir()
+    pq.write_table(events(range(5)), folder / "a.parquet")
+    engine = make_engine(root, {"engine": "arrow", "refresh_retry_max_attempts": 0}, "parts")
+    held = engine.catalog.datasets["events"].copy.table
+    pq.write_table(events(range(5, 100)), folder / "b.parquet")
+    (folder / "c.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+    with pytest.raises(SidecarError):
+        engine.refresh("events")
+    copy = engine.catalog.datasets["events"].copy
+    assert copy.table is held and count(engine) == 5 and copy.status.last_error
+
+
+def test_arrow_engine_applies_projection_filters_and_limit(root: Path) -> None:
+    engine = make_engine(root, {"engine": "arrow"})
+    assert rows(engine, "SELECT id FROM events WHERE status = 'open' AND id > 4 LIMIT 2") == [
+        {"id": 5},
+        {"id": 7},
+    ]
+    assert rows(engine, "SELECT note, id FROM events LIMIT 1 OFFSET 3") == [{"note": "v1", "id": 3}]
+    sql = "SELECT e.id, p.tier FROM events e JOIN plain p ON e.id = p.id WHERE e.id > 1 ORDER BY 1"
+    assert rows(engine, sql) == [{"id": 2, "tier": "b"}, {"id": 3, "tier": "c"}]
+    assert rows(engine, "SELECT status, count(*) AS n FROM events GROUP BY 1 ORDER BY 1") == [
+        {"status": "closed", "n": 5},
+        {"status": "open", "n": 5},
+    ]
+
+
+def test_arrow_engine_keeps_the_working_set_in_big_batches(root: Path) -> None:
+    pq.write_table(events(range(3000)), root / "events.parquet", row_group_size=100)
+    engine = make_engine(
+        root, {"engine": "arrow", "refresh_sql": "SELECT id, status FROM events WHERE id < 2000"}
+    )
+    table = engine.catalog.datasets["events"].copy.table
+    assert table.num_rows == 2000 and table.column_names == ["id", "status"]
+    assert table.column(0).num_chunks == 1
+    batches = list(engine.query("SELECT * FROM events"))
+    assert (
+        len(batches) == 1
+        and batches[0].column(0).buffers()[1] == table.column(0).chunks[0].buffers()[1]
+    )
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"refresh_mode": "append", "time_column": "ts"},
+        {"mode": "file"},
+        {"time_column": "ts", "retention_period": "7d"},
+        {"indexes": {"id": "unique"}},
+        {"primary_key": "id"},
+    ],
+)
+def test_arrow_engine_rejects_duckdb_only_settings(root: Path, setting: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"datasets\[0\]\.acceleration: .* needs engine: duckdb"):
+        make_engine(root, {"engine": "arrow", **setting})
