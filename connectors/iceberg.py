@@ -27,7 +27,14 @@ from sqlglot import exp
 from connectors import options
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError
 from connectors.file import limit_batches
-from connectors.predicates import Untranslatable, coerce, is_pushable, literal_value
+from connectors.predicates import (
+    Untranslatable,
+    coerce,
+    column_name,
+    is_pushable,
+    literal_value,
+    required_column,
+)
 
 try:
     from pyiceberg import expressions as ice
@@ -304,7 +311,7 @@ def _translate(node: exp.Expression, schema: pa.Schema, *, negate: bool = False)
         return ice.And(left, right) if isinstance(node, exp.And) != negate else ice.Or(left, right)
     negate = negate != bool(node.args.get("negate"))  # `x IS NOT NULL`, `x NOT LIKE 'a%'`
     if isinstance(node, exp.Is):
-        name = _require(_column(node.this))
+        name = required_column(node.this)
         return ice.NotNull(name) if negate else ice.IsNull(name)
     name, leaf = _leaf(node, schema)
     return ice.And(ice.NotNull(name), ice.Not(leaf)) if negate else leaf
@@ -313,20 +320,20 @@ def _translate(node: exp.Expression, schema: pa.Schema, *, negate: bool = False)
 def _leaf(node: exp.Expression, schema: pa.Schema) -> tuple[str, Any]:
     if type(node) in ICEBERG_COMPARISONS:
         op, left, right = type(node), node.this, node.expression
-        if _column(left) is None:
+        if column_name(left) is None:
             op, left, right = MIRRORED.get(op, op), right, left
-        name = _require(_column(left))
+        name = required_column(left)
         return name, ICEBERG_COMPARISONS[op](name, _value(right, name, schema))
     if isinstance(node, exp.In):
-        name = _require(_column(node.this))
+        name = required_column(node.this)
         return name, ice.In(name, {_value(v, name, schema) for v in node.expressions})
     if isinstance(node, exp.Between):
-        name = _require(_column(node.this))
+        name = required_column(node.this)
         low = ice.GreaterThanOrEqual(name, _value(node.args["low"], name, schema))
         high = ice.LessThanOrEqual(name, _value(node.args["high"], name, schema))
         return name, ice.And(low, high)
     if isinstance(node, exp.Like):
-        name = _require(_column(node.this))
+        name = required_column(node.this)
         return name, _starts_with(node, name, schema)
     raise Untranslatable(node.sql())
 
@@ -379,16 +386,3 @@ def _type(name: str, schema: pa.Schema) -> pa.DataType:
     if index < 0:
         raise Untranslatable(f"no column {name!r}")
     return schema.field(index).type
-
-
-def _column(node: exp.Expression) -> str | None:
-    node = node.unnest()
-    if isinstance(node, exp.Column) and not node.table and isinstance(node.this, exp.Identifier):
-        return node.name
-    return None
-
-
-def _require(name: str | None) -> str:
-    if name is None:
-        raise Untranslatable("not a column")
-    return name

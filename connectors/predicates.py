@@ -70,12 +70,12 @@ def is_pushable(predicate: exp.Expression) -> bool:
     if type(node) in COMPARISONS:
         return _comparison_operands(node) is not None
     if isinstance(node, exp.Is):
-        return _column(node.this) is not None and isinstance(node.expression, exp.Null)
+        return column_name(node.this) is not None and isinstance(node.expression, exp.Null)
     if isinstance(node, exp.In):
         return _is_literal_list(node)
     if isinstance(node, exp.Between):
         return (
-            _column(node.this) is not None
+            column_name(node.this) is not None
             and not node.args.get("symmetric")
             and _is_literal(node.args["low"])
             and _is_literal(node.args["high"])
@@ -83,7 +83,7 @@ def is_pushable(predicate: exp.Expression) -> bool:
     if isinstance(node, exp.Like | exp.ILike):
         pattern = node.expression
         return (
-            _column(node.this) is not None
+            column_name(node.this) is not None
             and isinstance(pattern, exp.Literal)
             and pattern.is_string
         )
@@ -227,11 +227,20 @@ def _cast_timestamp(value: Any, *, aware: bool) -> dt.datetime:
     return value
 
 
-def _column(node: exp.Expression) -> str | None:
+def column_name(node: exp.Expression) -> str | None:
+    """The name of an unqualified column (parentheses allowed), or None for anything else."""
     node = node.unnest()
     if isinstance(node, exp.Column) and not node.table and isinstance(node.this, exp.Identifier):
         return node.name
     return None
+
+
+def required_column(node: exp.Expression) -> str:
+    """Like `column_name`, for translators: anything else cannot be translated."""
+    name = column_name(node)
+    if name is None:
+        raise Untranslatable("not a column")
+    return name
 
 
 def _is_literal(node: exp.Expression) -> bool:
@@ -246,7 +255,7 @@ def _is_literal_list(node: exp.In) -> bool:
     if any(node.args.get(key) for key in ("query", "unnest", "field")):
         return False
     values = node.expressions
-    return _column(node.this) is not None and bool(values) and all(map(_is_literal, values))
+    return column_name(node.this) is not None and bool(values) and all(map(_is_literal, values))
 
 
 def _comparison_operands(
@@ -254,9 +263,9 @@ def _comparison_operands(
 ) -> tuple[str, type[exp.Expression], exp.Expression] | None:
     """(column, operator, literal) with the column on the left, mirroring `5 < a` to `a > 5`."""
     left, right = node.this, node.expression
-    if (column := _column(left)) is not None and _is_literal(right):
+    if (column := column_name(left)) is not None and _is_literal(right):
         return column, type(node), right
-    if (column := _column(right)) is not None and _is_literal(left):
+    if (column := column_name(right)) is not None and _is_literal(left):
         return column, MIRRORED[type(node)], left
     return None
 
@@ -276,11 +285,11 @@ def _translate(node: exp.Expression, schema: pa.Schema) -> pc.Expression:
         column, op, literal = operands
         return _compare(column, op, literal_value(literal), schema)
     if isinstance(node, exp.Is):
-        result = _field(_column(node.this), schema)[0].is_null()
+        result = _field(column_name(node.this), schema)[0].is_null()
     elif isinstance(node, exp.In):
         result = _in(node, schema)
     elif isinstance(node, exp.Between):
-        column = _column(node.this)
+        column = column_name(node.this)
         low = _compare(column, exp.GTE, literal_value(node.args["low"]), schema)
         high = _compare(column, exp.LTE, literal_value(node.args["high"]), schema)
         result = low & high
@@ -453,7 +462,7 @@ def _in(node: exp.In, schema: pa.Schema) -> pc.Expression:
 
     Arrow's `is_in` answers false in both cases, which NOT would turn into true.
     """
-    column = _column(node.this)
+    column = column_name(node.this)
     values = [literal_value(item) for item in node.expressions]
     present = [value for value in values if value is not None]
     member = _member(column, present, schema)
@@ -486,7 +495,7 @@ def _member(column: str | None, values: list[Any], schema: pa.Schema) -> pc.Expr
 
 def _like(node: exp.Like | exp.ILike, schema: pa.Schema) -> pc.Expression:
     """Backslashes are refused: Arrow reads them as escapes, DuckDB's LIKE does not."""
-    field, arrow_type = _field(_column(node.this), schema)
+    field, arrow_type = _field(column_name(node.this), schema)
     pattern = literal_value(node.expression)
     if not _is_text(arrow_type) or not isinstance(pattern, str) or "\\" in pattern:
         raise Untranslatable(node.sql())

@@ -21,7 +21,15 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from connectors.predicates import COMPARISONS, Untranslatable, coerce, is_pushable, literal_value
+from connectors.predicates import (
+    COMPARISONS,
+    Untranslatable,
+    coerce,
+    column_name,
+    is_pushable,
+    literal_value,
+    required_column,
+)
 
 Wrap = Callable[[exp.Expression], exp.Expression]
 ORDERING = (exp.LT, exp.LTE, exp.GT, exp.GTE)
@@ -105,7 +113,7 @@ def render_filter(
 def render_order(ordered: exp.Ordered, schema: pa.Schema, rules: Rules) -> exp.Ordered | None:
     """A sort key the source orders exactly like the engine (NULL placement is transpiled by
     sqlglot from the engine's defaults), or None."""
-    name = _column(ordered.this)
+    name = column_name(ordered.this)
     if name is None:
         return None
     try:
@@ -129,26 +137,26 @@ def _render(node: exp.Expression, schema: pa.Schema, rules: Rules) -> exp.Expres
     rendered = node.copy()
     if type(node) in COMPARISONS:
         column_key, literal_key = "this", "expression"
-        if _column(node.this) is None:
+        if column_name(node.this) is None:
             column_key, literal_key = literal_key, column_key
-        name = _column(node.args[column_key])
+        name = column_name(node.args[column_key])
         ordering = isinstance(node, ORDERING)
         rendered.set(column_key, _wrapped(name, schema, rules, ordering=ordering))
         rendered.set(literal_key, _literal(node.args[literal_key], name, schema, rules))
     elif isinstance(node, exp.Is):
-        rendered.set("this", exp.column(_require(_column(node.this)), quoted=True))
+        rendered.set("this", exp.column(required_column(node.this), quoted=True))
     elif isinstance(node, exp.In):
-        name = _column(node.this)
+        name = column_name(node.this)
         rendered.set("this", _wrapped(name, schema, rules, ordering=False))
         rendered.set("expressions", [_literal(v, name, schema, rules) for v in node.expressions])
     elif isinstance(node, exp.Between):
-        name = _column(node.this)
+        name = column_name(node.this)
         rendered.set("this", _wrapped(name, schema, rules, ordering=True))
         for bound in ("low", "high"):
             rendered.set(bound, _literal(node.args[bound], name, schema, rules))
     elif isinstance(node, exp.Like | exp.ILike):
         _check_like(node, rules)
-        name = _column(node.this)
+        name = column_name(node.this)
         if not _is_text(_type(name, schema)):
             raise Untranslatable("LIKE on a column that is not text")
         rendered.set("this", _wrapped(name, schema, rules, ordering=False))
@@ -171,8 +179,10 @@ def _wrapped(
     name: str | None, schema: pa.Schema, rules: Rules, *, ordering: bool
 ) -> exp.Expression:
     """The column reference, wrapped for the dialect; Untranslatable for unsupported types."""
+    if name is None:
+        raise Untranslatable("not a column")
     arrow_type = _type(name, schema)
-    column = exp.column(_require(name), quoted=True)
+    column = exp.column(name, quoted=True)
     if _is_text(arrow_type):
         wrap = rules.text_order if ordering else rules.text_equal
         if wrap is None:
@@ -233,19 +243,6 @@ def _type(name: str | None, schema: pa.Schema) -> pa.DataType:
         raise Untranslatable(f"no column {name!r}")
     arrow_type = schema.field(index).type
     return arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
-
-
-def _column(node: exp.Expression) -> str | None:
-    node = node.unnest()
-    if isinstance(node, exp.Column) and not node.table and isinstance(node.this, exp.Identifier):
-        return node.name
-    return None
-
-
-def _require(name: str | None) -> str:
-    if name is None:
-        raise Untranslatable("not a column")
-    return name
 
 
 def _is_text(arrow_type: pa.DataType) -> bool:
