@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from sqlglot import exp
 
-from accelerators.connector import or_source
+from accelerators.connector import CopyConnector, or_source
 from accelerators.refresh import LocalCopy, RefreshError
-from connectors.base import Connector, DatasetSource, ScanRequest
+from connectors.base import Connector, ScanRequest
 from connectors.predicates import to_arrow
 from sidecar.config import Acceleration as Settings
 
@@ -71,25 +71,11 @@ class ArrowCopy(LocalCopy):
         return self.table.num_rows if self.table is not None else 0
 
 
-class ArrowConnector(Connector):
+class ArrowConnector(CopyConnector):
     """Scans of the copy's current table: projection, filters and limit applied in Arrow."""
 
     supports_limit: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        source: DatasetSource,
-        copy: ArrowCopy,
-        schema: pa.Schema,
-        fallback: Connector | None = None,
-    ) -> None:
-        super().__init__(source)
-        self.copy = copy
-        self._schema = schema
-        self.fallback = fallback if copy.settings.on_zero_results == "use_source" else None
-
-    def schema(self) -> pa.Schema:
-        return self._schema
+    copy: ArrowCopy
 
     def accepts_filter(self, predicate: exp.Expression) -> bool:
         return to_arrow(predicate, self._schema) is not None
@@ -114,9 +100,6 @@ class ArrowConnector(Connector):
                     reader.schema, _head(reader, request.limit)
                 )
         return or_source(reader, self.fallback, request)
-
-    def row_count(self) -> int | None:
-        return self.copy.status.rows
 
     def answers_whole_queries(self) -> bool:
         return False

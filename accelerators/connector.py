@@ -12,21 +12,21 @@ from typing import ClassVar
 import pyarrow as pa
 from sqlglot import exp
 
-from accelerators.refresh import Accelerated
+from accelerators.refresh import Accelerated, LocalCopy
 from connectors.base import Connector, DatasetSource, ScanRequest
 from connectors.sql import SqlConnector
 
 SOURCE_KEY = "sidecar-accelerator"
 
 
-class AcceleratedConnector(SqlConnector):
-    schemes: ClassVar[tuple[str, ...]] = ()
-    dialect: ClassVar[str] = "duckdb"
+class CopyConnector(Connector):
+    """What every copy's connector shares: the copy, the source's column types (so answers do
+    not change type when a dataset is accelerated) and the source to fall back on."""
 
     def __init__(
         self,
         source: DatasetSource,
-        copy: Accelerated,
+        copy: LocalCopy,
         schema: pa.Schema,
         fallback: Connector | None = None,
     ) -> None:
@@ -35,14 +35,23 @@ class AcceleratedConnector(SqlConnector):
         self._schema = schema
         self.fallback = fallback if copy.settings.on_zero_results == "use_source" else None
 
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    def row_count(self) -> int | None:
+        return self.copy.status.rows
+
+
+class AcceleratedConnector(CopyConnector, SqlConnector):
+    schemes: ClassVar[tuple[str, ...]] = ()
+    dialect: ClassVar[str] = "duckdb"
+    copy: Accelerated
+
     def source_key(self) -> str:
         return SOURCE_KEY
 
     def table(self) -> exp.Table:
         return self.copy.view
-
-    def schema(self) -> pa.Schema:
-        return self._schema
 
     def query(self, sql: str) -> pa.RecordBatchReader:
         return self.copy.store.read(sql)
@@ -53,9 +62,6 @@ class AcceleratedConnector(SqlConnector):
 
     def answers_whole_queries(self) -> bool:
         return self.fallback is None
-
-    def row_count(self) -> int | None:
-        return self.copy.status.rows
 
     def label(self) -> str:
         return f"the local duckdb copy ({self.copy.settings.mode})"
