@@ -6,7 +6,8 @@ Keys are compared in constant time so response timing reveals nothing about a ke
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sidecar.config import Auth
@@ -19,6 +20,7 @@ ANONYMOUS = "anonymous"
 @dataclass(frozen=True)
 class Identity:
     name: str
+    attributes: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 class Authenticator:
@@ -27,6 +29,9 @@ class Authenticator:
             (resolve_string(api_key.key.get_secret_value(), base_dir).encode(), api_key.identity)
             for api_key in auth.api_keys
         ]
+        self._attributes: dict[str, dict[str, str]] = {}
+        for api_key in auth.api_keys:
+            self._attributes.setdefault(api_key.identity, {}).update(api_key.attributes)
 
     @property
     def enabled(self) -> bool:
@@ -53,7 +58,7 @@ class Authenticator:
                 "the API key is not valid",
                 hint="check the key configured for this agent under runtime.auth.api_keys",
             )
-        return Identity(match)
+        return Identity(match, self._attributes.get(match, {}))
 
     def keys_for(self, identity: str) -> list[bytes]:
         """The keys `identity` holds, for challenge-response logins (Postgres SCRAM-SHA-256) that

@@ -73,10 +73,18 @@ class PgEndpoint(Endpoint):
 class ApiKey(Strict):
     key: SecretStr = Field(description="The key itself; use ${env:VAR} or ${file:/path}.")
     identity: str = Field(min_length=1, description="Who presents this key (the agent's name).")
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Facts about the identity that row filters use as {identity.<name>}.",
+    )
 
 
 class Auth(Strict):
     api_keys: list[ApiKey] = Field(default_factory=list)
+    hash_key: SecretStr | None = Field(
+        default=None,
+        description="The HMAC key of `hash` column masks; use ${env:VAR} or ${file:/path}.",
+    )
 
 
 class Tls(Strict):
@@ -343,6 +351,92 @@ class Model(Strict):
         return self.from_.partition(":")[2]
 
 
+RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
+RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
+              "hour": 3600}  # fmt: skip
+
+
+def parse_rate(value: str | float) -> float:
+    """Queries per second from `10`, `10/s`, `600/m` or `100/hour`."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = RATE.match(str(value))
+    if not match:
+        raise ValueError(f"'{value}' is not a rate; write e.g. 10/s, 600/m or 5")
+    return float(match.group(1)) / RATE_UNITS[match.group(2) or "s"]
+
+
+class Limits(Strict):
+    """An identity's load bound: what one agent may ask of the sidecar, and so of production."""
+
+    max_rows: int | None = Field(default=None, ge=1, description="Rows one query may return.")
+    max_bytes: int | None = Field(
+        default=None, ge=1, description="Bytes one query may return, e.g. 64MiB."
+    )
+    query_timeout: Duration | None = Field(
+        default=None, description="Overrides runtime.query_timeout for this identity."
+    )
+    max_concurrent: int | None = Field(
+        default=None, ge=1, description="Queries running at once; more wait briefly, then fail."
+    )
+    rate: float | None = Field(
+        default=None, gt=0, description="Sustained queries per second, e.g. 10/s or 600/m."
+    )
+    burst: int | None = Field(
+        default=None, ge=1, description="Queries allowed at once above the rate (token bucket)."
+    )
+
+    @field_validator("max_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int | None:
+        return None if value is None else parse_size(value)
+
+    @field_validator("query_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> float | None:
+        return None if value is None else parse_rate(value)
+
+
+class Policy(Strict):
+    """One access rule (Trino's file-based access control): the first entry whose `identities`
+    match the caller decides everything that caller sees and may do."""
+
+    identities: list[str] = Field(
+        min_length=1, description='Identity names or globs; "*" matches every identity.'
+    )
+    datasets: list[str] = Field(
+        default_factory=list, description="Dataset and view names or globs this identity reads."
+    )
+    columns: dict[str, Literal["mask", "hash", "deny"]] = Field(
+        default_factory=dict,
+        description="<dataset>.<column>: mask (text ****, else NULL), hash (keyed HMAC) or deny.",
+    )
+    rows: dict[str, str] = Field(
+        default_factory=dict,
+        description="<dataset>: a SQL predicate over its columns; {identity} and "
+        "{identity.<attribute>} become quoted literals.",
+    )
+    limits: Limits = Field(default_factory=Limits)
+
+
+class Audit(Strict):
+    """One JSON line per statement and per failed authentication."""
+
+    path: str = Field(description='A file (relative to sidecar.yaml), or "-" for stdout.')
+    max_size: int = Field(default=100 << 20, ge=1, description="Rotate past this size.")
+    backups: int = Field(default=5, ge=0, description="Rotated files kept.")
+
+    @field_validator("max_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        return parse_size(value)
+
+
 class SidecarConfig(Strict):
     version: Literal[1] = 1
     name: str = Field(default="sidecar", min_length=1)
@@ -350,6 +444,12 @@ class SidecarConfig(Strict):
     datasets: list[Dataset] = Field(default_factory=list)
     views: list[View] = Field(default_factory=list)
     models: list[Model] = Field(default_factory=list)
+    policies: list[Policy] | None = Field(
+        default=None,
+        description="Access rules, first match wins; absent means every identity reads every "
+        "dataset, present means deny by default.",
+    )
+    audit: Audit | None = None
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
     @model_validator(mode="after")
