@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import ClassVar
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.parser import Parser
 from sqlglot.tokens import Token, Tokenizer, TokenType
 
 from sidecar.errors import ErrorCode, SidecarError
@@ -319,8 +319,10 @@ def parse(sql: str, *, dialect: str = DEFAULT_DIALECT) -> list[exp.Expression | 
     A newline is appended because sqlglot 30's tokenizer fails on a statement with a `$n`
     placeholder that ends in an empty string literal (`... AND b = ''`); positions are unchanged.
     """
+    text = sql + "\n"
     try:
-        return sqlglot.parse(sql + "\n", read=dialect)
+        reader = Dialect.get_or_raise(dialect)
+        return _placeholder_parser(dialect)(dialect=reader).parse(reader.tokenize(text), text)
     except TokenError as error:
         raise _token_error(error) from error
     except ParseError as error:
@@ -755,6 +757,27 @@ def _tokenize(sql: str, dialect: str) -> list[Token]:
         return _code_tokenizer(dialect)(dialect=dialect).tokenize(sql + "\n")
     except TokenError as error:
         raise _token_error(error) from error
+
+
+@functools.cache
+def _placeholder_parser(dialect: str) -> type[Parser]:
+    """The dialect's parser, with each `?` placeholder keeping its offset in the text.
+
+    `?` values are bound by position, and sqlglot neither records where a `?` stood nor walks
+    its trees in text order (a CTE's nodes come after the query that uses it), so the offset is
+    what tells the first `?` from the second.
+    """
+    base = Dialect.get_or_raise(dialect).parser_class
+
+    class PlaceholderParser(base):  # type: ignore[misc, valid-type]
+        PLACEHOLDER_PARSERS: ClassVar = {
+            **base.PLACEHOLDER_PARSERS,
+            TokenType.PLACEHOLDER: lambda self: self.expression(
+                exp.Placeholder(), token=self._prev
+            ),
+        }
+
+    return PlaceholderParser
 
 
 @functools.cache

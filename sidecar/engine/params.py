@@ -58,11 +58,14 @@ def parameter_count(statement: exp.Expression) -> int:
 
 
 def _placeholders(statement: exp.Expression) -> list[exp.Expression]:
-    return [
+    """Every placeholder, the `?`s in the order they are written: the parser (policies.guard)
+    records each one's offset, since no walk of sqlglot's tree is in text order."""
+    found = [
         node
         for node in statement.find_all(exp.Parameter, exp.Placeholder)
         if not isinstance(node.parent, exp.Parameter)
     ]
+    return sorted(found, key=lambda node: node.meta.get("start", -1))
 
 
 def _index(node: exp.Parameter) -> int:

@@ -28,6 +28,7 @@ from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight import metadata
 from sidecar.servers.flight.commands import TYPE_PREFIX, pack, unpack
 from sidecar.servers.flight.sqlinfo import SCHEMA as SQL_INFO_SCHEMA
+from tests import placeholders
 from tests.http_api_server import ApiServer, Reply
 from tests.process import SidecarProcess, free_port
 
@@ -161,6 +162,15 @@ def test_adbc_binds_parameters(conn: adbc.Connection) -> None:
         assert cursor.fetchall() == [(42, "paid")]
         cursor.execute("SELECT id, status FROM orders WHERE id = ?", parameters=(40,))
         assert cursor.fetchall() == [(40, "failed")]
+
+
+def test_adbc_binds_question_marks_in_the_order_they_are_written(conn: adbc.Connection) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute(placeholders.QUERY, parameters=placeholders.VALUES)
+        names = [column[0] for column in cursor.description]
+        assert [dict(zip(names, row, strict=True)) for row in cursor.fetchall()] == (
+            placeholders.EXPECTED
+        )
 
 
 def test_adbc_reports_a_missing_parameter(conn: adbc.Connection) -> None:

@@ -13,6 +13,7 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 import pytest
 
+from tests import placeholders
 from tests.process import SidecarProcess, free_port
 
 KEY = "k-3f9a1c77e0b24d5e"
@@ -119,6 +120,14 @@ def test_parameters_in_json_body(client: httpx.Client) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json() == [{"n": 6}]
+
+
+def test_question_marks_bind_in_the_order_they_are_written(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/sql", json={"sql": placeholders.QUERY, "parameters": placeholders.VALUES}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == placeholders.EXPECTED
 
 
 def test_arrow_ipc_stream(client: httpx.Client) -> None:

@@ -34,7 +34,7 @@ import yaml
 from psycopg import errors
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests import pg_client
+from tests import pg_client, placeholders
 from tests.peers import unavailable
 from tests.pg_client import RawClient
 from tests.process import SidecarProcess, free_port
@@ -227,6 +227,26 @@ def test_psycopg_parameters_of_every_common_type(conn: psycopg.Connection) -> No
     assert row == (2, 2.5, "note 2", Decimal("0.50"), dt.datetime(2026, 3, 14, 0, 2),
                    dt.date(2026, 3, 16), ["a", "b c"])  # fmt: skip
     assert conn.execute("SELECT %s::text, %s::int, %s", ["x", 7, None]).fetchone() == ("x", 7, None)
+
+
+def test_parameters_bind_in_the_order_they_are_written(
+    conn: psycopg.Connection, scram: Sidecar
+) -> None:
+    cursor = conn.execute(placeholders.numbered("%s"), placeholders.VALUES)
+    names = [column.name for column in cursor.description or []]
+    assert [dict(zip(names, row, strict=True)) for row in cursor] == placeholders.EXPECTED
+
+    async def run() -> list[dict[str, Any]]:
+        connection = await asyncpg.connect(
+            host="127.0.0.1", port=scram.port, user="agent", password=KEY, database="shop"
+        )
+        try:
+            found = await connection.fetch(placeholders.numbered("$"), *placeholders.VALUES)
+            return [dict(row) for row in found]
+        finally:
+            await connection.close()
+
+    assert asyncio.run(run()) == placeholders.EXPECTED
 
 
 def test_psycopg_binary_results(conn: psycopg.Connection) -> None:

@@ -12,6 +12,7 @@ import pytest
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
+from tests import placeholders
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +180,11 @@ def test_parameters_bind_as_typed_literals_and_push_down(engine: Engine) -> None
     with pytest.raises(SidecarError) as missing:
         rows(engine, sql, ["failed"])
     assert missing.value.code is ErrorCode.INVALID_PARAMETER
+
+
+def test_question_marks_bind_in_the_order_they_are_written(engine: Engine) -> None:
+    assert rows(engine, placeholders.QUERY, placeholders.VALUES) == placeholders.EXPECTED
+    assert rows(engine, placeholders.numbered("$"), placeholders.VALUES) == placeholders.EXPECTED
 
 
 def test_minute_precision_timestamps_are_accepted(engine: Engine) -> None:

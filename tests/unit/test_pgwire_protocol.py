@@ -128,6 +128,11 @@ def test_parameter_types_come_from_the_statement_context() -> None:
     assert parameters.infer(statement, schemas, [1043]) == [1043, *oids[1:]]
     assert parameters.infer(sqlglot.parse_one("SELECT $1", read="postgres"), {}, []) == [25]
     assert parameters.infer(sqlglot.parse_one("SELECT $1::_oid", read="postgres"), {}, []) == [1028]
+    nested = sqlglot.parse_one(
+        "SELECT id FROM orders WHERE (id + $1) * 2 > $2 AND abs($3 - amount) < $4 + $3",
+        read="postgres",
+    )
+    assert parameters.infer(nested, schemas, []) == [20, 20, 701, 701]
 
 
 @pytest.mark.parametrize(

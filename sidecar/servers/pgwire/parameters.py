@@ -40,6 +40,7 @@ FALSE_WORDS = frozenset({"f", "false", "n", "no", "off", "0"})
 INTEGERS = frozenset({types.INT2.oid, types.INT4.oid, types.INT8.oid, types.OID.oid})
 TEXT_LIKE = (exp.Like, exp.ILike, exp.DPipe, exp.RegexpLike, exp.RegexpILike)
 COMPARED = (exp.Binary, exp.Between, exp.In)
+INFERENCE_ROUNDS = 4
 
 
 def placeholders(statement: exp.Expression) -> list[exp.Parameter]:
@@ -57,17 +58,39 @@ def count(statement: exp.Expression) -> int:
 def infer(
     statement: exp.Expression, schemas: Mapping[str, pa.Schema], declared: Sequence[int]
 ) -> list[int]:
-    """One OID per parameter $1..$n: the client's where it gave one, else from the context."""
+    """One OID per parameter $1..$n: the client's where it gave one, else from the context.
+
+    A parameter's context may hold another parameter (`($1 + id) * 2 > $2`), so each round
+    types the parameters the previous rounds found, as PostgreSQL resolves them from the inside
+    out, until no more are learned."""
     total = max(count(statement), len(declared))
-    found: dict[int, int] = {}
-    for node in placeholders(_annotated(statement, schemas)):
-        oid = _context_oid(node)
-        if oid is not None:
-            found.setdefault(_index(node), oid)
+    found = {index: oid for index, oid in enumerate(declared, start=1) if oid}
+    for _ in range(INFERENCE_ROUNDS):
+        learned = False
+        for node in placeholders(_annotated(_typed(statement, found), schemas)):
+            oid = _context_oid(node)
+            if oid is not None and _index(node) not in found:
+                found[_index(node)] = oid
+                learned = True
+        if not learned:
+            break
     return [
         declared[i] if i < len(declared) and declared[i] else found.get(i + 1, types.TEXT.oid)
         for i in range(total)
     ]
+
+
+def _typed(statement: exp.Expression, found: Mapping[int, int]) -> exp.Expression:
+    """A copy with each parameter of a known scalar type cast to it, for the next round."""
+    if not found:
+        return statement
+    typed = statement.copy()
+    for node in placeholders(typed):
+        known = types.BY_OID.get(found.get(_index(node), 0))
+        if known is not None and known is not types.UNKNOWN:
+            kind = exp.DataType.build(known.name, dialect="postgres", udt=True)
+            node.replace(exp.cast(node.copy(), kind))
+    return typed
 
 
 def _index(node: exp.Parameter) -> int:
