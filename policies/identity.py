@@ -19,8 +19,13 @@ ANONYMOUS = "anonymous"
 
 @dataclass(frozen=True)
 class Identity:
+    """Who a request runs as: every stage of the query path (policy, limits, audit) keys on it."""
+
     name: str
     attributes: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+ANONYMOUS_IDENTITY = Identity(ANONYMOUS)
 
 
 class Authenticator:
@@ -40,7 +45,7 @@ class Authenticator:
     def identify(self, key: str | None) -> Identity:
         """The identity holding `key`; anyone when auth is off, else a clear refusal."""
         if not self.enabled:
-            return Identity(ANONYMOUS)
+            return ANONYMOUS_IDENTITY
         if not key:
             raise SidecarError(
                 ErrorCode.UNAUTHENTICATED,
@@ -58,7 +63,11 @@ class Authenticator:
                 "the API key is not valid",
                 hint="check the key configured for this agent under runtime.auth.api_keys",
             )
-        return Identity(match, self._attributes.get(match, {}))
+        return self.identity(match)
+
+    def identity(self, name: str) -> Identity:
+        """`name` with its configured attributes, once a login has proven it holds a key."""
+        return Identity(name, self._attributes.get(name, {}))
 
     def keys_for(self, identity: str) -> list[bytes]:
         """The keys `identity` holds, for challenge-response logins (Postgres SCRAM-SHA-256) that

@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 
 from policies.guard import check, parse
-from policies.identity import ANONYMOUS
+from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar.config import SidecarConfig
 from sidecar.engine.bridge import ScanStats
 from sidecar.engine.cache import MISS, CachedResult, ResultsCache
@@ -63,11 +63,13 @@ class Engine:
         return self.catalog.ready
 
     def query(
-        self, sql: str, parameters: Sequence[Any] = (), identity: str = ANONYMOUS
+        self, sql: str, parameters: Sequence[Any] = (), identity: Identity = ANONYMOUS_IDENTITY
     ) -> QueryResult | CachedResult:
-        """Plan `sql` and return its running result; raises SidecarError with a fix to try.
+        """Plan `sql` as `identity` and return its running result; raises SidecarError with a
+        fix to try.
 
-        `identity` keys the results cache: one agent's answers are never served to another."""
+        The planner sees the identity (what it may read) and it keys the results cache: one
+        agent's answers are never served to another."""
         try:
             return self._query(sql, parameters, identity)
         except RecursionError:
@@ -77,31 +79,31 @@ class Engine:
                 hint="flatten nested parentheses or subqueries, or split the query with WITH",
             ) from None
 
-    def _fresh(self, sql: str, parameters: Sequence[Any]) -> QueryResult:
+    def _fresh(self, sql: str, parameters: Sequence[Any], identity: Identity) -> QueryResult:
         """A query that really runs, for EXPLAIN: a cached answer has no plan to show."""
-        result = self.query(sql, parameters, identity=f"{ANONYMOUS}/explain")
+        result = self.query(sql, parameters, identity)
         if isinstance(result, CachedResult):
             result = QueryResult(result.plan)
         return result
 
     def _query(
-        self, sql: str, parameters: Sequence[Any], identity: str
+        self, sql: str, parameters: Sequence[Any], identity: Identity
     ) -> QueryResult | CachedResult:
         statement = check(sql, parse(sql))
         if isinstance(statement, exp.Describe):
-            return self._describe(statement, sql)
+            return self._describe(statement, identity)
         if isinstance(statement, exp.Command):
             keyword = statement.name.upper()
             text = statement.expression.name if statement.expression else ""
             if keyword == "EXPLAIN":
-                return self._explain(text, parameters)
+                return self._explain(text, parameters, identity)
             if keyword == "SHOW":
-                return self._show(text)
-        plan = self.planner.plan(bind(statement, parameters), sql)
+                return self._show(text, identity)
+        plan = self.planner.plan(bind(statement, parameters), sql, identity)
         generations = self._generations(plan)
         if self.cache is None or generations is None:
             return QueryResult(plan)
-        key = (plan.sql, identity)
+        key = (plan.sql, identity.name)
         entry = self.cache.get(key, generations)
         if entry is not None:
             return CachedResult(entry, plan)
@@ -125,14 +127,16 @@ class Engine:
         """How many parameters `sql` takes, for protocols that describe them before binding."""
         return parameter_count(check(sql, parse(sql)))
 
-    def explain(self, sql: str, parameters: Sequence[Any] = ()) -> str:
-        table = pa.Table.from_batches(list(self._explain(sql, parameters)))
+    def explain(
+        self, sql: str, parameters: Sequence[Any] = (), identity: Identity = ANONYMOUS_IDENTITY
+    ) -> str:
+        table = pa.Table.from_batches(list(self._explain(sql, parameters, identity)))
         return "\n\n".join(f"{kind}:\n{text}" for kind, text in zip(*table.columns, strict=True))
 
-    def _explain(self, sql: str, parameters: Sequence[Any]) -> QueryResult:
+    def _explain(self, sql: str, parameters: Sequence[Any], identity: Identity) -> QueryResult:
         analyze = sql.lstrip().upper().startswith("ANALYZE ")
         body = sql.lstrip()[len("ANALYZE ") :] if analyze else sql
-        result = self._fresh(body, parameters)
+        result = self._fresh(body, parameters, identity)
         if analyze:
             for _ in result:
                 pass
@@ -144,29 +148,30 @@ class Engine:
             pa.table({"plan_type": [r[0] for r in rows], "plan": [r[1] for r in rows]}),
         )
 
-    def _show(self, text: str) -> QueryResult:
+    def _show(self, text: str, identity: Identity) -> QueryResult | CachedResult:
         words = text.split()
         if [w.upper() for w in words[:1]] == ["TABLES"]:
             return self.query(
                 "SELECT table_schema, table_name, table_type FROM information_schema.tables "
-                "ORDER BY table_name"
+                "ORDER BY table_name",
+                identity=identity,
             )
         if len(words) == 3 and words[0].upper() == "COLUMNS" and words[1].upper() == "FROM":
-            return self._describe(exp.Describe(this=exp.to_table(words[2])), text)
+            return self._describe(exp.Describe(this=exp.to_table(words[2])), identity)
         raise SidecarError(
             ErrorCode.QUERY,
             f"SHOW {text} is not supported here",
             hint="use SHOW TABLES, SHOW COLUMNS FROM <table>, or DESCRIBE <table>",
         )
 
-    def _describe(self, statement: exp.Describe, sql: str) -> QueryResult:
+    def _describe(self, statement: exp.Describe, identity: Identity) -> QueryResult:
         table = statement.this
         if not isinstance(table, exp.Table):
             raise SidecarError(
                 ErrorCode.QUERY, "DESCRIBE needs a table name", hint="DESCRIBE <table>"
             )
         resolved = self.catalog.resolve(table)
-        schema = self._relation_schema(table)
+        schema = self._relation_schema(table, identity)
         descriptions = self._column_descriptions(resolved.name)
         return self._system_result(
             "describe",
@@ -186,9 +191,9 @@ class Engine:
             ),
         )
 
-    def _relation_schema(self, table: exp.Table) -> pa.Schema:
+    def _relation_schema(self, table: exp.Table, identity: Identity) -> pa.Schema:
         probe = exp.select("*").from_(table.copy()).limit(0)
-        return self.query(probe.sql(dialect=DIALECT)).schema
+        return self.query(probe.sql(dialect=DIALECT), identity=identity).schema
 
     def _column_descriptions(self, name: str) -> dict[str, str | None]:
         for dataset in self.config.datasets:
@@ -206,7 +211,9 @@ class Engine:
         """Learn each view's columns once the datasets are loaded, for information_schema."""
         for key, view in self.catalog.views.items():
             try:
-                self.catalog.view_schemas[key] = self._relation_schema(exp.to_table(view.name))
+                self.catalog.view_schemas[key] = self._relation_schema(
+                    exp.to_table(view.name), ANONYMOUS_IDENTITY
+                )
             except SidecarError:
                 self.catalog.view_schemas.pop(key, None)
 

@@ -27,6 +27,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from connectors.base import Connector, ScanRequest
 from connectors.sql import SqlConnector
 from policies.guard import check, parse
+from policies.identity import Identity
 from sidecar.engine.catalog import Catalog, Resolved
 from sidecar.engine.grouping import GroupedQuery, split
 from sidecar.engine.types import sql_type
@@ -92,7 +93,8 @@ class Planner:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def plan(self, statement: exp.Expression, sql: str) -> Plan:
+    def plan(self, statement: exp.Expression, sql: str, identity: Identity) -> Plan:
+        """The plan of `statement` as `identity` may run it."""
         _complete_minutes(statement)
         statement = self._expand_views(statement, sql)
         scans = self._bind_scans(statement, sql)

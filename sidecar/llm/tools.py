@@ -129,7 +129,7 @@ class DataTools:
         running: list[QueryResult] = []
 
         def run() -> Rows:
-            result = self.engine.query(sql, (), identity.name)
+            result = self.engine.query(sql, (), identity)
             running.append(result)
             batches, truncated = _take(result, limit)
             return Rows(result.schema, batches, truncated)

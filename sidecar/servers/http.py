@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from policies.identity import ANONYMOUS, Authenticator
+from policies.identity import ANONYMOUS_IDENTITY, Authenticator, Identity
 from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry, State
 from sidecar.engine.types import sql_type
@@ -196,7 +196,7 @@ class HttpApi:
         return JSONResponse(_dataset_status(entry))
 
     async def _start(
-        self, sql: str, parameters: list[Any], identity: str
+        self, sql: str, parameters: list[Any], identity: Identity
     ) -> tuple[Any, Iterator[pa.RecordBatch], Any]:
         """Plan and fetch the first batch within the query timeout."""
         try:
@@ -301,9 +301,9 @@ async def _read_query(request: Request) -> tuple[str, list[Any]]:
     return sql, parameters
 
 
-def _identity(request: Request) -> str:
+def _identity(request: Request) -> Identity:
     identity = request.scope.get("state", {}).get("identity")
-    return identity.name if identity is not None else ANONYMOUS
+    return identity if identity is not None else ANONYMOUS_IDENTITY
 
 
 def _dataset_status(entry: DatasetEntry) -> dict[str, Any]:

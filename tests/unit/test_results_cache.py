@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from policies.identity import Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.engine.cache import BYPASS, HIT, MISS
@@ -26,7 +27,7 @@ def make_engine(root: Path, cache: dict[str, Any], accelerated: bool = False) ->
 
 
 def run(engine: Engine, sql: str, identity: str = "agent") -> tuple[str, list[dict[str, Any]]]:
-    result = engine.query(sql, identity=identity)
+    result = engine.query(sql, identity=Identity(identity))
     rows = pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
     return result.cache_status, rows
 

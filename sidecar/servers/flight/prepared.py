@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from policies.identity import Identity
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.servers.flight import FlightSql_pb2 as pb
@@ -34,17 +35,17 @@ class PreparedStatements:
         self.handles: Handles[Prepared] = Handles("prepared statement", RENEW, ttl)
 
     def create(
-        self, owner: str, request: pb.ActionCreatePreparedStatementRequest
+        self, identity: Identity, request: pb.ActionCreatePreparedStatementRequest
     ) -> pb.ActionCreatePreparedStatementResult:
         count = self.engine.parameter_count(request.query)
         try:
-            dataset = self.engine.query(request.query, [None] * count).schema
+            dataset = self.engine.query(request.query, [None] * count, identity).schema
         except SidecarError:
             if not count:
                 raise
             dataset = None  # NULLs may not plan (LIMIT $1): execution will tell
         parameters = pa.schema([pa.field(f"${i}", pa.null()) for i in range(1, count + 1)])
-        handle = self.handles.issue(owner, Prepared(request.query, count))
+        handle = self.handles.issue(identity.name, Prepared(request.query, count))
         return pb.ActionCreatePreparedStatementResult(
             prepared_statement_handle=handle,
             dataset_schema=b"" if dataset is None else dataset.serialize().to_pybytes(),

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 from google.protobuf.message import Message
 
-from policies.identity import Authenticator
+from policies.identity import Authenticator, Identity
 from sidecar.engine import Engine
 from sidecar.engine.cache import CachedResult
 from sidecar.engine.executor import QueryResult
@@ -102,9 +102,9 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         try:
-            owner = _owner(context)
-            work = self._work(owner, unpack(descriptor.command))
-            handle = self.tickets.issue(owner, work)
+            identity = _identity(context)
+            work = self._work(identity, unpack(descriptor.command))
+            handle = self.tickets.issue(identity.name, work)
         except Exception as error:
             raise failure(error) from None
         ticket = flight.Ticket(pack(pb.TicketStatementQuery(statement_handle=handle)))
@@ -120,7 +120,7 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         try:
-            work = self._work(_owner(context), unpack(descriptor.command))
+            work = self._work(_identity(context), unpack(descriptor.command))
         except Exception as error:
             raise failure(error) from None
         return flight.SchemaResult(
@@ -133,7 +133,7 @@ class FlightSqlServer(flight.FlightServerBase):
         try:
             command = _expect(unpack(ticket.ticket), pb.TicketStatementQuery, "DoGet")
             handle = command.statement_handle
-            work = self.tickets.take(handle, _owner(context))
+            work = self.tickets.take(handle, _identity(context).name)
         except Exception as error:
             raise failure(error) from None
         if isinstance(work, pa.Table):
@@ -156,7 +156,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 raise read_only(command)
             command = _expect(command, pb.CommandPreparedStatementQuery, "DoPut")
             self.prepared.bind(
-                _owner(context), command.prepared_statement_handle, reader.read_all()
+                _identity(context).name, command.prepared_statement_handle, reader.read_all()
             )
         except Exception as error:
             raise failure(error) from None
@@ -165,7 +165,7 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> list[flight.Result]:
         try:
-            return self._action(_owner(context), action.type, action.body.to_pybytes())
+            return self._action(_identity(context), action.type, action.body.to_pybytes())
         except Exception as error:
             raise failure(error) from None
 
@@ -174,19 +174,20 @@ class FlightSqlServer(flight.FlightServerBase):
 
     # --- Work -----------------------------------------------------------------------------------
 
-    def _work(self, owner: str, command: Message) -> Query | pa.Table:
+    def _work(self, identity: Identity, command: Message) -> Query | pa.Table:
         """What a ticket for `command` will redeem: a planned query or a metadata table."""
         if isinstance(command, pb.CommandStatementQuery):
-            return self._plan(owner, command.query, [])
+            return self._plan(identity, command.query, [])
         if isinstance(command, pb.CommandPreparedStatementQuery):
-            prepared = self.prepared.get(owner, command.prepared_statement_handle)
-            return self._plan(owner, prepared.sql, prepared.parameters)
+            prepared = self.prepared.get(identity.name, command.prepared_statement_handle)
+            return self._plan(identity, prepared.sql, prepared.parameters)
         return self._metadata(command)
 
-    def _plan(self, owner: str, sql: str, parameters: list[Any]) -> Query:
+    def _plan(self, identity: Identity, sql: str, parameters: list[Any]) -> Query:
         started = time.perf_counter()
         try:
-            return Query(owner, self.engine.query(sql, parameters, identity=owner), started)
+            result = self.engine.query(sql, parameters, identity)
+            return Query(identity.name, result, started)
         except SidecarError as error:
             self.metrics.queries.labels(INTERFACE, error.code.value).inc()
             raise
@@ -268,10 +269,11 @@ class FlightSqlServer(flight.FlightServerBase):
 
     # --- Actions --------------------------------------------------------------------------------
 
-    def _action(self, owner: str, kind: str, body: bytes) -> list[flight.Result]:
+    def _action(self, identity: Identity, kind: str, body: bytes) -> list[flight.Result]:
+        owner = identity.name
         if kind == "CreatePreparedStatement":
             request = _expect(unpack(body), pb.ActionCreatePreparedStatementRequest, kind)
-            return [flight.Result(pack(self.prepared.create(owner, request)))]
+            return [flight.Result(pack(self.prepared.create(identity, request)))]
         if kind == "ClosePreparedStatement":
             request = _expect(unpack(body), pb.ActionClosePreparedStatementRequest, kind)
             self.prepared.close(owner, request.prepared_statement_handle)
@@ -306,8 +308,8 @@ class FlightSqlServer(flight.FlightServerBase):
         return CancelResult(result=status).SerializeToString()
 
 
-def _owner(context: flight.ServerCallContext) -> str:
-    return context.get_middleware(MIDDLEWARE).identity.name
+def _identity(context: flight.ServerCallContext) -> Identity:
+    return context.get_middleware(MIDDLEWARE).identity
 
 
 def _expect(command: Message, kind: type[M], where: str) -> M:

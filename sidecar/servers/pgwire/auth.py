@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from policies.identity import ANONYMOUS, Authenticator, Identity
+from policies.identity import ANONYMOUS_IDENTITY, Authenticator, Identity
 from sidecar.errors import SidecarError
 from sidecar.servers.pgwire import messages
 from sidecar.servers.pgwire.errors import INVALID_PASSWORD, PROTOCOL_VIOLATION, PgError
@@ -41,7 +41,7 @@ class Login:
     async def authenticate(self, user: str, receive: Receive, send: Send) -> Identity:
         if not self.authenticator.enabled:
             await send(messages.authentication(messages.AUTH_OK))
-            return Identity(ANONYMOUS)
+            return ANONYMOUS_IDENTITY
         if self.method == "password":
             identity = await self._cleartext(user, receive, send)
         else:
@@ -96,7 +96,7 @@ class Login:
         signature = hmac.new(server_key, message, hashlib.sha256).digest()
         verifier = b"v=" + base64.b64encode(signature)
         await send(messages.authentication(messages.AUTH_SASL_FINAL, verifier))
-        return Identity(user)
+        return self.authenticator.identity(user)
 
     def _salted_password(self, key: bytes, salt: bytes) -> bytes:
         """PBKDF2 costs milliseconds; each key is derived once per process, not per login (an

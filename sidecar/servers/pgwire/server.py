@@ -81,13 +81,13 @@ class PgServer:
                 return
             pid = next(self._ids)
             user = startup.get("user", "")
-            await asyncio.wait_for(
+            identity = await asyncio.wait_for(
                 self.login.authenticate(
                     user, lambda: messages.read_message(reader), _sender(writer)
                 ),
                 STARTUP_TIMEOUT,
             )
-            session = Session(self, reader, writer, pid, user, startup)
+            session = Session(self, reader, writer, pid, user, identity, startup)
             self._sessions[pid] = session
             await session.serve()
         except PgError as error:

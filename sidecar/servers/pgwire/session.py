@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 from sqlglot import exp
 
+from policies.identity import Identity
 from sidecar.engine.params import bind
 from sidecar.errors import SidecarError
 from sidecar.secrets import REDACTOR
@@ -94,6 +95,7 @@ class Session:
         writer: asyncio.StreamWriter,
         pid: int,
         user: str,
+        identity: Identity,
         startup: dict[str, str],
     ) -> None:
         self.server = server
@@ -102,6 +104,7 @@ class Session:
         self.pid = pid
         self.secret = secrets.token_bytes(4)  # BackendKeyData's key, for CancelRequest
         self.user = user
+        self.identity = identity
         self.settings = Settings(user, startup)
         self.status = IDLE
         self.statements: dict[str, Prepared] = {}
@@ -388,7 +391,7 @@ class Session:
             substitute_session(bound, self.values)
             rows: Rows = TableRows(self.server.catalog.query(bound))
         else:
-            rows = self.server.engine.query(prepared.engine_sql, values)
+            rows = self.server.engine.query(prepared.engine_sql, values, self.identity)
         return named(rows, prepared.names)
 
     async def _statement_schema(self, prepared: Prepared) -> pa.Schema | None:
