@@ -49,7 +49,8 @@ from connectors import documents, options, predicates
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
 from connectors.file import _title as document_title
 from connectors.file import limit_batches
-from connectors.http import excerpt, redact_url, retry_after, scrub
+from connectors.http import excerpt, next_link, redact_url, retry_after, scrub
+from connectors.origins import OriginClient
 
 KNOWN_PARAMS = (
     "token",
@@ -272,13 +273,13 @@ class GitHubConnector(Connector):
             "X-GitHub-Api-Version": "2022-11-28",
             "User-Agent": "agent-sidecar",
         }
-        if self.options.token:
-            headers["Authorization"] = f"Bearer {self.options.token}"
-        self._client = httpx.Client(
+        token = {"Authorization": f"Bearer {self.options.token}"} if self.options.token else {}
+        self._client = OriginClient(
+            self.options.base_url,
+            credentials=token,
             headers=headers,
             timeout=self.options.timeout,
-            follow_redirects=True,
-            event_hooks={"request": [self._stay_on_host]},
+            refuse=self._off_origin,
         )
         self._ref: str | None = self.options.ref
 
@@ -434,7 +435,7 @@ class GitHubConnector(Connector):
                 raise self._error(f"GET {redact_url(following)} did not return a list")
             seen += 1
             yield body
-            target = response.links.get("next", {}).get("url")
+            target = next_link(response)
             following = following.join(target) if target and body else None
 
     def _request(self, url: httpx.URL) -> httpx.Response:
@@ -496,14 +497,13 @@ class GitHubConnector(Connector):
         except ValueError:
             raise self._error(f"GET {redact_url(url)} did not return JSON") from None
 
-    def _stay_on_host(self, request: httpx.Request) -> None:
-        """The token goes to the configured API only, whatever a Link header says."""
-        if request.url.host != self.options.base_url.host:
-            raise self._error(
-                f"the API sent the sidecar to {redact_url(request.url)}; refused so the token "
-                f"stays with {self.options.base_url.host}",
-                hint="set params.base_url to the API this repository lives on",
-            )
+    def _off_origin(self, url: httpx.URL) -> SourceError:
+        """The token goes to the configured API only, whatever a Link header or redirect says."""
+        return self._error(
+            f"the API sent the sidecar to {redact_url(url)}; refused so the token stays with "
+            f"{self._client.home}",
+            hint="set params.base_url to the API this repository lives on",
+        )
 
     def _repo(self) -> str:
         return f"{self.options.owner}/{self.options.repo}"

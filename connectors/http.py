@@ -17,11 +17,14 @@ Params (all optional):
     query       extra query parameters
     pagination  {type: link} | {type: cursor, cursor_param, cursor_path}
                 | {type: page, page_param, size_param, size, start}
-                | {type: offset, offset_param, limit_param, size, start}; default: one request
+                | {type: offset, offset_param, limit_param, size, start} | none; default:
+                link (an RFC 8288 `rel="next"` link is followed when the API sends one)
     max_pages   pages to follow before failing rather than returning a partial result (100)
     timeout     per request, seconds or a duration like 10s (the source timeout)
     retries     extra attempts on connect errors, 429 and 5xx (3)
     backoff     the first retry's delay in seconds, doubled per attempt (0.5)
+    allowed_origins  other origins (scheme://host[:port]) redirects and next links may lead
+                to; requests there carry no credentials. Default: none, only the URL's own
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from connectors.base import (
     parse_duration,
     project,
 )
+from connectors.origins import Origin, OriginClient, parse_origins
 
 KNOWN_PARAMS = (
     "json_path",
@@ -59,6 +63,7 @@ KNOWN_PARAMS = (
     "timeout",
     "retries",
     "backoff",
+    "allowed_origins",
 )
 MASK = "***"
 EXCERPT_CHARS = 200
@@ -180,7 +185,11 @@ class SinglePage:
 
 @dataclass(frozen=True)
 class LinkPages:
-    """GitHub-style `Link: <url>; rel="next"`; the next URL already carries every parameter."""
+    """RFC 8288 `Link: <url>; rel="next"`; the next URL already carries every parameter.
+
+    The default: an API that says there is a next page gets asked for it, because stopping
+    at the first page would return a partial table without a word.
+    """
 
     label: ClassVar[str] = "link pagination"
 
@@ -190,8 +199,32 @@ class LinkPages:
     def next(
         self, url: httpx.URL, response: httpx.Response, body: Any, count: int
     ) -> httpx.URL | None:
-        target = response.links.get("next", {}).get("url")
+        target = next_link(response)
         return url.join(target) if target else None
+
+
+# RFC 8288: link-value = "<" URI-Reference ">" *( ";" link-param ), link-param values
+# quoted or not; link-values are separated by commas (outside quotes).
+LINK_PARAM = r'\s*;\s*([^;,=\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;,]*))?'
+LINK_VALUE = re.compile(rf"<([^>]*)>((?:{LINK_PARAM})*)")
+LINK_PARAMS = re.compile(LINK_PARAM)
+
+
+def next_link(response: httpx.Response) -> str | None:
+    """The target of the response's `rel="next"` link (RFC 8288), from every Link header.
+
+    `rel` holds a space-separated list of relation types compared without regard to case, so
+    `rel="next last"` and `REL=Next` count; a link with an `anchor` is about another resource.
+    """
+    for header in response.headers.get_list("link"):
+        for match in LINK_VALUE.finditer(header):
+            params = {
+                name.lower(): value.strip().strip('"')
+                for name, value in LINK_PARAMS.findall(match.group(2))
+            }
+            if "anchor" not in params and "next" in params.get("rel", "").lower().split():
+                return match.group(1).strip()
+    return None
 
 
 @dataclass(frozen=True)
@@ -270,7 +303,7 @@ PAGINATION_KEYS: dict[str, tuple[str, ...]] = {
 def parse_pagination(spec: Any) -> Pager:
     """A pager from `params.pagination`: a mapping with `type`, or just the type's name."""
     if spec is None:
-        return SinglePage()
+        return LinkPages()
     if isinstance(spec, str):
         spec = {"type": spec}
     if not isinstance(spec, Mapping):
@@ -328,6 +361,7 @@ class Options:
     timeout: float
     retries: int
     backoff: float
+    allowed_origins: frozenset[Origin]
 
 
 def parse_options(source: DatasetSource) -> Options:
@@ -344,6 +378,7 @@ def parse_options(source: DatasetSource) -> Options:
         timeout=_seconds(params.get("timeout", source.timeout), "params.timeout", positive=True),
         retries=_integer(params.get("retries", DEFAULT_RETRIES), "params.retries", minimum=0),
         backoff=_seconds(params.get("backoff", DEFAULT_BACKOFF), "params.backoff", positive=False),
+        allowed_origins=parse_origins(params.get("allowed_origins"), "params.allowed_origins"),
     )
 
 
@@ -596,11 +631,14 @@ class HttpConnector(Connector):
         self.options = parse_options(source)
         self._url = base_url(source.location, self.options.query)
         self._secrets = secrets_of(self.options, self._url)
-        self._client = httpx.Client(
-            headers={"Accept": "application/json", **self.options.headers},
+        self._client = OriginClient(
+            self._url,
+            credentials=self.options.headers,
+            headers={"Accept": "application/json"},
             timeout=self.options.timeout,
-            follow_redirects=True,
-            event_hooks={"request": [self._stay_on_host]},
+            refuse=self._off_origin,
+            allowed=self.options.allowed_origins,
+            secret_query=self._secret_query,
         )
         self._schema = source.declared_schema
         self._schema_lock = threading.Lock()
@@ -765,20 +803,19 @@ class HttpConnector(Connector):
             )
         return self._error(f"GET {shown} failed: {type(error).__name__}: {error}")
 
-    def _stay_on_host(self, request: httpx.Request) -> None:
-        """Refuse requests to other hosts, so the configured headers go nowhere else.
+    def _off_origin(self, url: httpx.URL) -> SourceError:
+        home = self._client.home
+        return self._error(
+            f"the API sent the sidecar to {redact_url(url)}; refused because credentials for "
+            f"{home} must not go to another origin ({Origin.of(url)})",
+            hint="if that is the right API, use its URL in the dataset's from:; to follow it "
+            "without credentials, list its origin in params.allowed_origins",
+        )
 
-        A next link or a redirect could point anywhere, and httpx drops only Authorization on
-        a cross-origin redirect, not custom credential headers such as X-Api-Key.
-        """
-        home = self._url
-        downgrade = home.scheme == "https" and request.url.scheme != "https"
-        if request.url.host != home.host or downgrade:
-            raise self._error(
-                f"the API sent the sidecar to {redact_url(request.url)}; refused because "
-                f"credentials for {home.scheme}://{home.host} must not go elsewhere",
-                hint="if that is the right API, use its URL in the dataset's from:",
-            )
+    def _secret_query(self, name: str, value: str) -> bool:
+        """A query value that must not follow the API elsewhere: configured or secret-looking."""
+        configured = self.options.query.get(name)
+        return looks_secret(name) or (configured is not None and str(configured) == value)
 
     def _error(self, message: str, hint: str | None = None) -> SourceError:
         """Build every error here, so none can carry a configured secret to the agent."""

@@ -8,6 +8,7 @@ never carry the secret back to the agent.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import threading
@@ -17,6 +18,17 @@ from typing import Any
 
 REFERENCE = re.compile(r"\$\{(env|file):([^}]+)\}")
 MASK = "***"
+# JSON's short escapes: the letter after the backslash (`\/` is how some encoders write "/").
+JSON_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "\b": "b",
+    "\f": "f",
+    "\n": "n",
+    "\r": "r",
+    "\t": "t",
+}
 
 
 class SecretError(ValueError):
@@ -24,21 +36,92 @@ class SecretError(ValueError):
 
 
 class Redactor:
-    """Replaces every known secret value with a mask."""
+    """Replaces every known secret value with a mask, in every form the value can take.
+
+    A secret rarely leaves the process as typed: a URL carries it percent-encoded (either
+    style, either hex case), a JSON body escapes it, a Basic header hides it inside the
+    base64 of `user:secret`, a Python repr escapes it. Each registered value becomes one
+    pattern in which every character may appear in any of those encodings, so a mixture
+    (`q%2fS3cr3t+...`) is masked as surely as the value itself.
+    """
 
     def __init__(self) -> None:
         self._values: set[str] = set()
         self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
 
     def register(self, value: str) -> None:
         if len(value) >= 4:
             with self._lock:
-                self._values.add(value)
+                if value not in self._values:
+                    self._values.add(value)
+                    self._pattern = None
 
     def redact(self, text: str) -> str:
-        for value in sorted(self._values, key=len, reverse=True):
-            text = text.replace(value, MASK)
-        return text
+        pattern = self._compiled()
+        return text if pattern is None else pattern.sub(MASK, text)
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._values:
+                forms = {form for value in self._values for form in _forms(value)}
+                ordered = sorted(forms, key=len, reverse=True)
+                self._pattern = re.compile("|".join(_encoded(form) for form in ordered))
+            return self._pattern
+
+
+def _forms(value: str) -> list[str]:
+    """The value, and the base64 text that stands for it inside any `base64(prefix + value)`.
+
+    Base64 turns 3 bytes into 4 characters, so where the value starts in the encoded whole
+    depends only on the prefix's length modulo 3: for each of the three alignments, the
+    characters that the value alone determines are the same whatever the prefix (a Basic
+    header's user name) and whatever follows. The ending is also registered as it stands
+    when the value ends the encoded text, with and without padding.
+    """
+    raw = value.encode()
+    forms = [value]
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        start = (0, 2, 3)[shift]
+        whole = shift + len(raw)
+        determined = (whole // 3) * 4 + (0, 1, 2)[whole % 3]
+        forms += [encoded[start:], encoded[start:].rstrip("="), encoded[start:determined]]
+    return [form for form in forms if len(form) >= 4]
+
+
+def _encoded(text: str) -> str:
+    return "".join(_character(char) for char in text)
+
+
+def _character(char: str) -> str:
+    """A regex for one character in any of the encodings a secret meets on its way out.
+
+    Backslash escapes may be doubled (`\\\\u0026`): a JSON error body quoted inside another
+    JSON document, as APIs and proxies do, escapes the escapes again.
+    """
+    options = [re.escape(char), "".join(f"%{_hex(byte, 2)}" for byte in char.encode())]
+    if char == " ":
+        options.append(r"\+")
+    point = ord(char)
+    if point < 0x10000:
+        options.append(rf"\\+u{_hex(point, 4)}")
+    else:
+        high, low = divmod(point - 0x10000, 0x400)
+        options.append(rf"\\+u{_hex(0xD800 + high, 4)}\\+u{_hex(0xDC00 + low, 4)}")
+    if point < 0x100:
+        options.append(rf"\\+x{_hex(point, 2)}")
+    if char in JSON_ESCAPES:
+        options.append(r"\\+" + re.escape(JSON_ESCAPES[char]))
+    return "(?:" + "|".join(options) + ")"
+
+
+def _hex(number: int, width: int) -> str:
+    """`number` in hexadecimal, matching upper- and lower-case digits."""
+    return "".join(
+        f"[{digit.lower()}{digit.upper()}]" if digit.isalpha() else digit
+        for digit in f"{number:0{width}x}"
+    )
 
 
 REDACTOR = Redactor()

@@ -29,6 +29,7 @@ from sidecar.engine.params import bind, parameter_count
 from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan, datafusion_sql
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
+from sidecar.secrets import REDACTOR
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -145,7 +146,12 @@ class Engine:
         rows.append(("physical_plan", result.physical_plan()))
         return self._system_result(
             "explain",
-            pa.table({"plan_type": [r[0] for r in rows], "plan": [r[1] for r in rows]}),
+            pa.table(
+                {
+                    "plan_type": [r[0] for r in rows],
+                    "plan": [REDACTOR.redact(r[1]) for r in rows],  # a URL may carry a secret
+                }
+            ),
         )
 
     def _show(self, text: str, identity: Identity) -> QueryResult | CachedResult:

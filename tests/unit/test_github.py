@@ -12,6 +12,7 @@ from sqlglot import exp
 
 from connectors.base import DatasetSource, ScanRequest, SourceError
 from connectors.github import GitHubConnector
+from tests.http_api_server import ApiServer, Reply
 from tests.peers.github import TOKEN, GitHubApi, github_api  # noqa: F401
 
 
@@ -132,3 +133,19 @@ def test_bad_params_say_what_to_write(location: str, params: dict[str, Any], fra
     with pytest.raises(SourceError) as caught:
         GitHubConnector(DatasetSource("x", "github", location, params))
     assert fragment in f"{caught.value} {caught.value.hint}"
+
+
+def test_the_token_never_follows_a_redirect_to_another_port() -> None:
+    """Same host, another port: another origin, so the redirect is refused."""
+    with ApiServer() as home, ApiServer() as other:
+        home.route(
+            "/repos/acme/shop/issues", Reply(status=302, headers={"Location": other.url("/x")})
+        )
+        other.route("/x", Reply([]))
+        params = {"base_url": home.url(""), "token": "ghp_secret-777"}
+        connector = GitHubConnector(DatasetSource("issues", "github", "acme/shop/issues", params))
+        with pytest.raises(SourceError) as caught:
+            connector.scan(ScanRequest()).read_all()
+        connector.close()
+    assert "refused so the token stays with" in str(caught.value)
+    assert other.requests == []

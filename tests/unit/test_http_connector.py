@@ -191,6 +191,49 @@ def test_limit_stops_requesting_pages(linked: ApiServer, connect: Connect) -> No
     assert len(linked.requests) == 2
 
 
+def test_next_links_are_followed_without_a_pagination_param(
+    linked: ApiServer, connect: Connect
+) -> None:
+    """An API that says there is more is asked for it: no silently partial table."""
+    assert read(connect("/items", IDS)).column("id").to_pylist() == [1, 2, 3, 4, 5, 6]
+    assert "(link pagination)" in connect("/items", IDS).describe(ScanRequest())
+
+
+def test_the_page_bound_fails_loudly_without_a_pagination_param(
+    linked: ApiServer, connect: Connect
+) -> None:
+    error = failure(connect("/items", IDS, max_pages=2))
+
+    assert "max_pages=2" in str(error) and "partial" in str(error)
+    assert "raise params.max_pages" in (error.hint or "")
+
+
+def test_pagination_none_reads_one_page(linked: ApiServer, connect: Connect) -> None:
+    assert read(connect("/items", IDS, pagination="none")).num_rows == 2
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        '<{next}>; rel="next"',
+        "<{next}>; REL=Next",
+        '<{next}>; rel="next last"',
+        '</x>; rel="prev"; title="a, b", <{next}>; title="c;d"; rel=next',
+    ],
+)
+def test_next_links_are_read_as_rfc_8288_writes_them(
+    api: ApiServer, connect: Connect, link: str
+) -> None:
+    def route(request: Request) -> Reply:
+        if request.query.get("page") == "2":
+            return Reply(rows(3, 4))
+        return Reply(rows(1, 3), headers={"Link": link.format(next="/items?page=2")})
+
+    api.route("/items", route)
+
+    assert read(connect("/items", IDS)).column("id").to_pylist() == [1, 2, 3]
+
+
 def test_cursor_pagination(api: ApiServer, connect: Connect) -> None:
     cursors = {None: ("c2", rows(1, 3)), "c2": ("c3", rows(3, 5)), "c3": (None, rows(5, 6))}
 
@@ -281,6 +324,70 @@ def test_credentials_never_leave_the_host(api: ApiServer, connect: Connect, kind
 
     assert str(error).startswith(f"the API sent the sidecar to {elsewhere}; refused")
     assert [r.headers["host"].split(":")[0] for r in api.requests] == ["127.0.0.1"]
+
+
+@pytest.fixture
+def other() -> Iterator[ApiServer]:
+    """A second API on the same host and another port: another origin."""
+    with ApiServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("kind", ["link", "redirect"])
+def test_another_port_is_another_origin(
+    api: ApiServer, other: ApiServer, connect: Connect, kind: str
+) -> None:
+    elsewhere = other.url("/items")
+    headers = (
+        {"Location": elsewhere} if kind == "redirect" else {"Link": f"<{elsewhere}>; rel=next"}
+    )
+    api.route(
+        "/items", Reply(rows(1, 3), status=302 if kind == "redirect" else 200, headers=headers)
+    )
+    other.route("/items", Reply(rows(100, 103)))
+    connector = connect("/items", IDS, headers={"X-Api-Key": TOKEN})
+
+    error = failure(connector)
+
+    assert str(error).startswith(f"the API sent the sidecar to {elsewhere}; refused")
+    assert "params.allowed_origins" in (error.hint or "")
+    assert other.requests == []
+
+
+def test_an_allowed_origin_is_followed_without_credentials(
+    api: ApiServer, other: ApiServer, connect: Connect
+) -> None:
+    moved = other.url("/items?appid=app-secret-77&api_key=k-secret-88&page=2")
+    api.route("/items", Reply(status=307, headers={"Location": moved}))
+    other.route("/items", Reply(rows(100, 103)))
+    connector = connect(
+        "/items",
+        IDS,
+        headers={"X-Api-Key": TOKEN},
+        query={"appid": "app-secret-77"},
+        allowed_origins=[other.url("")],
+    )
+
+    assert read(connector).column("id").to_pylist() == [100, 101, 102]
+    assert api.requests[0].headers["x-api-key"] == TOKEN
+    assert api.requests[0].query["appid"] == "app-secret-77"
+    for request in other.requests:
+        assert "x-api-key" not in request.headers and "authorization" not in request.headers
+        assert request.query == {"page": "2"}
+
+
+def test_same_origin_redirects_keep_the_credentials(api: ApiServer, connect: Connect) -> None:
+    api.route("/old", Reply(status=308, headers={"Location": api.url("/items")}))
+    api.route("/items", Reply(rows(1, 3)))
+
+    assert read(connect("/old", IDS, headers={"X-Api-Key": TOKEN})).num_rows == 2
+    assert [r.headers["x-api-key"] for r in api.hits("/items")] == [TOKEN]
+
+
+@pytest.mark.parametrize("origins", ["https://x.example", ["ftp://x.example"], ["http://x/a"]])
+def test_allowed_origins_must_be_origins(connect: Connect, origins: Any) -> None:
+    with pytest.raises(SourceError, match="allowed_origins"):
+        connect("/items", allowed_origins=origins)
 
 
 # --- Retries and failures --------------------------------------------------------------------

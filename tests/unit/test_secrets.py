@@ -1,0 +1,80 @@
+"""The redactor masks a secret in every form it takes on its way out of the process."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from sidecar.secrets import MASK, Redactor
+
+SECRET = "q/S3cr3t+v@l&x=1"
+
+
+def lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda match: match.group(0).lower(), text)
+
+
+def basic(user: str, secret: str, padded: bool = True) -> str:
+    encoded = base64.b64encode(f"{user}:{secret}".encode()).decode()
+    return encoded if padded else encoded.rstrip("=")
+
+
+ENCODINGS = {
+    "raw": SECRET,
+    "quote": quote(SECRET),
+    "quote, nothing safe": quote(SECRET, safe=""),
+    "quote_plus": quote_plus(SECRET),
+    "lower-case hex": lower_hex(quote_plus(SECRET)),
+    "json": json.dumps(SECRET)[1:-1],
+    "json, escaped slash and ampersand": json.dumps(SECRET)[1:-1]
+    .replace("/", "\\/")
+    .replace("&", "\\u0026"),
+    "json, all escaped": "".join(f"\\u{ord(c):04x}" for c in SECRET),
+    "json in json": json.dumps(json.dumps(SECRET).replace("&", "\\u0026"))[1:-1],
+    "python repr": repr(SECRET.encode())[2:-1],
+    **{
+        f"basic auth, user of {len(user)}": basic(user, SECRET)
+        for user in ("a", "ag", "age", "agent")
+    },
+    "basic auth without padding": basic("agent", SECRET, padded=False),
+}
+
+
+@pytest.mark.parametrize("encoded", ENCODINGS.values(), ids=ENCODINGS.keys())
+def test_every_encoding_of_a_secret_is_masked(encoded: str) -> None:
+    redactor = Redactor()
+    redactor.register(SECRET)
+    shown = redactor.redact(f"GET /items?appid={encoded}&page=2 failed")
+    assert MASK in shown
+    assert encoded not in shown
+    assert shown.endswith("&page=2 failed")
+
+
+def test_a_secret_followed_by_more_text_in_base64_is_masked() -> None:
+    """`user:secret:more` base64-encoded: the secret's own characters are still masked."""
+    redactor = Redactor()
+    redactor.register(SECRET)
+    for prefix in ("", "a", "ab"):
+        encoded = base64.b64encode(f"{prefix}{SECRET}, and more".encode()).decode()
+        shown = redactor.redact(encoded)
+        assert MASK in shown and len(shown) < len(encoded) - 12
+
+
+def test_non_ascii_secrets_in_percent_and_json_encodings() -> None:
+    secret = "pässwörd 😀 x"
+    redactor = Redactor()
+    redactor.register(secret)
+    for encoded in (secret, quote(secret), quote_plus(secret), json.dumps(secret)[1:-1]):
+        assert redactor.redact(f"<{encoded}>") == f"<{MASK}>"
+
+
+def test_other_text_is_left_alone() -> None:
+    redactor = Redactor()
+    redactor.register(SECRET)
+    text = "SELECT id FROM items WHERE appid = 'public' -- q/S3cr3t"
+    assert redactor.redact(text) == text
+    assert Redactor().redact(text) == text
