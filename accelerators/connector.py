@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 from typing import ClassVar
 
+import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
 from accelerators.refresh import Accelerated, LocalCopy
-from connectors.base import Connector, DatasetSource, ScanRequest
+from connectors.base import Connector, DatasetSource, ScanRequest, SourceError
 from connectors.sql import SqlConnector
 
 SOURCE_KEY = "sidecar-accelerator"
@@ -54,7 +55,12 @@ class AcceleratedConnector(CopyConnector, SqlConnector):
         return self.copy.view
 
     def query(self, sql: str) -> pa.RecordBatchReader:
-        return self.copy.store.read(sql)
+        """DuckDB's answer; its refusals (a function or type DuckDB lacks) are the source's,
+        so the engine runs such a query itself over scans of the copy."""
+        try:
+            return self.copy.store.read(sql)
+        except duckdb.Error as error:
+            raise SourceError(f"the local duckdb copy cannot run this query: {error}") from None
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         """The copy's rows; with on_zero_results: use_source, the source's when it has none."""

@@ -19,7 +19,7 @@ import anyio
 import pyarrow as pa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -112,7 +112,11 @@ class HttpApi:
             *(self.llm.routes() if self.llm is not None else []),
         ]
         middleware = [Middleware(AuthMiddleware, authenticator=self.authenticator)]
-        return Starlette(routes=routes, middleware=middleware)
+        return Starlette(
+            routes=routes,
+            middleware=middleware,
+            exception_handlers={ClientDisconnect: _client_gone},
+        )
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -264,6 +268,19 @@ class HttpApi:
             self.metrics.queries.labels("http", outcome).inc()
             self.metrics.rows.labels("http").inc(rows)
             self.metrics.latency.labels("http").observe(time.perf_counter() - started)
+
+
+async def _client_gone(request: Request, error: Exception) -> Response:
+    """A client that hangs up before its request body is complete: one line, no traceback
+    (and the answer goes nowhere)."""
+    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+    log.warning(
+        "%s %s from %s: the client disconnected before sending the whole request body",
+        request.method,
+        request.url.path,
+        client,
+    )
+    return Response(status_code=400)
 
 
 async def _read_query(request: Request) -> tuple[str, list[Any]]:

@@ -63,6 +63,13 @@ def test_refresh_endpoint_status_and_cache_invalidation(sidecar: tuple[str, Path
     assert (root / ".sidecar" / "events.duckdb").exists()
 
 
+def test_functions_duckdb_lacks_are_answered_by_the_engine(sidecar: tuple[str, Path]) -> None:
+    url, _ = sidecar
+    response = httpx.post(f"{url}/v1/sql", content="SELECT arrow_typeof(id) AS t FROM events")
+    assert response.status_code == 200, response.text
+    assert {row["t"] for row in response.json()} == {"Int64"}
+
+
 def test_refresh_errors_are_explained(sidecar: tuple[str, Path]) -> None:
     url, root = sidecar
     plain = httpx.post(f"{url}/v1/datasets/plain/acceleration/refresh")

@@ -358,6 +358,36 @@ def test_error_statuses(sidecar: SidecarProcess, raw: RawClient) -> None:
             stranger.close()
 
 
+def test_malformed_requests_get_invalid_argument_without_a_traceback(raw: RawClient) -> None:
+    garbage = flight.Action("CancelFlightInfo", b"\xff\xfe not a request")
+    empty = pb.ActionCancelQueryRequest(info=b"not a FlightInfo").SerializeToString()
+    requests = {
+        "path descriptor": lambda: raw.client.get_flight_info(
+            flight.FlightDescriptor.for_path("orders"), raw.options
+        ),
+        "path schema": lambda: raw.client.get_schema(
+            flight.FlightDescriptor.for_path("orders"), raw.options
+        ),
+        "garbage CancelFlightInfo": lambda: list(raw.client.do_action(garbage, raw.options)),
+        "CancelFlightInfo without a FlightInfo": lambda: raw.action("CancelFlightInfo", empty),
+        "garbage ticket": lambda: raw.fetch(flight.Ticket(b"\x00garbage")),
+        "syntax error": lambda: raw.query("SELECT id FROM orders WHERE"),
+    }
+    for name, request in requests.items():
+        with pytest.raises(pa.ArrowInvalid) as refused:
+            request()
+        text = str(refused.value)
+        assert "HINT: " in text, name
+        assert "Traceback" not in text and ".py" not in text, (name, text)
+    for error, request in (
+        (pa.ArrowKeyError, lambda: raw.query("SELECT * FROM ordres")),
+        (pa.ArrowNotImplementedError, lambda: raw.action("BeginTransaction", b"")),
+    ):
+        with pytest.raises(error) as refused:
+            request()
+        assert "Traceback" not in str(refused.value) and ".py" not in str(refused.value)
+
+
 def test_cancel_flight_info_cancels_the_query(raw: RawClient) -> None:
     info = raw.info(pb.CommandStatementQuery(query="SELECT * FROM orders"))
     request = pb.ActionCancelQueryRequest(info=info.serialize()).SerializeToString()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import socket
 import textwrap
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -212,6 +214,26 @@ def test_bad_requests_never_take_the_process_down(client: httpx.Client) -> None:
     assert sql(client, "").status_code in (400, 403)
     assert client.get("/health").status_code == 200
     assert sql(client, "SELECT count(*) AS n FROM orders").json() == [{"n": 1000}]
+
+
+def test_a_client_hanging_up_mid_body_is_one_log_line(
+    sidecar: tuple[str, SidecarProcess],
+) -> None:
+    url, process = sidecar
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as connection:
+        connection.sendall(
+            b"POST /v1/sql HTTP/1.1\r\nHost: sidecar\r\nAuthorization: Bearer "
+            + KEY.encode()
+            + b"\r\nContent-Length: 1000\r\n\r\nSELECT 1"
+        )
+    deadline = time.monotonic() + 10
+    while "disconnected before sending" not in process.output and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [line for line in process.output.splitlines() if "disconnect" in line.lower()]
+    assert len(lines) == 1 and "POST /v1/sql" in lines[0], lines
+    assert "ClientDisconnect" not in process.output
+    assert httpx.get(f"{url}/health").status_code == 200
 
 
 def test_status_datasets_and_metrics(client: httpx.Client) -> None:

@@ -7,6 +7,8 @@ means an unknown or unsupported command is reported by name rather than misread 
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 
@@ -17,6 +19,7 @@ TYPE_PREFIX = "type.googleapis.com/arrow.flight.protocol.sql."
 MESSAGES: dict[str, type[Message]] = {
     name: getattr(pb, name) for name in pb.DESCRIPTOR.message_types_by_name
 }
+M = TypeVar("M", bound=Message)
 SUBSTRAIT = {"CommandStatementSubstraitPlan", "ActionCreatePreparedSubstraitPlanRequest"}
 
 
@@ -34,8 +37,17 @@ def pack(message: Message) -> bytes:
     return wrapper.SerializeToString()
 
 
-def unpack(data: bytes) -> Message:
-    """The Flight SQL message inside a serialized Any; a clear error for anything else."""
+def unpack(data: bytes | None) -> Message:
+    """The Flight SQL message inside a serialized Any; a clear error for anything else.
+
+    `data` is None for a FlightDescriptor that names a path instead of carrying a command."""
+    if data is None:
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST,
+            "FlightDescriptor paths are not served here: the descriptor carries no command",
+            hint="send a command descriptor holding a Flight SQL message such as "
+            "CommandStatementQuery, as Flight SQL clients such as ADBC do",
+        )
     wrapper = any_pb2.Any()
     try:
         wrapper.ParseFromString(data)
@@ -57,11 +69,18 @@ def unpack(data: bytes) -> Message:
             else "supported: SQL queries, prepared statements and catalog metadata requests"
         )
         raise Unsupported(f"Flight SQL command {name} is not supported", hint)
+    return decode(kind, wrapper.value)
+
+
+def decode(kind: type[M], data: bytes) -> M:
+    """A protobuf message of `kind` from `data`; INVALID_REQUEST when the bytes are not one."""
     message = kind()
     try:
-        message.ParseFromString(wrapper.value)
+        message.ParseFromString(data)
     except DecodeError:
         raise SidecarError(
-            ErrorCode.INVALID_REQUEST, f"malformed Flight SQL {name} message"
+            ErrorCode.INVALID_REQUEST,
+            f"malformed Flight SQL {kind.__name__} message",
+            hint="send the message the Flight SQL specification names for this call",
         ) from None
     return message

@@ -2,14 +2,19 @@
 
 pyarrow.flight has exception classes for most gRPC codes; INVALID_ARGUMENT, NOT_FOUND and
 UNIMPLEMENTED come from Arrow's own ArrowInvalid, ArrowKeyError and ArrowNotImplementedError.
-Those three travel with a Python traceback appended by pyarrow ("Detail: Python exception"),
-which is why the useful part, message, position and hint, always comes first. The Flight
-exception classes also carry the error as JSON in `extra_info`, for clients that want fields.
+pyarrow sends those three with a "Detail" that it formats with `traceback.format_exception`:
+the Python traceback, server file paths included. `quiet_details` makes that detail the
+status's name for the classes below, which exist only to be sent; the message, position and
+hint come first in any case. The Flight exception classes also carry the error as JSON in
+`extra_info`, for clients that want fields.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import traceback
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -40,6 +45,29 @@ class NotFound(pa.ArrowKeyError):
 
 class NotImplementedHere(pa.ArrowNotImplementedError):
     """UNIMPLEMENTED: a Flight SQL feature a read-only sidecar does not offer."""
+
+
+STATUSES = (InvalidArgument, NotFound, NotImplementedHere)
+
+
+@functools.cache
+def quiet_details() -> None:
+    """Have pyarrow describe a status above by its name instead of by a traceback.
+
+    pyarrow looks `traceback.format_exception` up each time it formats a status detail, and
+    offers no other hook; every other exception still formats as before (logs keep their
+    tracebacks). Runs once per process.
+    """
+    original = traceback.format_exception
+
+    @functools.wraps(original)
+    def format_exception(*args: Any, **kwargs: Any) -> list[str]:
+        value = kwargs.get("value", args[1] if len(args) > 1 else args[0] if args else None)
+        if isinstance(value, STATUSES):
+            return [type(value).__name__]
+        return original(*args, **kwargs)
+
+    traceback.format_exception = format_exception
 
 
 def text(error: SidecarError) -> str:

@@ -35,8 +35,8 @@ from sidecar.secrets import REDACTOR
 from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight import metadata
 from sidecar.servers.flight.auth import MIDDLEWARE, AcceptHandshake, AuthMiddlewareFactory
-from sidecar.servers.flight.commands import Unsupported, pack, unpack
-from sidecar.servers.flight.errors import to_flight
+from sidecar.servers.flight.commands import Unsupported, decode, pack, unpack
+from sidecar.servers.flight.errors import quiet_details, to_flight
 from sidecar.servers.flight.prepared import PreparedStatements
 from sidecar.servers.flight.sqlinfo import sql_info
 from sidecar.servers.flight.tickets import Handles
@@ -89,6 +89,7 @@ class FlightSqlServer(flight.FlightServerBase):
         )
         self.prepared = PreparedStatements(engine, PREPARED_TTL)
         self.running: dict[bytes, Query] = {}
+        quiet_details()
         super().__init__(
             location,
             auth_handler=AcceptHandshake(),
@@ -293,7 +294,14 @@ class FlightSqlServer(flight.FlightServerBase):
     def _cancel(self, owner: str, body: bytes) -> bytes:
         """CancelFlightInfo: its request and result share the wire format of the Flight SQL
         CancelQuery messages (a FlightInfo as field 1; a status enum as field 1)."""
-        info = flight.FlightInfo.deserialize(pb.ActionCancelQueryRequest.FromString(body).info)
+        try:
+            info = flight.FlightInfo.deserialize(decode(pb.ActionCancelQueryRequest, body).info)
+        except pa.ArrowInvalid:
+            raise SidecarError(
+                ErrorCode.INVALID_REQUEST,
+                "CancelFlightInfo needs the FlightInfo to cancel",
+                hint="send the FlightInfo that GetFlightInfo returned, serialized",
+            ) from None
         status = CancelResult.CANCEL_RESULT_NOT_CANCELLABLE
         for endpoint in info.endpoints:
             command = _expect(unpack(endpoint.ticket.ticket), pb.TicketStatementQuery, "ticket")
