@@ -217,8 +217,11 @@ _FUNCTIONS: dict[str, str] = {
     "pg_log_backend_memory_contexts": _FN_ADMIN,
 }
 
-# Pure generators: the only functions allowed where a table goes.
-_TABLE_FUNCTIONS = frozenset({"generate_series", "range", "unnest"})
+# Pure generators, and the searches of declared datasets: the only functions allowed where a
+# table goes.
+_TABLE_FUNCTIONS = frozenset(
+    {"generate_series", "range", "unnest", "text_search", "vector_search", "search"}
+)
 # sqlglot renames some functions it knows; map them back to what the agent wrote.
 _CANONICAL_FUNCTION_NAMES: dict[type[exp.Expression], str] = {
     exp.GenerateSeries: "generate_series",
@@ -509,7 +512,8 @@ def _check_table(table: exp.Table, dialect: str) -> None:
     else:
         raise _forbidden(
             f"{source.sql(dialect=dialect)} cannot be used as a table: FROM may only name "
-            "declared datasets, subqueries, VALUES or generate_series, range and unnest",
+            "declared datasets, subqueries, VALUES, generate_series, range, unnest or the "
+            "search functions",
             position=_position(source),
         )
 
@@ -522,8 +526,9 @@ def _check_table_function(function: exp.Expression) -> None:
         raise _forbidden_function(name, reason, position=_position(function))
     if name not in _TABLE_FUNCTIONS:
         raise _forbidden(
-            f"table function {name}() is not allowed: only generate_series, range and unnest may "
-            "be used as table sources, so that FROM only reaches the declared datasets",
+            f"table function {name}() is not allowed: only generate_series, range, unnest and "
+            "text_search, vector_search and search (over declared datasets) may be used as "
+            "table sources, so that FROM only reaches the declared datasets",
             position=_position(function),
         )
 

@@ -229,6 +229,68 @@ class Acceleration(Strict):
         return self
 
 
+class SearchVectors(Strict):
+    """Embeddings of one text column, computed by a served model, in an HNSW index."""
+
+    column: str = Field(min_length=1, description="The text column to embed.")
+    model: str = Field(
+        min_length=1, description="A model under models: with params.embedding: true."
+    )
+
+
+class Chunking(Strict):
+    """Long documents are indexed in pieces, so a match points at the passage that matters."""
+
+    by: Literal["heading", "size"] = Field(
+        default="heading",
+        description="heading: split Markdown at its headings (then by size); size: by paragraphs.",
+    )
+    max_tokens: int = Field(
+        default=512, ge=16, le=8192, description="At most this many words per chunk."
+    )
+    column: str | None = Field(
+        default=None,
+        description="The column to split (default: the vectors column, else the last text one).",
+    )
+
+
+class Search(Strict):
+    """Ranked search over a dataset's text: BM25 (tantivy), vectors (usearch), or both."""
+
+    text: list[str] = Field(
+        default_factory=list, description="Columns in the BM25 full-text index."
+    )
+    vectors: SearchVectors | None = None
+    chunking: Chunking | None = None
+    key: str | None = Field(default=None, description="A column naming each row, e.g. path.")
+    mode: Literal["memory", "file"] = Field(
+        default="memory", description="file keeps the index under data_dir across restarts."
+    )
+    refresh_check_interval: Duration | None = Field(
+        default=None,
+        description="Rebuild this often (e.g. 10m) when the dataset is not accelerated; an "
+        "accelerated dataset's index is rebuilt after each refresh of its copy.",
+    )
+
+    @field_validator("refresh_check_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _something_to_index(self) -> Search:
+        if not self.text and self.vectors is None:
+            raise ValueError("name the columns to index: text: [title, content] and/or vectors:")
+        return self
+
+    @property
+    def chunk_column(self) -> str:
+        """The column whose passages are indexed (whole values when there is no chunking)."""
+        if self.chunking is not None and self.chunking.column:
+            return self.chunking.column
+        return self.vectors.column if self.vectors else self.text[-1]
+
+
 class Dataset(Strict):
     from_: str = Field(alias="from", description="<connector>:<location>, e.g. file:data/x.parquet")
     name: str = Field(pattern=IDENTIFIER, description="The table name agents query.")
@@ -238,6 +300,7 @@ class Dataset(Strict):
         default=None, description="Declared schema; inferred from the source when absent."
     )
     acceleration: Acceleration | None = None
+    search: Search | None = None
 
     @property
     def accelerated(self) -> bool:
@@ -274,7 +337,7 @@ class View(Strict):
     description: str | None = None
 
 
-DataTool = Literal["list_datasets", "table_schema", "sql", "sample_data"]
+DataTool = Literal["list_datasets", "table_schema", "sql", "sample_data", "search"]
 MODEL_SOURCES = ("file", "pypi")
 
 
@@ -472,6 +535,18 @@ class SidecarConfig(Strict):
                     f"models[{models[model.name]}]"
                 )
             models[model.name] = index
+        for index, dataset in enumerate(self.datasets):
+            vectors = dataset.search.vectors if dataset.search else None
+            if vectors is None:
+                continue
+            model = next((m for m in self.models if m.name == vectors.model), None)
+            if model is None or not model.params.embedding:
+                served = [m.name for m in self.models if m.params.embedding]
+                raise ValueError(
+                    f"datasets[{index}].search.vectors.model: '{vectors.model}' is not a model "
+                    "with params.embedding: true; "
+                    + (f"known: {', '.join(served)}" if served else "add one under models:")
+                )
         return self
 
 

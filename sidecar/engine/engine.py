@@ -29,6 +29,8 @@ from sidecar.engine.params import bind, parameter_count
 from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan, datafusion_sql
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
+from sidecar.search.functions import bind_function
+from sidecar.search.indexes import SearchIndexes
 from sidecar.secrets import REDACTOR
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -38,7 +40,10 @@ class Engine:
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
         self.catalog = Catalog(config)
-        self.planner = Planner(self.catalog)
+        self.search = SearchIndexes(self.catalog, config)
+        self.planner = Planner(
+            self.catalog, lambda node, identity: bind_function(self.search, node, identity)
+        )
         settings = config.runtime.results_cache
         self.cache = (
             ResultsCache(settings.max_size, settings.item_ttl) if settings.enabled else None
@@ -47,17 +52,30 @@ class Engine:
     def load(self, progress: Callable[[DatasetEntry], None] | None = None) -> None:
         self.catalog.load(progress)
         self._describe_views()
+        self.search.load()
         accelerator = self.catalog.accelerator
         if accelerator is not None:
-            accelerator.start(lambda key: self.catalog.datasets[key].refresh_quietly())
+            accelerator.start(self._refresh_quietly)
 
     def refresh(self, name: str) -> DatasetEntry:
-        """Refresh one accelerated dataset now (the on-demand refresh of the APIs and CLI)."""
+        """Refresh one dataset now (the on-demand refresh of the APIs and CLI): its local copy,
+        then its search index."""
         entry = self.catalog.datasets.get(name.lower())
         if entry is None:
             raise self.catalog.unknown_table(exp.to_table(name))
-        entry.refresh()
+        if entry.copy is not None or name.lower() not in self.search.entries:
+            entry.refresh()
+        if name.lower() in self.search.entries:
+            self.search.rebuild(name)
         return entry
+
+    def _refresh_quietly(self, key: str) -> None:
+        """A scheduled refresh of a copy; its search index follows only a refresh that worked."""
+        entry = self.catalog.datasets[key]
+        generation = entry.generation
+        entry.refresh_quietly()
+        if entry.generation != generation and key in self.search.entries:
+            self.search.rebuild_quietly(self.search.entries[key])
 
     @property
     def ready(self) -> bool:
@@ -224,6 +242,7 @@ class Engine:
                 self.catalog.view_schemas.pop(key, None)
 
     def close(self) -> None:
+        self.search.stop()
         if self.catalog.accelerator is not None:
             self.catalog.accelerator.stop()
         for entry in self.catalog.datasets.values():

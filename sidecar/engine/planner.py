@@ -12,7 +12,7 @@ grouped single-table query to a source that aggregates (`grouping`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -37,6 +37,9 @@ DIALECT = "postgres"
 SCAN_PREFIX = "__scan_"
 MAX_VIEW_DEPTH = 16
 MINUTE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$")
+# A table function the engine answers itself (a search): its relation name and its scan's
+# connector, or None for a function it does not know.
+TableFunction = Callable[[exp.Func, Identity], tuple[str, Connector] | None]
 UNRESOLVED = re.compile(r"Column '\"?([^'\"]+)\"?' could not be resolved|Unknown column: (\S+)")
 
 
@@ -90,14 +93,15 @@ class Plan:
 
 
 class Planner:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, table_function: TableFunction | None = None) -> None:
         self.catalog = catalog
+        self.table_function = table_function
 
     def plan(self, statement: exp.Expression, sql: str, identity: Identity) -> Plan:
         """The plan of `statement` as `identity` may run it."""
         _complete_minutes(statement)
         statement = self._expand_views(statement, sql)
-        scans = self._bind_scans(statement, sql)
+        scans = self._bind_scans(statement, sql, identity)
         qualified = self._push_down(statement, scans, sql) if scans else None
         grouped = _grouped(statement, scans)
         _hand_searches_to_sources(statement, scans)
@@ -160,7 +164,7 @@ class Planner:
                 error.position = _position(sql, table.name)
                 raise
 
-    def _bind_scans(self, statement: exp.Expression, sql: str) -> list[Scan]:
+    def _bind_scans(self, statement: exp.Expression, sql: str, identity: Identity) -> list[Scan]:
         scans = []
         for table, resolved in list(self._references(statement, sql)):
             if resolved.system is not None:
@@ -173,7 +177,22 @@ class Planner:
             scans.append(Scan(name, alias, resolved.name, connector, schema))
             table_alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(alias))
             table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table_alias))
+        for table in list(statement.find_all(exp.Table)):
+            bound = self._table_function(table, identity)
+            if bound is None:
+                continue
+            relation, connector = bound
+            name = f"{SCAN_PREFIX}{len(scans) + 1}"
+            alias = table.alias or _function_name(table.this)
+            scans.append(Scan(name, alias, relation, connector, connector.schema()))
+            table_alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(alias))
+            table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table_alias))
         return scans
+
+    def _table_function(self, table: exp.Table, identity: Identity) -> tuple[str, Connector] | None:
+        if self.table_function is None or not isinstance(table.this, exp.Func):
+            return None
+        return self.table_function(table.this, identity)
 
     def _push_down(
         self, statement: exp.Expression, scans: list[Scan], sql: str
@@ -510,6 +529,10 @@ def is_cte_reference(table: exp.Table) -> bool:
             return True
         node = node.parent
     return False
+
+
+def _function_name(node: exp.Expression) -> str:
+    return node.name.lower() if isinstance(node, exp.Anonymous) else node.sql_name().lower()
 
 
 def _quote(name: str) -> str:
