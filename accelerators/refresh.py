@@ -25,6 +25,7 @@ from sqlglot import exp
 from accelerators.store import DuckDbStore
 from connectors.base import Connector, ScanRequest, SourceError
 from sidecar.config import Acceleration as Settings
+from sidecar.secrets import REDACTOR
 
 VERSION_SUFFIX = "__v"
 _names = itertools.count(1)
@@ -80,7 +81,7 @@ class LocalCopy:
                         self._refresh_once(connector, schema)
                         break
                     except (SourceError, RefreshError, OSError) as error:
-                        self.status.last_error = str(error)
+                        self.status.last_error = REDACTOR.redact(str(error))
                         if attempt + 1 == attempts:
                             raise RefreshError(str(error)) from None
                         time.sleep(self._backoff(attempt))

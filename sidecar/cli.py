@@ -515,7 +515,7 @@ def interactive(shell: Shell, client: SqlClient) -> int:
 
 # --- status, datasets -----------------------------------------------------------------------
 
-STATE_STYLES = {"ready": "green", "error": "red"}
+STATE_STYLES = {"ready": "green", "stale": "yellow", "error": "red"}
 
 
 def cmd_status(args: argparse.Namespace, io: Io) -> int:
@@ -644,13 +644,15 @@ def dataset_line(entry: DatasetEntry, width: int) -> Text:
         rows = "" if entry.row_count is None else f"{entry.row_count:,} rows "
         seconds = f"in {entry.load_seconds:.2f}s" if entry.load_seconds is not None else ""
         return Text.assemble(("✓ ", "green"), f"{name}  ", (f"{rows}{seconds}".strip(), "dim"))
-    error = REDACTOR.redact(entry.error or str(entry.state))
+    error = REDACTOR.redact(entry.last_error or str(entry.state))
+    if entry.state == "stale":
+        return Text.assemble(("! ", "yellow"), f"{name}  ", (f"stale: {error}", "yellow"))
     return Text.assemble(("✗ ", "red"), f"{name}  ", (error, "red"))
 
 
 def first_table(config: SidecarConfig, loaded: Sequence[DatasetEntry]) -> str | None:
     """The table the banner suggests querying: one that loaded, so the hint works if tried."""
-    ready = {entry.name for entry in loaded if entry.state == "ready"}
+    ready = {entry.name for entry in loaded if entry.available}
     for dataset in config.datasets:
         if dataset.name in ready:
             return dataset.name
@@ -668,7 +670,7 @@ def sql_url(endpoints: Sequence[str]) -> str | None:
 def banner(
     config: SidecarConfig, endpoints: Sequence[str], loaded: Sequence[DatasetEntry]
 ) -> Panel:
-    failed = [entry.name for entry in loaded if entry.state != "ready"]
+    failed = [entry.name for entry in loaded if not entry.available]
     summary = f"{plural(len(config.datasets), 'dataset')}, {plural(len(config.views), 'view')}"
     if failed:
         summary += f"; {len(failed)} failed to load: {', '.join(failed)} (see `sidecar status`)"

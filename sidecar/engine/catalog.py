@@ -35,17 +35,22 @@ class State(StrEnum):
     PENDING = "pending"
     LOADING = "loading"
     READY = "ready"
+    STALE = "stale"  # answered from a local copy that the source cannot refresh right now
     ERROR = "error"
 
 
 @dataclass
 class DatasetEntry:
-    """One declared dataset, its connector once opened, and what the status page shows."""
+    """One declared dataset, its connector once opened, and what the status page shows.
+
+    `source_state` is the source's (is its connector open?); `state` is the dataset's, which
+    is what probes and status pages need: an accelerated dataset is as ready as its copy.
+    """
 
     config: Dataset
     base_dir: object
     source_timeout: float
-    state: State = State.PENDING
+    source_state: State = State.PENDING
     connector: Connector | None = None
     schema: pa.Schema | None = None
     error: str | None = None
@@ -68,38 +73,62 @@ class DatasetEntry:
         return self.accelerator.copies.get(self.name.lower()) if self.accelerator else None
 
     @property
+    def state(self) -> State:
+        """The dataset's state as queries see it.
+
+        A loaded copy is ready, or stale while its source fails (a file-mode copy after a
+        restart with the source down serves its rows; the refresh error is `last_error`). An
+        `on_load` copy is loading until its first copy is there, whatever the source's state.
+        """
+        copy = self.copy
+        if copy is None or (not copy.loaded and copy.settings.ready_state == "on_registration"):
+            return self.source_state
+        failing = self.source_state is State.ERROR or copy.status.last_error is not None
+        if copy.loaded:
+            return State.STALE if failing else State.READY
+        return State.ERROR if failing else State.LOADING
+
+    @property
     def available(self) -> bool:
         """Whether queries can be answered now, from the copy or from the source."""
+        return self.state in (State.READY, State.STALE)
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the dataset is not (or no longer) fresh: the last refresh's or the source's."""
         copy = self.copy
-        if copy is not None and copy.loaded:
-            return True
-        federated = copy is None or copy.settings.ready_state == "on_registration"
-        return federated and self.state is State.READY
+        return (copy.status.last_error if copy is not None else None) or self.error
 
     def load(self) -> None:
-        """Open the connector and learn the schema; failures are recorded, never raised."""
+        """Open the connector and learn the schema, then fill or refresh a local copy; failures
+        are recorded, never raised."""
+        if self._open():
+            self._first_refresh()
+
+    def _open(self) -> bool:
+        """Open the connector and learn the schema; whether that worked."""
         with self._lock:
             self._attempted_at = time.monotonic()
-            self.state = State.LOADING
+            self.source_state = State.LOADING
             started = time.perf_counter()
             try:
                 connector = open_connector(self._source())
                 schema = connector.schema()
                 self.row_count = connector.row_count()
             except (SourceError, SecretError, UnknownType, OSError, ValueError) as error:
-                self.state, self.error = State.ERROR, REDACTOR.redact(str(error))
-                return
+                self.source_state, self.error = State.ERROR, REDACTOR.redact(str(error))
+                return False
             except Exception as error:  # a broken driver must not take the process down
-                self.state = State.ERROR
+                self.source_state = State.ERROR
                 self.error = REDACTOR.redact(f"{type(error).__name__}: {error}")
-                return
+                return False
             if self.connector is not None and self.connector is not connector:
                 self.connector.close()
             self.connector, self.schema, self.error = connector, schema, None
-            self.state = State.READY
+            self.source_state = State.READY
             self.loaded_at = time.time()
             self.load_seconds = time.perf_counter() - started
-        self._first_refresh()
+            return True
 
     def _first_refresh(self) -> None:
         """A new copy loads now; a copy kept in a file serves at once and refreshes behind."""
@@ -121,7 +150,7 @@ class DatasetEntry:
                 hint="add an acceleration: block to the dataset in sidecar.yaml",
             )
         if self.connector is None or self.schema is None:
-            self.load()
+            self._open()
         if self.connector is None or self.schema is None:
             copy.status.last_error = self.error
             raise SidecarError(
@@ -159,9 +188,9 @@ class DatasetEntry:
                 f"dataset {self.name} is not loaded yet: {reason}",
                 hint="its local copy is filled on start-up; GET /v1/status shows progress",
             )
-        if self.state is not State.READY and (
+        if self.source_state is not State.READY and (
             time.monotonic() - self._attempted_at >= RETRY_AFTER_ERROR
-            or self.state is State.PENDING
+            or self.source_state is State.PENDING
         ):
             self.load()
         if self.connector is None or self.schema is None:

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policies.identity import ANONYMOUS_IDENTITY, Authenticator, Identity
 from sidecar.engine import Engine
-from sidecar.engine.catalog import DatasetEntry, State
+from sidecar.engine.catalog import DatasetEntry
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.llm import LlmApi
@@ -123,9 +123,9 @@ class HttpApi:
 
     async def ready(self, request: Request) -> Response:
         waiting = [
-            {"name": e.name, "state": e.state.value, "last_error": e.error}
+            {"name": e.name, "state": e.state.value, "last_error": e.last_error}
             for e in self.engine.catalog.datasets.values()
-            if e.state is not State.READY
+            if not e.available
         ]
         return JSONResponse(
             {"ready": not waiting, "datasets": waiting}, status_code=200 if not waiting else 503
@@ -330,7 +330,7 @@ def _dataset_status(entry: DatasetEntry) -> dict[str, Any]:
         "state": entry.state.value,
         "available": entry.available,
         "rows": entry.row_count,
-        "last_error": entry.error,
+        "last_error": entry.last_error,
         "loaded_at": entry.loaded_at,
         "load_seconds": entry.load_seconds,
     }
