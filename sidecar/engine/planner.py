@@ -518,15 +518,26 @@ def _used_columns(qualified: exp.Expression) -> dict[str, set[str]]:
 
 
 def is_cte_reference(table: exp.Table) -> bool:
-    """Whether a table name refers to a WITH query in scope rather than to a relation."""
+    """Whether a table name refers to a WITH query in scope rather than to a relation.
+
+    As in PostgreSQL, a WITH query's own body sees only the queries listed before it; only
+    WITH RECURSIVE lets a name refer to itself (or to later ones). Otherwise
+    `WITH t AS (SELECT * FROM t)` would hide a relation named t from every check."""
     if table.db or table.catalog:
         return False
     name = table.name.lower()
+    inside: exp.CTE | None = None
     node: exp.Expression | None = table.parent
     while node is not None:
+        if isinstance(node, exp.CTE):
+            inside = node
         with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
-        if with_ is not None and any(cte.alias.lower() == name for cte in with_.expressions):
-            return True
+        if with_ is not None:
+            visible = with_.expressions
+            if inside is not None and inside.parent is with_ and not with_.args.get("recursive"):
+                visible = visible[: next(i for i, cte in enumerate(visible) if cte is inside)]
+            if any(cte.alias.lower() == name for cte in visible):
+                return True
         node = node.parent
     return False
 

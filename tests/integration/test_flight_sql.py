@@ -345,6 +345,8 @@ def test_error_statuses(sidecar: SidecarProcess, raw: RawClient) -> None:
         raw.query("SELECT nosuch FROM orders")
     with pytest.raises(pa.ArrowKeyError, match='relation "ordres" does not exist'):
         raw.query("SELECT * FROM ordres")
+    with pytest.raises(pa.ArrowKeyError, match='relation "duckdb_tables" does not exist'):
+        raw.query("WITH duckdb_tables AS (SELECT * FROM duckdb_tables) SELECT * FROM duckdb_tables")
     exported = any_pb2.Any(type_url=TYPE_PREFIX + "CommandGetExportedKeys").SerializeToString()
     with pytest.raises(pa.ArrowNotImplementedError, match="CommandGetExportedKeys"):
         raw.client.get_flight_info(flight.FlightDescriptor.for_command(exported), raw.options)

@@ -178,6 +178,12 @@ def test_explain_shows_pushdown(client: httpx.Client) -> None:
     [
         ("SELEC * FROM orders", 400, "syntax_error", "SELEC"),
         ("SELECT * FROM ordrs", 404, "undefined_table", "orders"),
+        (
+            "WITH sqlite_master AS (SELECT * FROM sqlite_master) SELECT * FROM sqlite_master",
+            404,
+            "undefined_table",
+            "sqlite_master",
+        ),
         ("SELECT amout FROM orders", 400, "undefined_column", "amount"),
         ("DROP TABLE orders", 403, "forbidden", "DROP"),
         ("SELECT * FROM read_parquet('/etc/passwd')", 403, "forbidden", "read_parquet"),

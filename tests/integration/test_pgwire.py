@@ -368,6 +368,27 @@ def test_introspection_that_drivers_and_bi_tools_send(conn: psycopg.Connection) 
     assert comment == ("Orders of the shop", "order id")
 
 
+def test_catalog_queries_reach_only_the_emulated_relations(conn: psycopg.Connection) -> None:
+    conn.autocommit = True
+    for sql, name in (
+        (
+            "WITH duckdb_tables AS (SELECT * FROM duckdb_tables) "
+            "SELECT count(*) FROM duckdb_tables, pg_catalog.pg_am",
+            "duckdb_tables",
+        ),
+        ("SELECT count(*) FROM sqlite_master, pg_catalog.pg_am", "sqlite_master"),
+        ("SELECT * FROM pg_catalog.duckdb_columns", "pg_catalog.duckdb_columns"),
+        ("SELECT * FROM information_schema.pragma_database_list", "pragma_database_list"),
+    ):
+        with pytest.raises(errors.UndefinedTable, match=f'relation ".*{name}" does not exist'):
+            conn.execute(sql)
+    recursive = (
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) "
+        "SELECT count(*) FROM t, pg_catalog.pg_namespace WHERE nspname = 'public'"
+    )
+    assert conn.execute(recursive).fetchone() == (3,)
+
+
 # ---- asyncpg ------------------------------------------------------------------------------------
 
 

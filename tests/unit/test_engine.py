@@ -187,6 +187,25 @@ def test_question_marks_bind_in_the_order_they_are_written(engine: Engine) -> No
     assert rows(engine, placeholders.numbered("$"), placeholders.VALUES) == placeholders.EXPECTED
 
 
+def test_a_with_query_sees_only_the_ones_before_it_unless_recursive(engine: Engine) -> None:
+    shadowing = (
+        "WITH orders AS (SELECT * FROM orders WHERE id < 5) SELECT count(*) AS n FROM orders"
+    )
+    assert rows(engine, shadowing) == [{"n": 5}]
+    recursive = (
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) "
+        "SELECT count(*) AS n FROM t"
+    )
+    assert rows(engine, recursive) == [{"n": 3}]
+    for sql in (
+        "WITH duckdb_tables AS (SELECT * FROM duckdb_tables) SELECT count(*) FROM duckdb_tables",
+        "WITH a AS (SELECT * FROM b), b AS (SELECT 1 AS x) SELECT * FROM a",
+    ):
+        with pytest.raises(SidecarError) as raised:
+            rows(engine, sql)
+        assert raised.value.code is ErrorCode.UNDEFINED_TABLE, sql
+
+
 def test_minute_precision_timestamps_are_accepted(engine: Engine) -> None:
     assert rows(
         engine, "SELECT count(*) AS n FROM orders WHERE created_at < '2026-03-14 00:10'"

@@ -79,7 +79,8 @@ class ShadowCatalog:
             "sidecar_type_names"
         }
         self.functions = self._names("duckdb_functions()", "function_name", SHADOW)
-        self.rewriter = Rewriter(self.relations, self.functions)
+        information = self._names("duckdb_tables()", "table_name", SHADOW_INFORMATION)
+        self.rewriter = Rewriter(self.relations, information, self.functions)
 
     def _names(self, source: str, column: str, schema: str) -> frozenset[str]:
         rows = self._db.execute(

@@ -15,6 +15,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from sidecar.engine.planner import is_cte_reference
+from sidecar.errors import ErrorCode, SidecarError
 
 SHADOW = "shadow_pg_catalog"
 SHADOW_INFORMATION = "shadow_information_schema"
@@ -59,8 +60,15 @@ OPERATORS: dict[str, Callable[[exp.Expression, exp.Expression], exp.Expression]]
 
 
 class Rewriter:
-    def __init__(self, relations: frozenset[str], functions: frozenset[str]) -> None:
+    """`relations` and `information` are the emulated pg_catalog and information_schema
+    relations: the only ones a statement may reach. DuckDB resolves any other name in its own
+    catalog (duckdb_tables, sqlite_master), so those are refused here, before it runs."""
+
+    def __init__(
+        self, relations: frozenset[str], information: frozenset[str], functions: frozenset[str]
+    ) -> None:
         self.relations = relations
+        self.information = information
         self.functions = functions
 
     def rewrite(self, statement: exp.Expression) -> exp.Expression:
@@ -106,11 +114,19 @@ class Rewriter:
             return table
         if is_cte_reference(table):
             return table
-        if schema in ("pg_catalog", "information_schema") or (
-            not schema and name in self.relations
-        ):
-            table.set("db", exp.to_identifier(_shadow_schema(schema or "pg_catalog")))
-            table.set("catalog", None)
+        known = self.information if schema == "information_schema" else self.relations
+        if schema not in ("", "pg_catalog", "information_schema") or name not in known:
+            written = ".".join(part for part in (table.db, table.name) if part)
+            start = table.this.meta.get("start")
+            raise SidecarError(
+                ErrorCode.UNDEFINED_TABLE,
+                f'relation "{written}" does not exist',
+                hint="a query that reads pg_catalog or information_schema reads only their "
+                "relations; query the datasets in a statement of their own",
+                position=start + 1 if isinstance(start, int) else None,
+            )
+        table.set("db", exp.to_identifier(_shadow_schema(schema)))
+        table.set("catalog", None)
         return table
 
     def _function(self, node: exp.Func) -> exp.Expression:
