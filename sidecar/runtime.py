@@ -64,6 +64,7 @@ class Sidecar:
         except SecretError as error:
             raise StartupError(f"runtime.auth.api_keys: {error}") from None
         self.models = ModelService(config.models, config.base_dir)
+        self.engine.search.embedder = self.models.embed
         llm = LlmApi(self.models, self.engine, self.metrics)
         self.http = HttpApi(self.engine, self.metrics, self.authenticator, llm)
         self.flight: FlightSqlServer | None = None

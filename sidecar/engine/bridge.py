@@ -63,6 +63,9 @@ class StreamDataset(ds.Dataset):
             reader = self._start(columns)
         except SourceError as error:
             raise self._fail(error) from None
+        except SidecarError as error:  # kept whole: DataFusion flattens what passes through it
+            self.error = error
+            raise
         return pa.RecordBatchReader.from_batches(reader.schema, self._count(reader))
 
     def _start(self, columns: list[str] | None) -> pa.RecordBatchReader:

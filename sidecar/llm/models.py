@@ -14,6 +14,7 @@ import importlib
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -211,6 +212,21 @@ class ModelService:
 
     def status(self) -> list[dict[str, Any]]:
         return [entry.describe() for entry in self.models.values()]
+
+    def embed(self, name: str, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors for `texts` from a model's embedding context, for the search indexes.
+
+        Called from worker threads (index builds, queries): waits for the model to load, then
+        runs in the model's own worker after the requests queued before it, like any request.
+        Texts longer than the context are cut to fit it."""
+        entry = self.models.get(name)
+        if entry is None:
+            raise RuntimeError(f"model {name} is not configured")
+        entry._loaded.wait()
+        if entry.state is not ModelState.READY or entry.embedder is None:
+            raise RuntimeError(f"model {name} cannot embed: {entry.error or 'no embedding: true'}")
+        embedder = entry.embedder
+        return asyncio.run(entry.queue.run(lambda: embedder.embed(list(texts), truncate=True)))
 
     def close(self) -> None:
         for entry in self.models.values():

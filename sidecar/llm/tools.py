@@ -1,4 +1,5 @@
-"""The data tools the sidecar offers a model: list_datasets, table_schema, sql, sample_data.
+"""The data tools the sidecar offers a model: list_datasets, table_schema, sql, sample_data,
+and search (ranked search of the datasets that have a search index, e.g. runbooks).
 
 Every call becomes SQL through `engine.query`, so a model gets exactly what the agent itself
 may read, behind the same read-only guard and catalog, with the same errors. A failed call is
@@ -36,6 +37,8 @@ MAX_CELL = 200
 MAX_CHARS = 6000
 SAMPLE_ROWS = 5
 MAX_SAMPLE_ROWS = 20
+SEARCH_HITS = 3
+MAX_SEARCH_HITS = 10
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,23 @@ class DataTools:
                 },
             ),
         }
+        searchable = self.engine.search.searchable()
+        if searchable:
+            specs["search"] = (
+                "Find the rows of a searchable dataset most about what you describe (ranked "
+                "full-text and, where configured, semantic search), best first, each with a "
+                f"snippet; use it to find e.g. the runbook for a symptom. Searchable: "
+                f"{', '.join(searchable)}",
+                {
+                    "type": "object",
+                    "properties": {
+                        "dataset": {"type": "string", "enum": searchable},
+                        "text": {"type": "string"},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH_HITS},
+                    },
+                    "required": ["dataset", "text"],
+                },
+            )
         return [
             {
                 "type": "function",
@@ -163,6 +183,8 @@ class DataTools:
                     ErrorCode.INVALID_REQUEST, "sql needs a non-empty 'sql' string argument"
                 )
             return (await self.query(sql, MAX_ROWS, identity)).render()
+        if name == "search":
+            return (await self.query(self._search_sql(args), MAX_SEARCH_HITS, identity)).render()
         table = args.get("table")
         if not isinstance(table, str) or not table:
             raise SidecarError(
@@ -178,6 +200,35 @@ class DataTools:
         limit = max(1, min(limit if isinstance(limit, int) else SAMPLE_ROWS, MAX_SAMPLE_ROWS))
         query = exp.select("*").from_(relation).limit(limit)
         return (await self.query(query.sql(dialect=DIALECT), limit, identity)).render()
+
+    def _search_sql(self, args: dict[str, Any]) -> str:
+        """search() over the dataset: its columns but the long indexed passages' column,
+        then score and snippet."""
+        dataset, text = args.get("dataset"), args.get("text")
+        if not isinstance(dataset, str) or not isinstance(text, str) or not text.strip():
+            raise SidecarError(
+                ErrorCode.INVALID_REQUEST,
+                "search needs 'dataset' and a non-empty 'text' argument",
+                hint="searchable: " + ", ".join(self.engine.search.searchable()),
+            )
+        limit = args.get("limit", SEARCH_HITS)
+        limit = max(1, min(limit if isinstance(limit, int) else SEARCH_HITS, MAX_SEARCH_HITS))
+        call = exp.Anonymous(
+            this="search",
+            expressions=[
+                exp.Literal.string(dataset),
+                exp.Literal.string(text),
+                exp.Literal.number(limit),
+            ],
+        )
+        entry = self.engine.search.entries.get(dataset.lower())
+        skipped = {entry.settings.chunk_column, "chunk"} if entry else {"chunk"}
+        columns = [
+            exp.column(name, quoted=True)
+            for name in (entry.current.schema.names if entry and entry.current else [])
+            if name not in skipped
+        ] or [exp.Star()]
+        return exp.select(*columns).from_(exp.Table(this=call)).sql(dialect=DIALECT)
 
     async def _list_datasets(self, identity: Identity) -> str:
         rows = await self.query(

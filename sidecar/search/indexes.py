@@ -165,7 +165,14 @@ class SearchIndexes:
         vectors = self.entries[name.lower()].settings.vectors
         if vectors is None or self.embedder is None:
             return None
-        return self.embedder(vectors.model, [text])[0]
+        try:
+            return self.embedder(vectors.model, [text])[0]
+        except RuntimeError as error:
+            raise SidecarError(
+                ErrorCode.NOT_READY,
+                f"cannot embed the search text: {error}",
+                hint="GET /v1/models shows the model's state",
+            ) from None
 
     def searchable(self) -> list[str]:
         return [entry.dataset.name for entry in self.entries.values()]

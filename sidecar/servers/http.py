@@ -31,6 +31,7 @@ from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.llm import LlmApi
 from sidecar.metrics import Metrics
+from sidecar.search import api as search_api
 from sidecar.secrets import REDACTOR
 from sidecar.servers import formats
 
@@ -105,6 +106,7 @@ class HttpApi:
             Route("/health", self.health),
             Route("/v1/ready", self.ready),
             Route("/v1/sql", self.sql, methods=["POST"]),
+            Route("/v1/search", self.search, methods=["POST"]),
             Route("/v1/datasets", self.datasets),
             Route("/v1/status", self.status),
             Route("/v1/datasets/{name}/acceleration/refresh", self.refresh, methods=["POST"]),
@@ -158,7 +160,7 @@ class HttpApi:
         return JSONResponse(items)
 
     async def status(self, request: Request) -> Response:
-        datasets = [_dataset_status(entry) for entry in self.engine.catalog.datasets.values()]
+        datasets = [self._dataset_status(entry) for entry in self.engine.catalog.datasets.values()]
         body: dict[str, Any] = {
             "name": self.engine.config.name,
             "ready": self.engine.ready,
@@ -190,6 +192,44 @@ class HttpApi:
         headers = {"Results-Cache-Status": result.cache_status}
         return StreamingResponse(body, media_type=media, headers=headers)
 
+    def _dataset_status(self, entry: DatasetEntry) -> dict[str, Any]:
+        status = _dataset_status(entry)
+        index = self.engine.search.entries.get(entry.name.lower())
+        if index is not None:
+            status["search"] = index.status()
+        return status
+
+    async def search(self, request: Request) -> Response:
+        """Ranked hits with scores and snippets; each dataset's search is one SQL query run
+        as the caller, within the query timeout."""
+        started = time.perf_counter()
+        identity = _identity(request)
+
+        def records(sql: str) -> list[dict[str, Any]]:
+            result = self.engine.query(sql, (), identity)
+            return json.loads(b"".join(formats.encode(formats.JSON, result.schema, iter(result))))
+
+        try:
+            body = search_api.parse_request(_json(await _read_text(request), "a JSON object"))
+            with anyio.fail_after(self.timeout):
+                hits = await anyio.to_thread.run_sync(
+                    search_api.search, body, self.engine.search, records, abandon_on_cancel=True
+                )
+        except TimeoutError:
+            error = SidecarError(
+                ErrorCode.TIMEOUT,
+                f"search did not answer within {self.timeout:g}s",
+                hint="search fewer datasets, or raise runtime.query_timeout",
+            )
+            self.metrics.queries.labels("http", error.code.value).inc()
+            return error_response(error)
+        except SidecarError as error:
+            self.metrics.queries.labels("http", error.code.value).inc()
+            return error_response(error)
+        self.metrics.queries.labels("http", "ok").inc()
+        took = round((time.perf_counter() - started) * 1000, 3)
+        return JSONResponse({"hits": hits, "took_ms": took})
+
     async def refresh(self, request: Request) -> Response:
         """On-demand refresh of an accelerated dataset; answers once the copy is fresh."""
         name = request.path_params["name"]
@@ -197,7 +237,7 @@ class HttpApi:
             entry = await anyio.to_thread.run_sync(self.engine.refresh, name)
         except SidecarError as error:
             return error_response(error)
-        return JSONResponse(_dataset_status(entry))
+        return JSONResponse(self._dataset_status(entry))
 
     async def _start(
         self, sql: str, parameters: list[Any], identity: Identity
@@ -283,7 +323,7 @@ async def _client_gone(request: Request, error: Exception) -> Response:
     return Response(status_code=400)
 
 
-async def _read_query(request: Request) -> tuple[str, list[Any]]:
+async def _read_text(request: Request) -> str:
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -294,19 +334,27 @@ async def _read_query(request: Request) -> tuple[str, list[Any]]:
                 hint="send shorter SQL; bind large values as parameters",
             )
     try:
-        text = body.decode()
+        return body.decode()
     except UnicodeDecodeError:
         raise SidecarError(ErrorCode.INVALID_REQUEST, "request body is not UTF-8") from None
-    if "json" not in request.headers.get("content-type", ""):
-        return text, []
+
+
+def _json(text: str, example: str) -> Any:
     try:
-        payload = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise SidecarError(
             ErrorCode.INVALID_REQUEST,
             f"invalid JSON body: {error.msg} at line {error.lineno} column {error.colno}",
-            hint='send {"sql": "SELECT ...", "parameters": [...]} or plain SQL as text/plain',
+            hint=f"send {example}",
         ) from None
+
+
+async def _read_query(request: Request) -> tuple[str, list[Any]]:
+    text = await _read_text(request)
+    if "json" not in request.headers.get("content-type", ""):
+        return text, []
+    payload = _json(text, '{"sql": "SELECT ...", "parameters": [...]} or plain SQL as text/plain')
     sql = payload.get("sql") if isinstance(payload, dict) else None
     parameters = payload.get("parameters", []) if isinstance(payload, dict) else None
     if not isinstance(sql, str) or not isinstance(parameters, list):

@@ -1,0 +1,208 @@
+"""Search through a real `sidecar run`: POST /v1/search, the SQL functions over the Postgres
+wire, vectors from the sidecar's own embedding model (the tiny GGUF, run by llama.cpp) and the
+model's `search` tool."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import textwrap
+import time
+from collections.abc import Iterator
+
+import httpx
+import openai
+import psycopg
+import pytest
+
+from tests.llm_model import write_tiny_llama
+from tests.peers import unavailable
+from tests.process import SidecarProcess, free_port
+
+KEY = "k-search-2b8e41"
+RUNBOOKS = {
+    "pool.md": "# Payment pool exhaustion\n\nCheckout requests hang while they wait for a "
+    "connection from the payment pool; the pool is exhausted.\n\n## Fix\n\nRestore "
+    "PAYMENT_POOL_SIZE=50, or roll back the deploy.\n",
+    "leak.md": "# Database connection leaks\n\nConnections stay idle in transaction and the "
+    "database pool runs out over days.\n",
+    "disk.md": "# Disk full\n\nThe log volume fills up. Rotate and delete old logs.\n",
+    "dns.md": "# DNS failures\n\nPods cannot resolve service names; lookups time out.\n",
+}
+NOTES = {f"note{i}.md": f"# Note {i}\n\npool notes number {i}\n" for i in range(12)}
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
+    if importlib.util.find_spec("llama_cpp") is None:
+        unavailable("llama-cpp-python (the llm extra)", "make install-llm")
+    root = tmp_path_factory.mktemp("search-api")
+    for folder, docs in (("guides", RUNBOOKS), ("notes", NOTES)):
+        (root / folder).mkdir()
+        for name, text in docs.items():
+            (root / folder / name).write_text(text)
+    (root / "deploys.csv").write_text("path,version\npool.md,v2.14.0\n")
+    write_tiny_llama(root / "tiny.gguf")
+    port = free_port()
+    (root / "sidecar.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            version: 1
+            name: search-test
+            runtime:
+              http: {{port: {port}}}
+              auth:
+                api_keys:
+                  - {{key: "${{env:AGENT_KEY}}", identity: sre}}
+            datasets:
+              - from: file:guides
+                name: guides
+                description: Runbooks
+                search:
+                  text: [title, content]
+                  vectors: {{column: content, model: tiny}}
+                  chunking: {{by: heading, max_tokens: 64}}
+                  key: path
+              - from: file:notes
+                name: notes
+                search: {{text: [content], key: path}}
+              - from: file:deploys.csv
+                name: deploys
+            models:
+              - from: file:tiny.gguf
+                name: tiny
+                params: {{n_ctx: 2048, n_threads: 1, embedding: true, max_tool_steps: 1}}
+            """
+        )
+    )
+    process = SidecarProcess(root / "sidecar.yaml", env={"AGENT_KEY": KEY})
+    process.start(port)
+    wait_for_indexes(process.url)
+    yield process
+    process.stop()
+
+
+def wait_for_indexes(url: str, timeout: float = 60.0) -> None:
+    """/v1/ready covers datasets; the indexes (and the model they embed with) follow."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{url}/v1/status", headers={"X-API-Key": KEY}).json()
+        states = [d["search"]["state"] for d in status["datasets"] if "search" in d]
+        if all(state in ("ready", "error") for state in states):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"search indexes still building after {timeout}s")
+
+
+@pytest.fixture
+def http(sidecar: SidecarProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sidecar.url, headers={"X-API-Key": KEY}, timeout=60) as client:
+        yield client
+
+
+def search(http: httpx.Client, **body: object) -> httpx.Response:
+    return http.post("/v1/search", json=body)
+
+
+def test_text_search_ranks_with_snippets(http: httpx.Client) -> None:
+    response = search(http, datasets=["guides"], text="pool exhausted", limit=2)
+    assert response.status_code == 200, response.text
+    hits = response.json()["hits"]
+    assert [hit["key"] for hit in hits] == ["pool.md", "leak.md"]
+    assert hits[0]["dataset"] == "guides" and hits[0]["score"] > hits[1]["score"]
+    assert "<em>exhausted</em>" in hits[0]["snippet"]
+    assert hits[0]["row"]["title"] == "Payment pool exhaustion"
+    assert set(hits[0]) == {"dataset", "key", "score", "snippet", "chunk", "row"}
+
+
+def test_vector_search_finds_a_passage_by_its_own_text(http: httpx.Client) -> None:
+    """The tiny model's vectors are noise, but the same text always gets the same vector."""
+    passage = RUNBOOKS["dns.md"].strip()
+    response = search(http, datasets=["guides"], text=passage, limit=4, mode="vector")
+    assert response.status_code == 200, response.text
+    hits = response.json()["hits"]
+    assert hits[0]["key"] == "dns.md" and hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert len(hits) == 4
+
+
+def test_hybrid_fuses_both_rankings(http: httpx.Client) -> None:
+    hits = search(http, datasets=["guides"], text="pool", limit=4, mode="hybrid").json()["hits"]
+    assert len(hits) == 4 and hits[0]["key"] in ("pool.md", "leak.md")
+    assert all(0 < hit["score"] <= 2 / 61 for hit in hits)
+
+
+def test_where_filters_before_the_limit(http: httpx.Client) -> None:
+    body = {"datasets": ["notes"], "text": "pool", "limit": 3}
+    hits = search(http, **body, where="path IN ('note10.md', 'note11.md')").json()["hits"]
+    assert sorted(hit["key"] for hit in hits) == ["note10.md", "note11.md"]
+    picked = search(http, **body, columns=["title"]).json()["hits"]
+    assert [set(hit["row"]) for hit in picked] == [{"title"}] * 3
+
+
+def test_several_datasets_are_merged(http: httpx.Client) -> None:
+    hits = search(http, datasets=["guides", "notes"], text="pool", limit=4).json()["hits"]
+    assert [hit["dataset"] for hit in hits] == ["guides", "notes", "guides", "notes"]
+
+
+def test_errors_are_400s_that_say_where(http: httpx.Client) -> None:
+    for body, status, words, position in (
+        ({"datasets": ["guides"], "text": 'pool "exh'}, 400, "unterminated phrase", 6),
+        ({"datasets": ["guides"], "text": "   "}, 400, "search text is empty", 1),
+        ({"datasets": ["guides"], "text": "x", "where": "path = "}, 400, "where", None),
+        ({"datasets": ["guides"], "text": "x", "where": "nope = 1"}, 400, "nope", 1),
+        ({"datasets": ["guides"], "text": "x", "mode": "fuzzy"}, 400, "mode", None),
+        ({"datasets": [], "text": "x"}, 400, "datasets", None),
+        ({"datasets": ["guide"], "text": "x"}, 404, "did you mean guides", None),
+        ({"datasets": ["deploys"], "text": "x"}, 400, "not searchable", None),
+        ({"datasets": ["notes"], "text": "x", "mode": "vector"}, 400, "no vector index", None),
+    ):
+        response = search(http, **body)
+        assert response.status_code == status, (body, response.text)
+        error = response.json()["error"]
+        assert words in error["message"] + error.get("hint", ""), (body, error)
+        if position is not None:
+            assert error["position"] == position, (body, error)
+    response = http.post("/v1/search", content=b"{not json")
+    assert response.status_code == 400 and "invalid JSON" in response.json()["error"]["message"]
+
+
+def test_sql_functions_over_the_postgres_wire(sidecar: SidecarProcess) -> None:
+    dsn = f"host=127.0.0.1 port={sidecar.pg_port} user=sre password={KEY} dbname=search-test"
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT g.path, d.version, g.score > 0 "
+            "FROM text_search('guides', %s, 3) g JOIN deploys d ON d.path = g.path",
+            ["payment pool"],
+        ).fetchall()
+        assert rows == [("pool.md", "v2.14.0", True)]
+        with pytest.raises(psycopg.errors.SyntaxError) as caught:
+            conn.execute("SELECT * FROM text_search('guides', '(pool', 3)")
+        assert "unclosed (" in str(caught.value)
+
+
+def test_status_shows_the_index(http: httpx.Client) -> None:
+    datasets = {d["name"]: d for d in http.get("/v1/status").json()["datasets"]}
+    index = datasets["guides"]["search"]
+    assert index["state"] == "ready" and index["rows"] == 4 and index["vectors"] == "tiny"
+    assert index["chunks"] >= 4
+    assert "search" not in datasets["deploys"]
+
+
+def test_the_model_searches_with_its_tool(sidecar: SidecarProcess) -> None:
+    client = openai.OpenAI(base_url=f"{sidecar.url}/v1", api_key=KEY, max_retries=0, timeout=120)
+    response = client.chat.completions.create(
+        model="tiny",
+        messages=[{"role": "user", "content": "Which runbook covers pool exhaustion?"}],
+        tool_choice={"type": "function", "function": {"name": "search"}},
+        max_tokens=200,
+        seed=3,
+    )
+    [executed] = response.choices[0].message.model_extra["executed_tool_calls"]
+    assert executed["function"]["name"] == "search"
+    assert '"dataset": "' in executed["function"]["arguments"]
+    output = json.loads(executed["output"])
+    if executed["ok"]:
+        assert output["columns"][-2:] == ["score", "snippet"]
+        assert "content" not in output["columns"]
+    else:  # the tiny model's noise as search text: the error goes back to the model
+        assert output["error"]["code"] in ("syntax_error", "invalid_request")
