@@ -331,6 +331,27 @@ def test_set_and_show_session_settings(conn: psycopg.Connection) -> None:
         conn.execute("SET DateStyle = 'German'")
     with pytest.raises(errors.UndefinedObject):
         conn.execute("SHOW no_such_setting")
+    for name in ("enable_external_access", "allow_unsigned_extensions", "temp_directory"):
+        with pytest.raises(errors.UndefinedObject) as unknown:
+            conn.execute(f"SET {name} = 'x'")
+        assert (
+            unknown.value.diag.message_primary == f'unrecognized configuration parameter "{name}"'
+        )
+        with pytest.raises(errors.UndefinedObject):
+            conn.execute(f"SELECT set_config('{name}', 'x', false)")
+    with pytest.raises(errors.InsufficientPrivilege):
+        conn.execute("SET log_statement = 'all'")
+    with pytest.raises(errors.CantChangeRuntimeParam):
+        conn.execute("SET shared_buffers = '1GB'")
+    for statement in ("SET extra_float_digits = 3", "SET search_path TO public",
+                      "SET client_min_messages = warning", "SET enable_seqscan = off",
+                      "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                      "SET myapp.tenant = 'acme'"):  # fmt: skip
+        conn.execute(statement)
+    assert conn.execute("SHOW myapp.tenant").fetchone() == ("acme",)
+    conn.execute("RESET myapp.tenant")
+    with pytest.raises(errors.UndefinedObject):
+        conn.execute("RESET enable_external_access")
     conn.execute("RESET ALL")
     assert conn.execute("SHOW TimeZone").fetchone() == ("UTC",)
     names = [row[0] for row in conn.execute("SHOW ALL").fetchall()]

@@ -112,6 +112,17 @@ def test_settings_are_case_insensitive_and_refuse_what_cannot_be_honoured() -> N
     assert unknown.value.sqlstate == "42704"
     settings.set("statement_timeout", "1500ms")
     assert settings.statement_timeout == 1.5
+    refusals = {"temp_directory": "42704", "log_statement": "42501", "wal_level": "55P02"}
+    for name, sqlstate in refusals.items():
+        with pytest.raises(PgError) as refused:
+            settings.set(name, "x")
+        assert refused.value.sqlstate == sqlstate
+    settings.set("myapp.tenant", "acme")
+    assert settings.get("MyApp.Tenant") == "acme"
+    started = Settings("agent", {"enable_seqscan": "off", "temp_directory": "/tmp"})
+    assert started.get("enable_seqscan") == "off"
+    with pytest.raises(PgError):
+        started.get("temp_directory")
 
 
 def test_parameter_types_come_from_the_statement_context() -> None:

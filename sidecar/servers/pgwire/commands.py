@@ -185,7 +185,7 @@ def classify(statement: Statement) -> Command:
     if first == "SET":
         return _set(found[1:], words[1:])
     if first == "RESET":
-        name = _text(found[1]) if len(found) > 1 else None
+        name = _setting_name(found[1:])[0] if len(found) > 1 else None
         return ResetCommand(None if name is None or name.upper() == "ALL" else name)
     if first == "SHOW" and len(words) > 1 and words[1] not in SHOW_QUERIES:
         return _show(found[1:], words[1:])
@@ -280,14 +280,19 @@ def _set(found: list[Token], words: list[str]) -> SetCommand:
             "SET ROLE and SET SESSION AUTHORIZATION are not supported",
             hint="the identity is fixed by the credentials the connection logged in with",
         )
-    name = ".".join(_text(t) for t in found[:1])
-    rest = found[1:]
-    while len(rest) >= 2 and rest[0].token_type == TokenType.DOT:
-        name += "." + _text(rest[1])
-        rest = rest[2:]
+    name, rest = _setting_name(found)
     if rest and (rest[0].token_type == TokenType.EQ or _word(rest[0]) == "TO"):
         rest = rest[1:]
     return SetCommand(name, _value(rest))
+
+
+def _setting_name(found: list[Token]) -> tuple[str, list[Token]]:
+    """A setting's name, dotted ones (myapp.tenant) included, and the tokens after it."""
+    name, rest = _text(found[0]), found[1:]
+    while len(rest) >= 2 and rest[0].token_type == TokenType.DOT:
+        name += "." + _text(rest[1])
+        rest = rest[2:]
+    return name, rest
 
 
 def _value(found: list[Token]) -> str | None:
@@ -308,7 +313,7 @@ def _show(found: list[Token], words: list[str]) -> ShowCommand:
     if words[0] == "ALL":
         return ShowCommand(None)
     alias = SHOW_ALIASES.get(tuple(words[:2]))  # type: ignore[arg-type]
-    return ShowCommand(alias or _text(found[0]))
+    return ShowCommand(alias or _setting_name(found)[0])
 
 
 def _declare(statement: Statement, found: list[Token], words: list[str]) -> DeclareCommand:

@@ -2,13 +2,17 @@
 
 Settings that change how results are written (TimeZone) are honoured; those the sidecar cannot
 honour (a DateStyle other than ISO, a client encoding other than UTF8) are refused with the
-reason rather than silently ignored, because a driver would then misread every value.
+reason rather than silently ignored, because a driver would then misread every value. SET takes
+what PostgreSQL 15 takes (settings.tsv lists its parameters and who may set them) and custom
+`prefix.name` placeholders, and refuses the rest with PostgreSQL's own errors: a parameter
+PostgreSQL does not know (DuckDB's enable_external_access, say) is 42704.
 """
 
 from __future__ import annotations
 
 import re
 from importlib.metadata import PackageNotFoundError, version
+from importlib.resources import files
 
 import pyarrow as pa
 from sqlglot import exp
@@ -103,6 +107,17 @@ FIXED = frozenset(
         "default_transaction_read_only",
     )
 )
+UNRECOGNIZED = "42704"
+INSUFFICIENT_PRIVILEGE = "42501"
+# Whom PostgreSQL lets change each of its parameters (pg_settings.context), by lower-case name.
+CONTEXTS: dict[str, str] = {
+    name.lower(): context
+    for name, context in (
+        line.split("\t")
+        for line in files(__package__).joinpath("settings.tsv").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+}
 DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$", re.I)
 MILLISECONDS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -115,13 +130,14 @@ class Settings:
         self._defaults = dict(DEFAULTS, session_authorization=user)
         self._values = dict(self._defaults)
         for name, value in [*startup.items(), *_options(startup.get("options", ""))]:
-            if name.lower() in self._names and name.lower() not in FIXED:
+            tracked = name.lower() in self._names and name.lower() not in FIXED
+            if tracked or _user_settable(name):
                 self.set(name, value)
 
     def get(self, name: str) -> str:
         key = self._names.get(name.lower())
         if key is None:
-            raise PgError("42704", f'unrecognized configuration parameter "{name}"')
+            raise PgError(UNRECOGNIZED, f'unrecognized configuration parameter "{name}"')
         return self._values[key]
 
     def canonical(self, name: str) -> str:
@@ -140,6 +156,8 @@ class Settings:
         key = self._names.get(name.lower(), name)
         if key.lower() in FIXED:
             raise PgError(READ_ONLY, f'parameter "{name}" cannot be changed')
+        if key.lower() not in self._names:
+            _check_settable(name)
         if value is None:
             value = self._defaults.get(key, "")
         self._values[key] = _checked(key, value)
@@ -211,6 +229,31 @@ class Settings:
             return None
         millis = float(match.group(1)) * MILLISECONDS[(match.group(2) or "ms").lower()]
         return millis / 1000 if millis > 0 else None
+
+
+def _user_settable(name: str) -> bool:
+    """A parameter any PostgreSQL user may set, or a custom placeholder (myapp.tenant)."""
+    return "." in name.strip(".") or CONTEXTS.get(name.lower()) == "user"
+
+
+def _check_settable(name: str) -> None:
+    """Refuse a SET of a parameter the sidecar does not track as PostgreSQL would refuse it."""
+    if _user_settable(name):
+        return
+    context = CONTEXTS.get(name.lower())
+    if context is None:
+        raise PgError(
+            UNRECOGNIZED,
+            f'unrecognized configuration parameter "{name}"',
+            hint="PostgreSQL's parameters and custom ones named prefix.name can be set",
+        )
+    if context.startswith("superuser"):
+        raise PgError(INSUFFICIENT_PRIVILEGE, f'permission denied to set parameter "{name}"')
+    if context == "postmaster":
+        raise PgError(
+            READ_ONLY, f'parameter "{name}" cannot be changed without restarting the server'
+        )
+    raise PgError(READ_ONLY, f'parameter "{name}" cannot be changed now')
 
 
 def _options(options: str) -> list[tuple[str, str]]:
