@@ -1,7 +1,8 @@
 """`snowflake:DB.SCHEMA.TABLE` datasets through the ADBC Snowflake driver (Arrow-native).
 
-Snowflake's NUMBER arrives as decimal128(p, s), exactly; unquoted names are upper case there,
-so the columns of a table created without quotes are upper case here too ("ID").
+Snowflake's NUMBER arrives as decimal128(p, s), exactly. Unquoted names are upper case there
+("ID"); the columns of a table created without quotes are lower case here ("id"), as agents
+write them, and mapped back in everything sent to Snowflake (see `connectors.sql`).
 `host`, `port` and `protocol` reach non-default endpoints (a private link, or a local
 Snowflake-compatible server in tests).
 

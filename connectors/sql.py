@@ -8,19 +8,29 @@ every table of a query lives in the same source, the engine sends it the whole q
 Pushed predicates and sort keys go through `sql_render`, which re-types literals and wraps
 text columns so the source keeps exactly the rows the engine would (MySQL's case-blind text,
 PostgreSQL's locale order); what it cannot make exact stays in DataFusion.
+
+Sources whose SQL folds unquoted names to upper case (Snowflake, Oracle: the dialect says so)
+store `CREATE TABLE t (s_suppkey ...)` as `S_SUPPKEY`. Agents write lower case, as they would
+in PostgreSQL, so such columns are exposed in lower case wherever that is unambiguous and
+mapped back, quoted exactly, in everything sent to the source. Names stored in mixed or lower
+case, and upper-case names another column already claims in lower case, stay as they are.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator
-from typing import ClassVar
+from collections.abc import Iterator, Mapping
+from typing import ClassVar, TypeVar
 
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
 from connectors.sql_render import Rules, render_filter, render_order, rules_for
+
+Node = TypeVar("Node", bound=exp.Expression)
 
 
 class SqlConnector(Connector):
@@ -31,6 +41,7 @@ class SqlConnector(Connector):
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
         self._comparable: pa.Schema | None = None
+        self._source_names: dict[str, str] = {}
 
     @abstractmethod
     def source_key(self) -> str:
@@ -48,11 +59,23 @@ class SqlConnector(Connector):
     def rules(self) -> Rules:
         return rules_for(self.dialect)
 
+    @property
+    def folds_upper(self) -> bool:
+        """Whether the source stores unquoted names in upper case."""
+        strategy = Dialect.get_or_raise(self.dialect).normalization_strategy
+        return strategy is NormalizationStrategy.UPPERCASE
+
+    @property
+    def source_names(self) -> Mapping[str, str]:
+        """Exposed column name -> the name stored at the source, where they differ."""
+        return self._source_names
+
     def resolve_schema(self, found: pa.Schema, where: str) -> pa.Schema:
         """The dataset's schema from what the source reports: declared columns win, and must
         exist there. Only columns whose declared type is the source's own take pushed filters:
         the source compares its stored values, not the engine's cast of them."""
         declared = self.source.declared_schema
+        found = self._exposed(found, declared.names if declared is not None else ())
         if declared is None:
             self._comparable = found
             return found
@@ -66,12 +89,44 @@ class SqlConnector(Connector):
         self._comparable = pa.schema(same)
         return declared
 
+    def _exposed(self, found: pa.Schema, declared: list[str] | tuple[()]) -> pa.Schema:
+        """`found` with upper-case names in lower case, where the source folds unquoted names
+        to upper case and no other column claims the lower-case name (a name declared exactly
+        as stored is kept)."""
+        if not self.folds_upper:
+            return found
+        lowered = [name.lower() for name in found.names]
+        exposed = []
+        for name, lower in zip(found.names, lowered, strict=True):
+            plain = name == name.upper() and name not in declared
+            if plain and lowered.count(lower) == 1 and lower not in found.names:
+                self._source_names[lower] = name
+                name = lower
+            exposed.append(name)
+        return pa.schema([f.with_name(name) for f, name in zip(found, exposed, strict=True)])
+
+    def to_source(self, node: Node) -> Node:
+        """`node` with every column named as the source stores it (exactly, quoted)."""
+        if not self._source_names:
+            return node
+        node = node.copy()
+        for column in node.find_all(exp.Column):
+            stored = self._source_names.get(column.name)
+            if stored is not None:
+                column.set("this", exp.to_identifier(stored, quoted=True))
+        return node
+
     def accepts_filter(self, predicate: exp.Expression) -> bool:
         return render_filter(predicate, self._filter_schema(), self.rules) is not None
 
     def _filter_schema(self) -> pa.Schema:
         schema = self.schema()
         return self._comparable if self._comparable is not None else schema
+
+    def _stored(self, schema: pa.Schema) -> pa.Schema:
+        """`schema` with the names the source stores."""
+        names = self._source_names
+        return pa.schema([f.with_name(names.get(f.name, f.name)) for f in schema])
 
     def select(self, request: ScanRequest) -> str:
         """The exact statement a scan sends, in the source's dialect.
@@ -81,16 +136,19 @@ class SqlConnector(Connector):
         """
         schema = self.schema()
         columns = request.projection if request.projection is not None else schema.names
-        statement = exp.select(*[exp.column(name, quoted=True) for name in columns]).from_(
-            self.table()
-        )
-        comparable = self._filter_schema()
-        filters = [render_filter(f, comparable, self.rules) for f in request.filters]
+        names = self._source_names
+        statement = exp.select(
+            *[exp.column(names.get(name, name), quoted=True) for name in columns]
+        ).from_(self.table())
+        comparable = self._stored(self._filter_schema())
+        filters = [
+            render_filter(self.to_source(f), comparable, self.rules) for f in request.filters
+        ]
         if any(f is None for f in filters):
             raise ValueError("a filter this connector did not accept was pushed to it")
         if filters:
             statement = statement.where(exp.and_(*filters))
-        order = [render_order(o, comparable, self.rules) for o in request.order_by]
+        order = [render_order(self.to_source(o), comparable, self.rules) for o in request.order_by]
         limit = request.limit
         if any(o is None for o in order):
             order, limit = [], None
@@ -108,13 +166,33 @@ class SqlConnector(Connector):
             return reader
         return pa.RecordBatchReader.from_batches(wanted, _cast(reader, wanted))
 
+    def whole_query(self, statement: Node, source_names: Mapping[str, str]) -> Node:
+        """A whole query over this source's tables, as the source must read it.
+
+        Where the source folds names to upper case, every name is quoted as PostgreSQL
+        resolves it (unquoted ones in lower case) and exposed column names become the stored
+        ones (`source_names`, over all the query's tables), so the source sees exactly the
+        names the engine planned with.
+        """
+        if not self.folds_upper:
+            return statement
+        statement = normalize_identifiers(statement.copy(), dialect="postgres")
+        for identifier in statement.find_all(exp.Identifier):
+            name = identifier.name
+            identifier.set("this", source_names.get(name, name))
+            identifier.set("quoted", True)
+        return statement
+
     def describe(self, request: ScanRequest) -> str:
         return f"{self.source.scheme}: {self.select(request)}"
 
 
 def _cast(reader: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The batches renamed (a source stores some names in upper case) and cast to `schema`."""
     try:
         for batch in reader:
+            if batch.schema.names != schema.names:
+                batch = batch.rename_columns(schema.names)
             yield batch.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise SourceError(

@@ -323,8 +323,11 @@ def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | 
             return None
     if not first.rules.exact_text and _compares_text(statement, scans):
         return None
+    names = _source_names(scans)
+    if names is None:
+        return None
     by_name = {scan.name: scan for scan in scans}
-    remote = statement.copy()
+    remote = first.whole_query(statement.copy(), names)
     for table in list(remote.find_all(exp.Table)):
         scan = by_name.get(table.name)
         if scan is None:
@@ -341,6 +344,20 @@ def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | 
         )
     except SqlglotError:
         return None
+
+
+def _source_names(scans: list[Scan]) -> dict[str, str] | None:
+    """Each exposed column name of the scans and the name its source stores, or None when one
+    name stands for different stored names in different tables (a name folded in one table,
+    stored as written in another), which one query text could not tell apart."""
+    names: dict[str, str] = {}
+    for scan in scans:
+        assert isinstance(scan.connector, SqlConnector)
+        stored = scan.connector.source_names
+        for name in scan.schema.names:
+            if names.setdefault(name, stored.get(name, name)) != stored.get(name, name):
+                return None
+    return names
 
 
 def _compares_text(statement: exp.Expression, scans: list[Scan]) -> bool:

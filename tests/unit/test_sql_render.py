@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pyarrow as pa
 import pytest
 import sqlglot
 from sqlglot import exp
 
+from connectors.base import DatasetSource, ScanRequest
 from connectors.options import fingerprint, scrub
+from connectors.sql import SqlConnector
 from connectors.sql_render import render_filter, render_order, rules_for
 
 SCHEMA = pa.schema(
@@ -81,3 +85,45 @@ def test_secrets_are_scrubbed_and_fingerprinted() -> None:
     )
     assert fingerprint("hunter22") == fingerprint("hunter22") != fingerprint("hunter23")
     assert "hunter22" not in fingerprint("hunter22")
+
+
+class UpperCaseSource(SqlConnector):
+    """A source that stores unquoted names in upper case (Snowflake's rule); never queried."""
+
+    dialect: ClassVar[str] = "snowflake"
+
+    def source_key(self) -> str:
+        return "upper"
+
+    def table(self) -> exp.Table:
+        return exp.to_table("DB.PUBLIC.T")
+
+    def query(self, sql: str) -> pa.RecordBatchReader:
+        raise AssertionError(sql)
+
+    def schema(self) -> pa.Schema:
+        return self.resolve_schema(STORED, "DB.PUBLIC.T")
+
+
+STORED = pa.schema(
+    [("ID", pa.int64()), ("id", pa.int64()), ("NAME", pa.string()), ("MixedCase", pa.string())]
+)
+
+
+def upper_case_source(declared: pa.Schema | None = None) -> UpperCaseSource:
+    return UpperCaseSource(DatasetSource("t", "upper", "T", declared_schema=declared))
+
+
+def test_upper_case_names_are_exposed_in_lower_case_only_when_unambiguous() -> None:
+    source = upper_case_source()
+    assert source.schema().names == ["ID", "id", "name", "MixedCase"]
+    where = sqlglot.parse_one("SELECT 1 FROM t WHERE name = 'x'", read="postgres").args["where"]
+    request = ScanRequest(["name", "id", "MixedCase"], [where.this], order_by=[], limit=5)
+    assert source.select(request) == (
+        'SELECT "NAME", "id", "MixedCase" FROM DB.PUBLIC.T WHERE "NAME" = \'x\' LIMIT 5'
+    )
+
+
+def test_a_name_declared_as_stored_is_kept() -> None:
+    declared = pa.schema([("NAME", pa.string()), ("MixedCase", pa.string())])
+    assert upper_case_source(declared).schema().names == ["NAME", "MixedCase"]
