@@ -6,8 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages of the test peers; `make test` installs the missing ones when run as root.
+# iptables and iproute2 (ip netns) run the egress lock's rules in a network namespace.
 APT_PACKAGES := mariadb-server postgresql postgresql-client libpostgresql-jdbc-java \
-	openjdk-17-jdk-headless
+	openjdk-17-jdk-headless iptables iproute2
 # fakesnow pins its own sqlglot and an older snowflake-connector-python: a venv of its own.
 PEERS := .venv-peers
 PEERS_STAMP := $(PEERS)/.installed

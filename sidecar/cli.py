@@ -49,6 +49,7 @@ from rich.text import Text
 
 from sidecar import __version__
 from sidecar.config import ConfigError, SidecarConfig, json_schema, load_config
+from sidecar.inject import commands as inject_commands
 from sidecar.secrets import REDACTOR
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ DEFAULT_URL = "http://127.0.0.1:8090"
 DEFAULT_SQL_URL = "grpc://127.0.0.1:50051"
 FLIGHT_SCHEMES = ("grpc", "grpc+tcp", "grpc+tls")
 CONFIG_FILE = "sidecar.yaml"
+CONFIG_ENV = "SIDECAR_CONFIG"
 HISTORY_FILE = "~/.sidecar_history"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_DISPLAY_ROWS = 1000
@@ -617,7 +619,9 @@ def cmd_datasets(args: argparse.Namespace, io: Io) -> int:
 
 
 def resolve_config_path(option: str | None) -> tuple[Path, bool]:
-    """-c, else ./sidecar.yaml, else the demo; the flag says whether it is the demo."""
+    """-c, else $SIDECAR_CONFIG (the container image's /etc/sidecar/sidecar.yaml), else
+    ./sidecar.yaml, else the demo; the flag says whether it is the demo."""
+    option = option or os.environ.get(CONFIG_ENV)
     if option:
         return Path(option), False
     local = Path(CONFIG_FILE)
@@ -794,7 +798,7 @@ def cmd_init(args: argparse.Namespace, io: Io) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace, io: Io) -> int:
-    path = Path(args.config or CONFIG_FILE)
+    path = Path(args.config or os.environ.get(CONFIG_ENV) or CONFIG_FILE)
     config = read_config(path, io)
     if config is None:
         return 2
@@ -822,6 +826,12 @@ def connect(config: SidecarConfig, io: Io) -> int:
 def cmd_config_schema(args: argparse.Namespace, io: Io) -> int:
     io.out.file.write(json.dumps(json_schema(), indent=2) + "\n")
     return 0
+
+
+def cmd_inject(args: argparse.Namespace, io: Io) -> int:
+    from sidecar.inject.commands import run
+
+    return run(args, sys.stdout, sys.stderr)
 
 
 # --- Arguments ------------------------------------------------------------------------------
@@ -856,7 +866,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="serve the datasets in a sidecar.yaml")
     run.add_argument(
-        "-c", "--config", help=f"config file (default: ./{CONFIG_FILE}, else the built-in demo)"
+        "-c",
+        "--config",
+        help=f"config file (default: ${CONFIG_ENV}, else ./{CONFIG_FILE}, else the built-in demo)",
     )
     run.add_argument("--host", help="HTTP listen address, overriding runtime.http.host")
     run.add_argument("--http-port", type=port, help="HTTP port, overriding runtime.http.port")
@@ -889,11 +901,19 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="check a sidecar.yaml or print its schema")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
     check = config_commands.add_parser("check", help="validate a sidecar.yaml")
-    check.add_argument("-c", "--config", help=f"config file (default: ./{CONFIG_FILE})")
+    check.add_argument(
+        "-c", "--config", help=f"config file (default: ${CONFIG_ENV}, else ./{CONFIG_FILE})"
+    )
     check.add_argument("--connect", action="store_true", help="also load every dataset")
     check.set_defaults(handler=cmd_config_check)
     schema = config_commands.add_parser("schema", help="print the JSON Schema of sidecar.yaml")
     schema.set_defaults(handler=cmd_config_schema)
+
+    inject = commands.add_parser(
+        "inject", help="Kubernetes sidecar injection: serve the webhook or render offline"
+    )
+    inject_commands.add_arguments(inject)
+    inject.set_defaults(handler=cmd_inject)
     return parser
 
 
