@@ -2,9 +2,9 @@
 only capability inside a network namespace the test creates, with Debian's iptables; then
 processes running as the agent's and the sidecar's users try to connect.
 
-Needs root, `ip netns` (iproute2) and iptables (`make test` installs both as root); where a
-network namespace cannot be created (no root, a restricted container) the test is skipped
-with the reason.
+Needs root, `ip netns` (iproute2) and iptables (`make test` installs both as root; missing
+tools fail the test under CI=true). Where a network namespace cannot be created (no root, a
+restricted container) the test is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 from sidecar.inject.annotations import read_injection
 from sidecar.inject.containers import egress_lock_container
 from sidecar.inject.settings import Settings
+from tests.peers import unavailable
 
 SETTINGS = Settings()
 AGENT_UID = 20002
@@ -65,20 +66,15 @@ def run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=check)
 
 
-def unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "network namespaces need root"
-    for tool in ("ip", "iptables-restore", "ip6tables-restore", "setpriv"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install iproute2 iptables util-linux)"
-    return None
-
-
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    reason = unavailable()
-    if reason:
-        pytest.skip(reason)
+    if os.geteuid() != 0:
+        pytest.skip("creating a network namespace needs root")
+    for tool in ("ip", "iptables-restore", "ip6tables-restore", "setpriv"):
+        if shutil.which(tool) is None:
+            unavailable(
+                tool, "apt-get install iproute2 iptables util-linux, or `make test` as root"
+            )
     name = f"agent-sidecar-test-{os.getpid()}"
     created = run("ip", "netns", "add", name, check=False)
     if created.returncode != 0:
