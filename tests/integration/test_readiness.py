@@ -1,24 +1,18 @@
 """Readiness that tells the truth, through a running sidecar over a MariaDB source that is
-slow to copy, then down: Kubernetes probes and status pages depend on it.
-
-The server is this module's own, so the last test can take it down.
-"""
+slow to copy, then down: Kubernetes probes and status pages depend on it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.peers.mariadb import MariaDB, running
+from sidecar.cli import main
+from tests.peers.mariadb import MariaDB, mariadb  # noqa: F401
 from tests.process import SidecarProcess, free_port
 
 ROWS = 8
@@ -26,20 +20,21 @@ SLEEP = 0.25  # seconds MariaDB spends on each row of the slow view: a 2 s first
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
-    with running(tmp_path_factory.mktemp("mariadb-readiness")) as found:
-        found.execute(
-            "CREATE TABLE shop.events (id INT PRIMARY KEY, status VARCHAR(8))",
-            f"INSERT INTO shop.events SELECT seq, 'open' FROM seq_1_to_{ROWS}",
-            "CREATE VIEW shop.slow_events AS SELECT id, status FROM shop.events "
-            f"WHERE SLEEP({SLEEP}) = 0",
-        )
-        yield found
+def server(mariadb: MariaDB) -> MariaDB:  # noqa: F811
+    mariadb.execute(
+        "CREATE OR REPLACE TABLE shop.ready_events (id INT PRIMARY KEY, status VARCHAR(8))",
+        f"INSERT INTO shop.ready_events SELECT seq, 'open' FROM seq_1_to_{ROWS}",
+        "CREATE OR REPLACE VIEW shop.ready_slow AS SELECT id, status FROM shop.ready_events "
+        f"WHERE SLEEP({SLEEP}) = 0",
+    )
+    return mariadb
 
 
-def start(root: Path, server: MariaDB, table: str, acceleration: str) -> SidecarProcess:
+def start(
+    root: Path, server: MariaDB, table: str, acceleration: str, **changes: Any
+) -> SidecarProcess:
     port = free_port()
-    params = ", ".join(f"{key}: {value}" for key, value in server.params().items())
+    params = ", ".join(f"{key}: {value}" for key, value in server.params(**changes).items())
     (root / "sidecar.yaml").write_text(
         textwrap.dedent(
             f"""
@@ -78,7 +73,7 @@ def wait_until_ready(process: SidecarProcess, seconds: float = 30) -> dict[str, 
 def test_ready_waits_for_the_first_copy_of_an_on_load_dataset(
     server: MariaDB, tmp_path: Path
 ) -> None:
-    process = start(tmp_path, server, "slow_events", "{ready_state: on_load}")
+    process = start(tmp_path, server, "ready_slow", "{ready_state: on_load}")
     try:
         waiting = get(process, "/v1/ready")
         assert waiting.status_code == 503
@@ -94,27 +89,29 @@ def test_ready_waits_for_the_first_copy_of_an_on_load_dataset(
 
 
 def test_a_file_copy_is_ready_and_stale_after_a_restart_with_the_source_down(
-    server: MariaDB, tmp_path: Path
+    server: MariaDB,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     acceleration = "{mode: file, refresh_retry_max_attempts: 0}"
-    process = start(tmp_path, server, "events", acceleration)
+    process = start(tmp_path, server, "ready_events", acceleration)
     try:
         wait_until_ready(process)
     finally:
         process.stop()
-    server.stop_server()
-    restarted = start(tmp_path, server, "events", acceleration)
+    down = free_port()  # nothing listens there: the source is down when the sidecar restarts
+    restarted = start(tmp_path, server, "ready_events", acceleration, port=down)
     try:
         assert wait_until_ready(restarted, 15) == {"ready": True, "datasets": []}
         assert count(restarted).json() == [{"n": ROWS}]
         dataset = get(restarted, "/v1/status").json()["datasets"][0]
         assert dataset["state"] == "stale" and dataset["available"]
         assert "connect" in dataset["last_error"].lower()
-        shown = subprocess.run(
-            [sys.executable, "-m", "sidecar", "status", "--url", restarted.url],
-            capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "250"},
-        )  # fmt: skip
-        line = next(line for line in shown.stdout.splitlines() if "events" in line)
-        assert "stale" in line and "connect" in line.lower(), shown.stdout
+        monkeypatch.setenv("COLUMNS", "250")
+        assert main(["status", "--url", restarted.url]) == 0
+        shown = capsys.readouterr().out
+        line = next(line for line in shown.splitlines() if "events" in line)
+        assert "stale" in line and "connect" in line.lower(), shown
     finally:
         restarted.stop()
