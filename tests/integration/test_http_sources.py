@@ -133,7 +133,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
             yield Sidecar(url, process, api, other)
         finally:
             process.stop()
-        assert TOKEN not in process.output
+        assert TOKEN not in process.output and leaks(process.output) == []
 
 
 def query(url: str, sql: str) -> httpx.Response:
