@@ -5,6 +5,7 @@ results, SqlInfo and error mapping (the real clients are in tests/integration/te
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,160 @@ def test_field_numbers_are_the_specifications() -> None:
     for name, fields in SPEC_FIELDS.items():
         assert declared.pop(name) == fields, name
     assert set(declared) <= {"CommandGetCatalogs", "CommandGetTableTypes"}
+
+
+# --- Metadata schemas, as the specification writes them ------------------------------------------
+
+
+DOCUMENTED = re.compile(
+    r"/\*((?:(?!\*/).)*?The returned (?:Arrow )?schema will be:(?:(?!\*/).)*)\*/\s*message (\w+)",
+    re.DOTALL,
+)
+SCALARS = {
+    "utf8": pa.string(), "bytes": pa.binary(), "bool": pa.bool_(), "int32": pa.int32(),
+    "int64": pa.int64(), "uint32": pa.uint32(), "uint8": pa.uint8(),
+}  # fmt: skip
+
+
+class SchemaText:
+    """Reads a schema as FlightSql.proto's comments write it: `name: type [not null] (note)`,
+    separated by commas, line breaks or a full stop, nested in list<>, map<> and dense_union<>;
+    [optional] marks a field sent only on request. Brackets left open close at the end."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.at = text, 0
+        self.optional: list[str] = []
+
+    def schema(self) -> pa.Schema:
+        return pa.schema(self._fields(">"))
+
+    def _fields(self, closing: str) -> list[pa.Field]:
+        found = []
+        while not self._ahead(closing) and self._rest():
+            if self._take("[optional]"):
+                self.optional.append(self._peek_word())
+            found.append(self._field())
+            self._take(",") or self._take(".")
+        self._take(closing)
+        return found
+
+    def _field(self) -> pa.Field:
+        first = self._word()
+        name, kind = ("item", self._type(first)) if not self._take(":") else (first, None)
+        kind = kind or self._type(self._word())
+        nullable = not self._take_words("not", "null")
+        if self._ahead("("):
+            self._note()
+        return pa.field(name, kind, nullable)
+
+    def _type(self, word: str) -> pa.DataType:
+        if word in SCALARS:
+            return SCALARS[word]
+        self._take("<")
+        if word == "list":
+            item = self._field()
+            self._take(">")
+            return pa.list_(item)
+        members = self._fields(">")
+        if word == "map":
+            return pa.map_(members[0].type, members[1])
+        assert word == "dense_union", word
+        return pa.dense_union(members)
+
+    def _note(self) -> None:
+        depth = 0
+        for index in range(self.at, len(self.text)):
+            depth += {"(": 1, ")": -1}.get(self.text[index], 0)
+            if depth == 0:
+                self.at = index + 1
+                return
+
+    def _rest(self) -> str:
+        self.at = len(self.text) - len(self.text[self.at :].lstrip())
+        return self.text[self.at :]
+
+    def _ahead(self, text: str) -> bool:
+        return self._rest().startswith(text)
+
+    def _take(self, text: str) -> bool:
+        if self._ahead(text):
+            self.at += len(text)
+            return True
+        return False
+
+    def _peek_word(self) -> str:
+        match = re.match(r"[\w$]+", self._rest())
+        assert match, self._rest()[:40]
+        return match.group()
+
+    def _word(self) -> str:
+        word = self._peek_word()
+        self.at += len(word)
+        return word
+
+    def _take_words(self, *words: str) -> bool:
+        match = re.match(r"\s+".join(words) + r"\b", self._rest())
+        if match:
+            self.at += match.end()
+        return match is not None
+
+
+def documented_schemas() -> dict[str, tuple[pa.Schema, list[str]]]:
+    """Each documented message's result schema and its [optional] fields."""
+    text = (ROOT / "proto" / "FlightSql.proto").read_text()
+    found = {}
+    for comment, message in DOCUMENTED.findall(text):
+        lines = [re.sub(r"^\s*\* ?", "", line) for line in comment.splitlines()]
+        start = next(i for i, line in enumerate(lines) if "schema will be:" in line) + 1
+        assert lines[start].strip() == "<", message
+        end = next(i for i in range(len(lines) - 1, start, -1) if lines[i].strip() == ">")
+        reader = SchemaText("\n".join(lines[start + 1 : end]))
+        found[message] = (reader.schema(), reader.optional)
+    return found
+
+
+def _comparable(kind: pa.DataType) -> pa.DataType:
+    """The type with its list items named `item`: Arrow gives list child names no meaning, and
+    the specification's comments name them freely (string_data, $data$)."""
+    if pa.types.is_map(kind):
+        return pa.map_(
+            _comparable(kind.key_type), kind.item_field.with_type(_comparable(kind.item_type))
+        )
+    if pa.types.is_list(kind):
+        item = kind.value_field
+        return pa.list_(pa.field("item", _comparable(item.type), item.nullable))
+    if pa.types.is_union(kind):
+        members = [f.with_type(_comparable(f.type)) for f in kind]
+        return pa.dense_union(members, list(kind.type_codes))
+    return kind
+
+
+def _plain(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(_comparable(f.type)) for f in schema])
+
+
+def test_every_metadata_result_schema_is_the_one_the_proto_documents() -> None:
+    documented = documented_schemas()
+    metadata_commands = {
+        n for n in pb.DESCRIPTOR.message_types_by_name if n.startswith("CommandGet")
+    }
+    assert set(documented) == metadata_commands
+    served = {
+        "CommandGetCatalogs": metadata.CATALOGS,
+        "CommandGetDbSchemas": metadata.DB_SCHEMAS,
+        "CommandGetTables": metadata.TABLES_WITH_SCHEMA,
+        "CommandGetTableTypes": metadata.TABLE_TYPES,
+        "CommandGetPrimaryKeys": metadata.PRIMARY_KEYS,
+        "CommandGetXdbcTypeInfo": metadata.XDBC_TYPE_INFO,
+        "CommandGetSqlInfo": SQL_INFO_SCHEMA,
+    }
+    for name, (schema, optional) in documented.items():
+        assert _plain(served[name]) == _plain(schema), f"{name}:\n{served[name]}\n---\n{schema}"
+        if optional:
+            required = pa.schema([f for f in schema if f.name not in optional])
+            assert name == "CommandGetTables" and required == metadata.TABLES
+    assert documented["CommandGetPrimaryKeys"][0].names[-2:] == ["key_name", "key_sequence"]
+    assert metadata.primary_keys().schema == metadata.PRIMARY_KEYS
 
 
 # --- Commands ---------------------------------------------------------------------------------
@@ -170,21 +325,6 @@ def test_like_patterns(pattern: str | None, matches: list[str], misses: list[str
     matcher = metadata.like(pattern)
     assert all(matcher(name) for name in matches)
     assert not any(matcher(name) for name in misses)
-
-
-def test_metadata_schemas_follow_the_specification() -> None:
-    assert str(metadata.CATALOGS) == "catalog_name: string not null"
-    assert [(f.name, f.nullable) for f in metadata.TABLES_WITH_SCHEMA] == [
-        ("catalog_name", True), ("db_schema_name", True), ("table_name", False),
-        ("table_type", False), ("table_schema", False),
-    ]  # fmt: skip
-    assert metadata.TABLES_WITH_SCHEMA.field("table_schema").type == pa.binary()
-    assert metadata.PRIMARY_KEYS.names == [
-        "catalog_name", "db_schema_name", "table_name", "column_name", "key_sequence", "key_name",
-    ]  # fmt: skip
-    assert metadata.primary_keys().num_rows == 0
-    create_params = metadata.XDBC_TYPE_INFO.field("create_params")
-    assert create_params.nullable and not create_params.type.value_field.nullable
 
 
 def test_xdbc_type_info_is_ordered_and_filterable() -> None:

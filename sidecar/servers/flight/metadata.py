@@ -1,9 +1,10 @@
 """Catalog metadata results: catalogs, schemas, tables, table types, keys and type info.
 
 Schemas follow the Flight SQL specification field for field, nullability included, because
-clients compare them exactly: ADBC rejects a result whose schema differs from its reference
-(where the specification's comments and its reference implementations disagree, as on the
-order of key_sequence and key_name, the implementations win, since they are what checks).
+clients compare them exactly: ADBC rejects a result whose schema differs from its reference.
+The specification is the text of FlightSql.proto's comments (proto/ keeps them, and a test
+reads every schema from there): where an implementation differs, as Go's and ADBC's reference
+puts key_sequence before key_name, the text wins.
 The catalog is the sidecar's name; datasets and views live in `public`, and the system
 tables in `information_schema`.
 """
@@ -41,8 +42,8 @@ PRIMARY_KEYS = _schema(
     ("db_schema_name", pa.string(), True),
     ("table_name", pa.string(), False),
     ("column_name", pa.string(), False),
-    ("key_sequence", pa.int32(), False),
     ("key_name", pa.string(), True),
+    ("key_sequence", pa.int32(), False),
 )
 XDBC_TYPE_INFO = _schema(
     ("type_name", pa.string(), False),

@@ -3,7 +3,8 @@
 ADBC asks for the server keys (name, versions, read-only, transactions, cancel) on connect
 and for `adbc_get_info`; the JDBC driver asks for everything (an empty `info` list) to answer
 DatabaseMetaData. Keys the server has nothing to say about are left out, which the
-specification allows and both clients handle.
+specification allows and both clients handle. The result's schema is the specification's text
+(FlightSql.proto): the union's members are nullable, as it writes them.
 """
 
 from __future__ import annotations
@@ -30,16 +31,16 @@ class Kind(IntEnum):
 
 
 VALUE_FIELDS = [
-    pa.field("string_value", pa.string(), nullable=False),
-    pa.field("bool_value", pa.bool_(), nullable=False),
-    pa.field("bigint_value", pa.int64(), nullable=False),
-    pa.field("int32_bitmask", pa.int32(), nullable=False),
-    pa.field("string_list", pa.list_(pa.string()), nullable=False),
-    pa.field("int32_to_int32_list_map", pa.map_(pa.int32(), pa.list_(pa.int32())), nullable=False),
+    pa.field("string_value", pa.string()),
+    pa.field("bool_value", pa.bool_()),
+    pa.field("bigint_value", pa.int64()),
+    pa.field("int32_bitmask", pa.int32()),
+    pa.field("string_list", pa.list_(pa.string())),
+    pa.field("int32_to_int32_list_map", pa.map_(pa.int32(), pa.list_(pa.int32()))),
 ]
 VALUE_TYPE = pa.dense_union(VALUE_FIELDS)
 SCHEMA = pa.schema(
-    [pa.field("info_name", pa.uint32(), nullable=False), pa.field("value", VALUE_TYPE, False)]
+    [pa.field("info_name", pa.uint32(), nullable=False), pa.field("value", VALUE_TYPE)]
 )
 
 
