@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sidecar.config import Auth
 from sidecar.errors import ErrorCode, SidecarError
-from sidecar.secrets import resolve_string
+from sidecar.secrets import REDACTOR, resolve_string
 
 ANONYMOUS = "anonymous"
 
@@ -34,6 +34,8 @@ class Authenticator:
             (resolve_string(api_key.key.get_secret_value(), base_dir).encode(), api_key.identity)
             for api_key in auth.api_keys
         ]
+        for secret, _ in self._keys:  # a key written inline is a secret all the same
+            REDACTOR.register(secret.decode())
         self._attributes: dict[str, dict[str, str]] = {}
         for api_key in auth.api_keys:
             self._attributes.setdefault(api_key.identity, {}).update(api_key.attributes)

@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     INVALID_PARAMETER = "invalid_parameter"
     INVALID_REQUEST = "invalid_request"
     TIMEOUT = "timeout"
+    LIMIT_EXCEEDED = "limit_exceeded"
     CANCELED = "canceled"
     SOURCE = "source_error"
     NOT_READY = "not_ready"
@@ -27,7 +28,8 @@ class ErrorCode(StrEnum):
 
 
 class SidecarError(Exception):
-    """An error meant for the agent: a message, a hint to fix it, and where in the SQL it is."""
+    """An error meant for the agent: a message, a hint to fix it, and where in the SQL it is;
+    `retry_after` says when the same request may succeed (a rate or concurrency limit)."""
 
     def __init__(
         self,
@@ -36,12 +38,14 @@ class SidecarError(Exception):
         *,
         hint: str | None = None,
         position: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint
         self.position = position
+        self.retry_after = retry_after
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code.value, "message": self.message}
@@ -49,4 +53,6 @@ class SidecarError(Exception):
             body["hint"] = self.hint
         if self.position is not None:
             body["position"] = self.position
+        if self.retry_after is not None:
+            body["retry_after"] = round(self.retry_after, 3)
         return body

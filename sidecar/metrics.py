@@ -1,4 +1,5 @@
-"""Prometheus metrics for the operator: per-interface query counts, latency, rows, dataset health.
+"""Prometheus metrics for the operator: queries, refusals, rows and bytes per identity and
+interface, latency, failed logins, dataset health.
 
 Each runtime owns its own registry so several sidecars (or tests) in one process never collide.
 """
@@ -42,8 +43,21 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.queries = Counter(
             "sidecar_queries",
-            "Queries by interface and outcome",
-            ["interface", "outcome"],
+            "Statements by interface, outcome (ok or an error code) and identity",
+            ["interface", "outcome", "identity"],
+            registry=self.registry,
+        )
+        self.refusals = Counter(
+            "sidecar_refusals",
+            "Statements refused, by identity and reason: a limit (rate, max_concurrent, "
+            "max_rows, max_bytes, query_timeout) or the guard (forbidden)",
+            ["identity", "reason"],
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "sidecar_auth_failures",
+            "Failed authentications by interface",
+            ["interface"],
             registry=self.registry,
         )
         self.latency = Histogram(
@@ -54,7 +68,16 @@ class Metrics:
             registry=self.registry,
         )
         self.rows = Counter(
-            "sidecar_rows_returned", "Rows sent to clients", ["interface"], registry=self.registry
+            "sidecar_rows_returned",
+            "Rows served, by interface and identity",
+            ["interface", "identity"],
+            registry=self.registry,
+        )
+        self.bytes = Counter(
+            "sidecar_bytes_returned",
+            "Bytes of Arrow data served, by interface and identity",
+            ["interface", "identity"],
+            registry=self.registry,
         )
         self.inflight = Gauge(
             "sidecar_queries_in_flight",

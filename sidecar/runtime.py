@@ -22,6 +22,7 @@ from policies.identity import Authenticator
 from sidecar.config import Endpoint, SidecarConfig, Tls
 from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry
+from sidecar.gateway import AuditLog, Gateway
 from sidecar.llm import LlmApi, ModelService
 from sidecar.metrics import Metrics
 from sidecar.secrets import SecretError
@@ -63,10 +64,15 @@ class Sidecar:
             self.authenticator = Authenticator(config.runtime.auth, config.base_dir)
         except SecretError as error:
             raise StartupError(f"runtime.auth.api_keys: {error}") from None
+        try:
+            audit = AuditLog(config.audit, config.base_dir)
+        except OSError as error:
+            raise StartupError(f"audit.path: cannot write the audit log: {error}") from None
+        self.gateway = Gateway(self.engine, self.metrics, audit)
         self.models = ModelService(config.models, config.base_dir)
         self.engine.search.embedder = self.models.embed
-        llm = LlmApi(self.models, self.engine, self.metrics)
-        self.http = HttpApi(self.engine, self.metrics, self.authenticator, llm)
+        llm = LlmApi(self.models, self.gateway)
+        self.http = HttpApi(self.gateway, self.authenticator, llm)
         self.flight: FlightSqlServer | None = None
         self.pg = self._pg_server() if config.runtime.pg.enabled else None
 
@@ -92,11 +98,7 @@ class Sidecar:
     def _pg_server(self) -> PgServer:
         try:
             return PgServer(
-                self.engine,
-                self.metrics,
-                self.authenticator,
-                self.config.runtime,
-                self.config.base_dir,
+                self.gateway, self.authenticator, self.config.runtime, self.config.base_dir
             )
         except (OSError, ssl.SSLError) as error:
             raise StartupError(
@@ -114,8 +116,7 @@ class Sidecar:
         scheme = "grpc+tls" if tls else "grpc"
         try:
             return FlightSqlServer(
-                self.engine,
-                self.metrics,
+                self.gateway,
                 self.authenticator,
                 f"{scheme}://{endpoint.host}:{endpoint.port}",
                 tls=None if tls is None else read_tls(tls, self.config.base_dir),
@@ -163,6 +164,7 @@ class Sidecar:
             self.pg.close()
         self.models.close()
         self.engine.close()
+        self.gateway.close()
 
 
 def read_tls(tls: Tls, base_dir: Path) -> tuple[bytes, bytes]:

@@ -31,6 +31,7 @@ class ScanStats:
     def __init__(self) -> None:
         self.rows = 0
         self.batches = 0
+        self.opened = False
 
 
 class StreamDataset(ds.Dataset):
@@ -59,6 +60,7 @@ class StreamDataset(ds.Dataset):
         return [ConnectorFragment(self)]
 
     def open(self, columns: list[str] | None) -> pa.RecordBatchReader:
+        self.stats.opened = True
         try:
             reader = self._start(columns)
         except SourceError as error:

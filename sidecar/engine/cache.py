@@ -39,6 +39,7 @@ class CachedResult:
     """A cache hit, shaped like a running QueryResult for the servers."""
 
     cache_status = HIT
+    source_queries = 0
 
     def __init__(self, entry: Entry, plan: Plan) -> None:
         self.plan = plan
@@ -53,6 +54,10 @@ class CachedResult:
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.schema, iter(self))
+
+    @property
+    def relations(self) -> list[str]:
+        return self.plan.relations
 
     def cancel(self) -> None:
         """Nothing runs, so there is nothing to stop."""

@@ -18,6 +18,7 @@ from connectors.base import SourceError
 from sidecar.engine.bridge import Cancelled, ConnectorDataset, ReaderDataset, StreamDataset
 from sidecar.engine.cache import BYPASS
 from sidecar.engine.grouping import GroupedQuery
+from sidecar.engine.memory import TableConnector
 from sidecar.engine.planner import SCAN_PREFIX, DirectScan, Plan, datafusion_sql
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
@@ -66,6 +67,7 @@ class QueryResult:
             if plan.grouped is not None:
                 self._frame = self._over_groups(ctx, plan.grouped)
         self.rows = 0
+        self._pushed_queries = 0
         self.cache_status = BYPASS
         self.cache_fill: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = (
             None
@@ -150,6 +152,7 @@ class QueryResult:
         depend on whether it happened to be pushed down."""
         assert self.plan.pushed is not None
         relations = ", ".join(self.plan.relations)
+        self._pushed_queries += 1
         try:
             reader = self.plan.pushed.connector.query(self.plan.pushed.sql)
         except SourceError:
@@ -168,6 +171,17 @@ class QueryResult:
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.schema, iter(self))
+
+    @property
+    def relations(self) -> list[str]:
+        return self.plan.relations
+
+    @property
+    def source_queries(self) -> int:
+        """Requests sent to sources (or their local copies) so far, for the audit log."""
+        return self._pushed_queries + sum(
+            1 for scan in self.scans.values() if scan.stats.opened and not _in_memory(scan)
+        )
 
     def logical_plan(self) -> str:
         with self._errors():
@@ -213,6 +227,11 @@ class _ErrorTranslation:
                 hint="this is a bug in the engine; rephrasing the query may avoid it",
             ) from None
         return False
+
+
+def _in_memory(scan: StreamDataset) -> bool:
+    """A system table (information_schema, EXPLAIN's rows): no source is asked for it."""
+    return isinstance(scan, ConnectorDataset) and isinstance(scan.connector, TableConnector)
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema, relations: str) -> pa.RecordBatch:

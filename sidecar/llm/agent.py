@@ -83,10 +83,13 @@ def builtin_tools(model: ModelEntry) -> list[str]:
 
 
 class ChatAgent:
-    def __init__(self, model: ModelEntry, tools: DataTools, identity: Identity) -> None:
+    def __init__(
+        self, model: ModelEntry, tools: DataTools, identity: Identity, client: str = ""
+    ) -> None:
         self.model = model
         self.tools = tools
         self.identity = identity
+        self.client = client
 
     async def run(self, request: ChatRequest, stream: bool) -> AsyncIterator[Event]:
         """The events of one chat completion; OpenAIError for a request that cannot run."""
@@ -118,6 +121,7 @@ class ChatAgent:
                     call["function"]["name"],
                     call["function"]["arguments"],
                     self.identity,
+                    self.client,
                 )
                 executed.append(outcome)
                 yield Executed(outcome)

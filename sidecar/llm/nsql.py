@@ -63,7 +63,7 @@ def describe_tables(tools: DataTools) -> str:
 
 
 async def answer(
-    model: ModelEntry, tools: DataTools, request: NsqlRequest, identity: Identity
+    model: ModelEntry, tools: DataTools, request: NsqlRequest, identity: Identity, client: str = ""
 ) -> dict[str, Any]:
     """The SQL for `request.question` and its first rows; NsqlFailed when no attempt ran."""
     messages: list[dict[str, str]] = [
@@ -74,7 +74,7 @@ async def answer(
     for attempt in range(1, ATTEMPTS + 1):
         sql = await _write_sql(model, messages, request)
         try:
-            rows = await tools.query(sql, request.max_rows, identity)
+            rows = await tools.query(sql, request.max_rows, identity, client)
         except SidecarError as failure:
             attempts.append({"sql": sql, "error": error_body(failure)})
             if attempt == ATTEMPTS:

@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from policies.identity import ANONYMOUS, Identity
-from sidecar.engine import Engine
+from policies.identity import ANONYMOUS_IDENTITY, Identity
+from sidecar.gateway import Gateway
 from sidecar.llm import nsql
 from sidecar.llm.agent import ChatAgent, Delta, Event, Executed, Finished, generation_error
 from sidecar.llm.metrics import LlmMetrics
@@ -44,7 +44,6 @@ from sidecar.llm.openai import (
 )
 from sidecar.llm.queue import QueueFull
 from sidecar.llm.tools import DataTools, error_body
-from sidecar.metrics import Metrics
 
 MAX_BODY = 8 << 20
 EVENT_STREAM = "text/event-stream"
@@ -54,10 +53,10 @@ T = TypeVar("T")
 
 
 class LlmApi:
-    def __init__(self, models: ModelService, engine: Engine, metrics: Metrics) -> None:
+    def __init__(self, models: ModelService, gateway: Gateway) -> None:
         self.models = models
-        self.tools = DataTools(engine, metrics)
-        self.metrics = LlmMetrics(metrics.registry, models)
+        self.tools = DataTools(gateway)
+        self.metrics = LlmMetrics(gateway.metrics.registry, models)
 
     def routes(self) -> list[Route]:
         return [
@@ -110,7 +109,9 @@ class LlmApi:
     async def chat(self, request: Request) -> Response:
         body = parse(ChatRequest, await read_body(request))
         model = await self._model(request, body.model)
-        events = ChatAgent(model, self.tools, identity(request)).run(body, body.stream)
+        events = ChatAgent(model, self.tools, identity(request), client(request)).run(
+            body, body.stream
+        )
         completion_id = new_id("chatcmpl")
         if not body.stream:
             finished = await _last(events)
@@ -235,7 +236,7 @@ class LlmApi:
         body = parse(NsqlRequest, await read_body(request))
         model = await self._model(request, body.model)
         try:
-            answer = await nsql.answer(model, self.tools, body, identity(request))
+            answer = await nsql.answer(model, self.tools, body, identity(request), client(request))
         except nsql.NsqlFailed as failure:
             self._record(request, "sql_error")
             error = error_body(failure.error)
@@ -266,7 +267,12 @@ def base64_floats(values: list[float]) -> str:
 
 
 def identity(request: Request) -> Identity:
-    return getattr(request.state, "identity", None) or Identity(ANONYMOUS)
+    return getattr(request.state, "identity", None) or ANONYMOUS_IDENTITY
+
+
+def client(request: Request) -> str:
+    """The caller's address, for the audit lines of the data tools it makes the model run."""
+    return f"{request.client.host}:{request.client.port}" if request.client else ""
 
 
 async def read_body(request: Request) -> bytes:

@@ -1,8 +1,9 @@
 """The data tools the sidecar offers a model: list_datasets, table_schema, sql, sample_data,
 and search (ranked search of the datasets that have a search index, e.g. runbooks).
 
-Every call becomes SQL through `engine.query`, so a model gets exactly what the agent itself
-may read, behind the same read-only guard and catalog, with the same errors. A failed call is
+Every call becomes SQL on the query path every interface shares (sidecar.gateway), as the
+caller's identity: a model gets exactly what the agent itself may read, behind the same guard,
+policy and limits, with the same errors and an audit line per statement. A failed call is
 not an HTTP error: the error and its hint go back to the model as the tool's result, so it can
 correct itself the way an agent reading the SQL API would. Results are cut to what fits a
 small context window (rows, cell length, total characters) and say so when cut.
@@ -10,27 +11,26 @@ small context window (rows, cell length, total characters) and say so when cut.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
-import anyio
 import pyarrow as pa
 from sqlglot import exp
 
 from policies.identity import Identity
 from sidecar.config import DataTool
-from sidecar.engine import Engine
-from sidecar.engine.executor import QueryResult
 from sidecar.engine.planner import DIALECT
 from sidecar.errors import ErrorCode, SidecarError
-from sidecar.metrics import Metrics
+from sidecar.gateway import Gateway, QueryRequest, Statement
 from sidecar.secrets import REDACTOR
 from sidecar.servers import formats
 
 log = logging.getLogger("sidecar.llm")
+INTERFACE = "llm"
 TOOL_NAMES: tuple[str, ...] = get_args(DataTool)
 MAX_ROWS = 50
 MAX_CELL = 200
@@ -39,6 +39,9 @@ SAMPLE_ROWS = 5
 MAX_SAMPLE_ROWS = 20
 SEARCH_HITS = 3
 MAX_SEARCH_HITS = 10
+
+
+Query = Callable[[str, int], Awaitable["Rows"]]
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,9 @@ class ToolOutcome:
 
 
 class DataTools:
-    def __init__(self, engine: Engine, metrics: Metrics) -> None:
-        self.engine = engine
-        self.metrics = metrics
-        self.timeout = engine.config.runtime.query_timeout
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.engine = gateway.engine
 
     def specs(self, enabled: Sequence[str]) -> list[dict[str, Any]]:
         """OpenAI tool definitions; table arguments enumerate the tables, which also lets the
@@ -131,60 +133,43 @@ class DataTools:
         ]
 
     async def call(
-        self, call_id: str, name: str, arguments: str, identity: Identity
+        self, call_id: str, name: str, arguments: str, identity: Identity, client: str = ""
     ) -> ToolOutcome:
         """Run one call the model made; failures become the result the model reads."""
         try:
-            content, ok = await self._execute(name, _arguments(name, arguments), identity), True
+            args = _arguments(name, arguments)
+            content, ok = await self._execute(name, args, identity, client), True
         except SidecarError as error:
             content, ok = _error_text(error), False
-        outcome = "ok" if ok else "error"
-        self.metrics.queries.labels("llm", outcome).inc()
-        log.info("tool %s for %s: %s", name, identity.name, outcome)
+        log.info("tool %s for %s: %s", name, identity.name, "ok" if ok else "error")
         return ToolOutcome(call_id, name, arguments, content, ok)
 
-    async def query(self, sql: str, limit: int, identity: Identity) -> Rows:
-        """At most `limit` rows of `sql`, off the event loop and within runtime.query_timeout,
-        as `identity` (whose answers the results cache keeps apart from other callers')."""
-        running: list[QueryResult] = []
-
-        def run() -> Rows:
-            result = self.engine.query(sql, (), identity)
-            running.append(result)
-            batches, truncated = _take(result, limit)
-            return Rows(result.schema, batches, truncated)
-
+    async def query(self, sql: str, limit: int, identity: Identity, client: str = "") -> Rows:
+        """At most `limit` rows of `sql` as `identity`, off the event loop and within its
+        query timeout; the query is stopped once the rows are there."""
+        statement = self.gateway.statement(QueryRequest(sql, identity, INTERFACE, client=client))
         try:
-            with anyio.fail_after(self.timeout):
-                return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
-        except TimeoutError:
-            for result in running:
-                result.cancel()
-            raise SidecarError(
-                ErrorCode.TIMEOUT,
-                f"the query did not answer within {self.timeout:g}s",
-                hint="narrow the query with filters or a LIMIT",
-            ) from None
-        except SidecarError:
-            raise
-        except Exception as error:  # an engine or driver bug must not end the conversation
-            log.exception("query for a model failed")
-            raise SidecarError(
-                ErrorCode.INTERNAL, REDACTOR.redact(f"{type(error).__name__}: {error}")
-            ) from None
+            await statement.off_loop(statement.open)
+            batches, truncated = await statement.off_loop(_take, statement, limit)
+        finally:
+            statement.close()
+        return Rows(statement.schema, batches, truncated)
 
-    async def _execute(self, name: str, args: dict[str, Any], identity: Identity) -> str:
+    async def _execute(
+        self, name: str, args: dict[str, Any], identity: Identity, client: str
+    ) -> str:
+        query = functools.partial(self.query, identity=identity, client=client)
         if name == "list_datasets":
-            return await self._list_datasets(identity)
+            return await self._list_datasets(query)
         if name == "sql":
             sql = args.get("sql")
             if not isinstance(sql, str) or not sql.strip():
                 raise SidecarError(
                     ErrorCode.INVALID_REQUEST, "sql needs a non-empty 'sql' string argument"
                 )
-            return (await self.query(sql, MAX_ROWS, identity)).render()
+            return (await query(sql, MAX_ROWS)).render()
         if name == "search":
-            return (await self.query(self._search_sql(args), MAX_SEARCH_HITS, identity)).render()
+            return (await query(self._search_sql(args), MAX_SEARCH_HITS)).render()
         table = args.get("table")
         if not isinstance(table, str) or not table:
             raise SidecarError(
@@ -195,11 +180,11 @@ class DataTools:
         relation = exp.Table(this=exp.to_identifier(table, quoted=True))
         if name == "table_schema":
             describe = f"DESCRIBE {relation.sql(dialect=DIALECT)}"
-            return (await self.query(describe, MAX_ROWS, identity)).render()
+            return (await query(describe, MAX_ROWS)).render()
         limit = args.get("limit", SAMPLE_ROWS)
         limit = max(1, min(limit if isinstance(limit, int) else SAMPLE_ROWS, MAX_SAMPLE_ROWS))
-        query = exp.select("*").from_(relation).limit(limit)
-        return (await self.query(query.sql(dialect=DIALECT), limit, identity)).render()
+        sample = exp.select("*").from_(relation).limit(limit)
+        return (await query(sample.sql(dialect=DIALECT), limit)).render()
 
     def _search_sql(self, args: dict[str, Any]) -> str:
         """search() over the dataset: its columns but the long indexed passages' column,
@@ -230,11 +215,10 @@ class DataTools:
         ] or [exp.Star()]
         return exp.select(*columns).from_(exp.Table(this=call)).sql(dialect=DIALECT)
 
-    async def _list_datasets(self, identity: Identity) -> str:
-        rows = await self.query(
+    async def _list_datasets(self, query: Query) -> str:
+        rows = await query(
             "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_name",
             10_000,
-            identity,
         )
         descriptions = self._descriptions()
         tables = [
@@ -301,14 +285,14 @@ def _arguments(name: str, arguments: str) -> dict[str, Any]:
     return parsed
 
 
-def _take(result: QueryResult, limit: int) -> tuple[list[pa.RecordBatch], bool]:
-    """Up to `limit` rows; the query is cancelled past that so sources stop early."""
+def _take(statement: Statement, limit: int) -> tuple[list[pa.RecordBatch], bool]:
+    """Up to `limit` rows; past that the statement ends, so sources stop early."""
     batches: list[pa.RecordBatch] = []
     rows = 0
-    for batch in result:
+    for batch in statement:
         if rows + batch.num_rows > limit:
             batches.append(batch.slice(0, limit - rows))
-            result.cancel()
+            statement.close()
             return batches, True
         batches.append(batch)
         rows += batch.num_rows

@@ -1,15 +1,18 @@
 """The HTTP API: SQL in, JSON / Arrow IPC / CSV out, plus health, status and metrics, and the
 OpenAI-compatible model routes of sidecar.llm behind the same authentication.
 
-Queries run in worker threads (the engine and the sources are blocking) and results stream
-batch by batch. The first batch is fetched before the response starts, so errors that happen
-while a source opens still become a proper status code with a JSON error body.
+Statements take the path every interface shares (sidecar.gateway: policy, limits, audit).
+They run in worker threads (the engine and the sources are blocking) and results stream batch
+by batch. The first batch is fetched before the response starts, so errors that happen while a
+source opens, or a limit the first batch already passes, still become a proper status code
+with a JSON error body; a later one breaks the response off (see `_stream`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
@@ -25,17 +28,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policies.identity import ANONYMOUS_IDENTITY, Authenticator, Identity
-from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
+from sidecar.gateway import Gateway, QueryRequest, Statement
 from sidecar.llm import LlmApi
-from sidecar.metrics import Metrics
 from sidecar.search import api as search_api
 from sidecar.secrets import REDACTOR
 from sidecar.servers import formats
 
 log = logging.getLogger("sidecar.http")
+INTERFACE = "http"
 MAX_BODY = 1 << 20
 OPEN_PATHS = ("/health", "/v1/ready")
 STATUS = {
@@ -47,6 +50,7 @@ STATUS = {
     ErrorCode.INVALID_PARAMETER: 400,
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.LIMIT_EXCEEDED: 400,
     ErrorCode.CANCELED: 400,
     ErrorCode.SOURCE: 502,
     ErrorCode.NOT_READY: 503,
@@ -56,19 +60,51 @@ STATUS = {
 _DONE = object()
 
 
+class BrokenOff(Exception):
+    """Ends a streamed response without its last chunk, after an error past the status line."""
+
+
 def error_response(error: SidecarError) -> JSONResponse:
+    headers = {}
+    if error.code is ErrorCode.UNAUTHENTICATED:
+        headers["WWW-Authenticate"] = "Bearer"
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return JSONResponse(
+        {"error": _error_body(error)}, status_code=_status(error), headers=headers or None
+    )
+
+
+def _error_body(error: SidecarError) -> dict[str, object]:
     body = error.to_dict()
     body["message"] = REDACTOR.redact(error.message)
-    headers = {"WWW-Authenticate": "Bearer"} if error.code is ErrorCode.UNAUTHENTICATED else None
-    return JSONResponse({"error": body}, status_code=STATUS[error.code], headers=headers)
+    return body
+
+
+def _status(error: SidecarError) -> int:
+    """429 for a refusal that passes with time (rate, concurrency), else the code's status."""
+    if error.code is ErrorCode.LIMIT_EXCEEDED and error.retry_after is not None:
+        return 429
+    return STATUS[error.code]
+
+
+class BatchStream(StreamingResponse):
+    """A streamed result; one that fails past its status line is broken off (no last chunk)."""
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        except BrokenOff as broken:
+            log.warning("response broken off: %s", REDACTOR.redact(str(broken.args[0])))
 
 
 class AuthMiddleware:
     """Every path but the probes needs a key when runtime.auth.api_keys is set."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, gateway: Gateway) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -82,6 +118,9 @@ class AuthMiddleware:
         try:
             scope.setdefault("state", {})["identity"] = self.authenticator.identify(key)
         except SidecarError as error:
+            client = scope.get("client")
+            address = f"{client[0]}:{client[1]}" if client else ""
+            self.gateway.auth_failed(INTERFACE, address, "", error.message)
             await error_response(error)(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -89,17 +128,13 @@ class AuthMiddleware:
 
 class HttpApi:
     def __init__(
-        self,
-        engine: Engine,
-        metrics: Metrics,
-        authenticator: Authenticator,
-        llm: LlmApi | None = None,
+        self, gateway: Gateway, authenticator: Authenticator, llm: LlmApi | None = None
     ) -> None:
-        self.engine = engine
-        self.metrics = metrics
+        self.gateway = gateway
+        self.engine = gateway.engine
+        self.metrics = gateway.metrics
         self.authenticator = authenticator
         self.llm = llm
-        self.timeout = engine.config.runtime.query_timeout
 
     def app(self) -> Starlette:
         routes = [
@@ -113,7 +148,9 @@ class HttpApi:
             Route("/metrics", self.prometheus),
             *(self.llm.routes() if self.llm is not None else []),
         ]
-        middleware = [Middleware(AuthMiddleware, authenticator=self.authenticator)]
+        middleware = [
+            Middleware(AuthMiddleware, authenticator=self.authenticator, gateway=self.gateway)
+        ]
         return Starlette(
             routes=routes,
             middleware=middleware,
@@ -174,8 +211,8 @@ class HttpApi:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def sql(self, request: Request) -> Response:
-        started = time.perf_counter()
         media = formats.negotiate(request.headers.get("accept"))
+        identity, client = _identity(request), _client(request)
         try:
             if media is None:
                 raise SidecarError(
@@ -184,13 +221,24 @@ class HttpApi:
                     hint="accept one of: " + ", ".join(formats.MEDIA_TYPES),
                 )
             sql, parameters = await _read_query(request)
-            result, batches, first = await self._start(sql, parameters, _identity(request))
         except SidecarError as error:
-            self.metrics.queries.labels("http", error.code.value).inc()
+            self.gateway.refuse(QueryRequest("", identity, INTERFACE, client=client), error)
             return error_response(error)
-        body = self._stream(media, result.schema, first, batches, result, started)
-        headers = {"Results-Cache-Status": result.cache_status}
-        return StreamingResponse(body, media_type=media, headers=headers)
+        statement = self.gateway.statement(
+            QueryRequest(sql, identity, INTERFACE, parameters, client)
+        )
+        try:
+            await statement.off_loop(statement.open)
+            batches = iter(statement)
+            first = await statement.off_loop(next, batches, _DONE)
+        except SidecarError as error:
+            return error_response(error)
+        except BaseException:
+            statement.close(SidecarError(ErrorCode.CANCELED, "the client went away"))
+            raise
+        body = self._stream(media, statement, first, batches)
+        headers = {"Results-Cache-Status": statement.cache_status}
+        return BatchStream(body, media_type=media, headers=headers)
 
     def _dataset_status(self, entry: DatasetEntry) -> dict[str, Any]:
         status = _dataset_status(entry)
@@ -200,33 +248,28 @@ class HttpApi:
         return status
 
     async def search(self, request: Request) -> Response:
-        """Ranked hits with scores and snippets; each dataset's search is one SQL query run
-        as the caller, within the query timeout."""
+        """Ranked hits with scores and snippets; each dataset's search is one SQL statement on
+        the query path, run as the caller within its query timeout."""
         started = time.perf_counter()
-        identity = _identity(request)
+        identity, client = _identity(request), _client(request)
 
         def records(sql: str) -> list[dict[str, Any]]:
-            result = self.engine.query(sql, (), identity)
-            return json.loads(b"".join(formats.encode(formats.JSON, result.schema, iter(result))))
+            request = QueryRequest(sql, identity, INTERFACE, client=client)
+            statement = self.gateway.statement(request)
+            try:
+                statement.open()
+                encoded = b"".join(formats.encode(formats.JSON, statement.schema, iter(statement)))
+            finally:
+                statement.close()
+            return json.loads(encoded)
 
         try:
             body = search_api.parse_request(_json(await _read_text(request), "a JSON object"))
-            with anyio.fail_after(self.timeout):
-                hits = await anyio.to_thread.run_sync(
-                    search_api.search, body, self.engine.search, records, abandon_on_cancel=True
-                )
-        except TimeoutError:
-            error = SidecarError(
-                ErrorCode.TIMEOUT,
-                f"search did not answer within {self.timeout:g}s",
-                hint="search fewer datasets, or raise runtime.query_timeout",
+            hits = await anyio.to_thread.run_sync(
+                search_api.search, body, self.engine.search, records
             )
-            self.metrics.queries.labels("http", error.code.value).inc()
-            return error_response(error)
         except SidecarError as error:
-            self.metrics.queries.labels("http", error.code.value).inc()
             return error_response(error)
-        self.metrics.queries.labels("http", "ok").inc()
         took = round((time.perf_counter() - started) * 1000, 3)
         return JSONResponse({"hits": hits, "took_ms": took})
 
@@ -239,75 +282,34 @@ class HttpApi:
             return error_response(error)
         return JSONResponse(self._dataset_status(entry))
 
-    async def _start(
-        self, sql: str, parameters: list[Any], identity: Identity
-    ) -> tuple[Any, Iterator[pa.RecordBatch], Any]:
-        """Plan and fetch the first batch within the query timeout."""
-        try:
-            with anyio.fail_after(self.timeout):
-                result = await anyio.to_thread.run_sync(
-                    self.engine.query, sql, parameters, identity, abandon_on_cancel=True
-                )
-                batches = iter(result)
-                try:
-                    first = await anyio.to_thread.run_sync(
-                        next, batches, _DONE, abandon_on_cancel=True
-                    )
-                except BaseException:
-                    result.cancel()
-                    raise
-        except TimeoutError:
-            raise SidecarError(
-                ErrorCode.TIMEOUT,
-                f"query did not answer within {self.timeout:g}s",
-                hint="narrow the query (filters, LIMIT) or raise runtime.query_timeout",
-            ) from None
-        except SidecarError:
-            raise
-        except Exception as error:
-            log.exception("query failed")
-            raise SidecarError(
-                ErrorCode.INTERNAL, REDACTOR.redact(f"{type(error).__name__}: {error}")
-            ) from None
-        return result, batches, first
-
     async def _stream(
-        self,
-        media: str,
-        schema: pa.Schema,
-        first: Any,
-        batches: Iterator[pa.RecordBatch],
-        result: Any,
-        started: float,
+        self, media: str, statement: Statement, first: Any, batches: Iterator[pa.RecordBatch]
     ) -> AsyncIterator[bytes]:
-        rows = 0
-        outcome = "error"
-        self.metrics.inflight.labels("http").inc()
+        """The encoded batches. The status line is out by now, so an error from here on (a limit
+        passed mid-stream, a source failing) is written at the end of a text body and the
+        response is broken off without its last chunk: every HTTP client then reports the
+        transfer as incomplete, and an answer is never cut short silently."""
 
         def pulled() -> Iterator[pa.RecordBatch]:
-            nonlocal rows
             batch = first
             while batch is not _DONE:
-                rows += batch.num_rows
                 yield batch
                 batch = next(batches, _DONE)
 
-        chunks = formats.encode(media, schema, pulled())
+        chunks = formats.encode(media, statement.schema, pulled())
         try:
             while True:
-                chunk = await anyio.to_thread.run_sync(next, chunks, _DONE)
+                chunk = await statement.off_loop(next, chunks, _DONE)
                 if chunk is _DONE:
                     break
                 if chunk:
                     yield chunk
-            outcome = "ok"
+        except SidecarError as error:
+            if media != formats.ARROW:
+                yield b"\n" + json.dumps({"error": _error_body(error)}).encode() + b"\n"
+            raise BrokenOff(error) from None
         finally:
-            if outcome != "ok":
-                result.cancel()
-            self.metrics.inflight.labels("http").dec()
-            self.metrics.queries.labels("http", outcome).inc()
-            self.metrics.rows.labels("http").inc(rows)
-            self.metrics.latency.labels("http").observe(time.perf_counter() - started)
+            statement.close(SidecarError(ErrorCode.CANCELED, "the client went away"))
 
 
 async def _client_gone(request: Request, error: Exception) -> Response:
@@ -364,6 +366,10 @@ async def _read_query(request: Request) -> tuple[str, list[Any]]:
             hint='e.g. {"sql": "SELECT * FROM orders WHERE id = $1", "parameters": [42]}',
         )
     return sql, parameters
+
+
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else ""
 
 
 def _identity(request: Request) -> Identity:

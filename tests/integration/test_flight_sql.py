@@ -483,7 +483,8 @@ def test_metadata_results_have_the_specified_schemas(raw: RawClient) -> None:
 def test_flight_queries_show_in_metrics(sidecar: SidecarProcess, raw: RawClient) -> None:
     raw.query("SELECT 1")
     metrics = httpx.get(f"{sidecar.url}/metrics", headers={"Authorization": f"Bearer {KEY}"})
-    assert 'sidecar_queries_total{interface="flight",outcome="ok"}' in metrics.text
+    counted = 'sidecar_queries_total{identity="test-agent",interface="flight",outcome="ok"}'
+    assert counted in metrics.text
 
 
 # --- sidecar sql ------------------------------------------------------------------------------

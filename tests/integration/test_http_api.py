@@ -253,7 +253,7 @@ def test_status_datasets_and_metrics(client: httpx.Client) -> None:
     assert datasets["failed_orders"]["kind"] == "view"
     assert SECRET_TOKEN not in str(datasets)
     metrics = client.get("/metrics").text
-    assert 'sidecar_queries_total{interface="http",outcome="ok"}' in metrics
+    assert 'sidecar_queries_total{identity="test-agent",interface="http",outcome="ok"}' in metrics
     assert 'sidecar_dataset_ready{dataset="orders"} 1.0' in metrics
 
 

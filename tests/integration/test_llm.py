@@ -417,7 +417,7 @@ def test_status_and_metrics_show_the_models(sidecar: SidecarProcess) -> None:
     metrics = httpx.get(f"{sidecar.url}/metrics", headers=headers).text
     assert 'sidecar_llm_requests_total{endpoint="chat",model="tiny",outcome="ok"}' in metrics
     assert 'sidecar_llm_model_ready{model="broken"} 0.0' in metrics
-    assert 'sidecar_queries_total{interface="llm",outcome="ok"}' in metrics
+    assert 'sidecar_queries_total{identity="llm-agent",interface="llm",outcome="ok"}' in metrics
     cli = subprocess.run(
         [sys.executable, "-m", "sidecar", "status", "--url", sidecar.url, "--api-key", KEY],
         capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},

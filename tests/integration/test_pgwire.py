@@ -714,7 +714,7 @@ def test_results_stream_with_backpressure(trusted: Sidecar) -> None:
 def test_pg_queries_are_counted_in_metrics(scram: Sidecar, conn: psycopg.Connection) -> None:
     conn.execute("SELECT 1").fetchall()
     metrics = httpx.get(f"{scram.http}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
-    assert 'sidecar_queries_total{interface="pg",outcome="ok"}' in metrics
+    assert 'sidecar_queries_total{identity="agent",interface="pg",outcome="ok"}' in metrics
 
 
 # ---- raw protocol -------------------------------------------------------------------------------

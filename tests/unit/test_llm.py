@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from policies.identity import Identity
 from sidecar.config import ConfigError, DataTool, ModelParams, SidecarConfig, parse_config
 from sidecar.engine import Engine
+from sidecar.gateway import AuditLog, Gateway
 from sidecar.llm.agent import ChatAgent
 from sidecar.llm.models import LoadError, ModelEntry, ModelState, gguf_path
 from sidecar.llm.openai import ChatRequest, Function, OpenAIError, Tool, coalesce, parse
@@ -60,7 +61,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> SidecarConfig:
 def tools(config: SidecarConfig) -> DataTools:
     engine = Engine(config)
     engine.load()
-    return DataTools(engine, Metrics(engine))
+    return DataTools(Gateway(engine, Metrics(engine), AuditLog(None, config.base_dir)))
 
 
 def call(tools: DataTools, name: str, arguments: object) -> tuple[dict[str, object], bool]:

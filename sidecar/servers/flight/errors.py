@@ -81,13 +81,20 @@ def text(error: SidecarError) -> str:
 
 
 def to_flight(error: SidecarError) -> Exception:
-    """The exception that makes pyarrow answer with the right gRPC status."""
+    """The exception that makes pyarrow answer with the right gRPC status.
+
+    A limit refusal would be RESOURCE_EXHAUSTED, but pyarrow's server has no way to send that
+    status (its Arrow-to-gRPC mapping lacks it): a refusal that passes with time (rate,
+    concurrency) is UNAVAILABLE, which clients retry, with `retry_after` in the JSON details;
+    one the query must change for (rows, bytes) is INVALID_ARGUMENT."""
     message = text(error)
     if isinstance(error, Unsupported):
         return NotImplementedHere(message)
     if error.code is ErrorCode.UNDEFINED_TABLE or isinstance(error, UnknownHandle):
         return NotFound(message)
     kind = FLIGHT_ERRORS.get(error.code)
+    if error.code is ErrorCode.LIMIT_EXCEEDED and error.retry_after is not None:
+        kind = flight.FlightUnavailableError
     if kind is None:
         return InvalidArgument(message)
     body = error.to_dict()

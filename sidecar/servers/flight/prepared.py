@@ -8,14 +8,13 @@ the client learns the result schema before executing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
 
-from policies.identity import Identity
-from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
+from sidecar.gateway import Gateway, QueryRequest
 from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight.tickets import Handles
 
@@ -30,22 +29,23 @@ class Prepared:
 
 
 class PreparedStatements:
-    def __init__(self, engine: Engine, ttl: float) -> None:
-        self.engine = engine
+    def __init__(self, gateway: Gateway, ttl: float) -> None:
+        self.gateway = gateway
         self.handles: Handles[Prepared] = Handles("prepared statement", RENEW, ttl)
 
-    def create(
-        self, identity: Identity, request: pb.ActionCreatePreparedStatementRequest
-    ) -> pb.ActionCreatePreparedStatementResult:
-        count = self.engine.parameter_count(request.query)
+    def create(self, request: QueryRequest) -> pb.ActionCreatePreparedStatementResult:
+        """Plan `request.sql` as its identity for its schema; the execution is the statement
+        the query path limits and audits."""
+        count = self.gateway.engine.parameter_count(request.sql)
         try:
-            dataset = self.engine.query(request.query, [None] * count, identity).schema
+            probe = replace(request, parameters=[None] * count)
+            dataset = self.gateway.describe(probe, tentative=count > 0)
         except SidecarError:
             if not count:
                 raise
             dataset = None  # NULLs may not plan (LIMIT $1): execution will tell
         parameters = pa.schema([pa.field(f"${i}", pa.null()) for i in range(1, count + 1)])
-        handle = self.handles.issue(identity.name, Prepared(request.query, count))
+        handle = self.handles.issue(request.identity.name, Prepared(request.sql, count))
         return pb.ActionCreatePreparedStatementResult(
             prepared_statement_handle=handle,
             dataset_schema=b"" if dataset is None else dataset.serialize().to_pybytes(),

@@ -13,24 +13,17 @@ the traceback pyarrow appends to INVALID_ARGUMENT and NOT_FOUND errors short.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
 from google.protobuf.message import Message
 
 from policies.identity import Authenticator, Identity
-from sidecar.engine import Engine
-from sidecar.engine.cache import CachedResult
-from sidecar.engine.executor import QueryResult
 from sidecar.errors import ErrorCode, SidecarError
-from sidecar.metrics import Metrics
+from sidecar.gateway import Gateway, QueryRequest, Statement
 from sidecar.secrets import REDACTOR
 from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight import metadata
@@ -55,46 +48,33 @@ CancelResult = pb.ActionCancelQueryResult
 M = TypeVar("M", bound=Message)
 
 
-@dataclass
-class Query:
-    """A planned query waiting for its DoGet, and when the client asked for it."""
-
-    owner: str
-    result: QueryResult | CachedResult
-    started: float
-    cancelled: bool = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        self.result.cancel()
-
-
 class FlightSqlServer(flight.FlightServerBase):
     """Listens as soon as it is built; `shutdown()` stops it."""
 
     def __init__(
         self,
-        engine: Engine,
-        metrics: Metrics,
+        gateway: Gateway,
         authenticator: Authenticator,
         location: str,
         *,
         tls: tuple[bytes, bytes] | None = None,
     ) -> None:
-        self.engine = engine
-        self.metrics = metrics
-        self.timeout = engine.config.runtime.query_timeout
-        self.tickets: Handles[Query | pa.Table] = Handles(
-            "ticket", "call GetFlightInfo again, then DoGet with its new ticket", TICKET_TTL
+        self.gateway = gateway
+        self.engine = gateway.engine
+        self.tickets: Handles[Statement | pa.Table] = Handles(
+            "ticket",
+            "call GetFlightInfo again, then DoGet with its new ticket",
+            TICKET_TTL,
+            on_expire=_close,
         )
-        self.prepared = PreparedStatements(engine, PREPARED_TTL)
-        self.running: dict[bytes, Query] = {}
+        self.prepared = PreparedStatements(gateway, PREPARED_TTL)
+        self.running: dict[bytes, Statement] = {}
         quiet_details()
         super().__init__(
             location,
             auth_handler=AcceptHandshake(),
             tls_certificates=[flight.CertKeyPair(*tls)] if tls else [],
-            middleware={MIDDLEWARE: AuthMiddlewareFactory(authenticator)},
+            middleware={MIDDLEWARE: AuthMiddlewareFactory(authenticator, gateway)},
         )
 
     # --- RPCs ---------------------------------------------------------------------------------
@@ -104,7 +84,7 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> flight.FlightInfo:
         try:
             identity = _identity(context)
-            work = self._work(identity, unpack(descriptor.command))
+            work = self._work(context, unpack(descriptor.command))
             handle = self.tickets.issue(identity.name, work)
         except Exception as error:
             raise failure(error) from None
@@ -114,19 +94,16 @@ class FlightSqlServer(flight.FlightServerBase):
                 work.schema, descriptor, [flight.FlightEndpoint(ticket, [])], work.num_rows, -1
             )
         return flight.FlightInfo(
-            work.result.schema, descriptor, [flight.FlightEndpoint(ticket, [])], -1, -1
+            work.schema, descriptor, [flight.FlightEndpoint(ticket, [])], -1, -1
         )
 
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         try:
-            work = self._work(_identity(context), unpack(descriptor.command))
+            return flight.SchemaResult(self._schema(context, unpack(descriptor.command)))
         except Exception as error:
             raise failure(error) from None
-        return flight.SchemaResult(
-            work.schema if isinstance(work, pa.Table) else work.result.schema
-        )
 
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
@@ -141,8 +118,11 @@ class FlightSqlServer(flight.FlightServerBase):
             return flight.RecordBatchStream(work)
         if work.cancelled:
             # Before any data: pyarrow clients read CANCELLED mid-stream as their own Ctrl-C.
-            raise to_flight(SidecarError(ErrorCode.CANCELED, "query cancelled before DoGet"))
-        return flight.GeneratorStream(work.result.schema, self._stream(handle, work))
+            error = SidecarError(ErrorCode.CANCELED, "query cancelled before DoGet")
+            work.close(error)
+            raise to_flight(error)
+        work.restart_clock()
+        return flight.GeneratorStream(work.schema, self._stream(handle, work))
 
     def do_put(
         self,
@@ -166,7 +146,7 @@ class FlightSqlServer(flight.FlightServerBase):
         self, context: flight.ServerCallContext, action: flight.Action
     ) -> list[flight.Result]:
         try:
-            return self._action(_identity(context), action.type, action.body.to_pybytes())
+            return self._action(context, action.type, action.body.to_pybytes())
         except Exception as error:
             raise failure(error) from None
 
@@ -175,23 +155,33 @@ class FlightSqlServer(flight.FlightServerBase):
 
     # --- Work -----------------------------------------------------------------------------------
 
-    def _work(self, identity: Identity, command: Message) -> Query | pa.Table:
-        """What a ticket for `command` will redeem: a planned query or a metadata table."""
-        if isinstance(command, pb.CommandStatementQuery):
-            return self._plan(identity, command.query, [])
-        if isinstance(command, pb.CommandPreparedStatementQuery):
-            prepared = self.prepared.get(identity.name, command.prepared_statement_handle)
-            return self._plan(identity, prepared.sql, prepared.parameters)
-        return self._metadata(command)
+    def _work(self, context: flight.ServerCallContext, command: Message) -> Statement | pa.Table:
+        """What a ticket for `command` will redeem: an opened statement or a metadata table."""
+        request = self._request(context, command)
+        if request is None:
+            return self._metadata(command)
+        statement = self.gateway.statement(request).open()
+        statement.stop_clock()  # DoGet restarts it
+        return statement
 
-    def _plan(self, identity: Identity, sql: str, parameters: list[Any]) -> Query:
-        started = time.perf_counter()
-        try:
-            result = self.engine.query(sql, parameters, identity)
-            return Query(identity.name, result, started)
-        except SidecarError as error:
-            self.metrics.queries.labels(INTERFACE, error.code.value).inc()
-            raise
+    def _schema(self, context: flight.ServerCallContext, command: Message) -> pa.Schema:
+        """GetSchema: a query's result schema, planned but not run."""
+        request = self._request(context, command)
+        if request is None:
+            return self._metadata(command).schema
+        return self.gateway.describe(request)
+
+    def _request(self, context: flight.ServerCallContext, command: Message) -> QueryRequest | None:
+        """The query path's request for a query command; None for a metadata request."""
+        identity = _identity(context)
+        if isinstance(command, pb.CommandStatementQuery):
+            sql, parameters = command.query, []
+        elif isinstance(command, pb.CommandPreparedStatementQuery):
+            prepared = self.prepared.get(identity.name, command.prepared_statement_handle)
+            sql, parameters = prepared.sql, prepared.parameters
+        else:
+            return None
+        return QueryRequest(sql, identity, INTERFACE, parameters, client_address(context))
 
     def _metadata(self, command: Message) -> pa.Table:
         catalog = self.engine.catalog
@@ -217,64 +207,37 @@ class FlightSqlServer(flight.FlightServerBase):
             "send CommandStatementQuery, CommandPreparedStatementQuery or a CommandGet* request",
         )
 
-    def _stream(self, handle: bytes, query: Query) -> Iterator[pa.RecordBatch]:
-        """The query's batches, as DataFusion produces them, with metrics."""
-        rows, outcome = 0, "ok"
-        self.running[handle] = query
-        self.metrics.inflight.labels(INTERFACE).inc()
+    def _stream(self, handle: bytes, statement: Statement) -> Iterator[pa.RecordBatch]:
+        """The statement's batches as DataFusion produces them. The first is pulled within the
+        deadline on a helper thread, as over HTTP, so that a source stuck in a read cannot hold
+        the answer back. An error mid-stream ends the stream with its Flight status."""
+        self.running[handle] = statement
         try:
-            batches = iter(query.result)
-            for batch in itertools.chain(self._first(batches, query.result), batches):
-                rows += batch.num_rows
-                yield batch
+            batches = iter(statement)
+            first = statement.within_deadline(next, batches, None)
+            if first is not None:
+                yield first
+                yield from batches
         except GeneratorExit:
-            outcome = ErrorCode.CANCELED.value
+            statement.close(SidecarError(ErrorCode.CANCELED, "the client stopped reading"))
             raise
         except Exception as error:
-            outcome = error.code.value if isinstance(error, SidecarError) else "error"
             raise failure(error) from None
         finally:
             self.running.pop(handle, None)
-            if outcome != "ok":
-                query.result.cancel()
-            self.metrics.inflight.labels(INTERFACE).dec()
-            self.metrics.queries.labels(INTERFACE, outcome).inc()
-            self.metrics.rows.labels(INTERFACE).inc(rows)
-            self.metrics.latency.labels(INTERFACE).observe(time.perf_counter() - query.started)
-
-    def _first(
-        self, batches: Iterator[pa.RecordBatch], result: QueryResult | CachedResult
-    ) -> list[pa.RecordBatch]:
-        """The first batch within runtime.query_timeout, as over HTTP. It is pulled on a
-        worker thread so that a source stuck in a read cannot hold the answer back: on timeout
-        the query is cancelled and the worker abandoned."""
-        box: list[list[pa.RecordBatch] | BaseException] = []
-
-        def pull() -> None:
-            try:
-                box.append([next(batches)])
-            except StopIteration:
-                box.append([])
-            except BaseException as error:
-                box.append(error)
-
-        worker = threading.Thread(target=pull, name="flight-first-batch", daemon=True)
-        worker.start()
-        worker.join(self.timeout)
-        if not box:
-            result.cancel()
-            raise timeout_error(self.timeout)
-        if isinstance(box[0], BaseException):
-            raise box[0]
-        return box[0]
 
     # --- Actions --------------------------------------------------------------------------------
 
-    def _action(self, identity: Identity, kind: str, body: bytes) -> list[flight.Result]:
+    def _action(
+        self, context: flight.ServerCallContext, kind: str, body: bytes
+    ) -> list[flight.Result]:
+        identity = _identity(context)
         owner = identity.name
         if kind == "CreatePreparedStatement":
-            request = _expect(unpack(body), pb.ActionCreatePreparedStatementRequest, kind)
-            return [flight.Result(pack(self.prepared.create(identity, request)))]
+            action = _expect(unpack(body), pb.ActionCreatePreparedStatementRequest, kind)
+            client = client_address(context)
+            request = QueryRequest(action.query, identity, INTERFACE, client=client)
+            return [flight.Result(pack(self.prepared.create(request)))]
         if kind == "ClosePreparedStatement":
             request = _expect(unpack(body), pb.ActionClosePreparedStatementRequest, kind)
             self.prepared.close(owner, request.prepared_statement_handle)
@@ -306,11 +269,11 @@ class FlightSqlServer(flight.FlightServerBase):
         for endpoint in info.endpoints:
             command = _expect(unpack(endpoint.ticket.ticket), pb.TicketStatementQuery, "ticket")
             handle = command.statement_handle
-            query = self.running.get(handle)
-            work = query if query is not None and query.owner == owner else None
+            running = self.running.get(handle)
+            work = running if running is not None and _owner(running) == owner else None
             if work is None:
                 work = self.tickets.get(handle, owner)
-            if isinstance(work, Query):
+            if isinstance(work, Statement):
                 work.cancel()
                 status = CancelResult.CANCEL_RESULT_CANCELLED
         return CancelResult(result=status).SerializeToString()
@@ -318,6 +281,21 @@ class FlightSqlServer(flight.FlightServerBase):
 
 def _identity(context: flight.ServerCallContext) -> Identity:
     return context.get_middleware(MIDDLEWARE).identity
+
+
+def _owner(statement: Statement) -> str:
+    return statement.request.identity.name
+
+
+def _close(work: Statement | pa.Table) -> None:
+    """A ticket expired unredeemed: its statement ends, freeing its concurrency slot."""
+    if isinstance(work, Statement):
+        work.close(SidecarError(ErrorCode.CANCELED, "the ticket expired before DoGet"))
+
+
+def client_address(context: flight.ServerCallContext) -> str:
+    """gRPC's peer ("ipv4:127.0.0.1:5555", "ipv6:[::1]:5555") as host:port."""
+    return context.peer().partition(":")[2]
 
 
 def _expect(command: Message, kind: type[M], where: str) -> M:
@@ -336,14 +314,6 @@ def read_only(command: Message) -> SidecarError:
         f"{type(command).__name__} is refused: this sidecar is read-only",
         hint="only queries run here (SELECT, WITH, VALUES, EXPLAIN, SHOW, DESCRIBE); "
         "write to the source itself, with its own credentials",
-    )
-
-
-def timeout_error(seconds: float) -> SidecarError:
-    return SidecarError(
-        ErrorCode.TIMEOUT,
-        f"query did not answer within {seconds:g}s",
-        hint="narrow the query (filters, LIMIT) or raise runtime.query_timeout",
     )
 
 

@@ -21,6 +21,7 @@ SQLSTATES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_PARAMETER: "22023",
     ErrorCode.INVALID_REQUEST: "08P01",
     ErrorCode.TIMEOUT: "57014",
+    ErrorCode.LIMIT_EXCEEDED: "53400",  # configuration_limit_exceeded
     ErrorCode.CANCELED: "57014",
     ErrorCode.SOURCE: "58030",
     ErrorCode.NOT_READY: "55000",

@@ -7,13 +7,15 @@ row limit (or a FETCH from a cursor) can stop mid-batch and resume where it left
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
 from sqlglot import exp
 
+from sidecar.errors import SidecarError
+from sidecar.gateway import Statement
 from sidecar.servers.pgwire.codec import RowEncoder
 from sidecar.servers.pgwire.commands import Command, QueryCommand
 
@@ -23,13 +25,16 @@ SLICE_ROWS = 16384
 
 
 class Rows(Protocol):
-    """A result as the engine's QueryResult presents it: a schema, batches, and cancel()."""
+    """A result as the query path's Statement presents it: a schema, batches, cancel() to stop
+    it from another thread and close() once it is done with (its audit line)."""
 
     schema: pa.Schema
 
     def __iter__(self) -> Iterator[pa.RecordBatch]: ...
 
     def cancel(self) -> None: ...
+
+    def close(self, error: SidecarError | None = None) -> None: ...
 
 
 class TableRows:
@@ -45,27 +50,37 @@ class TableRows:
     def cancel(self) -> None:
         return None
 
+    def close(self, error: SidecarError | None = None) -> None:
+        return None
+
 
 class NamedRows:
     """A result under the column names PostgreSQL would give it (see names.py)."""
 
     def __init__(self, rows: Rows, names: list[str]) -> None:
-        self._rows = rows
-        self.schema = pa.schema(
-            [field.with_name(name) for field, name in zip(rows.schema, names, strict=True)]
-        )
+        self.rows = rows
+        self.schema = named_schema(rows.schema, names)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        return iter(self._rows)
+        return iter(self.rows)
 
     def cancel(self) -> None:
-        self._rows.cancel()
+        self.rows.cancel()
+
+    def close(self, error: SidecarError | None = None) -> None:
+        self.rows.close(error)
 
 
 def named(rows: Rows, names: list[str] | None) -> Rows:
     if names is None or len(names) != len(rows.schema) or names == rows.schema.names:
         return rows
     return NamedRows(rows, names)
+
+
+def named_schema(schema: pa.Schema, names: list[str] | None) -> pa.Schema:
+    if names is None or len(names) != len(schema) or names == schema.names:
+        return schema
+    return pa.schema([field.with_name(name) for field, name in zip(schema, names, strict=True)])
 
 
 @dataclass
@@ -97,7 +112,6 @@ class Portal:
         values: list[Any],
         formats: list[int],
         rows: Rows | None = None,
-        on_finish: Callable[[str, int], None] | None = None,
     ) -> None:
         self.name = name
         self.prepared = prepared
@@ -109,12 +123,16 @@ class Portal:
         self.exhausted = False
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._pending: pa.RecordBatch | None = None
-        self._on_finish = on_finish
-        self._finished = False
 
     @property
     def schema(self) -> pa.Schema | None:
         return self.rows.schema if self.rows is not None else None
+
+    @property
+    def statement(self) -> Statement | None:
+        """The query path's statement behind the rows, for its deadline."""
+        rows = self.rows.rows if isinstance(self.rows, NamedRows) else self.rows
+        return rows if isinstance(rows, Statement) else None
 
     def take(self, budget: int | None, encoder: RowEncoder | None) -> tuple[list[pa.Buffer], int]:
         """The next rows (at most `budget`, at most a slice of one batch), encoded unless skipping.
@@ -143,17 +161,7 @@ class Portal:
         chunks = list(encoder.encode(batch)) if encoder is not None else []
         return chunks, batch.num_rows
 
-    def finish(self, outcome: str) -> None:
-        """Record the query's outcome once, whether it ran out, failed or was closed early."""
-        if self._finished:
-            return
-        self._finished = True
-        if outcome != "ok" and self.rows is not None:
-            self.rows.cancel()
-        if self._on_finish is not None:
-            self._on_finish(outcome, self.position)
-
-    def close(self) -> None:
-        if self.rows is not None and not self.exhausted:
-            self.rows.cancel()
-        self.finish("ok")
+    def close(self, error: SidecarError | None = None) -> None:
+        """The end of the portal, whether its rows ran out, failed or were left unread."""
+        if self.rows is not None:
+            self.rows.close(error)

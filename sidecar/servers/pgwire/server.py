@@ -21,32 +21,27 @@ import pyarrow as pa
 
 from policies.identity import Authenticator
 from sidecar.config import Runtime
-from sidecar.engine import Engine
-from sidecar.metrics import Metrics
+from sidecar.gateway import Gateway
 from sidecar.servers.pgwire import messages
 from sidecar.servers.pgwire.auth import Login
 from sidecar.servers.pgwire.catalog import ShadowCatalog
-from sidecar.servers.pgwire.errors import PROTOCOL_VIOLATION, PgError
+from sidecar.servers.pgwire.errors import INVALID_PASSWORD, PROTOCOL_VIOLATION, PgError
 from sidecar.servers.pgwire.messages import ProtocolError
 from sidecar.servers.pgwire.session import Session
 
 log = logging.getLogger("sidecar.pgwire")
+INTERFACE = "pg"
 STARTUP_TIMEOUT = 30.0
 
 
 class PgServer:
     def __init__(
-        self,
-        engine: Engine,
-        metrics: Metrics,
-        authenticator: Authenticator,
-        runtime: Runtime,
-        base_dir: Path,
+        self, gateway: Gateway, authenticator: Authenticator, runtime: Runtime, base_dir: Path
     ) -> None:
-        self.engine = engine
-        self.metrics = metrics
+        self.gateway = gateway
+        self.engine = gateway.engine
         self.login = Login(authenticator, runtime.pg.auth_method)
-        self.catalog = ShadowCatalog(engine)
+        self.catalog = ShadowCatalog(self.engine)
         self.tls = _tls_context(runtime, base_dir) if runtime.tls is not None else None
         self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
         self._sessions: dict[int, Session] = {}
@@ -81,12 +76,17 @@ class PgServer:
                 return
             pid = next(self._ids)
             user = startup.get("user", "")
-            identity = await asyncio.wait_for(
-                self.login.authenticate(
-                    user, lambda: messages.read_message(reader), _sender(writer)
-                ),
-                STARTUP_TIMEOUT,
-            )
+            try:
+                identity = await asyncio.wait_for(
+                    self.login.authenticate(
+                        user, lambda: messages.read_message(reader), _sender(writer)
+                    ),
+                    STARTUP_TIMEOUT,
+                )
+            except PgError as error:
+                if error.sqlstate == INVALID_PASSWORD:
+                    self.gateway.auth_failed(INTERFACE, _peer(writer), user, error.message)
+                raise
             session = Session(self, reader, writer, pid, user, identity, startup)
             self._sessions[pid] = session
             await session.serve()
@@ -154,6 +154,11 @@ def _tls_context(runtime: Runtime, base_dir: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(base_dir / runtime.tls.cert, base_dir / runtime.tls.key)
     return context
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if peer else ""
 
 
 def _sender(writer: asyncio.StreamWriter) -> Callable[[bytes], Awaitable[None]]:

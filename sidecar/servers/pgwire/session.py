@@ -24,8 +24,10 @@ import pyarrow as pa
 from sqlglot import exp
 
 from policies.identity import Identity
+from sidecar import gateway
 from sidecar.engine.params import bind
-from sidecar.errors import SidecarError
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.gateway import QueryRequest, TableResult
 from sidecar.secrets import REDACTOR
 from sidecar.servers.pgwire import messages, parameters, types
 from sidecar.servers.pgwire.codec import TEXT, RowEncoder, result_formats
@@ -54,7 +56,14 @@ from sidecar.servers.pgwire.errors import (
     PgError,
 )
 from sidecar.servers.pgwire.messages import Body, ProtocolError
-from sidecar.servers.pgwire.portal import Portal, Prepared, Rows, TableRows, named
+from sidecar.servers.pgwire.portal import (
+    Portal,
+    Prepared,
+    Rows,
+    TableRows,
+    named,
+    named_schema,
+)
 from sidecar.servers.pgwire.session_functions import SessionValues, substitute_session
 from sidecar.servers.pgwire.settings import Settings
 from sidecar.servers.pgwire.statements import Analyzer
@@ -64,6 +73,8 @@ if TYPE_CHECKING:
     from sidecar.servers.pgwire.server import PgServer
 
 log = logging.getLogger("sidecar.pgwire")
+INTERFACE = "pg"
+SHADOW = "pg_catalog"
 T = TypeVar("T")
 IDLE, IN_TRANSACTION, FAILED = "I", "T", "E"
 NO_TRANSACTION = "25P01"
@@ -122,7 +133,8 @@ class Session:
             setting=self.settings.get,
             version=f"PostgreSQL {self.settings.get('server_version')} on x86_64-pc-linux-gnu",
         )
-        self.analyzer = Analyzer(server, self.values)
+        self.client = f"{peer[0]}:{peer[1]}" if peer[0] else ""
+        self.analyzer = Analyzer(server, self.values, self._refused)
 
     # ---- connection loop --------------------------------------------------------------------
 
@@ -322,9 +334,9 @@ class Session:
         self.worker.start_statement()
         try:
             await self._run(portal, message.max_rows)
-        except (PgError, SidecarError):
+        except (PgError, SidecarError) as error:
             self.portals.pop(message.portal, None)
-            portal.finish("error")
+            portal.close(_agent_error(error))
             raise
 
     def _close(self, target: messages.Target) -> None:
@@ -368,31 +380,55 @@ class Session:
         self, name: str, prepared: Prepared, values: list[Any], formats: list[int]
     ) -> Portal:
         command = prepared.command
-        rows: Rows | None = None
         if prepared.is_query:
-            try:
-                rows = await self._work(self._start, prepared, values)
-            except SidecarError as error:
-                self.server.metrics.queries.labels("pg", error.code.value).inc()
-                raise
-        elif isinstance(command, ShowCommand):
+            statement = await self._statement(prepared, values)
+            return Portal(name, prepared, values, formats, named(statement, prepared.names))
+        rows: Rows | None = None
+        if isinstance(command, ShowCommand):
             rows = TableRows(self.settings.show(command.name))
         elif isinstance(command, SettingsQuery):
             table, changed = self.settings.call(bind(command.tree.copy(), values))
             self._report(changed)
             rows = TableRows(table)
-        return Portal(name, prepared, values, formats, rows, self._recorder(prepared))
+        return Portal(name, prepared, values, formats, rows)
 
-    def _start(self, prepared: Prepared, values: list[Any]) -> Rows:
-        """Plan the query (worker thread); execution starts when Execute pulls the first batch."""
-        assert prepared.query is not None
-        if prepared.shadow:
-            bound = bind(prepared.query.copy(), values)
+    async def _statement(self, prepared: Prepared, values: list[Any]) -> gateway.Statement:
+        """The query on the query path, planned on the connection's thread within its deadline;
+        execution starts when Execute pulls the first batch."""
+        statement = self.server.gateway.statement(self._request(prepared, values))
+        self.worker.running = statement
+        try:
+            future = self.worker.submit(statement.open, self._answer(prepared, values))
+            await self.worker.wait(future, statement.deadline, statement.timeout_error)
+        except SidecarError as error:
+            statement.close(error)
+            raise
+        finally:
+            self.worker.running = None
+        statement.stop_clock()  # each Execute restarts it
+        return statement
+
+    def _request(self, prepared: Prepared, values: list[Any]) -> QueryRequest:
+        sql = prepared.text if prepared.shadow else prepared.engine_sql
+        timeout = self.settings.statement_timeout or None
+        return QueryRequest(sql, self.identity, INTERFACE, values, self.client, timeout)
+
+    def _refused(self, sql: str, error: SidecarError) -> None:
+        request = QueryRequest(sql, self.identity, INTERFACE, client=self.client)
+        self.server.gateway.refuse(request, error)
+
+    def _answer(self, prepared: Prepared, values: list[Any]) -> Callable[[], TableResult] | None:
+        """How a pg_catalog query is answered (the shadow catalog); None for the engine's."""
+        query = prepared.query
+        if not prepared.shadow or query is None:
+            return None
+
+        def shadow() -> TableResult:
+            bound = bind(query.copy(), values)
             substitute_session(bound, self.values)
-            rows: Rows = TableRows(self.server.catalog.query(bound))
-        else:
-            rows = self.server.engine.query(prepared.engine_sql, values, self.identity)
-        return named(rows, prepared.names)
+            return TableResult(self.server.catalog.query(bound), [SHADOW])
+
+        return shadow
 
     async def _statement_schema(self, prepared: Prepared) -> pa.Schema | None:
         command = prepared.command
@@ -410,25 +446,12 @@ class Session:
                 PROBE_VALUES.get(oid, [] if oid in types.ELEMENTS else "")
                 for oid in prepared.parameter_types
             ]
-            rows = await self._work(self._start, prepared, probe)
-            rows.cancel()
-            prepared.schema = rows.schema
+            request = self._request(prepared, probe)
+            schema = await self._work(
+                self.server.gateway.describe, request, self._answer(prepared, probe)
+            )
+            prepared.schema = named_schema(schema, prepared.names)
         return prepared.schema
-
-    def _recorder(self, prepared: Prepared) -> Callable[[str, int], None] | None:
-        if not prepared.is_query:
-            return None
-        metrics = self.server.metrics
-        started = time.perf_counter()
-        metrics.inflight.labels("pg").inc()
-
-        def record(outcome: str, rows: int) -> None:
-            metrics.inflight.labels("pg").dec()
-            metrics.queries.labels("pg", outcome).inc()
-            metrics.rows.labels("pg").inc(rows)
-            metrics.latency.labels("pg").observe(time.perf_counter() - started)
-
-        return record
 
     # ---- execution --------------------------------------------------------------------------
 
@@ -446,16 +469,13 @@ class Session:
             return
         try:
             sent, suspended = await self._stream(portal, portal.formats, max_rows)
-        except PgError:
-            portal.finish("error")
-            raise
-        except SidecarError as error:
-            portal.finish(error.code.value)
+        except (PgError, SidecarError) as error:
+            portal.close(_agent_error(error))
             raise
         if suspended:
             self.writer.write(messages.PORTAL_SUSPENDED)
             return
-        portal.finish("ok")
+        portal.close()
         self.writer.write(messages.command_complete(_tag(portal.prepared, sent)))
 
     async def _stream(self, source: Portal, formats: list[int], max_rows: int) -> tuple[int, bool]:
@@ -465,13 +485,13 @@ class Session:
             source.schema, self._formats(formats, len(source.schema)), self.settings.timezone
         )
         sent = 0
-        deadline = self._deadline()
+        deadline, expired = self._bounds(source)
         self.worker.running = source.rows
         ahead: asyncio.Future[tuple[list[Any], int]] | None = None
         try:
             ahead = self.worker.submit(source.take, max_rows or None, encoder)
             while True:
-                chunks, count = await self.worker.wait(ahead, deadline)
+                chunks, count = await self.worker.wait(ahead, deadline, expired)
                 ahead = None
                 if not count:
                     return sent, False
@@ -488,14 +508,24 @@ class Session:
             self.worker.running = None
             if ahead is not None:
                 abandon(ahead)
+            if source.statement is not None:
+                source.statement.stop_clock()
 
     async def _work(self, function: Callable[..., T], *args: Any) -> T:
         return await self.worker.run(function, *args, deadline=self._deadline())
 
     def _deadline(self) -> float:
-        limit = self.server.engine.config.runtime.query_timeout
+        limit, _ = self.server.gateway.limiter.timeout(self.identity)
         statement = self.settings.statement_timeout
         return time.monotonic() + (min(limit, statement) if statement else limit)
+
+    def _bounds(self, portal: Portal) -> tuple[float, Callable[[], SidecarError] | None]:
+        """The deadline of this Execute or FETCH: each is timed on its own, as in PostgreSQL."""
+        statement = portal.statement
+        if statement is None:
+            return self._deadline(), None
+        statement.restart_clock()
+        return statement.deadline, statement.timeout_error
 
     def _formats(self, formats: list[int], count: int) -> list[int]:
         try:
@@ -592,14 +622,13 @@ class Session:
             prepared.shadow,
             prepared.names,
         )
-        rows = await self._work(self._start, inner, portal.values)
+        statement = await self._statement(inner, portal.values)
         cursor = Portal(
             command.name,
             inner,
             portal.values,
             [1 if command.binary else 0],
-            rows,
-            self._recorder(inner),
+            named(statement, inner.names),
         )
         cursor.hold = command.hold
         self.portals[command.name] = cursor
@@ -627,9 +656,9 @@ class Session:
         if count != 0:
             try:
                 sent, _ = await self._stream(cursor, portal.formats, count or 0)
-            except (PgError, SidecarError):
+            except (PgError, SidecarError) as error:
                 self.portals.pop(command.name, None)
-                cursor.finish("error")
+                cursor.close(_agent_error(error))
                 raise
         self.writer.write(messages.command_complete(f"FETCH {sent}"))
 
@@ -656,3 +685,10 @@ def _tag(prepared: Prepared, rows: int) -> str:
     if isinstance(query, exp.Command) and query.name.upper() == "SHOW":
         return "SHOW"
     return f"SELECT {rows}"
+
+
+def _agent_error(error: PgError | SidecarError) -> SidecarError:
+    """The error a statement ends with, for its audit line."""
+    if isinstance(error, SidecarError):
+        return error
+    return SidecarError(ErrorCode.INVALID_REQUEST, f"{error.sqlstate}: {error.message}")

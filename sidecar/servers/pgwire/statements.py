@@ -9,7 +9,7 @@ session values (current_setting(...)), which SET can change.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,9 +39,17 @@ class Analysis:
 
 
 class Analyzer:
-    def __init__(self, server: PgServer, values: SessionValues) -> None:
+    """`refused` records a statement the guard turns away here, on the query path's audit."""
+
+    def __init__(
+        self,
+        server: PgServer,
+        values: SessionValues,
+        refused: Callable[[str, SidecarError], None],
+    ) -> None:
         self.server = server
         self.values = values
+        self.refused = refused
         self._kept: OrderedDict[tuple[str, tuple[int, ...], bool], Analysis] = OrderedDict()
 
     def analyse(self, statement: Statement, declared: Sequence[int]) -> Analysis:
@@ -54,7 +62,7 @@ class Analyzer:
         try:
             tree = check(text, parse(text))
         except SidecarError as error:
-            self.server.metrics.queries.labels("pg", error.code.value).inc()
+            self.refused(statement.text, error)
             raise PgError.of(error, statement.offset) from None
         changed = substitute_session(tree, self.values)
         analysis = Analysis(

@@ -55,8 +55,14 @@ class Worker:
     async def run(self, function: Callable[..., T], *args: Any, deadline: float) -> T:
         return await self.wait(self.submit(function, *args), deadline)
 
-    async def wait(self, future: asyncio.Future[T], deadline: float) -> T:
-        """The step's result, or SidecarError CANCELED / TIMEOUT with the step abandoned."""
+    async def wait(
+        self,
+        future: asyncio.Future[T],
+        deadline: float,
+        expired: Callable[[], SidecarError] | None = None,
+    ) -> T:
+        """The step's result, or SidecarError CANCELED / TIMEOUT (`expired()` when given) with
+        the step abandoned."""
         cancelled = asyncio.ensure_future(self._cancelled.wait())
         try:
             done, _ = await asyncio.wait(
@@ -75,6 +81,8 @@ class Worker:
             self.running.cancel()
         if cancelled in done:
             raise SidecarError(ErrorCode.CANCELED, "query cancelled")
+        if expired is not None:
+            raise expired()
         raise SidecarError(
             ErrorCode.TIMEOUT,
             "the statement ran past its time limit",

@@ -1,0 +1,74 @@
+"""The audit log: one JSON line per statement and per failed login, written off the query path.
+
+Callers only put a record on a queue (logging's QueueHandler); a listener thread turns it into
+JSON and writes it to a file rotated by size (RotatingFileHandler) or to stdout. Records hold
+what was asked, by whom, and what came of it, never values: the SQL is passed through the
+redactor, parameters and API keys are not recorded at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import logging.handlers
+import queue
+import sys
+from pathlib import Path
+from typing import Any
+
+from sidecar.config import Audit
+
+STDOUT = "-"
+
+
+class _Keep(logging.handlers.QueueHandler):
+    """Queues the record as it is: the JSON is made on the listener's thread, not the caller's."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+class _Json(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = record.msg  # type: ignore[assignment]
+        moment = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        line = {"time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+        line.update(fields)
+        return json.dumps(line, separators=(",", ":"), default=str)
+
+
+class AuditLog:
+    """Where audit records go; without `audit:` in sidecar.yaml they go nowhere."""
+
+    def __init__(self, config: Audit | None, base_dir: Path) -> None:
+        self.enabled = config is not None
+        self._logger = logging.Logger("sidecar.audit", logging.INFO)
+        self._listener: logging.handlers.QueueListener | None = None
+        if config is None:
+            return
+        handler: logging.Handler
+        if config.path == STDOUT:
+            handler = logging.StreamHandler(sys.stdout)
+        else:
+            path = base_dir / config.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                path, maxBytes=config.max_size, backupCount=config.backups, encoding="utf-8"
+            )
+        handler.setFormatter(_Json())
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._logger.addHandler(_Keep(records))
+        self._listener = logging.handlers.QueueListener(records, handler)
+        self._listener.start()
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.enabled:
+            self._logger.info(record)
+
+    def close(self) -> None:
+        """Write what is queued and stop the listener."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+            self.enabled = False

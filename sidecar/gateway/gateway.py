@@ -1,0 +1,381 @@
+"""The one query path: every interface hands a statement here, and nowhere else.
+
+A server builds a `QueryRequest` (SQL, parameters, identity, interface, client address), asks
+the gateway for a `Statement`, opens it and iterates its batches:
+
+    statement = gateway.statement(request)
+    statement.open()                 # guard -> policy -> plan (engine), then limits
+    for batch in statement: ...      # execute, rows and bytes counted against the limits
+    statement.close(error)           # audit line and metrics, exactly once
+
+So a new interface cannot forget a policy, a limit or an audit line: there is nothing else
+to call. The statement's deadline (the identity's query_timeout, else the runtime's) runs from
+the moment the request arrived; a watchdog cancels the engine's work when it passes. Servers
+that must answer even while a worker thread is stuck in a source read use `off_loop` (async)
+or `within_deadline` (threads), which abandon the work at the deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+import anyio
+import pyarrow as pa
+
+from sidecar.engine import Engine
+from sidecar.engine.cache import BYPASS
+from sidecar.errors import ErrorCode, SidecarError
+from sidecar.gateway.audit import AuditLog
+from sidecar.gateway.limits import Limiter, LimitExceeded, over_bytes, over_rows, timed_out
+from sidecar.gateway.request import QueryRequest
+from sidecar.gateway.watchdog import Watchdog
+from sidecar.metrics import Metrics
+from sidecar.secrets import REDACTOR
+
+log = logging.getLogger("sidecar.gateway")
+T = TypeVar("T")
+MAX_AUDITED_SQL = 64 << 10
+REFUSALS = (ErrorCode.FORBIDDEN, ErrorCode.LIMIT_EXCEEDED, ErrorCode.TIMEOUT)
+
+
+class Result(Protocol):
+    """A running answer as the engine hands it over (QueryResult, CachedResult, TableResult)."""
+
+    schema: pa.Schema
+    cache_status: str
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+    def cancel(self) -> None: ...
+
+    @property
+    def relations(self) -> list[str]: ...
+
+    @property
+    def source_queries(self) -> int: ...
+
+
+class TableResult:
+    """A small answer computed whole outside the engine (pg_catalog's shadow catalog), so that
+    it too is limited and audited like any statement."""
+
+    cache_status = BYPASS
+    source_queries = 0
+
+    def __init__(self, table: pa.Table, relations: Sequence[str] = ()) -> None:
+        self.table = table
+        self.schema = table.schema
+        self.relations = list(relations)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return iter(self.table.to_batches())
+
+    def cancel(self) -> None:
+        return None
+
+
+class Gateway:
+    def __init__(self, engine: Engine, metrics: Metrics, audit: AuditLog) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.audit = audit
+        self.limiter = Limiter(engine.config)
+        self.watchdog = Watchdog()
+
+    def statement(self, request: QueryRequest) -> Statement:
+        """The statement for `request`, its clock running; nothing is planned yet."""
+        return Statement(self, request)
+
+    def describe(
+        self,
+        request: QueryRequest,
+        run: Callable[[], Result] | None = None,
+        *,
+        tentative: bool = False,
+    ) -> pa.Schema:
+        """The result schema of `request`, planned as its identity but not run, and audited
+        only when it fails: protocols that describe a statement before executing it (pg
+        Describe, Flight prepared statements) execute it afterwards, and that execution is the
+        record. A `tentative` description (with stand-in parameters) is not audited at all."""
+        try:
+            result = run() if run is not None else self._plan(request)
+        except Exception as error:
+            failure = agent_error(error)
+            if not tentative:
+                self.record(request, failure)
+            raise failure from None
+        result.cancel()
+        return result.schema
+
+    def refuse(self, request: QueryRequest, error: SidecarError) -> None:
+        """Record a statement turned away before it reached the path (a malformed request)."""
+        self.record(request, error)
+
+    def auth_failed(self, interface: str, client: str, user: str, reason: str) -> None:
+        """A failed login: its audit line (the name tried, never the key) and its counter."""
+        self.metrics.auth_failures.labels(interface).inc()
+        self.audit.write(
+            {
+                "identity": REDACTOR.redact(user),
+                "interface": interface,
+                "client": client,
+                "decision": "auth_failed",
+                "code": ErrorCode.UNAUTHENTICATED.value,
+                "reason": REDACTOR.redact(reason),
+            }
+        )
+
+    def _plan(self, request: QueryRequest) -> Result:
+        return self.engine.query(request.sql, request.parameters, request.identity)
+
+    def record(
+        self,
+        request: QueryRequest,
+        error: SidecarError | None,
+        statement: Statement | None = None,
+    ) -> None:
+        """The statement's audit line and metrics."""
+        identity = request.identity.name
+        outcome = "ok" if error is None else error.code.value
+        self.metrics.queries.labels(request.interface, outcome, identity).inc()
+        decision = "ok"
+        if error is not None:
+            decision = "refused" if error.code in REFUSALS else "error"
+            if decision == "refused":
+                self.metrics.refusals.labels(identity, _reason(error)).inc()
+        result = statement.result if statement is not None else None
+        rows = statement.rows if statement is not None else 0
+        size = statement.bytes if statement is not None else 0
+        elapsed = time.monotonic() - request.received
+        if statement is not None:
+            self.metrics.rows.labels(request.interface, identity).inc(rows)
+            self.metrics.bytes.labels(request.interface, identity).inc(size)
+            self.metrics.latency.labels(request.interface).observe(elapsed)
+        if not self.audit.enabled:
+            return
+        sql = REDACTOR.redact(request.sql)
+        if len(sql) > MAX_AUDITED_SQL:
+            sql = sql[:MAX_AUDITED_SQL] + f"... ({len(sql) - MAX_AUDITED_SQL} more characters)"
+        self.audit.write(
+            {
+                "identity": identity,
+                "interface": request.interface,
+                "client": request.client,
+                "sql": sql,
+                "decision": decision,
+                "code": None if error is None else error.code.value,
+                "reason": None if error is None else REDACTOR.redact(error.message),
+                "datasets": result.relations if result is not None else [],
+                "rows": rows,
+                "bytes": size,
+                "duration_ms": round(elapsed * 1000, 3),
+                "cache": result.cache_status if result is not None else None,
+                "source_queries": result.source_queries if result is not None else 0,
+            }
+        )
+
+    def close(self) -> None:
+        self.audit.close()
+
+
+class Statement:
+    """One statement on the path, from its request to its audit line.
+
+    Thread-safe where it must be: a server may close it from the event loop while a worker
+    thread is still inside `open` or a batch; whatever that thread produces afterwards is
+    released, and the statement is recorded once.
+    """
+
+    def __init__(self, gateway: Gateway, request: QueryRequest) -> None:
+        self.gateway = gateway
+        self.request = request
+        limiter = gateway.limiter
+        self.governing = limiter.governing(request.identity)
+        self.timeout, self.setting = limiter.timeout(request.identity)
+        if request.timeout is not None and request.timeout < self.timeout:
+            self.timeout, self.setting = request.timeout, "the session's statement_timeout"
+        self.result: Result | None = None
+        self.rows = 0
+        self.bytes = 0
+        self._release: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        self._finished = False
+        self._expired = False
+        self.cancelled = False
+        self._arm(request.received + self.timeout)
+        gateway.metrics.inflight.labels(request.interface).inc()
+
+    @property
+    def schema(self) -> pa.Schema:
+        assert self.result is not None, "open() the statement first"
+        return self.result.schema
+
+    @property
+    def cache_status(self) -> str:
+        return self.result.cache_status if self.result is not None else BYPASS
+
+    # --- the path -------------------------------------------------------------------------------
+
+    def open(self, run: Callable[[], Result] | None = None) -> Statement:
+        """Guard, policy and plan (the engine, or `run` for an answer made elsewhere), then the
+        identity's rate and concurrency limits. Blocks: call it off the event loop."""
+        try:
+            result = run() if run is not None else self.gateway._plan(self.request)
+            self._keep(result=result)
+            self._keep(release=self.gateway.limiter.admit(self.request.identity, self.deadline))
+        except Exception as error:
+            raise self._fail(error) from None
+        return self
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        """The result's batches within the identity's max_rows and max_bytes: a result that
+        outgrows them fails, it is never cut short silently."""
+        assert self.result is not None, "open() the statement first"
+        limits = self.governing.limits
+        try:
+            for batch in self.result:
+                self.rows += batch.num_rows
+                self.bytes += batch.nbytes
+                if limits.max_rows is not None and self.rows > limits.max_rows:
+                    raise over_rows(self.request.identity, self.governing)
+                if limits.max_bytes is not None and self.bytes > limits.max_bytes:
+                    raise over_bytes(self.request.identity, self.governing)
+                yield batch
+        except Exception as error:
+            raise self._fail(error) from None
+        self.close()
+
+    def cancel(self) -> None:
+        """Stop the engine's work (a client's cancel); the iteration then fails CANCELED."""
+        self.cancelled = True
+        if self.result is not None:
+            self.result.cancel()
+
+    def close(self, error: SidecarError | None = None) -> None:
+        """The end of the statement, whether it ran out, failed or the client stopped early:
+        stops what still runs, frees its concurrency slot, writes its audit line and metrics."""
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+            release, self._release = self._release, None
+        self._alarm.disarm()
+        self.gateway.metrics.inflight.labels(self.request.interface).dec()
+        if self.result is not None:
+            self.result.cancel()
+        if release is not None:
+            release()
+        if error is not None and error.code is ErrorCode.CANCELED and self._expired:
+            error = self.timeout_error()
+        self.gateway.record(self.request, error, self)
+
+    # --- deadlines ------------------------------------------------------------------------------
+
+    def restart_clock(self) -> None:
+        """A new deadline from now: each pg Execute or FETCH, and a Flight DoGet, is timed on
+        its own, as PostgreSQL times each statement of a cursor."""
+        self._alarm.disarm()
+        self._arm(time.monotonic() + self.timeout)
+
+    def stop_clock(self) -> None:
+        """No deadline while the client holds the statement between steps (a suspended pg
+        portal, a Flight ticket not yet redeemed): only the sidecar's own work is timed."""
+        self._alarm.disarm()
+        self.deadline = math.inf
+
+    def timeout_error(self) -> SidecarError:
+        return timed_out(self.timeout, self.setting)
+
+    async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
+        """Blocking work of this statement (planning, pulling, encoding) on a worker thread;
+        at the deadline the statement ends with TIMEOUT and the thread is left behind."""
+        with anyio.move_on_after(max(self.deadline - time.monotonic(), 0)):
+            return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
+        raise self._expire_now()
+
+    def within_deadline(self, function: Callable[..., T], *args: Any) -> T:
+        """`off_loop` for servers on threads (Flight): the work runs on a helper thread that is
+        abandoned at the deadline, so a source stuck in a read cannot hold the answer back."""
+        box: list[T] = []
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                box.append(function(*args))
+            except BaseException as error:
+                failure.append(error)
+
+        worker = threading.Thread(target=work, name="statement", daemon=True)
+        worker.start()
+        worker.join(max(self.deadline - time.monotonic(), 0))
+        if failure:
+            raise failure[0]
+        if not box:
+            raise self._expire_now()
+        return box[0]
+
+    def _arm(self, deadline: float) -> None:
+        self.deadline = deadline
+        self._alarm = self.gateway.watchdog.arm(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._expired = True
+        self.cancel()
+
+    def _expire_now(self) -> SidecarError:
+        self._expire()
+        error = self.timeout_error()
+        self.close(error)
+        return error
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def _keep(
+        self, *, result: Result | None = None, release: Callable[[], None] | None = None
+    ) -> None:
+        """Hold what `open` acquired, unless the statement already ended (abandoned at its
+        deadline or cancelled meanwhile): then give it back at once."""
+        with self._lock:
+            if not self._finished:
+                if result is not None:
+                    self.result = result
+                self._release = release or self._release
+                return
+        if result is not None:
+            result.cancel()
+        if release is not None:
+            release()
+        raise SidecarError(ErrorCode.CANCELED, "the statement ended while it was being opened")
+
+    def _fail(self, error: BaseException) -> SidecarError:
+        failure = agent_error(error)
+        if self._expired and failure.code is ErrorCode.CANCELED:
+            failure = self.timeout_error()
+        self.close(failure)
+        return failure
+
+
+def agent_error(error: BaseException) -> SidecarError:
+    """What the agent is told: a SidecarError as raised, anything else an INTERNAL error whose
+    details go to the log (a bug must cost one statement, not the process)."""
+    if isinstance(error, SidecarError):
+        return error
+    log.error("statement failed", exc_info=error)
+    return SidecarError(
+        ErrorCode.INTERNAL,
+        REDACTOR.redact(f"{type(error).__name__}: {error}"),
+        hint="this is a bug in the sidecar; the log has the details",
+    )
+
+
+def _reason(error: SidecarError) -> str:
+    if isinstance(error, LimitExceeded):
+        return error.limit
+    if error.code is ErrorCode.TIMEOUT:
+        return "query_timeout"
+    return error.code.value

@@ -1,0 +1,189 @@
+"""Per-identity load bounds: what one agent may ask of the sidecar, and so of production.
+
+An identity's limits come from the first policy that matches it. The rate is a token bucket
+(`rate` tokens a second, at most `burst` saved up); `max_concurrent` is a count of running
+statements, where one more waits up to QUEUE_WAIT for a slot before it is refused. Rows and
+bytes are counted by the statement as its batches flow (gateway.py). Every refusal names the
+limit, the identity, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from policies.access import matching_policy
+from policies.identity import Identity
+from sidecar.config import Limits, SidecarConfig
+from sidecar.errors import ErrorCode, SidecarError
+
+QUEUE_WAIT = 1.0
+Clock = Callable[[], float]
+
+
+class LimitExceeded(SidecarError):
+    """A refusal by one of an identity's limits; `limit` names it (max_rows, rate, ...)."""
+
+    def __init__(
+        self, limit: str, message: str, *, hint: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(ErrorCode.LIMIT_EXCEEDED, message, hint=hint, retry_after=retry_after)
+        self.limit = limit
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "limit": self.limit}
+
+
+class TokenBucket:
+    """`rate` statements a second on average, `burst` at once after a quiet spell."""
+
+    def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 when a token was taken; else the seconds until one will be there."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self.rate
+
+
+class Slots:
+    """At most `size` holders at once; the next waits for one to leave, within a bound."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._held = 0
+        self._free = threading.Condition()
+
+    def acquire(self, wait: float) -> bool:
+        with self._free:
+            if not self._free.wait_for(lambda: self._held < self.size, timeout=max(wait, 0)):
+                return False
+            self._held += 1
+            return True
+
+    def release(self) -> None:
+        with self._free:
+            self._held -= 1
+            self._free.notify()
+
+
+@dataclass(frozen=True)
+class Governing:
+    """An identity's limits and where an operator changes them (`policies[1].limits`)."""
+
+    limits: Limits
+    where: str
+
+
+class Limiter:
+    """The load bounds of every identity, with the bucket and slots each one is using."""
+
+    def __init__(self, config: SidecarConfig) -> None:
+        self.config = config
+        self._buckets: dict[str, TokenBucket] = {}
+        self._slots: dict[str, Slots] = {}
+        self._lock = threading.Lock()
+
+    def governing(self, identity: Identity) -> Governing:
+        found = matching_policy(self.config.policies, identity)
+        if found is None:
+            return Governing(Limits(), "policies")
+        index, policy = found
+        return Governing(policy.limits, f"policies[{index}].limits")
+
+    def timeout(self, identity: Identity) -> tuple[float, str]:
+        """Seconds a statement of `identity` may run, and the setting that says so."""
+        governing = self.governing(identity)
+        if governing.limits.query_timeout is not None:
+            return governing.limits.query_timeout, f"{governing.where}.query_timeout"
+        return self.config.runtime.query_timeout, "runtime.query_timeout"
+
+    def admit(self, identity: Identity, deadline: float) -> Callable[[], None]:
+        """Let one statement of `identity` run, or refuse it; returns the slot's release."""
+        governing = self.governing(identity)
+        limits = governing.limits
+        if limits.rate is not None:
+            burst = limits.burst or max(1, math.floor(limits.rate))
+            wait = self._bucket(identity.name, limits.rate, burst).take()
+            if wait:
+                raise LimitExceeded(
+                    "rate",
+                    f'identity "{identity.name}" is over its rate limit of {limits.rate:g} '
+                    f"queries a second (burst {burst})",
+                    hint=f"retry in {wait:.2f}s and pace the queries; an operator sets "
+                    f"{governing.where}.rate",
+                    retry_after=wait,
+                )
+        if limits.max_concurrent is None:
+            return _nothing
+        slots = self._slot(identity.name, limits.max_concurrent)
+        if not slots.acquire(min(QUEUE_WAIT, deadline - time.monotonic())):
+            raise LimitExceeded(
+                "max_concurrent",
+                f'identity "{identity.name}" already runs {limits.max_concurrent} queries, its '
+                f"max_concurrent limit, and none finished within {QUEUE_WAIT:g}s",
+                hint="wait for a running query to finish (or cancel one) and retry; an operator "
+                f"sets {governing.where}.max_concurrent",
+                retry_after=QUEUE_WAIT,
+            )
+        return slots.release
+
+    def _bucket(self, name: str, rate: float, burst: int) -> TokenBucket:
+        with self._lock:
+            bucket = self._buckets.get(name)
+            if bucket is None:
+                bucket = self._buckets[name] = TokenBucket(rate, burst)
+            return bucket
+
+    def _slot(self, name: str, size: int) -> Slots:
+        with self._lock:
+            slots = self._slots.get(name)
+            if slots is None:
+                slots = self._slots[name] = Slots(size)
+            return slots
+
+
+def over_rows(identity: Identity, governing: Governing) -> LimitExceeded:
+    return LimitExceeded(
+        "max_rows",
+        f"the result has more than {governing.limits.max_rows} rows, the max_rows limit of "
+        f'identity "{identity.name}"',
+        hint="add LIMIT or aggregate (GROUP BY, count) so the answer fits; an operator sets "
+        f"{governing.where}.max_rows",
+    )
+
+
+def over_bytes(identity: Identity, governing: Governing) -> LimitExceeded:
+    return LimitExceeded(
+        "max_bytes",
+        f"the result is larger than {governing.limits.max_bytes} bytes, the max_bytes limit of "
+        f'identity "{identity.name}"',
+        hint="add LIMIT or aggregate, or select fewer columns, so the answer fits; an operator "
+        f"sets {governing.where}.max_bytes",
+    )
+
+
+def timed_out(seconds: float, setting: str) -> SidecarError:
+    return SidecarError(
+        ErrorCode.TIMEOUT,
+        f"query did not answer within {seconds:g}s",
+        hint=f"narrow the query (filters, LIMIT) or raise {setting}",
+    )
+
+
+def _nothing() -> None:
+    return None

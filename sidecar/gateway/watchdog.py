@@ -1,0 +1,55 @@
+"""One thread that stops statements at their deadlines, instead of a timer thread each."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+
+class Alarm:
+    """A call due at a deadline; `disarm` before then and it never happens."""
+
+    def __init__(self, deadline: float, action: Callable[[], None]) -> None:
+        self.deadline = deadline
+        self.action: Callable[[], None] | None = action
+
+    def disarm(self) -> None:
+        self.action = None
+
+
+class Watchdog:
+    def __init__(self) -> None:
+        self._alarms: list[tuple[float, int, Alarm]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, action: Callable[[], None]) -> Alarm:
+        alarm = Alarm(deadline, action)
+        with self._changed:
+            heapq.heappush(self._alarms, (deadline, next(self._order), alarm))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+        return alarm
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while self._alarms and self._alarms[0][2].action is None:
+                    heapq.heappop(self._alarms)
+                if not self._alarms:
+                    self._changed.wait()
+                    continue
+                deadline, _, alarm = self._alarms[0]
+                if deadline > time.monotonic():
+                    self._changed.wait(deadline - time.monotonic())
+                    continue
+                heapq.heappop(self._alarms)
+                action, alarm.action = alarm.action, None
+            if action is not None:
+                action()
