@@ -112,6 +112,15 @@ class Gateway:
         result.cancel()
         return result.schema
 
+    def parameter_count(self, request: QueryRequest) -> int:
+        """How many parameters the statement takes, for protocols that describe them before
+        binding; the guard checks it first, and a refusal is audited."""
+        try:
+            return self.engine.parameter_count(request.sql)
+        except SidecarError as error:
+            self.record(request, error)
+            raise
+
     def refuse(self, request: QueryRequest, error: SidecarError) -> None:
         """Record a statement turned away before it reached the path (a malformed request)."""
         self.record(request, error)
@@ -158,7 +167,7 @@ class Gateway:
             self.metrics.latency.labels(request.interface).observe(elapsed)
         if not self.audit.enabled:
             return
-        sql = REDACTOR.redact(request.sql)
+        sql = REDACTOR.redact(request.sql).rstrip()
         if len(sql) > MAX_AUDITED_SQL:
             sql = sql[:MAX_AUDITED_SQL] + f"... ({len(sql) - MAX_AUDITED_SQL} more characters)"
         self.audit.write(

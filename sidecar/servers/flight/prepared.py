@@ -36,7 +36,7 @@ class PreparedStatements:
     def create(self, request: QueryRequest) -> pb.ActionCreatePreparedStatementResult:
         """Plan `request.sql` as its identity for its schema; the execution is the statement
         the query path limits and audits."""
-        count = self.gateway.engine.parameter_count(request.sql)
+        count = self.gateway.parameter_count(request)
         try:
             probe = replace(request, parameters=[None] * count)
             dataset = self.gateway.describe(probe, tentative=count > 0)

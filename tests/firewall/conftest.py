@@ -1,0 +1,120 @@
+"""One real `sidecar run` for the firewall probes, with an identity per role and interface.
+
+The sidecar serves a 1000-row `orders` file, a 100-row `events` file in row groups of 10 (so a
+result grows batch by batch and can pass a limit mid-stream) and `slow`, an HTTP API that takes
+2 seconds to answer. The model's data tools run on a Sidecar built in this process from the
+same sidecar.yaml (its own audit file): a model's tool call runs exactly that code.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from sidecar.config import parse_config
+from sidecar.runtime import Sidecar
+from tests.firewall.clients import INTERFACES, Endpoints
+from tests.http_api_server import ApiServer, Reply
+from tests.process import SidecarProcess, free_port
+
+ROLES = ("free", "capped", "narrow", "paced", "single", "hasty")
+SLOW_SECONDS = 2.0
+SOURCE_TOKEN = "source-token-" + secrets.token_hex(8)
+POLICIES = [
+    {"identities": ["capped-*"], "datasets": ["*"], "limits": {"max_rows": 20}},
+    {"identities": ["narrow-*"], "datasets": ["*"], "limits": {"max_bytes": "2KiB"}},
+    {"identities": ["paced-*"], "datasets": ["*"], "limits": {"rate": "1/m", "burst": 2}},
+    {"identities": ["single-*"], "datasets": ["*"], "limits": {"max_concurrent": 1}},
+    {"identities": ["hasty-*"], "datasets": ["*"], "limits": {"query_timeout": "1s"}},
+    {"identities": ["*"], "datasets": ["*"]},
+]
+
+
+@dataclass(frozen=True)
+class Firewall:
+    process: SidecarProcess
+    endpoints: Endpoints
+    keys: dict[str, str]  # identity -> API key
+    root: Path
+
+    @property
+    def audit(self) -> Path:
+        return self.root / "audit.jsonl"
+
+    @property
+    def tools_audit(self) -> Path:
+        return self.root / "audit-tools.jsonl"
+
+
+def identity(role: str, interface: str) -> str:
+    return f"{role}-{interface}"
+
+
+def write_data(root: Path) -> None:
+    orders = pa.table(
+        {
+            "id": pa.array(range(1000), pa.int64()),
+            "customer": [f"customer-{i % 37}" for i in range(1000)],
+            "amount": [float(i % 250) for i in range(1000)],
+            "status": ["failed" if i % 10 == 0 else "paid" for i in range(1000)],
+        }
+    )
+    pq.write_table(orders, root / "orders.parquet")
+    events = pa.table({"id": pa.array(range(100), pa.int64()), "kind": ["click"] * 100})
+    pq.write_table(events, root / "events.parquet", row_group_size=10)
+
+
+def config(root: Path, api: ApiServer, keys: dict[str, str], audit: str) -> dict[str, object]:
+    api_keys = [{"key": key, "identity": name} for name, key in keys.items()]
+    return {
+        "version": 1,
+        "name": "firewall",
+        "runtime": {"http": {"port": free_port()}, "auth": {"api_keys": api_keys}},
+        "datasets": [
+            {"from": "file:orders.parquet", "name": "orders"},
+            {"from": "file:events.parquet", "name": "events"},
+            {
+                "from": api.url("/slow"),
+                "name": "slow",
+                "params": {"retries": 0, "headers": {"Authorization": "${env:SOURCE_TOKEN}"}},
+                "columns": [{"name": "x", "type": "bigint"}],
+            },
+        ],
+        "policies": POLICIES,
+        "audit": {"path": audit, "max_size": "1MiB", "backups": 2},
+    }
+
+
+@pytest.fixture(scope="package")
+def firewall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firewall]:
+    root = tmp_path_factory.mktemp("firewall")
+    write_data(root)
+    keys = {
+        identity(role, interface): f"key-{role}-{interface}-{secrets.token_hex(12)}"
+        for role in ROLES
+        for interface in INTERFACES
+    }
+    env = {"SOURCE_TOKEN": SOURCE_TOKEN}
+    with ApiServer() as api, pytest.MonkeyPatch.context() as patch:
+        api.route("/slow", Reply([{"x": 1}], delay=SLOW_SECONDS))
+        settings = config(root, api, keys, "audit.jsonl")
+        (root / "sidecar.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+        process = SidecarProcess(root / "sidecar.yaml", env=env)
+        process.start(settings["runtime"]["http"]["port"])  # type: ignore[index]
+        patch.setenv("SOURCE_TOKEN", SOURCE_TOKEN)
+        local = Sidecar(parse_config(config(root, api, keys, "audit-tools.jsonl"), root))
+        local.engine.load()
+        endpoints = Endpoints(process.url, process.pg_port, process.flight_url, local)
+        try:
+            yield Firewall(process, endpoints, keys, root)
+        finally:
+            process.stop()
+            local.engine.close()
+            local.gateway.close()

@@ -1,0 +1,61 @@
+"""Every probe of probes.py on every interface: the same answer, each in its protocol's terms."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.firewall.clients import INTERFACES, Answer, runner
+from tests.firewall.conftest import Firewall, identity
+from tests.firewall.probes import PROBES, WIRE, Probe
+
+HOLD_START = 0.3
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+@pytest.mark.parametrize("probe", PROBES, ids=lambda probe: probe.name)
+def test_probe(firewall: Firewall, probe: Probe, interface: str) -> None:
+    if interface in probe.skip:
+        pytest.skip(f"{probe.name} does not apply to {interface}")
+    who = identity(probe.role, interface)
+    run = runner(interface, firewall.endpoints)
+    key = firewall.keys[who]
+    for _ in range(probe.before):
+        warmup = run(who, key, probe.sql)
+        assert warmup.failure is None, warmup.failure
+    holder = None
+    if probe.hold is not None:
+        holder = threading.Thread(target=run, args=(who, key, probe.hold), daemon=True)
+        holder.start()
+        time.sleep(HOLD_START)
+    answer = run(who, key, probe.sql)
+    if holder is not None:
+        holder.join()
+    check(probe, interface, who, answer)
+
+
+def check(probe: Probe, interface: str, who: str, answer: Answer) -> None:
+    if probe.refusal is None:
+        assert answer.failure is None, answer.failure
+        assert answer.rows is not None
+        if probe.rows is not None:
+            assert answer.rows == probe.rows
+        if probe.count is not None:
+            assert len(answer.rows) == probe.count
+        return
+    failure = answer.failure
+    assert failure is not None, f"{probe.name} passed on {interface}: {answer.rows}"
+    refusal = probe.refusal
+    expected = WIRE[refusal.kind][interface]
+    if interface == "http" and probe.midstream:
+        assert failure.broken and failure.wire == "200", failure
+    else:
+        assert failure.wire == expected, failure
+        assert not failure.broken, failure
+    for word in refusal.words:
+        assert word.format(identity=who) in failure.message, failure
+    assert refusal.fix in failure.hint, failure
+    if refusal.retry and interface == "http":
+        assert failure.retry_after is not None and int(failure.retry_after) >= 1, failure

@@ -1,0 +1,112 @@
+"""The query path's parts: the rate bucket, concurrency slots, which policy governs, the audit
+log's lines and rotation, and the watchdog. End to end they are probed on every interface in
+tests/firewall."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from policies.access import matching_policy
+from policies.identity import Identity
+from sidecar.config import Audit, parse_config
+from sidecar.gateway.audit import AuditLog
+from sidecar.gateway.limits import Limiter, Slots, TokenBucket
+from sidecar.gateway.watchdog import Watchdog
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_allows_a_burst_then_the_rate() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=2.0, burst=3, clock=clock)
+    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take() == pytest.approx(0.5)
+    clock.now += 0.5
+    assert bucket.take() == 0.0
+    clock.now += 10  # a quiet spell saves up at most the burst
+    assert [bucket.take() for _ in range(4)][-1] > 0
+
+
+def test_slots_wait_briefly_then_refuse() -> None:
+    slots = Slots(1)
+    assert slots.acquire(0)
+    started = time.monotonic()
+    assert not slots.acquire(0.1)
+    assert time.monotonic() - started >= 0.1
+    threading.Timer(0.05, slots.release).start()
+    assert slots.acquire(2)
+
+
+def test_the_first_matching_policy_governs() -> None:
+    config = parse_config(
+        {
+            "policies": [
+                {"identities": ["bi"], "limits": {"max_rows": 100}},
+                {"identities": ["agent-*"], "limits": {"rate": "600/m", "query_timeout": "2s"}},
+                {"identities": ["*"], "limits": {"max_rows": 1}},
+            ]
+        }
+    )
+    assert matching_policy(config.policies, Identity("agent-7")) is not None
+    limiter = Limiter(config)
+    governing = limiter.governing(Identity("agent-7"))
+    assert governing.where == "policies[1].limits" and governing.limits.rate == 10.0
+    assert limiter.timeout(Identity("agent-7")) == (2.0, "policies[1].limits.query_timeout")
+    assert limiter.governing(Identity("Agent-7")).limits.max_rows == 1  # names are exact
+    assert limiter.timeout(Identity("bi")) == (60.0, "runtime.query_timeout")
+    assert matching_policy(None, Identity("bi")) is None
+
+
+def test_rate_refusal_names_the_limit_and_when_to_retry() -> None:
+    config = parse_config({"policies": [{"identities": ["*"], "limits": {"rate": "1/m"}}]})
+    limiter = Limiter(config)
+    limiter.admit(Identity("a"), time.monotonic() + 5)()
+    with pytest.raises(Exception) as refused:
+        limiter.admit(Identity("a"), time.monotonic() + 5)
+    error = refused.value.to_dict()  # type: ignore[attr-defined]
+    assert error["code"] == "limit_exceeded" and error["limit"] == "rate"
+    assert 59 < error["retry_after"] <= 60 and "policies[0].limits.rate" in error["hint"]
+    limiter.admit(Identity("b"), time.monotonic() + 5)()  # each identity has its own bucket
+
+
+def test_audit_lines_are_json_and_rotate_by_size(tmp_path: Path) -> None:
+    log = AuditLog(Audit(path="logs/audit.jsonl", max_size=400, backups=2), tmp_path)
+    for index in range(20):
+        log.write({"identity": "a", "sql": f"SELECT {index}", "decision": "ok"})
+    log.close()
+    files = sorted(path.name for path in (tmp_path / "logs").iterdir())
+    assert files == ["audit.jsonl", "audit.jsonl.1", "audit.jsonl.2"]
+    last = [json.loads(line) for line in (tmp_path / "logs/audit.jsonl").read_text().splitlines()]
+    assert last[-1]["sql"] == "SELECT 19" and last[-1]["time"].endswith("Z")
+
+
+def test_audit_to_stdout_and_off(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = AuditLog(Audit(path="-"), tmp_path)
+    log.write({"decision": "auth_failed"})
+    log.close()
+    assert json.loads(capsys.readouterr().out)["decision"] == "auth_failed"
+    off = AuditLog(None, tmp_path)
+    off.write({"decision": "ok"})
+    assert not off.enabled and list(tmp_path.iterdir()) == []
+
+
+def test_watchdog_fires_armed_alarms_only() -> None:
+    watchdog = Watchdog()
+    fired: list[str] = []
+    done = threading.Event()
+    watchdog.arm(time.monotonic() + 0.2, lambda: fired.append("late"))
+    watchdog.arm(time.monotonic() + 0.05, lambda: fired.append("early")).disarm()
+    watchdog.arm(time.monotonic() + 0.3, done.set)
+    assert done.wait(2)
+    assert fired == ["late"]
