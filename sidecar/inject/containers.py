@@ -42,6 +42,8 @@ def sidecar_container(settings: Settings, injection: Injection) -> dict[str, Any
     }
     if settings.native:
         container["restartPolicy"] = "Always"
+    # The one writable place: DuckDB spills under its working directory.
+    container["workingDir"] = "/tmp"
     if injection.secrets:
         container["envFrom"] = [{"secretRef": {"name": injection.secrets}}]
     container["startupProbe"] = {

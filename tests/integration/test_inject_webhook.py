@@ -8,12 +8,14 @@ schemas in strict mode.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import datetime as dt
 import ipaddress
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -30,9 +32,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from sidecar.inject import admission
 from tests.process import free_port
 
 VERSIONS = ("1.29.0", "1.34.0")
+# `sidecar inject` is the documented command; `python -m sidecar.inject` (what the chart runs)
+# is the same code without the client imports of the CLI, and quicker to start.
+SIDECAR_INJECT = [sys.executable, "-m", "sidecar", "inject"]
+INJECT = [sys.executable, "-m", "sidecar.inject"]
 OPT_IN = {
     "agent-sidecar.io/inject": "true",
     "agent-sidecar.io/config": "sre-agent-sidecar",
@@ -123,10 +130,12 @@ def operations(response: dict[str, Any]) -> list[dict[str, Any]]:
     return json.loads(base64.b64decode(response["patch"]))
 
 
-def start_webhook(directory: Path, settings: dict[str, Any] | None = None) -> Webhook:
+def start_webhook(
+    directory: Path, settings: dict[str, Any] | None = None, program: list[str] = INJECT
+) -> Webhook:
     ca = write_certificates(directory)
     port = free_port()
-    command = [sys.executable, "-m", "sidecar", "inject", "serve", "--host", "127.0.0.1"]
+    command = [*program, "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--tls-cert", str(directory / "tls.crt")]
     command += ["--tls-key", str(directory / "tls.key")]
     if settings is not None:
@@ -156,7 +165,7 @@ def stop(webhook: Webhook) -> None:
 
 @pytest.fixture(scope="module")
 def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
-    running = start_webhook(tmp_path_factory.mktemp("webhook"))
+    running = start_webhook(tmp_path_factory.mktemp("webhook"), program=SIDECAR_INJECT)
     yield running
     stop(running)
 
@@ -495,11 +504,13 @@ def test_bad_requests_get_400_and_other_objects_pass(webhook: Webhook) -> None:
 # ---- render: the same result offline ----------------------------------------------------------
 
 
-def render(manifest: str, directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def render(
+    manifest: str, directory: Path, *args: str, command: list[str] = INJECT
+) -> subprocess.CompletedProcess[str]:
     source = directory / "manifest.yaml"
     source.write_text(manifest)
     return subprocess.run(
-        [sys.executable, "-m", "sidecar", "inject", "render", "-f", str(source), *args],
+        [*command, "render", "-f", str(source), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -534,7 +545,7 @@ def test_render_gives_what_the_webhook_gives(webhook: Webhook, tmp_path: Path) -
     }
     cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
     manifest = yaml.safe_dump_all([deployment, service, pod, cron])
-    result = render(manifest, tmp_path)
+    result = render(manifest, tmp_path, command=SIDECAR_INJECT)
     assert result.returncode == 0, result.stderr
     rendered = list(yaml.safe_load_all(result.stdout))
     assert rendered[1] == service
@@ -568,7 +579,7 @@ def test_render_fails_closed_naming_the_object(tmp_path: Path) -> None:
         result.stderr
     )
     missing = subprocess.run(
-        [sys.executable, "-m", "sidecar", "inject", "render", "-f", str(tmp_path / "nope.yaml")],
+        [*INJECT, "render", "-f", str(tmp_path / "nope.yaml")],
         capture_output=True,
         text=True,
         timeout=60,
@@ -580,3 +591,49 @@ def test_render_fails_closed_naming_the_object(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "native" in result.stderr and "ports.htp" in result.stderr
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cert-manager rewrites the Secret's files in place; new connections get the new pair."""
+    monkeypatch.setattr(admission, "CERTIFICATE_CHECK_SECONDS", 0.05)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    first_ca, second_ca = write_certificates(first), write_certificates(second)
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+
+    def install(folder: Path) -> None:
+        shutil.copy(folder / "tls.crt", cert)
+        shutil.copy(folder / "tls.key", key)
+
+    install(first)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    async def trusted(port: int, ca: Path) -> bool:
+        client = ssl.create_default_context(cafile=ca)
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        except ssl.SSLCertVerificationError:
+            return False
+        writer.close()
+        return True
+
+    async def scenario() -> None:
+        reloader = asyncio.create_task(admission._reload_certificate(context, cert, key))
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        assert await trusted(port, first_ca) and not await trusted(port, second_ca)
+        install(second)
+        deadline = time.monotonic() + 10
+        while not await trusted(port, second_ca):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        cert.write_text("not a certificate")  # a broken renewal keeps the working pair
+        await asyncio.sleep(0.3)
+        assert await trusted(port, second_ca)
+        reloader.cancel()
+        server.close()
+
+    asyncio.run(scenario())

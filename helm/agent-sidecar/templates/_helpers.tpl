@@ -133,6 +133,7 @@ and renders what the webhook would add for the same annotations:
   {{- if $s.native }}
   restartPolicy: Always
   {{- end }}
+  workingDir: /tmp
   {{- with .secrets }}
   envFrom:
     - secretRef:
