@@ -248,12 +248,12 @@ class Statement:
         limits = self.governing.limits
         try:
             for batch in self.result:
-                self.rows += batch.num_rows
-                self.bytes += batch.nbytes
-                if limits.max_rows is not None and self.rows > limits.max_rows:
+                rows, size = self.rows + batch.num_rows, self.bytes + batch.nbytes
+                if limits.max_rows is not None and rows > limits.max_rows:
                     raise over_rows(self.request.identity, self.governing)
-                if limits.max_bytes is not None and self.bytes > limits.max_bytes:
+                if limits.max_bytes is not None and size > limits.max_bytes:
                     raise over_bytes(self.request.identity, self.governing)
+                self.rows, self.bytes = rows, size
                 yield batch
         except Exception as error:
             raise self._fail(error) from None

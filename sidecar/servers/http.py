@@ -88,6 +88,17 @@ def _status(error: SidecarError) -> int:
     return STATUS[error.code]
 
 
+class _BrokenOffFilter(logging.Filter):
+    """uvicorn calls a response left without its last chunk an ASGI error; here that is on
+    purpose, and BatchStream's warning says why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
+
+
+logging.getLogger("uvicorn.error").addFilter(_BrokenOffFilter())
+
+
 class BatchStream(StreamingResponse):
     """A streamed result; one that fails past its status line is broken off (no last chunk)."""
 

@@ -74,6 +74,7 @@ def test_refusals_and_errors_are_audited_with_their_reason(
     refused = audited(path, lambda r: marker in (r.get("sql") or ""))
     assert refused["decision"] == "refused" and refused["code"] == "limit_exceeded"
     assert "max_rows" in refused["reason"] and refused["datasets"] == ["orders"]
+    assert refused["rows"] == 0 and refused["bytes"] == 0  # nothing was served
     free = identity("free", interface)
     assert run(free, firewall.keys[free], f"DELETE FROM orders WHERE id = '{marker}'").failure
     forbidden = audited(

@@ -1,0 +1,128 @@
+"""The query path's cost: the same statements straight through the engine and through the
+gateway every interface uses (limits checked, rows and bytes counted, an audit line written).
+
+In one process, on a 1M-row Parquet file, with the results cache off so every statement runs:
+the p50 of a point query (interleaved, so both sides see the same machine) and the throughput
+of a 1M-row scan (best of N). The gateway side runs as an identity whose policy sets every
+limit, and writes its audit log to a file.
+
+    python benchmarks/firewall.py [--rows 1000000] [--queries 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from policies.identity import Identity
+from sidecar.config import parse_config
+from sidecar.engine import Engine
+from sidecar.gateway import AuditLog, Gateway, QueryRequest
+from sidecar.metrics import Metrics
+
+POINT = "SELECT id, amount, status FROM orders WHERE id = 4242"
+SCAN = "SELECT * FROM orders"
+AGENT = Identity("agent")
+LIMITS = {
+    "max_rows": 10_000_000,
+    "max_bytes": "1GiB",
+    "query_timeout": "60s",
+    "max_concurrent": 64,
+    "rate": "1000000/s",
+}
+
+
+def write_orders(path: Path, rows: int) -> None:
+    table = pa.table(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "customer_id": pa.array([i % 10_000 for i in range(rows)], pa.int64()),
+            "amount": pa.array([(i % 1000) / 10 for i in range(rows)], pa.float64()),
+            "status": pa.array([("paid", "failed", "pending")[i % 3] for i in range(rows)]),
+        }
+    )
+    pq.write_table(table, path, row_group_size=128 * 1024)
+
+
+def direct(engine: Engine) -> Callable[[str], int]:
+    def run(sql: str) -> int:
+        return sum(batch.num_rows for batch in engine.query(sql, (), AGENT))
+
+    return run
+
+
+def through(gateway: Gateway) -> Callable[[str], int]:
+    def run(sql: str) -> int:
+        statement = gateway.statement(QueryRequest(sql, AGENT, "bench", client="bench"))
+        return sum(batch.num_rows for batch in statement.open())
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--scans", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        write_orders(root / "orders.parquet", args.rows)
+        config = parse_config(
+            {
+                "runtime": {"results_cache": {"enabled": False}},
+                "datasets": [{"from": "file:orders.parquet", "name": "orders"}],
+                "policies": [{"identities": ["*"], "datasets": ["*"], "limits": LIMITS}],
+                "audit": {"path": "audit.jsonl"},
+            },
+            root,
+        )
+        engine = Engine(config)
+        engine.load()
+        gateway = Gateway(engine, Metrics(engine), AuditLog(config.audit, root))
+        sides = {"engine": direct(engine), "gateway": through(gateway)}
+        for run in sides.values():
+            for _ in range(20):
+                run(POINT)
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        for _ in range(args.queries):
+            for name, run in sides.items():
+                started = time.perf_counter()
+                run(POINT)
+                times[name].append(time.perf_counter() - started)
+        best: dict[str, float] = {name: float("inf") for name in sides}
+        for _ in range(args.scans):
+            for name, run in sides.items():
+                started = time.perf_counter()
+                assert run(SCAN) == args.rows
+                best[name] = min(best[name], time.perf_counter() - started)
+        gateway.close()
+        lines = sum(1 for _ in (root / "audit.jsonl").open())
+        engine.close()
+    p50 = {name: statistics.median(values) * 1000 for name, values in times.items()}
+    overhead = p50["gateway"] / p50["engine"] - 1
+    print(
+        f"point query p50: engine {p50['engine']:.2f} ms, gateway {p50['gateway']:.2f} ms, "
+        f"overhead {overhead:+.1%}"
+    )
+    rate = {name: args.rows / seconds / 1e6 for name, seconds in best.items()}
+    overhead = best["gateway"] / best["engine"] - 1
+    print(
+        f"{args.rows:,}-row scan: engine {rate['engine']:.1f} M rows/s, "
+        f"gateway {rate['gateway']:.1f} M rows/s, overhead {overhead:+.1%}"
+    )
+    print(f"audit lines written: {lines}")
+
+
+if __name__ == "__main__":
+    main()
