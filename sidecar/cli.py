@@ -47,12 +47,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from policies.access import schema_errors
 from sidecar import __version__
 from sidecar.config import ConfigError, SidecarConfig, json_schema, load_config
 from sidecar.inject import commands as inject_commands
 from sidecar.secrets import REDACTOR
 
 if TYPE_CHECKING:
+    from policies.identity import Identity
+    from sidecar.engine import Engine
     from sidecar.engine.catalog import DatasetEntry
 
 DEFAULT_URL = "http://127.0.0.1:8090"
@@ -678,13 +681,30 @@ def banner(
     summary = f"{plural(len(config.datasets), 'dataset')}, {plural(len(config.views), 'view')}"
     if failed:
         summary += f"; {len(failed)} failed to load: {', '.join(failed)} (see `sidecar status`)"
+    schemas = {entry.name: entry.schema for entry in loaded if entry.schema is not None}
     body = Group(
         *(Text(endpoint) for endpoint in endpoints),
         Text(""),
         Text(summary, style="red" if failed else ""),
+        access_line(config),
+        *(Text(f"policy error: {p}", style="red") for p in schema_errors(config, schemas)),
         Text("Ctrl-C stops the sidecar.", style="dim"),
     )
     return Panel(body, title=Text(f"sidecar {config.name} is running", style="bold"), expand=False)
+
+
+def access_line(config: SidecarConfig) -> Text:
+    """Who reads what, in one line: without policies that is everyone, everything."""
+    if config.policies is None:
+        return Text(
+            "No policies: every identity reads every dataset (add policies: to restrict).",
+            style="yellow",
+        )
+    count = len(config.policies)
+    return Text(
+        f"{count} {'policy' if count == 1 else 'policies'}: an identity reads only what its "
+        "first matching policy gives (`sidecar policy explain --identity NAME`)."
+    )
 
 
 def try_hint(
@@ -820,6 +840,92 @@ def connect(config: SidecarConfig, io: Io) -> int:
     if failed:
         io.fail(f"{len(failed)} of {plural(len(config.datasets), 'dataset')} failed to load")
         return 1
+    problems = engine.policy_problems()
+    if problems:
+        io.fail(*problems)
+        return 1
+    return 0
+
+
+def cmd_policy_explain(args: argparse.Namespace, io: Io) -> int:
+    """What one identity sees, and how a query of it is decided and rewritten."""
+    path = Path(args.config or CONFIG_FILE)
+    config = read_config(path, io)
+    if config is None:
+        return 2
+    from policies.identity import Identity
+    from sidecar.engine import Engine
+
+    attributes: dict[str, str] = {}
+    for api_key in config.runtime.auth.api_keys:
+        if api_key.identity == args.identity:
+            attributes.update(api_key.attributes)
+    identity = Identity(args.identity, attributes)
+    engine = Engine(config)
+    try:
+        engine.load()
+        for line in policy_lines(engine, identity):
+            io.say(line)
+        if args.sql:
+            return explain_decision(engine, identity, args.sql, io)
+    finally:
+        engine.close()
+    return 0
+
+
+def policy_lines(engine: Engine, identity: Identity) -> list[Text]:
+    config = engine.config
+    grant = engine.access.grant(identity)
+    pairs = ", ".join(f"{k}={v}" for k, v in sorted(identity.attributes.items()))
+    known = {key.identity for key in config.runtime.auth.api_keys}
+    note = "" if not config.runtime.auth.api_keys or identity.name in known else " (holds no key)"
+    lines = [Text.assemble(("identity ", "bold"), identity.name, note, f" ({pairs})" * bool(pairs))]
+    if not grant.restricted:
+        lines.append(Text("no policies: block, so it reads every dataset and view as it is"))
+    elif grant.index is None:
+        lines.append(Text("no policy matches it, so it sees nothing (deny by default)", "red"))
+        return lines
+    else:
+        lines.append(Text(f"policy: policies[{grant.index}] (first entry matching it)"))
+    for relation in engine.catalog.relations(grant):
+        kind = "dataset" if relation.entry is not None else "view"
+        lines.append(Text.assemble("  ", (relation.name, "bold"), f" ({kind})"))
+        source = relation.entry.schema if relation.entry is not None else relation.schema
+        rules = grant.rules(relation.name, source.names if source is not None else [])
+        columns = [
+            f"{field.name} ({rules[field.name]})" if field.name in rules else field.name
+            for field in source or []
+            if rules.get(field.name) != "deny"
+        ]
+        lines.append(Text(f"    columns: {', '.join(columns) or '(not loaded)'}"))
+        denied = [name for name, rule in rules.items() if rule == "deny"]
+        if denied:
+            lines.append(Text(f"    denied: {', '.join(denied)}"))
+        row_filter = grant.row_filter(relation.name)
+        if row_filter is not None:
+            lines.append(Text(f"    rows: {row_filter.sql(dialect='postgres')}"))
+    if grant.limits is not None:
+        limits = grant.limits.model_dump(exclude_none=True)
+        shown = ", ".join(f"{name}={value}" for name, value in limits.items()) or "none"
+        lines.append(Text(f"limits: {shown}"))
+    return lines
+
+
+def explain_decision(engine: Engine, identity: Identity, sql: str, io: Io) -> int:
+    """The decision on `sql` for `identity`: refused (with the error it would get) or allowed,
+    with the plan as rewritten for it."""
+    from sidecar.errors import SidecarError
+
+    try:
+        plan = engine.explain(sql, (), identity, operator=True)
+    except SidecarError as error:
+        io.say(Text.assemble(("decision: refused", "red"), f" ({error.code.value})"))
+        io.say(Text(f"  {error.message}" + (f"\n  hint: {error.hint}" if error.hint else "")))
+        return 1
+    io.say(Text("decision: allowed", "green"))
+    io.say(Text("rewritten plan:"))
+    for line in plan.splitlines():
+        io.say(Text(f"  {line}" if line else ""))
     return 0
 
 
@@ -914,6 +1020,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inject_commands.add_arguments(inject)
     inject.set_defaults(handler=cmd_inject)
+
+    policy = commands.add_parser("policy", help="what a policy lets an identity see")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
+    explain = policy_commands.add_parser(
+        "explain", help="an identity's datasets, columns, row filters and limits; a query's plan"
+    )
+    explain.add_argument("-c", "--config", help=f"config file (default: ./{CONFIG_FILE})")
+    explain.add_argument("--identity", required=True, help="the identity (API key holder)")
+    explain.add_argument("sql", nargs="?", help="a query to decide and plan as that identity")
+    explain.set_defaults(handler=cmd_policy_explain)
     return parser
 
 

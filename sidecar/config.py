@@ -584,6 +584,11 @@ def parse_config(data: Any, base_dir: Path | None = None) -> SidecarConfig:
         raise ConfigError(_explain(error)) from None
     if base_dir is not None:
         config.base_dir = base_dir
+    from policies.access import policy_errors  # policies build on this module's models
+
+    problems = policy_errors(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return config
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +20,9 @@ import pyarrow.dataset as ds
 from connectors.base import Connector, ScanRequest, SourceError
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
+
+if TYPE_CHECKING:
+    from sidecar.engine.restriction import Restriction
 
 
 class Cancelled(Exception):
@@ -108,13 +112,18 @@ class ConnectorDataset(StreamDataset):
         schema: pa.Schema,
         request: ScanRequest,
         cancelled: threading.Event,
+        restriction: Restriction | None = None,
     ) -> None:
         super().__init__(name, schema, cancelled)
         self.connector = connector
         self.request = request
+        self.restriction = restriction
 
     def _start(self, columns: list[str] | None) -> pa.RecordBatchReader:
         """Start the source scan with the planned pushdown, widened to what DataFusion needs."""
+        restriction = self.restriction
+        if restriction is not None:
+            return self._restricted(restriction, columns)
         projection = None
         if self.request.projection is not None:
             wanted = set(columns or ()) | set(self.request.projection)
@@ -123,6 +132,22 @@ class ConnectorDataset(StreamDataset):
                 :1
             ]
         return self.connector.scan(replace(self.request, projection=projection))
+
+    def _restricted(
+        self, restriction: Restriction, columns: list[str] | None
+    ) -> pa.RecordBatchReader:
+        """The caller's view of the source: the row filter goes with the scan where the source
+        takes it, and the stream is filtered and masked before DataFusion sees a batch."""
+        asked = set(columns or ()) | set(
+            self.request.projection if self.request.projection is not None else self._schema.names
+        )
+        wanted = [f.name for f in self._schema if f.name in asked] or self._schema.names[:1]
+        request = replace(
+            self.request,
+            projection=restriction.source_columns(wanted, self.connector.schema()),
+            filters=[*self.request.filters, *restriction.pushed],
+        )
+        return restriction.apply(self.connector.scan(request), wanted)
 
 
 class ReaderDataset(StreamDataset):

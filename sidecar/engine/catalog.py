@@ -10,7 +10,7 @@ import contextlib
 import difflib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -20,8 +20,11 @@ from sqlglot import exp
 from accelerators.manager import Accelerator, copy_connector
 from accelerators.refresh import LocalCopy, RefreshError
 from connectors import Connector, DatasetSource, SourceError, open_connector
+from policies.access import Grant, unrestricted
+from policies.guard import parse
 from sidecar.config import Dataset, SidecarConfig, View
 from sidecar.engine.memory import TableConnector
+from sidecar.engine.restriction import Restriction
 from sidecar.engine.types import UnknownType, arrow_type, sql_type
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR, SecretError, resolve
@@ -230,6 +233,20 @@ class DatasetEntry:
 
 
 @dataclass(frozen=True)
+class Relation:
+    """A dataset or view as one caller sees it, for every catalog surface (information_schema,
+    pg_catalog, Flight metadata, /v1/datasets, the model's tools): its columns are the ones
+    the caller's policy leaves, typed as the caller reads them."""
+
+    name: str
+    kind: str
+    schema: pa.Schema | None
+    description: str | None = None
+    sql: str | None = None
+    entry: DatasetEntry | None = None
+
+
+@dataclass(frozen=True)
 class Resolved:
     """What a table reference in a query turned out to be."""
 
@@ -255,6 +272,8 @@ class Catalog:
         }
         self.views = {view.name.lower(): view for view in config.views}
         self.view_schemas: dict[str, pa.Schema] = {}
+        self.granted_view_schemas: dict[str, dict[str, pa.Schema | None]] = {}
+        self.describe_view: Callable[[str, Grant], pa.Schema | None] = lambda key, grant: None
 
     @property
     def database(self) -> str:
@@ -281,28 +300,29 @@ class Catalog:
     def ready(self) -> bool:
         return all(entry.available for entry in self.datasets.values())
 
-    def table_names(self) -> list[str]:
-        return sorted(
-            [e.name for e in self.datasets.values()] + [v.name for v in self.views.values()]
-        )
+    def table_names(self, grant: Grant | None = None) -> list[str]:
+        names = [e.name for e in self.datasets.values()] + [v.name for v in self.views.values()]
+        return sorted(name for name in names if grant is None or grant.sees(name))
 
-    def resolve(self, table: exp.Table) -> Resolved:
+    def resolve(self, table: exp.Table, grant: Grant | None = None) -> Resolved:
+        """What a table reference names, for a caller holding `grant` (None: the operator, or
+        a view's definer); a relation the caller may not see does not exist for it."""
         name, schema, catalog = table.name, table.db, table.catalog
         if schema.lower() == SYSTEM_SCHEMA and not catalog:
-            system = self.system_table(name.lower())
+            system = self.system_table(name.lower(), grant)
             if system is not None:
                 return Resolved(f"{SYSTEM_SCHEMA}.{name.lower()}", system=system)
         elif schema.lower() in ("", SCHEMA) and catalog.lower() in ("", self.database.lower()):
             key = name.lower()
-            if key in self.datasets:
+            if key in self.datasets and (grant is None or grant.sees(key)):
                 return Resolved(self.datasets[key].name, dataset=self.datasets[key])
-            if key in self.views:
+            if key in self.views and (grant is None or grant.sees(key)):
                 return Resolved(self.views[key].name, view=self.views[key])
-        raise self.unknown_table(table)
+        raise self.unknown_table(table, grant)
 
-    def unknown_table(self, table: exp.Table) -> SidecarError:
+    def unknown_table(self, table: exp.Table, grant: Grant | None = None) -> SidecarError:
         written = ".".join(part for part in (table.catalog, table.db, table.name) if part)
-        known = self.table_names()
+        known = self.table_names(grant)
         close = difflib.get_close_matches(table.name.lower(), [k.lower() for k in known], n=1)
         hint = f"known tables: {', '.join(known) or '(none declared)'}"
         if close:
@@ -313,45 +333,88 @@ class Catalog:
             hint=hint,
         )
 
-    def system_table(self, name: str) -> TableConnector | None:
+    def relations(self, grant: Grant | None = None) -> list[Relation]:
+        """The datasets, then the views, that `grant` sees, by name."""
+        grant = grant or unrestricted()
+        found = []
+        for entry in sorted(self.datasets.values(), key=lambda e: e.name.lower()):
+            if grant.sees(entry.name):
+                schema = entry.schema
+                if schema is not None:
+                    restriction = Restriction.of(grant, entry.name, schema, definer=False)
+                    schema = restriction.schema if restriction is not None else schema
+                found.append(
+                    Relation(
+                        entry.name, "BASE TABLE", schema, entry.config.description, None, entry
+                    )
+                )
+        for key, view in sorted(self.views.items()):
+            if grant.sees(view.name):
+                definition = view.sql if self._shows_definition(view, grant) else None
+                found.append(
+                    Relation(
+                        view.name,
+                        "VIEW",
+                        self.view_schema(key, grant),
+                        view.description,
+                        definition,
+                    )
+                )
+        return found
+
+    def view_schema(self, key: str, grant: Grant) -> pa.Schema | None:
+        """A view's columns as `grant` reads them (a hashed column beneath it is text)."""
+        if not grant.restricted:
+            return self.view_schemas.get(key)
+        schemas = self.granted_view_schemas.setdefault(grant.visibility, {})
+        if key not in schemas:
+            schemas[key] = self.describe_view(key, grant)
+        return schemas[key]
+
+    @staticmethod
+    def _shows_definition(view: View, grant: Grant) -> bool:
+        """A view's SQL names what it reads: shown only when the caller sees all of that as is."""
+        if not grant.restricted:
+            return True
+        try:
+            tables = [t for tree in parse(view.sql) if tree for t in tree.find_all(exp.Table)]
+        except SidecarError:
+            return False
+        return all(grant.sees(table.name) and not grant.narrows(table.name) for table in tables)
+
+    def system_table(self, name: str, grant: Grant | None = None) -> TableConnector | None:
         builders = {
             "tables": self._information_tables,
             "columns": self._information_columns,
-            "schemata": self._information_schemata,
+            "schemata": lambda _: self._information_schemata(),
         }
         if name not in builders:
             return None
-        return TableConnector(f"{SYSTEM_SCHEMA}.{name}", builders[name]())
+        return TableConnector(f"{SYSTEM_SCHEMA}.{name}", builders[name](grant))
 
-    def _relations(self) -> Iterable[tuple[str, str, pa.Schema | None]]:
-        for entry in sorted(self.datasets.values(), key=lambda e: e.name):
-            yield entry.name, "BASE TABLE", entry.schema
-        for view in sorted(self.views.values(), key=lambda v: v.name):
-            yield view.name, "VIEW", self.view_schemas.get(view.name.lower())
-
-    def _information_tables(self) -> pa.Table:
+    def _information_tables(self, grant: Grant | None) -> pa.Table:
         rows = [
             {
                 "table_catalog": self.database,
                 "table_schema": SCHEMA,
-                "table_name": name,
-                "table_type": kind,
+                "table_name": relation.name,
+                "table_type": relation.kind,
             }
-            for name, kind, _ in self._relations()
+            for relation in self.relations(grant)
         ]
         return pa.Table.from_pylist(
             rows, schema=_strings("table_catalog", "table_schema", "table_name", "table_type")
         )
 
-    def _information_columns(self) -> pa.Table:
+    def _information_columns(self, grant: Grant | None) -> pa.Table:
         rows = []
-        for name, _, schema in self._relations():
-            for position, column in enumerate(schema or [], start=1):
+        for relation in self.relations(grant):
+            for position, column in enumerate(relation.schema or [], start=1):
                 rows.append(
                     {
                         "table_catalog": self.database,
                         "table_schema": SCHEMA,
-                        "table_name": name,
+                        "table_name": relation.name,
                         "column_name": column.name,
                         "ordinal_position": position,
                         "is_nullable": "YES" if column.nullable else "NO",

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from policies.access import Access, Grant, schema_errors, unrestricted
 from policies.guard import check, parse
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar.config import SidecarConfig
@@ -40,9 +42,12 @@ class Engine:
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
         self.catalog = Catalog(config)
+        self.catalog.describe_view = self._view_schema
+        self.access = Access(config)
         self.search = SearchIndexes(self.catalog, config)
         self.planner = Planner(
-            self.catalog, lambda node, identity: bind_function(self.search, node, identity)
+            self.catalog,
+            lambda node, grant, definer: bind_function(self.search, node, grant, definer),
         )
         settings = config.runtime.results_cache
         self.cache = (
@@ -57,12 +62,13 @@ class Engine:
         if accelerator is not None:
             accelerator.start(self._refresh_quietly)
 
-    def refresh(self, name: str) -> DatasetEntry:
+    def refresh(self, name: str, identity: Identity | None = None) -> DatasetEntry:
         """Refresh one dataset now (the on-demand refresh of the APIs and CLI): its local copy,
-        then its search index."""
+        then its search index. A caller (`identity`) may refresh only what it sees."""
+        grant = self.access.grant(identity) if identity is not None else None
         entry = self.catalog.datasets.get(name.lower())
-        if entry is None:
-            raise self.catalog.unknown_table(exp.to_table(name))
+        if entry is None or (grant is not None and not grant.sees(entry.name)):
+            raise self.catalog.unknown_table(exp.to_table(name), grant)
         if entry.copy is not None or name.lower() not in self.search.entries:
             entry.refresh()
         if name.lower() in self.search.entries:
@@ -77,6 +83,16 @@ class Engine:
         if entry.generation != generation and key in self.search.entries:
             self.search.rebuild_quietly(self.search.entries[key])
 
+    def policy_problems(self) -> list[str]:
+        """Policy rules that name columns the loaded datasets do not have (config check
+        --connect, and the start-up banner): such a rule cannot be enforced as written."""
+        schemas = {
+            entry.name: entry.schema
+            for entry in self.catalog.datasets.values()
+            if entry.schema is not None
+        }
+        return schema_errors(self.config, schemas)
+
     @property
     def ready(self) -> bool:
         return self.catalog.ready
@@ -87,10 +103,16 @@ class Engine:
         """Plan `sql` as `identity` and return its running result; raises SidecarError with a
         fix to try.
 
-        The planner sees the identity (what it may read) and it keys the results cache: one
-        agent's answers are never served to another."""
+        The identity's policy decides what the query can see; the identity and its policy key
+        the results cache: one agent's answers are never served to another."""
+        return self.run(sql, parameters, self.access.grant(identity))
+
+    def run(
+        self, sql: str, parameters: Sequence[Any], grant: Grant, *, cached: bool = True
+    ) -> QueryResult | CachedResult:
+        """`query` for a resolved grant; `cached=False` always plans and runs afresh."""
         try:
-            return self._query(sql, parameters, identity)
+            return self._query(sql, parameters, grant, cached)
         except RecursionError:
             raise SidecarError(
                 ErrorCode.QUERY,
@@ -98,31 +120,24 @@ class Engine:
                 hint="flatten nested parentheses or subqueries, or split the query with WITH",
             ) from None
 
-    def _fresh(self, sql: str, parameters: Sequence[Any], identity: Identity) -> QueryResult:
-        """A query that really runs, for EXPLAIN: a cached answer has no plan to show."""
-        result = self.query(sql, parameters, identity)
-        if isinstance(result, CachedResult):
-            result = QueryResult(result.plan)
-        return result
-
     def _query(
-        self, sql: str, parameters: Sequence[Any], identity: Identity
+        self, sql: str, parameters: Sequence[Any], grant: Grant, cached: bool
     ) -> QueryResult | CachedResult:
         statement = check(sql, parse(sql))
         if isinstance(statement, exp.Describe):
-            return self._describe(statement, identity)
+            return self._describe(statement, sql, grant)
         if isinstance(statement, exp.Command):
             keyword = statement.name.upper()
             text = statement.expression.name if statement.expression else ""
             if keyword == "EXPLAIN":
-                return self._explain(text, parameters, identity)
+                return self._explain(text, parameters, grant)
             if keyword == "SHOW":
-                return self._show(text, identity)
-        plan = self.planner.plan(bind(statement, parameters), sql, identity)
+                return self._show(text, grant)
+        plan = self.planner.plan(bind(statement, parameters), sql, grant)
         generations = self._generations(plan)
-        if self.cache is None or generations is None:
+        if self.cache is None or generations is None or not cached:
             return QueryResult(plan)
-        key = (plan.sql, identity.name)
+        key = (plan.sql, grant.identity.name, grant.key)
         entry = self.cache.get(key, generations)
         if entry is not None:
             return CachedResult(entry, plan)
@@ -147,21 +162,36 @@ class Engine:
         return parameter_count(check(sql, parse(sql)))
 
     def explain(
-        self, sql: str, parameters: Sequence[Any] = (), identity: Identity = ANONYMOUS_IDENTITY
+        self,
+        sql: str,
+        parameters: Sequence[Any] = (),
+        identity: Identity = ANONYMOUS_IDENTITY,
+        *,
+        operator: bool = False,
     ) -> str:
-        table = pa.Table.from_batches(list(self._explain(sql, parameters, identity)))
+        """EXPLAIN as `identity` would get it, or with the policy's work spelled out for the
+        `operator` (`sidecar policy explain`): row filters, hidden datasets, what is fetched."""
+        grant = self.access.grant(identity)
+        table = pa.Table.from_batches(list(self._explain(sql, parameters, grant, operator)))
         return "\n\n".join(f"{kind}:\n{text}" for kind, text in zip(*table.columns, strict=True))
 
-    def _explain(self, sql: str, parameters: Sequence[Any], identity: Identity) -> QueryResult:
+    def _explain(
+        self, sql: str, parameters: Sequence[Any], grant: Grant, operator: bool = False
+    ) -> QueryResult:
         analyze = sql.lstrip().upper().startswith("ANALYZE ")
         body = sql.lstrip()[len("ANALYZE ") :] if analyze else sql
-        result = self._fresh(body, parameters, identity)
+        result = self.run(body, parameters, grant, cached=False)
+        assert isinstance(result, QueryResult)
         if analyze:
             for _ in result:
                 pass
-        rows = [("federation", federation_text(result, analyze))]
-        rows.append(("logical_plan", result.logical_plan()))
-        rows.append(("physical_plan", result.physical_plan()))
+        rows = [("federation", federation_text(result, analyze, operator))]
+        if any(scan.hidden for scan in result.plan.scans) and not operator:
+            hidden = "not shown: the query reads datasets beneath a view that you cannot see"
+            rows += [("logical_plan", hidden), ("physical_plan", hidden)]
+        else:
+            rows.append(("logical_plan", result.logical_plan()))
+            rows.append(("physical_plan", result.physical_plan()))
         return self._system_result(
             "explain",
             pa.table(
@@ -172,30 +202,31 @@ class Engine:
             ),
         )
 
-    def _show(self, text: str, identity: Identity) -> QueryResult | CachedResult:
+    def _show(self, text: str, grant: Grant) -> QueryResult | CachedResult:
         words = text.split()
         if [w.upper() for w in words[:1]] == ["TABLES"]:
-            return self.query(
+            return self.run(
                 "SELECT table_schema, table_name, table_type FROM information_schema.tables "
                 "ORDER BY table_name",
-                identity=identity,
+                (),
+                grant,
             )
         if len(words) == 3 and words[0].upper() == "COLUMNS" and words[1].upper() == "FROM":
-            return self._describe(exp.Describe(this=exp.to_table(words[2])), identity)
+            return self._describe(exp.Describe(this=exp.to_table(words[2])), text, grant)
         raise SidecarError(
             ErrorCode.QUERY,
             f"SHOW {text} is not supported here",
             hint="use SHOW TABLES, SHOW COLUMNS FROM <table>, or DESCRIBE <table>",
         )
 
-    def _describe(self, statement: exp.Describe, identity: Identity) -> QueryResult:
+    def _describe(self, statement: exp.Describe, sql: str, grant: Grant) -> QueryResult:
         table = statement.this
         if not isinstance(table, exp.Table):
             raise SidecarError(
                 ErrorCode.QUERY, "DESCRIBE needs a table name", hint="DESCRIBE <table>"
             )
-        resolved = self.catalog.resolve(table)
-        schema = self._relation_schema(table, identity)
+        resolved = self.catalog.resolve(table, grant)
+        schema = self._relation_schema(table, grant)
         descriptions = self._column_descriptions(resolved.name)
         return self._system_result(
             "describe",
@@ -215,9 +246,16 @@ class Engine:
             ),
         )
 
-    def _relation_schema(self, table: exp.Table, identity: Identity) -> pa.Schema:
+    def _relation_schema(self, table: exp.Table, grant: Grant) -> pa.Schema:
         probe = exp.select("*").from_(table.copy()).limit(0)
-        return self.query(probe.sql(dialect=DIALECT), identity=identity).schema
+        return self.run(probe.sql(dialect=DIALECT), (), grant).schema
+
+    def _view_schema(self, key: str, grant: Grant) -> pa.Schema | None:
+        """A view's columns as `grant` reads them, learnt by planning it (for the catalogs)."""
+        try:
+            return self._relation_schema(exp.to_table(self.catalog.views[key].name), grant)
+        except SidecarError:
+            return None
 
     def _column_descriptions(self, name: str) -> dict[str, str | None]:
         for dataset in self.config.datasets:
@@ -233,10 +271,11 @@ class Engine:
 
     def _describe_views(self) -> None:
         """Learn each view's columns once the datasets are loaded, for information_schema."""
+        self.catalog.granted_view_schemas.clear()
         for key, view in self.catalog.views.items():
             try:
                 self.catalog.view_schemas[key] = self._relation_schema(
-                    exp.to_table(view.name), ANONYMOUS_IDENTITY
+                    exp.to_table(view.name), unrestricted()
                 )
             except SidecarError:
                 self.catalog.view_schemas.pop(key, None)
@@ -250,7 +289,10 @@ class Engine:
                 entry.connector.close()
 
 
-def federation_text(result: QueryResult, analyzed: bool) -> str:
+def federation_text(result: QueryResult, analyzed: bool, operator: bool = False) -> str:
+    """What each source is sent and what DataFusion does above it. Callers under a policy
+    see their own scans only: a dataset beneath a view they cannot see stays unnamed, and the
+    row filter's text and columns show only to the operator (`operator`, policy explain)."""
     pushed = result.plan.pushed
     if pushed is not None:
         relations = ", ".join(result.plan.relations)
@@ -261,9 +303,24 @@ def federation_text(result: QueryResult, analyzed: bool) -> str:
         return _grouped_text(result, grouped, analyzed)
     lines = []
     for scan in result.plan.scans:
-        line = f"{scan.relation} AS {scan.alias}: {scan.connector.describe(scan.request)}"
+        if scan.hidden and not operator:
+            lines.append(f"(a dataset beneath view {scan.view} that you cannot see)")
+            continue
+        restriction = scan.restriction
+        request = scan.request
+        if operator and restriction is not None:
+            request = replace(
+                request,
+                projection=restriction.source_columns(
+                    request.projection or scan.schema.names, scan.connector.schema()
+                ),
+                filters=[*request.filters, *restriction.pushed],
+            )
+        line = f"{scan.relation} AS {scan.alias}: {scan.connector.describe(request)}"
         if scan.residual:
             line += f"\n  not pushed (evaluated by DataFusion): {'; '.join(scan.residual)}"
+        if restriction is not None and restriction.transforms:
+            line += "\n  access policy: " + restriction.describe(operator)
         if analyzed:
             line += _fetched(result.scans[scan.name].stats)
         lines.append(line)

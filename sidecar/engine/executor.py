@@ -54,7 +54,12 @@ class QueryResult:
         self.cancelled = threading.Event()
         self.scans: dict[str, StreamDataset] = {
             scan.name: ConnectorDataset(
-                scan.relation, scan.connector, scan.schema, scan.request, self.cancelled
+                scan.relation,
+                scan.connector,
+                scan.schema,
+                scan.request,
+                self.cancelled,
+                scan.restriction,
             )
             for scan in plan.scans
         }

@@ -26,20 +26,23 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from connectors.base import Connector, ScanRequest
 from connectors.sql import SqlConnector
+from policies.access import Grant, unrestricted
 from policies.guard import check, parse
-from policies.identity import Identity
-from sidecar.engine.catalog import Catalog, Resolved
+from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, Resolved
 from sidecar.engine.grouping import GroupedQuery, split
+from sidecar.engine.restriction import Restriction
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 
 DIALECT = "postgres"
 SCAN_PREFIX = "__scan_"
 MAX_VIEW_DEPTH = 16
+DEFINER = "view"  # meta key on table references inside a view: resolved as its definer
 MINUTE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$")
 # A table function the engine answers itself (a search): its relation name and its scan's
-# connector, or None for a function it does not know.
-TableFunction = Callable[[exp.Func, Identity], tuple[str, Connector] | None]
+# connector, or None for a function it does not know. It reads what the grant sees (or, inside
+# a view, what the view's definer sees: the flag).
+TableFunction = Callable[[exp.Func, Grant, bool], tuple[str, Connector] | None]
 UNRESOLVED = re.compile(r"Column '\"?([^'\"]+)\"?' could not be resolved|Unknown column: (\S+)")
 
 
@@ -54,6 +57,9 @@ class Scan:
     schema: pa.Schema
     request: ScanRequest = field(default_factory=ScanRequest)
     residual: list[str] = field(default_factory=list)
+    restriction: Restriction | None = None
+    view: str | None = None
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,15 +103,19 @@ class Planner:
         self.catalog = catalog
         self.table_function = table_function
 
-    def plan(self, statement: exp.Expression, sql: str, identity: Identity) -> Plan:
-        """The plan of `statement` as `identity` may run it."""
+    def plan(self, statement: exp.Expression, sql: str, grant: Grant | None = None) -> Plan:
+        """`grant` is what the caller may see (None: everything); each dataset reference
+        becomes a scan of the caller's rows and values (`restriction`)."""
+        grant = grant or unrestricted()
         _complete_minutes(statement)
-        statement = self._expand_views(statement, sql)
-        scans = self._bind_scans(statement, sql, identity)
-        qualified = self._push_down(statement, scans, sql) if scans else None
-        grouped = _grouped(statement, scans)
+        statement, views = self._expand_views(statement, sql, grant)
+        scans = self._bind_scans(statement, sql, grant)
+        qualified = self._push_down(statement, scans, views, sql) if scans else None
+        # a source alone never answers for a restricted scan: it would skip the policy
+        own = not any(scan.restriction is not None for scan in scans)
+        grouped = _grouped(statement, scans) if own else None
         _hand_searches_to_sources(statement, scans)
-        pushed = _whole_query(statement, scans)
+        pushed = _whole_query(statement, scans) if own else None
         direct = _direct(qualified, scans) if qualified is not None and not pushed else None
         return Plan(
             statement,
@@ -116,23 +126,34 @@ class Planner:
             direct,
         )
 
-    def _expand_views(self, statement: exp.Expression, sql: str) -> exp.Expression:
+    def _expand_views(
+        self, statement: exp.Expression, sql: str, grant: Grant
+    ) -> tuple[exp.Expression, dict[str, str]]:
+        """Inline every view; returns the statement and the caller's view aliases (alias ->
+        view). Tables inside a view are marked with it: they resolve with the definer's
+        visibility, so a view works even when the datasets under it are hidden."""
+        aliases: dict[str, str] = {}
         for _ in range(MAX_VIEW_DEPTH):
             views = [
                 (table, resolved)
-                for table, resolved in self._references(statement, sql)
+                for table, resolved in self._references(statement, sql, grant)
                 if resolved.view is not None
             ]
             if not views:
-                return statement
+                return statement, aliases
             for table, resolved in views:
                 body = self._view_body(resolved)
+                definer = table.meta.get(DEFINER, resolved.name)
+                for inner in body.find_all(exp.Table):
+                    inner.meta[DEFINER] = definer
                 alias = table.alias_or_name
+                if DEFINER not in table.meta:
+                    aliases[alias] = resolved.name
                 subquery = exp.Subquery(
                     this=body, alias=exp.TableAlias(this=exp.to_identifier(alias))
                 )
                 if table is statement:
-                    return subquery
+                    return subquery, aliases
                 table.replace(subquery)
         raise SidecarError(
             ErrorCode.QUERY,
@@ -153,49 +174,85 @@ class Planner:
             ) from None
 
     def _references(
-        self, statement: exp.Expression, sql: str
+        self, statement: exp.Expression, sql: str, grant: Grant
     ) -> Iterator[tuple[exp.Table, Resolved]]:
         for table in list(statement.find_all(exp.Table)):
             if not isinstance(table.this, exp.Identifier) or is_cte_reference(table):
                 continue
+            # a view reads with its definer's visibility, the system tables always the caller's
+            definer = DEFINER in table.meta and table.db.lower() != SYSTEM_SCHEMA
             try:
-                yield table, self.catalog.resolve(table)
+                yield table, self.catalog.resolve(table, None if definer else grant)
             except SidecarError as error:
                 error.position = _position(sql, table.name)
                 raise
 
-    def _bind_scans(self, statement: exp.Expression, sql: str, identity: Identity) -> list[Scan]:
+    def _bind_scans(self, statement: exp.Expression, sql: str, grant: Grant) -> list[Scan]:
         scans = []
-        for table, resolved in list(self._references(statement, sql)):
+        for table, resolved in list(self._references(statement, sql, grant)):
+            view = table.meta.get(DEFINER)
+            restriction = None
             if resolved.system is not None:
                 connector, schema = resolved.system, resolved.system.schema()
             else:
                 assert resolved.dataset is not None
                 connector, schema = resolved.dataset.require()
+                restriction = Restriction.of(grant, resolved.name, schema, definer=view is not None)
+                if restriction is not None:
+                    restriction = restriction.at_source(connector.accepts_filter)
             name = f"{SCAN_PREFIX}{len(scans) + 1}"
             alias = table.alias_or_name
-            scans.append(Scan(name, alias, resolved.name, connector, schema))
+            scans.append(
+                Scan(
+                    name,
+                    alias,
+                    resolved.name,
+                    connector,
+                    restriction.schema if restriction is not None else schema,
+                    restriction=restriction,
+                    view=view,
+                    hidden=view is not None and not grant.sees(resolved.name),
+                )
+            )
             table_alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(alias))
             table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table_alias))
         for table in list(statement.find_all(exp.Table)):
-            bound = self._table_function(table, identity)
+            view = table.meta.get(DEFINER)
+            bound = self._table_function(table, grant, view is not None)
             if bound is None:
                 continue
             relation, connector = bound
+            dataset = connector.source.name  # the searched dataset: its policy holds for hits
+            restriction = Restriction.of(grant, dataset, connector.schema(), definer=bool(view))
+            if restriction is not None:
+                restriction = restriction.at_source(connector.accepts_filter)
             name = f"{SCAN_PREFIX}{len(scans) + 1}"
             alias = table.alias or _function_name(table.this)
-            scans.append(Scan(name, alias, relation, connector, connector.schema()))
+            scans.append(
+                Scan(
+                    name,
+                    alias,
+                    relation,
+                    connector,
+                    restriction.schema if restriction is not None else connector.schema(),
+                    restriction=restriction,
+                    view=view,
+                    hidden=view is not None and not grant.sees(dataset),
+                )
+            )
             table_alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(alias))
             table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table_alias))
         return scans
 
-    def _table_function(self, table: exp.Table, identity: Identity) -> tuple[str, Connector] | None:
+    def _table_function(
+        self, table: exp.Table, grant: Grant, definer: bool
+    ) -> tuple[str, Connector] | None:
         if self.table_function is None or not isinstance(table.this, exp.Func):
             return None
-        return self.table_function(table.this, identity)
+        return self.table_function(table.this, grant, definer)
 
     def _push_down(
-        self, statement: exp.Expression, scans: list[Scan], sql: str
+        self, statement: exp.Expression, scans: list[Scan], views: dict[str, str], sql: str
     ) -> exp.Expression | None:
         """Decide each scan's request; returns the qualified query it was decided on."""
         by_name = {scan.name: scan for scan in scans}
@@ -207,7 +264,7 @@ class Planner:
             qualified = pushdown_projections(pushdown_predicates(qualified))
             scopes = traverse_scope(qualified)
         except OptimizeError as error:
-            self._raise_unknown_column(error, scans, sql)
+            self._raise_unknown_column(error, scans, views, sql)
             return None
         except SqlglotError:
             return None
@@ -218,12 +275,24 @@ class Planner:
                     _plan_scan(by_name[source.name], alias, scope, used.get(alias, set()))
         return qualified
 
-    def _raise_unknown_column(self, error: OptimizeError, scans: list[Scan], sql: str) -> None:
+    def _raise_unknown_column(
+        self, error: OptimizeError, scans: list[Scan], views: dict[str, str], sql: str
+    ) -> None:
+        """The unknown column and the ones the caller can see: its tables' and its views'
+        columns, never those of the datasets beneath a view."""
         match = UNRESOLVED.search(str(error))
         if not match:
             return
         column = match.group(1) or match.group(2)
-        known = sorted({f"{scan.alias}.{name}" for scan in scans for name in scan.schema.names})
+        tables = [scan for scan in scans if scan.view is None]
+        known = sorted(
+            {f"{scan.alias}.{name}" for scan in tables for name in scan.schema.names}
+            | {
+                f"{alias}.{name}"
+                for alias, view in views.items()
+                for name in (self.catalog.view_schemas.get(view.lower()) or pa.schema([])).names
+            }
+        )
         lowered = [k for k in known if k.split(".", 1)[1].lower() == column.lower()]
         hint = f"columns in scope: {', '.join(known)}"
         if lowered:
@@ -406,17 +475,27 @@ def _plan_scan(scan: Scan, alias: str, scope: Scope, columns: set[str]) -> None:
         scan.request = ScanRequest(projection=projection)
         return
     candidates = _candidate_filters(select, alias)
+    # the source holds the original values: a predicate or sort on a masked column must be
+    # evaluated above the mask, and a row filter left to the sidecar must come before a limit
+    masked = set(scan.restriction.masks) if scan.restriction is not None else set()
     pushed, residual = [], []
     for conjunct in candidates:
         predicate = _unqualify(conjunct)
-        if predicate is not None and scan.connector.accepts_filter(predicate):
+        if (
+            predicate is not None
+            and not masked & {column.name for column in predicate.find_all(exp.Column)}
+            and scan.connector.accepts_filter(predicate)
+        ):
             pushed.append(predicate)
         else:
             residual.append(conjunct.sql(DIALECT))
     where = select.args.get("where")
     all_pushed = not residual and len(candidates) == len(_conjuncts(where.this if where else None))
     limit, order = _limit(select), _order(select, alias, scan.connector)
-    if not (all_pushed and scan.connector.supports_limit) or order is None:
+    filtered_here = scan.restriction is not None and scan.restriction.residual is not None
+    if order and masked & {key.this.name for key in order}:
+        order = None
+    if not (all_pushed and scan.connector.supports_limit) or order is None or filtered_here:
         limit, order = None, []
     scan.request = ScanRequest(projection=projection, filters=pushed, limit=limit, order_by=order)
     scan.residual = residual

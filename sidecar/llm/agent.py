@@ -150,7 +150,7 @@ class ChatAgent:
                     f"{self.model.name}; rename yours",
                     param=f"tools[{index}].function.name",
                 )
-        offered = self.tools.specs(names) + client
+        offered = self.tools.specs(names, self.identity) + client
         choice = request.tool_choice or "auto"
         if choice == "none" or not offered:
             return [], set(names), "none"

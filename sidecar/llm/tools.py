@@ -70,12 +70,15 @@ class DataTools:
         self.gateway = gateway
         self.engine = gateway.engine
 
-    def specs(self, enabled: Sequence[str]) -> list[dict[str, Any]]:
-        """OpenAI tool definitions; table arguments enumerate the tables, which also lets the
-        grammar of a forced call pick only names that exist."""
-        tables = self.engine.catalog.table_names()
+    def specs(self, enabled: Sequence[str], identity: Identity) -> list[dict[str, Any]]:
+        """OpenAI tool definitions; table arguments enumerate the tables `identity` sees,
+        which also lets the grammar of a forced call pick only names that exist."""
+        grant = self.engine.access.grant(identity)
+        tables = self.engine.catalog.table_names(grant)
         table = {"type": "string", "enum": tables} if tables else {"type": "string"}
-        described = "; ".join(f"{name}: {text}" for name, text in self._descriptions().items())
+        described = "; ".join(
+            f"{name}: {text}" for name, text in self._descriptions(identity).items()
+        )
         specs = {
             "list_datasets": (
                 "List the tables and views you can query, with their descriptions.",
@@ -169,7 +172,7 @@ class DataTools:
                 )
             return (await query(sql, MAX_ROWS)).render()
         if name == "search":
-            return (await query(self._search_sql(args), MAX_SEARCH_HITS)).render()
+            return (await query(self._search_sql(args, identity), MAX_SEARCH_HITS)).render()
         table = args.get("table")
         if not isinstance(table, str) or not table:
             raise SidecarError(
@@ -186,15 +189,17 @@ class DataTools:
         sample = exp.select("*").from_(relation).limit(limit)
         return (await query(sample.sql(dialect=DIALECT), limit)).render()
 
-    def _search_sql(self, args: dict[str, Any]) -> str:
-        """search() over the dataset: its columns but the long indexed passages' column,
-        then score and snippet."""
+    def _search_sql(self, args: dict[str, Any], identity: Identity) -> str:
+        """search() over the dataset: the columns `identity` sees but the long indexed
+        passages' column, then score and snippet."""
+        grant = self.engine.access.grant(identity)
         dataset, text = args.get("dataset"), args.get("text")
         if not isinstance(dataset, str) or not isinstance(text, str) or not text.strip():
+            searchable = [name for name in self.engine.search.searchable() if grant.sees(name)]
             raise SidecarError(
                 ErrorCode.INVALID_REQUEST,
                 "search needs 'dataset' and a non-empty 'text' argument",
-                hint="searchable: " + ", ".join(self.engine.search.searchable()),
+                hint="searchable: " + ", ".join(searchable),
             )
         limit = args.get("limit", SEARCH_HITS)
         limit = max(1, min(limit if isinstance(limit, int) else SEARCH_HITS, MAX_SEARCH_HITS))
@@ -208,10 +213,12 @@ class DataTools:
         )
         entry = self.engine.search.entries.get(dataset.lower())
         skipped = {entry.settings.chunk_column, "chunk"} if entry else {"chunk"}
+        names = entry.current.schema.names if entry and entry.current else []
+        denied = {c for c, rule in grant.rules(dataset, names).items() if rule == "deny"}
         columns = [
             exp.column(name, quoted=True)
-            for name in (entry.current.schema.names if entry and entry.current else [])
-            if name not in skipped
+            for name in names
+            if name not in skipped and name not in denied
         ] or [exp.Star()]
         return exp.select(*columns).from_(exp.Table(this=call)).sql(dialect=DIALECT)
 
@@ -220,7 +227,7 @@ class DataTools:
             "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_name",
             10_000,
         )
-        descriptions = self._descriptions()
+        descriptions = self._descriptions()  # the rows hold only what the caller sees
         tables = [
             {
                 "name": row["table_name"],
@@ -231,10 +238,16 @@ class DataTools:
         ]
         return json.dumps({"tables": tables}, separators=(",", ":"))
 
-    def _descriptions(self) -> dict[str, str]:
+    def _descriptions(self, identity: Identity | None = None) -> dict[str, str]:
+        """Descriptions of the datasets and views, of those `identity` sees when given."""
+        grant = self.engine.access.grant(identity) if identity is not None else None
         config = self.engine.config
         items = [*config.datasets, *config.views]
-        return {item.name: item.description for item in items if item.description}
+        return {
+            item.name: item.description
+            for item in items
+            if item.description and (grant is None or grant.sees(item.name))
+        }
 
 
 @dataclass(frozen=True)

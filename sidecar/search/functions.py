@@ -22,7 +22,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from connectors.base import Connector, DatasetSource, ScanRequest
-from policies.identity import Identity
+from policies.access import Grant
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.search import query
 from sidecar.search.index import Hit, SearchIndex
@@ -119,18 +119,26 @@ def parse_call(node: exp.Func, fields: Sequence[str] | None = None) -> SearchCal
 
 
 def bind_function(
-    indexes: SearchIndexes, node: exp.Func, identity: Identity
+    indexes: SearchIndexes, node: exp.Func, grant: Grant, definer: bool = False
 ) -> tuple[str, Connector] | None:
-    """The planner's hook: a search call's relation name and scan, None for other functions."""
+    """The planner's hook: a search call's relation name and scan, None for other functions.
+
+    Only columns the caller's policy leaves as they are can be searched: a match on a masked
+    column would tell what it holds. A call inside a view resolves as its definer would."""
     name = function_name(node)
     if name is None:
         return None
-    connector = bind(indexes, node)
+    connector = bind(indexes, node, grant=grant, definer=definer)
     return f"{name}({connector.call.dataset})", connector
 
 
 def bind(
-    indexes: SearchIndexes, node: exp.Func, columns: Sequence[str] | None = None
+    indexes: SearchIndexes,
+    node: exp.Func,
+    columns: Sequence[str] | None = None,
+    *,
+    grant: Grant | None = None,
+    definer: bool = False,
 ) -> SearchConnector:
     """The scan of one call; `columns` limits the searchable columns (all when None).
 
@@ -142,7 +150,7 @@ def bind(
     except SqlglotError:
         table = exp.Table(this=exp.to_identifier(call.dataset))
     try:
-        resolved = indexes.catalog.resolve(table)
+        resolved = indexes.catalog.resolve(table, None if definer else grant)
     except SidecarError as error:
         error.position = _position(dataset_arg)
         raise
@@ -154,7 +162,10 @@ def bind(
             position=_position(dataset_arg),
         )
     index = indexes.get(resolved.name)
-    searchable = [c for c in index.settings.text if columns is None or c in columns]
+    ruled = grant.rules(resolved.name, index.settings.text) if grant is not None else {}
+    searchable = [
+        c for c in index.settings.text if (columns is None or c in columns) and c not in ruled
+    ]
     call = parse_call(node, searchable)
     return SearchConnector(call, index, indexes, searchable)
 

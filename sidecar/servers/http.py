@@ -172,43 +172,43 @@ class HttpApi:
         return JSONResponse({"status": "ok"})
 
     async def ready(self, request: Request) -> Response:
-        waiting = [
+        """Open to probes, so under policies it names only what an anonymous caller sees."""
+        grant = self.engine.access.grant(ANONYMOUS_IDENTITY)
+        waiting = [e for e in self.engine.catalog.datasets.values() if not e.available]
+        shown = [
             {"name": e.name, "state": e.state.value, "last_error": e.last_error}
-            for e in self.engine.catalog.datasets.values()
-            if not e.available
+            for e in waiting
+            if grant.sees(e.name)
         ]
         return JSONResponse(
-            {"ready": not waiting, "datasets": waiting}, status_code=200 if not waiting else 503
+            {"ready": not waiting, "datasets": shown}, status_code=200 if not waiting else 503
         )
 
     async def datasets(self, request: Request) -> Response:
-        catalog = self.engine.catalog
+        grant = self.engine.access.grant(_identity(request))
+        relations = await anyio.to_thread.run_sync(self.engine.catalog.relations, grant)
         items: list[dict[str, Any]] = []
-        for entry in catalog.datasets.values():
-            items.append(
-                {
-                    "name": entry.name,
-                    "kind": "dataset",
-                    "connector": entry.config.scheme,
-                    "description": entry.config.description,
-                    "columns": _columns(entry.schema),
-                }
-            )
-        for key, view in catalog.views.items():
-            items.append(
-                {
-                    "name": view.name,
-                    "kind": "view",
-                    "connector": "view",
-                    "description": view.description,
-                    "sql": view.sql,
-                    "columns": _columns(catalog.view_schemas.get(key)),
-                }
-            )
+        for relation in relations:
+            entry = relation.entry
+            item: dict[str, Any] = {
+                "name": relation.name,
+                "kind": "dataset" if entry is not None else "view",
+                "connector": entry.config.scheme if entry is not None else "view",
+                "description": relation.description,
+            }
+            if entry is None:
+                item["sql"] = relation.sql
+            item["columns"] = _columns(relation.schema)
+            items.append(item)
         return JSONResponse(items)
 
     async def status(self, request: Request) -> Response:
-        datasets = [self._dataset_status(entry) for entry in self.engine.catalog.datasets.values()]
+        grant = self.engine.access.grant(_identity(request))
+        datasets = [
+            self._dataset_status(entry)
+            for entry in self.engine.catalog.datasets.values()
+            if grant.sees(entry.name)
+        ]
         body: dict[str, Any] = {
             "name": self.engine.config.name,
             "ready": self.engine.ready,
@@ -288,7 +288,7 @@ class HttpApi:
         """On-demand refresh of an accelerated dataset; answers once the copy is fresh."""
         name = request.path_params["name"]
         try:
-            entry = await anyio.to_thread.run_sync(self.engine.refresh, name)
+            entry = await anyio.to_thread.run_sync(self.engine.refresh, name, _identity(request))
         except SidecarError as error:
             return error_response(error)
         return JSONResponse(self._dataset_status(entry))

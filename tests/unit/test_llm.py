@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from starlette.testclient import TestClient
 
-from policies.identity import Identity
+from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar.config import ConfigError, DataTool, ModelParams, SidecarConfig, parse_config
 from sidecar.engine import Engine
 from sidecar.gateway import AuditLog, Gateway
@@ -215,9 +215,12 @@ def test_catalog_tools(tools: DataTools) -> None:
     ]
     sample, ok = call(tools, "sample_data", {"table": "failed", "limit": 500})
     assert ok and len(sample["rows"]) == 20 and sample["rows"][0][0] == 0
-    specs = {spec["function"]["name"]: spec["function"] for spec in tools.specs(["sql", "x"])}
+    specs = {
+        spec["function"]["name"]: spec["function"]
+        for spec in tools.specs(["sql", "x"], ANONYMOUS_IDENTITY)
+    }
     assert list(specs) == ["sql"] and "orders: All orders" in specs["sql"]["description"]
-    [sample_spec] = tools.specs(["sample_data"])
+    [sample_spec] = tools.specs(["sample_data"], ANONYMOUS_IDENTITY)
     table = sample_spec["function"]["parameters"]["properties"]["table"]
     assert table["enum"] == ["failed", "orders"]
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from google.protobuf.message import Message
 
+from policies.access import Grant
 from sidecar.engine.catalog import SCHEMA, SYSTEM_SCHEMA, Catalog
 from sidecar.engine.types import sql_type
 from sidecar.servers.flight import FlightSql_pb2 as pb
@@ -81,14 +82,13 @@ class Relation:
     schema: pa.Schema
 
 
-def relations(catalog: Catalog) -> Iterator[Relation]:
-    """Every table a query may name; a dataset that has not loaded has no columns yet."""
-    for entry in sorted(catalog.datasets.values(), key=lambda e: e.name):
-        yield Relation(SCHEMA, entry.name, TABLE, entry.schema or pa.schema([]))
-    for key, view in sorted(catalog.views.items()):
-        yield Relation(SCHEMA, view.name, VIEW, catalog.view_schemas.get(key, pa.schema([])))
+def relations(catalog: Catalog, grant: Grant) -> Iterator[Relation]:
+    """Every table the caller may name; a dataset that has not loaded has no columns yet."""
+    for relation in catalog.relations(grant):
+        kind = TABLE if relation.entry is not None else VIEW
+        yield Relation(SCHEMA, relation.name, kind, relation.schema or pa.schema([]))
     for name in SYSTEM_TABLES:
-        system = catalog.system_table(name)
+        system = catalog.system_table(name, grant)
         if system is not None:
             yield Relation(SYSTEM_SCHEMA, name, SYSTEM_TABLE, system.schema())
 
@@ -133,13 +133,13 @@ def db_schemas(catalog: Catalog, command: pb.CommandGetDbSchemas) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=DB_SCHEMAS)
 
 
-def tables(catalog: Catalog, command: pb.CommandGetTables) -> pa.Table:
+def tables(catalog: Catalog, command: pb.CommandGetTables, grant: Grant) -> pa.Table:
     schema_matches = like(_optional(command, "db_schema_filter_pattern"))
     name_matches = like(_optional(command, "table_name_filter_pattern"))
     kinds = set(command.table_types)
     found = [
         relation
-        for relation in relations(catalog)
+        for relation in relations(catalog, grant)
         if _in_catalog(catalog, command)
         and schema_matches(relation.db_schema)
         and name_matches(relation.name)

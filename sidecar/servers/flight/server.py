@@ -159,7 +159,7 @@ class FlightSqlServer(flight.FlightServerBase):
         """What a ticket for `command` will redeem: an opened statement or a metadata table."""
         request = self._request(context, command)
         if request is None:
-            return self._metadata(command)
+            return self._metadata(command, _identity(context))
         statement = self.gateway.statement(request).open()
         statement.stop_clock()  # DoGet restarts it
         return statement
@@ -168,7 +168,7 @@ class FlightSqlServer(flight.FlightServerBase):
         """GetSchema: a query's result schema, planned but not run."""
         request = self._request(context, command)
         if request is None:
-            return self._metadata(command).schema
+            return self._metadata(command, _identity(context)).schema
         return self.gateway.describe(request)
 
     def _request(self, context: flight.ServerCallContext, command: Message) -> QueryRequest | None:
@@ -183,7 +183,7 @@ class FlightSqlServer(flight.FlightServerBase):
             return None
         return QueryRequest(sql, identity, INTERFACE, parameters, client_address(context))
 
-    def _metadata(self, command: Message) -> pa.Table:
+    def _metadata(self, command: Message, identity: Identity) -> pa.Table:
         catalog = self.engine.catalog
         match command:
             case pb.CommandGetCatalogs():
@@ -191,7 +191,7 @@ class FlightSqlServer(flight.FlightServerBase):
             case pb.CommandGetDbSchemas():
                 return metadata.db_schemas(catalog, command)
             case pb.CommandGetTables():
-                return metadata.tables(catalog, command)
+                return metadata.tables(catalog, command, self.engine.access.grant(identity))
             case pb.CommandGetTableTypes():
                 return metadata.table_types()
             case pb.CommandGetSqlInfo():

@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from policies.access import Grant, unrestricted
 from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry
 from sidecar.errors import ErrorCode, SidecarError
@@ -50,8 +51,11 @@ UNKNOWN_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found|column .
 
 
 class ShadowCatalog:
-    def __init__(self, engine: Engine) -> None:
+    """One grant's catalog: the relations and columns it sees (policies/access.py)."""
+
+    def __init__(self, engine: Engine, grant: Grant | None = None) -> None:
         self.engine = engine
+        self.grant = grant or unrestricted()
         self._lock = threading.Lock()
         self._fingerprint = ""
         self._db = duckdb.connect(
@@ -124,7 +128,7 @@ class ShadowCatalog:
 
     def refresh(self) -> None:
         """Mirror the current datasets and views; a no-op while nothing has changed."""
-        relations = list(_relations(self.engine))
+        relations = list(_relations(self.engine, self.grant))
         fingerprint = hashlib.sha256(
             repr(
                 [(r.name, r.kind, str(r.schema), r.description, r.sql) for r in relations]
@@ -259,21 +263,17 @@ class Relation:
     column_descriptions: dict[str, str]
 
 
-def _relations(engine: Engine) -> Iterable[Relation]:
-    catalog = engine.catalog
-    for entry in sorted(catalog.datasets.values(), key=lambda e: e.name.lower()):
+def _relations(engine: Engine, grant: Grant) -> Iterable[Relation]:
+    for relation in engine.catalog.relations(grant):
+        entry = relation.entry
         yield Relation(
-            entry.name,
-            "BASE TABLE",
-            entry.schema,
-            entry.config.description,
-            None,
-            float(entry.row_count if entry.row_count is not None else -1),
-            _column_notes(entry),
-        )
-    for key, view in sorted(catalog.views.items()):
-        yield Relation(
-            view.name, "VIEW", catalog.view_schemas.get(key), view.description, view.sql, -1.0, {}
+            relation.name,
+            relation.kind,
+            relation.schema,
+            relation.description,
+            relation.sql if entry is None else None,
+            float(entry.row_count if entry is not None and entry.row_count is not None else -1),
+            _column_notes(entry) if entry is not None else {},
         )
 
 

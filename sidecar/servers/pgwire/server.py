@@ -14,12 +14,14 @@ import logging
 import secrets
 import socket
 import ssl
+import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pyarrow as pa
 
-from policies.identity import Authenticator
+from policies.identity import Authenticator, Identity
 from sidecar.config import Runtime
 from sidecar.gateway import Gateway
 from sidecar.servers.pgwire import messages
@@ -32,6 +34,7 @@ from sidecar.servers.pgwire.session import Session
 log = logging.getLogger("sidecar.pgwire")
 INTERFACE = "pg"
 STARTUP_TIMEOUT = 30.0
+MAX_SHADOWS = 4
 
 
 class PgServer:
@@ -42,6 +45,8 @@ class PgServer:
         self.engine = gateway.engine
         self.login = Login(authenticator, runtime.pg.auth_method)
         self.catalog = ShadowCatalog(self.engine)
+        self._shadows: OrderedDict[str, ShadowCatalog] = OrderedDict()
+        self._shadow_lock = threading.Lock()
         self.tls = _tls_context(runtime, base_dir) if runtime.tls is not None else None
         self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
         self._sessions: dict[int, Session] = {}
@@ -51,13 +56,32 @@ class PgServer:
 
     def close(self) -> None:
         self.catalog.close()
+        for shadow in self._shadows.values():
+            shadow.close()
 
-    def schemas(self) -> dict[str, pa.Schema]:
-        """Dataset and view schemas by lower-case name, for parameter type inference."""
-        catalog = self.engine.catalog
-        found = {k: e.schema for k, e in catalog.datasets.items() if e.schema is not None}
-        found.update(catalog.view_schemas)
-        return found
+    def shadow(self, identity: Identity) -> ShadowCatalog:
+        """The catalog `identity` sees: under policies one shadow per policy entry (a few kept,
+        built on first use), else the one shared shadow."""
+        grant = self.engine.access.grant(identity)
+        if not grant.restricted:
+            return self.catalog
+        with self._shadow_lock:
+            shadow = self._shadows.get(grant.visibility)
+            if shadow is None:
+                shadow = self._shadows[grant.visibility] = ShadowCatalog(self.engine, grant)
+                if len(self._shadows) > MAX_SHADOWS:
+                    self._shadows.popitem(last=False)[1].close()
+            self._shadows.move_to_end(grant.visibility)
+            return shadow
+
+    def schemas(self, identity: Identity) -> dict[str, pa.Schema]:
+        """Relation schemas `identity` sees by lower-case name, for parameter type inference."""
+        grant = self.engine.access.grant(identity)
+        return {
+            relation.name.lower(): relation.schema
+            for relation in self.engine.catalog.relations(grant)
+            if relation.schema is not None
+        }
 
     def cancel(self, pid: int, secret: int) -> None:
         session = self._sessions.get(pid)

@@ -134,7 +134,7 @@ class Session:
             version=f"PostgreSQL {self.settings.get('server_version')} on x86_64-pc-linux-gnu",
         )
         self.client = f"{peer[0]}:{peer[1]}" if peer[0] else ""
-        self.analyzer = Analyzer(server, self.values, self._refused)
+        self.analyzer = Analyzer(server, self.values, identity, self._refused)
 
     # ---- connection loop --------------------------------------------------------------------
 
@@ -426,7 +426,7 @@ class Session:
         def shadow() -> TableResult:
             bound = bind(query.copy(), values)
             substitute_session(bound, self.values)
-            return TableResult(self.server.catalog.query(bound), [SHADOW])
+            return TableResult(self.server.shadow(self.identity).query(bound), [SHADOW])
 
         return shadow
 

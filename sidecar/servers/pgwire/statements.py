@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from policies.guard import check, parse
+from policies.identity import Identity
 from sidecar.errors import SidecarError
 from sidecar.servers.pgwire import parameters
 from sidecar.servers.pgwire.commands import TOKENIZER_END, Statement
@@ -45,10 +46,12 @@ class Analyzer:
         self,
         server: PgServer,
         values: SessionValues,
+        identity: Identity,
         refused: Callable[[str, SidecarError], None],
     ) -> None:
         self.server = server
         self.values = values
+        self.identity = identity
         self.refused = refused
         self._kept: OrderedDict[tuple[str, tuple[int, ...], bool], Analysis] = OrderedDict()
 
@@ -70,7 +73,9 @@ class Analyzer:
             names=output_names(tree),
             shadow=self.server.catalog.routes_to_shadow(tree),
             engine_sql=tree.sql(dialect="postgres") if changed else text,
-            parameter_types=tuple(parameters.infer(tree, self.server.schemas(), declared)),
+            parameter_types=tuple(
+                parameters.infer(tree, self.server.schemas(self.identity), declared)
+            ),
         )
         if not changed:
             self._kept[key] = analysis
