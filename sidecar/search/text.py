@@ -142,21 +142,12 @@ class TextIndex:
     def _hits(
         self, query: Any, ranked: list[tuple[int, tuple[float, Any]]], columns: Sequence[str]
     ) -> list[TextHit]:
-        tantivy = _tantivy()
-        generators = []
-        for column in self.snippet_order:
-            if column in columns:
-                generator = tantivy.SnippetGenerator.create(
-                    self.searcher, query, self.schema, self.fields[column]
-                )
-                generator.set_max_num_chars(SNIPPET_CHARS)
-                generators.append((column, generator))
+        snippets = _Snippets(self, query, [c for c in self.snippet_order if c in columns])
         chunks = self.searcher.fast_field_values(CHUNK, [address for _, (_, address) in ranked])
-        hits = []
-        for (row, (score, address)), chunk in zip(ranked, chunks, strict=True):
-            document = self.searcher.doc(address)
-            hits.append(TextHit(row, chunk, score, _snippet(document, generators, self.fields)))
-        return hits
+        return [
+            TextHit(row, chunk, score, snippets.of(self.searcher.doc(address)))
+            for (row, (score, address)), chunk in zip(ranked, chunks, strict=True)
+        ]
 
     def _group(self, group: Group, columns: list[str]) -> Any:
         tantivy = _tantivy()
@@ -215,22 +206,37 @@ class TextIndex:
         return Query.phrase_query(self.schema, field, tokens)
 
 
-def _snippet(document: Any, generators: list[tuple[str, Any]], fields: dict[str, str]) -> str:
-    """The column whose best fragment holds the most matches (the chunked column, then the
-    last, usually the body, on a tie), cut around them; else the opening of that column."""
-    values = document.to_dict()
-    best = None
-    for _, generator in generators:
-        snippet = generator.snippet_from_doc(document)
-        if len(snippet.highlighted()) > (len(best.highlighted()) if best else 0):
-            best = snippet
-    if best is not None:
-        return _marked(best.fragment(), best.highlighted())
-    for column, _ in generators:
-        text = (values.get(fields[column]) or [""])[0]
-        if text:
-            return text[:SNIPPET_CHARS]
-    return ""
+class _Snippets:
+    """Snippets of one query's hits: from the first column (the chunked one, else the last,
+    usually the body) whose text holds a match, cut around the matches; else its opening.
+    A column's generator is made only when a hit needs it."""
+
+    def __init__(self, index: TextIndex, query: Any, columns: list[str]) -> None:
+        self.index = index
+        self.query = query
+        self.columns = columns
+        self.generators: dict[str, Any] = {}
+
+    def of(self, document: Any) -> str:
+        for column in self.columns:
+            snippet = self._generator(column).snippet_from_doc(document)
+            if snippet.highlighted():
+                return _marked(snippet.fragment(), snippet.highlighted())
+        values = document.to_dict()
+        for column in self.columns:
+            text = (values.get(self.index.fields[column]) or [""])[0]
+            if text:
+                return text[:SNIPPET_CHARS]
+        return ""
+
+    def _generator(self, column: str) -> Any:
+        if column not in self.generators:
+            generator = _tantivy().SnippetGenerator.create(
+                self.index.searcher, self.query, self.index.schema, self.index.fields[column]
+            )
+            generator.set_max_num_chars(SNIPPET_CHARS)
+            self.generators[column] = generator
+        return self.generators[column]
 
 
 def _marked(fragment: str, ranges: Sequence[Any]) -> str:

