@@ -31,7 +31,7 @@ from sidecar.engine import Engine
 from sidecar.engine.cache import BYPASS
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway.audit import AuditLog
-from sidecar.gateway.limits import Limiter, LimitExceeded, over_bytes, over_rows, timed_out
+from sidecar.gateway.limits import Limiter, LimitExceeded, timed_out, too_large
 from sidecar.gateway.request import QueryRequest
 from sidecar.gateway.watchdog import Watchdog
 from sidecar.metrics import Metrics
@@ -232,27 +232,30 @@ class Statement:
 
     def open(self, run: Callable[[], Result] | None = None) -> Statement:
         """Guard, policy and plan (the engine, or `run` for an answer made elsewhere), then the
-        identity's rate and concurrency limits. Blocks: call it off the event loop."""
+        identity's rate limit. Blocks: call it off the event loop."""
         try:
             result = run() if run is not None else self.gateway._plan(self.request)
             self._keep(result=result)
-            self._keep(release=self.gateway.limiter.admit(self.request.identity, self.deadline))
+            self.gateway.limiter.admit(self.request.identity, self.governing)
         except Exception as error:
             raise self._fail(error) from None
         return self
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        """The result's batches within the identity's max_rows and max_bytes: a result that
-        outgrows them fails, it is never cut short silently."""
+        """The result's batches, once one of the identity's max_concurrent slots is free, and
+        within its max_rows and max_bytes: a result that outgrows them fails, it is never cut
+        short silently. Blocks: iterate off the event loop."""
         assert self.result is not None, "open() the statement first"
         limits = self.governing.limits
         try:
+            limiter = self.gateway.limiter
+            self._keep(release=limiter.occupy(self.request.identity, self.governing, self.deadline))
             for batch in self.result:
                 rows, size = self.rows + batch.num_rows, self.bytes + batch.nbytes
                 if limits.max_rows is not None and rows > limits.max_rows:
-                    raise over_rows(self.request.identity, self.governing)
+                    raise too_large("max_rows", self.request.identity, self.governing)
                 if limits.max_bytes is not None and size > limits.max_bytes:
-                    raise over_bytes(self.request.identity, self.governing)
+                    raise too_large("max_bytes", self.request.identity, self.governing)
                 self.rows, self.bytes = rows, size
                 yield batch
         except Exception as error:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from policies.access import matching_policy
 from policies.identity import Identity
@@ -112,22 +113,29 @@ class Limiter:
             return governing.limits.query_timeout, f"{governing.where}.query_timeout"
         return self.config.runtime.query_timeout, "runtime.query_timeout"
 
-    def admit(self, identity: Identity, deadline: float) -> Callable[[], None]:
-        """Let one statement of `identity` run, or refuse it; returns the slot's release."""
-        governing = self.governing(identity)
+    def admit(self, identity: Identity, governing: Governing) -> None:
+        """Take one of the identity's rate tokens for a statement, or refuse it."""
         limits = governing.limits
-        if limits.rate is not None:
-            burst = limits.burst or max(1, math.floor(limits.rate))
-            wait = self._bucket(identity.name, limits.rate, burst).take()
-            if wait:
-                raise LimitExceeded(
-                    "rate",
-                    f'identity "{identity.name}" is over its rate limit of {limits.rate:g} '
-                    f"queries a second (burst {burst})",
-                    hint=f"retry in {wait:.2f}s and pace the queries; an operator sets "
-                    f"{governing.where}.rate",
-                    retry_after=wait,
-                )
+        if limits.rate is None:
+            return
+        burst = limits.burst or max(1, math.floor(limits.rate))
+        wait = self._bucket(identity.name, limits.rate, burst).take()
+        if wait:
+            raise LimitExceeded(
+                "rate",
+                f'identity "{identity.name}" is over its rate limit of {limits.rate:g} '
+                f"queries a second (burst {burst})",
+                hint=f"retry in {wait:.2f}s and pace the queries; an operator sets "
+                f"{governing.where}.rate",
+                retry_after=wait,
+            )
+
+    def occupy(
+        self, identity: Identity, governing: Governing, deadline: float
+    ) -> Callable[[], None]:
+        """One of the identity's max_concurrent slots while a statement executes (waiting up
+        to QUEUE_WAIT for one), or a refusal; returns the slot's release."""
+        limits = governing.limits
         if limits.max_concurrent is None:
             return _nothing
         slots = self._slot(identity.name, limits.max_concurrent)
@@ -157,23 +165,18 @@ class Limiter:
             return slots
 
 
-def over_rows(identity: Identity, governing: Governing) -> LimitExceeded:
+def too_large(
+    limit: Literal["max_rows", "max_bytes"], identity: Identity, governing: Governing
+) -> LimitExceeded:
+    """The refusal of a result that grew past the identity's max_rows or max_bytes."""
+    unit = "rows" if limit == "max_rows" else "bytes"
+    narrower = "" if limit == "max_rows" else ", or select fewer columns,"
     return LimitExceeded(
-        "max_rows",
-        f"the result has more than {governing.limits.max_rows} rows, the max_rows limit of "
-        f'identity "{identity.name}"',
-        hint="add LIMIT or aggregate (GROUP BY, count) so the answer fits; an operator sets "
-        f"{governing.where}.max_rows",
-    )
-
-
-def over_bytes(identity: Identity, governing: Governing) -> LimitExceeded:
-    return LimitExceeded(
-        "max_bytes",
-        f"the result is larger than {governing.limits.max_bytes} bytes, the max_bytes limit of "
-        f'identity "{identity.name}"',
-        hint="add LIMIT or aggregate, or select fewer columns, so the answer fits; an operator "
-        f"sets {governing.where}.max_bytes",
+        limit,
+        f"the result has more than {getattr(governing.limits, limit)} {unit}, the {limit} "
+        f'limit of identity "{identity.name}"',
+        hint=f"add LIMIT or aggregate (GROUP BY, count){narrower} so the answer fits; an "
+        f"operator sets {governing.where}.{limit}",
     )
 
 

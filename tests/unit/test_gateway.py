@@ -15,7 +15,7 @@ from policies.access import matching_policy
 from policies.identity import Identity
 from sidecar.config import Audit, parse_config
 from sidecar.gateway.audit import AuditLog
-from sidecar.gateway.limits import Limiter, Slots, TokenBucket
+from sidecar.gateway.limits import Limiter, LimitExceeded, Slots, TokenBucket
 from sidecar.gateway.watchdog import Watchdog
 
 
@@ -71,13 +71,28 @@ def test_the_first_matching_policy_governs() -> None:
 def test_rate_refusal_names_the_limit_and_when_to_retry() -> None:
     config = parse_config({"policies": [{"identities": ["*"], "limits": {"rate": "1/m"}}]})
     limiter = Limiter(config)
-    limiter.admit(Identity("a"), time.monotonic() + 5)()
-    with pytest.raises(Exception) as refused:
-        limiter.admit(Identity("a"), time.monotonic() + 5)
-    error = refused.value.to_dict()  # type: ignore[attr-defined]
+    first, second = Identity("a"), Identity("b")
+    limiter.admit(first, limiter.governing(first))
+    with pytest.raises(LimitExceeded) as refused:
+        limiter.admit(first, limiter.governing(first))
+    error = refused.value.to_dict()
     assert error["code"] == "limit_exceeded" and error["limit"] == "rate"
     assert 59 < error["retry_after"] <= 60 and "policies[0].limits.rate" in error["hint"]
-    limiter.admit(Identity("b"), time.monotonic() + 5)()  # each identity has its own bucket
+    limiter.admit(second, limiter.governing(second))  # each identity has its own bucket
+
+
+def test_a_statement_waits_briefly_for_a_concurrency_slot() -> None:
+    config = parse_config({"policies": [{"identities": ["*"], "limits": {"max_concurrent": 1}}]})
+    limiter = Limiter(config)
+    agent = Identity("a")
+    governing = limiter.governing(agent)
+    release = limiter.occupy(agent, governing, time.monotonic() + 60)
+    threading.Timer(0.2, release).start()
+    limiter.occupy(agent, governing, time.monotonic() + 60)()  # the slot came free in time
+    held = limiter.occupy(agent, governing, time.monotonic() + 60)
+    with pytest.raises(LimitExceeded, match="max_concurrent"):
+        limiter.occupy(agent, governing, time.monotonic() + 0.1)
+    held()
 
 
 def test_audit_lines_are_json_and_rotate_by_size(tmp_path: Path) -> None:
