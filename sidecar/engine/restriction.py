@@ -145,6 +145,12 @@ class Restriction:
         return pa.nulls(rows, target.type)
 
 
+def rows_where(table: pa.Table, relation: str, condition: exp.Expression) -> pa.Table:
+    """The rows of an in-memory table a row filter lets through: a search index ranks only
+    the caller's rows, so its limit counts rows the caller may see."""
+    return _filtered(table.to_reader(), relation, condition).read_all()
+
+
 def _filtered(
     reader: pa.RecordBatchReader, relation: str, condition: exp.Expression
 ) -> pa.RecordBatchReader:

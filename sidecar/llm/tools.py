@@ -109,7 +109,7 @@ class DataTools:
                 },
             ),
         }
-        searchable = self.engine.search.searchable()
+        searchable = self.engine.search.searchable(grant)
         if searchable:
             specs["search"] = (
                 "Find the rows of a searchable dataset most about what you describe (ranked "
@@ -195,7 +195,7 @@ class DataTools:
         grant = self.engine.access.grant(identity)
         dataset, text = args.get("dataset"), args.get("text")
         if not isinstance(dataset, str) or not isinstance(text, str) or not text.strip():
-            searchable = [name for name in self.engine.search.searchable() if grant.sees(name)]
+            searchable = self.engine.search.searchable(grant)
             raise SidecarError(
                 ErrorCode.INVALID_REQUEST,
                 "search needs 'dataset' and a non-empty 'text' argument",

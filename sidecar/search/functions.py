@@ -22,7 +22,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from connectors.base import Connector, DatasetSource, ScanRequest
-from policies.access import Grant
+from policies.access import MASK_TEXT, Grant
+from sidecar.engine.restriction import rows_where
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.search import query
 from sidecar.search.index import Hit, SearchIndex
@@ -31,6 +32,7 @@ from sidecar.search.indexes import SearchIndexes
 MODES = {"text_search": "text", "vector_search": "vector", "search": "hybrid"}
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
+ROW_NUMBER = "__search_row"
 USAGE = "e.g. text_search('guides', 'pool exhausted', 5): a dataset, the search text, a limit"
 
 
@@ -158,16 +160,34 @@ def bind(
         raise SidecarError(
             ErrorCode.QUERY,
             f"{resolved.name} is not a dataset: only datasets with a search: block are searchable",
-            hint="searchable: " + (", ".join(indexes.searchable()) or "none"),
+            hint="searchable: " + (", ".join(indexes.searchable(grant)) or "none"),
             position=_position(dataset_arg),
         )
-    index = indexes.get(resolved.name)
-    ruled = grant.rules(resolved.name, index.settings.text) if grant is not None else {}
+    index = indexes.get(resolved.name, grant)
+    rules = grant.rules(resolved.name, index.rows.schema.names) if grant is not None else {}
     searchable = [
-        c for c in index.settings.text if (columns is None or c in columns) and c not in ruled
+        c for c in index.settings.text if (columns is None or c in columns) and c not in rules
     ]
+    vectors = index.settings.vectors
+    policy = SearchPolicy(
+        chunk_rule=rules.get(index.settings.chunk_column),
+        vectors_ruled=vectors is not None and vectors.column in rules,
+        row_filter=grant.row_filter(resolved.name) if grant is not None else None,
+    )
     call = parse_call(node, searchable)
-    return SearchConnector(call, index, indexes, searchable)
+    return SearchConnector(call, index, indexes, searchable, policy)
+
+
+@dataclass(frozen=True)
+class SearchPolicy:
+    """What the caller's policy changes in a search, beyond the hit rows' own columns (which
+    the planner masks like any scan): a masked column is neither matched (the searchable
+    columns leave it out) nor compared by vector, its passages are not shown as `chunk`, and
+    only rows the row filter lets through are ranked, so the limit counts visible rows."""
+
+    chunk_rule: str | None = None
+    vectors_ruled: bool = False
+    row_filter: exp.Expression | None = None
 
 
 class SearchConnector(Connector):
@@ -181,21 +201,30 @@ class SearchConnector(Connector):
         index: SearchIndex,
         indexes: SearchIndexes,
         columns: Sequence[str],
+        policy: SearchPolicy | None = None,
     ) -> None:
         super().__init__(DatasetSource(name=call.dataset, scheme="search", location=call.dataset))
         self.call = call
         self.index = index
         self.indexes = indexes
         self.columns = list(columns)
+        self.policy = policy or SearchPolicy()
 
     def schema(self) -> pa.Schema:
         return self.index.schema
 
     def hits(self) -> list[Hit]:
         call, index = self.call, self.index
+        allowed = self._allowed()
+        if call.mode != "vector" and not self.columns and index.text is not None:
+            raise SidecarError(
+                ErrorCode.FORBIDDEN,
+                f"no text column of {call.dataset} can be searched under your access policy",
+                hint="the columns it masks are not searched; ask the operator",
+            )
         if call.mode == "text":
             assert call.tree is not None
-            return index.text_hits(call.tree, call.limit, self.columns)
+            return index.text_hits(call.tree, call.limit, self.columns, allowed)
         vector = self._vector()
         if call.mode == "vector":
             if vector is None:
@@ -205,13 +234,24 @@ class SearchConnector(Connector):
                     hint="add vectors: {column: ..., model: ...} to its search: block, "
                     "or use text_search",
                 )
-            return index.vector_hits(vector, call.limit)
+            return index.vector_hits(vector, call.limit, allowed)
         assert call.tree is not None
-        return index.hybrid_hits(call.tree, vector, call.limit, self.columns)
+        return index.hybrid_hits(call.tree, vector, call.limit, self.columns, allowed)
 
     def _vector(self) -> Sequence[float] | None:
         if self.index.vectors is None:
             return None
+        settings = self.index.settings.vectors
+        assert settings is not None
+        if self.policy.vectors_ruled:
+            if self.call.mode == "hybrid":
+                return None
+            raise SidecarError(
+                ErrorCode.FORBIDDEN,
+                f"vector search of {self.call.dataset} compares with {settings.column}, which "
+                "your access policy masks",
+                hint="use text_search over the columns you can read",
+            )
         vector = self.indexes.embed_query(self.call.dataset, self.call.text)
         if vector is None:
             raise SidecarError(
@@ -221,8 +261,24 @@ class SearchConnector(Connector):
             )
         return vector
 
+    def _allowed(self) -> set[int] | None:
+        """The positions of the rows the caller's row filter lets through (None: all)."""
+        condition = self.policy.row_filter
+        if condition is None:
+            return None
+        rows = self.index.rows
+        numbered = rows.append_column(ROW_NUMBER, pa.array(range(rows.num_rows), pa.int64()))
+        visible = rows_where(numbered, self.call.dataset, condition)
+        return set(visible.column(ROW_NUMBER).to_pylist())
+
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         table = self.index.table(self.hits())
+        if self.policy.chunk_rule is not None:
+            position = table.schema.get_field_index("chunk")
+            hidden = MASK_TEXT if self.policy.chunk_rule == "mask" else None
+            table = table.set_column(
+                position, "chunk", pa.array([hidden] * table.num_rows, pa.string())
+            )
         if request.projection is not None:
             table = table.select(list(request.projection))
         return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())

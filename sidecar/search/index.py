@@ -91,17 +91,22 @@ class SearchIndex:
     def chunk_count(self) -> int:
         return len(self.chunk_texts)
 
-    def text_hits(self, tree: Group, limit: int, columns: Sequence[str]) -> list[Hit]:
+    def text_hits(
+        self, tree: Group, limit: int, columns: Sequence[str], allowed: set[int] | None = None
+    ) -> list[Hit]:
+        """The `limit` best rows (of the `allowed` ones) by BM25 over `columns`."""
         if self.text is None:
             raise SidecarError(
                 ErrorCode.INVALID_REQUEST,
                 f"{self.dataset} has no full-text index",
                 hint="add text: [columns] to its search: block, or use vector_search",
             )
-        found = self.text.search(tree, limit, columns)
+        found = self.text.search(tree, limit, columns, allowed)
         return [Hit(hit.row, hit.chunk, hit.score, hit.snippet) for hit in found]
 
-    def vector_hits(self, vector: Sequence[float], limit: int) -> list[Hit]:
+    def vector_hits(
+        self, vector: Sequence[float], limit: int, allowed: set[int] | None = None
+    ) -> list[Hit]:
         """The rows whose best chunk is nearest to `vector`; the snippet is that chunk's start."""
         if self.vectors is None:
             raise SidecarError(
@@ -116,7 +121,7 @@ class SearchIndex:
             matches = self.vectors.search(vector, depth)
             for chunk, similarity in matches:
                 row = self.chunk_rows[chunk].as_py()
-                if row not in best:
+                if row not in best and (allowed is None or row in allowed):
                     best[row] = Hit(row, chunk, similarity, self._opening(chunk))
             if len(best) >= limit or len(matches) < depth:
                 break
@@ -125,15 +130,20 @@ class SearchIndex:
         return sorted(best.values(), key=lambda hit: -hit.score)[:limit]
 
     def hybrid_hits(
-        self, tree: Group, vector: Sequence[float] | None, limit: int, columns: Sequence[str]
+        self,
+        tree: Group,
+        vector: Sequence[float] | None,
+        limit: int,
+        columns: Sequence[str],
+        allowed: set[int] | None = None,
     ) -> list[Hit]:
         """Reciprocal rank fusion of both rankings (either alone when only one index exists)."""
         depth = max(limit, HYBRID_DEPTH)
         rankings: list[list[Hit]] = []
         if self.text is not None:
-            rankings.append(self.text_hits(tree, depth, columns))
+            rankings.append(self.text_hits(tree, depth, columns, allowed))
         if self.vectors is not None and vector is not None:
-            rankings.append(self.vector_hits(vector, depth))
+            rankings.append(self.vector_hits(vector, depth, allowed))
         first: dict[int, Hit] = {}
         for ranking in rankings:
             for hit in ranking:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import ScanRequest
+from policies.access import Grant
 from sidecar.config import Search, SidecarConfig
 from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.errors import ErrorCode, SidecarError
@@ -174,10 +175,12 @@ class SearchIndexes:
                 hint="GET /v1/models shows the model's state",
             ) from None
 
-    def searchable(self) -> list[str]:
-        return [entry.dataset.name for entry in self.entries.values()]
+    def searchable(self, grant: Grant | None = None) -> list[str]:
+        """The searchable datasets (those `grant` sees): hints never name hidden ones."""
+        names = [entry.dataset.name for entry in self.entries.values()]
+        return [name for name in names if grant is None or grant.sees(name)]
 
-    def get(self, name: str) -> SearchIndex:
+    def get(self, name: str, grant: Grant | None = None) -> SearchIndex:
         """The index in use for a dataset; a clear error when there is none (yet)."""
         entry = self.entries.get(name.lower())
         if entry is None:
@@ -185,7 +188,7 @@ class SearchIndexes:
                 ErrorCode.INVALID_REQUEST,
                 f"dataset {name} is not searchable",
                 hint="add a search: block to it in sidecar.yaml; searchable: "
-                + (", ".join(self.searchable()) or "none"),
+                + (", ".join(self.searchable(grant)) or "none"),
             )
         if entry.current is None:
             reason = entry.error or "its index is being built"

@@ -20,6 +20,8 @@ from tests.peers import unavailable
 from tests.process import SidecarProcess, free_port
 
 KEY = "k-search-2b8e41"
+INTERN_KEY = "k-search-intern-77c1"
+GUEST_KEY = "k-search-guest-0a9d"
 RUNBOOKS = {
     "pool.md": "# Payment pool exhaustion\n\nCheckout requests hang while they wait for a "
     "connection from the payment pool; the pool is exhausted.\n\n## Fix\n\nRestore "
@@ -54,6 +56,15 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
               auth:
                 api_keys:
                   - {{key: "${{env:AGENT_KEY}}", identity: sre}}
+                  - {{key: "{INTERN_KEY}", identity: intern}}
+                  - {{key: "{GUEST_KEY}", identity: guest}}
+            policies:
+              - {{identities: [sre], datasets: ["*"]}}
+              - identities: [intern]
+                datasets: [guides]
+                columns: {{guides.content: mask}}
+                rows: {{guides: "path <> 'leak.md'"}}
+              - {{identities: [guest], datasets: [deploys]}}
             datasets:
               - from: file:guides
                 name: guides
@@ -206,3 +217,22 @@ def test_the_model_searches_with_its_tool(sidecar: SidecarProcess) -> None:
         assert "content" not in output["columns"]
     else:  # the tiny model's noise as search text: the error goes back to the model
         assert output["error"]["code"] in ("syntax_error", "invalid_request")
+
+
+def test_policies_hold_for_search(sidecar: SidecarProcess) -> None:
+    def as_(key: str, **body: object) -> httpx.Response:
+        return httpx.post(f"{sidecar.url}/v1/search", json=body, headers={"X-API-Key": key})
+
+    hidden = as_(GUEST_KEY, datasets=["guides"], text="pool")
+    assert hidden.status_code == 404, hidden.text
+    assert "guides" not in hidden.json()["error"].get("hint", "")
+    # content is masked for the intern: not matched, not shown, not compared by vector
+    assert as_(KEY, datasets=["guides"], text="checkout").json()["hits"]
+    assert as_(INTERN_KEY, datasets=["guides"], text="checkout").json()["hits"] == []
+    hits = as_(INTERN_KEY, datasets=["guides"], text="pool database", limit=5).json()["hits"]
+    assert [hit["key"] for hit in hits] == ["pool.md"]  # leak.md is outside its row filter
+    assert hits[0]["row"]["content"] == "****" and hits[0]["chunk"] == "****"
+    refused = as_(INTERN_KEY, datasets=["guides"], text="pool", mode="vector")
+    assert refused.status_code == 403 and "masks" in refused.json()["error"]["message"]
+    fused = as_(INTERN_KEY, datasets=["guides"], text="pool", mode="hybrid").json()["hits"]
+    assert [hit["key"] for hit in fused] == ["pool.md"]

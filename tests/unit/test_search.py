@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from policies.identity import Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
@@ -294,3 +295,63 @@ def test_reciprocal_rank_fusion() -> None:
     fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]])
     assert [item for item, _ in fused] == ["a", "c", "b"]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_policies_hide_datasets_mask_columns_and_filter_rows(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", DOCS)
+    (tmp_path / "deploys.csv").write_text("path,version\n")
+    config = parse_config(
+        {
+            "datasets": [
+                {"from": "file:docs", "name": "docs", "search": {"text": ["title", "content"]}},
+                {"from": "file:deploys.csv", "name": "deploys"},
+            ],
+            "policies": [
+                {"identities": ["sre"], "datasets": ["*"]},
+                {
+                    "identities": ["intern"],
+                    "datasets": ["docs"],
+                    "columns": {"docs.content": "mask"},
+                },
+                {
+                    "identities": ["auditor"],
+                    "datasets": ["docs"],
+                    "rows": {"docs": "path <> 'pool.md'"},
+                },
+                {"identities": ["guest"], "datasets": ["deploys"]},
+            ],
+        },
+        tmp_path,
+    )
+    engine = Engine(config)
+    engine.load()
+
+    def run(who: str, sql: str) -> list[dict]:
+        result = engine.query(sql, [], Identity(who))
+        return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
+
+    for function in ("text_search", "vector_search", "search"):
+        with pytest.raises(SidecarError) as caught:
+            run("guest", f"SELECT * FROM {function}('docs', 'pool', 3)")
+        assert caught.value.code is ErrorCode.UNDEFINED_TABLE
+        assert "docs" not in (caught.value.hint or "")
+    with pytest.raises(SidecarError) as caught:
+        run("guest", "SELECT * FROM text_search('deploys', 'x', 3)")
+    assert "not searchable" in caught.value.message and "docs" not in (caught.value.hint or "")
+    # a masked column is not matched, and neither it nor its passages are shown
+    assert run("sre", "SELECT path FROM text_search('docs', 'coredns', 3)") == [{"path": "dns.md"}]
+    assert run("intern", "SELECT path FROM text_search('docs', 'coredns', 3)") == []
+    (hit,) = run(
+        "intern", "SELECT path, content, chunk, snippet FROM text_search('docs', 'dns', 3)"
+    )
+    assert hit == {
+        "path": "dns.md",
+        "content": "****",
+        "chunk": "****",
+        "snippet": "<em>DNS</em> resolution failures",
+    }
+    # the limit counts the rows the caller may see
+    assert run("sre", "SELECT path FROM text_search('docs', 'pool', 1)") == [{"path": "pool.md"}]
+    assert run("auditor", "SELECT path FROM text_search('docs', 'pool', 1)") == [
+        {"path": "leak.md"}
+    ]
