@@ -306,6 +306,33 @@ _ASCII_WHITESPACE = frozenset(" \t\n\r\f\v")
 _LOOKALIKE_SEMICOLONS = frozenset("\u037e\u061b\u204f\u2e35\ufe54\uff1b")
 _DISGUISING_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zs", "Zl", "Zp"})
 
+# Tokens a statement cannot end with, and what has to follow them (by name: sqlglot releases
+# differ in which kinds they have). After AS or a dot, a keyword is a name and may end it.
+_EXPECTED_AFTER: dict[TokenType, str] = {
+    getattr(TokenType, name): expected
+    for expected, names in (
+        ("a condition", "WHERE HAVING ON AND OR NOT WHEN QUALIFY"),
+        (
+            "an expression",
+            "SELECT DISTINCT GROUP_BY ORDER_BY PARTITION_BY CASE THEN ELSE IN LIKE ILIKE RLIKE "
+            "IRLIKE SIMILAR_TO BETWEEN IS ESCAPE PLUS DASH SLASH PERCENT EQ NEQ LT GT LTE GTE "
+            "NULLSAFE_EQ DPIPE CARET AMP PIPE ARROW DARROW HASH_ARROW DHASH_ARROW L_PAREN "
+            "L_BRACKET",
+        ),
+        ("another item", "COMMA"),
+        ("a table", "FROM JOIN LEFT RIGHT FULL INNER OUTER CROSS NATURAL LATERAL"),
+        ("a row count", "LIMIT OFFSET FETCH"),
+        ("a name", "ALIAS DOT"),
+        ("a type", "DCOLON"),
+        ("a query", "UNION INTERSECT EXCEPT WITH RECURSIVE"),
+        ("a parenthesized column list", "USING"),
+        ("a row in parentheses", "VALUES"),
+    )
+    for name in names.split()
+    if hasattr(TokenType, name)
+}
+_NAME_BEFORE = frozenset({TokenType.ALIAS, TokenType.DOT})
+
 _STATEMENT_KEYWORDS = ("SELECT", "WITH", "VALUES", "EXPLAIN", "SHOW", "DESCRIBE")
 _WORD = re.compile(r"[^\W\d]\w*")
 _TOKEN_REPR = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: [^>]*>")
@@ -331,6 +358,7 @@ def parse(sql: str, *, dialect: str = DEFAULT_DIALECT) -> list[exp.Expression | 
     except ParseError as error:
         raise (
             _recognisable_violation(sql, dialect)
+            or _end_of_input(sql, _split_statements(_tokenize(sql, dialect)))
             or _unknown_leading_word(sql, dialect)
             or _syntax_error(sql, error, dialect)
         ) from error
@@ -364,6 +392,9 @@ def check(
         raise _multiple_statements(chunks)
     statement = present[0]
     _check_statement(statement, sql, chunks[0], dialect)
+    incomplete = _end_of_input(sql, chunks)
+    if incomplete:
+        raise incomplete
     return statement
 
 
@@ -695,6 +726,45 @@ def _recognisable_violation(sql: str, dialect: str) -> SidecarError | None:
         if reason and is_call and token.token_type not in _STRING_TOKENS:
             return _forbidden_function(name, reason, position=token.start + 1)
     return None
+
+
+def _end_of_input(sql: str, chunks: list[list[Token]]) -> SidecarError | None:
+    """PostgreSQL's "syntax error at end of input", with what had to follow: a statement that
+    stops after GROUP BY, WHERE, ON, an operator or an open parenthesis is cut short. sqlglot
+    accepts some of these (an empty GROUP BY; a JOIN ... ON with nothing after it becomes a
+    cross join) and blames the last keyword for the others, not the end where text is missing.
+    """
+    if not chunks:
+        return None
+    tokens = chunks[-1]
+    last = tokens[-1]
+    named = len(tokens) > 1 and tokens[-2].token_type in _NAME_BEFORE
+    expected = None if named else _EXPECTED_AFTER.get(last.token_type)
+    if expected is not None:
+        expected = f"{expected} after '{last.text}'"
+    elif _open_parentheses(tokens):
+        expected = "a closing parenthesis ')'"
+    else:
+        return None
+    end = last.end + 1
+    line = sql.count("\n", 0, end) + 1
+    column = end - sql.rfind("\n", 0, end)
+    return SidecarError(
+        ErrorCode.SYNTAX,
+        f"syntax error at end of input (line {line}, column {column}): expected {expected}",
+        hint="The statement stops where more must follow: complete it.",
+        position=end + 1,
+    )
+
+
+def _open_parentheses(tokens: list[Token]) -> bool:
+    depth = 0
+    for token in tokens:
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+    return depth > 0
 
 
 def _unknown_leading_word(sql: str, dialect: str) -> SidecarError | None:

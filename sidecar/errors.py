@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     SYNTAX = "syntax_error"
     UNDEFINED_TABLE = "undefined_table"
     UNDEFINED_COLUMN = "undefined_column"
+    AMBIGUOUS_COLUMN = "ambiguous_column"
     FORBIDDEN = "forbidden"
     UNAUTHENTICATED = "unauthenticated"
     INVALID_PARAMETER = "invalid_parameter"

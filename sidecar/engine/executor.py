@@ -26,6 +26,7 @@ from sidecar.secrets import REDACTOR
 BATCH_ROWS = 65536
 SCAN_NAME = re.compile(re.escape(SCAN_PREFIX) + r"\d+")
 DATAFUSION_CODES = (
+    (re.compile(r"Ambiguous reference", re.I), ErrorCode.AMBIGUOUS_COLUMN),
     (re.compile(r"No field named|Schema error: .*field", re.I), ErrorCode.UNDEFINED_COLUMN),
     (re.compile(r"table '.*' not found|table .* doesn't exist", re.I), ErrorCode.UNDEFINED_TABLE),
     (re.compile(r"ParserError|SQL error", re.I), ErrorCode.SYNTAX),
@@ -271,6 +272,8 @@ def translate(message: str) -> SidecarError:
 def _hint(code: ErrorCode | None) -> str:
     if code is ErrorCode.UNDEFINED_COLUMN:
         return "check the column names with DESCRIBE <table> or information_schema.columns"
+    if code is ErrorCode.AMBIGUOUS_COLUMN:
+        return "qualify the column with its table or alias (t.column)"
     if code is ErrorCode.SYNTAX:
         return "the statement is not valid SQL here; the PostgreSQL dialect is expected"
     return "fix the query and retry; EXPLAIN <query> shows how it is planned"

@@ -284,15 +284,19 @@ class Planner:
         if not match:
             return
         column = match.group(1) or match.group(2)
-        tables = [scan for scan in scans if scan.view is None]
-        known = sorted(
-            {f"{scan.alias}.{name}" for scan in tables for name in scan.schema.names}
-            | {
-                f"{alias}.{name}"
-                for alias, view in views.items()
-                for name in (self.catalog.view_schemas.get(view.lower()) or pa.schema([])).names
-            }
-        )
+        visible = [(scan.alias, scan.schema.names) for scan in scans if scan.view is None] + [
+            (alias, (self.catalog.view_schemas.get(view.lower()) or pa.schema([])).names)
+            for alias, view in views.items()
+        ]
+        candidates = sorted({f"{alias}.{column}" for alias, names in visible if column in names})
+        if len(candidates) > 1:
+            raise SidecarError(
+                ErrorCode.AMBIGUOUS_COLUMN,
+                f'column reference "{column}" is ambiguous: it could be {" or ".join(candidates)}',
+                hint=f"qualify it with its table: {', '.join(candidates)}",
+                position=_position(sql, column),
+            )
+        known = sorted({f"{alias}.{name}" for alias, names in visible for name in names})
         lowered = [k for k in known if k.split(".", 1)[1].lower() == column.lower()]
         hint = f"columns in scope: {', '.join(known)}"
         if lowered:

@@ -45,6 +45,7 @@ STATUS = {
     ErrorCode.SYNTAX: 400,
     ErrorCode.UNDEFINED_TABLE: 404,
     ErrorCode.UNDEFINED_COLUMN: 400,
+    ErrorCode.AMBIGUOUS_COLUMN: 400,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.INVALID_PARAMETER: 400,

@@ -173,6 +173,23 @@ def test_adbc_binds_question_marks_in_the_order_they_are_written(conn: adbc.Conn
         )
 
 
+def test_adbc_errors_say_ambiguous_and_end_of_input_with_a_position(
+    conn: adbc.Connection,
+) -> None:
+    with conn.cursor() as cursor:
+        with pytest.raises(adbc_driver_manager.Error) as ambiguous:
+            cursor.execute(
+                "SELECT customer_id FROM orders o JOIN customers c ON o.customer_id = c.customer_id"
+            )
+        assert "is ambiguous: it could be c.customer_id or o.customer_id" in str(ambiguous.value)
+        assert "POSITION: 8" in str(ambiguous.value)
+        cut_short = "SELECT status, count(*) FROM orders GROUP BY"
+        with pytest.raises(adbc_driver_manager.Error) as syntax:
+            cursor.execute(cut_short)
+        assert "syntax error at end of input" in str(syntax.value)
+        assert f"POSITION: {len(cut_short) + 1}" in str(syntax.value)
+
+
 def test_adbc_reports_a_missing_parameter(conn: adbc.Connection) -> None:
     with conn.cursor() as cursor, pytest.raises(adbc_driver_manager.Error, match=r"\$2"):
         cursor.execute("SELECT id FROM orders WHERE id = $1 OR id = $2", parameters=(1,))

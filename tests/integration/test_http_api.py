@@ -202,6 +202,24 @@ def test_errors_explain_the_fix(
     assert SECRET_TOKEN not in response.text
 
 
+def test_ambiguous_columns_and_cut_short_statements_say_where_and_what(
+    client: httpx.Client,
+) -> None:
+    join = "SELECT customer_id FROM orders o JOIN customers c ON o.customer_id = c.customer_id"
+    ambiguous = sql(client, join)
+    assert ambiguous.status_code == 400, ambiguous.text
+    error = ambiguous.json()["error"]
+    assert error["code"] == "ambiguous_column" and error["position"] == 8
+    assert "c.customer_id or o.customer_id" in error["message"]
+    cut_short = "SELECT status, count(*) FROM orders GROUP BY"
+    response = sql(client, cut_short)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "syntax_error" and error["position"] == len(cut_short) + 1
+    assert "end of input" in error["message"]
+    assert "expected an expression after 'GROUP BY'" in error["message"]
+
+
 def test_bad_requests_never_take_the_process_down(client: httpx.Client) -> None:
     assert (
         client.post(

@@ -317,6 +317,26 @@ def test_errors_carry_postgres_sqlstates(
         assert raised.value.diag.statement_position is not None
 
 
+def test_ambiguous_columns_and_cut_short_statements_carry_a_position(
+    conn: psycopg.Connection,
+) -> None:
+    conn.autocommit = True
+    with pytest.raises(errors.AmbiguousColumn) as ambiguous:
+        conn.execute("SELECT id FROM orders a JOIN orders b ON a.id = b.id")
+    assert ambiguous.value.sqlstate == "42702"
+    assert "a.id or b.id" in str(ambiguous.value)
+    assert ambiguous.value.diag.statement_position == "8"
+    cut_short = "SELECT status, count(*) FROM orders GROUP BY"
+    with pytest.raises(errors.SyntaxError) as syntax:
+        conn.execute(cut_short)
+    assert syntax.value.diag.message_primary is not None
+    assert "end of input" in syntax.value.diag.message_primary
+    assert syntax.value.diag.statement_position == str(len(cut_short) + 1)
+    with pytest.raises(errors.SyntaxError) as extended:  # the extended protocol too
+        conn.execute(cut_short.replace("GROUP BY", "WHERE id = %s AND"), [1])
+    assert "expected a condition after 'AND'" in str(extended.value)
+
+
 def test_set_and_show_session_settings(conn: psycopg.Connection) -> None:
     conn.autocommit = True
     conn.execute("SET TIME ZONE 'Asia/Kolkata'")

@@ -262,6 +262,22 @@ def test_errors_say_what_is_wrong_and_how_to_fix_it(
     assert hint.lower() in f"{raised.value.message} {raised.value.hint}".lower()
 
 
+def test_an_ambiguous_column_names_its_qualified_candidates(engine: Engine) -> None:
+    sql = (
+        "SELECT customer_id, count(*) FROM orders o "
+        "JOIN customers c ON o.customer_id = c.customer_id GROUP BY 1"
+    )
+    with pytest.raises(SidecarError) as raised:
+        rows(engine, sql)
+    error = raised.value
+    assert error.code is ErrorCode.AMBIGUOUS_COLUMN
+    assert error.message == (
+        'column reference "customer_id" is ambiguous: it could be c.customer_id or o.customer_id'
+    )
+    assert error.position == len("SELECT ") + 1
+    assert rows(engine, sql.replace("SELECT customer_id", "SELECT o.customer_id"))
+
+
 def test_error_positions_point_at_the_problem(engine: Engine) -> None:
     with pytest.raises(SidecarError) as raised:
         rows(engine, "SELECT id FROM nothere")

@@ -329,14 +329,41 @@ def test_duckdb_dialect_is_guarded_the_same_way() -> None:
 
 def test_syntax_error_points_at_the_token() -> None:
     with pytest.raises(SidecarError) as caught:
-        parse("SELECT * FROM")
+        parse("SELECT * FROM WHERE a = 1")
 
     error = caught.value
     assert error.code is ErrorCode.SYNTAX
-    assert error.message == "syntax error at or near 'FROM' (line 1, column 10)"
-    assert error.position == 10
-    assert error.hint is not None and "the end of the input" in error.hint
+    assert error.message == "syntax error at or near 'WHERE' (line 1, column 15)"
+    assert error.position == 15
+    assert error.hint is not None and "Expected table name but got 'WHERE'" in error.hint
     assert "<Token" not in error.hint
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT status, count(*) FROM orders GROUP BY", "an expression after 'GROUP BY'"),
+        ("SELECT * FROM orders o JOIN customers c ON", "a condition after 'ON'"),
+        ("SELECT * FROM", "a table after 'FROM'"),
+        ("SELECT * FROM orders WHERE id = 1 AND", "a condition after 'AND'"),
+        ("SELECT * FROM orders LIMIT", "a row count after 'LIMIT'"),
+        ("SELECT id FROM orders WHERE id IN (1, 2", "a closing parenthesis ')'"),
+        ("SELECT 1 +\n", "an expression after '+'"),
+        ("EXPLAIN ANALYZE SELECT * FROM orders UNION;", "a query after 'UNION'"),
+    ],
+)
+def test_a_statement_cut_short_is_a_syntax_error_at_its_end(sql: str, expected: str) -> None:
+    error = refusal(sql)
+
+    end = len(sql.rstrip(" \n;"))
+    assert error.code is ErrorCode.SYNTAX
+    assert error.message.startswith("syntax error at end of input (line ")
+    assert error.message.endswith(f"expected {expected}")
+    assert error.position == end + 1
+
+
+def test_a_keyword_after_as_is_a_name_that_may_end_a_statement() -> None:
+    assert check("SELECT 1 AS full", parse("SELECT 1 AS full"))
 
 
 def test_syntax_error_position_counts_across_lines() -> None:
@@ -358,11 +385,11 @@ def test_unterminated_string_is_a_syntax_error() -> None:
 
 
 def test_syntax_error_inside_explain_points_into_the_original_sql() -> None:
-    error = refusal("EXPLAIN ANALYZE SELECT * FROM")
+    error = refusal("EXPLAIN ANALYZE SELECT * FROM ) x")
 
     assert error.code is ErrorCode.SYNTAX
-    assert error.message == "syntax error at or near 'FROM' (line 1, column 26)"
-    assert error.position == 26
+    assert error.message == "syntax error at or near ')' (line 1, column 31)"
+    assert error.position == 31
 
 
 @pytest.mark.parametrize(("sql", "fragment"), [("EXPLAIN", "EXPLAIN must"), ("SHOW", "SHOW must")])

@@ -16,6 +16,7 @@ SQLSTATES: dict[ErrorCode, str] = {
     ErrorCode.SYNTAX: "42601",
     ErrorCode.UNDEFINED_TABLE: "42P01",
     ErrorCode.UNDEFINED_COLUMN: "42703",
+    ErrorCode.AMBIGUOUS_COLUMN: "42702",
     ErrorCode.FORBIDDEN: "42501",
     ErrorCode.UNAUTHENTICATED: "28P01",
     ErrorCode.INVALID_PARAMETER: "22023",
