@@ -9,7 +9,8 @@ their runbook, paraphrases included): recall@3 and nDCG@5 of text_search, vector
 Speed (10,000 generated documents of about 150 words, a Parquet dataset): the sidecar's index
 build (reading the dataset, chunking, tantivy) and query latency of
 `SELECT path, score, snippet FROM text_search('docs', $1, 10)` through the whole engine
-(guard, planner, DataFusion), against the peer: tantivy's Python bindings alone, indexing the
+(guard, planner, DataFusion), and of the index alone (parse, BM25 top 10, snippets, rows,
+without SQL), against the peer: tantivy's Python bindings alone, indexing the
 same (path, title, content) and answering the same questions with the same top 10 and
 snippets. 300 questions of 2-3 words drawn from the corpus' vocabulary, after 30 warm-ups.
 
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.llm.models import ModelService
+from sidecar.search.query import parse
 from tests.search_corpus import QUESTIONS, ndcg_at, recall_at, synthetic, write_corpus
 
 MODEL = {
@@ -127,6 +129,12 @@ def speed(root: Path, documents: int, queries: int) -> None:
         engine.search.rebuild("docs")
         builds.append(time.perf_counter() - started)
 
+    index = engine.search.get("docs")
+    columns = ["title", "content"]
+
+    def index_alone(text: str) -> int:
+        return index.table(index.text_hits(parse(text, columns), 10, columns)).num_rows
+
     def sidecar_query(text: str) -> int:
         result = engine.query(
             "SELECT path, score, snippet FROM text_search('docs', $1, 10)", [text]
@@ -140,6 +148,7 @@ def speed(root: Path, documents: int, queries: int) -> None:
         peer_builds.append(time.perf_counter() - started)
 
     sidecar_times = _latencies(sidecar_query, questions)
+    alone_times = _latencies(index_alone, questions)
     peer_times = _latencies(peer.query, questions)
     print(f"\n{documents} documents, {queries} queries (best build of 3):")
     print("| | sidecar | tantivy alone | ratio |")
@@ -147,6 +156,8 @@ def speed(root: Path, documents: int, queries: int) -> None:
     print(_row("index build", min(builds), min(peer_builds), "s"))
     for name, q in (("query p50", 0.5), ("query p99", 0.99)):
         print(_row(name, _quantile(sidecar_times, q), _quantile(peer_times, q), "ms"))
+    for name, q in (("index alone p50", 0.5), ("index alone p99", 0.99)):
+        print(_row(name, _quantile(alone_times, q), _quantile(peer_times, q), "ms"))
 
 
 class TantivyPeer:
