@@ -106,9 +106,8 @@ class Limiter:
         index, policy = found
         return Governing(policy.limits, f"policies[{index}].limits")
 
-    def timeout(self, identity: Identity) -> tuple[float, str]:
-        """Seconds a statement of `identity` may run, and the setting that says so."""
-        governing = self.governing(identity)
+    def timeout(self, governing: Governing) -> tuple[float, str]:
+        """Seconds a statement may run under `governing`, and the setting that says so."""
         if governing.limits.query_timeout is not None:
             return governing.limits.query_timeout, f"{governing.where}.query_timeout"
         return self.config.runtime.query_timeout, "runtime.query_timeout"

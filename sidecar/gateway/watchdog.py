@@ -30,11 +30,13 @@ class Watchdog:
     def arm(self, deadline: float, action: Callable[[], None]) -> Alarm:
         alarm = Alarm(deadline, action)
         with self._changed:
+            earliest = not self._alarms or deadline < self._alarms[0][0]
             heapq.heappush(self._alarms, (deadline, next(self._order), alarm))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            if earliest:  # else the thread already wakes in time; waking it costs every query
+                self._changed.notify()
         return alarm
 
     def _run(self) -> None:

@@ -62,9 +62,9 @@ def test_the_first_matching_policy_governs() -> None:
     limiter = Limiter(config)
     governing = limiter.governing(Identity("agent-7"))
     assert governing.where == "policies[1].limits" and governing.limits.rate == 10.0
-    assert limiter.timeout(Identity("agent-7")) == (2.0, "policies[1].limits.query_timeout")
+    assert limiter.timeout(governing) == (2.0, "policies[1].limits.query_timeout")
     assert limiter.governing(Identity("Agent-7")).limits.max_rows == 1  # names are exact
-    assert limiter.timeout(Identity("bi")) == (60.0, "runtime.query_timeout")
+    assert limiter.timeout(limiter.governing(Identity("bi"))) == (60.0, "runtime.query_timeout")
     assert matching_policy(None, Identity("bi")) is None
 
 

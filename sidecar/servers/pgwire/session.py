@@ -515,7 +515,8 @@ class Session:
         return await self.worker.run(function, *args, deadline=self._deadline())
 
     def _deadline(self) -> float:
-        limit, _ = self.server.gateway.limiter.timeout(self.identity)
+        limiter = self.server.gateway.limiter
+        limit, _ = limiter.timeout(limiter.governing(self.identity))
         statement = self.settings.statement_timeout
         return time.monotonic() + (min(limit, statement) if statement else limit)
 
