@@ -4,6 +4,7 @@ query language's errors, the SQL table functions and rebuilds that never leave a
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -355,3 +356,17 @@ def test_policies_hide_datasets_mask_columns_and_filter_rows(tmp_path: Path) -> 
     assert run("auditor", "SELECT path FROM text_search('docs', 'pool', 1)") == [
         {"path": "leak.md"}
     ]
+
+
+def test_refresh_check_interval_rebuilds_an_index(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", {"a.md": "# Alpha\n\nalpha\n"})
+    (tmp_path / "deploys.csv").write_text("path,version\n")
+    engine = engine_for(tmp_path, {"text": ["content"], "refresh_check_interval": "100ms"})
+    try:
+        (tmp_path / "docs" / "z.md").write_text("# Zeta\n\nzeta\n")
+        deadline = time.monotonic() + 10
+        while not rows(engine, "SELECT path FROM text_search('docs', 'zeta', 5)"):
+            assert time.monotonic() < deadline, "the index was not rebuilt"
+            time.sleep(0.05)
+    finally:
+        engine.close()
