@@ -70,6 +70,19 @@ class PgEndpoint(Endpoint):
     )
 
 
+class Tls(Strict):
+    cert: Path
+    key: Path
+
+
+class HttpEndpoint(Endpoint):
+    tls: Tls | None = Field(
+        default=None,
+        description="Serve the HTTP API over HTTPS with this certificate and key (separate from "
+        "runtime.tls, so health probes and local agents may keep plain HTTP).",
+    )
+
+
 class ApiKey(Strict):
     key: SecretStr = Field(description="The key itself; use ${env:VAR} or ${file:/path}.")
     identity: str = Field(min_length=1, description="Who presents this key (the agent's name).")
@@ -85,11 +98,6 @@ class Auth(Strict):
         default=None,
         description="The HMAC key of `hash` column masks; use ${env:VAR} or ${file:/path}.",
     )
-
-
-class Tls(Strict):
-    cert: Path
-    key: Path
 
 
 class ResultsCache(Strict):
@@ -111,7 +119,7 @@ class ResultsCache(Strict):
 
 
 class Runtime(Strict):
-    http: Endpoint = Field(default_factory=lambda: Endpoint(port=8090))
+    http: HttpEndpoint = Field(default_factory=lambda: HttpEndpoint(port=8090))
     flight: Endpoint = Field(default_factory=lambda: Endpoint(port=50051))
     pg: PgEndpoint = Field(default_factory=lambda: PgEndpoint(port=15432))
     auth: Auth = Field(default_factory=Auth)

@@ -79,7 +79,8 @@ class Sidecar:
 
     def endpoints(self) -> list[str]:
         http = self.config.runtime.http
-        lines = [f"HTTP    http://{http.host}:{http.port}  (POST /v1/sql, /v1/status, /metrics)"]
+        web = "https" if http.tls else "http"
+        lines = [f"HTTP    {web}://{http.host}:{http.port}  (POST /v1/sql, /v1/status, /metrics)"]
         if self.flight is not None:
             scheme = "grpc+tls" if self.config.runtime.tls else "grpc"
             host = self.config.runtime.flight.host
@@ -92,7 +93,7 @@ class Sidecar:
             lines.append(f"PG      {url}  (psql, drivers, BI tools{tls})")
         for model in self.models.models.values():
             state = model.state.value + (f": {model.error}" if model.error else "")
-            url = f"http://{http.host}:{http.port}/v1"
+            url = f"{web}://{http.host}:{http.port}/v1"
             lines.append(f"Model   {url}  {model.name} (OpenAI-compatible; {state})")
         return lines
 
@@ -105,6 +106,33 @@ class Sidecar:
             raise StartupError(
                 f"runtime.tls: cannot load the certificate and key for the Postgres wire: {error}"
             ) from None
+
+    def _http_config(self) -> uvicorn.Config:
+        """uvicorn's settings; with runtime.http.tls it serves HTTPS (the key is checked now,
+        so a bad certificate is one clear line at start-up)."""
+        http = self.config.runtime.http
+        files: dict[str, str] = {}
+        if http.tls is not None:
+            read_tls(http.tls, self.config.base_dir, "runtime.http.tls")
+            files = {
+                "ssl_certfile": str(self.config.base_dir / http.tls.cert),
+                "ssl_keyfile": str(self.config.base_dir / http.tls.key),
+            }
+        config = uvicorn.Config(
+            self.http.app(),
+            host=http.host,
+            port=http.port,
+            log_level="warning",
+            lifespan="off",
+            **files,
+        )
+        try:
+            config.load()
+        except ssl.SSLError as error:
+            raise StartupError(
+                f"runtime.http.tls: cannot use the certificate and key: {error}"
+            ) from None
+        return config
 
     def start_flight(self) -> FlightSqlServer | None:
         """pyarrow.flight serves on its own threads from the moment the server is built."""
@@ -136,15 +164,7 @@ class Sidecar:
         if self.pg is not None:
             pg_server = await self.pg.start(listen("pg", self.config.runtime.pg))
         self.flight = self.start_flight()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                self.http.app(),
-                host=http.host,
-                port=http.port,
-                log_level="warning",
-                lifespan="off",
-            )
-        )
+        server = uvicorn.Server(self._http_config())
         loader = threading.Thread(target=self.engine.load, args=(on_dataset,), daemon=True)
         loader.start()
         model_loader = threading.Thread(target=self.models.load, daemon=True)
@@ -168,7 +188,7 @@ class Sidecar:
         self.gateway.close()
 
 
-def read_tls(tls: Tls, base_dir: Path) -> tuple[bytes, bytes]:
+def read_tls(tls: Tls, base_dir: Path, setting: str = "runtime.tls") -> tuple[bytes, bytes]:
     """The certificate chain and key, PEM; relative paths are from sidecar.yaml's folder."""
     pair = []
     for name, path in (("cert", tls.cert), ("key", tls.key)):
@@ -176,7 +196,7 @@ def read_tls(tls: Tls, base_dir: Path) -> tuple[bytes, bytes]:
             pair.append((base_dir / path).read_bytes())
         except OSError as error:
             raise StartupError(
-                f"runtime.tls.{name}: cannot read {path}: {error.strerror or error}"
+                f"{setting}.{name}: cannot read {path}: {error.strerror or error}"
             ) from None
     return pair[0], pair[1]
 

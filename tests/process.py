@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -40,8 +41,19 @@ class SidecarProcess:
         self.flight_url = ""
         self.pg_port = 0
 
-    def start(self, port: int, probe: str = "/v1/ready", timeout: float = 60.0) -> str:
-        url = self.url = f"http://127.0.0.1:{port}"
+    def start(
+        self,
+        port: int,
+        probe: str = "/v1/ready",
+        timeout: float = 60.0,
+        *,
+        https_ca: Path | None = None,
+    ) -> str:
+        """Run it and wait for `probe` to answer 200; `https_ca` (the certificate it trusts)
+        means the HTTP API serves HTTPS."""
+        scheme = "https" if https_ca else "http"
+        url = self.url = f"{scheme}://127.0.0.1:{port}"
+        verify = ssl.create_default_context(cafile=https_ca) if https_ca else True
         flight_port = free_port()
         self.flight_url = f"grpc://127.0.0.1:{flight_port}"
         command = [sys.executable, "-m", "sidecar", "run", "-c", str(self.config)]
@@ -57,7 +69,8 @@ class SidecarProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"sidecar exited early:\n{self.log.read_text()}")
             try:
-                if httpx.get(f"{url}{probe}", timeout=1).status_code == 200:
+                answer = httpx.get(f"{url}{probe}", timeout=1, verify=verify)
+                if answer.status_code == 200:
                     return url
             except httpx.HTTPError:
                 pass

@@ -29,6 +29,7 @@ from sidecar.servers.flight import metadata
 from sidecar.servers.flight.commands import TYPE_PREFIX, pack, unpack
 from sidecar.servers.flight.sqlinfo import SCHEMA as SQL_INFO_SCHEMA
 from tests import placeholders
+from tests.certs import self_signed
 from tests.http_api_server import ApiServer, Reply
 from tests.process import SidecarProcess, free_port
 
@@ -561,12 +562,7 @@ def test_status_needs_the_http_address(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_tls(tmp_path: Path) -> None:
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        cwd=tmp_path, check=True, capture_output=True,
-    )  # fmt: skip
+    self_signed(tmp_path)
     port = free_port()
     (tmp_path / "sidecar.yaml").write_text(
         f"runtime: {{http: {{port: {port}}}, pg: {{port: 0, enabled: false}}, "

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import random
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from psycopg import errors
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests import pg_client, placeholders
+from tests.certs import self_signed
 from tests.peers import unavailable
 from tests.pg_client import RawClient
 from tests.process import SidecarProcess, free_port
@@ -585,36 +587,30 @@ def test_ssl_request_is_refused_without_tls(scram: Sidecar) -> None:
 
 @pytest.fixture(scope="module")
 def secure(data: Path) -> Iterator[Sidecar]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
     root = data.parent / "secure"
     root.mkdir(exist_ok=True)
-    (root / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (root / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    self_signed(root)
     runtime = {
         "tls": {"cert": "cert.pem", "key": "key.pem"},
         "pg": {"auth_method": "password"},
         "auth": AUTH,
     }
     yield from _running(data, "secure", runtime, {"AGENT_KEY": KEY})
+
+
+def test_with_tls_a_plaintext_client_is_refused_before_any_password(secure: Sidecar) -> None:
+    with pytest.raises(psycopg.OperationalError, match="sslmode=require"):
+        psycopg.connect(secure.dsn(user="agent", password=KEY, sslmode="disable"))
+    with socket.create_connection(("127.0.0.1", secure.port), timeout=10) as plain:
+        parameters = b"user\0agent\0database\0shop\0\0"
+        plain.sendall(struct.pack(">ii", 8 + len(parameters), 196608) + parameters)
+        reply = plain.recv(4096)
+    assert reply[:1] == b"E", reply  # never R: no AuthenticationCleartextPassword in the clear
+    fields = pg_client.fields(reply[5:])
+    assert fields["C"] == "28000" and fields["S"] == "FATAL"
+    assert "sslmode=require" in fields["H"]
+    with psycopg.connect(secure.dsn(user="agent", password=KEY, sslmode="prefer")) as connection:
+        assert connection.pgconn.ssl_in_use
 
 
 def test_tls_with_cleartext_passwords(secure: Sidecar) -> None:

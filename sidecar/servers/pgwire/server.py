@@ -152,6 +152,8 @@ class PgServer:
                 self.cancel(pid, secret)
                 return None
             elif code >> 16 == 3:
+                if self.tls is not None and not encrypted:
+                    raise _tls_required()
                 return self._startup(code, body, writer)
             else:
                 raise ProtocolError(f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}")
@@ -171,6 +173,18 @@ class PgServer:
                 "28000", "no PostgreSQL user name specified in startup packet", severity="FATAL"
             )
         return {k: v for k, v in parameters.items() if not k.startswith("_pq_.")}
+
+
+def _tls_required() -> PgError:
+    """With runtime.tls, a client that did not ask for TLS is refused before login, so no
+    password (and no SCRAM exchange) ever crosses the network in the clear."""
+    return PgError(
+        "28000",
+        "this server accepts only TLS connections (runtime.tls is set)",
+        hint='connect with sslmode=require (psql "sslmode=require host=...", '
+        "psycopg/libpq sslmode=require, asyncpg ssl=True, JDBC ssl=true)",
+        severity="FATAL",
+    )
 
 
 def _tls_context(runtime: Runtime, base_dir: Path) -> ssl.SSLContext:
