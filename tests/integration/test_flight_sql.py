@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -561,17 +562,24 @@ def test_status_needs_the_http_address(capsys: pytest.CaptureFixture[str]) -> No
     assert "uses the HTTP API" in capsys.readouterr().err
 
 
-def test_tls(tmp_path: Path) -> None:
-    self_signed(tmp_path)
+def test_tls_for_flight_and_https(tmp_path: Path) -> None:
+    """runtime.tls for Flight SQL and runtime.http.tls for the HTTP API, one certificate."""
+    cert_path, _ = self_signed(tmp_path)
     port = free_port()
     (tmp_path / "sidecar.yaml").write_text(
-        f"runtime: {{http: {{port: {port}}}, pg: {{port: 0, enabled: false}}, "
-        "tls: {cert: cert.pem, key: key.pem}}\n"
+        f"runtime: {{http: {{port: {port}, tls: {{cert: cert.pem, key: key.pem}}}}, "
+        "pg: {port: 0, enabled: false}, tls: {cert: cert.pem, key: key.pem}}\n"
         "views: [{name: one, sql: 'SELECT 1 AS x'}]\n"
     )
     process = SidecarProcess(tmp_path / "sidecar.yaml")
-    process.start(port)
+    https = process.start(port, https_ca=cert_path)
     try:
+        trusted = ssl.create_default_context(cafile=cert_path)
+        answer = httpx.post(f"{https}/v1/sql", content="SELECT * FROM one", verify=trusted)
+        assert answer.status_code == 200 and answer.json() == [{"x": 1}]
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+        assert "HTTP    https://" in process.output
         url = process.flight_url.replace("grpc://", "grpc+tls://")
         cert = (tmp_path / "cert.pem").read_bytes()
         client = flight.connect(url, tls_root_certs=cert)

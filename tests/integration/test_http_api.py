@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import io
 import socket
-import ssl
 import textwrap
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pyarrow as pa
@@ -18,7 +16,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests import placeholders
-from tests.certs import self_signed
 from tests.process import SidecarProcess, free_port
 
 KEY = "k-3f9a1c77e0b24d5e"
@@ -261,28 +258,6 @@ def test_a_client_hanging_up_mid_body_is_one_log_line(
     assert len(lines) == 1 and "POST /v1/sql" in lines[0], lines
     assert "ClientDisconnect" not in process.output
     assert httpx.get(f"{url}/health").status_code == 200
-
-
-def test_https_when_runtime_http_tls_is_set(tmp_path: Path) -> None:
-    cert, _ = self_signed(tmp_path)
-    port = free_port()
-    (tmp_path / "sidecar.yaml").write_text(
-        f"runtime: {{http: {{port: {port}, tls: {{cert: cert.pem, key: key.pem}}}}, "
-        "pg: {port: 0, enabled: false}, flight: {port: 0, enabled: false}}\n"
-        "views: [{name: one, sql: 'SELECT 1 AS x'}]\n"
-    )
-    process = SidecarProcess(tmp_path / "sidecar.yaml")
-    url = process.start(port, https_ca=cert)
-    try:
-        trusted = ssl.create_default_context(cafile=cert)
-        answer = httpx.post(f"{url}/v1/sql", content="SELECT * FROM one", verify=trusted)
-        assert answer.status_code == 200 and answer.json() == [{"x": 1}]
-        with pytest.raises(httpx.HTTPError):
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
-        assert httpx.get(f"{url}/health", verify=trusted).status_code == 200
-    finally:
-        process.stop()
-    assert "HTTP    https://" in process.output
 
 
 def test_status_datasets_and_metrics(client: httpx.Client) -> None:
