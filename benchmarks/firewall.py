@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.http_api import make_table
 from policies.identity import Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
@@ -41,18 +41,6 @@ LIMITS = {
     "max_concurrent": 64,
     "rate": "1000000/s",
 }
-
-
-def write_orders(path: Path, rows: int) -> None:
-    table = pa.table(
-        {
-            "id": pa.array(range(rows), pa.int64()),
-            "customer_id": pa.array([i % 10_000 for i in range(rows)], pa.int64()),
-            "amount": pa.array([(i % 1000) / 10 for i in range(rows)], pa.float64()),
-            "status": pa.array([("paid", "failed", "pending")[i % 3] for i in range(rows)]),
-        }
-    )
-    pq.write_table(table, path, row_group_size=128 * 1024)
 
 
 def direct(engine: Engine) -> Callable[[str], int]:
@@ -78,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        write_orders(root / "orders.parquet", args.rows)
+        pq.write_table(make_table(args.rows), root / "orders.parquet", row_group_size=128 << 10)
         config = parse_config(
             {
                 "runtime": {"results_cache": {"enabled": False}},

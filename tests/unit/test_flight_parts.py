@@ -24,6 +24,7 @@ from sidecar.servers.flight.errors import InvalidArgument, NotFound, NotImplemen
 from sidecar.servers.flight.sqlinfo import SCHEMA as SQL_INFO_SCHEMA
 from sidecar.servers.flight.sqlinfo import sql_info
 from sidecar.servers.flight.tickets import Handles, UnknownHandle
+from tests.clock import Clock
 
 ROOT = Path(__file__).parents[2]
 GENERATED = ROOT / "sidecar" / "servers" / "flight"
@@ -259,14 +260,6 @@ def test_unknown_commands_are_named() -> None:
 
 
 # --- Handles ----------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_handles_are_random_bound_to_their_owner_and_single_use() -> None:

@@ -17,14 +17,7 @@ from sidecar.config import Audit, parse_config
 from sidecar.gateway.audit import AuditLog
 from sidecar.gateway.limits import Limiter, LimitExceeded, Slots, TokenBucket
 from sidecar.gateway.watchdog import Watchdog
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:
