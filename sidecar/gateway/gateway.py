@@ -205,9 +205,7 @@ class Statement:
         self.request = request
         limiter = gateway.limiter
         self.governing = limiter.governing(request.identity)
-        self.timeout, self.setting = limiter.timeout(self.governing)
-        if request.timeout is not None and request.timeout < self.timeout:
-            self.timeout, self.setting = request.timeout, "the session's statement_timeout"
+        self.timeout, self.setting = limiter.timeout(self.governing, request.timeout)
         self.result: Result | None = None
         self.rows = 0
         self.bytes = 0

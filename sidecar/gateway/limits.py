@@ -106,11 +106,15 @@ class Limiter:
         index, policy = found
         return Governing(policy.limits, f"policies[{index}].limits")
 
-    def timeout(self, governing: Governing) -> tuple[float, str]:
-        """Seconds a statement may run under `governing`, and the setting that says so."""
+    def timeout(self, governing: Governing, asked: float | None = None) -> tuple[float, str]:
+        """Seconds a statement may run under `governing`, and the setting that says so; a
+        client may `ask` for less (pg's statement_timeout), never for more."""
+        seconds, setting = self.config.runtime.query_timeout, "runtime.query_timeout"
         if governing.limits.query_timeout is not None:
-            return governing.limits.query_timeout, f"{governing.where}.query_timeout"
-        return self.config.runtime.query_timeout, "runtime.query_timeout"
+            seconds, setting = governing.limits.query_timeout, f"{governing.where}.query_timeout"
+        if asked is not None and asked < seconds:
+            return asked, "the session's statement_timeout"
+        return seconds, setting
 
     def admit(self, identity: Identity, governing: Governing) -> None:
         """Take one of the identity's rate tokens for a statement, or refuse it."""

@@ -28,6 +28,7 @@ from sidecar import gateway
 from sidecar.engine.params import bind
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway import QueryRequest, TableResult
+from sidecar.gateway.limits import timed_out
 from sidecar.secrets import REDACTOR
 from sidecar.servers.pgwire import messages, parameters, types
 from sidecar.servers.pgwire.codec import TEXT, RowEncoder, result_formats
@@ -512,19 +513,22 @@ class Session:
                 source.statement.stop_clock()
 
     async def _work(self, function: Callable[..., T], *args: Any) -> T:
-        return await self.worker.run(function, *args, deadline=self._deadline())
+        deadline, expired = self._limit()
+        return await self.worker.wait(self.worker.submit(function, *args), deadline, expired)
 
-    def _deadline(self) -> float:
+    def _limit(self) -> tuple[float, Callable[[], SidecarError]]:
+        """The deadline of a step outside a running statement (describing one, a SHOW), and
+        the error past it: the identity's query timeout or the session's statement_timeout."""
         limiter = self.server.gateway.limiter
-        limit, _ = limiter.timeout(limiter.governing(self.identity))
-        statement = self.settings.statement_timeout
-        return time.monotonic() + (min(limit, statement) if statement else limit)
+        timeout = self.settings.statement_timeout or None
+        seconds, setting = limiter.timeout(limiter.governing(self.identity), timeout)
+        return time.monotonic() + seconds, lambda: timed_out(seconds, setting)
 
-    def _bounds(self, portal: Portal) -> tuple[float, Callable[[], SidecarError] | None]:
+    def _bounds(self, portal: Portal) -> tuple[float, Callable[[], SidecarError]]:
         """The deadline of this Execute or FETCH: each is timed on its own, as in PostgreSQL."""
         statement = portal.statement
         if statement is None:
-            return self._deadline(), None
+            return self._limit()
         statement.restart_clock()
         return statement.deadline, statement.timeout_error
 

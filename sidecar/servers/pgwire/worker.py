@@ -52,16 +52,10 @@ class Worker:
     def submit(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         return asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
 
-    async def run(self, function: Callable[..., T], *args: Any, deadline: float) -> T:
-        return await self.wait(self.submit(function, *args), deadline)
-
     async def wait(
-        self,
-        future: asyncio.Future[T],
-        deadline: float,
-        expired: Callable[[], SidecarError] | None = None,
+        self, future: asyncio.Future[T], deadline: float, expired: Callable[[], SidecarError]
     ) -> T:
-        """The step's result, or SidecarError CANCELED / TIMEOUT (`expired()` when given) with
+        """The step's result, or SidecarError CANCELED / `expired()` past the deadline, with
         the step abandoned."""
         cancelled = asyncio.ensure_future(self._cancelled.wait())
         try:
@@ -81,14 +75,7 @@ class Worker:
             self.running.cancel()
         if cancelled in done:
             raise SidecarError(ErrorCode.CANCELED, "query cancelled")
-        if expired is not None:
-            raise expired()
-        raise SidecarError(
-            ErrorCode.TIMEOUT,
-            "the statement ran past its time limit",
-            hint="narrow the query (filters, LIMIT) or raise statement_timeout / "
-            "runtime.query_timeout",
-        )
+        raise expired()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
