@@ -13,18 +13,15 @@ tens of MB less well); 128K rows is also what pyarrow reads a Parquet row group 
 
 from __future__ import annotations
 
-import functools
-import operator
 from collections.abc import Iterator
 from typing import ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from sqlglot import exp
 
 from accelerators.connector import CopyConnector, or_source
-from accelerators.refresh import LocalCopy, RefreshError
+from accelerators.refresh import LocalCopy, RefreshError, arrow_filter
 from connectors.base import Connector, ScanRequest
 from connectors.predicates import to_arrow
 from sidecar.config import Acceleration as Settings
@@ -55,7 +52,7 @@ class ArrowCopy(LocalCopy):
 
     def _load(self, reader: pa.RecordBatchReader, conditions: list[exp.Expression]) -> pa.Table:
         """All of the scan's rows that pass the working set, in batches of BATCH_ROWS."""
-        keep = _filter(conditions, reader.schema)
+        keep = arrow_filter(conditions, reader.schema, "arrow")
         try:
             table = reader.read_all()
             if keep is not None:
@@ -85,7 +82,7 @@ class ArrowConnector(CopyConnector):
         table = self.copy.table
         assert table is not None, "scan of an arrow copy before its first load"
         columns = list(request.projection) if request.projection is not None else None
-        keep = _filter(request.filters, table.schema)
+        keep = arrow_filter(request.filters, table.schema, "arrow")
         if keep is None:
             if columns is not None:
                 table = table.select(columns)
@@ -109,21 +106,6 @@ class ArrowConnector(CopyConnector):
 
     def describe(self, request: ScanRequest) -> str:
         return "accelerated (arrow, memory): " + super().describe(request)
-
-
-def _filter(conditions: list[exp.Expression], schema: pa.Schema) -> pc.Expression | None:
-    """The conjunction of `conditions` as an Arrow filter; a condition Arrow cannot evaluate
-    exactly fails the refresh (the planner only pushes filters `accepts_filter` took)."""
-    filters = []
-    for condition in conditions:
-        translated = to_arrow(condition, schema)
-        if translated is None:
-            raise RefreshError(
-                f"the arrow engine cannot evaluate {condition.sql('postgres')}; "
-                "simplify the working set or use engine: duckdb"
-            )
-        filters.append(translated)
-    return functools.reduce(operator.and_, filters) if filters else None
 
 
 def _head(reader: pa.RecordBatchReader, limit: int) -> Iterator[pa.RecordBatch]:

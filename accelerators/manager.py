@@ -18,6 +18,7 @@ import pyarrow as pa
 from accelerators.arrow import ArrowConnector, ArrowCopy
 from accelerators.connector import AcceleratedConnector
 from accelerators.refresh import Accelerated, LocalCopy, RefreshError
+from accelerators.sqlite import SqliteConnector, SqliteCopy
 from accelerators.store import DuckDbStore
 from connectors.base import Connector, DatasetSource
 from connectors.sql import SqlConnector
@@ -38,6 +39,15 @@ class Accelerator:
             assert settings is not None
             if settings.engine == "arrow":
                 self.copies[dataset.name.lower()] = ArrowCopy(dataset.name, settings)
+                continue
+            if settings.engine == "sqlite":
+                path = None
+                if settings.mode == "file":
+                    path = _within(
+                        config.base_dir,
+                        settings.file or data_dir / f"{dataset.name.lower()}.sqlite",
+                    )
+                self.copies[dataset.name.lower()] = SqliteCopy(dataset.name, settings, path)
                 continue
             catalog = None
             if settings.mode == "file":
@@ -99,6 +109,8 @@ class Accelerator:
         self._stopped.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        for copy in self.copies.values():
+            copy.close()
         self.store.close()
 
 
@@ -108,6 +120,8 @@ def copy_connector(
     """The connector queries use to read `copy`, typed as `schema`."""
     if isinstance(copy, ArrowCopy):
         return ArrowConnector(source, copy, schema, fallback)
+    if isinstance(copy, SqliteCopy):
+        return SqliteConnector(source, copy, schema, fallback)
     assert isinstance(copy, Accelerated)
     return AcceleratedConnector(source, copy, schema, fallback)
 

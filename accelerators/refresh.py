@@ -11,23 +11,30 @@ missed) inside a transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
+import operator
 import random
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
 from accelerators.store import DuckDbStore
 from connectors.base import Connector, ScanRequest, SourceError
+from connectors.predicates import to_arrow
 from sidecar.config import Acceleration as Settings
 from sidecar.secrets import REDACTOR
 
 VERSION_SUFFIX = "__v"
+COLUMNS_TABLE = "sidecar_columns"
 _names = itertools.count(1)
 
 
@@ -72,6 +79,10 @@ class LocalCopy:
     def refresh(self, connector: Connector, schema: pa.Schema, source_lock: threading.Lock) -> None:
         """One refresh with retries; raises RefreshError after the last attempt fails."""
         attempts = self.settings.refresh_retry_max_attempts + 1
+        refused = self.refusal(schema)
+        if refused is not None:
+            self.status.last_error = refused
+            raise RefreshError(refused)
         with self._lock, source_lock:
             self.status.refreshing = True
             started = time.perf_counter()
@@ -92,10 +103,18 @@ class LocalCopy:
             finally:
                 self.status.refreshing = False
 
+    def refusal(self, schema: pa.Schema) -> str | None:
+        """Why this engine cannot hold the source's columns exactly (no retry will help), or
+        None."""
+        return None
+
     def apply_retention(self) -> int:
-        """Delete rows older than retention_period; returns how many went (none here: only
-        the DuckDB engine accepts a retention_period)."""
+        """Delete rows older than retention_period; returns how many went (none here: the
+        engine keeps no rows to delete from)."""
         return 0
+
+    def close(self) -> None:
+        """Release what the copy holds open (connections, files)."""
 
     def next_delay(self, interval: float) -> float:
         """The interval, jittered so many sidecars do not hit a source in lockstep."""
@@ -122,6 +141,27 @@ class LocalCopy:
             since = _utcnow() - dt.timedelta(seconds=window)
             conditions.append(exp.column(column, quoted=True) >= _timestamp(since, schema, column))
         return conditions
+
+    def _since_high_water_mark(self) -> exp.Expression:
+        """Rows newer than the copy's newest time_column (minus the overlap when a primary key
+        makes re-reading rows harmless)."""
+        column = self.settings.time_column
+        assert column is not None
+        mark = self._high_water_mark()
+        if mark is None:
+            return exp.true()
+        overlap = self.settings.refresh_append_overlap if self.settings.primary_key else 0.0
+        comparison = exp.GTE if self.settings.primary_key else exp.GT
+        if isinstance(mark, dt.datetime | dt.date):
+            since = mark - dt.timedelta(seconds=overlap)
+            literal = exp.cast(exp.Literal.string(since.isoformat(sep=" ")), _sql_type(mark))
+        else:
+            literal = exp.Literal.number(mark - overlap)
+        return comparison(this=exp.column(column, quoted=True), expression=literal)
+
+    def _high_water_mark(self) -> Any:
+        """The newest time_column value the copy holds, as a Python value."""
+        raise NotImplementedError
 
     def _projection(self, schema: pa.Schema) -> list[str] | None:
         if not self.settings.refresh_sql:
@@ -163,10 +203,19 @@ class Accelerated(LocalCopy):
         return self._version is not None
 
     def schema(self) -> pa.Schema:
-        """The copy's columns as DuckDB holds them; cached until the next refresh."""
+        """The copy's columns with the Arrow types they were loaded with (DuckDB's own types
+        lose some, such as a timestamp's time zone name); cached until the next refresh."""
         if self._schema_version != self._version or self._schema is None:
-            reader = self.store.read(f"SELECT * FROM {self.view.sql('duckdb')} LIMIT 0")
-            self._schema, self._schema_version = reader.schema, self._version
+            row = (
+                self.store.cursor()
+                .execute(f"SELECT arrow FROM {self._columns_table()} WHERE name = ?", [self.name])
+                .fetchone()
+            )
+            if row is not None:
+                schema = pa.ipc.read_schema(pa.py_buffer(row[0]))
+            else:
+                schema = self.store.read(f"SELECT * FROM {self.view.sql('duckdb')} LIMIT 0").schema
+            self._schema, self._schema_version = schema, self._version
         return self._schema
 
     def apply_retention(self) -> int:
@@ -199,22 +248,12 @@ class Accelerated(LocalCopy):
         else:
             self._replace(reader, where)
 
-    def _since_high_water_mark(self) -> exp.Expression:
+    def _high_water_mark(self) -> Any:
         column = self.settings.time_column
         assert column is not None and self._version is not None
         table = self._versioned(self._version).sql("duckdb")
         row = self.store.cursor().execute(f"SELECT max({_quote(column)}) FROM {table}").fetchone()
-        mark = row[0] if row else None
-        if mark is None:
-            return exp.true()
-        overlap = self.settings.refresh_append_overlap if self.settings.primary_key else 0.0
-        comparison = exp.GTE if self.settings.primary_key else exp.GT
-        if isinstance(mark, dt.datetime | dt.date):
-            since = mark - dt.timedelta(seconds=overlap)
-            literal = exp.cast(exp.Literal.string(since.isoformat(sep=" ")), _sql_type(mark))
-        else:
-            literal = exp.Literal.number(mark - overlap)
-        return comparison(this=exp.column(column, quoted=True), expression=literal)
+        return row[0] if row else None
 
     def _replace(self, reader: pa.RecordBatchReader, where: str) -> None:
         version = (self._version or 0) + 1
@@ -231,9 +270,14 @@ class Accelerated(LocalCopy):
         finally:
             cursor.unregister(incoming)
         self._index(cursor, staged)
+        columns = self._columns_table()
         cursor.execute("BEGIN")
         cursor.execute(
             f"CREATE OR REPLACE VIEW {self.view.sql('duckdb')} AS SELECT * FROM {staged}"
+        )
+        cursor.execute(
+            f"INSERT OR REPLACE INTO {columns} VALUES (?, ?)",
+            [self.name, reader.schema.serialize().to_pybytes()],
         )
         if self._version is not None:
             cursor.execute(f"DROP TABLE IF EXISTS {self._versioned(self._version).sql('duckdb')}")
@@ -276,6 +320,14 @@ class Accelerated(LocalCopy):
             name = _quote(f"{self.name}_{position}_{self._version or 0}")
             cursor.execute(f"CREATE {unique}INDEX {name} ON {table} ({_quote(column)})")
 
+    def _columns_table(self) -> str:
+        """The table keeping each copy's Arrow schema beside its data (made if missing)."""
+        table = self.store.table(self._catalog, COLUMNS_TABLE).sql("duckdb")
+        self.store.cursor().execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (name VARCHAR PRIMARY KEY, arrow BLOB)"
+        )
+        return table
+
     def _versioned(self, version: int) -> exp.Table:
         return self.store.table(self._catalog, f"{self.name}{VERSION_SUFFIX}{version}")
 
@@ -302,6 +354,23 @@ class Accelerated(LocalCopy):
             .fetchone()
         )
         return int(row[0]) if row else 0
+
+
+def arrow_filter(
+    conditions: Sequence[exp.Expression], schema: pa.Schema, engine: str
+) -> pc.Expression | None:
+    """The conjunction of `conditions` as an Arrow filter; a condition Arrow cannot evaluate
+    exactly fails the refresh (the planner only pushes filters `accepts_filter` took)."""
+    filters = []
+    for condition in conditions:
+        translated = to_arrow(condition, schema)
+        if translated is None:
+            raise RefreshError(
+                f"the {engine} engine cannot evaluate {condition.sql('postgres')}; "
+                "simplify the working set or use engine: duckdb"
+            )
+        filters.append(translated)
+    return functools.reduce(operator.and_, filters) if filters else None
 
 
 def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:

@@ -11,7 +11,9 @@ dialect a source may speak, and it is a plain tree that document and search sour
 
 from __future__ import annotations
 
+import itertools
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +63,47 @@ class DatasetSource:
     timeout: float = 30.0
 
 
+class Cancellation:
+    """A query's cancellation as its scans see it.
+
+    Checked between batches (`is_set`), and for a source that works in native code between
+    batches (a SQLite or DuckDB statement scanning for its first match) a way to stop that work
+    at once: `on_cancel(connection.interrupt)` for as long as the statement runs.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._stops: dict[int, Callable[[], None]] = {}
+        self._keys = itertools.count()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        """Cancel: every registered stop runs now, each once."""
+        with self._lock:
+            self._event.set()
+            stops, self._stops = list(self._stops.values()), {}
+            for stop in stops:
+                stop()
+
+    def on_cancel(self, stop: Callable[[], None]) -> Callable[[], None]:
+        """Run `stop` when the query is cancelled (at once if it already is); the function
+        returned unregisters it, after which it never runs."""
+        with self._lock:
+            if self._event.is_set():
+                stop()
+                return lambda: None
+            key = next(self._keys)
+            self._stops[key] = stop
+        return lambda: self._forget(key)
+
+    def _forget(self, key: int) -> None:
+        with self._lock:
+            self._stops.pop(key, None)
+
+
 @dataclass(frozen=True)
 class ScanRequest:
     """What the engine asks of a source for one table reference in one query.
@@ -69,12 +112,14 @@ class ScanRequest:
     predicate of the query on this table was accepted, so the source may stop early. `order_by`
     (unqualified `exp.Ordered` keys) comes only with a limit, to connectors that support
     ordering: a top-N the source answers from its indexes instead of shipping every row.
+    `cancellation` is the query's, for sources that can stop a running statement.
     """
 
     projection: Sequence[str] | None = None
     filters: Sequence[exp.Expression] = ()
     limit: int | None = None
     order_by: Sequence[exp.Ordered] = ()
+    cancellation: Cancellation | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

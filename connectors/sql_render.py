@@ -55,7 +55,9 @@ class Rules:
     """Where a dialect's comparisons differ from the engine's, and how to make them agree.
 
     `text_equal` / `text_order` wrap a text column for equality (=, <>, IN, LIKE) and ordering
-    (<, >, BETWEEN, ORDER BY); None means text predicates of that kind are not pushed.
+    (<, >, BETWEEN, ORDER BY); None means text predicates of that kind are not pushed. `stored`
+    turns a literal, already typed as its column, into the value the source stores for it (a
+    source that keeps decimals or timestamps as integers compares with integers).
     """
 
     text_equal: Wrap | None = None
@@ -66,6 +68,7 @@ class Rules:
     booleans: bool = True
     temporals: bool = True
     zoned_literal_offset: bool = True
+    stored: Callable[[pa.Field, pa.Scalar], Any] | None = None
 
     @property
     def exact_text(self) -> bool:
@@ -211,7 +214,11 @@ def _literal(
     value = literal_value(node)
     if value is None:
         return exp.Null()
-    return _sql_literal(coerce(value, _type(name, schema)).as_py(), rules)
+    typed = coerce(value, _type(name, schema))
+    if rules.stored is not None:
+        assert name is not None
+        return _sql_literal(rules.stored(schema.field(name), typed), rules)
+    return _sql_literal(typed.as_py(), rules)
 
 
 def _sql_literal(value: Any, rules: Rules) -> exp.Expression:

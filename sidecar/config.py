@@ -149,16 +149,17 @@ class Column(Strict):
 
 
 class Acceleration(Strict):
-    """A local copy of the dataset (DuckDB, or an in-memory Arrow table): agent load lands
-    here instead of on the source.
+    """A local copy of the dataset (DuckDB, SQLite, or an in-memory Arrow table): agent load
+    lands here instead of on the source.
 
     Names follow Spice's `acceleration:` block, so a spicepod's settings carry over."""
 
     enabled: bool = True
-    engine: Literal["duckdb", "arrow"] = "duckdb"
+    engine: Literal["duckdb", "sqlite", "arrow"] = "duckdb"
     mode: Literal["memory", "file"] = "memory"
     file: Path | None = Field(
-        default=None, description="DuckDB file for mode: file (default: <data_dir>/<name>.duckdb)"
+        default=None,
+        description="The file for mode: file (default: <data_dir>/<name>.duckdb, or .sqlite)",
     )
     refresh_mode: Literal["full", "append"] = "full"
     refresh_check_interval: Duration | None = Field(
@@ -328,6 +329,27 @@ class Dataset(Strict):
             suggestion = f"; did you mean '{close[0]}'?" if close else ""
             raise ValueError(f"unknown connector '{scheme}'; known: {', '.join(known)}{suggestion}")
         return value
+
+    @model_validator(mode="after")
+    def _sqlite_holds_the_declared_columns(self) -> Dataset:
+        """A declared column the SQLite copy could not give back exactly is refused now, not
+        when the dataset loads (inferred columns are checked then)."""
+        if not self.accelerated or not self.columns or self.acceleration.engine != "sqlite":
+            return self
+        from accelerators.sqlite_values import refusal
+        from sidecar.engine.types import UnknownType, arrow_type
+
+        for column in self.columns:
+            try:
+                reason = refusal(arrow_type(column.type))
+            except UnknownType:
+                continue  # reported with the dataset's other load errors
+            if reason is not None:
+                raise ValueError(
+                    f"column {column.name} ({column.type}) cannot be accelerated with engine: "
+                    f"sqlite: {reason}; use engine: duckdb or arrow"
+                )
+        return self
 
     @property
     def scheme(self) -> str:

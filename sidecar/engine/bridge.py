@@ -8,7 +8,6 @@ record-batch tables would materialise the whole source first.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -17,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from connectors.base import Connector, ScanRequest, SourceError
+from connectors.base import Cancellation, Connector, ScanRequest, SourceError
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
 
@@ -42,7 +41,7 @@ class StreamDataset(ds.Dataset):
     """A stream DataFusion reads as one table of one query: opened only when executed,
     counted as it flows, stopped when the query is cancelled."""
 
-    def __init__(self, name: str, schema: pa.Schema, cancelled: threading.Event) -> None:
+    def __init__(self, name: str, schema: pa.Schema, cancelled: Cancellation) -> None:
         self.name = name
         self._schema = schema
         self.cancelled = cancelled
@@ -68,6 +67,8 @@ class StreamDataset(ds.Dataset):
         try:
             reader = self._start(columns)
         except SourceError as error:
+            if self.cancelled.is_set():
+                raise Cancelled("query cancelled") from None
             raise self._fail(error) from None
         except SidecarError as error:  # kept whole: DataFusion flattens what passes through it
             self.error = error
@@ -94,6 +95,8 @@ class StreamDataset(ds.Dataset):
                 self.stats.batches += 1
                 yield batch
         except SourceError as error:
+            if self.cancelled.is_set():  # the source stopped because the query was cancelled
+                raise Cancelled("query cancelled") from None
             raise self._fail(error) from None
         except SidecarError as error:
             self.error = error
@@ -111,7 +114,7 @@ class ConnectorDataset(StreamDataset):
         connector: Connector,
         schema: pa.Schema,
         request: ScanRequest,
-        cancelled: threading.Event,
+        cancelled: Cancellation,
         restriction: Restriction | None = None,
     ) -> None:
         super().__init__(name, schema, cancelled)
@@ -131,7 +134,9 @@ class ConnectorDataset(StreamDataset):
             projection = [f.name for f in self._schema if f.name in wanted] or self._schema.names[
                 :1
             ]
-        return self.connector.scan(replace(self.request, projection=projection))
+        return self.connector.scan(
+            replace(self.request, projection=projection, cancellation=self.cancelled)
+        )
 
     def _restricted(
         self, restriction: Restriction, columns: list[str] | None
@@ -146,6 +151,7 @@ class ConnectorDataset(StreamDataset):
             self.request,
             projection=restriction.source_columns(wanted, self.connector.schema()),
             filters=[*self.request.filters, *restriction.pushed],
+            cancellation=self.cancelled,
         )
         return restriction.apply(self.connector.scan(request), wanted)
 
@@ -158,7 +164,7 @@ class ReaderDataset(StreamDataset):
         name: str,
         schema: pa.Schema,
         start: Callable[[], pa.RecordBatchReader],
-        cancelled: threading.Event,
+        cancelled: Cancellation,
     ) -> None:
         super().__init__(name, schema, cancelled)
         self._reader = start

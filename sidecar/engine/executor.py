@@ -8,13 +8,12 @@ internal scan names turned back into the agent's table names and an error code a
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 from datafusion import DataFrame, SessionConfig, SessionContext
 
-from connectors.base import SourceError
+from connectors.base import Cancellation, SourceError
 from sidecar.engine.bridge import Cancelled, ConnectorDataset, ReaderDataset, StreamDataset
 from sidecar.engine.cache import BYPASS
 from sidecar.engine.grouping import GroupedQuery
@@ -52,7 +51,7 @@ class QueryResult:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.cancelled = threading.Event()
+        self.cancelled = Cancellation()
         self.scans: dict[str, StreamDataset] = {
             scan.name: ConnectorDataset(
                 scan.relation,
