@@ -1,4 +1,5 @@
-"""Acceleration and the results cache through a running sidecar's HTTP API."""
+"""Acceleration and the results cache through a running sidecar's HTTP API, for every engine
+that keeps its copy in a file."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.acceleration import FILE_ENGINES, AccelerationEngine
 from tests.process import SidecarProcess, free_port
 
 
-@pytest.fixture(scope="module")
-def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = tmp_path_factory.mktemp("acceleration")
+@pytest.fixture(scope="module", params=FILE_ENGINES, ids=str)
+def sidecar(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path, AccelerationEngine]]:
+    accel: AccelerationEngine = request.param
+    root = tmp_path_factory.mktemp(f"acceleration-{accel}")
     pq.write_table(pa.table({"id": list(range(10))}), root / "events.parquet")
     port = free_port()
     (root / "sidecar.yaml").write_text(
@@ -29,7 +34,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
             datasets:
               - from: file:events.parquet
                 name: events
-                acceleration: {{mode: file, refresh_retry_max_attempts: 0}}
+                acceleration: {{engine: {accel}, mode: file, refresh_retry_max_attempts: 0}}
               - from: file:events.parquet
                 name: plain
             """
@@ -37,7 +42,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     )
     process = SidecarProcess(root / "sidecar.yaml")
     url = process.start(port)
-    yield url, root
+    yield url, root, accel
     process.stop()
 
 
@@ -47,8 +52,10 @@ def count(url: str) -> tuple[int, str]:
     return response.json()[0]["n"], response.headers["Results-Cache-Status"]
 
 
-def test_refresh_endpoint_status_and_cache_invalidation(sidecar: tuple[str, Path]) -> None:
-    url, root = sidecar
+def test_refresh_endpoint_status_and_cache_invalidation(
+    sidecar: tuple[str, Path, AccelerationEngine],
+) -> None:
+    url, root, accel = sidecar
     assert count(url) == (10, "MISS")
     assert count(url) == (10, "HIT")
     pq.write_table(pa.table({"id": list(range(15))}), root / "events.parquet")
@@ -60,18 +67,20 @@ def test_refresh_endpoint_status_and_cache_invalidation(sidecar: tuple[str, Path
     acceleration = status["events"]["acceleration"]
     assert acceleration["mode"] == "file" and acceleration["last_refresh_seconds"] is not None
     assert "acceleration" not in status["plain"]
-    assert (root / ".sidecar" / "events.duckdb").exists()
+    assert (root / ".sidecar" / f"events{accel.file_suffix}").exists()
 
 
-def test_functions_duckdb_lacks_are_answered_by_the_engine(sidecar: tuple[str, Path]) -> None:
-    url, _ = sidecar
+def test_functions_the_copy_lacks_are_answered_by_the_engine(
+    sidecar: tuple[str, Path, AccelerationEngine],
+) -> None:
+    url, _, _ = sidecar
     response = httpx.post(f"{url}/v1/sql", content="SELECT arrow_typeof(id) AS t FROM events")
     assert response.status_code == 200, response.text
     assert {row["t"] for row in response.json()} == {"Int64"}
 
 
-def test_refresh_errors_are_explained(sidecar: tuple[str, Path]) -> None:
-    url, root = sidecar
+def test_refresh_errors_are_explained(sidecar: tuple[str, Path, AccelerationEngine]) -> None:
+    url, root, _ = sidecar
     plain = httpx.post(f"{url}/v1/datasets/plain/acceleration/refresh")
     assert plain.status_code == 400 and "not accelerated" in plain.json()["error"]["message"]
     unknown = httpx.post(f"{url}/v1/datasets/nope/acceleration/refresh")
@@ -86,8 +95,10 @@ def test_refresh_errors_are_explained(sidecar: tuple[str, Path]) -> None:
         (root / "gone.parquet").rename(root / "events.parquet")
 
 
-def test_cli_refresh_and_status_show_the_copy(sidecar: tuple[str, Path]) -> None:
-    url, _ = sidecar
+def test_cli_refresh_and_status_show_the_copy(
+    sidecar: tuple[str, Path, AccelerationEngine],
+) -> None:
+    url, _, _ = sidecar
     refreshed = subprocess.run(
         [sys.executable, "-m", "sidecar", "refresh", "events", "--url", url],
         capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},

@@ -1,6 +1,7 @@
-"""Accelerated MariaDB tables: refreshes, the working set at the source, outages, restarts.
+"""Accelerated MariaDB tables, in every acceleration engine: refreshes, the working set at the
+source, outages, restarts.
 
-The server is this module's own, so the outage test can take it down.
+The server is this module's own: the tests change its tables.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.engine.cache import HIT, MISS
 from sidecar.errors import SidecarError
+from tests.acceleration import APPEND, ENGINES, FILE, RETENTION, AccelerationEngine
+from tests.peers import free_port
 from tests.peers.mariadb import MariaDB, running
 
 START = dt.datetime(2026, 3, 14, 12, 0)
@@ -33,6 +36,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
         insert(found, range(10))
         found.execute("INSERT INTO ledger SELECT seq, CAST(seq AS CHAR) FROM seq_1_to_20000")
         yield found
+
+
+@pytest.fixture(params=ENGINES, ids=str)
+def accel(request: pytest.FixtureRequest) -> AccelerationEngine:
+    return request.param
 
 
 def insert(server: MariaDB, ids: range, minute: int = 0, status: str = "open") -> None:
@@ -54,8 +62,8 @@ def engine_for(server: MariaDB, root: Path, acceleration: dict[str, Any], **data
                     "name": "events",
                     "params": server.params(),
                     "acceleration": acceleration,
-                    **dataset,
                 }
+                | dataset
             ],
         },
         root,
@@ -71,9 +79,9 @@ def rows(engine: Engine, sql: str) -> list[dict[str, Any]]:
 
 
 def test_new_rows_appear_after_a_refresh_and_the_cache_follows(
-    server: MariaDB, tmp_path: Path
+    server: MariaDB, tmp_path: Path, accel: AccelerationEngine
 ) -> None:
-    engine = engine_for(server, tmp_path, {})
+    engine = engine_for(server, tmp_path, accel.settings())
     assert engine.query("SELECT count(*) FROM events").cache_status == MISS
     assert rows(engine, "SELECT count(*) AS n FROM events") == [{"n": 10}]
     assert engine.query("SELECT count(*) AS n FROM events").cache_status == HIT
@@ -87,12 +95,14 @@ def test_new_rows_appear_after_a_refresh_and_the_cache_follows(
 
 
 def test_refresh_sql_is_the_working_set_and_reaches_mariadb(
-    server: MariaDB, tmp_path: Path
+    server: MariaDB, tmp_path: Path, accel: AccelerationEngine
 ) -> None:
     engine = engine_for(
         server,
         tmp_path,
-        {"refresh_sql": "SELECT id, status FROM events WHERE status = 'open' AND id < 8"},
+        accel.settings(
+            refresh_sql="SELECT id, status FROM events WHERE status = 'open' AND id < 8"
+        ),
     )
     assert rows(engine, "SELECT id FROM events ORDER BY id") == [
         {"id": 1}, {"id": 3}, {"id": 5}, {"id": 7}
@@ -101,13 +111,13 @@ def test_refresh_sql_is_the_working_set_and_reaches_mariadb(
     assert any("WHERE" in s and "'open'" in s and "< 8" in s for s in sent), sent
 
 
-def test_append_with_overlap_upserts_without_duplicates(server: MariaDB, tmp_path: Path) -> None:
-    settings = {
-        "refresh_mode": "append",
-        "time_column": "ts",
-        "primary_key": "id",
-        "refresh_append_overlap": "3m",
-    }
+def test_append_with_overlap_upserts_without_duplicates(
+    server: MariaDB, tmp_path: Path, accel: AccelerationEngine
+) -> None:
+    accel.require(APPEND)
+    settings = accel.settings(
+        refresh_mode="append", time_column="ts", primary_key="id", refresh_append_overlap="3m"
+    )
     engine = engine_for(server, tmp_path, settings)
     assert rows(engine, "SELECT count(*) AS n FROM events") == [{"n": 10}]
     insert(server, range(7, 14), status="paid")
@@ -121,14 +131,19 @@ def test_append_with_overlap_upserts_without_duplicates(server: MariaDB, tmp_pat
     insert(server, range(10))
 
 
-def test_retention_removes_old_rows(server: MariaDB, tmp_path: Path) -> None:
-    engine = engine_for(server, tmp_path, {"time_column": "ts", "retention_period": "1d"})
+def test_retention_removes_old_rows(
+    server: MariaDB, tmp_path: Path, accel: AccelerationEngine
+) -> None:
+    accel.require(RETENTION)
+    engine = engine_for(server, tmp_path, accel.settings(time_column="ts", retention_period="1d"))
     copy = engine.catalog.datasets["events"].copy
     assert copy is not None and copy.apply_retention() == 10
     assert rows(engine, "SELECT count(*) AS n FROM events") == [{"n": 0}]
 
 
-def test_a_refresh_failing_half_way_keeps_the_old_data(server: MariaDB, tmp_path: Path) -> None:
+def test_a_refresh_failing_half_way_keeps_the_old_data(
+    server: MariaDB, tmp_path: Path, accel: AccelerationEngine
+) -> None:
     config = parse_config(
         {
             "datasets": [
@@ -140,7 +155,7 @@ def test_a_refresh_failing_half_way_keeps_the_old_data(server: MariaDB, tmp_path
                         {"name": "id", "type": "int"},
                         {"name": "amount", "type": "bigint"},
                     ],
-                    "acceleration": {"refresh_retry_max_attempts": 0},
+                    "acceleration": accel.settings(refresh_retry_max_attempts=0),
                 }
             ]
         },
@@ -159,14 +174,17 @@ def test_a_refresh_failing_half_way_keeps_the_old_data(server: MariaDB, tmp_path
 
 
 def test_an_outage_never_fails_queries_on_the_copy_and_file_mode_restarts(
-    server: MariaDB, tmp_path: Path
+    server: MariaDB, tmp_path: Path, accel: AccelerationEngine
 ) -> None:
-    settings = {"mode": "file", "refresh_retry_max_attempts": 0, "refresh_check_interval": "1h"}
+    accel.require(FILE)
+    settings = accel.settings(
+        mode="file", refresh_retry_max_attempts=0, refresh_check_interval="1h"
+    )
     engine = engine_for(server, tmp_path, settings)
     assert rows(engine, "SELECT count(*) AS n FROM events") == [{"n": 10}]
     engine.close()
-    server.stop_server()
-    restarted = engine_for(server, tmp_path, settings)
+    down = server.params(port=free_port())  # nothing listens there: the source is down
+    restarted = engine_for(server, tmp_path, settings, params=down)
     assert restarted.ready
     assert rows(restarted, "SELECT sum(amount) AS total FROM events WHERE status = 'open'") == [
         {"total": pytest.approx(27.5)}
@@ -176,3 +194,4 @@ def test_an_outage_never_fails_queries_on_the_copy_and_file_mode_restarts(
     status = restarted.catalog.datasets["events"].copy.status
     assert status.last_error and "events" in rows(restarted, "SHOW TABLES")[0]["table_name"]
     assert rows(restarted, "SELECT count(*) AS n FROM events") == [{"n": 10}]
+    restarted.close()

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from sidecar.cli import main
+from tests.acceleration import FILE_ENGINES, AccelerationEngine
 from tests.peers.mariadb import MariaDB, mariadb  # noqa: F401
 from tests.process import SidecarProcess, free_port
 
@@ -88,13 +89,15 @@ def test_ready_waits_for_the_first_copy_of_an_on_load_dataset(
         process.stop()
 
 
+@pytest.mark.parametrize("accel", FILE_ENGINES, ids=str)
 def test_a_file_copy_is_ready_and_stale_after_a_restart_with_the_source_down(
     server: MariaDB,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    accel: AccelerationEngine,
 ) -> None:
-    acceleration = "{mode: file, refresh_retry_max_attempts: 0}"
+    acceleration = f"{{engine: {accel}, mode: file, refresh_retry_max_attempts: 0}}"
     process = start(tmp_path, server, "ready_events", acceleration)
     try:
         wait_until_ready(process)
