@@ -1,9 +1,13 @@
 """One real `sidecar run` for the firewall probes, with an identity per role and interface.
 
 The sidecar serves a 1000-row `orders` file, a 100-row `events` file in row groups of 10 (so a
-result grows batch by batch and can pass a limit mid-stream) and `slow`, an HTTP API that takes
-2 seconds to answer. The model's data tools run on a Sidecar built in this process from the
-same sidecar.yaml (its own audit file): a model's tool call runs exactly that code.
+result grows batch by batch and can pass a limit mid-stream), `slow`, an HTTP API that takes
+2 seconds to answer, and for the access policies a 12-row `customers` file and the view `vip`
+over it: `sre` reads customers of its country (an API key attribute) with names masked, emails
+hashed and credit limits denied; `bi` reads only the view; `evil` carries an attribute written
+to break out of its row filter; `stranger` matches no policy. The model's data tools run on a
+Sidecar built in this process from the same sidecar.yaml (its own audit file): a model's tool
+call runs exactly that code.
 """
 
 from __future__ import annotations
@@ -24,16 +28,36 @@ from tests.firewall.clients import INTERFACES, Endpoints
 from tests.http_api_server import ApiServer, Reply
 from tests.process import SidecarProcess, free_port
 
-ROLES = ("free", "capped", "narrow", "paced", "single", "hasty")
+ROLES = ("free", "capped", "narrow", "paced", "single", "hasty", "sre", "bi", "evil", "stranger")
+ATTRIBUTES = {"sre": {"country": "DE"}, "evil": {"country": "DE' OR '1'='1"}}
 SLOW_SECONDS = 2.0
 SOURCE_TOKEN = "source-token-" + secrets.token_hex(8)
+HASH_KEY = "hash-key-" + secrets.token_hex(8)
+COUNTRIES = ("DE", "FR", "US")
+NAMES = ("Anna", "Bert", "Carl", "Dora", "Emil", "Fay", "Gus", "Hana", "Ivo", "Jan", "Kim", "Lea")
 POLICIES = [
+    {
+        "identities": ["sre-*"],
+        "datasets": ["customers", "orders", "vip"],
+        "columns": {
+            "customers.name": "mask",
+            "customers.email": "hash",
+            "customers.credit_limit": "deny",
+        },
+        "rows": {"customers": "country = {identity.country}"},
+    },
+    {"identities": ["bi-*"], "datasets": ["vip"]},
+    {
+        "identities": ["evil-*"],
+        "datasets": ["customers"],
+        "rows": {"customers": "country = {identity.country}"},
+    },
     {"identities": ["capped-*"], "datasets": ["*"], "limits": {"max_rows": 20}},
     {"identities": ["narrow-*"], "datasets": ["*"], "limits": {"max_bytes": "2KiB"}},
     {"identities": ["paced-*"], "datasets": ["*"], "limits": {"rate": "1/m", "burst": 2}},
     {"identities": ["single-*"], "datasets": ["*"], "limits": {"max_concurrent": 1}},
     {"identities": ["hasty-*"], "datasets": ["*"], "limits": {"query_timeout": "1s"}},
-    {"identities": ["*"], "datasets": ["*"]},
+    {"identities": ["free-*"], "datasets": ["*"]},
 ]
 
 
@@ -69,17 +93,47 @@ def write_data(root: Path) -> None:
     pq.write_table(orders, root / "orders.parquet")
     events = pa.table({"id": pa.array(range(100), pa.int64()), "kind": ["click"] * 100})
     pq.write_table(events, root / "events.parquet", row_group_size=10)
+    pq.write_table(customers(), root / "customers.parquet")
+
+
+def customers() -> pa.Table:
+    """customer-0 .. customer-11 (orders.customer's ids), countries DE, FR, US in turn; the DE
+    customers customer-0 and customer-3 share an email, so their hashes are equal."""
+    emails = [f"{name.lower()}@example.com" for name in NAMES]
+    emails[3] = emails[0]
+    return pa.table(
+        {
+            "id": [f"customer-{i}" for i in range(len(NAMES))],
+            "name": list(NAMES),
+            "email": emails,
+            "country": [COUNTRIES[i % 3] for i in range(len(NAMES))],
+            "credit_limit": pa.array([100 * i for i in range(len(NAMES))], pa.int64()),
+        }
+    )
 
 
 def config(root: Path, api: ApiServer, keys: dict[str, str], audit: str) -> dict[str, object]:
-    api_keys = [{"key": key, "identity": name} for name, key in keys.items()]
+    api_keys = [
+        {"key": key, "identity": name, "attributes": ATTRIBUTES.get(name.split("-")[0], {})}
+        for name, key in keys.items()
+    ]
     return {
         "version": 1,
         "name": "firewall",
-        "runtime": {"http": {"port": free_port()}, "auth": {"api_keys": api_keys}},
+        "runtime": {
+            "http": {"port": free_port()},
+            "auth": {"api_keys": api_keys, "hash_key": HASH_KEY},
+        },
+        "views": [
+            {
+                "name": "vip",
+                "sql": "SELECT id, name, country FROM customers WHERE credit_limit >= 500",
+            }
+        ],
         "datasets": [
             {"from": "file:orders.parquet", "name": "orders"},
             {"from": "file:events.parquet", "name": "events"},
+            {"from": "file:customers.parquet", "name": "customers"},
             {
                 "from": api.url("/slow"),
                 "name": "slow",

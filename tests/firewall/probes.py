@@ -8,8 +8,12 @@ checked for its code on each protocol, for naming the limit and the identity, an
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.firewall.conftest import HASH_KEY
 
 # The code each protocol carries for a kind of refusal.
 WIRE: dict[str, dict[str, str]] = {
@@ -42,10 +46,21 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class Missing:
+    """A failure that must be exactly that of `sql`, which names `name` where the probe names
+    `probed` (something the identity may not see): hidden looks like absent, word for word."""
+
+    sql: str
+    name: str
+    probed: str
+
+
+@dataclass(frozen=True)
 class Probe:
     """`before` runs `sql` that many times first (each must pass); `hold` runs concurrently,
     started just before the probe, as the same identity; `midstream` says the refusal comes
-    after the first rows (HTTP: a 200 response broken off)."""
+    after the first rows (HTTP: a 200 response broken off). `missing` expects the failure of
+    something that does not exist; `shows`/`hides` are texts the rows must (not) contain."""
 
     name: str
     role: str
@@ -57,6 +72,9 @@ class Probe:
     hold: str | None = None
     midstream: bool = False
     skip: frozenset[str] = field(default_factory=frozenset)
+    missing: Missing | None = None
+    shows: tuple[str, ...] = ()
+    hides: tuple[str, ...] = ()
 
 
 MAX_ROWS = Refusal("size", ("max_rows", "20", '"{identity}"'), "add LIMIT or aggregate")
@@ -97,5 +115,164 @@ PROBES = [
         "hasty",
         "SELECT * FROM slow",
         refusal=Refusal("timeout", ("within 1s",), "limits.query_timeout"),
+    ),
+]
+
+
+def hashed(value: str) -> str:
+    """What the `hash` rule makes of a value: HMAC-SHA256 under the hash key, 16 hex chars."""
+    return hmac.new(HASH_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+ANNA, GUS, JAN = (hashed(f"{name}@example.com") for name in ("anna", "gus", "jan"))
+DE_ORDERS = 28 + 27 * 3  # orders of customer-0, -3, -6 and -9
+
+# Access policies (conftest.POLICIES): visibility, masks, hashes and row filters beneath every
+# construct, and hidden things failing exactly as missing ones do.
+PROBES += [
+    Probe(
+        "masked, hashed and filtered rows",
+        "sre",
+        "SELECT id, name, email, country FROM customers ORDER BY id",
+        rows=[
+            {"id": "customer-0", "name": "****", "email": ANNA, "country": "DE"},
+            {"id": "customer-3", "name": "****", "email": ANNA, "country": "DE"},
+            {
+                "id": "customer-6",
+                "name": "****",
+                "email": hashed("gus@example.com"),
+                "country": "DE",
+            },
+            {
+                "id": "customer-9",
+                "name": "****",
+                "email": hashed("jan@example.com"),
+                "country": "DE",
+            },
+        ],
+    ),
+    Probe(
+        "SELECT * omits a denied column",
+        "sre",
+        "SELECT * FROM customers WHERE id = 'customer-0'",
+        rows=[{"id": "customer-0", "name": "****", "email": ANNA, "country": "DE"}],
+    ),
+    Probe(
+        "a denied column does not exist",
+        "sre",
+        "SELECT credit_limit FROM customers",
+        missing=Missing("SELECT credit_limix FROM customers", "credit_limix", "credit_limit"),
+    ),
+    Probe(
+        "a predicate sees the masked value",
+        "sre",
+        "SELECT count(*) AS n FROM customers WHERE name LIKE 'A%' OR name = 'Anna'",
+        rows=[{"n": 0}],
+    ),
+    Probe(
+        "hashes join",
+        "sre",
+        "SELECT count(*) AS n FROM customers a JOIN customers b ON a.email = b.email "
+        "AND a.id < b.id",
+        rows=[{"n": 1}],
+    ),
+    Probe(
+        "row filter beneath a join",
+        "sre",
+        "SELECT count(*) AS n FROM orders o JOIN customers c ON c.id = o.customer",
+        rows=[{"n": DE_ORDERS}],
+    ),
+    Probe(
+        "row filter beneath a CTE and DISTINCT",
+        "sre",
+        "WITH c AS (SELECT country FROM customers) SELECT DISTINCT country FROM c",
+        rows=[{"country": "DE"}],
+    ),
+    Probe(
+        "row filter beneath a subquery",
+        "sre",
+        "SELECT count(*) AS n FROM orders WHERE customer IN (SELECT id FROM customers)",
+        rows=[{"n": DE_ORDERS}],
+    ),
+    Probe(
+        "row filter beneath a window",
+        "sre",
+        "SELECT max(r) AS n FROM (SELECT row_number() OVER (ORDER BY id) AS r FROM customers) t",
+        rows=[{"n": 4}],
+    ),
+    Probe(
+        "row filter beneath UNION",
+        "sre",
+        "SELECT country FROM customers UNION SELECT 'XX' ORDER BY 1",
+        rows=[{"country": "DE"}, {"country": "XX"}],
+    ),
+    Probe(
+        "row filter from the cache",
+        "sre",
+        "SELECT count(*) AS n, min(email) AS e FROM customers",
+        before=1,
+        rows=[{"n": 4, "e": min(ANNA, GUS, JAN)}],
+    ),
+    Probe(
+        "EXPLAIN shows the policy, not the denied column",
+        "sre",
+        "EXPLAIN SELECT * FROM customers",
+        shows=("access policy: row filter applied by the source; masked: name; hashed: email",),
+        hides=("credit_limit",),
+    ),
+    Probe(
+        "a view's datasets keep their rules for the caller",
+        "sre",
+        "SELECT count(*) AS n FROM vip",
+        rows=[{"n": 0}],  # its credit_limit is denied to sre, so NULL beneath the view
+    ),
+    Probe(
+        "a view runs with its definer's visibility",
+        "bi",
+        "SELECT id FROM vip ORDER BY id",
+        rows=[{"id": f"customer-{i}"} for i in sorted(range(5, 12), key=str)],
+    ),
+    Probe(
+        "a dataset beneath a view stays hidden",
+        "bi",
+        "SELECT * FROM customers",
+        missing=Missing("SELECT * FROM customerz", "customerz", "customers"),
+    ),
+    Probe(
+        "EXPLAIN of a view hides what lies beneath",
+        "bi",
+        "EXPLAIN SELECT * FROM vip",
+        shows=("a dataset beneath view vip that you cannot see",),
+        hides=("customers", "credit_limit", "parquet"),
+    ),
+    Probe(
+        "information_schema lists what is visible",
+        "bi",
+        "SELECT table_name, column_name FROM information_schema.columns ORDER BY 1, 2",
+        rows=[{"table_name": "vip", "column_name": name} for name in ("country", "id", "name")],
+    ),
+    Probe(
+        "no suggestion of a hidden name",
+        "sre",
+        "SELECT * FROM event",
+        missing=Missing("SELECT * FROM qqqqq", "qqqqq", "event"),
+    ),
+    Probe(
+        "an attribute is a literal, not SQL",
+        "evil",
+        "SELECT count(*) AS n FROM customers",
+        rows=[{"n": 0}],
+    ),
+    Probe(
+        "deny by default",
+        "stranger",
+        "SELECT count(*) AS n FROM orders",
+        missing=Missing("SELECT count(*) AS n FROM qqqqq", "qqqqq", "orders"),
+    ),
+    Probe(
+        "deny by default lists nothing",
+        "stranger",
+        "SELECT table_name FROM information_schema.tables",
+        rows=[],
     ),
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 
-from tests.firewall.clients import INTERFACES, Answer, runner
+from tests.firewall.clients import INTERFACES, Answer, Run, runner
 from tests.firewall.conftest import Firewall, identity
 from tests.firewall.probes import PROBES, WIRE, Probe
 
@@ -33,12 +34,27 @@ def test_probe(firewall: Firewall, probe: Probe, interface: str) -> None:
     answer = run(who, key, probe.sql)
     if holder is not None:
         holder.join()
-    check(probe, interface, who, answer)
+    check(probe, interface, who, answer, run, key)
 
 
-def check(probe: Probe, interface: str, who: str, answer: Answer) -> None:
+def check(
+    probe: Probe, interface: str, who: str, answer: Answer, run: Run | None = None, key: str = ""
+) -> None:
+    if probe.missing is not None:
+        assert run is not None
+        missing = probe.missing
+        expected = run(who, key, missing.sql).failure
+        assert expected is not None and answer.failure is not None, answer
+        assert answer.failure.wire == expected.wire, (answer.failure, expected)
+        assert answer.failure.hint == expected.hint, (answer.failure, expected)
+        written = expected.message.replace(missing.name, missing.probed)
+        assert answer.failure.message == written, (answer.failure, expected)
+        return
     if probe.refusal is None:
         assert answer.failure is None, answer.failure
+        text = json.dumps(answer.rows, default=str)
+        assert all(part in text for part in probe.shows), text
+        assert not any(part in text for part in probe.hides), text
         assert answer.rows is not None
         if probe.rows is not None:
             assert answer.rows == probe.rows
