@@ -37,6 +37,7 @@ from sidecar.errors import ErrorCode, SidecarError
 DIALECT = "postgres"
 SCAN_PREFIX = "__scan_"
 MAX_VIEW_DEPTH = 16
+MAX_KEPT_RESTRICTIONS = 4096
 DEFINER = "view"  # meta key on table references inside a view: resolved as its definer
 MINUTE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$")
 # A table function the engine answers itself (a search): its relation name and its scan's
@@ -102,6 +103,7 @@ class Planner:
     def __init__(self, catalog: Catalog, table_function: TableFunction | None = None) -> None:
         self.catalog = catalog
         self.table_function = table_function
+        self._restrictions: dict[tuple[object, ...], Restriction | None] = {}
 
     def plan(self, statement: exp.Expression, sql: str, grant: Grant | None = None) -> Plan:
         """`grant` is what the caller may see (None: everything); each dataset reference
@@ -197,9 +199,7 @@ class Planner:
             else:
                 assert resolved.dataset is not None
                 connector, schema = resolved.dataset.require()
-                restriction = Restriction.of(grant, resolved.name, schema, definer=view is not None)
-                if restriction is not None:
-                    restriction = restriction.at_source(connector.accepts_filter)
+                restriction = self._restriction(grant, resolved.name, connector, schema, view)
             name = f"{SCAN_PREFIX}{len(scans) + 1}"
             alias = table.alias_or_name
             scans.append(
@@ -224,7 +224,7 @@ class Planner:
             relation, connector = bound
             dataset = connector.source.name  # the searched dataset: its policy holds for hits
             restriction = Restriction.of(grant, dataset, connector.schema(), definer=bool(view))
-            if restriction is not None:
+            if restriction is not None:  # a call's scan is new each time: nothing to keep
                 restriction = restriction.at_source(connector.accepts_filter)
             name = f"{SCAN_PREFIX}{len(scans) + 1}"
             alias = table.alias or _function_name(table.this)
@@ -243,6 +243,28 @@ class Planner:
             table_alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(alias))
             table.replace(exp.Table(this=exp.to_identifier(name, quoted=True), alias=table_alias))
         return scans
+
+    def _restriction(
+        self,
+        grant: Grant,
+        relation: str,
+        connector: Connector,
+        schema: pa.Schema,
+        view: str | None,
+    ) -> Restriction | None:
+        """The policy of one reference, its row filter split by what the source takes; kept,
+        since asking a connector whether it takes a filter can cost more than a small query."""
+        if not grant.restricted:
+            return None
+        key = (grant.key, relation.lower(), view is not None, connector, schema)
+        if key not in self._restrictions:
+            restriction = Restriction.of(grant, relation, schema, definer=view is not None)
+            if restriction is not None:
+                restriction = restriction.at_source(connector.accepts_filter)
+            if len(self._restrictions) > MAX_KEPT_RESTRICTIONS:
+                self._restrictions.clear()
+            self._restrictions[key] = restriction
+        return self._restrictions[key]
 
     def _table_function(
         self, table: exp.Table, grant: Grant, definer: bool
