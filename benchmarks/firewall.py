@@ -12,11 +12,8 @@ limit, and writes its audit log to a file.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.http_api import make_table
+from benchmarks.timing import arguments, best_scan, point_p50
 from policies.identity import Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
@@ -59,11 +57,7 @@ def through(gateway: Gateway) -> Callable[[str], int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--scans", type=int, default=15)
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         pq.write_table(make_table(args.rows), root / "orders.parquet", row_group_size=128 << 10)
@@ -80,25 +74,11 @@ def main() -> None:
         engine.load()
         gateway = Gateway(engine, Metrics(engine), AuditLog(config.audit, root))
         sides = {"engine": direct(engine), "gateway": through(gateway)}
-        for run in sides.values():
-            for _ in range(20):
-                run(POINT)
-        times: dict[str, list[float]] = {name: [] for name in sides}
-        for _ in range(args.queries):
-            for name, run in sides.items():
-                started = time.perf_counter()
-                run(POINT)
-                times[name].append(time.perf_counter() - started)
-        best: dict[str, float] = {name: float("inf") for name in sides}
-        for _ in range(args.scans):
-            for name, run in sides.items():
-                started = time.process_time()
-                assert run(SCAN) == args.rows
-                best[name] = min(best[name], time.process_time() - started)
+        p50 = point_p50(sides, POINT, args.queries)
+        best = best_scan(sides, SCAN, args.rows, args.scans)
         gateway.close()
         lines = sum(1 for _ in (root / "audit.jsonl").open())
         engine.close()
-    p50 = {name: statistics.median(values) * 1000 for name, values in times.items()}
     overhead = p50["gateway"] / p50["engine"] - 1
     print(
         f"point query p50: engine {p50['engine']:.2f} ms, gateway {p50['gateway']:.2f} ms, "

@@ -12,20 +12,16 @@ what the rules side costs against it is the policy machinery itself; against `of
 the filter's own work (reading the `tenant` column).
 
 Reported: the p50 of a point query (interleaved, so every side sees the same machine) and the
-throughput of a 1M-row `SELECT *` (best of N), each as a ratio to the side without policies.
+CPU time of a 1M-row `SELECT *` (best of N), each as a ratio to the side without policies.
 The results cache is off, so every statement runs.
 
-    python benchmarks/policies.py [--rows 1000000] [--queries 300] [--scans 7]
+    python benchmarks/policies.py [--rows 1000000] [--queries 300] [--scans 15]
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +30,8 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.http_api import make_table
+from benchmarks.timing import Run, arguments, best_scan, point_p50
 from policies.identity import Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
@@ -56,16 +54,10 @@ POLICIES: dict[str, list[dict[str, Any]] | None] = {
 
 
 def write_data(root: Path, rows: int) -> None:
-    table = pa.table(
-        {
-            "id": pa.array(range(rows), pa.int64()),
-            "customer_id": pa.array([i % 10_000 for i in range(rows)], pa.int64()),
-            "amount": pa.array([(i % 1000) / 10 for i in range(rows)], pa.float64()),
-            "status": pa.array([("paid", "failed", "pending")[i % 3] for i in range(rows)]),
-            "tenant": pa.array(["acme"] * rows),
-        }
-    )
-    pq.write_table(table, root / "orders.parquet", row_group_size=128 * 1024)
+    """The HTTP benchmark's orders table plus the tenant column the row filter reads."""
+    table = make_table(rows)
+    table = table.append_column("tenant", pa.array(["acme"] * rows))
+    pq.write_table(table, root / "orders.parquet", row_group_size=128 << 10)
     pq.write_table(pa.table({"id": pa.array(range(100), pa.int64())}), root / "customers.parquet")
 
 
@@ -88,7 +80,7 @@ def engine(root: Path, policies: list[dict[str, Any]] | None) -> Engine:
     return found
 
 
-def runner(found: Engine, where: str = "") -> Callable[[str], int]:
+def runner(found: Engine, where: str = "") -> Run:
     """Runs a statement as the agent, `where` added to its filter (the `written` side)."""
 
     def run(sql: str) -> int:
@@ -100,36 +92,18 @@ def runner(found: Engine, where: str = "") -> Callable[[str], int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--scans", type=int, default=7)
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         write_data(root, args.rows)
         engines = {name: engine(root, policies) for name, policies in POLICIES.items()}
         sides = {name: runner(found) for name, found in engines.items()}
         sides["written"] = runner(engines["off"], "tenant = 'acme'")
-        for run in sides.values():
-            assert run(POINT) == 1
-            for _ in range(20):
-                run(POINT)
-        times: dict[str, list[float]] = {name: [] for name in sides}
-        for _ in range(args.queries):
-            for name, run in sides.items():
-                started = time.perf_counter()
-                run(POINT)
-                times[name].append(time.perf_counter() - started)
-        best = dict.fromkeys(sides, float("inf"))
-        for _ in range(args.scans):
-            for name, run in sides.items():
-                started = time.perf_counter()
-                assert run(SCAN) == args.rows
-                best[name] = min(best[name], time.perf_counter() - started)
+        assert all(run(POINT) == 1 for run in sides.values())
+        p50 = point_p50(sides, POINT, args.queries)
+        best = best_scan(sides, SCAN, args.rows, args.scans)
         for found in engines.values():
             found.close()
-    p50 = {name: statistics.median(values) * 1000 for name, values in times.items()}
     for name in sides:
         print(
             f"{name:>10}: point query p50 {p50[name]:.2f} ms ({p50[name] / p50['off']:.3f}x), "
