@@ -12,6 +12,9 @@ APT_PACKAGES := mariadb-server postgresql postgresql-client libpostgresql-jdbc-j
 # fakesnow pins its own sqlglot and an older snowflake-connector-python: a venv of its own.
 PEERS := .venv-peers
 PEERS_STAMP := $(PEERS)/.installed
+# Azurite (Azure Blob's emulator) comes from npm, which these machines have (node >= 20).
+AZURITE_VERSION ?= 3.37.0
+AZURITE_STAMP := $(PEERS)/.installed-azurite
 # llama-cpp-python (the llm extra) compiles llama.cpp: ~8 minutes the first time, seconds once
 # pip's wheel cache holds the wheel. GGML_NATIVE=OFF keeps that wheel portable across CPUs.
 LLM_STAMP := $(VENV)/.installed-llm
@@ -50,7 +53,11 @@ $(PEERS_STAMP):
 	$(PEERS)/bin/pip install --quiet 'fakesnow[server]==0.12.1' 'snowflake-connector-python<5'
 	touch $(PEERS_STAMP)
 
-peers: apt $(PEERS_STAMP)
+$(AZURITE_STAMP):
+	npm install --prefix $(PEERS)/node --no-audit --no-fund --silent azurite@$(AZURITE_VERSION)
+	touch $(AZURITE_STAMP)
+
+peers: apt $(PEERS_STAMP) $(AZURITE_STAMP)
 
 run: install
 	$(BIN)/sidecar run

@@ -86,6 +86,7 @@ class LocalCopy:
         with self._lock, source_lock:
             self.status.refreshing = True
             started = time.perf_counter()
+            connector.invalidate()
             try:
                 for attempt in range(attempts):
                     try:

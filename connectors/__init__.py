@@ -13,6 +13,11 @@ from connectors.base import Connector, DatasetSource, SourceError
 
 REGISTRY: dict[str, str] = {
     "file": "connectors.file:FileConnector",
+    "s3": "connectors.file:FileConnector",
+    "gs": "connectors.file:FileConnector",
+    "az": "connectors.file:FileConnector",
+    "abfs": "connectors.file:FileConnector",
+    "abfss": "connectors.file:FileConnector",
     "http": "connectors.http:HttpConnector",
     "https": "connectors.http:HttpConnector",
     "mysql": "connectors.mysql:MySqlConnector",

@@ -200,6 +200,10 @@ class Connector(ABC):
         """What EXPLAIN calls this source when a whole query is sent to it."""
         return self.source.scheme
 
+    def invalidate(self) -> None:
+        """Forget what was cached about the source (an object store's listing), so the next
+        scan sees it as it is now; called before each refresh of a local copy."""
+
     def close(self) -> None:
         """Release connections and file handles."""
 

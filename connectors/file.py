@@ -1,36 +1,55 @@
-"""`file:` datasets: Parquet, Arrow IPC, CSV and JSON tables, and folders of documents.
+"""File datasets: Parquet, Arrow IPC, CSV and JSON tables, and folders of documents, on the local
+disk (`file:`) or in object storage (`s3://`, `gs://`, `az://`, `abfs[s]://`).
 
-A location is one file, a directory, or a glob (`logs/**/*.ndjson`). The format comes from the
-extension unless `params.format` says otherwise. Tables are read through `pyarrow.dataset`, so a
-scan streams batch by batch with the projection and filters applied inside Arrow (and Parquet
-row groups skipped by their statistics); only a `.json` file holding one top-level array has to
-be loaded whole. Arrow IPC files (`.arrow`, `.feather`) need no decoding at all, the fastest
-format to serve hot data from. Documents become one row each: path, title, content and
-modification time.
+A location is one file, a directory (a prefix), or a glob (`logs/**/*.ndjson`). The format comes
+from the extension unless `params.format` says otherwise. Wherever the files are, they are read
+the same way: through a pyarrow filesystem (`stores.py`) and `pyarrow.dataset`, so a scan
+streams batch by batch with the projection and filters applied inside Arrow, Parquet row groups
+are skipped by their statistics, and remote objects are read with ranged requests (a footer,
+then the column chunks needed), never downloaded whole first. Only a `.json` file holding one
+top-level array has to be loaded whole. Arrow IPC files (`.arrow`, `.feather`) need no decoding
+at all, the fastest format to serve hot data from. Documents become one row each: path, title,
+content and modification time.
 
-The path is declared by the operator in sidecar.yaml; nothing an agent writes in SQL reaches it.
+Hive-style folders (`date=2026-03-14/region=eu/`) become columns, and filters on them pick the
+prefixes to list and read (`partitions.py`); listings are cached per refresh (`listing.py`).
+
+The location is declared by the operator in sidecar.yaml; nothing an agent writes in SQL reaches it.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import translate
 from functools import reduce
 from itertools import chain
-from pathlib import Path
+from pathlib import PurePath, PurePosixPath
 from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from sqlglot import exp
 
 from connectors import predicates
-from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
+from connectors.base import (
+    Connector,
+    DatasetSource,
+    ScanRequest,
+    SourceError,
+    parse_duration,
+    project,
+)
+from connectors.listing import DEFAULT_MAX_OBJECTS, Entry, Listing
+from connectors.partitions import Found, Partitions, discover, infer_fields, walk
+from connectors.stores import SCHEMES, open_store, store_params
 
 FORMATS = ("parquet", "arrow", "csv", "json", "ndjson", "markdown", "text")
 EXTENSIONS = {
@@ -53,7 +72,11 @@ COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
 FAMILIES = {"ndjson": "json", "text": "markdown"}
 DOCUMENT_FORMATS = ("markdown", "text")
 CSV_PARAMS = ("delimiter", "has_header", "null_values")
-KNOWN_PARAMS = ("format", *CSV_PARAMS)
+LISTING_PARAMS = ("hive_partitioning", "listing_ttl", "max_objects")
+KNOWN_PARAMS = ("format", *CSV_PARAMS, *LISTING_PARAMS)
+# Listing a local folder is cheap and shows new files at once; a bucket's costs requests.
+LOCAL_LISTING_TTL = 0.0
+REMOTE_LISTING_TTL = 60.0
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -69,6 +92,15 @@ DOCUMENT_BATCH_BYTES = 8 << 20
 JSON_BATCH_ROWS = 65_536
 LISTED_FILES = 10
 ROW_COUNT_MAX_FILES = 1000
+# Remote Parquet is read in ranges of at most 4 MiB (neighbouring column chunks merged), each
+# fetched when the scan reaches it plus one ahead: the first batch waits for one range, not for
+# the object, and memory holds a few ranges, not whole files.
+REMOTE_PARQUET = ds.ParquetFragmentScanOptions(
+    pre_buffer=True,
+    cache_options=pa.CacheOptions(
+        hole_size_limit=8 << 10, range_size_limit=4 << 20, lazy=True, prefetch_limit=1
+    ),
+)
 READ_ERRORS = (pa.ArrowException, OSError, ValueError)
 
 Tabular = TypeVar("Tabular", pa.Table, pa.RecordBatch)
@@ -82,45 +114,67 @@ class Options:
     delimiter: str = ","
     has_header: bool = True
     null_values: tuple[str, ...] | None = None
+    hive_partitioning: bool = True
+    listing_ttl: float | None = None
+    max_objects: int = DEFAULT_MAX_OBJECTS
 
 
 @dataclass(frozen=True)
 class Files:
-    """What a location matched: the files, the folder their paths are relative to, the format."""
+    """What a location matched: the files with their partition values, the folder their paths
+    are relative to, the format, and how many objects partition filters skipped."""
 
-    root: Path
-    paths: tuple[Path, ...]
+    root: str
+    found: tuple[Found, ...]
     format: str
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(item.entry.path for item in self.found)
 
 
 class FileConnector(Connector):
-    schemes = ("file",)
+    schemes = SCHEMES
     supports_limit = True
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(source.params)
+        self.options = parse_options(source.params, source.scheme)
+        self.store, self.location = open_store(source)
+        ttl = self.options.listing_ttl
+        if ttl is None:
+            ttl = REMOTE_LISTING_TTL if self.store.remote else LOCAL_LISTING_TTL
+        self.listing = Listing(self.store, ttl=ttl, max_objects=self.options.max_objects)
         self._schema: pa.Schema | None = None
+        self._partition_fields: list[pa.Field] = []
 
     def schema(self) -> pa.Schema:
-        """Inferred once, from the first file, as `pyarrow.dataset` does; declared columns win."""
+        """Inferred once, from the first file, as `pyarrow.dataset` does, plus the partition
+        columns of every listed path; declared columns win."""
         if self._schema is None:
-            files = self._files()
-            found = _strip_metadata(self._physical_schema(files))
+            files, samples = self._first_files()
+            physical = _strip_metadata(self._physical_schema(files))
+            fields = []
+            if self.options.hive_partitioning and files.format not in DOCUMENT_FORMATS:
+                fields = infer_fields(samples, physical.names)
+            found = pa.schema([*physical, *fields])
             declared = self.source.declared_schema
             if declared is not None:
                 _check_declared(declared, found, self._display(files.paths[0]))
             self._schema = declared if declared is not None else found
+            names = {f.name for f in fields}
+            self._partition_fields = [f for f in self._schema if f.name in names]
         return self._schema
 
     def accepts_filter(self, predicate: exp.Expression) -> bool:
         return predicates.to_arrow(predicate, self.schema()) is not None
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
-        """Files are listed again on every scan, so files added since startup are read too."""
+        """Local files are listed again on every scan, so files added since startup are read
+        too; a bucket's listing is reused for `listing_ttl` or until the next refresh."""
         schema = self.schema()
         output = _output_schema(schema, request.projection)
-        files = self._files()
+        files = self._files(request.filters)
         try:
             batches = self._batches(files, request, list(output.names))
         except READ_ERRORS as error:
@@ -129,10 +183,14 @@ class FileConnector(Connector):
         return pa.RecordBatchReader.from_batches(output, (_conform(b, output) for b in stream))
 
     def describe(self, request: ScanRequest) -> str:
+        """The format, location and pushdown; for a partitioned dataset also how many objects
+        (and bytes) its partition filters skip."""
         try:
-            fmt = self._files().format
+            files = self._files(request.filters)
+            fmt = files.format
+            pruned = self._pruned(files, request.filters)
         except SourceError:
-            fmt = self.options.format or "files"
+            fmt, pruned = self.options.format or "files", None
         parts = [fmt, self._display_location()]
         if request.projection is None:
             parts.append("columns=*")
@@ -143,46 +201,125 @@ class FileConnector(Connector):
             parts.append(f"filter=({condition})")
         if request.limit is not None:
             parts.append(f"limit={request.limit}")
+        if pruned is not None:
+            parts.append(pruned)
         return " ".join(parts)
 
+    def invalidate(self) -> None:
+        self.listing.invalidate()
+
     def row_count(self) -> int | None:
-        """Parquet footers and document listings are cheap; counting CSV or JSON rows is a scan."""
+        """Parquet footers and document listings are cheap; counting CSV or JSON rows is a scan.
+        A bucket prefix is not listed for it: only a single object's footer is read."""
         try:
+            if self.store.remote and self.listing.info(self.location).type != pafs.FileType.File:
+                return None
             files = self._files()
-            if files.format == "parquet" and len(files.paths) <= ROW_COUNT_MAX_FILES:
-                return sum(pq.read_metadata(path).num_rows for path in files.paths)
+            if files.format == "parquet" and len(files.found) <= ROW_COUNT_MAX_FILES:
+                return sum(
+                    pq.read_metadata(path, filesystem=self.store.filesystem).num_rows
+                    for path in files.paths
+                )
         except (SourceError, *READ_ERRORS):
             return None
         return len(files.paths) if files.format in DOCUMENT_FORMATS else None
 
-    def _files(self) -> Files:
-        location = self.source.location
-        path = Path(location)
-        if not path.is_absolute():
-            path = self.source.base_dir / path
-        if _is_glob(location):
-            root, paths = self._glob(path)
-        elif path.is_dir():
-            root, paths = path, _walk(path)
-        elif path.is_file():
-            root, paths = path.parent, [path]
+    def _first_files(self) -> tuple[Files, list[dict[str, str | None]]]:
+        """Enough files to learn the schema from: a folder is listed down its first branch
+        only (`partitions.discover`), so start-up does not list a whole bucket prefix."""
+        path = self.location.rstrip("/") or self.location
+        if _is_glob(self.source.location):
+            files = self._files()
+            return files, [f.values for f in files.found]
+        listing = self.listing.fresh()
+        if listing.info(path).type != pafs.FileType.Directory:
+            return self._files(), [{}]
+        found, samples = discover(listing, path, self._usable)
+        if not found:
+            raise SourceError(f"{self._display(path)}/ has no files", hint=self._listing(path))
+        return self._with_format(path, found, whole_folder=True), samples
+
+    def _usable(self, path: str) -> bool:
+        """Whether a file can tell the dataset's format and schema."""
+        fmt = _extension_format(path)
+        if self.options.format is None:
+            return fmt is not None
+        return fmt is None or _family(fmt) == _family(self.options.format)
+
+    def _files(self, filters: Sequence[exp.Expression] = ()) -> Files:
+        """The files a scan with these filters reads: partition filters leave prefixes out."""
+        listing = self.listing.fresh()
+        path = self.location
+        partitions = self._partitions(filters, path)
+        if _is_glob(self.source.location):
+            root, found = self._glob(path, partitions)
+            whole_folder = False
         else:
-            raise SourceError(f"{self._display(path)} does not exist", hint=self._nearby(path))
-        if not paths:
-            raise SourceError(f"{self._display(root)}/ has no files", hint=self._listing(root))
-        return self._with_format(root, paths, whole_folder=path.is_dir())
+            path = path.rstrip("/") or path
+            info = listing.info(path)
+            whole_folder = info.type == pafs.FileType.Directory
+            if info.type == pafs.FileType.File:
+                root = _parent(path)
+                found = [Found(Entry(path, info.size, info.mtime_ns), {})]
+            elif whole_folder:
+                root, found = path, walk(listing, path, partitions)
+            else:
+                raise self._missing(path)
+            if not found and not (partitions and partitions.filters):
+                raise SourceError(f"{self._display(root)}/ has no files", hint=self._listing(root))
+        return self._with_format(root, found, whole_folder=whole_folder)
 
-    def _glob(self, path: Path) -> tuple[Path, list[Path]]:
-        parts = path.parts
+    def _partitions(self, filters: Sequence[exp.Expression], where: str) -> Partitions | None:
+        if not self.options.hive_partitioning or not filters or self._schema is None:
+            return None
+        if not self._partition_fields:
+            return None
+        return Partitions(self._partition_fields, filters, self._display(where))
+
+    def _pruned(self, files: Files, filters: Sequence[exp.Expression]) -> str | None:
+        """`objects=2 of 8 (6 skipped by partition filters, 3.1 MB of 12.4 MB)`."""
+        if self._partitions(filters, self.location) is None:
+            return None
+        everything = self._files()
+        total = len(everything.found)
+        read = len(files.found)
+        size_total = sum(f.entry.size or 0 for f in everything.found)
+        size_read = sum(f.entry.size or 0 for f in files.found)
+        return (
+            f"objects={read} of {total} ({total - read} skipped by partition filters, "
+            f"{_bytes(size_total - size_read)} of {_bytes(size_total)} skipped)"
+        )
+
+    def _glob(self, path: str, partitions: Partitions | None) -> tuple[str, list[Found]]:
+        """Everything below the glob's fixed prefix, matched as pathlib does (`**` spans
+        folders); partition filters drop files before any is read."""
+        parts = path.split("/")
         first = next(i for i, part in enumerate(parts) if _is_glob(part))
-        root = Path(*parts[:first])
-        paths = sorted(p for p in root.glob("/".join(parts[first:])) if p.is_file())
-        if not paths:
-            hint = self._listing(root) if root.is_dir() else self._nearby(root)
-            raise SourceError(f"no files match {self._display(path)}", hint=hint)
-        return root, paths
+        root = "/".join(parts[:first]) or "/"
+        pattern = re.compile(_glob_regex("/".join(parts[first:])))
+        info = self.listing.info(root)
+        if info.type != pafs.FileType.Directory:
+            raise SourceError(f"no files match {self._display(path)}", hint=self._nearby(root))
+        found = [
+            f
+            for f in walk(self.listing, root, None)
+            if pattern.fullmatch(f.entry.path[len(root.rstrip("/")) + 1 :])
+            and (partitions is None or partitions.keep(f.values))
+        ]
+        if not found and not (partitions and partitions.filters):
+            raise SourceError(f"no files match {self._display(path)}", hint=self._listing(root))
+        return root, found
 
-    def _with_format(self, root: Path, paths: list[Path], *, whole_folder: bool) -> Files:
+    def _missing(self, path: str) -> SourceError:
+        """A missing bucket or container is said so; a missing prefix or object gets the names
+        nearby."""
+        if self.store.remote:
+            bucket = self.store.bucket(path)
+            if self.listing.info(bucket).type == pafs.FileType.NotFound:
+                return self.store.missing_bucket(bucket)
+        return SourceError(f"{self._display(path)} does not exist", hint=self._nearby(path))
+
+    def _with_format(self, root: str, found: list[Found], *, whole_folder: bool) -> Files:
         """Pick the format, and the files of that format.
 
         An inferred format keeps only files with its extensions. A declared one keeps every
@@ -191,13 +328,16 @@ class FileConnector(Connector):
         as `format: ndjson` is meant whole, but not its README.md.
         """
         explicit = self.options.format
-        chosen = explicit or self._inferred_format(root, paths)
-        matching = [p for p in paths if _family(_extension_format(p)) == _family(chosen)]
+        if not found:
+            # every partition was filtered out: nothing to read, in the known format
+            return Files(root, (), explicit or self._schema_format())
+        chosen = explicit or self._inferred_format(root, found)
+        matching = [f for f in found if _family(_extension_format(f.entry.path)) == _family(chosen)]
         if explicit is None or (whole_folder and matching):
-            paths = matching
+            found = matching
         elif whole_folder:
-            paths = [p for p in paths if _extension_format(p) is None]
-        if not paths:
+            found = [f for f in found if _extension_format(f.entry.path) is None]
+        if not found:
             raise SourceError(
                 f"{self._display(root)}/ has no {chosen} files", hint=self._listing(root)
             )
@@ -207,21 +347,26 @@ class FileConnector(Connector):
                 f"files only, and this dataset is {chosen}",
                 hint="remove them, or set params.format: csv",
             )
-        return Files(root, tuple(paths), chosen)
+        return Files(root, tuple(found), chosen)
 
-    def _inferred_format(self, root: Path, paths: list[Path]) -> str:
-        found = {fmt for p in paths if (fmt := _extension_format(p)) is not None}
-        families = {_family(fmt) for fmt in found}
+    def _schema_format(self) -> str:
+        return self._files().format
+
+    def _inferred_format(self, root: str, found: list[Found]) -> str:
+        paths = [f.entry.path for f in found]
+        formats = {fmt for p in paths if (fmt := _extension_format(p)) is not None}
+        families = {_family(fmt) for fmt in formats}
         if len(families) == 1:
-            return min(found, key=FORMATS.index)
+            return min(formats, key=FORMATS.index)
         hint = "set params.format to one of: " + ", ".join(FORMATS)
-        if not found:
+        if not formats:
             where = self._display(paths[0]) if len(paths) == 1 else self._display(root) + "/"
             raise SourceError(f"cannot tell the format of {where} from its extension", hint=hint)
         example = next(p for p in paths if _extension_format(p) is not None)
+        suffix = PurePosixPath(example).suffix
         raise SourceError(
             f"{self._display(root)}/ mixes {', '.join(sorted(families))} files",
-            hint=f"{hint}, or use a glob such as {self._display(root / ('*' + example.suffix))}",
+            hint=f"{hint}, or use a glob such as {self._display(root + '/*' + suffix)}",
         )
 
     def _csv_params_given(self) -> list[str]:
@@ -230,18 +375,31 @@ class FileConnector(Connector):
     def _physical_schema(self, files: Files) -> pa.Schema:
         if files.format in DOCUMENT_FORMATS:
             return DOCUMENT_SCHEMA
-        first = files.paths[0]
+        first = files.found[0].entry
         try:
-            if files.format == "json" and _is_json_array(first):
-                return _json_array_table(first).schema
-            return ds.dataset([str(first)], format=self._file_format(files.format)).schema
+            if files.format == "json" and self._is_json_array(first.path):
+                return self._json_array_table(first.path).schema
+            return self._fragment(first, files.format).physical_schema
         except READ_ERRORS as error:
-            raise self._read_error(first, files.format, error) from None
+            raise self._read_error(first.path, files.format, error) from None
+
+    def _fragment(
+        self, entry: Entry, fmt: str, partition: ds.Expression | None = None
+    ) -> ds.FileFragment:
+        """A file to scan; its size comes from the listing, so no request asks for it again."""
+        return self._file_format(fmt).make_fragment(
+            entry.path,
+            self.store.filesystem,
+            partition_expression=partition,
+            file_size=entry.size,
+        )
 
     def _file_format(self, fmt: str) -> ds.FileFormat:
         """A `.json` file that is not an array may hold pretty-printed objects spanning lines;
         `.ndjson` promises one object per line, which Arrow splits and parses faster."""
         if fmt == "parquet":
+            if self.store.remote:
+                return ds.ParquetFileFormat(default_fragment_scan_options=REMOTE_PARQUET)
             return ds.ParquetFileFormat()
         if fmt == "arrow":
             return ds.IpcFileFormat()
@@ -273,21 +431,27 @@ class FileConnector(Connector):
             return self._document_batches(files, request.filters, columns, condition)
         if files.format == "json":
             return self._json_batches(files, columns, condition, request.limit)
-        return self._dataset_batches(files.paths, files.format, columns, condition, request.limit)
+        return self._dataset_batches(files.found, files.format, columns, condition, request.limit)
 
     def _dataset_batches(
         self,
-        paths: Sequence[Path],
+        found: Sequence[Found],
         fmt: str,
         columns: list[str],
         condition: ds.Expression | None,
         limit: int | None,
     ) -> Iterator[pa.RecordBatch]:
-        """With a limit, read ahead little and in small batches so stopping early saves work."""
-        if not paths:
+        """One fragment per file, carrying its partition values (Arrow fills those columns and
+        skips a file whose values contradict the filter). With a limit, read ahead little and
+        in small batches so stopping early saves work."""
+        if not found:
             return iter(())
-        dataset = ds.dataset(
-            [str(p) for p in paths], schema=self.schema(), format=self._file_format(fmt)
+        partitions = Partitions(self._partition_fields, (), self._display_location())
+        fragments = [
+            self._fragment(item.entry, fmt, partitions.expression(item.values)) for item in found
+        ]
+        dataset = ds.FileSystemDataset(
+            fragments, self.schema(), self._file_format(fmt), self.store.filesystem
         )
         tuning: dict[str, Any] = {}
         if limit is not None:
@@ -307,8 +471,8 @@ class FileConnector(Connector):
     ) -> Iterator[pa.RecordBatch]:
         """NDJSON files stream; each file holding a top-level array is loaded whole, one at a
         time, because a JSON array cannot be parsed until its closing bracket."""
-        arrays = [p for p in files.paths if self._classify_json(p)]
-        lines = [p for p in files.paths if p not in arrays]
+        arrays = [f for f in files.found if self._classify_json(f.entry.path)]
+        lines = [f for f in files.found if f not in arrays]
         streamed = self._dataset_batches(lines, "json", columns, condition, limit)
         if not arrays:
             return streamed
@@ -320,20 +484,41 @@ class FileConnector(Connector):
         )
         return chain(streamed, loaded.to_batches())
 
-    def _classify_json(self, path: Path) -> bool:
+    def _classify_json(self, path: str) -> bool:
         try:
-            return _is_json_array(path)
+            return self._is_json_array(path)
         except OSError as error:
             raise self._read_error(path, "json", error) from None
 
-    def _json_array_batches(self, paths: Iterable[Path]) -> Iterator[pa.RecordBatch]:
+    def _json_array_batches(self, found: Iterable[Found]) -> Iterator[pa.RecordBatch]:
         schema = self.schema()
-        for path in paths:
+        partitions = Partitions(self._partition_fields, (), self._display_location())
+        for item in found:
             try:
-                table = _cast_columns(_json_array_table(path), schema)
+                table = self._json_array_table(item.entry.path)
+                for name, value in item.values.items():
+                    if name in partitions.fields and name not in table.column_names:
+                        table = table.append_column(
+                            name, pa.repeat(partitions.typed(name, value)[0], table.num_rows)
+                        )
+                table = _cast_columns(table, schema)
             except READ_ERRORS as error:
-                raise self._read_error(path, "json", error) from None
+                raise self._read_error(item.entry.path, "json", error) from None
             yield from table.to_batches(max_chunksize=JSON_BATCH_ROWS)
+
+    def _is_json_array(self, path: str) -> bool:
+        with self.store.filesystem.open_input_stream(path) as stream:
+            head = stream.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+        return head.startswith("[")
+
+    def _json_array_table(self, path: str) -> pa.Table:
+        """A whole top-level array: `pyarrow.json` reads only newline-delimited objects."""
+        with self.store.filesystem.open_input_stream(path) as stream:
+            rows = json.loads(stream.read())
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise ValueError("a JSON array file must hold objects, one per row")
+        names = list(dict.fromkeys(key for row in rows for key in row))
+        return pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
 
     def _document_batches(
         self,
@@ -347,84 +532,117 @@ class FileConnector(Connector):
         schema = self.schema()
         selected = self._listed(files, filters)
         markdown = {"markdown": True, "text": False}.get(self.options.format or "")
-        documents = _documents(files.root, selected, markdown=markdown)
+        documents = self._documents(files.root, selected, markdown=markdown)
         typed = (_cast_columns(batch, schema) for batch in documents)
         scanner = ds.Scanner.from_batches(typed, schema=schema, columns=columns, filter=condition)
         return scanner.to_batches()
 
-    def _listed(self, files: Files, filters: Sequence[exp.Expression]) -> list[Path]:
+    def _listed(self, files: Files, filters: Sequence[exp.Expression]) -> list[Entry]:
         schema = self.schema()
+        entries = [f.entry for f in files.found]
         usable = [name for name in DOCUMENT_METADATA if name in schema.names]
         on_listing = [f for f in filters if _columns(f) <= set(usable)]
         if not on_listing:
-            return list(files.paths)
-        listing = _listing_table(files)
+            return entries
+        listing = _listing_table(files.root, entries)
         typed = pa.table({name: listing[name].cast(schema.field(name).type) for name in usable})
         condition = _conjunction(on_listing, typed.schema)
         numbered = typed.append_column("__row", pa.array(range(typed.num_rows), pa.int64()))
-        return [files.paths[row] for row in numbered.filter(condition)["__row"].to_pylist()]
+        return [entries[row] for row in numbered.filter(condition)["__row"].to_pylist()]
+
+    def _documents(
+        self, root: str, entries: Sequence[Entry], *, markdown: bool | None
+    ) -> Iterator[pa.RecordBatch]:
+        """A batch per few dozen documents or few megabytes, whichever comes first, so a folder
+        of large files never sits in memory at once. Undecodable bytes are replaced rather than
+        failing the scan: one odd file should not hide every other document."""
+        pending: list[tuple[str, str, int]] = []
+        size = 0
+        for entry in entries:
+            with self.store.filesystem.open_input_stream(entry.path) as stream:
+                content = stream.read().decode("utf-8", errors="replace")
+            pending.append((_relative(root, entry.path), content, entry.mtime_ns or 0))
+            size += len(content)
+            if len(pending) >= DOCUMENT_BATCH_ROWS or size >= DOCUMENT_BATCH_BYTES:
+                yield _document_batch(pending, markdown=markdown)
+                pending, size = [], 0
+        if pending:
+            yield _document_batch(pending, markdown=markdown)
 
     def _guarded(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """Failures surface mid-stream (a corrupt file, a value that does not fit a declared
-        type); they reach the agent as SourceError, without the host's absolute paths."""
+        type, a store that refuses); they reach the agent as SourceError, without the host's
+        absolute paths or any secret."""
         try:
             yield from batches
         except READ_ERRORS as error:
             raise self._scan_error(error) from None
 
     def _scan_error(self, error: Exception) -> SourceError:
+        if self.store.remote and isinstance(error, OSError):
+            return self.store.error(error, self.location)
         return SourceError(
-            f"reading {self._display_location()} failed: {self._scrub(str(error))}",
+            f"reading {self._display_location()} failed: {self.store.scrub(str(error))}",
             hint="check the files, and the types declared in columns:",
         )
 
-    def _read_error(self, path: Path, fmt: str, error: Exception) -> SourceError:
+    def _read_error(self, path: str, fmt: str, error: Exception) -> SourceError:
+        if self.store.remote and type(error) is OSError:
+            return self.store.error(error, path)
         return SourceError(
-            f"cannot read {self._display(path)} as {fmt}: {self._scrub(str(error))}",
+            f"cannot read {self._display(path)} as {fmt}: {self.store.scrub(str(error))}",
             hint=f"check that it is a valid {fmt} file, or set params.format to one of: "
             + ", ".join(FORMATS),
         )
 
-    def _display(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.source.base_dir).as_posix() or "."
-        except ValueError:
-            return path.as_posix()
+    def _display(self, path: str) -> str:
+        return self.store.display(path)
 
     def _display_location(self) -> str:
-        path = Path(self.source.location)
-        return self._display(path) if path.is_absolute() else self.source.location
+        if self.store.remote or PurePosixPath(self.source.location).is_absolute():
+            return self._display(self.location)
+        return self.source.location
 
-    def _scrub(self, text: str) -> str:
-        base = str(self.source.base_dir.resolve())
-        return text.replace(base + "/", "").replace(str(self.source.base_dir) + "/", "")
-
-    def _nearby(self, path: Path) -> str:
+    def _nearby(self, path: str) -> str:
         """What exists where the operator pointed, with the closest name when there is a typo."""
-        parent = path.parent
-        while not parent.is_dir() and parent != parent.parent:
-            parent = parent.parent
-        names = _names(parent)
-        close = difflib.get_close_matches(path.name, names, n=1)
-        suggestion = f"did you mean {self._display(parent / close[0])}? " if close else ""
+        parent = _parent(path)
+        while self.listing.info(parent).type != pafs.FileType.Directory and parent != _parent(
+            parent
+        ):
+            parent = _parent(parent)
+        names = self._names(parent)
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        close = difflib.get_close_matches(name, [n.rstrip("/") for n in names], n=1)
+        suggestion = f"did you mean {self._display(parent + '/' + close[0])}? " if close else ""
         return suggestion + self._listing(parent)
 
-    def _listing(self, folder: Path) -> str:
-        names = _names(folder)
+    def _listing(self, folder: str) -> str:
+        names = self._names(folder)
         shown = ", ".join(names[:LISTED_FILES]) + (", ..." if len(names) > LISTED_FILES else "")
         where = self._display(folder)
         return f"files in {where}/: {shown}" if names else f"{where}/ is empty"
 
+    def _names(self, folder: str) -> list[str]:
+        try:
+            files, folders = self.listing.children(folder)
+        except SourceError:
+            return []
+        names = [_relative(folder, f.path) for f in files]
+        names += [_relative(folder, f) + "/" for f in folders]
+        return sorted(names)
 
-def parse_options(params: Mapping[str, Any]) -> Options:
+
+def parse_options(params: Mapping[str, Any], scheme: str = "file") -> Options:
     """Unknown or mistyped params fail at startup, naming the ones that exist."""
-    unknown = sorted(set(params) - set(KNOWN_PARAMS))
+    known = (*KNOWN_PARAMS, *store_params(scheme))
+    unknown = sorted(set(params) - set(known))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], KNOWN_PARAMS, n=1)
+        close = difflib.get_close_matches(unknown[0], known, n=1)
         suggestion = f"; did you mean '{close[0]}'?" if close else ""
+        kind = "file" if scheme == "file" else f"{scheme}://"
         raise SourceError(
-            f"unknown param '{unknown[0]}' for a file dataset",
-            hint=f"known params: {', '.join(KNOWN_PARAMS)}{suggestion}",
+            f"unknown param '{unknown[0]}' for a {kind} dataset",
+            hint=f"known params: {', '.join(known)}{suggestion}",
         )
     fmt = params.get("format")
     if fmt is not None and fmt not in FORMATS:
@@ -442,11 +660,27 @@ def parse_options(params: Mapping[str, Any]) -> Options:
         not isinstance(null_values, list) or not all(isinstance(v, str) for v in null_values)
     ):
         raise SourceError("params.null_values must be a list of strings", hint="e.g. ['', 'NA']")
+    hive = params.get("hive_partitioning", True)
+    if not isinstance(hive, bool):
+        raise SourceError("params.hive_partitioning must be true or false")
+    max_objects = params.get("max_objects", DEFAULT_MAX_OBJECTS)
+    if not isinstance(max_objects, int) or isinstance(max_objects, bool) or max_objects < 1:
+        raise SourceError("params.max_objects must be a positive number", hint="e.g. 100000")
+    ttl = params.get("listing_ttl")
+    try:
+        listing_ttl = None if ttl is None else parse_duration(ttl)
+    except (ValueError, TypeError):
+        raise SourceError(
+            f"params.listing_ttl '{ttl}' is not a duration", hint="e.g. 0s, 30s or 5m"
+        ) from None
     return Options(
         format=fmt,
         delimiter=delimiter,
         has_header=has_header,
         null_values=tuple(null_values) if null_values is not None else None,
+        hive_partitioning=hive,
+        listing_ttl=listing_ttl,
+        max_objects=max_objects,
     )
 
 
@@ -544,26 +778,39 @@ def _is_glob(text: str) -> bool:
     return any(char in text for char in "*?[")
 
 
-def _walk(folder: Path) -> list[Path]:
-    """Every file below the folder, skipping `.hidden` and `_SUCCESS`-style names as Spark and
-    pyarrow do."""
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file()
-        and not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
-    )
+def _glob_regex(pattern: str) -> str:
+    """A glob over paths as pathlib reads it: `*` stays within a folder, `**/` spans any."""
+    parts = []
+    for index, part in enumerate(pattern.split("/")):
+        last = index == len(pattern.split("/")) - 1
+        if part == "**":
+            parts.append(".*" if last else "(?:[^/]+/)*")
+            continue
+        body = translate(part).removeprefix("(?s:").removesuffix(")\\Z")
+        parts.append(body.replace(".*", "[^/]*").replace(".", "[^/]", 0) + ("" if last else "/"))
+    return "".join(parts)
 
 
-def _names(folder: Path) -> list[str]:
-    try:
-        return sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
-    except OSError:
-        return []
+def _parent(path: str) -> str:
+    parent = path.rstrip("/").rsplit("/", 1)[0]
+    return parent or "/"
 
 
-def _extension_format(path: Path) -> str | None:
-    suffixes = [suffix.lower() for suffix in path.suffixes]
+def _relative(root: str, path: str) -> str:
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+def _bytes(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return f"{size} B"
+
+
+def _extension_format(path: str) -> str | None:
+    suffixes = [suffix.lower() for suffix in PurePosixPath(path).suffixes]
     if suffixes and suffixes[-1] in COMPRESSIONS:
         suffixes.pop()
     return EXTENSIONS.get(suffixes[-1]) if suffixes else None
@@ -573,27 +820,11 @@ def _family(fmt: str | None) -> str | None:
     return FAMILIES.get(fmt, fmt) if fmt is not None else None
 
 
-def _is_json_array(path: Path) -> bool:
-    with pa.input_stream(str(path), compression="detect") as stream:
-        head = stream.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    return head.startswith("[")
-
-
-def _json_array_table(path: Path) -> pa.Table:
-    """A whole top-level array: `pyarrow.json` reads only newline-delimited objects."""
-    with pa.input_stream(str(path), compression="detect") as stream:
-        rows = json.loads(stream.read())
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise ValueError("a JSON array file must hold objects, one per row")
-    names = list(dict.fromkeys(key for row in rows for key in row))
-    return pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
-
-
-def _listing_table(files: Files) -> pa.Table:
+def _listing_table(root: str, entries: Sequence[Entry]) -> pa.Table:
     return pa.table(
         {
-            "path": [path.relative_to(files.root).as_posix() for path in files.paths],
-            "modified_at": _timestamps([path.stat().st_mtime_ns for path in files.paths]),
+            "path": [_relative(root, entry.path) for entry in entries],
+            "modified_at": _timestamps([entry.mtime_ns or 0 for entry in entries]),
         }
     )
 
@@ -603,35 +834,15 @@ def _timestamps(nanoseconds: list[int]) -> pa.Array:
     return pa.array(microseconds, pa.int64()).cast(DOCUMENT_SCHEMA.field("modified_at").type)
 
 
-def _documents(
-    root: Path, paths: Sequence[Path], *, markdown: bool | None
-) -> Iterator[pa.RecordBatch]:
-    """A batch per few dozen documents or few megabytes, whichever comes first, so a folder of
-    large files never sits in memory at once. Undecodable bytes are replaced rather than
-    failing the scan: one odd file should not hide every other document."""
-    pending: list[tuple[Path, str, int]] = []
-    size = 0
-    for path in paths:
-        modified = path.stat().st_mtime_ns
-        content = path.read_bytes().decode("utf-8", errors="replace")
-        pending.append((path, content, modified))
-        size += len(content)
-        if len(pending) >= DOCUMENT_BATCH_ROWS or size >= DOCUMENT_BATCH_BYTES:
-            yield _document_batch(root, pending, markdown=markdown)
-            pending, size = [], 0
-    if pending:
-        yield _document_batch(root, pending, markdown=markdown)
-
-
 def _document_batch(
-    root: Path, documents: list[tuple[Path, str, int]], *, markdown: bool | None
+    documents: list[tuple[str, str, int]], *, markdown: bool | None
 ) -> pa.RecordBatch:
     """`markdown` is the declared format's say; without one, each file's extension decides."""
     return pa.RecordBatch.from_arrays(
         [
-            pa.array([path.relative_to(root).as_posix() for path, _, _ in documents], pa.string()),
+            pa.array([path for path, _, _ in documents], pa.string()),
             pa.array(
-                [_title(text, path, markdown) for path, text, _ in documents],
+                [_title(text, PurePosixPath(path), markdown) for path, text, _ in documents],
                 pa.string(),
             ),
             pa.array([text for _, text, _ in documents], pa.string()),
@@ -641,10 +852,10 @@ def _document_batch(
     )
 
 
-def _title(content: str, path: Path, markdown: bool | None) -> str:
+def _title(content: str, path: PurePath, markdown: bool | None) -> str:
     """The first `# ` heading outside fenced code (where `#` starts a shell comment)."""
     if markdown is None:
-        markdown = _extension_format(path) == "markdown"
+        markdown = _extension_format(path.as_posix()) == "markdown"
     if not markdown:
         return path.stem
     fenced = False

@@ -364,6 +364,9 @@ class CountingConnector:
     def accepts_filter(self, predicate: Any) -> bool:
         return self.inner.accepts_filter(predicate)
 
+    def invalidate(self) -> None:
+        self.inner.invalidate()
+
     def scan(self, request: Any) -> pa.RecordBatchReader:
         with self.lock:
             self.scans += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -78,7 +79,9 @@ ORDERS_CSV = (
 
 def test_registered_for_the_file_scheme() -> None:
     assert connectors.connector_class("file") is FileConnector
-    assert FileConnector.schemes == ("file",)
+    assert FileConnector.schemes == ("file", "s3", "gs", "az", "abfs", "abfss")
+    for scheme in FileConnector.schemes:
+        assert connectors.connector_class(scheme) is FileConnector
 
 
 class TestFormats:
@@ -241,18 +244,17 @@ class TestDocuments:
         assert table["path"].to_pylist() == ["intro.md"]
         assert table["modified_at"][0].as_py() == dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
 
-    def test_path_filters_skip_reading_other_files(
-        self, notes: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_path_filters_skip_reading_other_files(self, notes: Path) -> None:
         opened: list[str] = []
-        read_bytes = Path.read_bytes
-
-        def spy(path: Path) -> bytes:
-            opened.append(path.name)
-            return read_bytes(path)
-
-        monkeypatch.setattr(Path, "read_bytes", spy)
         conn = connector(notes, "notes")
+        filesystem = conn.store.filesystem
+
+        class Spy:
+            def open_input_stream(self, path: str) -> Any:
+                opened.append(path.rsplit("/", 1)[-1])
+                return filesystem.open_input_stream(path)
+
+        conn.store = dataclasses.replace(conn.store, filesystem=Spy())
         table = read(conn, ["title"], filters=("path = 'intro.md'",))
         assert table.to_pylist() == [{"title": "Getting started"}]
         assert opened == ["intro.md"]
@@ -554,7 +556,10 @@ class TestErrors:
     def test_unknown_params_list_the_known_ones(self, tmp_path: Path) -> None:
         with pytest.raises(SourceError) as error:
             connector(tmp_path, "x.csv", {"compression": "gzip"})
-        assert error.value.hint == "known params: format, delimiter, has_header, null_values"
+        assert error.value.hint == (
+            "known params: format, delimiter, has_header, null_values, hive_partitioning, "
+            "listing_ttl, max_objects"
+        )
 
     def test_csv_params_on_another_format(self, tmp_path: Path) -> None:
         pq.write_table(ORDERS, tmp_path / "orders.parquet")
