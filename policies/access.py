@@ -16,6 +16,7 @@ import difflib
 import fnmatch
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -212,10 +213,20 @@ class Hasher:
         return digest.hexdigest()[:HASH_CHARS]
 
     def array(self, values: pa.Array | pa.ChunkedArray) -> pa.Array:
-        """Each value's hash as text, NULL kept; each distinct value is hashed once."""
+        """Each value's hash as text, NULL kept; each distinct value is hashed once. A value is
+        hashed as its text (nested values as JSON), so equal values hash equal anywhere."""
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
-        text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+        try:
+            text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            text = pa.array(
+                [
+                    None if value is None else json.dumps(value, default=str, sort_keys=True)
+                    for value in values.to_pylist()
+                ],
+                pa.string(),
+            )
         encoded = text.dictionary_encode()
         hashes = pa.array([self.text(v) for v in encoded.dictionary.to_pylist()], pa.string())
         return hashes.take(encoded.indices)

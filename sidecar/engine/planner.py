@@ -257,14 +257,15 @@ class Planner:
         if not grant.restricted:
             return None
         key = (grant.key, relation.lower(), view is not None, connector, schema)
-        if key not in self._restrictions:
-            restriction = Restriction.of(grant, relation, schema, definer=view is not None)
-            if restriction is not None:
-                restriction = restriction.at_source(connector.accepts_filter)
-            if len(self._restrictions) > MAX_KEPT_RESTRICTIONS:
-                self._restrictions.clear()
-            self._restrictions[key] = restriction
-        return self._restrictions[key]
+        if key in self._restrictions:
+            return self._restrictions[key]
+        restriction = Restriction.of(grant, relation, schema, definer=view is not None)
+        if restriction is not None:
+            restriction = restriction.at_source(connector.accepts_filter)
+        if len(self._restrictions) > MAX_KEPT_RESTRICTIONS:
+            self._restrictions.clear()
+        self._restrictions[key] = restriction
+        return restriction
 
     def _table_function(
         self, table: exp.Table, grant: Grant, definer: bool

@@ -141,7 +141,8 @@ class Restriction:
                 )
             return self.hasher.array(batch.column(target.name))
         if rule == "mask" and _is_text(target.type):
-            return pa.array([MASK_TEXT], target.type).take(pa.array([0] * rows, pa.int32()))
+            masked = pa.array([MASK_TEXT]).take(pa.array([0] * rows, pa.int32()))
+            return masked.cast(target.type)
         return pa.nulls(rows, target.type)
 
 
@@ -207,6 +208,8 @@ def _evaluator() -> duckdb.DuckDBPyConnection:
 
 
 def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        return _is_text(kind.value_type)
     return (
         pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
     )

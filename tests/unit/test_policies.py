@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from policies.access import compile_filter
+from policies.access import Hasher, compile_filter
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar.config import ConfigError, parse_config
 from sidecar.engine import Engine
@@ -490,3 +490,11 @@ def test_loaded_schemas_check_columns_and_filters(root: Path, engine: Engine) ->
         "(columns: id, name, email, country, credit_limit)",
     ]
     assert engine.policy_problems() == []
+
+
+def test_hash_takes_every_type_and_keeps_nulls() -> None:
+    hasher = Hasher(HASH_KEY.encode())
+    hashed = hasher.array(pa.array([[1, 2], [1, 2], None, [3]])).to_pylist()
+    assert hashed[0] == hashed[1] != hashed[3] and hashed[2] is None
+    assert hasher.array(pa.array([7], pa.int64())).to_pylist() == [digest("7")]
+    assert hasher.array(pa.chunked_array([["a"], ["a"]])).to_pylist() == [digest("a")] * 2
