@@ -91,6 +91,7 @@ def test_run_shows_progress_and_a_banner_with_every_endpoint(shop: tuple[Running
     assert "sidecar shop is running" in out
     assert running.url in out and running.flight_url in out
     assert "1 failed to load: tickets" in out
+    assert "No policies: every identity reads every dataset" in out
     assert f'sidecar sql --url {running.flight_url} -e "SELECT * FROM orders LIMIT 5"' in out
 
 

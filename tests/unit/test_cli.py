@@ -510,3 +510,70 @@ def test_datasets(api: StandInServer, capsys: pytest.CaptureFixture[str]) -> Non
 def test_status_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--url", f"127.0.0.1:{closed_port()}"]) == 1
     assert "is `sidecar run` running?" in capsys.readouterr().err
+
+
+POLICED = """\
+runtime:
+  auth:
+    hash_key: cli-hash-key
+    api_keys:
+      - {key: sre-key-0123456789, identity: sre, attributes: {country: DE}}
+      - {key: bi-key-0123456789, identity: bi}
+datasets:
+  - {from: "file:customers.csv", name: customers}
+views:
+  - {name: german, sql: "SELECT id FROM customers WHERE country = 'DE'"}
+policies:
+  - identities: [sre]
+    datasets: [customers]
+    columns: {customers.name: mask, customers.email: hash, customers.limit: deny}
+    rows: {customers: "country = {identity.country}"}
+    limits: {max_rows: 100}
+  - identities: [bi]
+    datasets: [german]
+"""
+
+
+def test_config_check_locates_policy_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = POLICED.replace("datasets: [german]", "datasets: [germen]").replace(
+        "{identity.country}", "{identity.region}"
+    )
+    assert main(["config", "check", "-c", str(write(tmp_path / "sidecar.yaml", broken))]) == 2
+    err = capsys.readouterr().err
+    assert "policies[1].datasets[0]: unknown dataset 'germen'; did you mean german?" in err
+    assert "policies[0].rows.customers: {identity.region} is not set for identity 'sre'" in err
+
+
+def test_config_check_connect_checks_policy_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "customers.csv").write_text("id,name,email,country\n1,Ann,a@x,DE\n")
+    path = write(tmp_path / "sidecar.yaml", POLICED)
+    assert main(["config", "check", "-c", str(path), "--connect"]) == 1
+    err = capsys.readouterr().err
+    assert "policies[0].columns.customers.limit: customers has no column 'limit'" in err
+
+
+def test_policy_explain_shows_what_an_identity_sees(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "customers.csv").write_text(
+        "id,name,email,country,limit\n1,Ann,a@x,DE,5\n2,Bob,b@x,FR,7\n"
+    )
+    path = str(write(tmp_path / "sidecar.yaml", POLICED))
+    sql = "SELECT name FROM customers WHERE name LIKE 'A%'"
+    assert main(["policy", "explain", "-c", path, "--identity", "sre", sql]) == 0
+    out = capsys.readouterr().out
+    assert "policy: policies[0]" in out
+    assert "columns: id, name (mask), email (hash), country" in out
+    assert "denied: limit" in out and "rows: \"country\" = 'DE'" in out
+    assert "limits: max_rows=100" in out
+    assert "decision: allowed" in out
+    assert "row filter \"country\" = 'DE' applied by the source; masked: name" in out
+    assert main(["policy", "explain", "-c", path, "--identity", "bi", sql]) == 1
+    out = capsys.readouterr().out
+    assert "german (view)" in out and "decision: refused (undefined_table)" in out
+    assert main(["policy", "explain", "-c", path, "--identity", "nobody"]) == 0
+    assert "sees nothing (deny by default)" in capsys.readouterr().out
