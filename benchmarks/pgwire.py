@@ -57,6 +57,16 @@ def make_table(rows: int) -> pa.Table:
     )
 
 
+PG_TYPES = {pa.int64(): "int8", pa.float64(): "float8", pa.string(): "text",
+            pa.timestamp("us"): "timestamp"}  # fmt: skip
+
+
+def pg_columns(schema: pa.Schema) -> str:
+    """PostgreSQL's column list for `schema`, the first column the primary key."""
+    columns = [f"{field.name} {PG_TYPES[field.type]}" for field in schema]
+    return ", ".join([columns[0] + " PRIMARY KEY", *columns[1:]])
+
+
 @contextmanager
 def postgres(root: Path, table: pa.Table) -> Iterator[str]:
     """A throwaway PostgreSQL 15 holding `table` as t, owned and run by the postgres user."""
@@ -80,8 +90,7 @@ def postgres(root: Path, table: pa.Table) -> Iterator[str]:
         csv = root / "t.csv"
         pacsv.write_csv(table, csv, pacsv.WriteOptions(include_header=False))
         with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute("CREATE TABLE t (id int8 PRIMARY KEY, value float8, name text, "
-                               "ts timestamp)")  # fmt: skip
+            connection.execute(f"CREATE TABLE t ({pg_columns(table.schema)})")
             with (
                 connection.cursor().copy("COPY t FROM STDIN (FORMAT csv)") as copy,
                 csv.open("rb") as source,
