@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from connectors import options
+from connectors import options, stores
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError
 from connectors.file import limit_batches
 from connectors.predicates import (
@@ -231,10 +231,28 @@ class IcebergConnector(Connector):
     def _error(self, error: Exception) -> SourceError:
         secrets = [v for k, v in self.catalog_properties.items() if k not in ("type", "name")]
         message = options.scrub(f"{type(error).__name__}: {error}", secrets)
+        if isinstance(error, OSError) and stores.refused(str(error)):
+            return SourceError(
+                f"iceberg {self._name()}: the warehouse's storage refused "
+                f"{self._storage_credential()}: {stores.first_line(message)}",
+                hint="check the catalog's storage properties (s3.access-key-id and "
+                "s3.secret-access-key, gcs.oauth2.token, adls.account-name and adls.account-key) "
+                "and that they may read the warehouse",
+            )
         return SourceError(
             f"iceberg {self._name()}: {message}",
             hint="check params.catalog (uri, warehouse) and that the catalog is reachable",
         )
+
+    def _storage_credential(self) -> str:
+        """Which credential pyiceberg's FileIO signed with, in words."""
+        properties = self.catalog_properties
+        for key in ("s3.access-key-id", "gcs.oauth2.token", "adls.account-key", "adls.sas-token"):
+            if key in properties:
+                return f"the credential in params.catalog {key}"
+        if properties.get("type") == "rest":
+            return "the credentials the REST catalog vended for the table, or the default chain"
+        return "the default credential chain"
 
 
 def _catalog_properties(catalog: object) -> dict[str, str]:

@@ -95,6 +95,7 @@ class Store:
     base_dir: Path | None = None
     endpoint: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    secret_params: tuple[str, ...] = ()
 
     @property
     def remote(self) -> bool:
@@ -144,20 +145,20 @@ class Store:
                 f"the store does not know {self.credential} ({kind} {bucket})",
                 hint="check params.access_key_id, or remove it to use the default chain",
             )
-        if DENIED.search(text) or BAD_SECRET.search(text):
+        if refused(text):
             return SourceError(
-                f"access to {where} denied for {self.credential}: {_first_line(text)}",
-                hint=f"check that this credential may list and read {kind} {bucket}"
-                " (a wrong secret is refused the same way); for a public "
-                f"{kind} set params.anonymous: true",
+                f"access to {where} denied for {self.credential}: {first_line(text)}",
+                hint=f"check that this credential may list and read {kind} {bucket} and that "
+                f"its secret is right ({', '.join(f'params.{p}' for p in self.secret_params)}); "
+                f"for a public {kind} set params.anonymous: true",
             )
         if UNREACHABLE.search(text):
             target = self.endpoint or f"{self.scheme}:// ({self.credential})"
             return SourceError(
-                f"cannot reach {target}: {_first_line(text)}",
+                f"cannot reach {target}: {first_line(text)}",
                 hint="check params.endpoint and the network path to the store",
             )
-        return SourceError(f"reading {where} failed: {_first_line(text)}")
+        return SourceError(f"reading {where} failed: {first_line(text)}")
 
     def missing_bucket(self, bucket: str) -> SourceError:
         kind = {"s3": "bucket", "gs": "bucket"}.get(self.scheme, "container")
@@ -166,6 +167,15 @@ class Store:
             f"{kind} {bucket} does not exist{at} (or {self.credential} may not see it)",
             hint=f"check the {kind} name in from: {self.scheme}://<{kind}>/<prefix>",
         )
+
+
+def refused(text: str) -> bool:
+    """Whether a store's error says the credential was refused (unknown, wrong or too weak)."""
+    return any(p.search(text) for p in (DENIED, BAD_SECRET, UNKNOWN_KEY))
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 def open_store(source: DatasetSource) -> tuple[Store, str]:
@@ -236,7 +246,14 @@ def _s3(params: Mapping[str, Any], timeout: float, secrets: tuple[str, ...]) -> 
         filesystem = pafs.S3FileSystem(**{k: v for k, v in options.items() if v is not None})
     except (OSError, ValueError, TypeError) as error:
         raise SourceError(f"cannot set up S3 access: {error}", hint="check params") from None
-    return Store(filesystem, "s3", credential, endpoint=endpoint, secrets=secrets)
+    return Store(
+        filesystem,
+        "s3",
+        credential,
+        endpoint=endpoint,
+        secrets=secrets,
+        secret_params=("access_key_id", "secret_access_key", "session_token"),
+    )
 
 
 def _gcs(params: Mapping[str, Any], timeout: float, secrets: tuple[str, ...]) -> Store:
@@ -303,7 +320,12 @@ def _azure(params: Mapping[str, Any], account: str, secrets: tuple[str, ...]) ->
     except (OSError, ValueError, TypeError) as error:
         raise SourceError(f"cannot set up Azure access: {error}", hint="check params") from None
     return Store(
-        filesystem, "az", credential, endpoint=str(endpoint) if endpoint else None, secrets=secrets
+        filesystem,
+        "az",
+        credential,
+        endpoint=str(endpoint) if endpoint else None,
+        secrets=secrets,
+        secret_params=("account_key", "sas_token", "client_secret"),
     )
 
 
@@ -349,7 +371,3 @@ def _flag(params: Mapping[str, Any], name: str) -> bool:
     if not isinstance(value, bool):
         raise SourceError(f"params.{name} must be true or false")
     return value
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text

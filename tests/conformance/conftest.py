@@ -30,6 +30,7 @@ from tests.peers.elasticsearch import osmem  # noqa: F401
 from tests.peers.iceberg import Iceberg, iceberg  # noqa: F401
 from tests.peers.mariadb import MariaDB, mariadb  # noqa: F401
 from tests.peers.mongodb import nx27017  # noqa: F401
+from tests.peers.objectstores import azurite, gcs, iceberg_s3, moto_s3  # noqa: F401
 from tests.peers.postgres import Postgres, postgres  # noqa: F401
 from tests.peers.snowflake import Snowflake, snowflake  # noqa: F401
 
@@ -91,6 +92,7 @@ class Case:
     base_dir: Path = field(default_factory=Path.cwd)
     broken: dict[str, Callable[[], DatasetSource]] = field(default_factory=dict)
     refuses: frozenset[str] = frozenset()
+    secret_param: str = "password"
 
     def source(self, **changes: Any) -> DatasetSource:
         return DatasetSource(
@@ -178,6 +180,10 @@ CASES = (
     "adbc_sqlite",
     "mongodb",
     "elasticsearch",
+    "s3",
+    "gcs",
+    "azure",
+    "iceberg_s3",
 )
 
 
@@ -290,6 +296,10 @@ def build_case(name: str, request: pytest.FixtureRequest, root: Path) -> Case:
                 | {"between", "and_or", "bool"}
             ),
         )
+    from tests.conformance.object_store_cases import OBJECT_STORE_CASES, build_object_store_case
+
+    if name in OBJECT_STORE_CASES:
+        return build_object_store_case(name, request, root)
     from tests.conformance.document_cases import build_document_case
 
     return build_document_case(name, request, root)

@@ -9,6 +9,7 @@ batch.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -25,12 +26,14 @@ from connectors import open_connector
 from connectors.base import DatasetSource, ScanRequest, SourceError
 from sidecar.config import parse_config
 from sidecar.engine import Engine
+from tests.peers.iceberg import Iceberg
 from tests.peers.objectstores import (  # noqa: F401
     Azurite,
     GcsEmulator,
     MotoS3,
     azurite,
     gcs,
+    iceberg_s3,
     moto_s3,
 )
 
@@ -244,6 +247,66 @@ class TestListing:
         assert "max_objects" in (caught.value.hint or "")
 
 
+class TestAcceleration:
+    def test_the_working_set_is_read_from_its_partitions_only(
+        self, lake: MotoS3, tmp_path: Path
+    ) -> None:
+        dataset = {
+            "from": "s3://lake/events/",
+            "name": "events",
+            "params": lake.params(),
+            "acceleration": {
+                "enabled": True,
+                "refresh_sql": "SELECT * FROM events WHERE date = '2026-03-15'",
+            },
+        }
+        lake.record()
+        built = engine(tmp_path, [dataset])
+        try:
+            assert rows(built, "SELECT count(*) AS n, min(date) AS d FROM events") == [
+                {"n": 2 * ROWS, "d": dt.date(2026, 3, 15)}
+            ]
+            assert "duckdb" in built.explain("SELECT count(*) FROM events").lower()
+        finally:
+            built.close()
+        data = {r.path for r in lake.requests() if r.path.endswith("part-0.parquet")}
+        assert data and all("date=2026-03-15" in path or "date=2026-03-13" in path for path in data)
+        # 2026-03-13 is the first partition: its first object's footer gave the schema
+        assert not any("date=2026-03-14" in path for path in data)
+
+
+class TestIceberg:
+    def test_a_table_whose_warehouse_is_on_s3(
+        self,
+        iceberg_s3: Iceberg,  # noqa: F811
+        lake: MotoS3,
+    ) -> None:
+        iceberg_s3.write("sales.events", events(DAYS[1], "eu"))
+        connector = open_connector(
+            DatasetSource("t", "iceberg", "sales.events", iceberg_s3.params())
+        )
+        lake.record()
+        request = ScanRequest(projection=["note"], filters=[_predicate("id >= 19998")])
+        notes = connector.scan(request).read_all().column("note").to_pylist()
+        assert sorted(notes) == ["2026-03-14/eu/19998", "2026-03-14/eu/19999"]
+        read = [r for r in lake.requests() if r.path.startswith("/warehouse/sales")]
+        assert any(r.path.endswith(".parquet") for r in read)
+
+    def test_a_wrong_warehouse_secret_names_the_credential(
+        self,
+        iceberg_s3: Iceberg,  # noqa: F811
+        lake: MotoS3,
+    ) -> None:
+        iceberg_s3.write("sales.refused", events(DAYS[0], "us"))
+        params = iceberg_s3.params()
+        params["catalog"] = params["catalog"] | {"s3.secret-access-key": "not-the-secret"}
+        with pytest.raises(SourceError) as caught:
+            open_connector(DatasetSource("t", "iceberg", "sales.refused", params)).schema()
+        text = f"{caught.value} {caught.value.hint}"
+        assert "storage refused the credential in params.catalog s3.access-key-id" in text
+        assert "not-the-secret" not in text and "s3.secret-access-key" in text
+
+
 class TestErrors:
     def test_a_wrong_secret_names_the_credential_and_bucket(self, lake: MotoS3) -> None:
         with pytest.raises(SourceError) as caught:
@@ -262,6 +325,7 @@ class TestErrors:
             )
         assert f"denied for access key {lake.denied_key_id}" in str(caught.value)
         assert "bucket lake" in (caught.value.hint or "")
+        assert "params.secret_access_key" in (caught.value.hint or "")
         assert lake.denied_secret not in f"{caught.value} {caught.value.hint}"
 
     def test_a_missing_bucket(self, lake: MotoS3) -> None:

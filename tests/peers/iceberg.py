@@ -8,7 +8,7 @@ pins; the connector's REST path is pyiceberg's own `load_catalog(type=rest)`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,12 @@ CATALOG_NAME = "sidecar"
 
 @dataclass
 class Iceberg:
+    """A SQL catalog in `root`; the warehouse is a local folder unless `warehouse` is a bucket
+    (`s3://warehouse/`), reached with the FileIO properties in `storage`."""
+
     root: Path
+    warehouse: str | None = None
+    storage: dict[str, str] = field(default_factory=dict)
 
     @property
     def catalog_params(self) -> dict[str, str]:
@@ -30,8 +35,8 @@ class Iceberg:
             "name": CATALOG_NAME,
             "type": "sql",
             "uri": f"sqlite:///{self.root}/catalog.db",
-            "warehouse": f"file://{self.root}/warehouse",
-        }
+            "warehouse": self.warehouse or f"file://{self.root}/warehouse",
+        } | self.storage
 
     def params(self, **extra: Any) -> dict[str, Any]:
         return {"catalog": self.catalog_params} | extra

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.peers import PEERS_VENV, free_port, stop, unavailable, wait_for_port
+from tests.peers.iceberg import Iceberg
 
 REGION = "us-east-1"
 # Azurite's well-known development account (public, documented by Microsoft).
@@ -77,6 +78,15 @@ class MotoS3:
             "secret_access_key": self.secret,
         }
         return params | changes
+
+    def iceberg_properties(self, **changes: str) -> dict[str, str]:
+        """pyiceberg's FileIO properties for this server."""
+        return {
+            "s3.endpoint": self.endpoint,
+            "s3.region": REGION,
+            "s3.access-key-id": self.key_id,
+            "s3.secret-access-key": self.secret,
+        } | changes
 
     def filesystem(self) -> pafs.S3FileSystem:
         return pafs.S3FileSystem(
@@ -174,6 +184,14 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
         stop(process, signal.SIGTERM)
 
 
+@pytest.fixture(scope="session")
+def iceberg_s3(moto_s3: MotoS3, tmp_path_factory: pytest.TempPathFactory) -> Iceberg:
+    """An Iceberg SQL catalog whose warehouse (metadata and data files) is on moto's S3."""
+    moto_s3.bucket("warehouse")
+    root = tmp_path_factory.mktemp("iceberg-s3")
+    return Iceberg(root, "s3://warehouse/", moto_s3.iceberg_properties())
+
+
 @dataclass
 class GcsEmulator:
     port: int
@@ -246,13 +264,18 @@ class Azurite:
             dfs_storage_scheme="http",
         )
 
-    def put_parquet(self, path: str, table: pa.Table) -> None:
+    def put(self, path: str, data: bytes) -> None:
         filesystem = self.filesystem()
         container = path.split("/", 1)[0]
         if filesystem.get_file_info(container).type == pafs.FileType.NotFound:
             filesystem.create_dir(container)
         with filesystem.open_output_stream(path) as stream:
-            pq.write_table(table, stream)
+            stream.write(data)
+
+    def put_parquet(self, path: str, table: pa.Table) -> None:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        self.put(path, buffer.getvalue())
 
 
 @pytest.fixture(scope="session")
