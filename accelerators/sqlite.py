@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import sqlite3
 import threading
 import uuid
@@ -127,6 +128,7 @@ class SqliteCopy(LocalCopy):
         self.path = path
         self.database: Database | None = None
         self._schema: pa.Schema | None = None
+        self._known: tuple[int, pa.Schema] | None = None  # a file's schema_version and columns
         self._swap = threading.Lock()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +172,9 @@ class SqliteCopy(LocalCopy):
         forget = cancellation.on_cancel(connection.interrupt) if cancellation else _nothing
         release = _Release(database, connection, forget)
         try:
+            if self.path is not None:
+                connection.execute("BEGIN")
+                held = self._snapshot_schema(connection)
             cursor = connection.execute(sql)
         except sqlite3.Error as error:
             release()
@@ -183,10 +188,20 @@ class SqliteCopy(LocalCopy):
         columns = [Column(held.field(name)) for name in names]
         wanted = schema if schema is not None else pa.schema([c.field for c in columns])
         batches = _batches(cursor, columns, wanted, release)
-        weakref.finalize(
-            batches, release
-        )  # a reader dropped unread still gives its connection back
+        weakref.finalize(batches, release)  # dropped unread, it still gives its connection back
         return pa.RecordBatchReader.from_batches(wanted, batches)
+
+    def _snapshot_schema(self, connection: sqlite3.Connection) -> pa.Schema:
+        """The columns of the copy as the read transaction open on `connection` sees them: a
+        full refresh that changed them may have committed since the reader set out."""
+        version = connection.execute("PRAGMA schema_version").fetchone()[0]
+        known = self._known
+        if known is None or known[0] != version:
+            schema = _stored_schema(connection, self.name)
+            if schema is None:
+                raise sqlite3.OperationalError(f"no copy of {self.name} in {self.path}")
+            known = self._known = (version, schema)
+        return known[1]
 
     def close(self) -> None:
         with self._swap:
@@ -228,19 +243,29 @@ class SqliteCopy(LocalCopy):
             keep = arrow_filter(conditions, reader.schema, "sqlite")
             rows = reader if keep is None else ds.Scanner.from_batches(reader, filter=keep)
             if append:
-                self._change(lambda writer: self._upsert(writer, rows), copy_current=True)
+                self._change(functools.partial(self._upsert, rows=rows), copy_current=True)
             else:
-                self._change(lambda writer: self._replace(writer, rows), copy_current=False)
-                self._schema = reader.schema
+                replace = functools.partial(self._replace, rows=rows)
+                self._change(replace, copy_current=False, schema=reader.schema)
         finally:
             reader.close()
 
-    def _change(self, write: Callable[[sqlite3.Connection], Any], *, copy_current: bool) -> Any:
+    def _change(
+        self,
+        write: Callable[[sqlite3.Connection], Any],
+        *,
+        copy_current: bool,
+        schema: pa.Schema | None = None,
+    ) -> Any:
         """Run `write` in one transaction: in the file, or in a new in-memory generation (empty,
-        or a copy of the current one) that then replaces the current one."""
+        or a copy of the current one) that then replaces the current one; `schema` is the
+        copy's columns after it."""
         if self.path is not None:
             assert self.database is not None
-            return self._transaction(self.database.writer, write)
+            result = self._transaction(self.database.writer, write)
+            with self._swap:
+                self._schema = schema or self._schema
+            return result
         generation = Database(f"file:/sidecar-{uuid.uuid4().hex}?vfs=memdb", wal=False)
         try:
             if copy_current and self.database is not None:
@@ -251,6 +276,7 @@ class SqliteCopy(LocalCopy):
             raise
         with self._swap:
             retired, self.database = self.database, generation
+            self._schema = schema or self._schema
         if retired is not None:
             retired.close()
         return result
@@ -438,6 +464,8 @@ class _Release:
         self.forget()
         if self.cursor is not None:
             self.cursor.close()
+        if connection.in_transaction:
+            connection.execute("COMMIT")  # a read: ends the snapshot, keeps nothing
         self.database.checkin(connection)
 
 

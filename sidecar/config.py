@@ -232,8 +232,8 @@ class Acceleration(Strict):
         for setting, used in duckdb_only.items():
             if used:
                 raise ValueError(
-                    f"{setting} needs engine: duckdb; engine: arrow keeps one in-memory table "
-                    "replaced by full refreshes"
+                    f"{setting} needs engine: duckdb or sqlite; engine: arrow keeps one "
+                    "in-memory table replaced by full refreshes"
                 )
         return self
 
