@@ -22,6 +22,7 @@ from accelerators.sqlite import SqliteConnector, SqliteCopy
 from accelerators.store import DuckDbStore
 from connectors.base import Connector, DatasetSource
 from connectors.sql import SqlConnector
+from sidecar.config import Acceleration as Settings
 from sidecar.config import SidecarConfig
 
 RefreshOne = Callable[[str], None]
@@ -31,34 +32,29 @@ class Accelerator:
     def __init__(self, config: SidecarConfig) -> None:
         self.store = DuckDbStore()
         self.copies: dict[str, LocalCopy] = {}
-        data_dir = config.base_dir / config.runtime.data_dir
         for dataset in config.datasets:
-            if not dataset.accelerated:
-                continue
-            settings = dataset.acceleration
-            assert settings is not None
-            if settings.engine == "arrow":
-                self.copies[dataset.name.lower()] = ArrowCopy(dataset.name, settings)
-                continue
-            if settings.engine == "sqlite":
-                path = None
-                if settings.mode == "file":
-                    path = _within(
-                        config.base_dir,
-                        settings.file or data_dir / f"{dataset.name.lower()}.sqlite",
-                    )
-                self.copies[dataset.name.lower()] = SqliteCopy(dataset.name, settings, path)
-                continue
-            catalog = None
-            if settings.mode == "file":
-                path = settings.file or data_dir / f"{dataset.name.lower()}.duckdb"
-                catalog = self.store.attach(dataset.name, _within(config.base_dir, path))
-            self.copies[dataset.name.lower()] = Accelerated(
-                dataset.name, settings, self.store, catalog
-            )
+            if dataset.accelerated:
+                assert dataset.acceleration is not None
+                self.copies[dataset.name.lower()] = self._copy(
+                    dataset.name, dataset.acceleration, config
+                )
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _copy(self, name: str, settings: Settings, config: SidecarConfig) -> LocalCopy:
+        """The engine's copy of one dataset; a file copy's file defaults to
+        <data_dir>/<name>.<engine>."""
+        if settings.engine == "arrow":
+            return ArrowCopy(name, settings)
+        path = None
+        if settings.mode == "file":
+            default = config.runtime.data_dir / f"{name.lower()}.{settings.engine}"
+            path = _within(config.base_dir, settings.file or default)
+        if settings.engine == "sqlite":
+            return SqliteCopy(name, settings, path)
+        catalog = self.store.attach(name, path) if path is not None else None
+        return Accelerated(name, settings, self.store, catalog)
 
     def source_lock(self, connector: Connector) -> threading.Lock:
         source = connector.source
