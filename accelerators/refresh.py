@@ -47,6 +47,7 @@ class Status:
     """What /v1/status shows about an acceleration."""
 
     mode: str
+    engine: str = "duckdb"
     rows: int | None = None
     last_refresh_at: float | None = None
     last_refresh_seconds: float | None = None
@@ -65,7 +66,7 @@ class LocalCopy:
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self.settings = settings
-        self.status = Status(mode=settings.mode)
+        self.status = Status(mode=settings.mode, engine=settings.engine)
         self._lock = threading.Lock()
 
     @property

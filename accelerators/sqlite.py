@@ -363,7 +363,7 @@ class SqliteCopy(LocalCopy):
         if not column.comparable:
             raise RefreshError(f"time_column {column.field.name} is not ordered in sqlite")
         stored = self._scalar(f"SELECT max({_quote(column.field.name)}) FROM {self.table}")
-        return column.decode([stored])[0].as_py()
+        return column.decode(pa.array([stored], column.read_type))[0].as_py()
 
     def _count(self) -> int:
         return int(self._scalar(f"SELECT count(*) FROM {self.table}"))
@@ -472,15 +472,15 @@ class _Release:
 def _batches(
     cursor: sqlite3.Cursor, columns: list[Column], schema: pa.Schema, release: _Release
 ) -> Iterator[pa.RecordBatch]:
+    # pyarrow turns the row tuples into one struct array in C++, much faster than splitting
+    # them into columns in Python first.
+    rows_type = pa.struct([pa.field(f"c{i}", c.read_type) for i, c in enumerate(columns)])
     try:
         while rows := cursor.fetchmany(BATCH_ROWS):
+            stored = pa.array(rows, rows_type).flatten()
             arrays = [
-                column.decode(values)
-                for column, values in zip(columns, zip(*rows, strict=True), strict=True)
-            ]
-            arrays = [
-                array.cast(field.type) if array.type != field.type else array
-                for array, field in zip(arrays, schema, strict=True)
+                column.decode(values).cast(field.type)
+                for column, values, field in zip(columns, stored, schema, strict=True)
             ]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
     except sqlite3.Error as error:

@@ -22,7 +22,6 @@ integers, half floats, intervals, and nested values (lists, structs, maps).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -130,21 +129,23 @@ class Column:
             return array.cast(_integers(arrow_type)).to_pylist()
         return array.to_pylist()
 
-    def decode(self, values: Sequence[Any]) -> pa.Array:
-        """The Arrow array of values read back from SQLite."""
+    @property
+    def read_type(self) -> pa.DataType:
+        """The Arrow type sqlite3's values of this column are first read into."""
+        return {INTEGER: pa.int64(), REAL: pa.float64(), TEXT: pa.string(), BLOB: pa.binary()}.get(
+            self.storage, pa.null()
+        )
+
+    def decode(self, stored: pa.Array) -> pa.Array:
+        """The column's values from what SQLite gave back (an array of `read_type`)."""
         arrow_type = self.field.type
         value_type = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
-        if pa.types.is_decimal(value_type):
-            if self.storage == TEXT:
-                array = pa.array(values, pa.string()).cast(value_type)
-            else:
-                array = _scaled(pa.array(values, pa.int64()), value_type)
+        if pa.types.is_decimal(value_type) and self.storage == INTEGER:
+            array = _scaled(stored, value_type)
         elif self.storage == INTEGER:
-            array = pa.array(values, _integers(value_type)).cast(value_type)
-        elif self.storage == REAL:
-            array = pa.array(values, pa.float64()).cast(value_type)
+            array = stored.cast(_integers(value_type)).cast(value_type)
         else:
-            array = pa.array(values, value_type)
+            array = stored.cast(value_type)
         return array.cast(arrow_type) if array.type != arrow_type else array
 
     def literal(self, value: pa.Scalar) -> Any:
@@ -196,7 +197,7 @@ def _scaled(unscaled: pa.Array, arrow_type: pa.DataType) -> pa.Array:
     words = np.empty(2 * len(low), dtype="<i8")
     words[0::2] = low
     words[1::2] = low >> 63
-    validity = unscaled.buffers()[0] if unscaled.null_count else None
+    validity = unscaled.is_valid().buffers()[1] if unscaled.null_count else None
     return pa.Array.from_buffers(
         arrow_type, len(low), [validity, pa.py_buffer(words)], unscaled.null_count
     )

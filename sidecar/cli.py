@@ -570,10 +570,11 @@ def models_table(models: list[dict[str, Any]]) -> Table:
 
 
 def acceleration_summary(acceleration: dict[str, Any]) -> str:
-    """`memory, refreshed 12s ago in 0.40s, next in 48s`: what an operator checks first."""
+    """`sqlite memory, refreshed 12s ago in 0.40s, next in 48s`: what an operator checks
+    first."""
     if not acceleration:
         return ""
-    parts = [str(acceleration.get("mode", ""))]
+    parts = [f"{acceleration.get('engine', '')} {acceleration.get('mode', '')}".strip()]
     now = time.time()
     if acceleration.get("refreshing"):
         parts.append("refreshing")

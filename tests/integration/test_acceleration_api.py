@@ -66,6 +66,7 @@ def test_refresh_endpoint_status_and_cache_invalidation(
     status = {d["name"]: d for d in httpx.get(f"{url}/v1/status").json()["datasets"]}
     acceleration = status["events"]["acceleration"]
     assert acceleration["mode"] == "file" and acceleration["last_refresh_seconds"] is not None
+    assert acceleration["engine"] == accel.name
     assert "acceleration" not in status["plain"]
     assert (root / ".sidecar" / f"events{accel.file_suffix}").exists()
 
@@ -98,7 +99,7 @@ def test_refresh_errors_are_explained(sidecar: tuple[str, Path, AccelerationEngi
 def test_cli_refresh_and_status_show_the_copy(
     sidecar: tuple[str, Path, AccelerationEngine],
 ) -> None:
-    url, _, _ = sidecar
+    url, _, accel = sidecar
     refreshed = subprocess.run(
         [sys.executable, "-m", "sidecar", "refresh", "events", "--url", url],
         capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
@@ -109,7 +110,7 @@ def test_cli_refresh_and_status_show_the_copy(
         [sys.executable, "-m", "sidecar", "status", "--url", url],
         capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
-    assert "file, refreshed" in status.stdout
+    assert f"{accel} file, refreshed" in status.stdout
     missing = subprocess.run(
         [sys.executable, "-m", "sidecar", "refresh", "plain", "--url", url],
         capture_output=True, text=True, timeout=60,
