@@ -16,6 +16,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import logging
 import os
 import re
 import sys
@@ -941,6 +942,22 @@ def cmd_inject(args: argparse.Namespace, io: Io) -> int:
     return run(args, sys.stdout, sys.stderr)
 
 
+def cmd_mcp(args: argparse.Namespace, io: Io) -> int:
+    """MCP on stdin/stdout for a client that launches a command; stdout carries only MCP, so
+    diagnostics go to stderr (which such clients keep in their logs)."""
+    url = server_url(args.url)
+    if url.partition("://")[0] in FLIGHT_SCHEMES:
+        raise ClientError(
+            f"`sidecar mcp` uses the HTTP API, not Flight SQL at {url}: "
+            f"pass --url http://host:port (default {DEFAULT_URL})"
+        )
+    from sidecar.servers.mcp import proxy
+
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="sidecar mcp: %(message)s")
+    proxy.run(normalize_url(url), api_key(args.api_key))
+    return 0
+
+
 # --- Arguments ------------------------------------------------------------------------------
 
 
@@ -999,6 +1016,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     refresh.add_argument("name", help="the dataset")
     refresh.set_defaults(handler=cmd_refresh)
+
+    mcp = commands.add_parser(
+        "mcp",
+        parents=[client],
+        help="serve a running sidecar's MCP tools on stdin/stdout (for desktop agents)",
+    )
+    mcp.set_defaults(handler=cmd_mcp)
 
     init = commands.add_parser("init", help="write a commented starter sidecar.yaml")
     init.add_argument("path", nargs="?", default=CONFIG_FILE, help=f"default: ./{CONFIG_FILE}")

@@ -123,7 +123,7 @@ class Sidecar:
             host=http.host,
             port=http.port,
             log_level="warning",
-            lifespan="off",
+            lifespan="on",
             **files,
         )
         try:

@@ -36,11 +36,21 @@ Run = Callable[[str], list[dict[str, Any]]]
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    datasets: list[str] = Field(min_length=1)
-    text: str
-    limit: int = Field(default=10, ge=1, le=1000)
-    mode: Literal["text", "vector", "hybrid"] = "text"
-    where: str | None = None
+    datasets: list[str] = Field(min_length=1, description="The searchable datasets to search.")
+    text: str = Field(
+        description=f"What to find; hits with more of the words rank higher. The {query.SYNTAX}."
+    )
+    limit: int = Field(default=10, ge=1, le=1000, description="How many hits, best first.")
+    mode: Literal["text", "vector", "hybrid"] = Field(
+        default="text",
+        description="text: ranked full-text (BM25); vector: by meaning (needs a vectors index); "
+        "hybrid: both, fused by rank.",
+    )
+    where: str | None = Field(
+        default=None,
+        description="A SQL condition on the dataset's columns that hits must meet "
+        "(\"path LIKE 'payment%'\").",
+    )
     columns: list[str] | None = Field(
         default=None, description="Dataset columns to return with each hit (default: all)."
     )

@@ -15,7 +15,6 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict
 from typing import Any
 
 import anyio
@@ -28,6 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policies.identity import ANONYMOUS_IDENTITY, Authenticator, Identity
+from sidecar.datatools import Caller, DataTools, dataset_status
 from sidecar.engine.catalog import DatasetEntry
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
@@ -36,6 +36,7 @@ from sidecar.llm import LlmApi
 from sidecar.search import api as search_api
 from sidecar.secrets import REDACTOR
 from sidecar.servers import formats
+from sidecar.servers.mcp import server as mcp
 
 log = logging.getLogger("sidecar.http")
 INTERFACE = "http"
@@ -132,8 +133,11 @@ class AuthMiddleware:
         except SidecarError as error:
             client = scope.get("client")
             address = f"{client[0]}:{client[1]}" if client else ""
-            self.gateway.auth_failed(INTERFACE, address, "", error.message)
-            await error_response(error)(scope, receive, send)
+            is_mcp = scope["path"] == mcp.PATH or scope["path"].startswith(mcp.PATH + "/")
+            interface = mcp.INTERFACE if is_mcp else INTERFACE
+            self.gateway.auth_failed(interface, address, "", error.message)
+            refusal = mcp.refusal(error) if is_mcp else error_response(error)
+            await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -147,8 +151,11 @@ class HttpApi:
         self.metrics = gateway.metrics
         self.authenticator = authenticator
         self.llm = llm
+        self.tools = DataTools(gateway)
+        self.mcp = mcp.McpServer(self.tools, self.status_body)
 
     def app(self) -> Starlette:
+        mcp_endpoint = self.mcp.endpoint()
         routes = [
             Route("/health", self.health),
             Route("/v1/ready", self.ready),
@@ -158,6 +165,7 @@ class HttpApi:
             Route("/v1/status", self.status),
             Route("/v1/datasets/{name}/acceleration/refresh", self.refresh, methods=["POST"]),
             Route("/metrics", self.prometheus),
+            Route(mcp.PATH, mcp_endpoint),
             *(self.llm.routes() if self.llm is not None else []),
         ]
         middleware = [
@@ -167,6 +175,7 @@ class HttpApi:
             routes=routes,
             middleware=middleware,
             exception_handlers={ClientDisconnect: _client_gone},
+            lifespan=lambda app: mcp_endpoint.running(),
         )
 
     async def health(self, request: Request) -> Response:
@@ -204,7 +213,11 @@ class HttpApi:
         return JSONResponse(items)
 
     async def status(self, request: Request) -> Response:
-        grant = self.engine.access.grant(_identity(request))
+        return JSONResponse(self.status_body(_identity(request)))
+
+    def status_body(self, identity: Identity) -> dict[str, Any]:
+        """The sidecar's state as `identity` may see it: /v1/status, and MCP's status resource."""
+        grant = self.engine.access.grant(identity)
         datasets = [
             self._dataset_status(entry)
             for entry in self.engine.catalog.datasets.values()
@@ -217,7 +230,7 @@ class HttpApi:
         }
         if self.llm is not None:
             body["models"] = self.llm.models.status()
-        return JSONResponse(body)
+        return body
 
     async def prometheus(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
@@ -253,7 +266,7 @@ class HttpApi:
         return BatchStream(body, media_type=media, headers=headers)
 
     def _dataset_status(self, entry: DatasetEntry) -> dict[str, Any]:
-        status = _dataset_status(entry)
+        status = dataset_status(entry)
         index = self.engine.search.entries.get(entry.name.lower())
         if index is not None:
             status["search"] = index.status()
@@ -263,23 +276,10 @@ class HttpApi:
         """Ranked hits with scores and snippets; each dataset's search is one SQL statement on
         the query path, run as the caller within its query timeout."""
         started = time.perf_counter()
-        identity, client = _identity(request), _client(request)
-
-        def records(sql: str) -> list[dict[str, Any]]:
-            request = QueryRequest(sql, identity, INTERFACE, client=client)
-            statement = self.gateway.statement(request)
-            try:
-                statement.open()
-                encoded = b"".join(formats.encode(formats.JSON, statement.schema, iter(statement)))
-            finally:
-                statement.close()
-            return json.loads(encoded)
-
+        caller = Caller(_identity(request), INTERFACE, _client(request))
         try:
             body = search_api.parse_request(_json(await _read_text(request), "a JSON object"))
-            hits = await anyio.to_thread.run_sync(
-                search_api.search, body, self.engine.search, records
-            )
+            hits = await self.tools.search(body, caller)
         except SidecarError as error:
             return error_response(error)
         took = round((time.perf_counter() - started) * 1000, 3)
@@ -387,24 +387,6 @@ def _client(request: Request) -> str:
 def _identity(request: Request) -> Identity:
     identity = request.scope.get("state", {}).get("identity")
     return identity if identity is not None else ANONYMOUS_IDENTITY
-
-
-def _dataset_status(entry: DatasetEntry) -> dict[str, Any]:
-    status: dict[str, Any] = {
-        "name": entry.name,
-        "connector": entry.config.scheme,
-        "state": entry.state.value,
-        "available": entry.available,
-        "rows": entry.row_count,
-        "last_error": entry.last_error,
-        "loaded_at": entry.loaded_at,
-        "load_seconds": entry.load_seconds,
-    }
-    copy = entry.copy
-    if copy is not None:
-        status["acceleration"] = asdict(copy.status)
-        status["rows"] = copy.status.rows
-    return status
 
 
 def _columns(schema: pa.Schema | None) -> list[dict[str, str]]:

@@ -1,10 +1,11 @@
 """One way to run a statement per interface, each answering the same `Answer`.
 
 Every client is the real thing: httpx against /v1/sql, psycopg and asyncpg against the Postgres
-wire, ADBC Flight SQL against the Flight server, and the model's data tools (DataTools, the code
-a model's tool call runs) on a sidecar built in this process from the same sidecar.yaml. A
-failure is read the way that protocol delivers it: HTTP status and JSON body, SQLSTATE with its
-hint, ADBC's status code and text, the tool's JSON error.
+wire, ADBC Flight SQL against the Flight server, the MCP SDK's client calling the sql tool at
+/v1/mcp, and the model's data tools (the code a model's tool call runs) on a sidecar built in
+this process from the same sidecar.yaml. A failure is read the way that protocol delivers it:
+HTTP status and JSON body, SQLSTATE with its hint, ADBC's status code and text, the MCP tool
+error's structured body, the tool's JSON error.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ import adbc_driver_flightsql.dbapi as adbc
 import adbc_driver_manager
 import asyncpg
 import httpx
+import httpx2
 import psycopg
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from sidecar.runtime import Sidecar
 
-INTERFACES = ("http", "psycopg", "asyncpg", "adbc", "tools")
+INTERFACES = ("http", "psycopg", "asyncpg", "adbc", "mcp", "tools")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ def runner(interface: str, endpoints: Endpoints) -> Run:
         "psycopg": lambda who, key, sql: pg(endpoints.pg_port, who, key, sql),
         "asyncpg": lambda who, key, sql: asyncio.run(apg(endpoints.pg_port, who, key, sql)),
         "adbc": lambda who, key, sql: flight(endpoints.flight, who, key, sql),
+        "mcp": lambda who, key, sql: asyncio.run(mcp(endpoints.http, key, sql)),
         "tools": lambda who, key, sql: tools(endpoints.tools, key, sql),
     }
     return runners[interface]
@@ -138,6 +143,22 @@ def _adbc_failure(error: adbc_driver_manager.Error) -> Failure:
     text = str(error)
     message, _, rest = text.partition("\nHINT: ")
     return Failure(error.status_code.name, message, rest.split("\n", 1)[0])
+
+
+async def mcp(url: str, key: str, sql: str) -> Answer:
+    """The sql tool, asked for more rows than any probe reads: the identity's limits decide."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(f"{url}/v1/mcp", http_client=http)) as client,
+    ):
+        result = await client.call_tool("sql", {"sql": sql, "max_rows": 1000})
+    content = result.structured_content
+    assert isinstance(content, dict)
+    if result.is_error:
+        error = content["error"]
+        return Answer(failure=Failure(error["code"], error["message"], error.get("hint", "")))
+    return Answer(rows=[dict(zip(content["columns"], row, strict=True)) for row in content["rows"]])
 
 
 def tools(sidecar: Sidecar, key: str, sql: str) -> Answer:

@@ -20,16 +20,16 @@ WIRE: dict[str, dict[str, str]] = {
     # rows and bytes: the query must change (HTTP 400, INVALID_ARGUMENT)
     "size": {
         "http": "400", "psycopg": "53400", "asyncpg": "53400", "adbc": "INVALID_ARGUMENT",
-        "tools": "limit_exceeded",
+        "mcp": "limit_exceeded", "tools": "limit_exceeded",
     },
     # rate and concurrency: the same request passes later (HTTP 429, Flight UNAVAILABLE)
     "later": {
         "http": "429", "psycopg": "53400", "asyncpg": "53400", "adbc": "IO",
-        "tools": "limit_exceeded",
+        "mcp": "limit_exceeded", "tools": "limit_exceeded",
     },
     "timeout": {
         "http": "504", "psycopg": "57014", "asyncpg": "57014", "adbc": "TIMEOUT",
-        "tools": "timeout",
+        "mcp": "timeout", "tools": "timeout",
     },
 }  # fmt: skip
 

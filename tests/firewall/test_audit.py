@@ -20,7 +20,10 @@ from tests.firewall.clients import INTERFACES, runner
 from tests.firewall.conftest import SOURCE_TOKEN, Firewall, identity
 
 # The interface name each client's statements are audited under.
-AUDITED_AS = {"http": "http", "psycopg": "pg", "asyncpg": "pg", "adbc": "flight", "tools": "llm"}
+AUDITED_AS = {
+    "http": "http", "psycopg": "pg", "asyncpg": "pg", "adbc": "flight", "mcp": "mcp",
+    "tools": "llm",
+}  # fmt: skip
 FIELDS = {
     "time", "identity", "interface", "client", "sql", "decision", "code", "reason", "datasets",
     "rows", "bytes", "duration_ms", "cache", "source_queries",

@@ -1,0 +1,210 @@
+"""`sidecar mcp`: the sidecar's MCP server on stdin/stdout, for clients that launch a command
+(Claude Desktop, Cursor, IDE agents), as a proxy to a running sidecar's /v1/mcp.
+
+An SDK server on stdio forwards each request through an SDK client to the sidecar with the API
+key, so the tools, the identity, the policies and the audit are exactly those of /v1/mcp: the
+proxy holds no data and knows no dataset. The connection is made at start and again whenever
+it was lost, so a sidecar that starts later or restarts is picked up; until then every request
+fails with what to do, and nothing but MCP is ever written to stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import anyio
+import mcp_types as types
+from anyio.abc import TaskGroup, TaskStatus
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+from mcp.server.stdio import stdio_server
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+
+from sidecar import __version__
+
+log = logging.getLogger("sidecar.mcp")
+T = TypeVar("T")
+
+
+class Unreachable(Exception):
+    """The sidecar could not be reached; the message says where and what to check."""
+
+
+class Proxy:
+    def __init__(self, url: str, api_key: str | None) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client: Client | None = None
+        self._stop: anyio.Event | None = None
+        self._lock = anyio.Lock()
+        self._tasks: TaskGroup | None = None
+
+    async def serve(self) -> None:
+        """Serve MCP on stdio until the client closes it."""
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            instructions = None
+            try:
+                instructions = (await self._remote()).instructions
+            except (Unreachable, MCPError) as error:
+                log.warning("%s; requests will fail until it answers", error)
+            server = self._server(instructions)
+            async with stdio_server() as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+            await self._disconnect()
+
+    def _server(self, instructions: str | None) -> Server[Any]:
+        async def list_tools(
+            ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListToolsResult:
+            found = await self._forward(lambda c: c.list_tools(cursor=_cursor(params)))
+            return types.ListToolsResult(tools=found.tools, next_cursor=found.next_cursor)
+
+        async def call_tool(
+            ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+        ) -> types.CallToolResult:
+            result = await self._forward(lambda c: c.call_tool(params.name, params.arguments))
+            return types.CallToolResult(
+                content=result.content,
+                structured_content=result.structured_content,
+                is_error=result.is_error,
+            )
+
+        async def list_resources(
+            ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListResourcesResult:
+            found = await self._forward(lambda c: c.list_resources(cursor=_cursor(params)))
+            return types.ListResourcesResult(
+                resources=found.resources, next_cursor=found.next_cursor
+            )
+
+        async def read_resource(
+            ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+        ) -> types.ReadResourceResult:
+            read = await self._forward(lambda c: c.read_resource(str(params.uri)))
+            return types.ReadResourceResult(contents=read.contents)
+
+        async def list_prompts(
+            ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListPromptsResult:
+            found = await self._forward(lambda c: c.list_prompts(cursor=_cursor(params)))
+            return types.ListPromptsResult(prompts=found.prompts, next_cursor=found.next_cursor)
+
+        async def get_prompt(
+            ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+        ) -> types.GetPromptResult:
+            got = await self._forward(lambda c: c.get_prompt(params.name, params.arguments))
+            return types.GetPromptResult(description=got.description, messages=got.messages)
+
+        return Server(
+            "agent-sidecar",
+            version=__version__,
+            title="Agent sidecar",
+            instructions=instructions,
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+            on_list_resources=list_resources,
+            on_read_resource=read_resource,
+            on_list_prompts=list_prompts,
+            on_get_prompt=get_prompt,
+        )
+
+    async def _forward(self, request: Callable[[Client], Awaitable[T]]) -> T:
+        """One request to the sidecar. Its own errors (a refused key, an unknown tool) pass
+        through as they are; a lost connection is made again once; a sidecar that cannot be
+        reached is an error that says what to check."""
+        for attempt in range(2):
+            try:
+                return await request(await self._remote())
+            except MCPError as error:
+                if error.code != types.CONNECTION_CLOSED:
+                    raise
+                await self._disconnect()
+                if attempt:
+                    raise MCPError(code=types.INTERNAL_ERROR, message=self._unreachable()) from None
+            except Unreachable as error:
+                raise MCPError(code=types.INTERNAL_ERROR, message=str(error)) from None
+            except Exception as error:
+                log.warning("request to %s failed: %s", self.url, _first(error))
+                await self._disconnect()
+                if attempt:
+                    raise MCPError(code=types.INTERNAL_ERROR, message=self._unreachable()) from None
+        raise AssertionError("unreachable")
+
+    async def _remote(self) -> Client:
+        async with self._lock:
+            if self._client is None:
+                assert self._tasks is not None
+                self._client = await self._tasks.start(self._hold)
+            return self._client
+
+    async def _hold(self, *, task_status: TaskStatus[Client]) -> None:
+        """Owns one connection (the SDK's client is entered and left in the same task) until
+        `_disconnect` ends it or it breaks. A connection that cannot be made fails `start`
+        with the sidecar's own refusal (MCPError) or Unreachable; one that breaks later is
+        only forgotten, and the next request makes a new one."""
+        stop = anyio.Event()
+        started = False
+        try:
+            async with self._connected() as client:
+                self._stop = stop
+                task_status.started(client)
+                started = True
+                await stop.wait()
+        except Exception as error:
+            cause = _first(error)
+            if started:
+                log.warning("the connection to %s ended: %s", self.url, cause)
+                if self._stop is stop:
+                    self._client, self._stop = None, None
+                return
+            if isinstance(cause, MCPError):
+                raise cause from None
+            raise Unreachable(self._unreachable()) from None
+
+    @asynccontextmanager
+    async def _connected(self) -> AsyncIterator[Client]:
+        async with (
+            create_mcp_http_client(headers=self.headers) as http,
+            Client(streamable_http_client(self.url, http_client=http), cache=None) as client,
+        ):
+            yield client
+
+    async def _disconnect(self) -> None:
+        async with self._lock:
+            if self._stop is not None:
+                self._stop.set()
+            self._client, self._stop = None, None
+
+    def _unreachable(self) -> str:
+        return (
+            f"cannot reach the sidecar at {self.url}: is `sidecar run` running there? "
+            "(set --url or SIDECAR_URL)"
+        )
+
+
+def _first(error: BaseException) -> BaseException:
+    """The first error inside task-group wrappers: what actually went wrong."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+def _cursor(params: types.PaginatedRequestParams | None) -> str | None:
+    return params.cursor if params is not None else None
+
+
+def endpoint(url: str) -> str:
+    """The MCP endpoint of a sidecar's HTTP address (http://127.0.0.1:8090 or its /v1/mcp)."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v1/mcp") else f"{url}/v1/mcp"
+
+
+def run(url: str, api_key: str | None) -> None:
+    anyio.run(Proxy(endpoint(url), api_key).serve)

@@ -1,0 +1,214 @@
+"""The sidecar as a Model Context Protocol server: the official SDK's low-level server, served
+over the streamable HTTP transport at /v1/mcp on the HTTP port.
+
+It sits behind the HTTP server's AuthMiddleware, so an MCP client presents the same API key as
+the SQL API (`Authorization: Bearer <key>`) and every handler runs as that key's identity. What
+a caller is offered follows what it may see: the tools' dataset arguments enumerate its tables,
+search is offered when one of them is searchable, and the resources are one `dataset://NAME`
+per table or view it sees plus `sidecar://status`. Tools and resource reads run on the query
+path (sidecar.datatools), audited under the interface `mcp`.
+
+The low-level server is used rather than the SDK's decorator server because what is listed
+depends on who asks. Sessions are bound to the identity that opened them: another key cannot
+use a session id it learnt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import mcp_types as types
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from policies.identity import ANONYMOUS_IDENTITY, Identity
+from sidecar import __version__
+from sidecar.datatools import Caller, DataTools, error_body
+from sidecar.errors import SidecarError
+from sidecar.servers.mcp import prompts, tools
+
+PATH = "/v1/mcp"
+INTERFACE = "mcp"
+DATASET = "dataset://"
+STATUS = "sidecar://status"
+JSON = "application/json"
+RESOURCE_NOT_FOUND = -32002
+INSTRUCTIONS = """\
+Read-only SQL over the datasets of the agent sidecar "{name}": files, APIs and databases \
+behind one PostgreSQL-dialect SQL engine. Start with list_datasets (or the dataset:// \
+resources), describe_dataset before you query a table, then sql. Keep answers small: aggregate, \
+filter and LIMIT. Errors say what is wrong and how to fix it; correct the query and retry."""
+
+Status = Callable[[Identity], dict[str, Any]]
+
+
+class McpServer:
+    def __init__(self, data: DataTools, status: Status) -> None:
+        self.data = data
+        self.engine = data.engine
+        self.status = status
+        self.server: Server[Any] = Server(
+            "agent-sidecar",
+            version=__version__,
+            title=f"Agent sidecar {self.engine.config.name}",
+            instructions=INSTRUCTIONS.format(name=self.engine.config.name),
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_read_resource=self._read_resource,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+        )
+
+    def endpoint(self) -> Endpoint:
+        """A new ASGI endpoint for one app (the SDK's session manager runs once)."""
+        return Endpoint(self.server)
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        names = self.data.names(_caller(ctx).identity)
+        return types.ListToolsResult(tools=tools.listed(names, self.data.searchable(names)))
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        spec = tools.TOOLS.get(params.name)
+        if spec is None:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"unknown tool {params.name!r}; the tools are: " + ", ".join(tools.TOOLS),
+            )
+        return await tools.call(self.data, spec, params.arguments, _caller(ctx))
+
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        catalog = self.engine.catalog
+        resources = [
+            types.Resource(
+                uri=f"{DATASET}{name}",
+                name=name,
+                title=f"{name} ({'view' if name.lower() in catalog.views else 'dataset'})",
+                description=self.data.description(name),
+                mime_type=JSON,
+            )
+            for name in self.data.names(_caller(ctx).identity)
+        ]
+        resources.append(
+            types.Resource(
+                uri=STATUS,
+                name="status",
+                title="Sidecar status",
+                description="Whether the sidecar is ready, and each dataset's state, rows, load "
+                "and refresh times, errors and search indexes.",
+                mime_type=JSON,
+            )
+        )
+        return types.ListResourcesResult(resources=resources)
+
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        caller = _caller(ctx)
+        uri = str(params.uri)
+        if uri == STATUS:
+            body = self.status(caller.identity)
+        elif uri.startswith(DATASET):
+            try:
+                body = await self.data.describe(uri.removeprefix(DATASET), caller)
+            except SidecarError as error:
+                raise _protocol_error(RESOURCE_NOT_FOUND, error) from None
+        else:
+            raise MCPError(
+                code=RESOURCE_NOT_FOUND,
+                message=f"unknown resource {uri}: the resources are dataset://<table> and {STATUS}",
+            )
+        text = json.dumps(body, default=str)
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, mime_type=JSON, text=text)]
+        )
+
+    async def _list_prompts(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[prompts.INVESTIGATE])
+
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        if params.name != prompts.INVESTIGATE.name:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"unknown prompt {params.name!r}; the prompts are: "
+                + prompts.INVESTIGATE.name,
+            )
+        try:
+            return prompts.investigate(params.arguments)
+        except SidecarError as error:
+            raise _protocol_error(types.INVALID_PARAMS, error) from None
+
+
+class Endpoint:
+    """/v1/mcp: the SDK's streamable HTTP session manager. Its session-ownership check compares
+    the `user` of each request with the one that opened the session; the identity the
+    AuthMiddleware established is that user."""
+
+    def __init__(self, server: Server[Any]) -> None:
+        self.sessions = StreamableHTTPSessionManager(server)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        identity = scope.get("state", {}).get("identity")
+        if identity is not None:
+            token = AccessToken(token="", client_id=identity.name, scopes=[])
+            scope["user"] = AuthenticatedUser(token)
+        await self.sessions.handle_request(scope, receive, send)
+
+    def running(self) -> AbstractAsyncContextManager[None]:
+        """The sessions' lifetime: the HTTP app's lifespan."""
+        return self.sessions.run()
+
+
+def refusal(error: SidecarError) -> Response:
+    """A failed login at /v1/mcp: HTTP 401 with a JSON-RPC error body, which MCP clients show
+    as the error's message (a plain JSON body would reach them as 'Server returned an error')."""
+    failure = types.JSONRPCError(
+        jsonrpc="2.0",
+        id=None,
+        error=types.ErrorData(
+            code=types.INVALID_REQUEST, message=_message(error), data=error_body(error)
+        ),
+    )
+    return JSONResponse(
+        failure.model_dump(mode="json", by_alias=True, exclude_unset=True),
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _caller(ctx: ServerRequestContext[Any]) -> Caller:
+    request = ctx.request
+    if not isinstance(request, Request):
+        return Caller(ANONYMOUS_IDENTITY, INTERFACE)
+    identity = request.scope.get("state", {}).get("identity") or ANONYMOUS_IDENTITY
+    client = f"{request.client.host}:{request.client.port}" if request.client else ""
+    return Caller(identity, INTERFACE, client)
+
+
+def _protocol_error(code: int, error: SidecarError) -> MCPError:
+    return MCPError(code=code, message=_message(error), data=error_body(error))
+
+
+def _message(error: SidecarError) -> str:
+    body = error_body(error)
+    return f"{body['message']}; {error.hint}" if error.hint else str(body["message"])

@@ -1,0 +1,360 @@
+"""MCP through a real `sidecar run`, driven by the official SDK's own client: over streamable
+HTTP at /v1/mcp, and over stdio through `sidecar mcp` (a subprocess proxying to it). Every
+answer is checked against the HTTP API's answer to the same question."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import httpx2
+import mcp_types as types
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from tests.process import SidecarProcess, free_port
+
+KEY = "k-mcp-5d21c7"
+OTHER_KEY = "k-mcp-other-80ab"
+TOOLS = ["list_datasets", "describe_dataset", "sql", "sample", "search", "explain"]
+GUIDES = {
+    "pool.md": "# Payment pool exhaustion\n\nCheckout requests hang waiting for a connection "
+    "from the payment pool.\n\n## Fix\n\nRestore PAYMENT_POOL_SIZE=50.\n",
+    "disk.md": "# Disk full\n\nThe log volume fills up. Rotate old logs.\n",
+    "dns.md": "# DNS failures\n\nPods cannot resolve service names.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
+    root = tmp_path_factory.mktemp("mcp")
+    orders = pa.table(
+        {
+            "id": pa.array(range(200), pa.int64()),
+            "status": ["failed" if i % 4 == 0 else "paid" for i in range(200)],
+            "amount": [float(i % 50) + 0.5 for i in range(200)],
+            "note": ["x" * 300 if i == 0 else f"n{i}" for i in range(200)],
+        }
+    )
+    pq.write_table(orders, root / "orders.parquet")
+    (root / "guides").mkdir()
+    for name, text in GUIDES.items():
+        (root / "guides" / name).write_text(text)
+    port = free_port()
+    (root / "sidecar.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            version: 1
+            name: mcp-test
+            runtime:
+              http: {{port: {port}}}
+              auth:
+                api_keys:
+                  - {{key: "${{env:AGENT_KEY}}", identity: agent}}
+                  - {{key: "{OTHER_KEY}", identity: other}}
+            datasets:
+              - from: file:orders.parquet
+                name: orders
+                description: Every order of the day
+                columns:
+                  - {{name: id, type: bigint, description: the order number}}
+                  - {{name: status, type: text, description: paid or failed}}
+                  - {{name: amount, type: double}}
+                  - {{name: note, type: text}}
+              - from: file:guides
+                name: guides
+                description: Runbooks
+                search: {{text: [title, content], key: path}}
+            views:
+              - name: failed
+                description: Failed orders
+                sql: SELECT id, amount FROM orders WHERE status = 'failed'
+            audit: {{path: audit.jsonl}}
+            """
+        )
+    )
+    process = SidecarProcess(root / "sidecar.yaml", env={"AGENT_KEY": KEY})
+    process.start(port)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        datasets = http_json(process, "GET", "/v1/status")["datasets"]
+        if [d["search"]["state"] for d in datasets if "search" in d] == ["ready"]:
+            break
+        time.sleep(0.1)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def http_json(sidecar: SidecarProcess, method: str, path: str, **kwargs: Any) -> Any:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    return httpx.request(method, sidecar.url + path, headers=headers, timeout=30, **kwargs).json()
+
+
+def sql_rows(sidecar: SidecarProcess, sql: str) -> Any:
+    return http_json(sidecar, "POST", "/v1/sql", json={"sql": sql})
+
+
+@asynccontextmanager
+async def connect(url: str, key: str | None = KEY, mode: str = "auto") -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(f"{url}/v1/mcp", http_client=http), mode=mode) as client,
+    ):
+        yield client
+
+
+@asynccontextmanager
+async def stdio(sidecar: SidecarProcess, key: str = KEY) -> AsyncIterator[Client]:
+    env = {**os.environ, "SIDECAR_API_KEY": key}
+    command = [sys.executable, "-m", "sidecar", "mcp", "--url", sidecar.url]
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env)
+    async with Client(params) as client:
+        yield client
+
+
+def records(result: types.CallToolResult) -> list[dict[str, Any]]:
+    assert not result.is_error, result.content
+    content = result.structured_content
+    return [dict(zip(content["columns"], row, strict=True)) for row in content["rows"]]
+
+
+def error(result: types.CallToolResult) -> dict[str, Any]:
+    assert result.is_error
+    [text] = result.content
+    assert isinstance(text, types.TextContent)
+    assert json.loads(text.text) == result.structured_content
+    return result.structured_content["error"]
+
+
+async def check_tools(client: Client, sidecar: SidecarProcess) -> None:
+    """Every tool, answered as the HTTP API answers the same question."""
+    listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert list(listed) == TOOLS
+    describe = listed["describe_dataset"].input_schema
+    assert describe["required"] == ["dataset"]
+    assert describe["properties"]["dataset"]["enum"] == ["failed", "guides", "orders"]
+    assert listed["search"].input_schema["properties"]["datasets"]["items"]["enum"] == ["guides"]
+    assert all(tool.annotations and tool.annotations.read_only_hint for tool in listed.values())
+
+    datasets = (await client.call_tool("list_datasets", {})).structured_content["datasets"]
+    api = {item["name"]: item for item in http_json(sidecar, "GET", "/v1/datasets")}
+    assert [d["name"] for d in datasets] == sorted(api)
+    assert all(d["description"] == api[d["name"]]["description"] for d in datasets)
+    assert {d["name"]: d["kind"] for d in datasets} == {n: i["kind"] for n, i in api.items()}
+
+    described = await client.call_tool("describe_dataset", {"dataset": "orders"})
+    described = described.structured_content
+    assert [(c["name"], c["type"]) for c in described["columns"]] == [
+        (c["name"], c["type"]) for c in api["orders"]["columns"]
+    ]
+    assert described["columns"][0]["description"] == "the order number"
+    status = http_json(sidecar, "GET", "/v1/status")["datasets"][0]
+    assert described["rows"] == status["rows"] == 200
+    assert described["freshness"]["state"] == "ready"
+    assert described["freshness"]["served"].startswith("live")
+
+    query = "SELECT status, count(*) AS n, sum(amount) AS total FROM orders GROUP BY 1 ORDER BY 1"
+    answer = await client.call_tool("sql", {"sql": query})
+    assert records(answer) == sql_rows(sidecar, query)
+    [text] = answer.content
+    assert isinstance(text, types.TextContent)
+    assert text.text.startswith("| status | n | total |\n|---|---|---|\n| failed | 50 |")
+    assert text.text.endswith("(2 rows)")
+
+    cut = await client.call_tool("sql", {"sql": "SELECT id FROM orders ORDER BY id", "max_rows": 5})
+    assert records(cut) == sql_rows(sidecar, "SELECT id FROM orders ORDER BY id LIMIT 5")
+    assert cut.structured_content["truncated"] and "the first 5 rows" in cut.content[0].text
+
+    sample = await client.call_tool("sample", {"dataset": "failed", "rows": 3})
+    assert records(sample) == sql_rows(sidecar, "SELECT * FROM failed LIMIT 3")
+
+    search = {"datasets": ["guides"], "text": "payment pool", "limit": 2}
+    hits = (await client.call_tool("search", search)).structured_content["hits"]
+    expected = http_json(sidecar, "POST", "/v1/search", json=search)["hits"]
+    assert [(h["key"], h["score"], h["snippet"]) for h in hits] == [
+        (h["key"], h["score"], h["snippet"]) for h in expected
+    ]
+    assert hits[0]["key"] == "pool.md"
+
+    query = "SELECT id FROM orders WHERE amount > 40 LIMIT 3"
+    plans = (await client.call_tool("explain", {"sql": query})).structured_content["plans"]
+    assert plans == sql_rows(sidecar, f"EXPLAIN {query}")
+    assert "filter=" in plans[0]["plan"]
+
+
+async def check_errors(client: Client, sidecar: SidecarProcess) -> None:
+    """A tool that fails is a tool error carrying /v1/sql's error body; a tool that does not
+    exist is a protocol error."""
+    for query in ("SELECT nope FROM orders", "SELEC 1", "DROP TABLE orders", "SELECT * FROM ordr"):
+        expected = sql_rows(sidecar, query)["error"]
+        assert error(await client.call_tool("sql", {"sql": query})) == expected
+    unknown = error(await client.call_tool("sql", {"sql": "SELECT nope FROM orders"}))
+    assert unknown["position"] == 8 and "orders.amount" in unknown["hint"]
+    explained = error(await client.call_tool("explain", {"sql": "SELECT nope FROM orders"}))
+    assert explained == unknown
+    bad = error(await client.call_tool("sample", {"dataset": "orders", "rows": 99}))
+    assert bad["message"].startswith("rows: ") and bad["code"] == "invalid_request"
+    search = error(await client.call_tool("search", {"datasets": ["guides"], "text": '"pool'}))
+    assert search["code"] == "syntax_error" and search["message"].startswith("text: ")
+    with pytest.raises(MCPError, match="unknown tool 'drop'; the tools are: list_datasets"):
+        await client.call_tool("drop", {})
+
+
+async def check_resources(client: Client, sidecar: SidecarProcess) -> None:
+    resources = (await client.list_resources()).resources
+    assert [r.uri for r in resources] == [
+        "dataset://failed",
+        "dataset://guides",
+        "dataset://orders",
+        "sidecar://status",
+    ]
+    assert resources[2].description == "Every order of the day"
+    [orders] = (await client.read_resource("dataset://orders")).contents
+    assert isinstance(orders, types.TextResourceContents) and orders.mime_type == "application/json"
+    described = await client.call_tool("describe_dataset", {"dataset": "orders"})
+    assert json.loads(orders.text) == described.structured_content
+    [status] = (await client.read_resource("sidecar://status")).contents
+    assert isinstance(status, types.TextResourceContents)
+    expected = http_json(sidecar, "GET", "/v1/status")
+    assert json.loads(status.text)["datasets"][0]["rows"] == expected["datasets"][0]["rows"]
+    with pytest.raises(MCPError, match='relation "ordr" does not exist; did you mean orders'):
+        await client.read_resource("dataset://ordr")
+    [prompt] = (await client.list_prompts()).prompts
+    assert prompt.name == "investigate_incident"
+    assert [(a.name, a.required) for a in prompt.arguments or []] == [
+        ("symptom", True),
+        ("window", False),
+    ]
+    got = await client.get_prompt(prompt.name, {"symptom": "checkout failing"})
+    [message] = got.messages
+    assert isinstance(message.content, types.TextContent)
+    assert message.content.text.startswith("Investigate this incident: checkout failing")
+    with pytest.raises(MCPError, match="needs the symptom argument"):
+        await client.get_prompt(prompt.name, {})
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_streamable_http(sidecar: SidecarProcess, mode: str) -> None:
+    """The 2026 per-request protocol (the SDK's default) and the initialize handshake that
+    desktop clients still speak."""
+
+    async def main() -> None:
+        async with connect(sidecar.url, mode=mode) as client:
+            assert client.instructions and "list_datasets" in client.instructions
+            await check_tools(client, sidecar)
+            await check_errors(client, sidecar)
+            await check_resources(client, sidecar)
+
+    asyncio.run(main())
+
+
+def test_stdio_proxy(sidecar: SidecarProcess) -> None:
+    async def main() -> None:
+        async with stdio(sidecar) as client:
+            await check_tools(client, sidecar)
+            await check_errors(client, sidecar)
+            await check_resources(client, sidecar)
+        async with stdio(sidecar, key="wrong") as client:
+            with pytest.raises(MCPError, match="the API key is not valid; check the key"):
+                await client.list_tools()
+
+    asyncio.run(main())
+
+
+def test_auth_is_the_http_apis(sidecar: SidecarProcess) -> None:
+    """No key or a wrong one: refused before MCP, with a JSON-RPC error an MCP client shows,
+    audited as a failed login on the mcp interface."""
+
+    async def refused(key: str | None) -> str:
+        with pytest.raises(Exception) as caught:  # the SDK raises it inside its task groups
+            async with connect(sidecar.url, key=key):
+                pass
+        errors = caught.value.exceptions if isinstance(caught.value, BaseExceptionGroup) else ()
+        while errors and isinstance(errors[0], BaseExceptionGroup):
+            errors = errors[0].exceptions
+        cause = errors[0] if errors else caught.value
+        assert isinstance(cause, MCPError)
+        return str(cause)
+
+    required = asyncio.run(refused(None))
+    assert "an API key is required; send 'Authorization: Bearer <key>'" in required
+    assert "the API key is not valid" in asyncio.run(refused("wrong-key"))
+    response = httpx.post(sidecar.url + "/v1/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "x"})
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"]["data"]["code"] == "unauthenticated"
+    lines = [json.loads(line) for line in (sidecar.config.parent / "audit.jsonl").open()]
+    assert any(r["decision"] == "auth_failed" and r["interface"] == "mcp" for r in lines)
+
+
+def test_calls_are_audited_as_mcp(sidecar: SidecarProcess) -> None:
+    marker = "m-audit-3f9"
+
+    async def main() -> None:
+        async with connect(sidecar.url) as client:
+            await client.call_tool("sql", {"sql": f"SELECT '{marker}' AS m, count(*) FROM orders"})
+
+    asyncio.run(main())
+    audit = sidecar.config.parent / "audit.jsonl"
+    deadline = time.monotonic() + 5
+    while marker not in audit.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [record] = [r for r in map(json.loads, audit.open()) if marker in (r.get("sql") or "")]
+    assert record["interface"] == "mcp" and record["identity"] == "agent"
+    assert record["decision"] == "ok" and record["datasets"] == ["orders"] and record["client"]
+    metrics = httpx.get(sidecar.url + "/metrics", headers={"Authorization": f"Bearer {KEY}"})
+    assert 'sidecar_queries_total{identity="agent",interface="mcp",outcome="ok"}' in metrics.text
+
+
+def test_concurrent_sessions(sidecar: SidecarProcess) -> None:
+    """Sessions in both protocol versions at once, each with its own answers; a handshake
+    session answers only the key that opened it."""
+
+    async def session(number: int) -> list[dict[str, Any]]:
+        async with connect(sidecar.url, mode="legacy" if number % 2 else "auto") as client:
+            query = f"SELECT {number} AS k, count(*) AS n FROM orders WHERE id < {number * 10}"
+            return records(await client.call_tool("sql", {"sql": query}))
+
+    async def main() -> list[list[dict[str, Any]]]:
+        return await asyncio.gather(*(session(number) for number in range(1, 7)))
+
+    assert asyncio.run(main()) == [[{"k": n, "n": n * 10}] for n in range(1, 7)]
+
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "probe", "version": "1"},
+        },
+    }
+    accept = {"Accept": "application/json, text/event-stream"}
+    opened = httpx.post(
+        sidecar.url + "/v1/mcp",
+        json=initialize,
+        headers={**accept, "Authorization": f"Bearer {KEY}"},
+    )
+    session_id = opened.headers["mcp-session-id"]
+    assert opened.status_code == 200 and session_id
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    for key, status in ((OTHER_KEY, 404), (KEY, 200)):
+        headers = {**accept, "Authorization": f"Bearer {key}", "mcp-session-id": session_id}
+        headers["mcp-protocol-version"] = "2025-11-25"
+        answer = httpx.post(sidecar.url + "/v1/mcp", json=listing, headers=headers)
+        assert answer.status_code == status, answer.text
