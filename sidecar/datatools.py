@@ -190,13 +190,13 @@ class DataTools:
         )
 
     def names(self, identity: Identity) -> list[str]:
-        """The tables and views `identity` sees, for tool schemas and resource lists."""
-        return self.engine.catalog.table_names()
+        """The tables and views `identity` sees (its policy's visibility), for tool schemas and
+        resource lists."""
+        return self.engine.catalog.table_names(self.engine.access.grant(identity))
 
-    def searchable(self, names: list[str]) -> list[str]:
-        """Which of the relations `names` (what a caller sees) have a search index."""
-        visible = {name.lower() for name in names}
-        return [name for name in self.engine.search.searchable() if name.lower() in visible]
+    def searchable(self, identity: Identity) -> list[str]:
+        """The searchable datasets `identity` sees."""
+        return self.engine.search.searchable(self.engine.access.grant(identity))
 
     def description(self, name: str) -> str | None:
         config = self.engine.config

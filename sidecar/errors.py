@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic import ValidationError
+
 
 class ErrorCode(StrEnum):
     SYNTAX = "syntax_error"
@@ -57,3 +59,11 @@ class SidecarError(Exception):
         if self.retry_after is not None:
             body["retry_after"] = round(self.retry_after, 3)
         return body
+
+
+def invalid_request(error: ValidationError, hint: str, whole: str = "body") -> SidecarError:
+    """A request that failed its pydantic model, as an agent reads it: the first problem and
+    where it is (`limit: Input should be less than or equal to 1000`)."""
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"]) or whole
+    return SidecarError(ErrorCode.INVALID_REQUEST, f"{where}: {problem['msg']}", hint=hint)

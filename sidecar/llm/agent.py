@@ -34,7 +34,7 @@ from sidecar.llm.openai import (
     OpenAIError,
     coalesce,
 )
-from sidecar.llm.tools import TOOL_NAMES, DataTools, ToolOutcome
+from sidecar.llm.tools import TOOL_NAMES, ModelTools, ToolOutcome
 
 AUTO_TOOL_FORMATS = ("chatml-function-calling",)
 TOOL_CALL_TOKENS = 512
@@ -84,7 +84,7 @@ def builtin_tools(model: ModelEntry) -> list[str]:
 
 class ChatAgent:
     def __init__(
-        self, model: ModelEntry, tools: DataTools, identity: Identity, client: str = ""
+        self, model: ModelEntry, tools: ModelTools, identity: Identity, client: str = ""
     ) -> None:
         self.model = model
         self.tools = tools

@@ -14,12 +14,13 @@ from typing import Any
 import pyarrow as pa
 
 from policies.identity import Identity
+from sidecar.datatools import error_body
 from sidecar.engine.types import sql_type
 from sidecar.errors import SidecarError
 from sidecar.llm.agent import generation_error
 from sidecar.llm.models import ModelEntry, import_llama
 from sidecar.llm.openai import NsqlRequest
-from sidecar.llm.tools import DataTools, error_body
+from sidecar.llm.tools import ModelTools
 
 ATTEMPTS = 2
 MAX_SQL_TOKENS = 256
@@ -42,7 +43,7 @@ class NsqlFailed(Exception):
         self.attempts = attempts
 
 
-def describe_tables(tools: DataTools) -> str:
+def describe_tables(tools: ModelTools) -> str:
     """One line per table or view: name(column type, ...) -- description."""
     catalog = tools.engine.catalog
     descriptions = {
@@ -63,7 +64,7 @@ def describe_tables(tools: DataTools) -> str:
 
 
 async def answer(
-    model: ModelEntry, tools: DataTools, request: NsqlRequest, identity: Identity, client: str = ""
+    model: ModelEntry, tools: ModelTools, request: NsqlRequest, identity: Identity, client: str = ""
 ) -> dict[str, Any]:
     """The SQL for `request.question` and its first rows; NsqlFailed when no attempt ran."""
     messages: list[dict[str, str]] = [

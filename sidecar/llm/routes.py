@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from policies.identity import ANONYMOUS_IDENTITY, Identity
+from sidecar.datatools import error_body
 from sidecar.gateway import Gateway
 from sidecar.llm import nsql
 from sidecar.llm.agent import ChatAgent, Delta, Event, Executed, Finished, generation_error
@@ -43,7 +44,7 @@ from sidecar.llm.openai import (
     sse,
 )
 from sidecar.llm.queue import QueueFull
-from sidecar.llm.tools import DataTools, error_body
+from sidecar.llm.tools import ModelTools
 
 MAX_BODY = 8 << 20
 EVENT_STREAM = "text/event-stream"
@@ -55,7 +56,7 @@ T = TypeVar("T")
 class LlmApi:
     def __init__(self, models: ModelService, gateway: Gateway) -> None:
         self.models = models
-        self.tools = DataTools(gateway)
+        self.tools = ModelTools(gateway)
         self.metrics = LlmMetrics(gateway.metrics.registry, models)
 
     def routes(self) -> list[Route]:

@@ -1,47 +1,41 @@
 """The data tools the sidecar offers a model: list_datasets, table_schema, sql, sample_data,
 and search (ranked search of the datasets that have a search index, e.g. runbooks).
 
-Every call becomes SQL on the query path every interface shares (sidecar.gateway), as the
-caller's identity: a model gets exactly what the agent itself may read, behind the same guard,
-policy and limits, with the same errors and an audit line per statement. A failed call is
-not an HTTP error: the error and its hint go back to the model as the tool's result, so it can
-correct itself the way an agent reading the SQL API would. Results are cut to what fits a
-small context window (rows, cell length, total characters) and say so when cut.
+The work is sidecar.datatools, the same code as the MCP server's tools: every call becomes SQL
+on the query path every interface shares (sidecar.gateway), as the caller's identity, so a
+model gets exactly what the agent itself may read, behind the same guard, policy and limits,
+with the same errors and an audit line per statement. This module names the tools for the
+model and renders their answers as compact JSON. A failed call is not an HTTP error: the error
+and its hint go back to the model as the tool's result, so it can correct itself the way an
+agent reading the SQL API would. Results are cut to what fits a small context window (rows,
+cell length, total characters) and say so when cut.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
-import pyarrow as pa
 from sqlglot import exp
 
 from policies.identity import Identity
 from sidecar.config import DataTool
+from sidecar.datatools import Caller, DataTools, Rows, error_text
 from sidecar.engine.planner import DIALECT
 from sidecar.errors import ErrorCode, SidecarError
-from sidecar.gateway import Gateway, QueryRequest, Statement
-from sidecar.secrets import REDACTOR
-from sidecar.servers import formats
+from sidecar.gateway import Gateway
 
 log = logging.getLogger("sidecar.llm")
 INTERFACE = "llm"
 TOOL_NAMES: tuple[str, ...] = get_args(DataTool)
 MAX_ROWS = 50
-MAX_CELL = 200
-MAX_CHARS = 6000
 SAMPLE_ROWS = 5
 MAX_SAMPLE_ROWS = 20
 SEARCH_HITS = 3
 MAX_SEARCH_HITS = 10
-
-
-Query = Callable[[str, int], Awaitable["Rows"]]
 
 
 @dataclass(frozen=True)
@@ -65,19 +59,20 @@ class ToolOutcome:
         }
 
 
-class DataTools:
+class ModelTools:
     def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+        self.data = DataTools(gateway)
         self.engine = gateway.engine
 
     def specs(self, enabled: Sequence[str], identity: Identity) -> list[dict[str, Any]]:
         """OpenAI tool definitions; table arguments enumerate the tables `identity` sees,
         which also lets the grammar of a forced call pick only names that exist."""
-        grant = self.engine.access.grant(identity)
-        tables = self.engine.catalog.table_names(grant)
+        tables = self.data.names(identity)
         table = {"type": "string", "enum": tables} if tables else {"type": "string"}
         described = "; ".join(
-            f"{name}: {text}" for name, text in self._descriptions(identity).items()
+            f"{name}: {text}"
+            for name in tables
+            if (text := self.data.description(name)) is not None
         )
         specs = {
             "list_datasets": (
@@ -109,7 +104,7 @@ class DataTools:
                 },
             ),
         }
-        searchable = self.engine.search.searchable(grant)
+        searchable = self.data.searchable(identity)
         if searchable:
             specs["search"] = (
                 "Find the rows of a searchable dataset most about what you describe (ranked "
@@ -141,38 +136,30 @@ class DataTools:
         """Run one call the model made; failures become the result the model reads."""
         try:
             args = _arguments(name, arguments)
-            content, ok = await self._execute(name, args, identity, client), True
+            content, ok = await self._execute(name, args, Caller(identity, INTERFACE, client)), True
         except SidecarError as error:
-            content, ok = _error_text(error), False
+            content, ok = error_text(error), False
         log.info("tool %s for %s: %s", name, identity.name, "ok" if ok else "error")
         return ToolOutcome(call_id, name, arguments, content, ok)
 
     async def query(self, sql: str, limit: int, identity: Identity, client: str = "") -> Rows:
-        """At most `limit` rows of `sql` as `identity`, off the event loop and within its
-        query timeout; the query is stopped once the rows are there."""
-        statement = self.gateway.statement(QueryRequest(sql, identity, INTERFACE, client=client))
-        try:
-            await statement.off_loop(statement.open)
-            batches, truncated = await statement.off_loop(_take, statement, limit)
-        finally:
-            statement.close()
-        return Rows(statement.schema, batches, truncated)
+        """At most `limit` rows of `sql` as `identity` (nsql's answers)."""
+        return await self.data.query(sql, limit, Caller(identity, INTERFACE, client))
 
-    async def _execute(
-        self, name: str, args: dict[str, Any], identity: Identity, client: str
-    ) -> str:
-        query = functools.partial(self.query, identity=identity, client=client)
+    async def _execute(self, name: str, args: dict[str, Any], caller: Caller) -> str:
         if name == "list_datasets":
-            return await self._list_datasets(query)
+            datasets = await self.data.datasets(caller)
+            return _compact({"tables": datasets})
         if name == "sql":
             sql = args.get("sql")
             if not isinstance(sql, str) or not sql.strip():
                 raise SidecarError(
                     ErrorCode.INVALID_REQUEST, "sql needs a non-empty 'sql' string argument"
                 )
-            return (await query(sql, MAX_ROWS)).render()
+            return render(await self.data.sql(sql, MAX_ROWS, caller))
         if name == "search":
-            return (await query(self._search_sql(args, identity), MAX_SEARCH_HITS)).render()
+            sql = self._search_sql(args, caller.identity)
+            return render(await self.data.query(sql, MAX_SEARCH_HITS, caller))
         table = args.get("table")
         if not isinstance(table, str) or not table:
             raise SidecarError(
@@ -180,14 +167,11 @@ class DataTools:
                 f"{name} needs a 'table' argument",
                 hint="call list_datasets for the table names",
             )
-        relation = exp.Table(this=exp.to_identifier(table, quoted=True))
         if name == "table_schema":
-            describe = f"DESCRIBE {relation.sql(dialect=DIALECT)}"
-            return (await query(describe, MAX_ROWS)).render()
+            return _compact(await self.data.describe(table, caller))
         limit = args.get("limit", SAMPLE_ROWS)
         limit = max(1, min(limit if isinstance(limit, int) else SAMPLE_ROWS, MAX_SAMPLE_ROWS))
-        sample = exp.select("*").from_(relation).limit(limit)
-        return (await query(sample.sql(dialect=DIALECT), limit)).render()
+        return render(await self.data.sample(table, limit, caller))
 
     def _search_sql(self, args: dict[str, Any], identity: Identity) -> str:
         """search() over the dataset: the columns `identity` sees but the long indexed
@@ -195,7 +179,7 @@ class DataTools:
         grant = self.engine.access.grant(identity)
         dataset, text = args.get("dataset"), args.get("text")
         if not isinstance(dataset, str) or not isinstance(text, str) or not text.strip():
-            searchable = self.engine.search.searchable(grant)
+            searchable = self.data.searchable(identity)
             raise SidecarError(
                 ErrorCode.INVALID_REQUEST,
                 "search needs 'dataset' and a non-empty 'text' argument",
@@ -222,61 +206,14 @@ class DataTools:
         ] or [exp.Star()]
         return exp.select(*columns).from_(exp.Table(this=call)).sql(dialect=DIALECT)
 
-    async def _list_datasets(self, query: Query) -> str:
-        rows = await query(
-            "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_name",
-            10_000,
-        )
-        descriptions = self._descriptions()  # the rows hold only what the caller sees
-        tables = [
-            {
-                "name": row["table_name"],
-                "kind": "view" if row["table_type"] == "VIEW" else "dataset",
-                "description": descriptions.get(row["table_name"]),
-            }
-            for row in rows.records()
-        ]
-        return json.dumps({"tables": tables}, separators=(",", ":"))
 
-    def _descriptions(self, identity: Identity | None = None) -> dict[str, str]:
-        """Descriptions of the datasets and views, of those `identity` sees when given."""
-        grant = self.engine.access.grant(identity) if identity is not None else None
-        config = self.engine.config
-        items = [*config.datasets, *config.views]
-        return {
-            item.name: item.description
-            for item in items
-            if item.description and (grant is None or grant.sees(item.name))
-        }
-
-
-@dataclass(frozen=True)
-class Rows:
-    """The first rows of a query result, and whether there were more."""
-
-    schema: pa.Schema
-    batches: list[pa.RecordBatch]
-    truncated: bool
-
-    def records(self) -> list[dict[str, Any]]:
-        """Rows with values as the HTTP API's JSON has them (timestamps ISO, decimals numbers)."""
-        encoded = b"".join(formats.encode(formats.JSON, self.schema, iter(self.batches)))
-        return json.loads(encoded)
-
-    def render(self) -> str:
-        """Compact JSON for a model: column names once, then value lists, cut to fit."""
-        rows = [[_cell(value) for value in record.values()] for record in self.records()]
-        body: dict[str, Any] = {"columns": self.schema.names, "rows": rows}
-        truncated = self.truncated
-        text = _compact(body)
-        while len(text) > MAX_CHARS and body["rows"]:
-            body["rows"] = body["rows"][: len(body["rows"]) // 2]
-            truncated = True
-            text = _compact(body)
-        if truncated:
-            body["truncated"] = f"only the first {len(body['rows'])} rows are shown"
-            text = _compact(body)
-        return text
+def render(rows: Rows) -> str:
+    """Compact JSON for a model: column names once, then value lists, cut to fit."""
+    values, truncated = rows.compact()
+    body: dict[str, Any] = {"columns": rows.schema.names, "rows": values}
+    if truncated:
+        body["truncated"] = f"only the first {len(values)} rows are shown"
+    return _compact(body)
 
 
 def _arguments(name: str, arguments: str) -> dict[str, Any]:
@@ -298,36 +235,5 @@ def _arguments(name: str, arguments: str) -> dict[str, Any]:
     return parsed
 
 
-def _take(statement: Statement, limit: int) -> tuple[list[pa.RecordBatch], bool]:
-    """Up to `limit` rows; past that the statement ends, so sources stop early."""
-    batches: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in statement:
-        if rows + batch.num_rows > limit:
-            batches.append(batch.slice(0, limit - rows))
-            statement.close()
-            return batches, True
-        batches.append(batch)
-        rows += batch.num_rows
-    return batches, False
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_CELL:
-        return value[:MAX_CELL] + f"... ({len(value) - MAX_CELL} more characters)"
-    return value
-
-
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def error_body(error: SidecarError) -> dict[str, object]:
-    """The error as the SQL API shows it, secrets masked."""
-    body = error.to_dict()
-    body["message"] = REDACTOR.redact(error.message)
-    return body
-
-
-def _error_text(error: SidecarError) -> str:
-    return _compact({"error": error_body(error)})

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from sidecar.errors import ErrorCode, SidecarError
+from sidecar.errors import ErrorCode, SidecarError, invalid_request
 from sidecar.search import query
 from sidecar.search.functions import MAX_LIMIT
 from sidecar.search.fusion import reciprocal_rank_fusion
@@ -60,11 +60,8 @@ def parse_request(body: Any) -> SearchRequest:
     try:
         return SearchRequest.model_validate(body)
     except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "body"
-        raise SidecarError(
-            ErrorCode.INVALID_REQUEST,
-            f"{where}: {problem['msg']}",
+        raise invalid_request(
+            error,
             hint='e.g. {"datasets": ["guides"], "text": "pool exhausted", "limit": 5, '
             '"mode": "text|vector|hybrid", "where": "path LIKE \'payment%\'"}',
         ) from None

@@ -193,7 +193,7 @@ def test_streamed_tool_calls_are_visible(client: openai.OpenAI) -> None:
     ]
     assert [call["function"]["name"] for call in executed] == ["table_schema"]
     described = json.loads(executed[0]["output"])
-    assert [row[0] for row in described["rows"]] == ["id", "status", "amount"]
+    assert [column["name"] for column in described["columns"]] == ["id", "status", "amount"]
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
 
 

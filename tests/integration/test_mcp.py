@@ -28,6 +28,7 @@ from tests.process import SidecarProcess, free_port
 
 KEY = "k-mcp-5d21c7"
 OTHER_KEY = "k-mcp-other-80ab"
+NARROW_KEY = "k-mcp-narrow-11fe"
 TOOLS = ["list_datasets", "describe_dataset", "sql", "sample", "search", "explain"]
 GUIDES = {
     "pool.md": "# Payment pool exhaustion\n\nCheckout requests hang waiting for a connection "
@@ -64,6 +65,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
                 api_keys:
                   - {{key: "${{env:AGENT_KEY}}", identity: agent}}
                   - {{key: "{OTHER_KEY}", identity: other}}
+                  - {{key: "{NARROW_KEY}", identity: narrow}}
             datasets:
               - from: file:orders.parquet
                 name: orders
@@ -81,6 +83,9 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
               - name: failed
                 description: Failed orders
                 sql: SELECT id, amount FROM orders WHERE status = 'failed'
+            policies:
+              - {{identities: [narrow], datasets: [orders], columns: {{orders.note: deny}}}}
+              - {{identities: ["*"], datasets: ["*"]}}
             audit: {{path: audit.jsonl}}
             """
         )
@@ -99,8 +104,10 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
         process.stop()
 
 
-def http_json(sidecar: SidecarProcess, method: str, path: str, **kwargs: Any) -> Any:
-    headers = {"Authorization": f"Bearer {KEY}"}
+def http_json(
+    sidecar: SidecarProcess, method: str, path: str, key: str = KEY, **kwargs: Any
+) -> Any:
+    headers = {"Authorization": f"Bearer {key}"}
     return httpx.request(method, sidecar.url + path, headers=headers, timeout=30, **kwargs).json()
 
 
@@ -358,3 +365,45 @@ def test_concurrent_sessions(sidecar: SidecarProcess) -> None:
         headers["mcp-protocol-version"] = "2025-11-25"
         answer = httpx.post(sidecar.url + "/v1/mcp", json=listing, headers=headers)
         assert answer.status_code == status, answer.text
+
+
+def test_what_a_restricted_identity_sees(sidecar: SidecarProcess) -> None:
+    """A policy that shows `narrow` only orders, without its note column: the other datasets
+    are absent from every tool, resource and error, as from the HTTP API."""
+
+    async def main() -> None:
+        async with connect(sidecar.url, key=NARROW_KEY) as client:
+            listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+            assert list(listed) == ["list_datasets", "describe_dataset", "sql", "sample", "explain"]
+            schema = listed["sample"].input_schema
+            assert schema["properties"]["dataset"]["enum"] == ["orders"]
+            datasets = (await client.call_tool("list_datasets", {})).structured_content
+            expected = http_json(sidecar, "GET", "/v1/datasets", key=NARROW_KEY)
+            assert [d["name"] for d in datasets["datasets"]] == ["orders"]
+            assert [d["name"] for d in expected] == ["orders"]
+            described = await client.call_tool("describe_dataset", {"dataset": "orders"})
+            columns = [column["name"] for column in described.structured_content["columns"]]
+            assert columns == [c["name"] for c in expected[0]["columns"]]
+            assert columns == ["id", "status", "amount"]
+            resources = [r.uri for r in (await client.list_resources()).resources]
+            assert resources == ["dataset://orders", "sidecar://status"]
+            [status] = (await client.read_resource("sidecar://status")).contents
+            assert isinstance(status, types.TextResourceContents)
+            assert [d["name"] for d in json.loads(status.text)["datasets"]] == ["orders"]
+            with pytest.raises(MCPError, match='relation "guides" does not exist'):
+                await client.read_resource("dataset://guides")
+            for name, arguments in (
+                ("sql", {"sql": "SELECT * FROM guides"}),
+                ("describe_dataset", {"dataset": "failed"}),
+                ("sample", {"dataset": "guides"}),
+                ("search", {"datasets": ["guides"], "text": "pool"}),
+            ):
+                hint = error(await client.call_tool(name, arguments)).get("hint", "")
+                assert "guides" not in hint and "failed" not in hint, (name, hint)
+            sql = {"sql": "SELECT * FROM guides"}
+            hidden = error(await client.call_tool("sql", sql))
+            assert (
+                hidden == http_json(sidecar, "POST", "/v1/sql", key=NARROW_KEY, json=sql)["error"]
+            )
+
+    asyncio.run(main())

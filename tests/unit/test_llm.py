@@ -20,13 +20,14 @@ from starlette.testclient import TestClient
 
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar.config import ConfigError, DataTool, ModelParams, SidecarConfig, parse_config
+from sidecar.datatools import MAX_CELL
 from sidecar.engine import Engine
 from sidecar.gateway import AuditLog, Gateway
 from sidecar.llm.agent import ChatAgent
 from sidecar.llm.models import LoadError, ModelEntry, ModelState, gguf_path
 from sidecar.llm.openai import ChatRequest, Function, OpenAIError, Tool, coalesce, parse
 from sidecar.llm.queue import ModelQueue, QueueFull
-from sidecar.llm.tools import MAX_CELL, MAX_ROWS, TOOL_NAMES, DataTools
+from sidecar.llm.tools import MAX_ROWS, TOOL_NAMES, ModelTools
 from sidecar.metrics import Metrics
 from sidecar.runtime import Sidecar
 
@@ -58,13 +59,13 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> SidecarConfig:
 
 
 @pytest.fixture(scope="module")
-def tools(config: SidecarConfig) -> DataTools:
+def tools(config: SidecarConfig) -> ModelTools:
     engine = Engine(config)
     engine.load()
-    return DataTools(Gateway(engine, Metrics(engine), AuditLog(None, config.base_dir)))
+    return ModelTools(Gateway(engine, Metrics(engine), AuditLog(None, config.base_dir)))
 
 
-def call(tools: DataTools, name: str, arguments: object) -> tuple[dict[str, object], bool]:
+def call(tools: ModelTools, name: str, arguments: object) -> tuple[dict[str, object], bool]:
     text = arguments if isinstance(arguments, str) else json.dumps(arguments)
     outcome = asyncio.run(tools.call("call_1", name, text, WHO))
     return json.loads(outcome.content), outcome.ok
@@ -176,7 +177,7 @@ def test_a_full_queue_refuses_and_a_gone_caller_stops_its_job() -> None:
     queue.close()
 
 
-def test_sql_tool_reads_the_dataset_and_cuts_large_results(tools: DataTools) -> None:
+def test_sql_tool_reads_the_dataset_and_cuts_large_results(tools: ModelTools) -> None:
     result, ok = call(tools, "sql", {"sql": "SELECT status, count(*) AS n FROM orders GROUP BY 1"})
     assert ok and result["columns"] == ["status", "n"]
     assert sorted(result["rows"]) == [["failed", 100], ["paid", 400]]
@@ -188,7 +189,7 @@ def test_sql_tool_reads_the_dataset_and_cuts_large_results(tools: DataTools) -> 
     )
 
 
-def test_tool_errors_go_back_to_the_model(tools: DataTools) -> None:
+def test_tool_errors_go_back_to_the_model(tools: ModelTools) -> None:
     refused, ok = call(tools, "sql", {"sql": "DROP TABLE orders"})
     assert not ok and refused["error"]["code"] == "forbidden"
     unknown, ok = call(tools, "sql", {"sql": "SELECT * FROM ordres"})
@@ -201,18 +202,19 @@ def test_tool_errors_go_back_to_the_model(tools: DataTools) -> None:
     assert not ok and "unknown tool" in stranger["error"]["message"]
 
 
-def test_catalog_tools(tools: DataTools) -> None:
+def test_catalog_tools(tools: ModelTools) -> None:
     listed, ok = call(tools, "list_datasets", {})
     assert ok and listed["tables"] == [
-        {"name": "failed", "kind": "view", "description": None},
-        {"name": "orders", "kind": "dataset", "description": "All orders"},
+        {"name": "failed", "kind": "view", "description": None, "rows": None},
+        {"name": "orders", "kind": "dataset", "description": "All orders", "rows": 500},
     ]
     schema, ok = call(tools, "table_schema", {"table": "orders"})
-    assert ok and [row[:2] for row in schema["rows"]] == [
-        ["id", "bigint"],
-        ["status", "text"],
-        ["note", "text"],
+    assert ok and [(column["name"], column["type"]) for column in schema["columns"]] == [
+        ("id", "bigint"),
+        ("status", "text"),
+        ("note", "text"),
     ]
+    assert schema["rows"] == 500 and schema["freshness"]["state"] == "ready"
     sample, ok = call(tools, "sample_data", {"table": "failed", "limit": 500})
     assert ok and len(sample["rows"]) == 20 and sample["rows"][0][0] == 0
     specs = {
@@ -297,7 +299,7 @@ def test_stream_chunks_coalesce_while_tokens_come_fast() -> None:
 
 
 def test_conversation_renders_for_any_template_and_tools_are_planned(
-    config: SidecarConfig, tools: DataTools
+    config: SidecarConfig, tools: ModelTools
 ) -> None:
     model = config.models[0].model_copy(
         update={"params": ModelParams(system_prompt="Use the data.", tools=["sql"])}

@@ -30,6 +30,7 @@ from sidecar import __version__
 
 log = logging.getLogger("sidecar.mcp")
 T = TypeVar("T")
+R = TypeVar("R", bound=types.Result)
 
 
 class Unreachable(Exception):
@@ -60,47 +61,39 @@ class Proxy:
             await self._disconnect()
 
     def _server(self, instructions: str | None) -> Server[Any]:
+        """Each handler asks the sidecar the same; its answers lose only the sidecar's own
+        `_meta` (its server info), since this process is the client's server."""
+        forward = self._forward
+
         async def list_tools(
             ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
         ) -> types.ListToolsResult:
-            found = await self._forward(lambda c: c.list_tools(cursor=_cursor(params)))
-            return types.ListToolsResult(tools=found.tools, next_cursor=found.next_cursor)
+            return _own(await forward(lambda c: c.list_tools(cursor=_cursor(params))))
 
         async def call_tool(
             ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
         ) -> types.CallToolResult:
-            result = await self._forward(lambda c: c.call_tool(params.name, params.arguments))
-            return types.CallToolResult(
-                content=result.content,
-                structured_content=result.structured_content,
-                is_error=result.is_error,
-            )
+            return _own(await forward(lambda c: c.call_tool(params.name, params.arguments)))
 
         async def list_resources(
             ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
         ) -> types.ListResourcesResult:
-            found = await self._forward(lambda c: c.list_resources(cursor=_cursor(params)))
-            return types.ListResourcesResult(
-                resources=found.resources, next_cursor=found.next_cursor
-            )
+            return _own(await forward(lambda c: c.list_resources(cursor=_cursor(params))))
 
         async def read_resource(
             ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
         ) -> types.ReadResourceResult:
-            read = await self._forward(lambda c: c.read_resource(str(params.uri)))
-            return types.ReadResourceResult(contents=read.contents)
+            return _own(await forward(lambda c: c.read_resource(str(params.uri))))
 
         async def list_prompts(
             ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
         ) -> types.ListPromptsResult:
-            found = await self._forward(lambda c: c.list_prompts(cursor=_cursor(params)))
-            return types.ListPromptsResult(prompts=found.prompts, next_cursor=found.next_cursor)
+            return _own(await forward(lambda c: c.list_prompts(cursor=_cursor(params))))
 
         async def get_prompt(
             ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
         ) -> types.GetPromptResult:
-            got = await self._forward(lambda c: c.get_prompt(params.name, params.arguments))
-            return types.GetPromptResult(description=got.description, messages=got.messages)
+            return _own(await forward(lambda c: c.get_prompt(params.name, params.arguments)))
 
         return Server(
             "agent-sidecar",
@@ -194,6 +187,10 @@ def _first(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
     return error
+
+
+def _own(result: R) -> R:
+    return result.model_copy(update={"meta": None})
 
 
 def _cursor(params: types.PaginatedRequestParams | None) -> str | None:

@@ -77,8 +77,9 @@ class McpServer:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        names = self.data.names(_caller(ctx).identity)
-        return types.ListToolsResult(tools=tools.listed(names, self.data.searchable(names)))
+        identity = _caller(ctx).identity
+        listed = tools.listed(self.data.names(identity), self.data.searchable(identity))
+        return types.ListToolsResult(tools=listed)
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams

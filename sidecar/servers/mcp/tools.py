@@ -21,7 +21,7 @@ import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sidecar.datatools import Caller, DataTools, Rows, cut, error_body, error_text
-from sidecar.errors import ErrorCode, SidecarError
+from sidecar.errors import SidecarError, invalid_request
 from sidecar.search import api as search_api
 
 MAX_ROWS = 50
@@ -273,13 +273,8 @@ def _arguments(spec: ToolSpec, arguments: dict[str, Any]) -> Any:
     try:
         return spec.arguments.model_validate(arguments)
     except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "arguments"
-        raise SidecarError(
-            ErrorCode.INVALID_REQUEST,
-            f"{where}: {problem['msg']}",
-            hint=f"{spec.name} takes " + (", ".join(spec.arguments.model_fields) or "nothing"),
-        ) from None
+        takes = ", ".join(spec.arguments.model_fields) or "nothing"
+        raise invalid_request(error, f"{spec.name} takes {takes}", "arguments") from None
 
 
 def _text(value: Any, null: str) -> str:
