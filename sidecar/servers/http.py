@@ -36,7 +36,7 @@ from sidecar.llm import LlmApi
 from sidecar.search import api as search_api
 from sidecar.secrets import REDACTOR
 from sidecar.servers import formats
-from sidecar.servers.mcp import server as mcp
+from sidecar.servers.mcp import endpoint as mcp
 
 log = logging.getLogger("sidecar.http")
 INTERFACE = "http"
@@ -133,7 +133,7 @@ class AuthMiddleware:
         except SidecarError as error:
             client = scope.get("client")
             address = f"{client[0]}:{client[1]}" if client else ""
-            is_mcp = scope["path"] == mcp.PATH or scope["path"].startswith(mcp.PATH + "/")
+            is_mcp = mcp.is_mcp(scope["path"])
             interface = mcp.INTERFACE if is_mcp else INTERFACE
             self.gateway.auth_failed(interface, address, "", error.message)
             refusal = mcp.refusal(error) if is_mcp else error_response(error)
@@ -152,10 +152,9 @@ class HttpApi:
         self.authenticator = authenticator
         self.llm = llm
         self.tools = DataTools(gateway)
-        self.mcp = mcp.McpServer(self.tools, self.status_body)
 
     def app(self) -> Starlette:
-        mcp_endpoint = self.mcp.endpoint()
+        mcp_endpoint = mcp.Endpoint(self._mcp_transport)
         routes = [
             Route("/health", self.health),
             Route("/v1/ready", self.ready),
@@ -177,6 +176,11 @@ class HttpApi:
             exception_handlers={ClientDisconnect: _client_gone},
             lifespan=lambda app: mcp_endpoint.running(),
         )
+
+    def _mcp_transport(self) -> mcp.Transport:
+        from sidecar.servers.mcp.server import McpServer
+
+        return McpServer(self.tools, self.status_body).transport()
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

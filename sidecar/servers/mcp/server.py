@@ -36,9 +36,8 @@ from sidecar import __version__
 from sidecar.datatools import Caller, DataTools, error_body
 from sidecar.errors import SidecarError
 from sidecar.servers.mcp import prompts, tools
+from sidecar.servers.mcp.endpoint import INTERFACE
 
-PATH = "/v1/mcp"
-INTERFACE = "mcp"
 DATASET = "dataset://"
 STATUS = "sidecar://status"
 JSON = "application/json"
@@ -70,9 +69,9 @@ class McpServer:
             on_get_prompt=self._get_prompt,
         )
 
-    def endpoint(self) -> Endpoint:
-        """A new ASGI endpoint for one app (the SDK's session manager runs once)."""
-        return Endpoint(self.server)
+    def transport(self) -> Transport:
+        """The streamable HTTP transport for one app (the SDK's session manager runs once)."""
+        return Transport(self.server)
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -160,7 +159,7 @@ class McpServer:
             raise _protocol_error(types.INVALID_PARAMS, error) from None
 
 
-class Endpoint:
+class Transport:
     """/v1/mcp: the SDK's streamable HTTP session manager. Its session-ownership check compares
     the `user` of each request with the one that opened the session; the identity the
     AuthMiddleware established is that user."""
