@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,13 +146,20 @@ def _adbc_failure(error: adbc_driver_manager.Error) -> Failure:
     return Failure(error.status_code.name, message, rest.split("\n", 1)[0])
 
 
-async def mcp(url: str, key: str, sql: str) -> Answer:
-    """The sql tool, asked for more rows than any probe reads: the identity's limits decide."""
+@asynccontextmanager
+async def mcp_session(url: str, key: str) -> AsyncIterator[Client]:
+    """The MCP SDK's client on the sidecar's /v1/mcp, with `key`."""
     headers = {"Authorization": f"Bearer {key}"}
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as http,
         Client(streamable_http_client(f"{url}/v1/mcp", http_client=http)) as client,
     ):
+        yield client
+
+
+async def mcp(url: str, key: str, sql: str) -> Answer:
+    """The sql tool, asked for more rows than any probe reads: the identity's limits decide."""
+    async with mcp_session(url, key) as client:
         result = await client.call_tool("sql", {"sql": sql, "max_rows": 1000})
     content = result.structured_content
     assert isinstance(content, dict)

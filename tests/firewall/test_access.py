@@ -1,6 +1,7 @@
 """Invisible means invisible on every catalog surface, not only in SQL (test_probes.py): HTTP's
 /v1/datasets and /v1/status, pg_catalog as psql, psycopg and asyncpg read it, Flight SQL
-metadata as ADBC's get_objects reads it, and the model's list_datasets and table_schema."""
+metadata as ADBC's get_objects reads it, MCP's tools and resources, and the model's
+list_datasets and table_schema."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.firewall.clients import _on_loop
+from tests.firewall.clients import _on_loop, mcp_session
 from tests.firewall.conftest import Firewall, identity
 
 SEES = {"sre": ["customers", "orders", "vip"], "bi": ["vip"], "stranger": []}
@@ -163,7 +164,7 @@ def test_the_models_tools_see_only_what_the_identity_sees(firewall: Firewall) ->
     listed = tool(firewall, "sre", "list_datasets", {})
     assert [table["name"] for table in listed["tables"]] == SEES["sre"]
     schema = tool(firewall, "sre", "table_schema", {"table": "customers"})
-    assert [row[0] for row in schema["rows"]] == SRE_CUSTOMERS
+    assert [column["name"] for column in schema["columns"]] == SRE_CUSTOMERS
     hidden = tool(firewall, "sre", "table_schema", {"table": "events"})["error"]
     missing = tool(firewall, "sre", "table_schema", {"table": "eventz"})["error"]
     assert hidden["code"] == missing["code"] == "undefined_table"
@@ -174,3 +175,31 @@ def test_the_models_tools_see_only_what_the_identity_sees(firewall: Firewall) ->
     stranger = sidecar.authenticator.identify(firewall.keys[identity("stranger", "tools")])
     [sample] = sidecar.http.llm.tools.specs(["sample_data"], stranger)
     assert sample["function"]["parameters"]["properties"]["table"] == {"type": "string"}
+
+
+@pytest.mark.parametrize("role", ["sre", "stranger"])
+def test_mcp_lists_and_describes_only_what_is_visible(firewall: Firewall, role: str) -> None:
+    who = identity(role, "mcp")
+
+    async def main() -> None:
+        async with mcp_session(firewall.endpoints.http, firewall.keys[who]) as client:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            schema = tools["describe_dataset"].input_schema["properties"]["dataset"]
+            assert schema.get("enum", []) == SEES[role]
+            listed = await client.call_tool("list_datasets", {})
+            assert [d["name"] for d in listed.structured_content["datasets"]] == SEES[role]
+            resources = [r.uri for r in (await client.list_resources()).resources]
+            assert resources == [f"dataset://{name}" for name in SEES[role]] + ["sidecar://status"]
+            errors = []
+            for name in ("events", "eventz"):
+                answer = await client.call_tool("describe_dataset", {"dataset": name})
+                assert answer.is_error
+                errors.append(answer.structured_content["error"])
+            assert errors[0]["code"] == errors[1]["code"] == "undefined_table"
+            assert errors[0]["hint"] == errors[1]["hint"] and "events" not in errors[0]["hint"]
+            if "customers" in SEES[role]:
+                described = await client.call_tool("describe_dataset", {"dataset": "customers"})
+                columns = described.structured_content["columns"]
+                assert [column["name"] for column in columns] == SRE_CUSTOMERS
+
+    asyncio.run(main())
