@@ -131,6 +131,35 @@ class Runtime(Strict):
         default=30.0, description="Seconds a source may take to answer one request."
     )
     results_cache: ResultsCache = Field(default_factory=ResultsCache)
+    max_statement_size: int = Field(
+        default=256 << 10,
+        ge=1024,
+        description="The longest SQL statement accepted on any interface, in bytes or a size "
+        "like 1MiB; longer ones are refused (HTTP 400, SQLSTATE 54001, INVALID_ARGUMENT) "
+        "before they are parsed, which takes about 10 microseconds a token.",
+    )
+    max_expression_depth: int = Field(
+        default=128,
+        ge=16,
+        le=1024,
+        description="How deeply a statement may nest: each nested call, operator, parenthesis "
+        "and subquery is a level, and so is each operator of a chain like a + b + c (AND/OR "
+        "chains and UNION branches count log2 of their length). Deeper statements are refused "
+        "before the engines see them; thread stacks are sized for this depth.",
+    )
+    max_subquery_depth: int = Field(
+        default=16,
+        ge=2,
+        le=64,
+        description="How deeply queries may nest in one another (subqueries, derived tables, "
+        "IN/EXISTS subqueries): DataFusion's optimizer takes time doubling with each level.",
+    )
+    max_expression_width: int = Field(
+        default=2048,
+        ge=16,
+        description="The most items in one list of a statement: select list, IN list, function "
+        "arguments, CASE branches, VALUES rows, AND/OR operands or UNION branches.",
+    )
     data_dir: Path = Field(
         default=Path(".sidecar"),
         description="Where file-mode accelerations live (relative to sidecar.yaml).",
@@ -140,6 +169,11 @@ class Runtime(Strict):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+    @field_validator("max_statement_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        return parse_size(value)
 
 
 class Column(Strict):

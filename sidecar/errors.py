@@ -27,6 +27,8 @@ class ErrorCode(StrEnum):
     SOURCE = "source_error"
     NOT_READY = "not_ready"
     QUERY = "query_error"
+    TOO_COMPLEX = "statement_too_complex"
+    OUT_OF_MEMORY = "out_of_memory"
     INTERNAL = "internal_error"
 
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 import uvicorn
 
 from policies.identity import Authenticator
+from sidecar import stacks
 from sidecar.config import Endpoint, SidecarConfig, Tls
 from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry
@@ -207,4 +208,5 @@ def serve(
     on_dataset: Callable[[DatasetEntry], None] | None = None,
     on_ready: Callable[[list[str]], None] | None = None,
 ) -> None:
+    stacks.enlarge(config.runtime.max_expression_depth)
     asyncio.run(Sidecar(config).serve(on_dataset, on_ready))

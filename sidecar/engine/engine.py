@@ -18,17 +18,19 @@ import sqlglot
 from sqlglot import exp
 
 from policies.access import Access, Grant, schema_errors, unrestricted
-from policies.guard import check, parse
 from policies.identity import ANONYMOUS_IDENTITY, Identity
+from sidecar import stacks
 from sidecar.config import SidecarConfig
+from sidecar.engine.bounds import Bounds
 from sidecar.engine.bridge import ScanStats
 from sidecar.engine.cache import MISS, CachedResult, ResultsCache
 from sidecar.engine.catalog import Catalog, DatasetEntry
-from sidecar.engine.executor import QueryResult
+from sidecar.engine.dialect import datafusion_sql
+from sidecar.engine.executor import QueryResult, Sessions
 from sidecar.engine.grouping import GroupedQuery
 from sidecar.engine.memory import TableConnector
 from sidecar.engine.params import bind, parameter_count
-from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan, datafusion_sql
+from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.search.functions import bind_function
@@ -49,6 +51,15 @@ class Engine:
             self.catalog,
             lambda node, grant, definer: bind_function(self.search, node, grant, definer),
         )
+        runtime = config.runtime
+        self.bounds = Bounds(
+            runtime.max_statement_size,
+            runtime.max_expression_depth,
+            runtime.max_subquery_depth,
+            runtime.max_expression_width,
+        )
+        self.sessions = Sessions(runtime.max_expression_depth)
+        stacks.allow_recursion(runtime.max_expression_depth)
         settings = config.runtime.results_cache
         self.cache = (
             ResultsCache(settings.max_size, settings.item_ttl) if settings.enabled else None
@@ -114,16 +125,12 @@ class Engine:
         try:
             return self._query(sql, parameters, grant, cached)
         except RecursionError:
-            raise SidecarError(
-                ErrorCode.QUERY,
-                "the statement nests too deeply to analyse",
-                hint="flatten nested parentheses or subqueries, or split the query with WITH",
-            ) from None
+            raise self.bounds.too_deep() from None
 
     def _query(
         self, sql: str, parameters: Sequence[Any], grant: Grant, cached: bool
     ) -> QueryResult | CachedResult:
-        statement = check(sql, parse(sql))
+        statement = self.bounds.read(sql)
         if isinstance(statement, exp.Describe):
             return self._describe(statement, sql, grant)
         if isinstance(statement, exp.Command):
@@ -136,12 +143,12 @@ class Engine:
         plan = self.planner.plan(bind(statement, parameters), sql, grant)
         generations = self._generations(plan)
         if self.cache is None or generations is None or not cached:
-            return QueryResult(plan)
+            return QueryResult(plan, self.sessions)
         key = (plan.sql, grant.identity.name, grant.key)
         entry = self.cache.get(key, generations)
         if entry is not None:
             return CachedResult(entry, plan)
-        result = QueryResult(plan)
+        result = QueryResult(plan, self.sessions)
         result.cache_status = MISS
         cache = self.cache
         result.cache_fill = lambda batches: cache.fill(key, generations, result.schema, batches)
@@ -159,7 +166,7 @@ class Engine:
 
     def parameter_count(self, sql: str) -> int:
         """How many parameters `sql` takes, for protocols that describe them before binding."""
-        return parameter_count(check(sql, parse(sql)))
+        return parameter_count(self.bounds.read(sql))
 
     def explain(
         self,
@@ -267,7 +274,7 @@ class Engine:
         connector = TableConnector(name, table)
         scan = Scan(f"{SCAN_PREFIX}1", name, name, connector, table.schema)
         statement = sqlglot.parse_one(f'SELECT * FROM "{SCAN_PREFIX}1"', read=DIALECT)
-        return QueryResult(Plan(statement, datafusion_sql(statement), [scan]))
+        return QueryResult(Plan(statement, datafusion_sql(statement), [scan]), self.sessions)
 
     def _describe_views(self) -> None:
         """Learn each view's columns once the datasets are loaded, for information_schema."""

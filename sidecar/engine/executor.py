@@ -16,9 +16,10 @@ from datafusion import DataFrame, SessionConfig, SessionContext
 from connectors.base import Cancellation, SourceError
 from sidecar.engine.bridge import Cancelled, ConnectorDataset, ReaderDataset, StreamDataset
 from sidecar.engine.cache import BYPASS
+from sidecar.engine.dialect import PARSER_DIALECT, datafusion_sql
 from sidecar.engine.grouping import GroupedQuery
 from sidecar.engine.memory import TableConnector
-from sidecar.engine.planner import SCAN_PREFIX, DirectScan, Plan, datafusion_sql
+from sidecar.engine.planner import SCAN_PREFIX, DirectScan, Plan
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
 
@@ -35,21 +36,29 @@ NOISE = re.compile(
 )
 
 
-def session() -> SessionContext:
-    config = (
-        SessionConfig()
-        .with_information_schema(False)
-        .set("datafusion.sql_parser.dialect", "PostgreSQL")
-        .set("datafusion.execution.time_zone", "UTC")
-        .with_batch_size(BATCH_ROWS)
-    )
-    return SessionContext(config)
+class Sessions:
+    """Makes each query's SessionContext, parsing as deep as the bounds admit."""
+
+    def __init__(self, max_depth: int) -> None:
+        # Parentheses that make grouping explicit (dialect.py) can double the nesting.
+        self.recursion_limit = 2 * max_depth + 16
+
+    def new(self) -> SessionContext:
+        config = (
+            SessionConfig()
+            .with_information_schema(False)
+            .set("datafusion.sql_parser.dialect", PARSER_DIALECT)
+            .set("datafusion.sql_parser.recursion_limit", str(self.recursion_limit))
+            .set("datafusion.execution.time_zone", "UTC")
+            .with_batch_size(BATCH_ROWS)
+        )
+        return SessionContext(config)
 
 
 class QueryResult:
     """A running query: its schema now, its batches as the client pulls them."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, sessions: Sessions) -> None:
         self.plan = plan
         self.cancelled = Cancellation()
         self.scans: dict[str, StreamDataset] = {
@@ -63,7 +72,7 @@ class QueryResult:
             )
             for scan in plan.scans
         }
-        ctx = session()
+        ctx = sessions.new()
         for name, dataset in self.scans.items():
             ctx.register_dataset(name, dataset)
         with self._errors():

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, OptimizeError, SqlglotError
-from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.pushdown_predicates import pushdown_predicates
 from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
@@ -28,7 +27,9 @@ from connectors.base import Connector, ScanRequest
 from connectors.sql import SqlConnector
 from policies.access import Grant, unrestricted
 from policies.guard import check, parse
+from sidecar.engine import chains
 from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, Resolved
+from sidecar.engine.dialect import datafusion_sql
 from sidecar.engine.grouping import GroupedQuery, split
 from sidecar.engine.restriction import Restriction
 from sidecar.engine.types import sql_type
@@ -39,6 +40,7 @@ SCAN_PREFIX = "__scan_"
 MAX_VIEW_DEPTH = 16
 MAX_KEPT_RESTRICTIONS = 4096
 DEFINER = "view"  # meta key on table references inside a view: resolved as its definer
+SIMPLIFIED_WIDTH = 64
 MINUTE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$")
 # A table function the engine answers itself (a search): its relation name and its scan's
 # connector, or None for a function it does not know. It reads what the grant sees (or, inside
@@ -109,6 +111,7 @@ class Planner:
         """`grant` is what the caller may see (None: everything); each dataset reference
         becomes a scan of the caller's rows and values (`restriction`)."""
         grant = grant or unrestricted()
+        statement = chains.balance(statement)
         _complete_minutes(statement)
         statement, views = self._expand_views(statement, sql, grant)
         scans = self._bind_scans(statement, sql, grant)
@@ -284,7 +287,9 @@ class Planner:
         }
         try:
             qualified = qualify(statement.copy(), schema=schema, dialect=DIALECT)
-            qualified = pushdown_projections(pushdown_predicates(qualified))
+            if _narrow(qualified):
+                qualified = pushdown_predicates(qualified)
+            qualified = pushdown_projections(qualified)
             scopes = traverse_scope(qualified)
         except OptimizeError as error:
             self._raise_unknown_column(error, scans, views, sql)
@@ -479,12 +484,13 @@ def _compares_text(statement: exp.Expression, scans: list[Scan]) -> bool:
     )
 
 
-def datafusion_sql(statement: exp.Expression) -> str:
-    """The SQL DataFusion runs: PostgreSQL syntax with unquoted names folded to lower case as
-    PostgreSQL does (so equal questions plan to equal text, the results cache's key), and
-    function names lower-cased because DataFusion looks table functions up case-sensitively."""
-    return normalize_identifiers(statement, dialect=DIALECT).sql(
-        dialect=DIALECT, normalize_functions="lower"
+def _narrow(statement: exp.Expression) -> bool:
+    """Whether no AND/OR chain is wider than sqlglot's predicate pushdown can afford: it
+    simplifies each chain by comparing every pair of its operands. Wider chains keep the
+    plainer pushdown of each scope's own WHERE conjuncts."""
+    return not any(
+        chains.is_root(node) and len(chains.operands(node)) > SIMPLIFIED_WIDTH
+        for node in statement.find_all(exp.And, exp.Or)
     )
 
 

@@ -57,6 +57,8 @@ STATUS = {
     ErrorCode.SOURCE: 502,
     ErrorCode.NOT_READY: 503,
     ErrorCode.QUERY: 400,
+    ErrorCode.TOO_COMPLEX: 400,
+    ErrorCode.OUT_OF_MEMORY: 400,
     ErrorCode.INTERNAL: 500,
 }
 _DONE = object()

@@ -27,6 +27,8 @@ SQLSTATES: dict[ErrorCode, str] = {
     ErrorCode.SOURCE: "58030",
     ErrorCode.NOT_READY: "55000",
     ErrorCode.QUERY: "42000",
+    ErrorCode.TOO_COMPLEX: "54001",
+    ErrorCode.OUT_OF_MEMORY: "53200",
     ErrorCode.INTERNAL: "XX000",
 }
 

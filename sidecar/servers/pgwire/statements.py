@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from policies.guard import check, parse
 from policies.identity import Identity
 from sidecar.errors import SidecarError
 from sidecar.servers.pgwire import parameters
@@ -63,7 +62,7 @@ class Analyzer:
             return kept
         text = statement.text + TOKENIZER_END
         try:
-            tree = check(text, parse(text))
+            tree = self.server.engine.bounds.read(text)
         except SidecarError as error:
             self.refused(statement.text, error)
             raise PgError.of(error, statement.offset) from None

@@ -1,0 +1,141 @@
+"""How large, deep and wide a statement may be before any engine sees it.
+
+DataFusion and DuckDB walk a statement's tree recursively in native code: a tree deep enough
+overflows the thread's stack and kills the whole process, and planning time grows faster than
+the tree. So every statement is measured on its parsed tree before anything native runs: its
+size in bytes; its depth, where each nested call, operator, parenthesis and subquery is one
+level and so is each operator of a chain like `a + b + c` (as deep as it is long); and its
+width, the most items in one list (a select list, an IN list, arguments, CASE branches, the
+operands of one AND/OR chain or the branches of one UNION). AND/OR and UNION chains are planned
+balanced (`chains.py`), so they count log2 of their length in depth. Queries nested in queries
+are bounded apart: DataFusion's optimizer takes time that doubles with each nested subquery.
+
+The measuring never recurses in Python, and a statement nested too deeply for sqlglot's
+recursive parser is reported as too deep rather than as a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from policies.guard import check, parse
+from sidecar.engine import chains
+from sidecar.errors import ErrorCode, SidecarError
+
+DEPTH_HINT = (
+    "every nested call, operator, parenthesis and subquery is a level, and so is each operator "
+    "of a chain like a + b + c: shorten the chain (an IN list, or sum() over VALUES), or split "
+    "the query with WITH"
+)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """runtime.max_statement_size, max_expression_depth, max_subquery_depth and
+    max_expression_width."""
+
+    max_size: int
+    max_depth: int
+    max_queries: int
+    max_width: int
+
+    def read(self, sql: str) -> exp.Expression:
+        """The one statement of `sql`, parsed, passed by the read-only guard and measured."""
+        self.check_size(sql)
+        try:
+            statement = check(sql, parse(sql))
+        except RecursionError:
+            raise self.too_deep() from None
+        self.check_tree(statement)
+        return statement
+
+    def check_size(self, sql: str) -> None:
+        size = len(sql.encode())
+        if size > self.max_size:
+            raise SidecarError(
+                ErrorCode.TOO_COMPLEX,
+                f"the statement is {size} bytes, more than runtime.max_statement_size "
+                f"({self.max_size} bytes)",
+                hint="send a shorter statement: bind long value lists as parameters, or keep "
+                "them in a dataset and join it",
+            )
+
+    def too_deep(self) -> SidecarError:
+        """For a statement nested too deeply for sqlglot's parser to read it at all."""
+        return SidecarError(
+            ErrorCode.TOO_COMPLEX,
+            f"the statement nests more than {self.max_depth} levels deep, the limit set by "
+            "runtime.max_expression_depth",
+            hint=DEPTH_HINT,
+        )
+
+    def check_tree(self, statement: exp.Expression) -> None:
+        """Refuse a statement deeper or wider than the bounds, pointing at where it is."""
+        stack: list[tuple[exp.Expression, int, int]] = [(statement, 1, 0)]
+        while stack:
+            node, depth, queries = stack.pop()
+            if depth > self.max_depth:
+                error = self.too_deep()
+                error.position = _position(node)
+                raise error
+            if isinstance(node, exp.Select):
+                queries += 1
+            if isinstance(node, exp.With):
+                queries += _chained(node)
+            if queries > self.max_queries:
+                raise SidecarError(
+                    ErrorCode.TOO_COMPLEX,
+                    f"queries nest more than {self.max_queries} levels deep, the limit set by "
+                    "runtime.max_subquery_depth",
+                    hint="planning time doubles with each nested subquery, and a WITH query "
+                    "that reads another nests in it: join the tables instead",
+                    position=_position(node),
+                )
+            children, levels = _children(node)
+            stack.extend((child, depth + levels, queries) for child in children)
+            lists = [len(value) for value in node.args.values() if isinstance(value, list)]
+            width = max([*lists, len(children) if levels > 1 else 0])
+            if width > self.max_width:
+                raise SidecarError(
+                    ErrorCode.TOO_COMPLEX,
+                    f"the statement has a list of {width} items (a select list, IN list, "
+                    "arguments, CASE branches, AND/OR operands or UNION branches), more than "
+                    f"runtime.max_expression_width ({self.max_width})",
+                    hint="split the list over several queries, or keep the values in a dataset "
+                    "and join it",
+                    position=_position(node),
+                )
+
+
+def _children(node: exp.Expression) -> tuple[list[exp.Expression], int]:
+    """A node's children, and how many levels below it they sit once chains are balanced."""
+    if chains.is_root(node):
+        operands = chains.operands(node)
+        if len(operands) > 2:
+            levels = math.ceil(math.log2(len(operands)))
+            # A regrouped UNION operand is a subquery: two levels per pairing.
+            return operands, levels * 2 if isinstance(node, exp.Union) else levels
+    return list(node.iter_expressions()), 1
+
+
+def _chained(with_: exp.With) -> int:
+    """How many WITH queries the longest chain of them reading one another holds (each is
+    planned inside the ones it reads)."""
+    depths: dict[str, int] = {}
+    for cte in with_.expressions:
+        read = {table.name.lower() for table in cte.this.find_all(exp.Table)}
+        depths[cte.alias_or_name.lower()] = 1 + max(
+            (depths[name] for name in read if name in depths), default=0
+        )
+    return max(depths.values(), default=0)
+
+
+def _position(node: exp.Expression) -> int | None:
+    for inner in node.walk():
+        start = inner.meta.get("start")
+        if isinstance(start, int):
+            return start + 1
+    return None
