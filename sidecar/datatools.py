@@ -54,10 +54,6 @@ class Rows:
     batches: list[pa.RecordBatch]
     truncated: bool
 
-    @property
-    def count(self) -> int:
-        return sum(batch.num_rows for batch in self.batches)
-
     def records(self) -> list[dict[str, Any]]:
         """Rows with values as the HTTP API's JSON has them (timestamps ISO, decimals numbers)."""
         encoded = b"".join(formats.encode(formats.JSON, self.schema, iter(self.batches)))
