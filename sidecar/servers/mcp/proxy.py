@@ -61,51 +61,29 @@ class Proxy:
             await self._disconnect()
 
     def _server(self, instructions: str | None) -> Server[Any]:
-        """Each handler asks the sidecar the same; its answers lose only the sidecar's own
-        `_meta` (its server info), since this process is the client's server."""
-        forward = self._forward
+        """Each request is asked of the sidecar as it came; the answers lose only the sidecar's
+        own `_meta` (its server info), since this process is the client's server."""
 
-        async def list_tools(
-            ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-        ) -> types.ListToolsResult:
-            return _own(await forward(lambda c: c.list_tools(cursor=_cursor(params))))
+        def relay(
+            ask: Callable[[Client, Any], Awaitable[R]],
+        ) -> Callable[[ServerRequestContext[Any], Any], Awaitable[R]]:
+            async def handler(ctx: ServerRequestContext[Any], params: Any) -> R:
+                answer = await self._forward(lambda client: ask(client, params))
+                return answer.model_copy(update={"meta": None})
 
-        async def call_tool(
-            ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-        ) -> types.CallToolResult:
-            return _own(await forward(lambda c: c.call_tool(params.name, params.arguments)))
-
-        async def list_resources(
-            ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-        ) -> types.ListResourcesResult:
-            return _own(await forward(lambda c: c.list_resources(cursor=_cursor(params))))
-
-        async def read_resource(
-            ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
-        ) -> types.ReadResourceResult:
-            return _own(await forward(lambda c: c.read_resource(str(params.uri))))
-
-        async def list_prompts(
-            ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-        ) -> types.ListPromptsResult:
-            return _own(await forward(lambda c: c.list_prompts(cursor=_cursor(params))))
-
-        async def get_prompt(
-            ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
-        ) -> types.GetPromptResult:
-            return _own(await forward(lambda c: c.get_prompt(params.name, params.arguments)))
+            return handler
 
         return Server(
             "agent-sidecar",
             version=__version__,
             title="Agent sidecar",
             instructions=instructions,
-            on_list_tools=list_tools,
-            on_call_tool=call_tool,
-            on_list_resources=list_resources,
-            on_read_resource=read_resource,
-            on_list_prompts=list_prompts,
-            on_get_prompt=get_prompt,
+            on_list_tools=relay(lambda c, p: c.list_tools(cursor=_cursor(p))),
+            on_call_tool=relay(lambda c, p: c.call_tool(p.name, p.arguments)),
+            on_list_resources=relay(lambda c, p: c.list_resources(cursor=_cursor(p))),
+            on_read_resource=relay(lambda c, p: c.read_resource(str(p.uri))),
+            on_list_prompts=relay(lambda c, p: c.list_prompts(cursor=_cursor(p))),
+            on_get_prompt=relay(lambda c, p: c.get_prompt(p.name, p.arguments)),
         )
 
     async def _forward(self, request: Callable[[Client], Awaitable[T]]) -> T:
@@ -187,10 +165,6 @@ def _first(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
     return error
-
-
-def _own(result: R) -> R:
-    return result.model_copy(update={"meta": None})
 
 
 def _cursor(params: types.PaginatedRequestParams | None) -> str | None:
