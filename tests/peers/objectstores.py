@@ -18,6 +18,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,17 +156,20 @@ def _iam_user(moto: MotoS3, name: str, policy: str | None) -> tuple[str, str]:
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
-@pytest.fixture(scope="session")
-def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+@contextmanager
+def running_moto(root: Path, *, record: bool = True) -> Iterator[MotoS3]:
+    """moto's S3 server in `root`, with IAM authentication on once the users exist, stopped on
+    exit. `record` keeps moto's request log (every request, PUT bodies included)."""
     program = Path(sys.executable).parent / "moto_server"
     if not program.exists():
         unavailable("moto[server]", "pip install 'moto[server]' (make test installs it)")
-    root = tmp_path_factory.mktemp("moto")
     port = free_port()
     log = root / "server.log"
     recording = root / "requests.jsonl"
     recording.touch()
-    env = os.environ | {"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(recording)}
+    env = os.environ | {"MOTO_RECORDER_FILEPATH": str(recording)}
+    if record:
+        env["MOTO_ENABLE_RECORDING"] = "true"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [str(program), "-H", "127.0.0.1", "-p", str(port)],
@@ -182,6 +186,12 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
         yield moto
     finally:
         stop(process, signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    with running_moto(tmp_path_factory.mktemp("moto")) as moto:
+        yield moto
 
 
 @pytest.fixture(scope="session")
