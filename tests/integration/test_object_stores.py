@@ -13,19 +13,23 @@ import datetime as dt
 import io
 import json
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.feather as feather
 import pytest
+import yaml
 
 from connectors import open_connector
 from connectors.base import DatasetSource, ScanRequest, SourceError
 from sidecar.config import parse_config
 from sidecar.engine import Engine
+from tests.peers import free_port
 from tests.peers.iceberg import Iceberg
 from tests.peers.objectstores import (  # noqa: F401
     Azurite,
@@ -36,6 +40,7 @@ from tests.peers.objectstores import (  # noqa: F401
     iceberg_s3,
     moto_s3,
 )
+from tests.process import SidecarProcess
 
 DAYS = ("2026-03-13", "2026-03-14", "2026-03-15")
 REGIONS = ("eu", "us")
@@ -365,6 +370,57 @@ class TestErrors:
                 rows(built, "SELECT * FROM bad")
         finally:
             built.close()
+
+
+def test_sidecar_run_reads_a_bucket_with_secrets_from_the_environment(
+    lake: MotoS3, tmp_path: Path
+) -> None:
+    """Through the real process and HTTP API: keys given as ${env:...} secrets, a dataset
+    whose secret is wrong reported on /v1/status without the secret, and a clean exit on
+    Ctrl-C (pyarrow's S3 client is shut down at exit)."""
+    params = {
+        "endpoint": lake.endpoint,
+        "region": "us-east-1",
+        "access_key_id": "${env:LAKE_KEY_ID}",
+        "secret_access_key": "${env:LAKE_SECRET}",
+    }
+    datasets = [
+        {"from": "s3://lake/events/", "name": "events", "params": params},
+        {
+            "from": "s3://lake/csv/",
+            "name": "refused",
+            "params": params | {"secret_access_key": "${env:WRONG_SECRET}"},
+        },
+    ]
+    port = free_port()
+    config = tmp_path / "sidecar.yaml"
+    runtime = {"http": {"host": "127.0.0.1", "port": port}}
+    config.write_text(yaml.safe_dump({"name": "lake", "runtime": runtime, "datasets": datasets}))
+    env = {"LAKE_KEY_ID": lake.key_id, "LAKE_SECRET": lake.secret, "WRONG_SECRET": "0pen-sesame"}
+    sidecar = SidecarProcess(config, env)
+    try:
+        url = sidecar.start(port, probe="/v1/datasets")
+        answer = httpx.post(
+            f"{url}/v1/sql",
+            content="SELECT region, count(*) AS n FROM events WHERE date = '2026-03-15' "
+            "GROUP BY region ORDER BY region",
+            headers={"Accept": "application/json"},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        assert [(r["region"], r["n"]) for r in answer.json()] == [
+            ("eu", ROWS),
+            ("us", ROWS),
+        ]
+        status = httpx.get(f"{url}/v1/status", timeout=10).text
+        assert "denied for access key" in status and "0pen-sesame" not in status
+        assert lake.secret not in status
+        assert sidecar.process is not None
+        sidecar.process.send_signal(signal.SIGINT)
+        assert sidecar.process.wait(timeout=30) == 130, sidecar.output  # the CLI's Ctrl-C code
+        assert "Traceback" not in sidecar.output
+    finally:
+        sidecar.stop()
 
 
 class TestGcs:
