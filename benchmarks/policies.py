@@ -2,7 +2,8 @@
 identity, with no `policies:` block and with two policies, in one process.
 
 - visibility: the identity's policy lists its datasets and nothing else (the catalog filter);
-- rules: its policy also masks a column and filters rows by an API key attribute
+- masks: its policy also masks a column (replaced inside the scan, never read);
+- rules: its policy masks the column and filters rows by an API key attribute
   (`tenant = {identity.tenant}`, true for every row, so every side returns the same rows and
   the filter's cost is all that differs). The filter is pushed into the Parquet scan; the mask
   replaces the column inside the scan.
@@ -42,6 +43,13 @@ AGENT = Identity("agent", {"tenant": "acme"})
 POLICIES: dict[str, list[dict[str, Any]] | None] = {
     "off": None,
     "visibility": [{"identities": ["agent"], "datasets": ["orders", "customers"]}],
+    "masks": [
+        {
+            "identities": ["agent"],
+            "datasets": ["orders", "customers"],
+            "columns": {"orders.customer_id": "mask"},
+        }
+    ],
     "rules": [
         {
             "identities": ["agent"],
