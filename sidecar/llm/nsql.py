@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
-
 from policies.identity import Identity
 from sidecar.datatools import error_body
 from sidecar.engine.types import sql_type
@@ -25,6 +23,11 @@ from sidecar.llm.tools import ModelTools
 ATTEMPTS = 2
 MAX_SQL_TOKENS = 256
 MAX_SCHEMA_CHARS = 6000
+MAX_SCHEMA_COLUMNS = 2000
+COLUMNS = (
+    "SELECT table_name, column_name, data_type FROM information_schema.columns "
+    "ORDER BY table_name, ordinal_position"
+)
 SQL_GRAMMAR = r"""root ::= start [^;]* ";"
 start ::= "SELECT " | "WITH " | "select " | "with "
 """
@@ -43,22 +46,21 @@ class NsqlFailed(Exception):
         self.attempts = attempts
 
 
-def describe_tables(tools: ModelTools) -> str:
-    """One line per table or view: name(column type, ...) -- description."""
-    catalog = tools.engine.catalog
-    descriptions = {
-        item.name: item.description
-        for item in [*tools.engine.config.datasets, *tools.engine.config.views]
-    }
-    schemas: dict[str, pa.Schema | None] = {e.name: e.schema for e in catalog.datasets.values()}
-    for key, view in catalog.views.items():
-        schemas[view.name] = catalog.view_schemas.get(key)
+async def describe_tables(tools: ModelTools, identity: Identity, client: str) -> str:
+    """One line per table or view: name(column type, ...) -- description.
+
+    Read from information_schema as the caller, so the prompt holds exactly what the caller's
+    policy shows: a hidden dataset or a denied column never reaches the model."""
+    rows = await tools.query(COLUMNS, MAX_SCHEMA_COLUMNS, identity, client)
+    columns: dict[str, list[str]] = {}
+    for record in rows.records():
+        column = f"{record['column_name']} {record['data_type']}"
+        columns.setdefault(record["table_name"], []).append(column)
     lines = []
-    for name in catalog.table_names():
-        columns = ", ".join(f"{f.name} {sql_type(f.type)}" for f in schemas.get(name) or [])
-        line = f"{name}({columns})"
-        if descriptions.get(name):
-            line += f" -- {descriptions[name]}"
+    for name, described in columns.items():
+        line = f"{name}({', '.join(described)})"
+        if description := tools.data.description(name):
+            line += f" -- {description}"
         lines.append(line)
     return "\n".join(lines)[:MAX_SCHEMA_CHARS]
 
@@ -68,7 +70,10 @@ async def answer(
 ) -> dict[str, Any]:
     """The SQL for `request.question` and its first rows; NsqlFailed when no attempt ran."""
     messages: list[dict[str, str]] = [
-        {"role": "system", "content": PROMPT.format(tables=describe_tables(tools))},
+        {
+            "role": "system",
+            "content": PROMPT.format(tables=await describe_tables(tools, identity, client)),
+        },
         {"role": "user", "content": request.question},
     ]
     attempts: list[dict[str, Any]] = []

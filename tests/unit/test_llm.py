@@ -25,6 +25,7 @@ from sidecar.engine import Engine
 from sidecar.gateway import AuditLog, Gateway
 from sidecar.llm.agent import ChatAgent
 from sidecar.llm.models import LoadError, ModelEntry, ModelState, gguf_path
+from sidecar.llm.nsql import describe_tables
 from sidecar.llm.openai import ChatRequest, Function, OpenAIError, Tool, coalesce, parse
 from sidecar.llm.queue import ModelQueue, QueueFull
 from sidecar.llm.tools import MAX_ROWS, TOOL_NAMES, ModelTools
@@ -340,3 +341,24 @@ def test_conversation_renders_for_any_template_and_tools_are_planned(
     with pytest.raises(OpenAIError, match="name one of: sql, lookup"):
         agent._tool_plan(several)
     agent.model.queue.close()
+
+
+def test_nsql_prompt_holds_only_what_the_caller_sees(config: SidecarConfig) -> None:
+    policies = [
+        {"identities": ["narrow"], "datasets": ["failed"]},
+        {"identities": ["*"], "datasets": ["*"]},
+    ]
+    guarded = parse_config(
+        {**config.model_dump(by_alias=True, exclude_none=True), "policies": policies},
+        config.base_dir,
+    )
+    engine = Engine(guarded)
+    engine.load()
+    tools = ModelTools(Gateway(engine, Metrics(engine), AuditLog(None, config.base_dir)))
+    wide = asyncio.run(describe_tables(tools, WHO, ""))
+    narrow = asyncio.run(describe_tables(tools, Identity("narrow"), ""))
+    assert wide.splitlines() == [
+        "failed(id bigint, status text, note text)",
+        "orders(id bigint, status text, note text) -- All orders",
+    ]
+    assert narrow == "failed(id bigint, status text, note text)"
