@@ -263,8 +263,9 @@ class SqliteCopy(LocalCopy):
         if self.path is not None:
             assert self.database is not None
             result = self._transaction(self.database.writer, write)
-            with self._swap:
-                self._schema = schema or self._schema
+            if schema is not None:
+                with self._swap:
+                    self._schema = schema
             return result
         generation = Database(f"file:/sidecar-{uuid.uuid4().hex}?vfs=memdb", wal=False)
         try:
@@ -276,7 +277,8 @@ class SqliteCopy(LocalCopy):
             raise
         with self._swap:
             retired, self.database = self.database, generation
-            self._schema = schema or self._schema
+            if schema is not None:
+                self._schema = schema
         if retired is not None:
             retired.close()
         return result
@@ -462,10 +464,14 @@ class _Release:
         if connection is None:
             return
         self.forget()
-        if self.cursor is not None:
-            self.cursor.close()
-        if connection.in_transaction:
-            connection.execute("COMMIT")  # a read: ends the snapshot, keeps nothing
+        try:
+            if self.cursor is not None:
+                self.cursor.close()
+            if connection.in_transaction:
+                connection.execute("COMMIT")  # a read: ends the snapshot, keeps nothing
+        except sqlite3.Error:
+            connection.close()  # never hand on a connection in an unknown state
+            return
         self.database.checkin(connection)
 
 

@@ -110,11 +110,12 @@ def size(copy: LocalCopy) -> tuple[int, str]:
     if isinstance(copy, SqliteCopy):
         assert copy.database is not None
         writer = copy.database.writer
+        page = writer.execute("PRAGMA page_size").fetchone()[0]
         if copy.path is not None:
             writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            return copy.path.stat().st_size, "file"
-        pages = writer.execute("PRAGMA page_count").fetchone()[0]
-        return pages * writer.execute("PRAGMA page_size").fetchone()[0], "memory"
+            free = writer.execute("PRAGMA freelist_count").fetchone()[0] * page
+            return copy.path.stat().st_size, f"file, {free / 1e6:.0f} MB of it free pages"
+        return writer.execute("PRAGMA page_count").fetchone()[0] * page, "memory"
     if isinstance(copy, ArrowCopy):
         assert copy.table is not None
         return copy.table.nbytes, "memory"
