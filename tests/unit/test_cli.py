@@ -225,11 +225,13 @@ def test_init_refuses_to_overwrite_without_force(
 
 
 def test_template_examples_are_valid_once_uncommented(tmp_path: Path) -> None:
-    """Users enable the https, auth and columns examples by deleting `# `; that must work."""
+    """Users enable the bucket, https, auth and columns examples by deleting `# `; that must
+    work."""
     text = re.sub(r"(?m)^( *)# ( *(?:- )?[A-Za-z_]+:)", r"\1\2", TEMPLATE.read_text())
     config = load_config(write(tmp_path / "sidecar.yaml", text))
-    assert [d.name for d in config.datasets] == ["orders", "tickets"]
-    assert config.datasets[1].params["headers"]["Authorization"] == "Bearer ${env:TICKETS_TOKEN}"
+    assert [d.name for d in config.datasets] == ["orders", "events", "tickets"]
+    assert config.datasets[1].from_ == "s3://my-bucket/events/"
+    assert config.datasets[2].params["headers"]["Authorization"] == "Bearer ${env:TICKETS_TOKEN}"
     assert config.runtime.auth.api_keys[0].identity == "my-agent"
 
 
