@@ -3,11 +3,11 @@
 The session answers transaction, SET/SHOW, cursor and prepared-statement commands itself, and
 sends every query through the read-only guard (statements.py) onto the query path every
 interface shares (sidecar.gateway: limits, audit, metrics), answered by the engine or, for
-pg_catalog queries, by the shadow catalog. Work that may block (planning, pulling and encoding batches) runs on the connection's
-own thread (worker.py), which a CancelRequest or the statement timeout abandons. Rows go out a
-slice at a time: the next slice is encoded while the previous one is written, and no more is
-taken until the client has drained it, so a slow client slows the query down instead of filling
-memory.
+pg_catalog queries, by the shadow catalog. Work that may block (planning, pulling and encoding
+batches) runs on the connection's own thread (worker.py), which a CancelRequest or the
+statement timeout abandons. Rows go out a slice at a time: the next slice is encoded while the
+previous one is written, and no more is taken until the client has drained it, so a slow
+client slows the query down instead of filling memory.
 """
 
 from __future__ import annotations
