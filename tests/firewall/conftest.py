@@ -67,6 +67,7 @@ class Firewall:
     endpoints: Endpoints
     keys: dict[str, str]  # identity -> API key
     root: Path
+    api: ApiServer
 
     @property
     def audit(self) -> Path:
@@ -167,7 +168,7 @@ def firewall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firewall]:
         local.engine.load()
         endpoints = Endpoints(process.url, process.pg_port, process.flight_url, local)
         try:
-            yield Firewall(process, endpoints, keys, root)
+            yield Firewall(process, endpoints, keys, root, api)
         finally:
             process.stop()
             local.engine.close()
