@@ -266,12 +266,12 @@ class Accelerated(LocalCopy):
         try:
             self._create(cursor, staged, incoming)
             cursor.execute(f"INSERT INTO {staged} SELECT * FROM {incoming} WHERE {where}")
+            self._index(cursor, staged)
         except Exception as error:
             cursor.execute(f"DROP TABLE IF EXISTS {staged}")
             raise RefreshError(f"loading {self.name} failed: {error}") from error
         finally:
             cursor.unregister(incoming)
-        self._index(cursor, staged)
         columns = self._columns_table()
         cursor.execute("BEGIN")
         cursor.execute(

@@ -254,6 +254,21 @@ def test_append_with_on_conflict_drop_keeps_the_rows_it_has(
     ]
 
 
+def test_a_unique_index_the_rows_break_fails_the_refresh_and_keeps_the_copy(
+    root: Path, accel: AccelerationEngine
+) -> None:
+    accel.require(INDEXES)
+    settings = accel.settings(indexes={"id": "unique"}, refresh_retry_max_attempts=0)
+    engine = make_engine(root, settings)
+    twice = pa.concat_tables([events(range(20)), events(range(3))])
+    pq.write_table(twice, root / "events.parquet")
+    with pytest.raises(SidecarError) as failed:
+        engine.refresh("events")
+    assert failed.value.code is ErrorCode.SOURCE
+    assert count(engine) == 10
+    assert engine.catalog.datasets["events"].copy.status.last_error
+
+
 def test_retention_deletes_rows_older_than_the_period(
     root: Path, accel: AccelerationEngine
 ) -> None:
