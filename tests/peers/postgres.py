@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,17 @@ def _as_postgres(command: list[str]) -> list[str]:
     return command
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
+@contextmanager
+def running(
+    root: Path, *, log_statements: bool = True, settings: tuple[str, ...] = ()
+) -> Iterator[Postgres]:
+    """A PostgreSQL cluster of its own under `root`, stopped (and removed) on exit. `settings`
+    are extra server options, e.g. `shared_preload_libraries=pg_stat_statements`."""
     bin_dir = _bin_dir()
     if bin_dir is None:
         unavailable("PostgreSQL (initdb)", "apt-get install postgresql, or run make test")
     assert bin_dir is not None
-    root = Path(tempfile.mkdtemp(prefix="sidecar-pg-"))
+    root.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     data, log = root / "data", root / "server.log"
@@ -114,7 +119,9 @@ def postgres() -> Iterator[Postgres]:
     )
     options = (
         f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
-        "-c log_statement=all -c full_page_writes=off"
+        "-c full_page_writes=off"
+        + (" -c log_statement=all" if log_statements else "")
+        + "".join(f" -c {setting}" for setting in settings)
     )
     pg_ctl = str(bin_dir / "pg_ctl")
     subprocess.run(
@@ -137,3 +144,9 @@ def postgres() -> Iterator[Postgres]:
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    with running(Path(tempfile.mkdtemp(prefix="sidecar-pg-"))) as peer:
+        yield peer
