@@ -126,7 +126,8 @@ def bench(config: str, args: argparse.Namespace, out: Path, env: dict[str, str])
     command += ["--workload", str(HERE / "workload.yaml"), "--agents", args.agents]
     command += ["--duration", args.duration, "--interface", args.interface, "--out", str(out)]
     print("$ " + " ".join(command[1:]), flush=True)
-    return subprocess.run(command, env={**os.environ, **env}, cwd=REPO).returncode
+    env = {**os.environ, **env, "PYTHONPATH": str(REPO)}  # this checkout's sidecar, always
+    return subprocess.run(command, env=env, cwd=REPO).returncode
 
 
 def main() -> int:

@@ -214,8 +214,9 @@ def _wait_ready(
                 f"{_last_line(log)} (log: {log})"
             )
         try:
-            ready = httpx.get(f"http://{LOCAL}:{port}/v1/ready", timeout=2).status_code == 200
-            if ready and _copies_loaded(
+            answer = httpx.get(f"http://{LOCAL}:{port}/v1/ready", timeout=2)
+            _no_failed_dataset(answer, arm, log)
+            if answer.status_code == 200 and _copies_loaded(
                 httpx.get(f"http://{LOCAL}:{port}/v1/status", headers=headers, timeout=5), arm
             ):
                 return
@@ -227,6 +228,19 @@ def _wait_ready(
         f"the {arm} sidecar was not ready after {timeout:g}s (log: {log}); "
         "raise --startup-timeout if its accelerations take longer to load"
     )
+
+
+def _no_failed_dataset(response: httpx.Response, arm: str, log: Path) -> None:
+    """A dataset that failed to load fails the arm now, not after --startup-timeout."""
+    if response.status_code != 503:
+        return
+    for dataset in response.json().get("datasets", []):
+        if dataset.get("state") == "error":
+            error = str(dataset.get("last_error") or "").strip().splitlines()
+            raise ArmError(
+                f"the {arm} sidecar could not load {dataset.get('name')}: "
+                f"{error[0] if error else 'no reason given'} (log: {log})"
+            )
 
 
 def _copies_loaded(response: httpx.Response, arm: str) -> bool:

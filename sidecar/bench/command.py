@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import random
 import shlex
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -62,8 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--think", default="0", help="pause after each query, e.g. 100ms")
     parser.add_argument(
         "--settle",
-        help="wait before the replica's last reading (default: 0 for MySQL; for PostgreSQL "
-        "1s after direct runs, 11s after sidecar runs, as it publishes counters late)",
+        help="wait before the replica's last reading (default: 1s after direct runs; after "
+        "sidecar runs 0 for MySQL, 11s for PostgreSQL, which publishes counters late)",
     )
     parser.add_argument("--seed", type=int, default=1, help="parameter draws (default 1)")
     parser.add_argument("--startup-timeout", default="10m", help="for a sidecar arm to be ready")
@@ -150,6 +151,8 @@ def _seconds(option: str, value: str) -> float:
 
 
 def run(args: argparse.Namespace, io: Io) -> int:
+    # SIGTERM ends a benchmark like Ctrl-C does, so the sidecars it started are stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         settings = Settings.parse(args)
         bench = Bench(settings, io)
@@ -349,7 +352,9 @@ class Bench:
     def _settle(self, arm: str, replica: Replica) -> float:
         if self.settings.settle is not None:
             return self.settings.settle
-        return min(replica.settle, DIRECT_SETTLE) if arm == "direct" else replica.settle
+        # Direct agents' goodbyes (MySQL counts them, PostgreSQL reports a session's counters
+        # as it ends) reach the replica a moment after the client hangs up.
+        return DIRECT_SETTLE if arm == "direct" else replica.settle
 
     def _target(self, arm: str, address: Address, access: Access, display: Display) -> Any:
         import contextlib
@@ -482,6 +487,10 @@ class Bench:
                 ),
                 soft_wrap=True,
             )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _now() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 COLORS = {"direct": "#7f7f7f", "federated": "#1f77b4", "accelerated": "#2ca02c"}
 PLOTS: tuple[tuple[str, str, Callable[[dict[str, Any]], float | None], bool], ...] = (
-    ("qps", "queries per second", lambda run: run["qps"], False),
+    ("qps", "queries per second", lambda run: run["qps"], True),
     ("p99", "p99 latency (ms)", lambda run: run["latency_ms"]["p99"], True),
     (
         "replica_statements",
@@ -52,7 +52,8 @@ def draw(runs: Sequence[dict[str, Any]], title: str, out: Path) -> list[Path]:
         axes.set_ylabel(label)
         axes.set_title(f"{title}: {label}")
         axes.grid(True, which="both", alpha=0.3)
-        axes.legend()
+        if axes.lines:
+            axes.legend()
         figure.tight_layout()
         path = out / f"{name}.png"
         figure.savefig(path)
