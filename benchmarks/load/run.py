@@ -122,9 +122,12 @@ def load_postgres(server: postgres.Postgres, data: Path) -> None:
 
 
 def bench(config: str, args: argparse.Namespace, out: Path, env: dict[str, str]) -> int:
-    command = [sys.executable, "-m", "sidecar", "bench", "-c", str(HERE / config)]
-    command += ["--workload", str(HERE / "workload.yaml"), "--agents", args.agents]
-    command += ["--duration", args.duration, "--interface", args.interface, "--out", str(out)]
+    """`sidecar bench` from the repository root, with paths relative to it in its results."""
+    here = HERE.relative_to(REPO)
+    command = [sys.executable, "-m", "sidecar", "bench", "-c", str(here / config)]
+    command += ["--workload", str(here / "workload.yaml"), "--agents", args.agents]
+    command += ["--duration", args.duration, "--interface", args.interface]
+    command += ["--out", os.path.relpath(out.resolve(), REPO)]
     print("$ " + " ".join(command[1:]), flush=True)
     env = {**os.environ, **env, "PYTHONPATH": str(REPO)}  # this checkout's sidecar, always
     return subprocess.run(command, env=env, cwd=REPO).returncode

@@ -278,36 +278,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def running(url: str, arm: str, interface: str, access: Access) -> Target:
-    """A sidecar someone else started: --url grpc://host:port, http://host:port, or for the
-    Postgres wire postgresql://user:key@host:port/db or host:port."""
-    scheme = url.partition("://")[0].lower() if "://" in url else ""
-    expected = {
-        "pg": ("postgres", "postgresql", ""),
-        "flight": ("grpc", "grpc+tcp"),
-        "http": ("http", ""),
-    }[interface]
-    if scheme not in expected:
-        raise ArmError(
-            f"--url {url} does not fit --interface {interface}; write "
-            + {
-                "pg": "postgresql://user:key@host:15432/db or host:15432",
-                "flight": "grpc://host:50051",
-                "http": "http://host:8090",
-            }[interface]
-        )
-    if interface == "pg" and scheme:
+    """A sidecar someone else started (--url, checked against the interface by the command):
+    grpc://host:port, http://host:port, or postgresql://user:key@host:port/db or host:port."""
+    host, port = _host_port(url)
+    if interface == "pg" and "://" in url:
         factory = clients.postgres_wire(url)
     else:
-        host_port = url.partition("://")[2] if scheme else url
-        parts = urlsplit(f"//{host_port.rstrip('/')}")
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not parts.hostname or port is None:
-            raise ArmError(f"--url {url}: write host:port")
-        factory = factory_for(interface, parts.hostname, port, access)
-    host, port = _host_port(url)
+        factory = factory_for(interface, host or LOCAL, port or 0, access)
     pid = _listening_pid(host, port)
     return Target(
         arm,

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 
 ARMS = ("direct", "federated", "accelerated")
 INTERFACES = ("pg", "flight", "http")
+# --url per interface: the schemes it may have ("" for a bare host:port), and an example.
+URL_FORMS = {
+    "pg": (("postgres", "postgresql", ""), "postgresql://user:key@host:15432/db or host:15432"),
+    "flight": (("grpc", "grpc+tcp"), "grpc://host:50051"),
+    "http": (("http", ""), "http://host:8090"),
+}
 MAX_WARMUP = 5.0
 DIRECT_SETTLE = 1.0
 
@@ -101,6 +107,8 @@ class Settings:
             raise BenchError(f"unknown arm '{unknown[0]}'; choose from {', '.join(ARMS)}")
         if not arms:
             raise BenchError("--arms is empty; choose from " + ", ".join(ARMS))
+        if args.url:
+            _check_url(args.url, interface)
         if args.url and {"federated", "accelerated"} <= set(arms):
             raise BenchError(
                 "--url is one running sidecar, so it can be the federated or the accelerated "
@@ -141,6 +149,21 @@ class Settings:
         )
 
 
+def _check_url(url: str, interface: str) -> None:
+    from urllib.parse import urlsplit
+
+    schemes, example = URL_FORMS[interface]
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in schemes:
+        raise BenchError(f"--url {url} does not fit --interface {interface}; write {example}")
+    try:
+        port = urlsplit(url if scheme else f"//{url}").port
+    except ValueError:
+        port = None
+    if port is None and not (scheme and interface == "pg"):
+        raise BenchError(f"--url {url}: name the port, e.g. {example}")
+
+
 def _seconds(option: str, value: str) -> float:
     from connectors.base import parse_duration
 
@@ -152,7 +175,7 @@ def _seconds(option: str, value: str) -> float:
 
 def run(args: argparse.Namespace, io: Io) -> int:
     # SIGTERM ends a benchmark like Ctrl-C does, so the sidecars it started are stopped too.
-    signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         settings = Settings.parse(args)
         bench = Bench(settings, io)
@@ -166,6 +189,8 @@ def run(args: argparse.Namespace, io: Io) -> int:
             "pip install 'agent-sidecar[bench]'"
         )
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Bench:
@@ -208,7 +233,8 @@ class Bench:
         pictures = plots.draw(runs, results["workload"]["name"], settings.out)
         report.write_markdown(results, pictures, settings.out)
         self._summary(results)
-        return 1 if results["errors_total"] else 0
+        failed_arms = any("error" in info for info in arm_info.values())
+        return 1 if results["errors_total"] or failed_arms else 0
 
     def _run_arms(
         self, replica: Replica, mixes: dict[str, Mix], access: Access
@@ -247,7 +273,9 @@ class Bench:
                             runs.append(result)
                             display.finished(result)
                 except ArmError as error:
-                    raise BenchError(str(error)) from None
+                    # The other arms' figures still stand; this one's failure is reported.
+                    arm_info[arm] = {"error": str(error)}
+                    display.failed(str(error))
         return runs, arm_info
 
     # --- inputs -----------------------------------------------------------------------------
@@ -376,7 +404,7 @@ class Bench:
             arm,
             self.settings.interface,
             access,
-            self.settings.out.resolve(),
+            self.settings.out,
             self.settings.startup_timeout,
             display.status,
         )
@@ -553,6 +581,9 @@ class Display:
             completed=min(1.0, progress.elapsed / spec.duration),
             figures=figures if progress.phase in ("warm-up", "measuring") else "",
         )
+
+    def failed(self, message: str) -> None:
+        self.progress.console.print(Text(f"ERROR: {message}", style="bold red"), soft_wrap=True)
 
     def finished(self, run: dict[str, Any]) -> None:
         latency = run["latency_ms"]

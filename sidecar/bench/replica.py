@@ -40,7 +40,7 @@ SCHEMES: dict[str, Kind] = {
 }
 DEFAULT_PORTS: dict[Kind, int] = {"mysql": 3306, "postgres": 5432}
 CONNECT_TIMEOUT = 10
-CALIBRATIONS = 3
+CALIBRATIONS = 2
 # MySQL counts InnoDB's rows in Innodb_rows_read; MariaDB 10.11 dropped it for Rows_read.
 MYSQL_COUNTERS = ("Questions", "Com_select", "Innodb_rows_read", "Rows_read")
 POSTGRES_DATABASE = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,23 +93,14 @@ def pg() -> Iterator[pg_peer.Postgres]:
         yield server
 
 
-def mysql_datasets(server: MariaDB, prefix: str = "") -> list[dict[str, Any]]:
-    params = server.params()
+def datasets(server: MariaDB | pg_peer.Postgres, prefix: str = "") -> list[dict[str, Any]]:
+    """The two tables as accelerated datasets of the server's connector."""
+    scheme = "mysql" if isinstance(server, MariaDB) else "postgres"
+    accelerations = {"orders": {"indexes": {"id": "unique"}}, "customers": {}}
     return [
-        {"from": "mysql:benchshop.orders", "name": f"{prefix}orders", "params": params,
-         "acceleration": {"indexes": {"id": "unique"}}},
-        {"from": "mysql:benchshop.customers", "name": f"{prefix}customers", "params": params,
-         "acceleration": {}},
-    ]  # fmt: skip
-
-
-def postgres_datasets(server: pg_peer.Postgres, prefix: str = "") -> list[dict[str, Any]]:
-    params = server.params()
-    return [
-        {"from": "postgres:benchshop.orders", "name": f"{prefix}orders", "params": params,
-         "acceleration": {"indexes": {"id": "unique"}}},
-        {"from": "postgres:benchshop.customers", "name": f"{prefix}customers", "params": params,
-         "acceleration": {}},
+        {"from": f"{scheme}:benchshop.{table}", "name": f"{prefix}{table}",
+         "params": server.params(), "acceleration": acceleration}
+        for table, acceleration in accelerations.items()
     ]  # fmt: skip
 
 
@@ -158,7 +150,7 @@ def check_png(path: Path) -> None:
 
 
 def test_three_arms_over_the_postgres_wire_against_mariadb(maria: MariaDB, tmp_path: Path) -> None:
-    config, workload = files(tmp_path / "in", mysql_datasets(maria))
+    config, workload = files(tmp_path / "in", datasets(maria))
     out = tmp_path / "out"
     assert bench(config, workload, out, "--interface", "pg", *SHORT) == 0
     found = results(out)
@@ -191,12 +183,12 @@ def test_three_arms_over_the_postgres_wire_against_mariadb(maria: MariaDB, tmp_p
 
 @pytest.fixture(scope="module")
 def running_sidecar(
-    maria: MariaDB, pg: pg_peer.Postgres, tmp_path_factory: pytest.TempPathFactory
+    pg: pg_peer.Postgres, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SidecarProcess]:
-    """One sidecar (accelerated) with both replicas' tables, for --url runs."""
+    """A sidecar (accelerated) over the PostgreSQL tables, for --url runs."""
     root = tmp_path_factory.mktemp("bench-running")
     port = free_port()
-    config, _ = files(root, mysql_datasets(maria, "m_") + postgres_datasets(pg, "p_"), "", port)
+    config, _ = files(root, datasets(pg), "", port)
     process = SidecarProcess(config)
     try:
         process.start(port)
@@ -205,27 +197,11 @@ def running_sidecar(
         process.stop()
 
 
-@pytest.mark.parametrize(
-    ("peer", "interface"),
-    [
-        ("mariadb", "flight"),
-        ("mariadb", "http"),
-        ("postgres", "pg"),
-        ("postgres", "flight"),
-        ("postgres", "http"),
-    ],
-)
-def test_every_interface_against_a_running_sidecar(
-    maria: MariaDB,
-    pg: pg_peer.Postgres,
-    running_sidecar: SidecarProcess,
-    tmp_path: Path,
-    peer: str,
-    interface: str,
+@pytest.mark.parametrize("interface", ["pg", "flight", "http"])
+def test_every_interface_against_postgres_and_a_running_sidecar(
+    pg: pg_peer.Postgres, running_sidecar: SidecarProcess, tmp_path: Path, interface: str
 ) -> None:
-    prefix = peer[0] + "_"
-    datasets = mysql_datasets(maria, prefix) if peer == "mariadb" else postgres_datasets(pg, prefix)
-    config, workload = files(tmp_path / "in", datasets, prefix)
+    config, workload = files(tmp_path / "in", datasets(pg))
     url = {
         "pg": f"127.0.0.1:{running_sidecar.pg_port}",
         "flight": running_sidecar.flight_url,
@@ -233,21 +209,37 @@ def test_every_interface_against_a_running_sidecar(
     }[interface]
     arms = "direct,accelerated" if interface == "pg" else "accelerated"
     out = tmp_path / "out"
-    options = ["--interface", interface, "--url", url, "--arms", arms, "--settle", "0.5s"]
+    options = ["--interface", interface, "--url", url, "--arms", arms, "--settle", "0.3s"]
     assert bench(config, workload, out, *options, *SHORT) == 0
     found = results(out)
     assert found["arms"]["accelerated"]["sidecar"] == "already running"
+    assert found["replica"]["statement_counter"] == "pg_stat_statements.calls"
     for run in found["runs"]:
         check_run(run)
-        assert run["interface"] == ("direct" if run["arm"] == "direct" else interface)
-    if peer == "postgres" and interface == "pg":
-        assert found["replica"]["statement_counter"] == "pg_stat_statements.calls"
-        for run in found["runs"]:
-            if run["arm"] == "direct":
-                # pg_stat_statements' calls are exactly the agents' queries.
-                assert run["replica"]["statements"] == run["agent_queries"]
-            else:
-                assert run["replica"]["statements"] == 0
+        if run["arm"] == "direct":
+            # pg_stat_statements' calls are exactly the agents' queries.
+            assert run["interface"] == "direct"
+            assert run["replica"]["statements"] == run["agent_queries"]
+        else:
+            assert run["interface"] == interface
+            assert run["replica"]["statements"] == 0
+
+
+def stop_when_busy(server: MariaDB, queries: int = 30) -> None:
+    """Take the server down once the agents' queries are flowing."""
+    connection = server.connect()
+    try:
+        for _ in range(600):
+            cursor = connection.cursor()
+            cursor.execute("SHOW GLOBAL STATUS LIKE 'Com_select'")
+            (_, value), *_ = cursor.fetchall()
+            cursor.close()
+            if int(value) >= queries:
+                break
+            time.sleep(0.05)
+    finally:
+        connection.close()
+        server.stop_server()
 
 
 def test_errors_are_counted_when_the_replica_stops_mid_run(
@@ -256,11 +248,13 @@ def test_errors_are_counted_when_the_replica_stops_mid_run(
     with running(tmp_path / "mariadb", general_log=False) as server:
         server.execute("CREATE DATABASE benchshop")
         server.execute(*(s.format(schema="benchshop") for s in SCHEMA), *rows_sql("benchshop"))
-        config, workload = files(tmp_path / "in", mysql_datasets(server))
-        threading.Timer(1.2, server.stop_server).start()
+        config, workload = files(tmp_path / "in", datasets(server))
+        stopper = threading.Thread(target=stop_when_busy, args=(server,))
+        stopper.start()
         out = tmp_path / "out"
-        options = ["--arms", "direct", "--agents", "2", "--duration", "2.5s", "--warmup", "0.2s"]
+        options = ["--arms", "direct", "--agents", "2", "--duration", "3s", "--warmup", "0s"]
         assert bench(config, workload, out, *options) == 1
+        stopper.join()
     run = results(out)["runs"][0]
     assert run["queries"] > 0
     assert run["error_count"] > 0 and run["error_count"] == sum(run["errors"].values())
@@ -276,6 +270,7 @@ def test_errors_are_counted_when_the_replica_stops_mid_run(
     [
         (["--interface", "grpc"], "ERROR: unknown interface 'grpc'; choose pg, flight or http"),
         (["--arms", "direct,cached"], "ERROR: unknown arm 'cached'"),
+        (["--url", "grpc://127.0.0.1:1"], "--url grpc://127.0.0.1:1 does not fit --interface pg"),
         (["--workload", "{unknown}"], "reads 'shipments', which sidecar.yaml does not declare"),
         (["--direct", "mysql://agent:pw@127.0.0.1:{port}/shop"], "ERROR: cannot reach the replica"),
         ([], "ERROR: cannot reach the replica mysql://agent@127.0.0.1:"),
