@@ -160,8 +160,7 @@ def test_a_reader_keeps_its_copy_while_a_full_refresh_swaps_it(
 ) -> None:
     """Readers never see a half-refreshed copy: one that started before a refresh reads the
     old rows to the end, the next one reads all the new rows."""
-    if mode == "file":
-        accel.require(FILE)
+    accel.require(*([FILE] if mode == "file" else []))
     many = accel.batch_rows + 1000  # a result of two batches
     pq.write_table(events(range(many)), root / "events.parquet")
     engine = make_engine(root, accel.settings(mode=mode))
@@ -211,13 +210,15 @@ def test_concurrent_readers_see_one_whole_copy_or_the_next(
     engine.close()
 
 
+@pytest.mark.parametrize("mode", ["memory", "file"])
 def test_append_with_overlap_upserts_without_duplicates(
-    root: Path, accel: AccelerationEngine
+    root: Path, accel: AccelerationEngine, mode: str
 ) -> None:
-    accel.require(APPEND)
+    accel.require(APPEND, *([FILE] if mode == "file" else []))
     engine = make_engine(
         root,
         accel.settings(
+            mode=mode,
             refresh_mode="append",
             time_column="ts",
             primary_key="id",
@@ -269,10 +270,11 @@ def test_a_unique_index_the_rows_break_fails_the_refresh_and_keeps_the_copy(
     assert engine.catalog.datasets["events"].copy.status.last_error
 
 
+@pytest.mark.parametrize("mode", ["memory", "file"])
 def test_retention_deletes_rows_older_than_the_period(
-    root: Path, accel: AccelerationEngine
+    root: Path, accel: AccelerationEngine, mode: str
 ) -> None:
-    accel.require(RETENTION)
+    accel.require(RETENTION, *([FILE] if mode == "file" else []))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     fresh = pa.table(
         {
@@ -281,7 +283,7 @@ def test_retention_deletes_rows_older_than_the_period(
         }
     )
     pq.write_table(fresh, root / "events.parquet")
-    engine = make_engine(root, accel.settings(time_column="ts", retention_period="7d"))
+    engine = make_engine(root, accel.settings(mode=mode, time_column="ts", retention_period="7d"))
     assert count(engine) == 3
     copy = engine.catalog.datasets["events"].copy
     assert copy.apply_retention() == 1
