@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import ssl
 import threading
@@ -171,22 +172,24 @@ class Sidecar:
         model_loader = threading.Thread(target=self.models.load, daemon=True)
         model_loader.start()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.02)
-        if server.started:
-            await asyncio.to_thread(loader.join)
-            await asyncio.to_thread(model_loader.join)
-            if on_ready is not None:
-                on_ready(self.endpoints())
-        await serving
-        if self.flight is not None:
-            await asyncio.to_thread(self.flight.shutdown)
-        if pg_server is not None and self.pg is not None:
-            pg_server.close()
-            self.pg.close()
-        self.models.close()
-        self.engine.close()
-        self.gateway.close()
+        try:
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.02)
+            if server.started:
+                await asyncio.to_thread(loader.join)
+                await asyncio.to_thread(model_loader.join)
+                if on_ready is not None:
+                    on_ready(self.endpoints())
+            await serving
+        finally:
+            if self.flight is not None:
+                await asyncio.to_thread(self.flight.shutdown)
+            if pg_server is not None and self.pg is not None:
+                pg_server.close()
+                self.pg.close()
+            self.models.close()
+            self.engine.close()
+            self.gateway.close()
 
 
 def read_tls(tls: Tls, base_dir: Path, setting: str = "runtime.tls") -> tuple[bytes, bytes]:
@@ -209,4 +212,8 @@ def serve(
     on_ready: Callable[[list[str]], None] | None = None,
 ) -> None:
     stacks.enlarge(config.runtime.max_expression_depth)
+    # uvicorn turns SIGTERM into a graceful stop, then raises it again once it has stopped;
+    # ignored by then, it cannot kill the process before Sidecar.serve has closed the servers,
+    # the copies and the audit log (a pod's stop must lose no audit line).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     asyncio.run(Sidecar(config).serve(on_dataset, on_ready))
