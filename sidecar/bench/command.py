@@ -47,6 +47,11 @@ class BenchError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Concurrent agents loop a workload on the replica directly, through a sidecar without "
+        "acceleration and through the sidecar as configured; what the agents get and what the "
+        "replica felt go to --out as results.json, report.md and plots."
+    )
     parser.add_argument("-c", "--config", default="sidecar.yaml", help="default: ./sidecar.yaml")
     parser.add_argument("--workload", required=True, help="the workload file (YAML)")
     parser.add_argument("--agents", default="1,8,32,64", help="agent counts (default 1,8,32,64)")

@@ -122,7 +122,7 @@ def from_config(config: SidecarConfig) -> Address | None:
         if kind == "postgres" and "uri" in params:
             return parse_url(str(params["uri"]))
         table = exp.to_table(dataset.location, dialect=kind)
-        database = params.get("database") or table.db if kind == "mysql" else params.get("dbname")
+        database = (params.get("database") or table.db) if kind == "mysql" else params.get("dbname")
         return Address(
             kind,
             str(params.get("host", "127.0.0.1")),
