@@ -42,7 +42,6 @@ except ImportError as error:  # only ADBC datasets fail
         hint="pip install adbc-driver-manager",
     ) from None
 
-KNOWN_PARAMS = ("driver", "entrypoint", "db_kwargs", "dialect", "table", "timeout", "pool_size")
 NUMERIC_TYPMOD = b"POSTGRESQL:typmod"
 UNAVAILABLE = ("connection refused", "could not connect", "failed to connect", "no route", "eof")
 DENIED = ("password", "authentication", "access denied", "incorrect username")
@@ -55,11 +54,9 @@ Convert = Callable[[pa.Array], pa.Array]
 class AdbcConnector(SqlConnector):
     schemes: ClassVar[tuple[str, ...]] = ("adbc",)
     dialect = "postgres"
-    known_params: ClassVar[tuple[str, ...]] = KNOWN_PARAMS
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        options.check_known(source.params, self.known_params, source.scheme)
         self.timeout = options.duration(source.params, "timeout", source.timeout)
         self._schema: pa.Schema | None = None
         self._pool: Pool[Any] = Pool(

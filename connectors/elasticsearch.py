@@ -45,20 +45,6 @@ from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, 
 from connectors.documents import Match, Unsupported
 from connectors.es_mapping import Mapped, QueryCompiler, declared, from_mappings
 
-KNOWN_PARAMS = (
-    "hosts",
-    "api_key",
-    "username",
-    "password",
-    "ca_certs",
-    "verify_certs",
-    "node_class",
-    "paging",
-    "page_size",
-    "keep_alive",
-    "flatten",
-    "timeout",
-)
 PAGING = ("auto", "pit", "scroll")
 DEFAULT_PAGE = 1000
 # index.max_result_window: a single search may not reach past this many hits.
@@ -101,7 +87,6 @@ class Search:
 
 def parse_options(source: DatasetSource) -> Options:
     params = source.params
-    options.check_known(params, KNOWN_PARAMS, "elasticsearch")
     hosts = params.get("hosts")
     if isinstance(hosts, str):
         hosts = [hosts]

@@ -49,7 +49,7 @@ from connectors.base import (
 )
 from connectors.listing import DEFAULT_MAX_OBJECTS, Entry, Listing
 from connectors.partitions import Found, Partitions, discover, infer_fields, walk
-from connectors.stores import SCHEMES, open_store, store_params
+from connectors.stores import SCHEMES, open_store
 
 FORMATS = ("parquet", "arrow", "csv", "json", "ndjson", "markdown", "text")
 EXTENSIONS = {
@@ -73,7 +73,6 @@ FAMILIES = {"ndjson": "json", "text": "markdown"}
 DOCUMENT_FORMATS = ("markdown", "text")
 CSV_PARAMS = ("delimiter", "has_header", "null_values")
 LISTING_PARAMS = ("hive_partitioning", "listing_ttl", "max_objects")
-KNOWN_PARAMS = ("format", *CSV_PARAMS, *LISTING_PARAMS)
 # Listing a local folder is cheap and shows new files at once; a bucket's costs requests.
 LOCAL_LISTING_TTL = 0.0
 REMOTE_LISTING_TTL = 60.0
@@ -634,16 +633,6 @@ class FileConnector(Connector):
 
 def parse_options(params: Mapping[str, Any], scheme: str = "file") -> Options:
     """Unknown or mistyped params fail at startup, naming the ones that exist."""
-    known = (*KNOWN_PARAMS, *store_params(scheme))
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], known, n=1)
-        suggestion = f"; did you mean '{close[0]}'?" if close else ""
-        kind = "file" if scheme == "file" else f"{scheme}://"
-        raise SourceError(
-            f"unknown param '{unknown[0]}' for a {kind} dataset",
-            hint=f"known params: {', '.join(known)}{suggestion}",
-        )
     fmt = params.get("format")
     if fmt is not None and fmt not in FORMATS:
         raise SourceError(

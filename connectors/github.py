@@ -52,18 +52,6 @@ from connectors.file import limit_batches
 from connectors.http import excerpt, next_link, redact_url, retry_after, scrub
 from connectors.origins import OriginClient
 
-KNOWN_PARAMS = (
-    "token",
-    "base_url",
-    "ref",
-    "path",
-    "include",
-    "state",
-    "per_page",
-    "max_pages",
-    "rate_limit_wait",
-    "timeout",
-)
 DEFAULT_BASE = "https://api.github.com"
 KINDS = ("issues", "pulls", "commits", "files")
 STATES = ("open", "closed", "all")
@@ -211,7 +199,6 @@ class Options:
 
 def parse_options(source: DatasetSource) -> Options:
     params = source.params
-    options.check_known(params, KNOWN_PARAMS, "github")
     parts = source.location.strip("/").split("/")
     if len(parts) != 3 or not all(parts) or parts[2] not in KINDS:
         raise SourceError(

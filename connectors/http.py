@@ -54,17 +54,6 @@ from connectors.base import (
 )
 from connectors.origins import Origin, OriginClient, parse_origins
 
-KNOWN_PARAMS = (
-    "json_path",
-    "headers",
-    "query",
-    "pagination",
-    "max_pages",
-    "timeout",
-    "retries",
-    "backoff",
-    "allowed_origins",
-)
 MASK = "***"
 EXCERPT_CHARS = 200
 DEFAULT_MAX_PAGES = 100
@@ -366,7 +355,6 @@ class Options:
 
 def parse_options(source: DatasetSource) -> Options:
     params = source.params
-    _check_keys(params, KNOWN_PARAMS, "params")
     return Options(
         records=parse_json_path(params.get("json_path", "$"), "params.json_path"),
         headers={str(k): str(v) for k, v in _mapping(params, "headers").items()},

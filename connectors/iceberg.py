@@ -47,7 +47,6 @@ except ImportError as error:  # only iceberg datasets fail
         hint="pip install 'pyiceberg[sql-sqlite,pyarrow]'",
     ) from None
 
-KNOWN_PARAMS = ("catalog", "snapshot_id", "as_of")
 CATALOG_TYPES = ("sql", "rest")
 ICEBERG_COMPARISONS: dict[type[exp.Expression], Any] = {
     exp.EQ: ice.EqualTo,
@@ -69,7 +68,6 @@ class IcebergConnector(Connector):
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
         params = source.params
-        options.check_known(params, KNOWN_PARAMS, "iceberg")
         self.catalog_properties = _catalog_properties(params.get("catalog"))
         parts = tuple(part for part in source.location.split(".") if part)
         if len(parts) < 2:

@@ -50,7 +50,6 @@ from connectors.mongo_aggregate import Aggregation
 from connectors.mongo_filters import FilterCompiler, all_of
 from connectors.mongo_schema import ORDERED_KINDS, Kind, infer, kind_for_declared, normalize
 
-KNOWN_PARAMS = ("uri", "sample_size", "flatten", "batch_size", "connect_timeout", "timeout")
 DEFAULT_SAMPLE = 1000
 DEFAULT_BATCH = 1000
 USERINFO = re.compile(r"://[^:/@\s]*:([^@\s]*)@")
@@ -95,7 +94,6 @@ class Find:
 
 def parse_options(source: DatasetSource) -> Options:
     params = source.params
-    options.check_known(params, KNOWN_PARAMS, "mongodb")
     uri = params.get("uri")
     if not isinstance(uri, str) or not uri.startswith(("mongodb://", "mongodb+srv://")):
         raise SourceError(

@@ -36,23 +36,6 @@ except ImportError as error:  # only this connector's datasets fail
         hint="pip install mysql-connector-python",
     ) from None
 
-KNOWN_PARAMS = (
-    "host",
-    "port",
-    "user",
-    "password",
-    "database",
-    "connect_timeout",
-    "timeout",
-    "pool_size",
-    "ssl_ca",
-    "ssl_cert",
-    "ssl_key",
-    "ssl_verify_cert",
-    "ssl_verify_identity",
-    "ssl_disabled",
-    "charset",
-)
 SSL_PARAMS = ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity")
 BATCH_ROWS = 10_000
 BINARY_CHARSET = 63
@@ -98,7 +81,6 @@ class MySqlConnector(SqlConnector):
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
         params = source.params
-        options.check_known(params, KNOWN_PARAMS, "mysql")
         self.database, self.table_name = _location(source.location, params.get("database"))
         self.host = str(params.get("host", "127.0.0.1"))
         self.port = int(params.get("port", 3306))
@@ -199,11 +181,14 @@ class MySqlConnector(SqlConnector):
         for name in SSL_PARAMS:
             if name in self.source.params:
                 settings[name] = self.source.params[name]
-        if self.source.params.get("ssl_disabled"):
+        sslmode = self.source.params.get("sslmode")
+        if self.source.params.get("ssl_disabled") or sslmode == "disabled":
             settings["ssl_disabled"] = True
         connection = mysql_connector.connect(**settings)
         connection._protocol = _Protocol()
         cursor = connection.cursor()
+        if sslmode == "required":
+            _require_tls(connection, cursor)
         limit = _statement_limit(connection.server_info or "", self.timeout)
         cursor.execute(f"SET SESSION time_zone = '+00:00', {limit}")
         cursor.execute("SET SESSION TRANSACTION READ ONLY")
@@ -275,6 +260,18 @@ def _statement_limit(server: str, seconds: float) -> str:
     if "mariadb" in server.lower():
         return f"max_statement_time = {seconds:g}"
     return f"max_execution_time = {max(1, math.ceil(seconds * 1000))}"
+
+
+def _require_tls(connection: Any, cursor: Any) -> None:
+    """Spice's `mysql_sslmode: required`: a server that did not agree to TLS is refused."""
+    cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+    row = cursor.fetchone()
+    if not row or not row[1]:
+        connection.close()
+        raise SourceError(
+            "the MySQL server did not encrypt the connection, and sslmode is required",
+            hint="enable TLS on the server, or set sslmode: preferred (or disabled)",
+        )
 
 
 def _disconnect(connection: Any) -> None:

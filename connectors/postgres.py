@@ -14,7 +14,7 @@ that stops answering altogether.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -32,26 +32,12 @@ except ImportError as error:
         hint="pip install adbc-driver-postgresql",
     ) from None
 
-KNOWN_PARAMS = (
-    "uri",
-    "host",
-    "port",
-    "user",
-    "password",
-    "dbname",
-    "sslmode",
-    "sslrootcert",
-    "connect_timeout",
-    "timeout",
-    "pool_size",
-)
 LIBPQ_MIN_CONNECT_TIMEOUT = 2
 
 
 class PostgresConnector(AdbcConnector):
     schemes = ("postgres",)
     dialect = "postgres"
-    known_params: ClassVar[tuple[str, ...]] = KNOWN_PARAMS
 
     def configure(self) -> None:
         params = self.source.params

@@ -15,7 +15,7 @@ Snowflake-compatible server in tests).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -33,22 +33,6 @@ except ImportError as error:
     ) from None
 
 PREFIX = "adbc.snowflake.sql."
-KNOWN_PARAMS = (
-    "account",
-    "user",
-    "password",
-    "warehouse",
-    "role",
-    "database",
-    "schema",
-    "host",
-    "port",
-    "protocol",
-    "connect_timeout",
-    "timeout",
-    "pool_size",
-    "options",
-)
 OPTION_NAMES = {
     "account": PREFIX + "account",
     "warehouse": PREFIX + "warehouse",
@@ -64,7 +48,6 @@ OPTION_NAMES = {
 class SnowflakeConnector(AdbcConnector):
     schemes = ("snowflake",)
     dialect = "snowflake"
-    known_params: ClassVar[tuple[str, ...]] = KNOWN_PARAMS
 
     def configure(self) -> None:
         params = self.source.params

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 import pyarrow as pa
 import pyarrow.ipc
+import yaml
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import WordCompleter
 from prompt_toolkit.history import FileHistory
@@ -808,6 +809,10 @@ def cmd_init(args: argparse.Namespace, io: Io) -> int:
         io.fail(f"{path} already exists; use --force to overwrite it")
         return 1
     template = files("sidecar").joinpath("templates", CONFIG_FILE).read_text()
+    if args.from_spicepod:
+        template = from_spicepod(Path(args.from_spicepod), io)
+        if template is None:
+            return 1
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template)
@@ -818,6 +823,28 @@ def cmd_init(args: argparse.Namespace, io: Io) -> int:
     io.say(Text(f"Wrote {path}. Edit its datasets, then:"))
     io.say(Text(f"  sidecar config check{option} --connect\n  sidecar run{option}"))
     return 0
+
+
+def from_spicepod(path: Path, io: Io) -> str | None:
+    """The spicepod as sidecar.yaml text, with what did not carry over listed on top."""
+    from sidecar.spicepod import convert
+
+    try:
+        spicepod = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        io.fail(f"cannot read {path}: {getattr(error, 'strerror', None) or error}")
+        return None
+    if not isinstance(spicepod, dict):
+        io.fail(f"{path} is not a spicepod: a mapping with datasets:")
+        return None
+    config, dropped = convert(spicepod)
+    header = f"# Converted from {path} by `sidecar init --from`.\n"
+    if dropped:
+        header += "# Not carried over:\n" + "".join(f"#   {line}\n" for line in dropped)
+        io.say(Text(f"Not carried over from {path}:", style="yellow"))
+        for line in dropped:
+            io.say(Text(f"  {line}"))
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def cmd_config_check(args: argparse.Namespace, io: Io) -> int:
@@ -1028,6 +1055,12 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="write a commented starter sidecar.yaml")
     init.add_argument("path", nargs="?", default=CONFIG_FILE, help=f"default: ./{CONFIG_FILE}")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.add_argument(
+        "--from",
+        dest="from_spicepod",
+        metavar="SPICEPOD",
+        help="convert a spicepod.yaml; what cannot carry over is listed",
+    )
     init.set_defaults(handler=cmd_init)
 
     config = commands.add_parser("config", help="check a sidecar.yaml or print its schema")

@@ -25,6 +25,7 @@ from pydantic import (
 
 import connectors
 from connectors.base import parse_duration
+from connectors.params import PARAMS, param_errors
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -338,7 +339,10 @@ class Dataset(Strict):
     from_: str = Field(alias="from", description="<connector>:<location>, e.g. file:data/x.parquet")
     name: str = Field(pattern=IDENTIFIER, description="The table name agents query.")
     description: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The connector's settings; each connector's are under $defs (*Params).",
+    )
     columns: list[Column] | None = Field(
         default=None, description="Declared schema; inferred from the source when absent."
     )
@@ -637,15 +641,36 @@ def _explain(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _params_problems(datasets: Any) -> list[str]:
+    """`datasets[3].params.port: must be an integer`: each dataset's params checked against its
+    connector's model (secret references are checked once resolved, when the dataset loads)."""
+    if not isinstance(datasets, list):
+        return []
+    problems = []
+    for index, dataset in enumerate(datasets):
+        if not isinstance(dataset, dict) or not isinstance(dataset.get("params"), dict):
+            continue
+        scheme = str(dataset.get("from", "")).partition(":")[0]
+        if scheme in PARAMS:
+            problems += [
+                f"datasets[{index}].params.{line}"
+                for line in param_errors(scheme, dataset["params"], resolved=False)
+            ]
+    return problems
+
+
 def parse_config(data: Any, base_dir: Path | None = None) -> SidecarConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("sidecar.yaml must be a mapping with keys version, name, datasets, ...")
+    problems = _params_problems(data.get("datasets"))
     try:
         config = SidecarConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_explain(error)) from None
+        raise ConfigError("\n".join([_explain(error), *problems])) from None
+    if problems:
+        raise ConfigError("\n".join(problems))
     if base_dir is not None:
         config.base_dir = base_dir
     from policies.access import policy_errors  # policies build on this module's models
@@ -674,6 +699,16 @@ def load_config(path: Path) -> SidecarConfig:
 
 def json_schema() -> dict[str, Any]:
     schema = SidecarConfig.model_json_schema(by_alias=True)
+    dataset = schema["$defs"]["Dataset"]
+    dataset["allOf"] = []
+    for scheme, model in PARAMS.items():
+        schema["$defs"][model.__name__] = model.model_json_schema(by_alias=True)
+        dataset["allOf"].append(
+            {
+                "if": {"properties": {"from": {"pattern": f"^{scheme}:"}}},
+                "then": {"properties": {"params": {"$ref": f"#/$defs/{model.__name__}"}}},
+            }
+        )
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "sidecar.yaml"
     return schema

@@ -23,6 +23,8 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+import connectors
+from connectors.params import PARAMS
 from sidecar import __version__
 from sidecar.cli import (
     ARROW_STREAM,
@@ -240,9 +242,9 @@ def test_template_examples_are_valid_once_uncommented(tmp_path: Path) -> None:
 GOOD = """\
 name: t
 datasets:
-  - from: file:data/orders.parquet
+  - from: s3://lake/orders.parquet
     name: orders
-    params: {password: hunter2-secret}
+    params: {secret_access_key: hunter2-secret}
 views:
   - name: v
     sql: SELECT 1
@@ -268,7 +270,7 @@ def test_config_check_defaults_to_local_file(
 
 
 def test_config_check_locates_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path / "bad.yaml", GOOD.replace("file:", "flie:") + "extra: 1\n")
+    path = write(tmp_path / "bad.yaml", GOOD.replace("s3:", "flie:") + "extra: 1\n")
     assert main(["config", "check", "-c", str(path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -276,6 +278,54 @@ def test_config_check_locates_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "datasets[0].from: unknown connector 'flie'" in captured.err
     assert "did you mean 'file'?" in captured.err
     assert "extra: unknown key" in captured.err
+
+
+PARAMS_BAD = """\
+datasets:
+  - from: file:a.csv
+    name: a
+  - from: mysql:shop.orders
+    name: orders
+    params: {host: db, port: three, pasword: x, pool_size: -1}
+  - from: postgres:public.items
+    name: items
+    params: {pg_port: "${env:PG_PORT}", pg_sslmode: sometimes}
+  - from: elasticsearch:logs
+    name: logs
+    params: {paging: scroll, page_size: 10, flatten: maybe}
+"""
+
+
+def test_config_check_locates_param_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "bad.yaml", PARAMS_BAD)
+    assert main(["config", "check", "-c", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()[1:]
+    assert [line.strip() for line in lines] == [
+        "datasets[1].params.port: must be an integer",
+        "datasets[1].params.pool_size: must be >= 0, not -1",
+        "datasets[1].params.pasword: unknown param for a mysql dataset; did you mean 'password'?",
+        "datasets[2].params.pg_sslmode: must be one of 'disable', 'allow', 'prefer', 'require', "
+        "'verify-ca' or 'verify-full', not 'sometimes'",
+        "datasets[3].params.flatten: must be true or false",
+    ]
+
+
+def test_config_schema_documents_every_connector_params(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["config", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    for scheme in connectors.known_schemes():
+        model = PARAMS[scheme].__name__
+        assert schema["$defs"][model]["additionalProperties"] is False
+        assert {
+            "if": {"properties": {"from": {"pattern": f"^{scheme}:"}}},
+            "then": {"properties": {"params": {"$ref": f"#/$defs/{model}"}}},
+        } in schema["$defs"]["Dataset"]["allOf"]
+    mysql = schema["$defs"]["MySqlParams"]["properties"]
+    assert mysql["port"]["anyOf"][0] == {"maximum": 65535, "minimum": 1, "type": "integer"}
 
 
 def test_config_check_reports_invalid_yaml(
