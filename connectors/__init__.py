@@ -7,11 +7,9 @@ datasets, never the process.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from importlib import import_module
 
 from connectors.base import Connector, DatasetSource, SourceError
-from connectors.params import canonical
 
 REGISTRY: dict[str, str] = {
     "file": "connectors.file:FileConnector",
@@ -43,10 +41,7 @@ def connector_class(scheme: str) -> type[Connector]:
 
 
 def open_connector(source: DatasetSource) -> Connector:
-    """The dataset's connector, given its params checked (secrets resolved) and under the
-    sidecar's names, so a connector never sees a Spice alias or a mistyped value."""
-    params = canonical(source.scheme, source.params)
-    return connector_class(source.scheme)(replace(source, params=params))
+    return connector_class(source.scheme)(source)
 
 
 __all__ = [

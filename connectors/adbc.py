@@ -57,10 +57,10 @@ class AdbcConnector(SqlConnector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.timeout = options.duration(source.params, "timeout", source.timeout)
+        self.timeout = options.duration(self.source.params, "timeout", source.timeout)
         self._schema: pa.Schema | None = None
         self._pool: Pool[Any] = Pool(
-            self._connect, _close, max_idle=int(source.params.get("pool_size", 4))
+            self._connect, _close, max_idle=int(self.source.params.get("pool_size", 4))
         )
         self.configure()
 

@@ -12,29 +12,18 @@ dialect a source may speak, and it is a plain tree that document and search sour
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
 from sqlglot import exp
 
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: str | float | int) -> float:
-    """Seconds from `250ms`, `30s`, `5m`, `1h`, `7d` or a bare number of seconds."""
-    if isinstance(value, int | float):
-        return float(value)
-    match = DURATION.match(value)
-    if not match:
-        raise ValueError(f"'{value}' is not a duration; write e.g. 500ms, 30s, 5m, 1h or 7d")
-    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
+from connectors.params import Params, ParamsError, canonical, checked
+from connectors.params import parse_duration as parse_duration
 
 
 class SourceError(Exception):
@@ -150,7 +139,14 @@ class Connector(ABC):
     supports_order: ClassVar[bool] = False
 
     def __init__(self, source: DatasetSource) -> None:
-        self.source = source
+        """Keeps the source with its params checked (secrets resolved by now) and under the
+        sidecar's names, so a connector never sees a Spice alias or a mistyped value."""
+        try:
+            params = checked(source.scheme, source.params)
+        except ParamsError as error:
+            raise SourceError(str(error), hint=error.hint) from None
+        self.params: Params | None = params
+        self.source = source if params is None else replace(source, params=canonical(params))
 
     @abstractmethod
     def schema(self) -> pa.Schema:

@@ -138,14 +138,14 @@ class ElasticsearchConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(source)
+        self.options = parse_options(self.source)
         self.index = source.location
         if not self.index:
             raise SourceError(
                 "from: elasticsearch: needs an index, alias or pattern",
                 hint="e.g. from: elasticsearch:logs-*",
             )
-        params = source.params
+        params = self.source.params
         self._secrets = [str(params[k]) for k in ("api_key", "password") if params.get(k)]
         self._client: elasticsearch.Elasticsearch | None = None
         self._mapped: Mapped | None = None

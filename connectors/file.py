@@ -22,13 +22,13 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import translate
 from functools import reduce
 from itertools import chain
 from pathlib import PurePath, PurePosixPath
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -44,14 +44,13 @@ from connectors.base import (
     DatasetSource,
     ScanRequest,
     SourceError,
-    parse_duration,
     project,
 )
-from connectors.listing import DEFAULT_MAX_OBJECTS, Entry, Listing
+from connectors.listing import Entry, Listing
+from connectors.params import FORMATS, FileParams
 from connectors.partitions import Found, Partitions, discover, infer_fields, walk
 from connectors.stores import SCHEMES, open_store
 
-FORMATS = ("parquet", "arrow", "csv", "json", "ndjson", "markdown", "text")
 EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -106,19 +105,6 @@ Tabular = TypeVar("Tabular", pa.Table, pa.RecordBatch)
 
 
 @dataclass(frozen=True)
-class Options:
-    """The validated `params` of a file dataset."""
-
-    format: str | None = None
-    delimiter: str = ","
-    has_header: bool = True
-    null_values: tuple[str, ...] | None = None
-    hive_partitioning: bool = True
-    listing_ttl: float | None = None
-    max_objects: int = DEFAULT_MAX_OBJECTS
-
-
-@dataclass(frozen=True)
 class Files:
     """What a location matched: the files with their partition values, the folder their paths
     are relative to, the format, and how many objects partition filters skipped."""
@@ -138,8 +124,8 @@ class FileConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(source.params, source.scheme)
-        self.store, self.location = open_store(source)
+        self.options = cast(FileParams, self.params)
+        self.store, self.location = open_store(self.source)
         ttl = self.options.listing_ttl
         if ttl is None:
             ttl = REMOTE_LISTING_TTL if self.store.remote else LOCAL_LISTING_TTL
@@ -629,48 +615,6 @@ class FileConnector(Connector):
         names = [_relative(folder, f.path) for f in files]
         names += [_relative(folder, f) + "/" for f in folders]
         return sorted(names)
-
-
-def parse_options(params: Mapping[str, Any], scheme: str = "file") -> Options:
-    """Unknown or mistyped params fail at startup, naming the ones that exist."""
-    fmt = params.get("format")
-    if fmt is not None and fmt not in FORMATS:
-        raise SourceError(
-            f"unknown format '{fmt}'", hint=f"params.format is one of: {', '.join(FORMATS)}"
-        )
-    delimiter = params.get("delimiter", ",")
-    if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise SourceError("params.delimiter must be one character", hint="e.g. ',', ';' or '\\t'")
-    has_header = params.get("has_header", True)
-    if not isinstance(has_header, bool):
-        raise SourceError("params.has_header must be true or false")
-    null_values = params.get("null_values")
-    if null_values is not None and (
-        not isinstance(null_values, list) or not all(isinstance(v, str) for v in null_values)
-    ):
-        raise SourceError("params.null_values must be a list of strings", hint="e.g. ['', 'NA']")
-    hive = params.get("hive_partitioning", True)
-    if not isinstance(hive, bool):
-        raise SourceError("params.hive_partitioning must be true or false")
-    max_objects = params.get("max_objects", DEFAULT_MAX_OBJECTS)
-    if not isinstance(max_objects, int) or isinstance(max_objects, bool) or max_objects < 1:
-        raise SourceError("params.max_objects must be a positive number", hint="e.g. 100000")
-    ttl = params.get("listing_ttl")
-    try:
-        listing_ttl = None if ttl is None else parse_duration(ttl)
-    except (ValueError, TypeError):
-        raise SourceError(
-            f"params.listing_ttl '{ttl}' is not a duration", hint="e.g. 0s, 30s or 5m"
-        ) from None
-    return Options(
-        format=fmt,
-        delimiter=delimiter,
-        has_header=has_header,
-        null_values=tuple(null_values) if null_values is not None else None,
-        hive_partitioning=hive,
-        listing_ttl=listing_ttl,
-        max_objects=max_objects,
-    )
 
 
 def limit_batches(batches: Iterator[pa.RecordBatch], limit: int | None) -> Iterator[pa.RecordBatch]:

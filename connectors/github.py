@@ -253,7 +253,7 @@ class GitHubConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(source)
+        self.options = parse_options(self.source)
         self._secrets = [self.options.token] if self.options.token else []
         headers = {
             "Accept": "application/vnd.github+json",

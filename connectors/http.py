@@ -616,7 +616,7 @@ class HttpConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(source)
+        self.options = parse_options(self.source)
         self._url = base_url(source.location, self.options.query)
         self._secrets = secrets_of(self.options, self._url)
         self._client = OriginClient(

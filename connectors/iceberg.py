@@ -67,7 +67,7 @@ class IcebergConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        params = source.params
+        params = self.source.params
         self.catalog_properties = _catalog_properties(params.get("catalog"))
         parts = tuple(part for part in source.location.split(".") if part)
         if len(parts) < 2:

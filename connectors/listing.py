@@ -23,7 +23,6 @@ import pyarrow.fs as pafs
 from connectors.base import SourceError
 from connectors.stores import Store
 
-DEFAULT_MAX_OBJECTS = 100_000
 T = TypeVar("T")
 
 

@@ -139,7 +139,7 @@ class MongoConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(source)
+        self.options = parse_options(self.source)
         self._secrets = _secrets(self.options.uri)
         self._client: pymongo.MongoClient[dict[str, Any]] | None = None
         self._schema: pa.Schema | None = None

@@ -80,7 +80,7 @@ class MySqlConnector(SqlConnector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        params = source.params
+        params = self.source.params
         self.database, self.table_name = _location(source.location, params.get("database"))
         self.host = str(params.get("host", "127.0.0.1"))
         self.port = int(params.get("port", 3306))

@@ -7,29 +7,65 @@ the sidecar's; where Spice names the same setting differently (`mysql_host`, `pg
 
 Values may be `${env:..}`/`${file:..}` references, resolved only when a connector is built: the
 config check lets a reference stand for any value and the connector checks the resolved one.
-Durations (`timeout: 10s`) stay as written: the connectors read them with `parse_duration`.
+Durations (`timeout: 10s`) become seconds.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError
-
-from connectors.base import SourceError, parse_duration
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+)
 
 FORMATS = ("parquet", "arrow", "csv", "json", "ndjson", "markdown", "text")
 REFERENCE_MARK = "${"
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
-def _duration(value: str | float) -> str | float:
-    parse_duration(value)
+class ParamsError(ValueError):
+    """Params that do not fit their connector's model; the hint lists the known names."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from `250ms`, `30s`, `5m`, `1h`, `7d` or a bare number of seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = DURATION.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not a duration; write e.g. 500ms, 30s, 5m, 1h or 7d")
+    return float(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+def _seconds(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _one_character(value: str) -> str:
+    if len(value) != 1:
+        raise ValueError("must be one character, e.g. ',', ';' or '\\t'")
     return value
 
 
-Duration = Annotated[str | float, AfterValidator(_duration)]
+Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+Timeout = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+Flag = Annotated[bool, Strict()]
+Character = Annotated[str, AfterValidator(_one_character)]
 Count = Annotated[int, Field(ge=1)]
 PoolSize = Annotated[int, Field(ge=0, description="Idle connections kept for reuse.")]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -50,10 +86,10 @@ class FileParams(Params):
     format: Literal[FORMATS] | None = Field(  # type: ignore[valid-type]
         default=None, description="Overrides the format the file extension implies."
     )
-    delimiter: str = Field(default=",", min_length=1, max_length=1, description="CSV only.")
-    has_header: bool = Field(default=True, description="CSV only.")
+    delimiter: Character = Field(default=",", description="CSV only.")
+    has_header: Flag = Field(default=True, description="CSV only.")
     null_values: list[str] | None = Field(default=None, description="CSV only, e.g. ['', 'NA'].")
-    hive_partitioning: bool = True
+    hive_partitioning: Flag = True
     listing_ttl: Duration | None = Field(
         default=None, description="How long a folder or bucket listing is reused, e.g. 30s."
     )
@@ -67,14 +103,14 @@ class S3Params(FileParams):
     secret_access_key: str | None = None
     session_token: str | None = None
     role_arn: str | None = None
-    anonymous: bool = False
+    anonymous: Flag = False
 
 
 class GcsParams(FileParams):
     endpoint: str | None = None
     access_token: str | None = None
     project_id: str | None = None
-    anonymous: bool = False
+    anonymous: Flag = False
 
 
 class AzureParams(FileParams):
@@ -95,7 +131,7 @@ class HttpParams(Params):
         default=None, description="none, link, cursor, page or offset; or {type: ..., ...}."
     )
     max_pages: Count = 100
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
     retries: int = Field(default=3, ge=0)
     backoff: Duration = 0.5
     allowed_origins: list[str] | None = Field(
@@ -113,7 +149,7 @@ class GitHubParams(Params):
     per_page: Count = 100
     max_pages: Count = 100
     rate_limit_wait: Duration = 60.0
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
 
 
 class MySqlParams(Params):
@@ -123,15 +159,15 @@ class MySqlParams(Params):
     password: str | None = spice("password", "mysql_pass")
     database: str | None = spice("database", "mysql_db")
     sslmode: Literal["disabled", "preferred", "required"] | None = spice("sslmode", "mysql_sslmode")
-    connect_timeout: Duration | None = None
-    timeout: Duration | None = None
+    connect_timeout: Timeout | None = None
+    timeout: Timeout | None = None
     pool_size: PoolSize = 4
     ssl_ca: str | None = None
     ssl_cert: str | None = None
     ssl_key: str | None = None
-    ssl_verify_cert: bool | None = None
-    ssl_verify_identity: bool | None = None
-    ssl_disabled: bool | None = None
+    ssl_verify_cert: Flag | None = None
+    ssl_verify_identity: Flag | None = None
+    ssl_disabled: Flag | None = None
     charset: str = "utf8mb4"
 
 
@@ -141,7 +177,7 @@ class AdbcParams(Params):
     db_kwargs: dict[str, Any] = Field(default_factory=dict)
     dialect: str = "postgres"
     table: str | None = None
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
     pool_size: PoolSize = 4
 
 
@@ -156,8 +192,8 @@ class PostgresParams(Params):
         spice("sslmode", "pg_sslmode")
     )
     sslrootcert: str | None = spice("sslrootcert", "pg_sslrootcert")
-    connect_timeout: Duration | None = None
-    timeout: Duration | None = None
+    connect_timeout: Timeout | None = None
+    timeout: Timeout | None = None
     pool_size: PoolSize = 4
 
 
@@ -172,8 +208,8 @@ class SnowflakeParams(Params):
     host: str | None = None
     port: Port | None = None
     protocol: Literal["http", "https"] | None = None
-    connect_timeout: Duration | None = None
-    timeout: Duration | None = None
+    connect_timeout: Timeout | None = None
+    timeout: Timeout | None = None
     pool_size: PoolSize = 4
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -189,10 +225,10 @@ class IcebergParams(Params):
 class MongoParams(Params):
     uri: str | None = Field(default=None, description="mongodb://user:pass@host:27017/")
     sample_size: Count = 1000
-    flatten: bool = False
+    flatten: Flag = False
     batch_size: Count = 1000
-    connect_timeout: Duration | None = None
-    timeout: Duration | None = None
+    connect_timeout: Timeout | None = None
+    timeout: Timeout | None = None
 
 
 class ElasticsearchParams(Params):
@@ -201,13 +237,13 @@ class ElasticsearchParams(Params):
     username: str | None = None
     password: str | None = None
     ca_certs: str | None = None
-    verify_certs: bool | None = None
+    verify_certs: Flag | None = None
     node_class: str | None = None
     paging: Literal["auto", "pit", "scroll"] = "auto"
     page_size: Count = 1000
     keep_alive: str = "1m"
-    flatten: bool = False
-    timeout: Duration | None = None
+    flatten: Flag = False
+    timeout: Timeout | None = None
 
 
 PARAMS: dict[str, type[Params]] = {
@@ -235,6 +271,7 @@ MESSAGES = {
     "int_from_float": "must be an integer",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
+    "greater_than": "must be more than 0",
     "string_type": "must be a string",
     "dict_type": "must be a mapping",
     "list_type": "must be a list",
@@ -267,18 +304,22 @@ def param_errors(scheme: str, params: Mapping[str, Any], *, resolved: bool) -> l
     return []
 
 
-def canonical(scheme: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The params under the sidecar's names (Spice's aliases renamed), values checked, only the
-    ones the operator set; a SourceError names every problem."""
+def checked(scheme: str, params: Mapping[str, Any]) -> Params | None:
+    """The scheme's params model (None for a scheme without one, like the engine's own
+    tables); a ParamsError names every problem."""
     if scheme not in PARAMS:
-        return dict(params)
+        return None
     problems = param_errors(scheme, params, resolved=True)
     if problems:
         known = ", ".join(known_params(scheme))
-        raise SourceError(
+        raise ParamsError(
             "; ".join(f"params.{line}" for line in problems), hint=f"known params: {known}"
         )
-    model = PARAMS[scheme].model_validate(dict(params))
+    return PARAMS[scheme].model_validate(dict(params))
+
+
+def canonical(model: Params) -> dict[str, Any]:
+    """The params the operator set, under the sidecar's names (Spice's aliases renamed)."""
     return model.model_dump(by_alias=True, exclude_unset=True)
 
 
@@ -292,7 +333,7 @@ def _explain(scheme: str, item: Any, resolved: bool) -> str | None:
         known = known_params(scheme)
         close = difflib.get_close_matches(str(item["loc"][0]), known, n=1)
         suggestion = f"; did you mean '{close[0]}'?" if close else ""
-        return f"{where}: unknown param for a {scheme} dataset{suggestion}"
+        return f"{where}: unknown {scheme} param{suggestion}"
     if kind == "literal_error":
         return f"{where}: must be one of {item['ctx']['expected']}, not {value!r}"
     if kind in ("greater_than_equal", "less_than_equal"):

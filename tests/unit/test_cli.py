@@ -305,7 +305,7 @@ def test_config_check_locates_param_errors(
     assert [line.strip() for line in lines] == [
         "datasets[1].params.port: must be an integer",
         "datasets[1].params.pool_size: must be >= 0, not -1",
-        "datasets[1].params.pasword: unknown param for a mysql dataset; did you mean 'password'?",
+        "datasets[1].params.pasword: unknown mysql param; did you mean 'password'?",
         "datasets[2].params.pg_sslmode: must be one of 'disable', 'allow', 'prefer', 'require', "
         "'verify-ca' or 'verify-full', not 'sometimes'",
         "datasets[3].params.flatten: must be true or false",

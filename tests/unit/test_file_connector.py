@@ -536,22 +536,36 @@ class TestErrors:
         assert "params.format" in (error.value.hint or "")
 
     @pytest.mark.parametrize(
-        ("params", "message", "hint"),
+        ("params", "message"),
         [
-            ({"delim": ";"}, "unknown param 'delim'", "did you mean 'delimiter'?"),
-            ({"format": "xls"}, "unknown format 'xls'", "parquet, arrow, csv, json"),
-            ({"delimiter": ";;"}, "delimiter must be one character", None),
-            ({"has_header": "yes"}, "has_header must be true or false", None),
-            ({"null_values": "NA"}, "null_values must be a list of strings", None),
+            (
+                {"delim": ";"},
+                "params.delim: unknown file param; did you mean 'delimiter'?",
+            ),
+            (
+                {"format": "xls"},
+                "params.format: must be one of 'parquet', 'arrow', 'csv', 'json', 'ndjson', "
+                "'markdown' or 'text', not 'xls'",
+            ),
+            (
+                {"delimiter": ";;"},
+                "params.delimiter: must be one character, e.g. ',', ';' or '\\t'",
+            ),
+            ({"has_header": "yes"}, "params.has_header: must be true or false"),
+            ({"null_values": "NA"}, "params.null_values: must be a list"),
+            ({"max_objects": 0}, "params.max_objects: must be >= 1, not 0"),
+            (
+                {"listing_ttl": "soon"},
+                "params.listing_ttl: 'soon' is not a duration; write e.g. 500ms, 30s, 5m, 1h or 7d",
+            ),
         ],
     )
     def test_bad_params_fail_at_construction(
-        self, tmp_path: Path, params: dict[str, Any], message: str, hint: str | None
+        self, tmp_path: Path, params: dict[str, Any], message: str
     ) -> None:
-        with pytest.raises(SourceError, match=message) as error:
+        with pytest.raises(SourceError) as error:
             connector(tmp_path, "x.csv", params)
-        if hint is not None:
-            assert hint in (error.value.hint or "")
+        assert str(error.value) == message
 
     def test_unknown_params_list_the_known_ones(self, tmp_path: Path) -> None:
         with pytest.raises(SourceError) as error:

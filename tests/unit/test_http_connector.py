@@ -530,7 +530,8 @@ def test_unknown_param_lists_the_known_ones(api: ApiServer, connect: Connect) ->
     with pytest.raises(SourceError) as caught:
         connect("/items", jsonpath="$.data")
 
-    assert str(caught.value).startswith("unknown params key(s): jsonpath; known keys: json_path,")
+    assert str(caught.value) == "params.jsonpath: unknown http param; did you mean 'json_path'?"
+    assert (caught.value.hint or "").startswith("known params: json_path, headers, query,")
 
 
 @pytest.mark.parametrize(

@@ -280,7 +280,11 @@ def test_an_unreachable_server_is_a_source_error_without_the_password() -> None:
         ({}, "shop.orders", "params.uri is required"),
         ({"uri": "mongodb://h"}, "shop", "must name a database and a collection"),
         ({"uri": "mongodb://h", "sample_size": 0}, "shop.orders", "sample_size"),
-        ({"uri": "mongodb://h", "flaten": True}, "shop.orders", "unknown param 'flaten'"),
+        (
+            {"uri": "mongodb://h", "flaten": True},
+            "shop.orders",
+            "params.flaten: unknown mongodb param; did you mean 'flatten'",
+        ),
     ],
 )
 def test_bad_params_say_what_to_write(params: dict[str, Any], location: str, fragment: str) -> None:
