@@ -33,7 +33,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import elastic_transport
 import elasticsearch
@@ -44,24 +44,11 @@ from connectors import documents, options
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
 from connectors.documents import Match, Unsupported
 from connectors.es_mapping import Mapped, QueryCompiler, declared, from_mappings
+from connectors.params import ElasticsearchParams
 
-PAGING = ("auto", "pit", "scroll")
-DEFAULT_PAGE = 1000
 # index.max_result_window: a single search may not reach past this many hits.
 MAX_WINDOW = 10_000
 NO_PIT_STATUSES = (400, 404, 405)
-
-
-@dataclass(frozen=True)
-class Options:
-    hosts: list[str]
-    auth: dict[str, Any]
-    node_class: str | None
-    paging: str
-    page_size: int
-    keep_alive: str
-    flatten: bool
-    timeout: float
 
 
 @dataclass(frozen=True)
@@ -85,47 +72,16 @@ class Search:
         return self.limit is not None and self.limit <= MAX_WINDOW
 
 
-def parse_options(source: DatasetSource) -> Options:
-    params = source.params
-    hosts = params.get("hosts")
-    if isinstance(hosts, str):
-        hosts = [hosts]
-    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts):
-        raise SourceError(
-            "params.hosts is required: the cluster URL or a list of URLs",
-            hint="e.g. hosts: https://search.internal:9200",
-        )
-    paging = params.get("paging", "auto")
-    if paging not in PAGING:
-        raise SourceError(f"params.paging must be one of {', '.join(PAGING)}, not {paging!r}")
-    page_size = params.get("page_size", DEFAULT_PAGE)
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-        raise SourceError(f"params.page_size must be a positive integer, not {page_size!r}")
-    flatten = params.get("flatten", False)
-    if not isinstance(flatten, bool):
-        raise SourceError(f"params.flatten must be true or false, not {flatten!r}")
-    return Options(
-        hosts=hosts,
-        auth=_auth(params),
-        node_class=params.get("node_class"),
-        paging=paging,
-        page_size=min(page_size, MAX_WINDOW),
-        keep_alive=str(params.get("keep_alive", "1m")),
-        flatten=flatten,
-        timeout=options.duration(params, "timeout", source.timeout),
-    )
-
-
-def _auth(params: Mapping[str, Any]) -> dict[str, Any]:
+def _auth(params: ElasticsearchParams) -> dict[str, Any]:
     auth: dict[str, Any] = {}
-    if params.get("api_key"):
-        auth["api_key"] = str(params["api_key"])
-    if params.get("username") is not None:
-        auth["basic_auth"] = (str(params["username"]), str(params.get("password") or ""))
-    if "ca_certs" in params:
-        auth["ca_certs"] = str(params["ca_certs"])
-    if "verify_certs" in params:
-        auth["verify_certs"] = bool(params["verify_certs"])
+    if params.api_key:
+        auth["api_key"] = params.api_key
+    if params.username is not None:
+        auth["basic_auth"] = (params.username, params.password or "")
+    if params.ca_certs is not None:
+        auth["ca_certs"] = params.ca_certs
+    if params.verify_certs is not None:
+        auth["verify_certs"] = params.verify_certs
     return auth
 
 
@@ -138,15 +94,23 @@ class ElasticsearchConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(self.source)
+        self.options = cast(ElasticsearchParams, self.params)
+        if not self.options.hosts:
+            raise SourceError(
+                "params.hosts is required: the cluster URL or a list of URLs",
+                hint="e.g. hosts: https://search.internal:9200",
+            )
+        hosts = self.options.hosts
+        self.hosts = [hosts] if isinstance(hosts, str) else hosts
+        self.page_size = min(self.options.page_size, MAX_WINDOW)
+        self.timeout = self.options.timeout or source.timeout
         self.index = source.location
         if not self.index:
             raise SourceError(
                 "from: elasticsearch: needs an index, alias or pattern",
                 hint="e.g. from: elasticsearch:logs-*",
             )
-        params = self.source.params
-        self._secrets = [str(params[k]) for k in ("api_key", "password") if params.get(k)]
+        self._secrets = [s for s in (self.options.api_key, self.options.password) if s]
         self._client: elasticsearch.Elasticsearch | None = None
         self._mapped: Mapped | None = None
         self._pit_missing = self.options.paging == "scroll"
@@ -277,7 +241,7 @@ class ElasticsearchConnector(Connector):
         twice or skipped; the count read is checked against the total at the end."""
         body = {
             **search.body,
-            "size": self.options.page_size,
+            "size": self.page_size,
             "sort": [*search.sort, {"_shard_doc": "asc"}],
             "track_total_hits": True,
         }
@@ -307,7 +271,7 @@ class ElasticsearchConnector(Connector):
             self._quietly(lambda es: es.close_point_in_time(id=pit))
 
     def _scroll_pages(self, search: Search) -> Iterator[list[dict[str, Any]]]:
-        body = {**search.body, "size": self.options.page_size, "sort": search.sort or ["_doc"]}
+        body = {**search.body, "size": self.page_size, "sort": search.sort or ["_doc"]}
         keep_alive = self.options.keep_alive
         response = self._call(lambda es: es.search(index=self.index, scroll=keep_alive, **body))
         scroll_id = response.get("_scroll_id")
@@ -373,11 +337,11 @@ class ElasticsearchConnector(Connector):
                 extra["node_class"] = self.options.node_class
             try:
                 self._client = elasticsearch.Elasticsearch(
-                    self.options.hosts,
-                    request_timeout=self.options.timeout,
+                    self.hosts,
+                    request_timeout=self.timeout,
                     max_retries=1,
                     retry_on_timeout=False,
-                    **self.options.auth,
+                    **_auth(self.options),
                     **extra,
                 )
             except (ValueError, TypeError) as error:

@@ -36,25 +36,24 @@ import datetime as dt
 import fnmatch
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from connectors import documents, options, predicates
+from connectors import documents, predicates
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
 from connectors.file import _title as document_title
 from connectors.file import limit_batches
 from connectors.http import excerpt, next_link, redact_url, retry_after, scrub
 from connectors.origins import OriginClient
+from connectors.params import GitHubParams
 
-DEFAULT_BASE = "https://api.github.com"
+MAX_PER_PAGE = 100
 KINDS = ("issues", "pulls", "commits", "files")
-STATES = ("open", "closed", "all")
 TIME = pa.timestamp("s", tz="UTC")
 TEXTS = pa.list_(pa.string())
 SCHEMAS = {
@@ -180,69 +179,14 @@ ROWS: dict[str, dict[str, Callable[[Mapping[str, Any]], Any]]] = {
 }
 
 
-@dataclass(frozen=True)
-class Options:
-    owner: str
-    repo: str
-    kind: str
-    token: str | None
-    base_url: httpx.URL
-    ref: str | None
-    path: str
-    include: str | None
-    state: str
-    per_page: int
-    max_pages: int
-    rate_limit_wait: float
-    timeout: float
-
-
-def parse_options(source: DatasetSource) -> Options:
-    params = source.params
+def _target(source: DatasetSource) -> tuple[str, str, str]:
     parts = source.location.strip("/").split("/")
     if len(parts) != 3 or not all(parts) or parts[2] not in KINDS:
         raise SourceError(
             f"from: github:{source.location} must be owner/repo/<{'|'.join(KINDS)}>",
             hint="e.g. from: github:acme/runbooks/files",
         )
-    state = params.get("state", "all")
-    if state not in STATES:
-        raise SourceError(f"params.state must be one of {', '.join(STATES)}, not {state!r}")
-    base = str(params.get("base_url", DEFAULT_BASE)).rstrip("/")
-    try:
-        base_url = httpx.URL(base)
-    except httpx.InvalidURL as error:
-        raise SourceError(f"params.base_url is not a URL ({error})") from None
-    if base_url.scheme not in ("http", "https") or not base_url.host:
-        raise SourceError("params.base_url must be an http:// or https:// URL")
-    token = params.get("token")
-    return Options(
-        owner=parts[0],
-        repo=parts[1],
-        kind=parts[2],
-        token=str(token) if token else None,
-        base_url=base_url,
-        ref=str(params["ref"]) if params.get("ref") else None,
-        path=str(params.get("path") or "").strip("/"),
-        include=str(params["include"]) if params.get("include") else None,
-        state=state,
-        per_page=_count(params.get("per_page", 100), "per_page", 100),
-        max_pages=_count(params.get("max_pages", 100), "max_pages", None),
-        rate_limit_wait=_wait(params),
-        timeout=options.duration(params, "timeout", source.timeout),
-    )
-
-
-def _count(value: Any, name: str, most: int | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SourceError(f"params.{name} must be a positive integer, not {value!r}")
-    return min(value, most) if most is not None else value
-
-
-def _wait(params: Mapping[str, Any]) -> float:
-    if params.get("rate_limit_wait") in (0, "0", "0s"):
-        return 0.0
-    return options.duration(params, "rate_limit_wait", 60.0)
+    return parts[0], parts[1], parts[2]
 
 
 class GitHubConnector(Connector):
@@ -253,7 +197,14 @@ class GitHubConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(self.source)
+        self.options = cast(GitHubParams, self.params)
+        self.owner, self.repo, self.kind = _target(source)
+        self.base_url = httpx.URL(self.options.base_url)
+        self.path = (self.options.path or "").strip("/")
+        self.ref = self.options.ref or None
+        self.include = self.options.include or None
+        self.per_page = min(self.options.per_page, MAX_PER_PAGE)
+        self.timeout = self.options.timeout or source.timeout
         self._secrets = [self.options.token] if self.options.token else []
         headers = {
             "Accept": "application/vnd.github+json",
@@ -262,17 +213,17 @@ class GitHubConnector(Connector):
         }
         token = {"Authorization": f"Bearer {self.options.token}"} if self.options.token else {}
         self._client = OriginClient(
-            self.options.base_url,
+            self.base_url,
             credentials=token,
             headers=headers,
-            timeout=self.options.timeout,
+            timeout=self.timeout,
             refuse=self._off_origin,
         )
-        self._ref: str | None = self.options.ref
+        self._ref: str | None = self.ref
 
     def schema(self) -> pa.Schema:
         declared = self.source.declared_schema
-        return declared if declared is not None else SCHEMAS[self.options.kind]
+        return declared if declared is not None else SCHEMAS[self.kind]
 
     def accepts_filter(self, predicate: exp.Expression) -> bool:
         return predicates.to_arrow(predicate, self.schema()) is not None
@@ -280,7 +231,7 @@ class GitHubConnector(Connector):
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         schema = project(self.schema(), request.projection)
         condition = self._condition(request)
-        if self.options.kind == "files":
+        if self.kind == "files":
             batches = self._files(schema, condition)
         else:
             batches = self._listing(schema, condition, self._narrowing(request))
@@ -301,7 +252,7 @@ class GitHubConnector(Connector):
     def _narrowing(self, request: ScanRequest) -> dict[str, str]:
         """Query parameters that narrow the listing to a superset of the filtered rows."""
         query: dict[str, str] = {}
-        kind = self.options.kind
+        kind = self.kind
         if kind in ("issues", "pulls"):
             query["state"] = self.options.state
             for predicate in request.filters:
@@ -313,22 +264,22 @@ class GitHubConnector(Connector):
                     # A second early: GitHub does not say whether `since` includes its own time.
                     early = since.astimezone(dt.UTC) - dt.timedelta(seconds=1)
                     query["since"] = early.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if kind == "commits" and self.options.ref:
-            query["sha"] = self.options.ref
+        if kind == "commits" and self.ref:
+            query["sha"] = self.ref
         return query
 
     def _first_url(self, query: Mapping[str, str]) -> httpx.URL:
-        if self.options.kind == "files":
-            return self._url(f"git/trees/{self.options.ref or 'HEAD'}", {"recursive": "1"})
-        return self._url(self.options.kind, {**query, "per_page": str(self.options.per_page)})
+        if self.kind == "files":
+            return self._url(f"git/trees/{self.ref or 'HEAD'}", {"recursive": "1"})
+        return self._url(self.kind, {**query, "per_page": str(self.per_page)})
 
     def _listing(
         self, schema: pa.Schema, condition: pc.Expression | None, query: Mapping[str, str]
     ) -> Iterator[pa.RecordBatch]:
         full = self.schema()
-        readers = ROWS[self.options.kind]
+        readers = ROWS[self.kind]
         for items in self._pages(self._first_url(query)):
-            if self.options.kind == "issues":
+            if self.kind == "issues":
                 items = [item for item in items if "pull_request" not in item]
             rows = [{name: readers[name](item) for name in full.names} for item in items]
             batch = self._batch(rows, full)
@@ -352,8 +303,8 @@ class GitHubConnector(Connector):
         needs_content = any(name not in LISTING for name in schema.names) or (
             condition is not None and early is None
         )
-        for start in range(0, table.num_rows, self.options.per_page):
-            rows = table.slice(start, self.options.per_page).to_pylist()
+        for start in range(0, table.num_rows, self.per_page):
+            rows = table.slice(start, self.per_page).to_pylist()
             if needs_content:
                 for row in rows:
                     row["content"] = self._blob(row["sha"])
@@ -373,10 +324,10 @@ class GitHubConnector(Connector):
 
     def _wanted(self, entry: Mapping[str, Any]) -> bool:
         path = str(entry.get("path", ""))
-        prefix = self.options.path
+        prefix = self.path
         if prefix and not path.startswith(prefix + "/"):
             return False
-        include = self.options.include
+        include = self.include
         return include is None or fnmatch.fnmatch(path, include)
 
     def _default_branch(self) -> str:
@@ -401,8 +352,8 @@ class GitHubConnector(Connector):
     # --- HTTP ------------------------------------------------------------------------------
 
     def _url(self, tail: str, query: Mapping[str, str]) -> httpx.URL:
-        base = self.options.base_url
-        path = f"{base.path.rstrip('/')}/repos/{self.options.owner}/{self.options.repo}"
+        base = self.base_url
+        path = f"{base.path.rstrip('/')}/repos/{self.owner}/{self.repo}"
         path += f"/{tail}" if tail else ""
         return base.copy_with(path=path, params=dict(query))
 
@@ -493,7 +444,7 @@ class GitHubConnector(Connector):
         )
 
     def _repo(self) -> str:
-        return f"{self.options.owner}/{self.options.repo}"
+        return f"{self.owner}/{self.repo}"
 
     def _condition(self, request: ScanRequest) -> pc.Expression | None:
         schema = self.schema()

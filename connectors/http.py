@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 from urllib.parse import unquote_plus
 
 import httpx
@@ -49,16 +49,13 @@ from connectors.base import (
     DatasetSource,
     ScanRequest,
     SourceError,
-    parse_duration,
     project,
 )
 from connectors.origins import Origin, OriginClient, parse_origins
+from connectors.params import HttpParams
 
 MASK = "***"
 EXCERPT_CHARS = 200
-DEFAULT_MAX_PAGES = 100
-DEFAULT_RETRIES = 3
-DEFAULT_BACKOFF = 0.5
 # Waiting longer than this for one request would outlast any sensible query timeout; the request
 # fails instead and the agent sees the API's own answer.
 MAX_WAIT = 30.0
@@ -340,49 +337,12 @@ def _pager(kind: str, spec: Mapping[str, Any]) -> Pager:
 # --- Params ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Options:
-    records: JsonPath
-    headers: dict[str, str]
-    query: dict[str, Any]
-    pager: Pager
-    max_pages: int
-    timeout: float
-    retries: int
-    backoff: float
-    allowed_origins: frozenset[Origin]
-
-
-def parse_options(source: DatasetSource) -> Options:
-    params = source.params
-    return Options(
-        records=parse_json_path(params.get("json_path", "$"), "params.json_path"),
-        headers={str(k): str(v) for k, v in _mapping(params, "headers").items()},
-        query=dict(_mapping(params, "query")),
-        pager=parse_pagination(params.get("pagination")),
-        max_pages=_integer(
-            params.get("max_pages", DEFAULT_MAX_PAGES), "params.max_pages", minimum=1
-        ),
-        timeout=_seconds(params.get("timeout", source.timeout), "params.timeout", positive=True),
-        retries=_integer(params.get("retries", DEFAULT_RETRIES), "params.retries", minimum=0),
-        backoff=_seconds(params.get("backoff", DEFAULT_BACKOFF), "params.backoff", positive=False),
-        allowed_origins=parse_origins(params.get("allowed_origins"), "params.allowed_origins"),
-    )
-
-
 def _check_keys(given: Mapping[str, Any], known: Sequence[str], where: str) -> None:
     unknown = sorted(str(key) for key in given if key not in known)
     if unknown:
         raise SourceError(
             f"unknown {where} key(s): {', '.join(unknown)}; known keys: {', '.join(known)}"
         )
-
-
-def _mapping(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = params.get(key) or {}
-    if not isinstance(value, Mapping):
-        raise SourceError(f"params.{key} must be a mapping of names to values")
-    return value
 
 
 def _integer(value: Any, where: str, minimum: int) -> int:
@@ -395,16 +355,6 @@ def _name(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise SourceError(f"{where} must be a non-empty query parameter name")
     return value
-
-
-def _seconds(value: Any, where: str, *, positive: bool) -> float:
-    try:
-        seconds = parse_duration(value)
-    except (TypeError, ValueError) as error:
-        raise SourceError(f"{where}: {error}") from None
-    if seconds < 0 or (positive and seconds == 0):
-        raise SourceError(f"{where} must be {'more than' if positive else 'at least'} 0 seconds")
-    return seconds
 
 
 # --- Secrets in messages ---------------------------------------------------------------------
@@ -437,7 +387,7 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def secrets_of(options: Options, url: httpx.URL) -> tuple[str, ...]:
+def secrets_of(headers: Mapping[str, str], url: httpx.URL) -> tuple[str, ...]:
     """Every configured value that could be a credential, longest first so none leaks partly.
 
     All header values count, because headers are where APIs take credentials and a custom
@@ -445,7 +395,7 @@ def secrets_of(options: Options, url: httpx.URL) -> tuple[str, ...]:
     because error bodies often echo just the token.
     """
     values: set[str] = set()
-    for value in options.headers.values():
+    for value in headers.values():
         values.add(value)
         values.update(value.split()[-1:])
     values.update(value for name, value in url.params.multi_items() if looks_secret(name))
@@ -616,16 +566,19 @@ class HttpConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(self.source)
+        self.options = cast(HttpParams, self.params)
+        self.records = parse_json_path(self.options.json_path, "params.json_path")
+        self.pager = parse_pagination(self.options.pagination)
+        self.timeout = self.options.timeout or source.timeout
         self._url = base_url(source.location, self.options.query)
-        self._secrets = secrets_of(self.options, self._url)
+        self._secrets = secrets_of(self.options.headers, self._url)
         self._client = OriginClient(
             self._url,
             credentials=self.options.headers,
             headers={"Accept": "application/json"},
-            timeout=self.options.timeout,
+            timeout=self.timeout,
             refuse=self._off_origin,
-            allowed=self.options.allowed_origins,
+            allowed=parse_origins(self.options.allowed_origins, "params.allowed_origins"),
             secret_query=self._secret_query,
         )
         self._schema = source.declared_schema
@@ -642,7 +595,7 @@ class HttpConnector(Connector):
         return pa.RecordBatchReader.from_batches(schema, self._batches(schema, request.limit))
 
     def describe(self, request: ScanRequest) -> str:
-        pager = self.options.pager
+        pager = self.pager
         text = f"GET {redact_url(pager.first(self._url))} ({pager.label})"
         return text if request.limit is None else f"{text} limit={request.limit}"
 
@@ -687,7 +640,7 @@ class HttpConnector(Connector):
         An empty page always ends the scan, whatever the pagination, because many APIs keep
         returning a next link or cursor one page past the end.
         """
-        pager = self.options.pager
+        pager = self.pager
         url = pager.first(self._url)
         seen = {str(url)}
         while True:
@@ -768,10 +721,10 @@ class HttpConnector(Connector):
             ) from None
 
     def _records(self, body: Any, url: httpx.URL) -> list[dict[str, Any]]:
-        records = records_of(body, self.options.records)
+        records = records_of(body, self.records)
         if records is None:
             raise self._error(
-                f"params.json_path {self.options.records.text} matched nothing in the response "
+                f"params.json_path {self.records.text} matched nothing in the response "
                 f"of GET {redact_url(url)}",
                 hint=shape_hint(body),
             )
@@ -786,7 +739,7 @@ class HttpConnector(Connector):
             )
         if isinstance(error, httpx.TimeoutException):
             return self._error(
-                f"GET {shown} timed out after {self.options.timeout:g}s",
+                f"GET {shown} timed out after {self.timeout:g}s",
                 hint="the API is slow; raise params.timeout",
             )
         return self._error(f"GET {shown} failed: {type(error).__name__}: {error}")

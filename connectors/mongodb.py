@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -49,25 +49,12 @@ from connectors.documents import Unsupported
 from connectors.mongo_aggregate import Aggregation
 from connectors.mongo_filters import FilterCompiler, all_of
 from connectors.mongo_schema import ORDERED_KINDS, Kind, infer, kind_for_declared, normalize
+from connectors.params import MongoParams
 
-DEFAULT_SAMPLE = 1000
-DEFAULT_BATCH = 1000
 USERINFO = re.compile(r"://[^:/@\s]*:([^@\s]*)@")
 AUTH_FAILED = 18
 UNAUTHORIZED = 13
 NOT_FOUND_HINT = "check the database and collection in from: (mongodb:db.collection)"
-
-
-@dataclass(frozen=True)
-class Options:
-    uri: str
-    database: str
-    collection: str
-    sample_size: int
-    flatten: bool
-    batch_size: int
-    connect_timeout: float
-    timeout: float
 
 
 @dataclass(frozen=True)
@@ -92,42 +79,14 @@ class Find:
         return text
 
 
-def parse_options(source: DatasetSource) -> Options:
-    params = source.params
-    uri = params.get("uri")
-    if not isinstance(uri, str) or not uri.startswith(("mongodb://", "mongodb+srv://")):
-        raise SourceError(
-            "params.uri is required: a mongodb:// or mongodb+srv:// URI",
-            hint='e.g. uri: "mongodb://reader:${env:MONGO_PASSWORD}@db.internal:27017"',
-        )
+def _target(source: DatasetSource) -> tuple[str, str]:
     database, dot, collection = source.location.partition(".")
     if not database or not dot or not collection:
         raise SourceError(
             f"from: mongodb:{source.location} must name a database and a collection",
             hint="write from: mongodb:<database>.<collection>, e.g. mongodb:shop.orders",
         )
-    return Options(
-        uri=uri,
-        database=database,
-        collection=collection,
-        sample_size=_positive(params.get("sample_size", DEFAULT_SAMPLE), "sample_size"),
-        flatten=_flag(params.get("flatten", False), "flatten"),
-        batch_size=_positive(params.get("batch_size", DEFAULT_BATCH), "batch_size"),
-        connect_timeout=options.duration(params, "connect_timeout", source.timeout),
-        timeout=options.duration(params, "timeout", source.timeout),
-    )
-
-
-def _positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SourceError(f"params.{name} must be a positive integer, not {value!r}")
-    return value
-
-
-def _flag(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise SourceError(f"params.{name} must be true or false, not {value!r}")
-    return value
+    return database, collection
 
 
 class MongoConnector(Connector):
@@ -139,8 +98,18 @@ class MongoConnector(Connector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.options = parse_options(self.source)
-        self._secrets = _secrets(self.options.uri)
+        self.options = cast(MongoParams, self.params)
+        uri = self.options.uri
+        if not uri or not uri.startswith(("mongodb://", "mongodb+srv://")):
+            raise SourceError(
+                "params.uri is required: a mongodb:// or mongodb+srv:// URI",
+                hint='e.g. uri: "mongodb://reader:${env:MONGO_PASSWORD}@db.internal:27017"',
+            )
+        self.uri = uri
+        self.database, self.collection = _target(source)
+        self.timeout = self.options.timeout or source.timeout
+        self.connect_timeout = self.options.connect_timeout or source.timeout
+        self._secrets = _secrets(uri)
         self._client: pymongo.MongoClient[dict[str, Any]] | None = None
         self._schema: pa.Schema | None = None
         self._compiler: FilterCompiler | None = None
@@ -168,7 +137,7 @@ class MongoConnector(Connector):
         return pa.RecordBatchReader.from_batches(schema, self._batches(schema, finds))
 
     def describe(self, request: ScanRequest) -> str:
-        where = f"{self.options.database}.{self.options.collection}"
+        where = f"{self.database}.{self.collection}"
         return f"mongodb {where}: " + " then ".join(find.text() for find in self.plan(request))
 
     def row_count(self) -> int | None:
@@ -316,13 +285,11 @@ class MongoConnector(Connector):
     def _require_collection(self) -> None:
         """Asked before sampling: some servers create a collection that an aggregate names."""
         with self._errors():
-            names = self._client_().get_database(self.options.database).list_collection_names()
-        if self.options.collection not in names:
+            names = self._client_().get_database(self.database).list_collection_names()
+        if self.collection not in names:
             raise self._error(
                 f"collection {self._where()} does not exist",
-                hint=options.close_names(
-                    self.options.collection, names, f"collections in {self.options.database}"
-                ),
+                hint=options.close_names(self.collection, names, f"collections in {self.database}"),
             )
 
     def _batches(self, schema: pa.Schema, finds: list[Find]) -> Iterator[pa.RecordBatch]:
@@ -393,20 +360,20 @@ class MongoConnector(Connector):
         if self._client is None:
             with self._errors():
                 self._client = pymongo.MongoClient(
-                    self.options.uri,
-                    serverSelectionTimeoutMS=int(self.options.connect_timeout * 1000),
-                    connectTimeoutMS=int(self.options.connect_timeout * 1000),
-                    socketTimeoutMS=int(self.options.timeout * 1000),
+                    self.uri,
+                    serverSelectionTimeoutMS=int(self.connect_timeout * 1000),
+                    connectTimeoutMS=int(self.connect_timeout * 1000),
+                    socketTimeoutMS=int(self.timeout * 1000),
                     appname="agent-sidecar",
                 )
         return self._client
 
     def _collection(self) -> Any:
-        database = self._client_().get_database(self.options.database)
-        return database.get_collection(self.options.collection)
+        database = self._client_().get_database(self.database)
+        return database.get_collection(self.collection)
 
     def _where(self) -> str:
-        return f"{self.options.database}.{self.options.collection}"
+        return f"{self.database}.{self.collection}"
 
     def _errors(self) -> _Translate:
         return _Translate(self)

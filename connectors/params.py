@@ -16,6 +16,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -56,6 +57,13 @@ def _seconds(value: Any) -> Any:
     return parse_duration(value) if isinstance(value, str) else value
 
 
+def _web_url(value: str) -> str:
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
 def _one_character(value: str) -> str:
     if len(value) != 1:
         raise ValueError("must be one character, e.g. ',', ';' or '\\t'")
@@ -66,6 +74,7 @@ Duration = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
 Timeout = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 Flag = Annotated[bool, Strict()]
 Character = Annotated[str, AfterValidator(_one_character)]
+WebUrl = Annotated[str, AfterValidator(_web_url)]
 Count = Annotated[int, Field(ge=1)]
 PoolSize = Annotated[int, Field(ge=0, description="Idle connections kept for reuse.")]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -141,7 +150,7 @@ class HttpParams(Params):
 
 class GitHubParams(Params):
     token: str | None = None
-    base_url: str = "https://api.github.com"
+    base_url: WebUrl = "https://api.github.com"
     ref: str | None = None
     path: str | None = None
     include: str | None = None
