@@ -51,7 +51,8 @@ class TestLocations:
     def test_unknown_params_name_the_store_ones(self) -> None:
         with pytest.raises(SourceError) as caught:
             FileConnector(s3("//lake/x.parquet", regoin="eu-west-1"))
-        assert "did you mean 'region'?" in (caught.value.hint or "")
+        assert str(caught.value) == "params.regoin: unknown s3 param; did you mean 'region'?"
+        assert "session_token, role_arn, anonymous" in (caught.value.hint or "")
 
 
 class TestRefusals:
