@@ -181,6 +181,14 @@ class Grant:
                         found[column] = rule
         return found
 
+    def counts_rows(self, relation: str) -> bool:
+        """Whether the caller may learn the relation's row count: not under a row filter, where
+        the source's count (status pages, pg_class.reltuples, metrics) would tell how many rows
+        are hidden from it."""
+        if self.entry is None:
+            return not self.restricted
+        return not any(_glob(relation, key) for key in self.entry.rows)
+
     def narrows(self, relation: str) -> bool:
         """Whether any column rule or row filter applies to the relation."""
         if self.entry is None:

@@ -21,6 +21,7 @@ import anyio
 import pyarrow as pa
 from sqlglot import exp
 
+from policies.access import Grant
 from policies.identity import Identity
 from sidecar.engine.catalog import DatasetEntry
 from sidecar.engine.planner import DIALECT
@@ -106,12 +107,13 @@ class DataTools:
             MAX_CATALOG_ROWS,
             caller,
         )
+        grant = self.engine.access.grant(caller.identity)
         return [
             {
                 "name": record["table_name"],
                 "kind": "view" if record["table_type"] == "VIEW" else "dataset",
                 "description": self.description(record["table_name"]),
-                "rows": self._rows(record["table_name"]),
+                "rows": self._rows(record["table_name"], grant),
             }
             for record in rows.records()
         ]
@@ -129,7 +131,7 @@ class DataTools:
             }
             for record in rows.records()
         ]
-        catalog = self.engine.catalog
+        catalog, grant = self.engine.catalog, self.engine.access.grant(caller.identity)
         entry = catalog.datasets.get(name.lower())
         view = catalog.views.get(name.lower())
         described: dict[str, Any] = {
@@ -137,11 +139,11 @@ class DataTools:
             "kind": "dataset" if entry else "view",
             "description": self.description(name),
             "columns": columns,
-            "rows": self._rows(name),
+            "rows": self._rows(name, grant),
         }
         if entry is not None:
             described["connector"] = entry.config.scheme
-            described["freshness"] = freshness(entry)
+            described["freshness"] = freshness(entry, grant)
         return described
 
     async def sample(self, name: str, limit: int, caller: Caller) -> Rows:
@@ -201,13 +203,14 @@ class DataTools:
                 return item.description
         return None
 
-    def _rows(self, name: str) -> int | None:
+    def _rows(self, name: str, grant: Grant) -> int | None:
         entry = self.engine.catalog.datasets.get(name.lower())
-        return dataset_status(entry)["rows"] if entry is not None else None
+        return dataset_status(entry, grant)["rows"] if entry is not None else None
 
 
-def dataset_status(entry: DatasetEntry) -> dict[str, Any]:
-    """A dataset's state as /v1/status shows it: rows, load time, the local copy's refreshes."""
+def dataset_status(entry: DatasetEntry, grant: Grant) -> dict[str, Any]:
+    """A dataset's state as /v1/status shows it to `grant`: rows (unless a row filter hides
+    some of them from it), load time, the local copy's refreshes."""
     status: dict[str, Any] = {
         "name": entry.name,
         "connector": entry.config.scheme,
@@ -222,14 +225,18 @@ def dataset_status(entry: DatasetEntry) -> dict[str, Any]:
     if copy is not None:
         status["acceleration"] = asdict(copy.status)
         status["rows"] = copy.status.rows
+    if not grant.counts_rows(entry.name):
+        status["rows"] = None
+        if copy is not None:
+            status["acceleration"]["rows"] = None
     return status
 
 
-def freshness(entry: DatasetEntry) -> dict[str, Any]:
+def freshness(entry: DatasetEntry, grant: Grant) -> dict[str, Any]:
     """How current a dataset's answers are, in words and UTC times a model reads: a dataset
     without acceleration is read from its source by every query; an accelerated one is a
     local copy as of its last refresh."""
-    status = dataset_status(entry)
+    status = dataset_status(entry, grant)
     fresh: dict[str, Any] = {"state": status["state"]}
     acceleration = status.get("acceleration")
     if acceleration is None:

@@ -2,14 +2,19 @@
 interface, latency, failed logins, dataset health.
 
 Each runtime owns its own registry so several sidecars (or tests) in one process never collide.
+A scrape is answered as its caller: under policies the dataset gauges name only the datasets
+that caller sees, and give row counts only where no row filter hides rows from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from policies.access import Grant, unrestricted
 from sidecar.engine import Engine
 from sidecar.engine.catalog import State
 
@@ -22,7 +27,8 @@ class DatasetCollector(Collector):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def collect(self) -> list[GaugeMetricFamily]:
+    def collect(self, grant: Grant | None = None) -> list[GaugeMetricFamily]:
+        grant = grant or unrestricted()
         ready = GaugeMetricFamily(
             "sidecar_dataset_ready", "1 when the dataset's source is loadable", labels=["dataset"]
         )
@@ -32,8 +38,10 @@ class DatasetCollector(Collector):
             labels=["dataset"],
         )
         for entry in self.engine.catalog.datasets.values():
+            if not grant.sees(entry.name):
+                continue
             ready.add_metric([entry.name], 1.0 if entry.state is State.READY else 0.0)
-            if entry.row_count is not None:
+            if entry.row_count is not None and grant.counts_rows(entry.name):
                 rows.add_metric([entry.name], float(entry.row_count))
         return [ready, rows]
 
@@ -85,7 +93,27 @@ class Metrics:
             ["interface"],
             registry=self.registry,
         )
-        self.registry.register(DatasetCollector(engine))
+        self.datasets = DatasetCollector(engine)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, grant: Grant | None = None) -> bytes:
+        """The exposition as `grant` may read it (everything without one)."""
+        scrape = CollectorRegistry()
+        scrape.register(_Counters(self.registry))
+        scrape.register(_Visible(self.datasets, grant))
+        return generate_latest(scrape)
+
+
+class _Counters(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self.registry.collect()
+
+
+class _Visible(Collector):
+    def __init__(self, datasets: DatasetCollector, grant: Grant | None) -> None:
+        self.datasets, self.grant = datasets, grant
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        return self.datasets.collect(self.grant)

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from policies.access import Grant
 from policies.identity import ANONYMOUS_IDENTITY, Authenticator, Identity
 from sidecar.datatools import Caller, DataTools, dataset_status
 from sidecar.engine.catalog import DatasetEntry
@@ -225,7 +226,7 @@ class HttpApi:
         """The sidecar's state as `identity` may see it: /v1/status, and MCP's status resource."""
         grant = self.engine.access.grant(identity)
         datasets = [
-            self._dataset_status(entry)
+            self._dataset_status(entry, grant)
             for entry in self.engine.catalog.datasets.values()
             if grant.sees(entry.name)
         ]
@@ -239,7 +240,8 @@ class HttpApi:
         return body
 
     async def prometheus(self, request: Request) -> Response:
-        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+        grant = self.engine.access.grant(_identity(request))
+        return Response(self.metrics.render(grant), media_type="text/plain; version=0.0.4")
 
     async def sql(self, request: Request) -> Response:
         media = formats.negotiate(request.headers.get("accept"))
@@ -271,11 +273,13 @@ class HttpApi:
         headers = {"Results-Cache-Status": statement.cache_status}
         return BatchStream(body, media_type=media, headers=headers)
 
-    def _dataset_status(self, entry: DatasetEntry) -> dict[str, Any]:
-        status = dataset_status(entry)
+    def _dataset_status(self, entry: DatasetEntry, grant: Grant) -> dict[str, Any]:
+        status = dataset_status(entry, grant)
         index = self.engine.search.entries.get(entry.name.lower())
         if index is not None:
             status["search"] = index.status()
+            if not grant.counts_rows(entry.name):
+                status["search"].update(rows=None, chunks=None)
         return status
 
     async def search(self, request: Request) -> Response:
@@ -298,7 +302,8 @@ class HttpApi:
             entry = await anyio.to_thread.run_sync(self.engine.refresh, name, _identity(request))
         except SidecarError as error:
             return error_response(error)
-        return JSONResponse(self._dataset_status(entry))
+        grant = self.engine.access.grant(_identity(request))
+        return JSONResponse(self._dataset_status(entry, grant))
 
     async def _stream(
         self, media: str, statement: Statement, first: Any, batches: Iterator[pa.RecordBatch]

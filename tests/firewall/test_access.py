@@ -203,3 +203,26 @@ def test_mcp_lists_and_describes_only_what_is_visible(firewall: Firewall, role: 
                 assert [column["name"] for column in columns] == SRE_CUSTOMERS
 
     asyncio.run(main())
+
+
+def test_a_row_filtered_dataset_never_tells_its_full_row_count(firewall: Firewall) -> None:
+    """customers has 12 rows; sre sees the 4 of its country: the source's count on a status
+    page, pg_class.reltuples, a metrics gauge or a tool would tell it how many are hidden."""
+    status = {item["name"]: item for item in get(firewall, "sre", "/v1/status")["datasets"]}
+    assert status["customers"]["rows"] is None and status["orders"]["rows"] == 1000
+    free = {item["name"]: item for item in get(firewall, "free", "/v1/status")["datasets"]}
+    assert free["customers"]["rows"] == 12
+    who = identity("sre", "http")
+    metrics = httpx.get(
+        f"{firewall.endpoints.http}/metrics",
+        headers={"Authorization": f"Bearer {firewall.keys[who]}"},
+        timeout=30,
+    ).text
+    assert 'sidecar_dataset_ready{dataset="customers"} 1.0' in metrics
+    assert 'dataset="events"' not in metrics and 'dataset="slow"' not in metrics
+    assert 'sidecar_dataset_rows{dataset="customers"}' not in metrics
+    assert 'sidecar_dataset_rows{dataset="orders"} 1000.0' in metrics
+    reltuples = "SELECT reltuples FROM pg_catalog.pg_class WHERE relname = 'customers'"
+    assert "-1" in psql(firewall, "sre", reltuples)
+    schema = tool(firewall, "sre", "table_schema", {"table": "customers"})
+    assert schema["rows"] is None

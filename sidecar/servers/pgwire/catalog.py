@@ -272,9 +272,17 @@ def _relations(engine: Engine, grant: Grant) -> Iterable[Relation]:
             relation.schema,
             relation.description,
             relation.sql if entry is None else None,
-            float(entry.row_count if entry is not None and entry.row_count is not None else -1),
+            _row_estimate(entry, grant),
             _column_notes(entry) if entry is not None else {},
         )
+
+
+def _row_estimate(entry: DatasetEntry | None, grant: Grant) -> float:
+    """pg_class.reltuples: the source's count, or -1 (unknown) where a row filter would make
+    it tell the caller how many rows are hidden from it."""
+    if entry is None or entry.row_count is None or not grant.counts_rows(entry.name):
+        return -1.0
+    return float(entry.row_count)
 
 
 def _column_notes(entry: DatasetEntry) -> dict[str, str]:
