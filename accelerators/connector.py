@@ -14,7 +14,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from accelerators.refresh import Accelerated, LocalCopy
-from connectors.base import Connector, DatasetSource, ScanRequest, SourceError
+from connectors.base import Cancellation, Connector, DatasetSource, ScanRequest, SourceError
 from connectors.sql import SqlConnector
 
 SOURCE_KEY = "sidecar-accelerator"
@@ -54,11 +54,11 @@ class AcceleratedConnector(CopyConnector, SqlConnector):
     def table(self) -> exp.Table:
         return self.copy.view
 
-    def query(self, sql: str) -> pa.RecordBatchReader:
+    def query(self, sql: str, cancellation: Cancellation | None = None) -> pa.RecordBatchReader:
         """DuckDB's answer; its refusals (a function or type DuckDB lacks) are the source's,
         so the engine runs such a query itself over scans of the copy."""
         try:
-            return self.copy.store.read(sql)
+            return self.copy.store.read(sql, cancellation=cancellation)
         except duckdb.Error as error:
             raise SourceError(f"the local duckdb copy cannot run this query: {error}") from None
 

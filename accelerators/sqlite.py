@@ -412,8 +412,8 @@ class SqliteConnector(CopyConnector, SqlConnector):
     def table(self) -> exp.Table:
         return exp.table_(exp.to_identifier(self.copy.name, quoted=True))
 
-    def query(self, sql: str) -> pa.RecordBatchReader:
-        return self.copy.read(sql)
+    def query(self, sql: str, cancellation: Cancellation | None = None) -> pa.RecordBatchReader:
+        return self.copy.read(sql, None, cancellation)
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         """The copy's rows, typed as the dataset; with on_zero_results: use_source, the

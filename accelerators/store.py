@@ -9,11 +9,14 @@ tables underneath.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 from sqlglot import exp
+
+from connectors.base import Cancellation, SourceError
 
 
 class DuckDbStore:
@@ -55,11 +58,40 @@ class DuckDbStore:
         )
         return bool(row and row[0])
 
-    def read(self, sql: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
-        return self.cursor().sql(sql).to_arrow_reader(batch_rows)
+    def read(
+        self, sql: str, batch_rows: int = 65_536, cancellation: Cancellation | None = None
+    ) -> pa.RecordBatchReader:
+        """`sql`'s rows as DuckDB produces them; a cancel interrupts DuckDB mid-statement."""
+        cursor = self.cursor()
+        forget = cancellation.on_cancel(cursor.interrupt) if cancellation else _nothing
+        try:
+            reader = cursor.sql(sql).to_arrow_reader(batch_rows)
+        except BaseException:
+            forget()
+            cursor.close()
+            raise
+        return pa.RecordBatchReader.from_batches(reader.schema, _streamed(reader, cursor, forget))
 
     def close(self) -> None:
         self._connection.close()
+
+
+def _streamed(
+    reader: pa.RecordBatchReader, cursor: duckdb.DuckDBPyConnection, forget: Callable[[], None]
+) -> Iterator[pa.RecordBatch]:
+    """The reader's batches; its cursor is closed however the stream ends."""
+    try:
+        yield from reader
+    except duckdb.InterruptException:
+        raise SourceError("the query was cancelled") from None
+    finally:
+        forget()
+        reader.close()
+        cursor.close()
+
+
+def _nothing() -> None:
+    return None
 
 
 def _quote(name: str) -> str:

@@ -29,7 +29,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from connectors import options
-from connectors.base import DatasetSource, SourceError
+from connectors.base import Cancellation, DatasetSource, SourceError
 from connectors.pool import Pool
 from connectors.sql import SqlConnector
 
@@ -149,19 +149,21 @@ class AdbcConnector(SqlConnector):
         reader.read_all()
         return reader.schema
 
-    def query(self, sql: str) -> pa.RecordBatchReader:
+    def query(self, sql: str, cancellation: Cancellation | None = None) -> pa.RecordBatchReader:
         connection = self._acquire()
         cursor = connection.cursor()
+        forget = cancellation.on_cancel(lambda: _cancel(cursor)) if cancellation else _nothing
         try:
             with _Watchdog(self.timeout, cursor) as watchdog:
                 cursor.execute(sql)
                 reader = cursor.fetch_record_batch()
         except adbc_driver_manager.Error as error:
+            forget()
             cursor.close()
             self._pool.discard(connection)
             raise self._error(error, timed_out=watchdog.fired) from None
         schema, converters = _normalised(reader.schema)
-        batches = self._batches(connection, cursor, reader, schema, converters)
+        batches = self._batches(connection, cursor, reader, schema, converters, forget)
         return pa.RecordBatchReader.from_batches(schema, batches)
 
     def close(self) -> None:
@@ -174,6 +176,7 @@ class AdbcConnector(SqlConnector):
         reader: pa.RecordBatchReader,
         schema: pa.Schema,
         converters: Sequence[Convert | None],
+        forget: Callable[[], None],
     ) -> Iterator[pa.RecordBatch]:
         """A stream abandoned half-read is cancelled at the source and its connection closed."""
         finished = False
@@ -189,6 +192,7 @@ class AdbcConnector(SqlConnector):
         except (adbc_driver_manager.Error, pa.ArrowException, OSError) as error:
             raise self._error(error, timed_out=watchdog.fired) from None
         finally:
+            forget()
             if not finished:
                 _cancel(cursor)
             cursor.close()
@@ -270,6 +274,10 @@ def _cancel(cursor: Any) -> None:
         cursor.adbc_cancel()
     except (adbc_driver_manager.Error, AttributeError):
         return
+
+
+def _nothing() -> None:
+    return None
 
 
 def _close(connection: Any) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from connectors import options
-from connectors.base import DatasetSource, SourceError
+from connectors.base import Cancellation, DatasetSource, SourceError
 from connectors.pool import Pool
 from connectors.sql import SqlConnector
 
@@ -109,19 +110,40 @@ class MySqlConnector(SqlConnector):
             self._schema = self.resolve_schema(self._probe(), self._where())
         return self._schema
 
-    def query(self, sql: str) -> pa.RecordBatchReader:
+    def query(self, sql: str, cancellation: Cancellation | None = None) -> pa.RecordBatchReader:
         connection = self._acquire()
+        thread = connection.connection_id
+        forget = cancellation.on_cancel(lambda: self._kill(thread)) if cancellation else _nothing
         try:
             cursor = connection.cursor(raw=True)
             cursor.execute(sql)
             columns = [_column(d) for d in cursor.description]
         except mysql_connector.Error as error:
+            forget()
             self._pool.discard(connection)
             raise self._error(error) from None
         schema = pa.schema([pa.field(c.name, c.type) for c in columns])
         return pa.RecordBatchReader.from_batches(
-            schema, self._batches(connection, cursor, columns, schema)
+            schema, self._batches(connection, cursor, columns, schema, forget)
         )
+
+    def _kill(self, thread: int) -> None:
+        """Stop a cancelled query at the server (KILL QUERY, on a connection of its own, from
+        a thread of its own: the canceller must not wait for the server)."""
+
+        def kill() -> None:
+            try:
+                connection = self._connect()
+            except mysql_connector.Error:
+                return
+            try:
+                connection.cursor().execute(f"KILL QUERY {int(thread)}")
+            except mysql_connector.Error:
+                pass  # the query had already ended
+            finally:
+                _disconnect(connection)
+
+        threading.Thread(target=kill, name="mysql-kill-query", daemon=True).start()
 
     def close(self) -> None:
         self._pool.close()
@@ -133,7 +155,12 @@ class MySqlConnector(SqlConnector):
         return schema
 
     def _batches(
-        self, connection: Any, cursor: Any, columns: Sequence[Column], schema: pa.Schema
+        self,
+        connection: Any,
+        cursor: Any,
+        columns: Sequence[Column],
+        schema: pa.Schema,
+        forget: Callable[[], None],
     ) -> Iterator[pa.RecordBatch]:
         """A stream abandoned half-read (a LIMIT met above) closes its connection: reading the
         rest of the result just to reuse it could cost more than a new connection."""
@@ -154,6 +181,7 @@ class MySqlConnector(SqlConnector):
                 hint="check the columns declared in sidecar.yaml, or cast it in a view",
             ) from None
         finally:
+            forget()
             if finished:
                 self._pool.release(connection)
             else:
@@ -380,3 +408,7 @@ def _bits(values: list[Any]) -> pa.Array:
     return pa.array(
         [None if b is None else int.from_bytes(bytes(b), "big") for b in values], pa.uint64()
     )
+
+
+def _nothing() -> None:
+    return None

@@ -27,7 +27,14 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
+from connectors.base import (
+    Cancellation,
+    Connector,
+    DatasetSource,
+    ScanRequest,
+    SourceError,
+    project,
+)
 from connectors.sql_render import Rules, render_filter, render_order, rules_for
 
 Node = TypeVar("Node", bound=exp.Expression)
@@ -52,8 +59,9 @@ class SqlConnector(Connector):
         """The dataset's table as the source names it (database/schema qualified)."""
 
     @abstractmethod
-    def query(self, sql: str) -> pa.RecordBatchReader:
-        """Run SQL written in `dialect` at the source and stream its result."""
+    def query(self, sql: str, cancellation: Cancellation | None = None) -> pa.RecordBatchReader:
+        """Run SQL written in `dialect` at the source and stream its result; a cancel stops
+        the statement at the source, even mid-read."""
 
     @property
     def rules(self) -> Rules:
@@ -160,7 +168,7 @@ class SqlConnector(Connector):
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         """The source's stream, cast to the dataset's (declared) schema where they differ."""
-        reader = self.query(self.select(request))
+        reader = self.query(self.select(request), request.cancellation)
         wanted = project(self.schema(), request.projection)
         if reader.schema.equals(wanted):
             return reader

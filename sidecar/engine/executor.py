@@ -20,6 +20,7 @@ from sidecar.engine.dialect import PARSER_DIALECT, datafusion_sql
 from sidecar.engine.grouping import GroupedQuery
 from sidecar.engine.memory import TableConnector
 from sidecar.engine.planner import SCAN_PREFIX, DirectScan, Plan
+from sidecar.engine.stoppable import StoppableStream
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
 
@@ -155,11 +156,16 @@ class QueryResult:
         """DataFusion's batches, held to the schema it announced (its batches can differ in
         nullability from the plan, and every wire format promises one schema)."""
         with self._errors():
-            for batch in self._frame.execute_stream():
-                record_batch = batch.to_pyarrow()
-                if not record_batch.schema.equals(self.schema):
-                    record_batch = conform(record_batch, self.schema, "the query")
-                yield record_batch
+            stream = StoppableStream(self._frame, self.cancelled)
+            try:
+                for record_batch in stream:
+                    if not record_batch.schema.equals(self.schema):
+                        record_batch = conform(record_batch, self.schema, "the query")
+                    yield record_batch
+            except Cancelled:
+                raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
+            finally:
+                stream.close()
 
     def _pushed(self) -> Iterator[pa.RecordBatch]:
         """The source's answer, typed as DataFusion planned it: a query's result types must not
@@ -168,8 +174,10 @@ class QueryResult:
         relations = ", ".join(self.plan.relations)
         self._pushed_queries += 1
         try:
-            reader = self.plan.pushed.connector.query(self.plan.pushed.sql)
+            reader = self.plan.pushed.connector.query(self.plan.pushed.sql, self.cancelled)
         except SourceError:
+            if self.cancelled.is_set():
+                raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
             # The source could not take the query as written (a construct its dialect lacks):
             # DataFusion runs it over ordinary scans instead, and reports any real outage.
             self.plan.pushed = None
@@ -179,9 +187,13 @@ class QueryResult:
             for batch in reader:
                 yield conform(batch, self.schema, relations)
         except SourceError as error:
+            if self.cancelled.is_set():
+                raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
             raise SidecarError(
                 ErrorCode.SOURCE, REDACTOR.redact(f"{relations}: {error}"), hint=error.hint
             ) from None
+        finally:
+            reader.close()
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.schema, iter(self))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import pytest
 
 from connectors import open_connector
-from connectors.base import DatasetSource, SourceError
+from connectors.base import Cancellation, DatasetSource, SourceError
 from tests.peers.mariadb import MariaDB
 from tests.peers.postgres import Postgres
 
@@ -47,3 +49,29 @@ def test_connect_timeout_to_a_silent_host(mariadb: MariaDB) -> None:
         with pytest.raises(SourceError):
             connector.schema()
         assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("peer", "location", "statement"),
+    [
+        ("mariadb", "mysql.user", "SELECT BENCHMARK(100000000000, md5('x'))"),
+        ("postgres", "pg_catalog.pg_class", "SELECT pg_sleep(60)"),
+    ],
+)
+def test_a_cancel_stops_the_statement_at_the_source(
+    request: pytest.FixtureRequest, peer: str, location: str, statement: str
+) -> None:
+    """The query's cancel reaches the server (KILL QUERY, PostgreSQL's cancel request) long
+    before the source timeout would."""
+    server = request.getfixturevalue(peer)
+    scheme = "mysql" if peer == "mariadb" else "postgres"
+    connector = open_connector(
+        DatasetSource("slow", scheme, location, server.params(timeout="60s"))
+    )
+    cancellation = Cancellation()
+    threading.Timer(0.5, cancellation.set).start()
+    started = time.monotonic()
+    with contextlib.suppress(SourceError):
+        connector.query(statement, cancellation).read_all()
+    assert time.monotonic() - started < 10
+    assert cancellation.is_set()

@@ -50,7 +50,7 @@ class DuckDbSource(SqlConnector):
                 .schema
             )
 
-    def query(self, sql: str) -> pa.RecordBatchReader:
+    def query(self, sql: str, cancellation: object = None) -> pa.RecordBatchReader:
         self.log.append(sql)
         with LOCK:
             table = DATABASE.cursor().sql(sql).to_arrow_table()

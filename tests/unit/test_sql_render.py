@@ -98,7 +98,7 @@ class UpperCaseSource(SqlConnector):
     def table(self) -> exp.Table:
         return exp.to_table("DB.PUBLIC.T")
 
-    def query(self, sql: str) -> pa.RecordBatchReader:
+    def query(self, sql: str, cancellation: object = None) -> pa.RecordBatchReader:
         raise AssertionError(sql)
 
     def schema(self) -> pa.Schema:
