@@ -21,7 +21,7 @@ import importlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -57,7 +57,7 @@ class AdbcConnector(SqlConnector):
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)
-        self.timeout = options.duration(self.source.params, "timeout", source.timeout)
+        self.timeout = self.source.params.get("timeout") or source.timeout
         self._schema: pa.Schema | None = None
         self._pool: Pool[Any] = Pool(
             self._connect, _close, max_idle=int(self.source.params.get("pool_size", 4))
@@ -83,8 +83,6 @@ class AdbcConnector(SqlConnector):
             ) from None
         self.dialect = dialect
         db_kwargs = params.get("db_kwargs", {})
-        if not isinstance(db_kwargs, Mapping):
-            raise SourceError("params.db_kwargs must be a mapping of driver options")
         self.driver = _driver_path(str(driver))
         self.entrypoint = params.get("entrypoint")
         self.db_kwargs = {str(k): str(v) for k, v in db_kwargs.items()}

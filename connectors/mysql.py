@@ -87,8 +87,8 @@ class MySqlConnector(SqlConnector):
         self.port = int(params.get("port", 3306))
         self.user = str(params.get("user", "root"))
         self._password = params.get("password")
-        self.timeout = options.duration(params, "timeout", source.timeout)
-        self.connect_timeout = options.duration(params, "connect_timeout", min(self.timeout, 10.0))
+        self.timeout = params.get("timeout") or source.timeout
+        self.connect_timeout = params.get("connect_timeout") or min(self.timeout, 10.0)
         self._pool: Pool[Any] = Pool(
             self._connect, _disconnect, max_idle=int(params.get("pool_size", 4))
         )

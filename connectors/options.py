@@ -1,4 +1,4 @@
-"""Helpers every database connector needs for its `params`: validation, durations, secrets.
+"""Helpers every database connector needs around its `params`: secrets and suggestions.
 
 Params arrive with `${env:..}` / `${file:..}` secrets already resolved, so anything a connector
 says about them (errors, source keys, EXPLAIN) must be scrubbed of the password first.
@@ -9,37 +9,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Collection, Iterable, Mapping
-from typing import Any
-
-from connectors.base import SourceError, parse_duration
+from collections.abc import Iterable
 
 URI_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)@")
-
-
-def check_known(params: Mapping[str, Any], known: Collection[str], kind: str) -> None:
-    """Unknown params fail at startup, naming the closest known one."""
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], list(known), n=1)
-        suggestion = f"; did you mean '{close[0]}'?" if close else ""
-        raise SourceError(
-            f"unknown param '{unknown[0]}' for a {kind} dataset",
-            hint=f"known params: {', '.join(sorted(known))}{suggestion}",
-        )
-
-
-def duration(params: Mapping[str, Any], name: str, default: float) -> float:
-    value = params.get(name)
-    if value is None:
-        return default
-    try:
-        seconds = parse_duration(value)
-    except (ValueError, TypeError) as error:
-        raise SourceError(f"params.{name}: {error}", hint="e.g. 500ms, 10s or 2m") from None
-    if seconds <= 0:
-        raise SourceError(f"params.{name} must be positive", hint="e.g. 500ms, 10s or 2m")
-    return seconds
 
 
 def fingerprint(secret: object) -> str:

@@ -51,7 +51,7 @@ class PostgresConnector(AdbcConnector):
                 f"'{self.source.location}' names a database; PostgreSQL reads one per connection",
                 hint="write from: postgres:<schema>.<table> and set params.dbname",
             )
-        connect_timeout = options.duration(params, "connect_timeout", min(self.timeout, 10.0))
+        connect_timeout = params.get("connect_timeout") or min(self.timeout, 10.0)
         self.uri = self._uri(params, connect_timeout)
         parts = urlsplit(self.uri)
         self._password = parts.password

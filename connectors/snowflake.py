@@ -14,7 +14,6 @@ Snowflake-compatible server in tests).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -64,12 +63,10 @@ class SnowflakeConnector(AdbcConnector):
             table.set("catalog", exp.to_identifier(str(params["database"])))
         self._table = table
         extra = params.get("options", {})
-        if not isinstance(extra, Mapping):
-            raise SourceError("params.options must be a mapping of ADBC Snowflake options")
         kwargs = {OPTION_NAMES[k]: str(v) for k, v in params.items() if k in OPTION_NAMES}
         kwargs["username"] = str(params.get("user", ""))
         kwargs["password"] = str(params.get("password", ""))
-        connect = options.duration(params, "connect_timeout", min(self.timeout, 10.0))
+        connect = params.get("connect_timeout") or min(self.timeout, 10.0)
         kwargs[PREFIX + "client_option.login_timeout"] = f"{connect:g}s"
         kwargs[PREFIX + "client_option.request_timeout"] = f"{self.timeout:g}s"
         kwargs.update({str(k): str(v) for k, v in extra.items()})
