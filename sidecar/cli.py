@@ -596,10 +596,23 @@ def cmd_refresh(args: argparse.Namespace, io: Io) -> int:
         item = client.get_json(f"/v1/datasets/{args.name}/acceleration/refresh", method="POST")
     finally:
         client.close()
-    acceleration = item.get("acceleration") or {}
-    io.say(Text(f"{item.get('name')}: {acceleration.get('rows', 0):,} rows, ")
-           + Text(acceleration_summary(acceleration)))  # fmt: skip
+    io.say(Text(refresh_summary(item)))
     return 0
+
+
+def refresh_summary(item: dict[str, Any]) -> str:
+    """What a refresh rebuilt: the local copy, the search index, or both (a searchable dataset
+    without acceleration has only its index rebuilt)."""
+    parts = []
+    if acceleration := item.get("acceleration"):
+        parts.append(f"{acceleration.get('rows', 0):,} rows, {acceleration_summary(acceleration)}")
+    if search := item.get("search"):
+        took = search.get("build_seconds") or 0.0
+        parts.append(
+            f"search index {search.get('state', '')}: {search.get('rows') or 0:,} rows, "
+            f"{search.get('chunks') or 0:,} chunks, built in {took:.2f}s"
+        )
+    return f"{item.get('name')}: " + "; ".join(parts)
 
 
 def cmd_datasets(args: argparse.Namespace, io: Io) -> int:

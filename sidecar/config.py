@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 import connectors
 from connectors.base import parse_duration
@@ -581,7 +582,8 @@ class SidecarConfig(Strict):
         "dataset, present means deny by default.",
     )
     audit: Audit | None = None
-    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    # Where the file was read from (relative paths resolve against it): not a setting.
+    base_dir: SkipJsonSchema[Path] = Field(default_factory=Path.cwd, exclude=True)
 
     @model_validator(mode="after")
     def _unique_names(self) -> SidecarConfig:

@@ -67,6 +67,11 @@ DATASETS = [
     {"name": "by_day", "connector": "view", "description": None, "kind": "view", "columns": []},
 ]  # fmt: skip
 
+GUIDES_REFRESHED = {
+    "name": "guides", "connector": "file", "state": "ready", "rows": 6,
+    "search": {"state": "ready", "mode": "memory", "rows": 6, "chunks": 9, "build_seconds": 0.08},
+}  # fmt: skip
+
 
 def arrow_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
@@ -83,7 +88,9 @@ class StandIn(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         sql = self.rfile.read(int(self.headers["Content-Length"])).decode()
         self.server.seen.append({"path": self.path, "sql": sql, "headers": dict(self.headers)})
-        if "nosuch" in sql:
+        if self.path == "/v1/datasets/guides/acceleration/refresh":
+            self.reply(200, "application/json", json.dumps(GUIDES_REFRESHED).encode())
+        elif "nosuch" in sql:
             self.reply(404, "application/json", json.dumps({"error": {
                 "code": "undefined_table", "message": 'relation "nosuch" does not exist',
                 "hint": "did you mean orders?", "position": sql.index("nosuch") + 1,
@@ -365,7 +372,12 @@ datasets:
 def test_config_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert "datasets" in schema["properties"]
+    assert {"datasets", "policies", "audit", "models"} <= set(schema["properties"])
+    assert "base_dir" not in schema["properties"]  # internal: where the file was read from
+    definitions = schema["$defs"]
+    assert "search" in definitions["Dataset"]["properties"]
+    assert "limits" in definitions["Policy"]["properties"]
+    assert "max_statement_size" in definitions["Runtime"]["properties"]
     assert schema["title"] == "sidecar.yaml"
 
 
@@ -557,6 +569,15 @@ def test_datasets(api: StandInServer, capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert re.search(r"orders\s+file\s+One row per order\s+2", out)
     assert re.search(r"by_day\s+view\s+-", out)
+
+
+def test_refresh_of_a_searchable_dataset_reports_its_index(
+    api: StandInServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["refresh", "guides", "--url", api.url]) == 0
+    out = capsys.readouterr().out
+    assert "guides: search index ready: 6 rows, 9 chunks, built in 0.08s" in out
+    assert "0 rows" not in out
 
 
 def test_status_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
