@@ -11,6 +11,7 @@ grouped single-table query to a source that aggregates (`grouping`).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from sidecar.engine.restriction import Restriction
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 
+log = logging.getLogger("sidecar.engine")
 DIALECT = "postgres"
 SCAN_PREFIX = "__scan_"
 MAX_VIEW_DEPTH = 16
@@ -187,10 +189,13 @@ class Planner:
             # a view reads with its definer's visibility, the system tables always the caller's
             definer = DEFINER in table.meta and table.db.lower() != SYSTEM_SCHEMA
             try:
-                yield table, self.catalog.resolve(table, None if definer else grant)
+                resolved = self.catalog.resolve(table, None if definer else grant)
             except SidecarError as error:
+                if definer:  # the definer's catalog is not the caller's to read in a hint
+                    raise _broken_view(table.meta[DEFINER], error) from None
                 error.position = _position(sql, table.name)
                 raise
+            yield table, resolved
 
     def _bind_scans(self, statement: exp.Expression, sql: str, grant: Grant) -> list[Scan]:
         scans = []
@@ -481,6 +486,17 @@ def _compares_text(statement: exp.Expression, scans: list[Scan]) -> bool:
     return any(
         column.name.lower() in text and id(column) not in returned
         for column in statement.find_all(exp.Column)
+    )
+
+
+def _broken_view(view: str, error: SidecarError) -> SidecarError:
+    """A view whose own SQL fails to resolve: the caller learns which view, the operator's log
+    what it references (the definer sees datasets the caller may not)."""
+    log.warning("view %s is invalid: %s (%s)", view, error.message, error.hint)
+    return SidecarError(
+        ErrorCode.QUERY,
+        f"view {view} is invalid: its SQL references a relation that does not exist",
+        hint="ask the operator to fix the view's sql in sidecar.yaml",
     )
 
 

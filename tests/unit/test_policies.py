@@ -342,6 +342,20 @@ def test_a_row_filter_the_source_cannot_take_is_applied_by_the_sidecar(root: Pat
     assert rows(engine, "SELECT count(*) AS n FROM customers", SRE) == [{"n": 4}]
 
 
+def test_a_broken_view_names_no_dataset_the_caller_cannot_see(root: Path) -> None:
+    """A view resolves with its definer's visibility: when its SQL names a relation that does
+    not exist, the error's did-you-mean must not list the definer's catalog to the caller."""
+    data = config_data(root)
+    data["views"].append({"name": "stale", "sql": "SELECT code FROM secret"})
+    data["policies"] = [{"identities": ["bi"], "datasets": ["stale"]}]
+    engine = Engine(parse_config(data, root))
+    engine.load()
+    failure = error(engine, "SELECT * FROM stale", BI)
+    assert failure.code is ErrorCode.QUERY and "view stale is invalid" in failure.message
+    told = f"{failure.message} {failure.hint}"
+    assert "secrets" not in told and "customers" not in told, told
+
+
 def test_an_attribute_is_a_literal_not_sql(engine: Engine) -> None:
     assert rows(engine, "SELECT * FROM customers", EVIL) == []
     assert rows(engine, "SELECT * FROM customers", Identity("evil", {"country": "DE"}))
