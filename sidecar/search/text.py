@@ -189,6 +189,9 @@ class TextIndex:
         if words.prefix:
             tokens = self.fold.analyze(words.text)
             if len(tokens) > 1:
+                # The whole words are indexed stemmed ("requests" as "request"); only the
+                # last, a prefix of a word, is matched unstemmed.
+                tokens = [*self.stem.analyze(" ".join(tokens[:-1])), tokens[-1]]
                 return Query.phrase_prefix_query(self.schema, field, tokens)
             if not tokens:
                 return None

@@ -90,6 +90,7 @@ def test_stems_phrases_prefixes_and_operators(engine: Engine) -> None:
     assert paths('"exhausted pool"') == []  # word order matters in a phrase
     assert paths("resolv*") == ["dns.md"]
     assert paths('"the payment po"*') == ["pool.md"]
+    assert paths('"requests ha"*') == ["pool.md"]  # whole words stemmed, the prefix not
     assert paths("pool -payment") == ["leak.md"]
     assert paths("pool AND database") == ["leak.md"]
     assert paths("title:disk") == ["disk.md"]
