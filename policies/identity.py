@@ -9,10 +9,13 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sidecar.config import Auth
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR, resolve_string
+
+if TYPE_CHECKING:  # the config builds on policies (its checks), so only its types come here
+    from sidecar.config import Auth
 
 ANONYMOUS = "anonymous"
 

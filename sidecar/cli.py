@@ -25,9 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pyarrow as pa
 import pyarrow.ipc
 import yaml
@@ -52,6 +51,15 @@ from rich.text import Text
 from policies.access import schema_errors
 from sidecar import __version__
 from sidecar.bench import command as bench_command
+from sidecar.client import (
+    FLIGHT_SCHEMES,
+    ClientError,
+    HttpClient,
+    ServerError,
+    SqlClient,
+    normalize_url,
+    sql_client,
+)
 from sidecar.config import ConfigError, SidecarConfig, json_schema, load_config
 from sidecar.inject import commands as inject_commands
 from sidecar.secrets import REDACTOR
@@ -63,16 +71,10 @@ if TYPE_CHECKING:
 
 DEFAULT_URL = "http://127.0.0.1:8090"
 DEFAULT_SQL_URL = "grpc://127.0.0.1:50051"
-FLIGHT_SCHEMES = ("grpc", "grpc+tcp", "grpc+tls")
 CONFIG_FILE = "sidecar.yaml"
 CONFIG_ENV = "SIDECAR_CONFIG"
 HISTORY_FILE = "~/.sidecar_history"
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_DISPLAY_ROWS = 1000
-CONNECT_TIMEOUT = 10.0
-# Long enough for any query the sidecar itself would still be running (its default
-# runtime.query_timeout is 60s); the server, not the client, decides when a query is too slow.
-READ_TIMEOUT = 600.0
 URL = re.compile(r"[a-z+]+://\S+")
 EXIT_WORDS = ("exit", "quit")
 SQL_WORDS = (
@@ -91,121 +93,8 @@ End a statement with ; (Enter on an unfinished statement starts a new line).
 # --- Talking to a running sidecar -----------------------------------------------------------
 
 
-class ClientError(Exception):
-    """The sidecar could not be reached or answered unreadably; nothing the SQL can fix."""
-
-
-class ServerError(Exception):
-    """An error the sidecar answered with, carrying its hint and the position in the SQL."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        hint: str | None = None,
-        position: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.position = position
-
-
-class SqlClient(Protocol):
-    """What the shell needs from a transport: Flight SQL (FlightSqlClient) or HTTP."""
-
-    url: str
-
-    def query(self, sql: str) -> pa.Table: ...
-
-    def close(self) -> None: ...
-
-
-class HttpClient:
-    """The sidecar's HTTP API. Results travel as Arrow IPC so values keep their SQL types."""
-
-    def __init__(self, url: str, api_key: str | None = None) -> None:
-        self.url = normalize_url(url)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(
-            base_url=self.url,
-            headers=headers,
-            timeout=httpx.Timeout(CONNECT_TIMEOUT, read=READ_TIMEOUT),
-        )
-
-    def query(self, sql: str) -> pa.Table:
-        response = self._send(
-            "POST",
-            "/v1/sql",
-            content=sql.encode(),
-            headers={"Content-Type": "text/plain; charset=utf-8", "Accept": ARROW_STREAM},
-        )
-        try:
-            return pyarrow.ipc.open_stream(response.content).read_all()
-        except pa.ArrowInvalid as error:
-            raise ClientError(
-                f"the sidecar at {self.url} sent an unreadable result: {error}"
-            ) from None
-
-    def get_json(self, path: str, method: str = "GET") -> Any:
-        response = self._send(method, path, headers={"Accept": "application/json"})
-        try:
-            return response.json()
-        except ValueError:
-            raise ClientError(
-                f"{self.url}{path} did not answer with JSON; is it a sidecar?"
-            ) from None
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.ConnectError:
-            raise ClientError(
-                f"cannot reach the sidecar at {self.url}: is `sidecar run` running?"
-            ) from None
-        except httpx.TransportError as error:
-            raise ClientError(
-                f"{method} {self.url}{path} failed: {error or type(error).__name__}"
-            ) from None
-        if response.is_error:
-            raise server_error(response)
-        return response
-
-
-def normalize_url(url: str) -> str:
-    """Accept `localhost:8090` too: people type addresses the way the banner shows ports."""
-    url = url.strip().rstrip("/")
-    return url if "://" in url else f"http://{url}"
-
-
-def server_error(response: httpx.Response) -> ServerError:
-    """The sidecar's JSON error body; anything else (a proxy's page) is shown as it came."""
-    try:
-        body = response.json()["error"]
-        return ServerError(
-            str(body["message"]),
-            hint=body.get("hint"),
-            position=body.get("position"),
-        )
-    except (ValueError, KeyError, TypeError):
-        excerpt = response.text.strip()[:200] or response.reason_phrase
-        return ServerError(f"HTTP {response.status_code}: {excerpt}")
-
-
 def server_url(option: str | None, default: str = DEFAULT_URL) -> str:
     return option or os.environ.get("SIDECAR_URL") or default
-
-
-def sql_client(url: str, key: str | None) -> SqlClient:
-    """Flight SQL for grpc:// addresses, the HTTP API for http:// ones (and bare host:port)."""
-    if url.partition("://")[0] in FLIGHT_SCHEMES:
-        from sidecar.servers.flight.client import FlightSqlClient
-
-        return FlightSqlClient(url, key)
-    return HttpClient(url, key)
 
 
 def http_client(args: argparse.Namespace) -> HttpClient:

@@ -27,18 +27,16 @@ import connectors
 from connectors.params import PARAMS
 from sidecar import __version__
 from sidecar.cli import (
-    ARROW_STREAM,
-    HttpClient,
     Io,
     Shell,
     build_parser,
     caret_lines,
     main,
-    server_error,
     split_statements,
     statement_complete,
     submit_bindings,
 )
+from sidecar.client import ARROW_STREAM, HttpClient, server_error
 from sidecar.config import load_config
 
 TEMPLATE = Path(__file__).parents[2] / "sidecar" / "templates" / "sidecar.yaml"

@@ -15,10 +15,10 @@ import pyarrow.flight as flight
 import pytest
 from google.protobuf import any_pb2
 
+from sidecar.client.flight import server_error
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight import metadata
-from sidecar.servers.flight.client import server_error
 from sidecar.servers.flight.commands import TYPE_PREFIX, Unsupported, pack, unpack
 from sidecar.servers.flight.errors import InvalidArgument, NotFound, NotImplementedHere, to_flight
 from sidecar.servers.flight.sqlinfo import SCHEMA as SQL_INFO_SCHEMA

@@ -18,9 +18,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sidecar.errors import SidecarError
+from sidecar.servers.mcp import INTERFACE as INTERFACE
 
 PATH = "/v1/mcp"
-INTERFACE = "mcp"
 
 
 class Transport(Protocol):

@@ -35,8 +35,7 @@ from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar import __version__
 from sidecar.datatools import Caller, DataTools, error_body
 from sidecar.errors import SidecarError
-from sidecar.servers.mcp import prompts, tools
-from sidecar.servers.mcp.endpoint import INTERFACE
+from sidecar.servers.mcp import INTERFACE, prompts, tools
 
 DATASET = "dataset://"
 STATUS = "sidecar://status"

@@ -13,11 +13,10 @@ import re
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from sidecar.cli import READ_TIMEOUT, ClientError, ServerError
+from sidecar.client.errors import READ_TIMEOUT, ClientError, ServerError
 from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight.commands import pack
 
-SCHEMES = ("grpc", "grpc+tcp", "grpc+tls")
 # What pyarrow appends to a server's message: the traceback detail and gRPC's debug context.
 NOISE = re.compile(r"\. (Detail: |gRPC client debug context: )", re.S)
 
