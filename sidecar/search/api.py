@@ -29,6 +29,7 @@ from sidecar.search.indexes import SearchIndexes
 
 FUNCTIONS = {"text": "text_search", "vector": "vector_search", "hybrid": "search"}
 ALIAS = "hits"
+MAX_DATASETS = 64  # each dataset is a statement of its own: a request cannot fan out further
 # Runs one statement as the caller; returns its rows as JSON-ready dicts.
 Run = Callable[[str], list[dict[str, Any]]]
 
@@ -36,7 +37,11 @@ Run = Callable[[str], list[dict[str, Any]]]
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    datasets: list[str] = Field(min_length=1, description="The searchable datasets to search.")
+    datasets: list[str] = Field(
+        min_length=1,
+        max_length=MAX_DATASETS,
+        description="The searchable datasets to search (each once).",
+    )
     text: str = Field(
         description=f"What to find; hits with more of the words rank higher. The {query.SYNTAX}."
     )
@@ -71,7 +76,7 @@ def search(request: SearchRequest, indexes: SearchIndexes, run: Run) -> list[dic
     """The merged hits: {dataset, key, score, snippet, chunk, row} each, best first."""
     _check_where(request.where)
     rankings = []
-    for dataset in request.datasets:
+    for dataset in dict.fromkeys(request.datasets):
         _check_text(request.text, indexes, dataset)
         rankings.append(_search_one(request, indexes, dataset, run))
     if len(rankings) == 1:
@@ -125,6 +130,12 @@ def _check_where(where: str | None) -> None:
         )
     try:
         sqlglot.parse_one(where, read="postgres", into=exp.Condition)
+    except RecursionError:
+        raise SidecarError(
+            ErrorCode.TOO_COMPLEX,
+            "where nests too deeply to be read",
+            hint="flatten the condition: fewer nested parentheses, calls and operators",
+        ) from None
     except (ParseError, TokenError) as error:
         details = getattr(error, "errors", None) or [{}]
         line, column = details[0].get("line"), details[0].get("col")

@@ -175,6 +175,19 @@ def test_errors_are_400s_that_say_where(http: httpx.Client) -> None:
     assert response.status_code == 400 and "invalid JSON" in response.json()["error"]["message"]
 
 
+def test_hostile_requests_fail_alone_and_at_once(http: httpx.Client) -> None:
+    """A `where` nested past sqlglot's recursion (was a 500) and a dataset repeated ten
+    thousand times (was ten thousand searches) are 400s; a repeat is searched once."""
+    deep = "(" * 3000 + "1 = 1" + ")" * 3000
+    response = search(http, datasets=["guides"], text="pool", where=deep)
+    assert response.status_code == 400 and "nests too deeply" in response.text
+    response = search(http, datasets=["guides"] * 10_000, text="pool")
+    assert response.status_code == 400 and "datasets" in response.text
+    once = search(http, datasets=["guides"], text="pool", limit=10).json()["hits"]
+    twice = search(http, datasets=["guides", "guides"], text="pool", limit=10).json()["hits"]
+    assert twice == once
+
+
 def test_sql_functions_over_the_postgres_wire(sidecar: SidecarProcess) -> None:
     dsn = f"host=127.0.0.1 port={sidecar.pg_port} user=sre password={KEY} dbname=search-test"
     with psycopg.connect(dsn) as conn:
