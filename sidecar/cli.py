@@ -781,7 +781,7 @@ def connect(config: SidecarConfig, io: Io) -> int:
 
 def cmd_policy_explain(args: argparse.Namespace, io: Io) -> int:
     """What one identity sees, and how a query of it is decided and rewritten."""
-    path = Path(args.config or CONFIG_FILE)
+    path = Path(args.config or os.environ.get(CONFIG_ENV) or CONFIG_FILE)
     config = read_config(path, io)
     if config is None:
         return 2
@@ -987,7 +987,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain = policy_commands.add_parser(
         "explain", help="an identity's datasets, columns, row filters and limits; a query's plan"
     )
-    explain.add_argument("-c", "--config", help=f"config file (default: ./{CONFIG_FILE})")
+    explain.add_argument(
+        "-c", "--config", help=f"config file (default: ${CONFIG_ENV}, else ./{CONFIG_FILE})"
+    )
     explain.add_argument("--identity", required=True, help="the identity (API key holder)")
     explain.add_argument("sql", nargs="?", help="a query to decide and plan as that identity")
     explain.set_defaults(handler=cmd_policy_explain)

@@ -648,3 +648,13 @@ def test_policy_explain_shows_what_an_identity_sees(
     assert "german (view)" in out and "decision: refused (undefined_table)" in out
     assert main(["policy", "explain", "-c", path, "--identity", "nobody"]) == 0
     assert "sees nothing (deny by default)" in capsys.readouterr().out
+
+
+def test_policy_explain_reads_sidecar_config_like_run_and_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "customers.csv").write_text("id,name,email,country\n1,Ann,a@x,DE\n")
+    monkeypatch.setenv("SIDECAR_CONFIG", str(write(tmp_path / "agent.yaml", POLICED)))
+    monkeypatch.chdir(tmp_path)  # no ./sidecar.yaml here
+    assert main(["policy", "explain", "--identity", "bi"]) == 0
+    assert "german (view)" in capsys.readouterr().out
