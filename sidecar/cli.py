@@ -942,7 +942,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = commands.add_parser("datasets", parents=[client], help="list datasets and views")
     datasets.set_defaults(handler=cmd_datasets)
     refresh = commands.add_parser(
-        "refresh", parents=[client], help="refresh an accelerated dataset's local copy now"
+        "refresh", parents=[client], help="refresh an accelerated copy or a search index now"
     )
     refresh.add_argument("name", help="the dataset")
     refresh.set_defaults(handler=cmd_refresh)
