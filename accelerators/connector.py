@@ -7,6 +7,7 @@ mixed queries scan the copy with filters, order and limit like any SQL source.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import ClassVar
 
 import duckdb
@@ -42,6 +43,12 @@ class CopyConnector(Connector):
     def row_count(self) -> int | None:
         return self.copy.status.rows
 
+    def unique_keys(self) -> Sequence[Sequence[str]]:
+        """The copy's primary key (the table is created with it) and its unique indexes."""
+        settings = self.copy.settings
+        unique = [(column,) for column, kind in settings.indexes.items() if kind == "unique"]
+        return [tuple(settings.primary_key), *unique] if settings.primary_key else unique
+
 
 class AcceleratedConnector(CopyConnector, SqlConnector):
     schemes: ClassVar[tuple[str, ...]] = ()
@@ -59,6 +66,15 @@ class AcceleratedConnector(CopyConnector, SqlConnector):
         so the engine runs such a query itself over scans of the copy."""
         try:
             return self.copy.store.read(sql, cancellation=cancellation)
+        except duckdb.Error as error:
+            raise SourceError(f"the local duckdb copy cannot run this query: {error}") from None
+
+    def query_small(
+        self, sql: str, cancellation: Cancellation | None = None
+    ) -> pa.RecordBatchReader:
+        """A few rows, fetched at once (a point lookup's answer costs less this way)."""
+        try:
+            return self.copy.store.fetch(sql, cancellation)
         except duckdb.Error as error:
             raise SourceError(f"the local duckdb copy cannot run this query: {error}") from None
 

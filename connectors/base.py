@@ -192,6 +192,11 @@ class Connector(ABC):
         see each scan (to fall back elsewhere, say) says no."""
         return True
 
+    def unique_keys(self) -> Sequence[Sequence[str]]:
+        """Column sets whose values name at most one row (a primary key, a unique index): an
+        equality on every column of one bounds a lookup's answer to a row."""
+        return ()
+
     def label(self) -> str:
         """What EXPLAIN calls this source when a whole query is sent to it."""
         return self.source.scheme

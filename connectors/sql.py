@@ -63,6 +63,14 @@ class SqlConnector(Connector):
         """Run SQL written in `dialect` at the source and stream its result; a cancel stops
         the statement at the source, even mid-read."""
 
+    def query_small(
+        self, sql: str, cancellation: Cancellation | None = None
+    ) -> pa.RecordBatchReader:
+        """`query` for a statement whose answer the planner knows to be a few rows (a key
+        lookup, a small LIMIT, an aggregate without groups): a source that has a cheaper way
+        to fetch a few rows than to stream them uses it."""
+        return self.query(sql, cancellation)
+
     @property
     def rules(self) -> Rules:
         return rules_for(self.dialect)

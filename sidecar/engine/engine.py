@@ -31,6 +31,7 @@ from sidecar.engine.grouping import GroupedQuery
 from sidecar.engine.memory import TableConnector
 from sidecar.engine.params import bind, parameter_count
 from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan
+from sidecar.engine.plans import Plans, Statements
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.search.functions import bind_function
@@ -60,6 +61,8 @@ class Engine:
         )
         self.sessions = Sessions(runtime.max_expression_depth)
         stacks.allow_recursion(runtime.max_expression_depth)
+        self.statements = Statements(self.bounds.read)
+        self.plans = Plans(self.catalog)
         settings = config.runtime.results_cache
         self.cache = (
             ResultsCache(settings.max_size, settings.item_ttl) if settings.enabled else None
@@ -130,7 +133,11 @@ class Engine:
     def _query(
         self, sql: str, parameters: Sequence[Any], grant: Grant, cached: bool
     ) -> QueryResult | CachedResult:
-        statement = self.bounds.read(sql)
+        shape = self.plans.shape(sql, grant, parameters)
+        kept = self.plans.plan(shape, parameters) if cached else None
+        if kept is not None:
+            return self._result(*kept, grant, cached)
+        statement = self.statements.checked(sql)
         if isinstance(statement, exp.Describe):
             return self._describe(statement, sql, grant)
         if isinstance(statement, exp.Command):
@@ -141,14 +148,24 @@ class Engine:
             if keyword == "SHOW":
                 return self._show(text, grant)
         plan = self.planner.plan(bind(statement, parameters), sql, grant)
+        result = self._result(plan, None, grant, cached)
+        if cached:
+            self.plans.keep(shape, plan, result.schema)
+        return result
+
+    def _result(
+        self, plan: Plan, schema: pa.Schema | None, grant: Grant, cached: bool
+    ) -> QueryResult | CachedResult:
+        """The running result of a plan (`schema` when already known), or the results
+        cache's answer to it."""
         generations = self._generations(plan)
         if self.cache is None or generations is None or not cached:
-            return QueryResult(plan, self.sessions)
+            return QueryResult(plan, self.sessions, schema)
         key = (plan.sql, grant.identity.name, grant.key)
         entry = self.cache.get(key, generations)
         if entry is not None:
             return CachedResult(entry, plan)
-        result = QueryResult(plan, self.sessions)
+        result = QueryResult(plan, self.sessions, schema)
         result.cache_status = MISS
         cache = self.cache
         result.cache_fill = lambda batches: cache.fill(key, generations, result.schema, batches)
@@ -166,7 +183,7 @@ class Engine:
 
     def parameter_count(self, sql: str) -> int:
         """How many parameters `sql` takes, for protocols that describe them before binding."""
-        return parameter_count(self.bounds.read(sql))
+        return parameter_count(self.statements.checked(sql))
 
     def explain(
         self,

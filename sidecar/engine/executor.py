@@ -57,10 +57,17 @@ class Sessions:
 
 
 class QueryResult:
-    """A running query: its schema now, its batches as the client pulls them."""
+    """A running query: its schema now, its batches as the client pulls them.
 
-    def __init__(self, plan: Plan, sessions: Sessions) -> None:
+    DataFusion plans the query now, which types its result and reports its errors, unless the
+    `schema` is known (a kept plan) and nothing runs in DataFusion: a query pushed whole to its
+    source, or one scan's rows sent as they arrive, then never touches it (unless the source
+    refuses the pushed query and DataFusion runs it after all).
+    """
+
+    def __init__(self, plan: Plan, sessions: Sessions, schema: pa.Schema | None = None) -> None:
         self.plan = plan
+        self.sessions = sessions
         self.cancelled = Cancellation()
         self.scans: dict[str, StreamDataset] = {
             scan.name: ConnectorDataset(
@@ -73,20 +80,33 @@ class QueryResult:
             )
             for scan in plan.scans
         }
-        ctx = sessions.new()
-        for name, dataset in self.scans.items():
-            ctx.register_dataset(name, dataset)
-        with self._errors():
-            self._frame = ctx.sql(plan.sql)
-            self.schema: pa.Schema = self._frame.schema()
-            if plan.grouped is not None:
-                self._frame = self._over_groups(ctx, plan.grouped)
+        self._dataframe: DataFrame | None = None
+        self.schema: pa.Schema
+        if schema is not None and plan.grouped is None and (plan.pushed or plan.direct):
+            self.schema = schema
+        else:
+            self._frame()
         self.rows = 0
         self._pushed_queries = 0
         self.cache_status = BYPASS
         self.cache_fill: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = (
             None
         )
+
+    def _frame(self) -> DataFrame:
+        """DataFusion's plan of the query over its scans, made on first use."""
+        if self._dataframe is not None:
+            return self._dataframe
+        ctx = self.sessions.new()
+        for name, dataset in self.scans.items():
+            ctx.register_dataset(name, dataset)
+        with self._errors():
+            frame = ctx.sql(self.plan.sql)
+            self.schema = frame.schema()
+            if self.plan.grouped is not None:
+                frame = self._over_groups(ctx, self.plan.grouped)
+        self._dataframe = frame
+        return frame
 
     def _over_groups(self, ctx: SessionContext, grouped: GroupedQuery) -> DataFrame:
         """The query run over its source's groups instead of its rows.
@@ -156,7 +176,7 @@ class QueryResult:
         """DataFusion's batches, held to the schema it announced (its batches can differ in
         nullability from the plan, and every wire format promises one schema)."""
         with self._errors():
-            stream = StoppableStream(self._frame, self.cancelled)
+            stream = StoppableStream(self._frame(), self.cancelled)
             try:
                 for record_batch in stream:
                     if not record_batch.schema.equals(self.schema):
@@ -173,8 +193,10 @@ class QueryResult:
         assert self.plan.pushed is not None
         relations = ", ".join(self.plan.relations)
         self._pushed_queries += 1
+        pushed = self.plan.pushed
+        query = pushed.connector.query_small if pushed.small else pushed.connector.query
         try:
-            reader = self.plan.pushed.connector.query(self.plan.pushed.sql, self.cancelled)
+            reader = query(pushed.sql, self.cancelled)
         except SourceError:
             if self.cancelled.is_set():
                 raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
@@ -211,11 +233,11 @@ class QueryResult:
 
     def logical_plan(self) -> str:
         with self._errors():
-            return self.rename(self._frame.optimized_logical_plan().display_indent())
+            return self.rename(self._frame().optimized_logical_plan().display_indent())
 
     def physical_plan(self) -> str:
         with self._errors():
-            return self.rename(self._frame.execution_plan().display_indent())
+            return self.rename(self._frame().execution_plan().display_indent())
 
     def rename(self, text: str) -> str:
         names = {scan.name: scan.relation for scan in self.plan.scans}

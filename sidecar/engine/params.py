@@ -2,7 +2,9 @@
 
 Binding into the tree (not into the text) keeps values out of the SQL grammar, so a parameter
 can never become syntax; and because the bound literals are visible to the planner, filters on
-parameters are pushed down to sources just like literal ones.
+parameters are pushed down to sources just like literal ones. Each bound literal is marked with
+its parameter's number (`SLOT` in its meta, kept by every copy the planner makes), so a plan can
+be executed again with other values without being made again (`sidecar.engine.plans`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 from sqlglot import exp
 
 from sidecar.errors import ErrorCode, SidecarError
+
+SLOT = "parameter"
 
 
 def bind(statement: exp.Expression, values: Sequence[Any]) -> exp.Expression:
@@ -42,7 +46,9 @@ def bind(statement: exp.Expression, values: Sequence[Any]) -> exp.Expression:
                 f"parameter ${index} has no value: {len(values)} parameter(s) given",
                 hint="pass one value per placeholder, in order",
             )
-        node.replace(literal(values[index - 1]))
+        bound = literal(values[index - 1])
+        bound.meta[SLOT] = index
+        node.replace(bound)
     return statement
 
 

@@ -40,6 +40,7 @@ log = logging.getLogger("sidecar.engine")
 DIALECT = "postgres"
 SCAN_PREFIX = "__scan_"
 MAX_VIEW_DEPTH = 16
+SMALL_RESULT = 1000
 MAX_KEPT_RESTRICTIONS = 4096
 DEFINER = "view"  # meta key on table references inside a view: resolved as its definer
 SIMPLIFIED_WIDTH = 64
@@ -69,10 +70,14 @@ class Scan:
 
 @dataclass(frozen=True)
 class PushedQuery:
-    """The whole query, in the source's dialect, for a source that holds every table of it."""
+    """The whole query, in the source's dialect, for a source that holds every table of it;
+    `statement` is the tree `sql` was written from (its parameters marked, for plans kept);
+    `small` when its answer is known to be at most SMALL_RESULT rows."""
 
     connector: SqlConnector
     sql: str
+    statement: exp.Expression
+    small: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ class Planner:
         becomes a scan of the caller's rows and values (`restriction`)."""
         grant = grant or unrestricted()
         statement = chains.balance(statement)
-        _complete_minutes(statement)
+        complete_minutes(statement)
         statement, views = self._expand_views(statement, sql, grant)
         scans = self._bind_scans(statement, sql, grant)
         qualified = self._push_down(statement, scans, views, sql) if scans else None
@@ -446,10 +451,46 @@ def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | 
         table.replace(target)
     try:
         return PushedQuery(
-            first, remote.sql(dialect=first.dialect, unsupported_level=ErrorLevel.RAISE)
+            first, pushed_sql(remote, first.dialect), remote, _small(statement, scans)
         )
     except SqlglotError:
         return None
+
+
+def _small(statement: exp.Expression, scans: list[Scan]) -> bool:
+    """Whether the answer has at most SMALL_RESULT rows whatever the data: a small LIMIT, an
+    aggregate without groups, or one table looked up by every column of a unique key."""
+    if not isinstance(statement, exp.Select) or statement.find(exp.Unnest, exp.Explode):
+        return False
+    limit = statement.args.get("limit")
+    count = _integer(limit.expression) if limit is not None else None
+    if count is not None and count <= SMALL_RESULT:
+        return True
+    if statement.args.get("group") or statement.find(exp.Window):
+        return False
+    if any(projection.find(exp.AggFunc) for projection in statement.expressions):
+        return True
+    if len(scans) != 1 or statement.args.get("joins") or statement.args.get("with_"):
+        return False
+    where = statement.args.get("where")
+    fixed = {
+        column.name.lower()
+        for conjunct in _conjuncts(where.this if where else None)
+        if isinstance(conjunct, exp.EQ)
+        for column, value in (
+            (conjunct.this, conjunct.expression),
+            (conjunct.expression, conjunct.this),
+        )
+        if isinstance(column, exp.Column) and not value.find(exp.Column)
+    }
+    return any(
+        key and {name.lower() for name in key} <= fixed for key in scans[0].connector.unique_keys()
+    )
+
+
+def pushed_sql(statement: exp.Expression, dialect: str) -> str:
+    """A whole query as its source is sent it."""
+    return statement.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
 
 
 def _source_names(scans: list[Scan]) -> dict[str, str] | None:
@@ -510,7 +551,7 @@ def _narrow(statement: exp.Expression) -> bool:
     )
 
 
-def _complete_minutes(statement: exp.Expression) -> None:
+def complete_minutes(statement: exp.Expression) -> None:
     """PostgreSQL reads '2026-03-14 14:00' as a timestamp; DataFusion wants the seconds too."""
     for literal in statement.find_all(exp.Literal):
         if literal.is_string and MINUTE_TIMESTAMP.match(literal.this):

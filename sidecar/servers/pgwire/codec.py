@@ -29,11 +29,13 @@ from sidecar.servers.pgwire import types
 from sidecar.servers.pgwire.types import Column
 
 TEXT, BINARY = 0, 1
+KEPT_SCHEMAS = 256
 CHUNK_BYTES = 1 << 22
 PG_EPOCH_DAYS = 10957
 PG_EPOCH_MICROS = PG_EPOCH_DAYS * 86_400_000_000
 UTC_NAMES = frozenset({"utc", "etc/utc", "gmt", "etc/gmt", "z", "zulu", "universal", "+00:00"})
 HEX = np.array([list(f"{i:02x}".encode()) for i in range(256)], dtype=np.uint8)
+_KEPT_COLUMNS: dict[int, tuple[pa.Schema, list[Column]]] = {}
 # PostgreSQL quotes an array element holding any of these, or the word NULL, or nothing at all.
 ARRAY_QUOTE = r'^$|^[Nn][Uu][Ll][Ll]$|[{}",\\\s]'
 
@@ -65,7 +67,7 @@ class RowEncoder:
 
     def __init__(self, schema: pa.Schema, formats: Sequence[int], timezone: str = "UTC") -> None:
         self.schema = schema
-        self.columns = [types.field_column(field) for field in schema]
+        self.columns = _columns(schema)
         self.formats = result_formats(formats, len(schema))
         self.timezone = timezone
 
@@ -98,6 +100,19 @@ class RowEncoder:
                 return Cells.of(_binary_array(array, column))
             return _binary(array, column)
         return Cells.of(text(array, column, self.timezone))
+
+
+def _columns(schema: pa.Schema) -> list[Column]:
+    """Each field's column type, kept per schema object: a kept plan hands every execution
+    the same schema, and the type of a column is looked up at Describe and again at Execute."""
+    kept = _KEPT_COLUMNS.get(id(schema))
+    if kept is not None and kept[0] is schema:
+        return kept[1]
+    columns = [types.field_column(field) for field in schema]
+    if len(_KEPT_COLUMNS) >= KEPT_SCHEMAS:
+        _KEPT_COLUMNS.clear()
+    _KEPT_COLUMNS[id(schema)] = (schema, columns)
+    return columns
 
 
 def result_formats(formats: Sequence[int], count: int) -> list[int]:

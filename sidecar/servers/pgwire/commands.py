@@ -122,6 +122,7 @@ Command = (
 # sqlglot 30 fails to tokenize a statement that has a $n parameter and ends in '' (an empty
 # string); a trailing newline avoids it and changes neither meaning nor positions.
 TOKENIZER_END = "\n"
+KEPT = 1024
 SHOW_QUERIES = frozenset({"TABLES", "COLUMNS"})
 SETTING_FUNCTIONS = frozenset({"set_config", "current_setting"})
 OID_TYPES = frozenset(
@@ -168,7 +169,23 @@ def split(sql: str) -> list[Statement]:
     return statements
 
 
+@functools.lru_cache(maxsize=KEPT)
+def statements(sql: str) -> tuple[Statement, ...]:
+    """`split(normalize(sql))`, kept: drivers send the same texts again and again."""
+    return tuple(split(normalize(sql)))
+
+
 def classify(statement: Statement) -> Command:
+    """What a statement asks for; kept per statement (a settings query's tree is the caller's
+    own copy, since binding its parameters changes it)."""
+    command = _classified(statement)
+    if isinstance(command, SettingsQuery):
+        return SettingsQuery(command.tree.copy())
+    return command
+
+
+@functools.lru_cache(maxsize=KEPT)
+def _classified(statement: Statement) -> Command:
     found = tokens(statement.text) or []
     words = [_word(token) for token in found]
     first = words[0] if words else ""

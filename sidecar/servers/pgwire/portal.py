@@ -123,6 +123,7 @@ class Portal:
         self.exhausted = False
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._pending: pa.RecordBatch | None = None
+        self._failure: Exception | None = None
 
     @property
     def schema(self) -> pa.Schema | None:
@@ -137,20 +138,20 @@ class Portal:
     def take(self, budget: int | None, encoder: RowEncoder | None) -> tuple[list[pa.Buffer], int]:
         """The next rows (at most `budget`, at most a slice of one batch), encoded unless skipping.
 
-        Runs in a worker thread: pulling a batch may wait on a source.
+        Runs in a worker thread: pulling a batch may wait on a source. When a batch runs out
+        within the budget, the next one is pulled now, so that the end of a small result is
+        known with its rows (`exhausted`) and costs the session no step of its own; a failure
+        while pulling it is kept for the next take, after these rows are sent.
         """
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
         if self.rows is None or self.exhausted:
             return [], 0
         if self._pending is None:
-            if self._batches is None:
-                self._batches = iter(self.rows)
-            batch = next(self._batches, None)
-            while batch is not None and batch.num_rows == 0:
-                batch = next(self._batches, None)
-            if batch is None:
-                self.exhausted = True
+            self._pending = self._next()
+            if self._pending is None:
                 return [], 0
-            self._pending = batch
         batch = self._pending
         limit = min(budget, SLICE_ROWS) if budget is not None else SLICE_ROWS
         if batch.num_rows > limit:
@@ -159,7 +160,24 @@ class Portal:
             self._pending = None
         self.position += batch.num_rows
         chunks = list(encoder.encode(batch)) if encoder is not None else []
+        if self._pending is None and (budget is None or batch.num_rows < budget):
+            try:
+                self._pending = self._next()
+            except Exception as error:
+                self._failure = error
         return chunks, batch.num_rows
+
+    def _next(self) -> pa.RecordBatch | None:
+        """The next batch with rows; None (and `exhausted`) at the end."""
+        if self._batches is None:
+            assert self.rows is not None
+            self._batches = iter(self.rows)
+        batch = next(self._batches, None)
+        while batch is not None and batch.num_rows == 0:
+            batch = next(self._batches, None)
+        if batch is None:
+            self.exhausted = True
+        return batch
 
     def close(self, error: SidecarError | None = None) -> None:
         """The end of the portal, whether its rows ran out, failed or were left unread."""

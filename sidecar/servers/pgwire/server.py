@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from policies.identity import Authenticator, Identity
 from sidecar.config import Runtime
+from sidecar.engine.plans import Kept
 from sidecar.gateway import Gateway
 from sidecar.servers.pgwire import messages
 from sidecar.servers.pgwire.auth import Login
@@ -30,6 +31,7 @@ from sidecar.servers.pgwire.catalog import ShadowCatalog
 from sidecar.servers.pgwire.errors import INVALID_PASSWORD, PROTOCOL_VIOLATION, PgError
 from sidecar.servers.pgwire.messages import ProtocolError
 from sidecar.servers.pgwire.session import Session
+from sidecar.servers.pgwire.statements import KEPT, Analysis, Key
 
 log = logging.getLogger("sidecar.pgwire")
 INTERFACE = "pg"
@@ -50,6 +52,7 @@ class PgServer:
         self.tls = _tls_context(runtime, base_dir) if runtime.tls is not None else None
         self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
         self._sessions: dict[int, Session] = {}
+        self.analyses: Kept[Key, Analysis] = Kept(KEPT)
 
     async def start(self, sock: socket.socket) -> asyncio.Server:
         return await asyncio.start_server(self._connection, sock=sock)

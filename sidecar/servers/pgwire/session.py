@@ -31,7 +31,7 @@ from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway import QueryRequest, TableResult
 from sidecar.gateway.limits import timed_out
 from sidecar.secrets import REDACTOR
-from sidecar.servers.pgwire import messages, parameters, types
+from sidecar.servers.pgwire import commands, messages, parameters, types
 from sidecar.servers.pgwire.codec import TEXT, RowEncoder, result_formats
 from sidecar.servers.pgwire.commands import (
     CloseCommand,
@@ -47,8 +47,6 @@ from sidecar.servers.pgwire.commands import (
     Statement,
     Transaction,
     classify,
-    normalize,
-    split,
 )
 from sidecar.servers.pgwire.errors import (
     IN_FAILED_TRANSACTION,
@@ -236,7 +234,7 @@ class Session:
     # ---- simple query -----------------------------------------------------------------------
 
     async def _simple(self, sql: str) -> None:
-        statements = split(normalize(sql))
+        statements = commands.statements(sql)
         if not statements:
             self.writer.write(messages.EMPTY_QUERY)
         for statement in statements:
@@ -267,7 +265,7 @@ class Session:
             raise PgError(
                 DUPLICATE_STATEMENT, f'prepared statement "{message.name}" already exists'
             )
-        found = split(normalize(message.query))
+        found = commands.statements(message.query)
         if len(found) > 1:
             raise PgError("42601", "cannot insert multiple commands into a prepared statement")
         statement = found[0] if found else Statement("", 0)
@@ -499,13 +497,15 @@ class Session:
                     return sent, False
                 sent += count
                 more = max_rows - sent if max_rows else None
-                if more != 0:  # the next slice is encoded while this one is written
+                if more != 0 and not source.exhausted:  # encoded while this slice is written
                     ahead = self.worker.submit(source.take, more, encoder)
                 for chunk in chunks:
                     self.writer.write(memoryview(chunk))
                 await self.writer.drain()
                 if more == 0:
                     return sent, True
+                if ahead is None:
+                    return sent, False
         finally:
             self.worker.running = None
             if ahead is not None:

@@ -2,13 +2,14 @@
 
 Every query passes the read-only guard here before anything else looks at it. Drivers send the
 same text in every unnamed Parse (psycopg with parameters, pgjdbc below its prepare threshold),
-so each connection keeps the analysis of the texts it saw last, except for statements holding
-session values (current_setting(...)), which SET can change.
+and sixty-four agents send the same texts as one, so the server keeps the analysis of the texts
+it saw last for every connection whose policy sees the same relations (parameter types are
+inferred from their columns), except for statements holding session values
+(current_setting(...)), which SET can change.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,7 +27,8 @@ from sidecar.servers.pgwire.session_functions import SessionValues, substitute_s
 if TYPE_CHECKING:
     from sidecar.servers.pgwire.server import PgServer
 
-KEPT = 256
+KEPT = 1024
+Key = tuple[str, str, tuple[int, ...], bool]
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,12 @@ class Analyzer:
         self.values = values
         self.identity = identity
         self.refused = refused
-        self._kept: OrderedDict[tuple[str, tuple[int, ...], bool], Analysis] = OrderedDict()
+        self.visibility = server.engine.access.grant(identity).visibility
 
     def analyse(self, statement: Statement, declared: Sequence[int]) -> Analysis:
-        key = (statement.text, tuple(declared), self.server.engine.ready)
-        kept = self._kept.get(key)
+        key = (self.visibility, statement.text, tuple(declared), self.server.engine.ready)
+        kept = self.server.analyses.get(key)
         if kept is not None:
-            self._kept.move_to_end(key)
             return kept
         text = statement.text + TOKENIZER_END
         try:
@@ -77,7 +78,5 @@ class Analyzer:
             ),
         )
         if not changed:
-            self._kept[key] = analysis
-            if len(self._kept) > KEPT:
-                self._kept.popitem(last=False)
+            self.server.analyses.put(key, analysis)
         return analysis

@@ -7,6 +7,7 @@ table feeds the shadow catalog's `format_type()`, so `\\d` shows the names a dri
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -107,8 +108,10 @@ def field_column(field: pa.Field) -> Column:
     return column(field.type)
 
 
+@functools.lru_cache(maxsize=1024)
 def column(arrow: pa.DataType) -> Column:
-    """The PostgreSQL type a column of this Arrow type is sent as."""
+    """The PostgreSQL type a column of this Arrow type is sent as (kept per type: every
+    result's encoder asks for each of its columns)."""
     if pa.types.is_dictionary(arrow):
         return column(arrow.value_type)
     if is_list(arrow):

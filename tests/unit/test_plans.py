@@ -1,0 +1,169 @@
+"""Plans kept across executions: each shape planned once, every execution answered as planning
+it afresh would, and nothing kept past a refresh, a policy or a value that steers the plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from policies.identity import Identity
+from sidecar.config import parse_config
+from sidecar.engine import Engine
+from sidecar.engine.plans import kind
+
+ROWS = 1000
+SRE = Identity("sre", {"country": "DE"})
+FR = Identity("ops", {"country": "FR"})
+
+
+def table(rows: int = ROWS) -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "country": pa.array(["DE" if i % 2 else "FR" for i in range(rows)]),
+            "email": pa.array([f"user{i}@example.com" for i in range(rows)]),
+            "amount": pa.array([i / 4 for i in range(rows)]),
+            "created_at": pa.array(
+                [dt.datetime(2026, 3, 14) + dt.timedelta(minutes=i) for i in range(rows)],
+                pa.timestamp("us"),
+            ),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("plans")
+    pq.write_table(table(), root / "t.parquet", row_group_size=100)
+    return root
+
+
+def make_engine(root: Path, **extra: object) -> Engine:
+    data = {
+        "name": "shop",
+        "runtime": {"auth": {"hash_key": "unit-test-hash-key"}},
+        "datasets": [
+            {"from": "file:t.parquet", "name": "t"},
+            {"from": "file:t.parquet", "name": "ta", "acceleration": {"primary_key": "id"}},
+            {"from": "file:t.parquet", "name": "tm", "acceleration": {"engine": "arrow"}},
+        ],
+        **extra,
+    }
+    engine = Engine(parse_config(data, root))
+    engine.load()
+    assert engine.ready
+    return engine
+
+
+@pytest.fixture(scope="module")
+def engine(root: Path) -> Engine:
+    engine = make_engine(root)
+    yield engine
+    engine.close()
+
+
+def rows(engine: Engine, sql: str, parameters: list[object], identity: Identity | None = None):
+    result = engine.query(sql, parameters, identity) if identity else engine.query(sql, parameters)
+    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
+
+
+@pytest.mark.parametrize("name", ["t", "ta", "tm"])
+def test_a_statement_is_planned_once_and_answers_every_value(engine: Engine, name: str) -> None:
+    sql = f"SELECT id, amount FROM {name} WHERE id = $1"
+    misses = engine.plans.misses
+    for key in (5, 999, 0, 5, 431):
+        assert rows(engine, sql, [key]) == [{"id": key, "amount": key / 4}]
+    assert engine.plans.misses == misses + 1  # the first execution plans; four reuse it
+    assert rows(engine, sql, [ROWS + 7]) == []
+
+
+def test_a_kept_plan_pushes_the_new_values(engine: Engine) -> None:
+    sql = "SELECT id FROM ta WHERE id BETWEEN $1 AND $2 AND country = $3"
+    assert [r["id"] for r in rows(engine, sql, [10, 15, "DE"])] == [11, 13, 15]
+    result = engine.query(sql, [20, 24, "FR"])
+    assert result.plan.pushed is not None
+    assert "BETWEEN 20 AND 24 AND country = 'FR'" in result.plan.pushed.sql
+    assert [batch.to_pylist() for batch in result] == [[{"id": 20}, {"id": 22}, {"id": 24}]]
+    on_file = "SELECT id FROM t WHERE id BETWEEN $1 AND $2 AND country = $3"
+    assert [r["id"] for r in rows(engine, on_file, [30, 33, "FR"])] == [30, 32]
+    parquet = engine.query(on_file, [40, 43, "DE"])
+    filters = sorted(f.sql("postgres") for f in parquet.plan.scans[0].request.filters)
+    assert filters == ["\"country\" = 'DE'", '"id" <= 43', '"id" >= 40']
+    assert pa.Table.from_batches(list(parquet)).column("id").to_pylist() == [41, 43]
+
+
+def test_kinds_of_values_plan_apart(engine: Engine) -> None:
+    sql = "SELECT $1 AS v, id FROM ta WHERE id = 3"
+    assert rows(engine, sql, [7]) == [{"v": 7, "id": 3}]
+    assert rows(engine, sql, ["seven"]) == [{"v": "seven", "id": 3}]
+    assert rows(engine, sql, [None]) == [{"v": None, "id": 3}]
+    assert kind(1) != kind(1 << 70) != kind("x") != kind(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert kind([1, 2]) == kind([3]) != kind(["a"])
+
+
+def test_minutes_of_a_parameter_are_completed_each_time(engine: Engine) -> None:
+    sql = "SELECT count(*) AS n FROM t WHERE created_at < $1"
+    assert rows(engine, sql, ["2026-03-14 00:10"]) == [{"n": 10}]
+    assert rows(engine, sql, ["2026-03-14 01:00"]) == [{"n": 60}]
+
+
+def test_a_parameter_that_steers_the_plan_is_planned_each_time(engine: Engine) -> None:
+    sql = "SELECT id FROM ta ORDER BY id LIMIT $1"
+    for limit in (2, 5, 1):
+        assert [r["id"] for r in rows(engine, sql, [limit])] == list(range(limit))
+    assert engine.query(sql, [3]).plan.pushed.sql.endswith("LIMIT 3")
+
+
+def test_a_refresh_drops_the_kept_plan(root: Path, tmp_path: Path) -> None:
+    pq.write_table(table(10), tmp_path / "t.parquet")
+    engine = make_engine(tmp_path)
+    try:
+        sql = "SELECT count(*) AS n FROM ta WHERE id >= $1"
+        assert rows(engine, sql, [0]) == [{"n": 10}]
+        pq.write_table(table(20), tmp_path / "t.parquet")
+        engine.refresh("ta")
+        misses = engine.plans.misses
+        assert rows(engine, sql, [0]) == [{"n": 20}]
+        assert engine.plans.misses == misses + 1
+    finally:
+        engine.close()
+
+
+def test_policies_hold_on_the_fast_path(root: Path) -> None:
+    """Masks and row filters on an accelerated dataset, executed again and again: each
+    identity's plan is its own, and no execution sees a hidden row or an original value."""
+    policies = [
+        {
+            "identities": ["sre", "ops"],
+            "datasets": ["ta", "t"],
+            "columns": {"ta.email": "mask", "t.email": "mask"},
+            "rows": {"ta": "country = {identity.country}", "t": "country = {identity.country}"},
+        }
+    ]
+    engine = make_engine(root, policies=policies)
+    try:
+        for name in ("ta", "t"):
+            sql = f"SELECT id, country, email FROM {name} WHERE id < $1"
+            for limit in (6, 10, 4):
+                seen = rows(engine, sql, [limit], SRE)
+                assert [r["id"] for r in seen] == [i for i in range(limit) if i % 2]
+                assert {(r["country"], r["email"]) for r in seen} == {("DE", "****")}
+                other = rows(engine, sql, [limit], FR)
+                assert [r["id"] for r in other] == [i for i in range(limit) if not i % 2]
+                assert {r["email"] for r in other} == {"****"}
+            by_key = f"SELECT email FROM {name} WHERE id = $1"
+            assert rows(engine, by_key, [3], SRE) == [{"email": "****"}]
+            assert rows(engine, by_key, [3], FR) == []
+        assert len(engine.plans) >= 4  # one per identity and statement
+    finally:
+        engine.close()
+
+
+def test_statements_are_checked_once_per_text(engine: Engine) -> None:
+    first = engine.statements.checked("SELECT 1 AS x")
+    first.set("expressions", [])  # the caller's copy: what is kept stays whole
+    assert engine.statements.checked("SELECT 1 AS x").sql() == "SELECT 1 AS x"
