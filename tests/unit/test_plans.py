@@ -167,3 +167,13 @@ def test_statements_are_checked_once_per_text(engine: Engine) -> None:
     first = engine.statements.checked("SELECT 1 AS x")
     first.set("expressions", [])  # the caller's copy: what is kept stays whole
     assert engine.statements.checked("SELECT 1 AS x").sql() == "SELECT 1 AS x"
+
+
+@pytest.mark.parametrize("name", ["t", "ta"])
+def test_negative_values_are_written_as_negations(engine: Engine, name: str) -> None:
+    sql = f"SELECT id - $1 AS d, amount * $2 AS a FROM {name} WHERE id = 4 - $1"
+    assert rows(engine, sql, [1, 2.0]) == [{"d": 2, "a": 1.5}]
+    assert rows(engine, sql, [-1, -2.0]) == [{"d": 6, "a": -2.5}]
+    assert rows(engine, sql, [2, -0.5]) == [{"d": 0, "a": -0.25}]
+    assert rows(engine, sql, [-2, 4.0]) == [{"d": 8, "a": 6.0}]
+    assert kind(-1) != kind(1) and kind(-0.0) != kind(0.0) != kind(float("inf"))
