@@ -291,13 +291,23 @@ def test_handles_expire_and_use_keeps_them_alive() -> None:
 
 
 def test_handles_drop_the_oldest_beyond_capacity() -> None:
-    handles: Handles[int] = Handles("x", "again", 60, capacity=2)
+    handles: Handles[int] = Handles("x", "again", 60, capacity=2, per_owner=2)
     oldest = handles.issue("a", 1)
     handles.issue("a", 2)
     handles.issue("a", 3)
     assert len(handles) == 2
     with pytest.raises(UnknownHandle):
         handles.get(oldest, "a")
+
+
+def test_one_owner_flooding_handles_cannot_push_out_anothers() -> None:
+    closed: list[int] = []
+    handles: Handles[int] = Handles("x", "again", 60, capacity=100, on_expire=closed.append)
+    theirs = handles.issue("victim", -1)
+    for number in range(1000):
+        handles.issue("flooder", number)
+    assert handles.get(theirs, "victim") == -1
+    assert len(handles) == 11 and closed == list(range(990))  # the flooder's own oldest went
 
 
 # --- Metadata ---------------------------------------------------------------------------------

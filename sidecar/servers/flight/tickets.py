@@ -3,7 +3,9 @@
 A handle is 32 random bytes, so it cannot be guessed or derived from another; it is bound to
 the identity it was issued to, so a handle that leaks to another agent redeems nothing; and it
 expires, so abandoned state (a planned query nobody fetched) does not pile up. An unknown,
-expired and someone else's handle all get the same answer, which reveals nothing.
+expired and someone else's handle all get the same answer, which reveals nothing. One owner
+holds at most a tenth of the capacity: beyond it, its own oldest handle goes, so one agent
+issuing handles in a loop cannot push every other agent's tickets and sessions out.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -44,6 +46,7 @@ class Handles(Generic[T]):
         ttl: float,
         *,
         capacity: int = 10_000,
+        per_owner: int | None = None,
         on_expire: Callable[[T], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -53,7 +56,9 @@ class Handles(Generic[T]):
         self.capacity = capacity
         self._on_expire = on_expire
         self._clock = clock
+        self.per_owner = per_owner or max(capacity // 10, 1)
         self._entries: OrderedDict[bytes, _Entry[T]] = OrderedDict()
+        self._held: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -63,9 +68,12 @@ class Handles(Generic[T]):
         handle = secrets.token_bytes(HANDLE_BYTES)
         with self._lock:
             self._purge()
+            if self._held[owner] >= self.per_owner:
+                self._drop(next(h for h, e in self._entries.items() if e.owner == owner))
             while len(self._entries) >= self.capacity:
                 self._drop(next(iter(self._entries)))
             self._entries[handle] = _Entry(owner, item, self._clock() + self.ttl)
+            self._held[owner] += 1
         return handle
 
     def get(self, handle: bytes, owner: str) -> T:
@@ -81,6 +89,7 @@ class Handles(Generic[T]):
         with self._lock:
             entry = self._find(handle, owner)
             del self._entries[handle]
+            self._release(owner)
             return entry.item
 
     def _find(self, handle: bytes, owner: str) -> _Entry[T]:
@@ -103,7 +112,13 @@ class Handles(Generic[T]):
                 return
             self._drop(handle)
 
+    def _release(self, owner: str) -> None:
+        self._held[owner] -= 1
+        if self._held[owner] <= 0:
+            del self._held[owner]
+
     def _drop(self, handle: bytes) -> None:
         entry = self._entries.pop(handle)
+        self._release(entry.owner)
         if self._on_expire is not None:
             self._on_expire(entry.item)
