@@ -285,12 +285,14 @@ class Shell:
         self.io = io
         self.fmt = fmt
         self.timing = False
+        self.failures = 0
 
     def execute(self, sql: str) -> bool:
         started = time.perf_counter()
         try:
             table = self.client.query(sql)
         except ServerError as error:
+            self.failures += 1
             self.io.fail(*error_lines(error, sql))
             return False
         elapsed = time.perf_counter() - started if self.timing else None
@@ -299,11 +301,25 @@ class Shell:
 
     def run_script(self, text: str) -> int:
         """Stop at the first failing statement, like `set -e`, so later ones never run on a
-        wrong assumption."""
-        for statement in split_statements(text):
-            if not self.execute(statement):
+        wrong assumption. A line starting with a backslash is a shell command (`\\dt`,
+        `\\d orders`, `\\q`), as in a psql script."""
+        pending: list[str] = []
+        for line in text.splitlines(keepends=True):
+            if not line.lstrip().startswith("\\"):
+                pending.append(line)
+                continue
+            if not self.run_statements("".join(pending)):
                 return 1
-        return 0
+            pending.clear()
+            failures = self.failures
+            if not self.command(line.strip()):
+                return 0
+            if self.failures > failures:
+                return 1
+        return 0 if self.run_statements("".join(pending)) else 1
+
+    def run_statements(self, text: str) -> bool:
+        return all(self.execute(statement) for statement in split_statements(text))
 
     def handle(self, text: str) -> bool:
         """One REPL input; False means quit."""
@@ -332,6 +348,7 @@ class Shell:
         elif name in ("\\?", "\\h", "\\help"):
             self.io.say(Text(REPL_HELP))
         else:
+            self.failures += 1
             self.io.fail(f"unknown command {name}; \\? lists the commands")
         return True
 

@@ -460,6 +460,21 @@ def test_sql_reads_statements_from_stdin(
     assert capsys.readouterr().out.count("id,customer,amount,day") == 2
 
 
+def test_sql_script_runs_backslash_commands_as_psql_does(
+    api: StandInServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = "\\dt\nSELECT 1;\n  \\d orders\n\\q\nSELECT 2;\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    assert main(["sql", "--url", api.url, "--format", "csv"]) == 0
+    assert [request["sql"] for request in api.seen] == [
+        "SHOW TABLES",
+        "SELECT 1",
+        "DESCRIBE orders",
+    ]
+    assert main(["sql", "--url", api.url, "-e", "\\nosuch"]) == 1
+    assert "unknown command \\nosuch" in capsys.readouterr().err
+
+
 def test_sql_script_stops_at_the_first_error(
     api: StandInServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
