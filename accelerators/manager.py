@@ -30,7 +30,7 @@ RefreshOne = Callable[[str], None]
 
 class Accelerator:
     def __init__(self, config: SidecarConfig) -> None:
-        self.store = DuckDbStore()
+        self.store = DuckDbStore(config.runtime.memory_bytes)
         self.copies: dict[str, LocalCopy] = {}
         for dataset in config.datasets:
             if dataset.accelerated:

@@ -50,8 +50,11 @@ DECIMAL = re.compile(r"DECIMAL\((\d+),(\d+)\)")
 
 
 class DuckDbStore:
-    def __init__(self) -> None:
-        self._connection = duckdb.connect(":memory:")
+    def __init__(self, memory_limit: int | None = None) -> None:
+        """`memory_limit` (bytes, runtime.memory_limit) bounds the copies and their queries
+        together: a query past it fails alone with DuckDB's out-of-memory error."""
+        config = {"memory_limit": f"{memory_limit}B"} if memory_limit else {}
+        self._connection = duckdb.connect(":memory:", config=config)
         self._lock = threading.Lock()
         self._attached: dict[str, str] = {}
         self._idle: list[duckdb.DuckDBPyConnection] = []

@@ -27,6 +27,7 @@ from pydantic.json_schema import SkipJsonSchema
 import connectors
 from connectors.base import parse_duration
 from connectors.params import PARAMS, param_errors
+from sidecar.resources import default_memory_limit
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -162,6 +163,15 @@ class Runtime(Strict):
         description="The most items in one list of a statement: select list, IN list, function "
         "arguments, CASE branches, VALUES rows, AND/OR operands or UNION branches.",
     )
+    memory_limit: int | None = Field(
+        default=None,
+        ge=16 << 20,
+        description="Memory that queries may hold at once, in bytes or a size like 2GiB: "
+        "DataFusion's operators share it (sorts, joins and aggregates spill to disk where they "
+        "can, else the query fails alone), DuckDB copies run within it, and no single value a "
+        "function generates (repeat, lpad, range, array_repeat) may take more than a sixteenth "
+        "of it. Default: half of the container's memory limit (cgroup), else of the machine's.",
+    )
     data_dir: Path = Field(
         default=Path(".sidecar"),
         description="Where file-mode accelerations live (relative to sidecar.yaml).",
@@ -176,6 +186,16 @@ class Runtime(Strict):
     @classmethod
     def _size(cls, value: Any) -> int:
         return parse_size(value)
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> int | None:
+        return None if value is None else parse_size(value)
+
+    @property
+    def memory_bytes(self) -> int:
+        """runtime.memory_limit, or its default read from the container."""
+        return self.memory_limit or default_memory_limit()
 
 
 class Column(Strict):

@@ -23,6 +23,7 @@ from sqlglot import exp
 
 from policies.guard import check, parse
 from sidecar.engine import chains
+from sidecar.engine.generated import generated_bytes
 from sidecar.errors import ErrorCode, SidecarError
 
 DEPTH_HINT = (
@@ -35,12 +36,13 @@ DEPTH_HINT = (
 @dataclass(frozen=True)
 class Bounds:
     """runtime.max_statement_size, max_expression_depth, max_subquery_depth and
-    max_expression_width."""
+    max_expression_width, and the largest value a function may generate (`generated.py`)."""
 
     max_size: int
     max_depth: int
     max_queries: int
     max_width: int
+    max_value: int
 
     def read(self, sql: str) -> exp.Expression:
         """The one statement of `sql`, parsed, passed by the read-only guard and measured."""
@@ -94,6 +96,16 @@ class Bounds:
                     "that reads another nests in it: join the tables instead",
                     position=_position(node),
                 )
+            generated = generated_bytes(node)
+            if generated is not None and generated > self.max_value:
+                raise SidecarError(
+                    ErrorCode.TOO_COMPLEX,
+                    f"{node.sql(dialect='postgres')[:80]} would build a value of "
+                    f"{_size(generated)}, more than the {_size(self.max_value)} one value may "
+                    "take (a sixteenth of runtime.memory_limit)",
+                    hint="generate rows instead (FROM generate_series(...)), or ask for less",
+                    position=_position(node),
+                )
             children, levels = _children(node)
             stack.extend((child, depth + levels, queries) for child in children)
             lists = [len(value) for value in node.args.values() if isinstance(value, list)]
@@ -131,6 +143,10 @@ def _chained(with_: exp.With) -> int:
             (depths[name] for name in read if name in depths), default=0
         )
     return max(depths.values(), default=0)
+
+
+def _size(count: float) -> str:
+    return f"{count / (1 << 20):,.0f} MiB" if count >= 1 << 20 else f"{count:,.0f} bytes"
 
 
 def _position(node: exp.Expression) -> int | None:

@@ -58,8 +58,9 @@ class Engine:
             runtime.max_expression_depth,
             runtime.max_subquery_depth,
             runtime.max_expression_width,
+            runtime.memory_bytes // 16,
         )
-        self.sessions = Sessions(runtime.max_expression_depth)
+        self.sessions = Sessions(runtime.max_expression_depth, runtime.memory_bytes)
         stacks.allow_recursion(runtime.max_expression_depth)
         self.statements = Statements(self.bounds.read)
         self.plans = Plans(self.catalog)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
-from datafusion import DataFrame, SessionConfig, SessionContext
+from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from connectors.base import Cancellation, SourceError
 from sidecar.engine.bridge import Cancelled, ConnectorDataset, ReaderDataset, StreamDataset
@@ -31,6 +31,7 @@ DATAFUSION_CODES = (
     (re.compile(r"No field named|Schema error: .*field", re.I), ErrorCode.UNDEFINED_COLUMN),
     (re.compile(r"table '.*' not found|table .* doesn't exist", re.I), ErrorCode.UNDEFINED_TABLE),
     (re.compile(r"ParserError|SQL error", re.I), ErrorCode.SYNTAX),
+    (re.compile(r"Resources exhausted|Out of Memory", re.I), ErrorCode.OUT_OF_MEMORY),
 )
 NOISE = re.compile(
     r"^(DataFusion error: |Error during planning: |Execution error: |External error: )+"
@@ -38,11 +39,15 @@ NOISE = re.compile(
 
 
 class Sessions:
-    """Makes each query's SessionContext, parsing as deep as the bounds admit."""
+    """Makes each query's SessionContext, parsing as deep as the bounds admit, all drawing
+    on one memory pool (runtime.memory_limit): contexts built from one RuntimeEnvBuilder
+    share its pool. Operators that can spill (sorts, joins, grouped aggregates) spill to
+    temporary files when their share runs out; the others fail their query alone."""
 
-    def __init__(self, max_depth: int) -> None:
+    def __init__(self, max_depth: int, memory_limit: int) -> None:
         # Parentheses that make grouping explicit (dialect.py) can double the nesting.
         self.recursion_limit = 2 * max_depth + 16
+        self.runtime = RuntimeEnvBuilder().with_disk_manager_os().with_fair_spill_pool(memory_limit)
 
     def new(self) -> SessionContext:
         config = (
@@ -53,7 +58,7 @@ class Sessions:
             .set("datafusion.execution.time_zone", "UTC")
             .with_batch_size(BATCH_ROWS)
         )
-        return SessionContext(config)
+        return SessionContext(config, self.runtime)
 
 
 class QueryResult:
@@ -318,4 +323,10 @@ def _hint(code: ErrorCode | None) -> str:
         return "qualify the column with its table or alias (t.column)"
     if code is ErrorCode.SYNTAX:
         return "the statement is not valid SQL here; the PostgreSQL dialect is expected"
+    if code is ErrorCode.OUT_OF_MEMORY:
+        return (
+            "the query needs more memory than runtime.memory_limit leaves it: filter or "
+            "aggregate before collecting (array_agg, string_agg, DISTINCT over many rows), add "
+            "a LIMIT, or raise runtime.memory_limit"
+        )
     return "fix the query and retry; EXPLAIN <query> shows how it is planned"

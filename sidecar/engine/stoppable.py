@@ -46,14 +46,15 @@ class StoppableStream:
         return self
 
     def __next__(self) -> pa.RecordBatch:
-        stream = self._stream
-        if stream is None:
+        if self._stream is None:
             raise Cancelled("query cancelled")
         try:
-            batch = self._interruptible(stream.__next__)
-        except BaseException:
+            batch = self._interruptible(self._stream.__next__)
+        except BaseException as error:
+            # The frames below (datafusion's own __next__ among them) hold the stream, and
+            # with it the memory its operators reserved: a kept traceback must not keep them.
             self.close()
-            raise
+            raise error.with_traceback(None) from error.__cause__
         return batch.to_pyarrow()
 
     def close(self) -> None:
@@ -73,6 +74,7 @@ class StoppableStream:
             try:
                 return pull()
             finally:
+                del pull  # a traceback keeps this frame, and `pull` keeps the stream
                 with self._lock:
                     self._pulling = None
                     _disarm(threading.get_ident())
