@@ -407,3 +407,37 @@ def test_what_a_restricted_identity_sees(sidecar: SidecarProcess) -> None:
             )
 
     asyncio.run(main())
+
+
+def test_one_identity_cannot_hold_every_session(sidecar: SidecarProcess) -> None:
+    """The SDK caps sessions for the whole server (10,000, kept 30 idle minutes): an identity
+    opening them in a loop is refused at its share with a 429, others still open theirs, and
+    a closed session frees its place."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "flood", "version": "1"},
+        },
+    }
+    accept = {"Accept": "application/json, text/event-stream"}
+    url = sidecar.url + "/v1/mcp"
+    with httpx.Client(timeout=30, headers={**accept, "Authorization": f"Bearer {NARROW_KEY}"}) as c:
+        opened = []
+        for _ in range(300):
+            answer = c.post(url, json=initialize)
+            if answer.status_code != 200:
+                break
+            opened.append(answer.headers["mcp-session-id"])
+        assert len(opened) == 256 and answer.status_code == 429, answer.text
+        assert "256 open MCP sessions" in answer.json()["error"]["message"]
+        other = httpx.post(
+            url, json=initialize, headers={**accept, "Authorization": f"Bearer {OTHER_KEY}"}
+        )
+        assert other.status_code == 200
+        for session in opened:
+            c.delete(url, headers={"mcp-session-id": session, "mcp-protocol-version": "2025-06-18"})
+        assert c.post(url, json=initialize).status_code == 200

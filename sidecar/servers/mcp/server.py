@@ -21,10 +21,11 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import mcp_types as types
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.auth.provider import AccessToken
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
@@ -34,13 +35,14 @@ from starlette.types import Receive, Scope, Send
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar import __version__
 from sidecar.datatools import Caller, DataTools, error_body
-from sidecar.errors import SidecarError
+from sidecar.errors import ErrorCode, SidecarError
 from sidecar.servers.mcp import INTERFACE, prompts, tools
 
 DATASET = "dataset://"
 STATUS = "sidecar://status"
 JSON = "application/json"
 RESOURCE_NOT_FOUND = -32002
+MAX_SESSIONS_PER_IDENTITY = 256  # of the SDK's 10,000 for the whole server
 INSTRUCTIONS = """\
 Read-only SQL over the datasets of the agent sidecar "{name}": files, APIs and databases \
 behind one PostgreSQL-dialect SQL engine. Start with list_datasets (or the dataset:// \
@@ -161,7 +163,10 @@ class McpServer:
 class Transport:
     """/v1/mcp: the SDK's streamable HTTP session manager. Its session-ownership check compares
     the `user` of each request with the one that opened the session; the identity the
-    AuthMiddleware established is that user."""
+    AuthMiddleware established is that user.
+
+    The SDK caps the open sessions of the whole server; an identity may hold only a share of
+    them, so one agent opening sessions in a loop cannot lock every other agent out."""
 
     def __init__(self, server: Server[Any]) -> None:
         self.sessions = StreamableHTTPSessionManager(server)
@@ -170,17 +175,43 @@ class Transport:
         identity = scope.get("state", {}).get("identity")
         if identity is not None:
             token = AccessToken(token="", client_id=identity.name, scopes=[])
-            scope["user"] = AuthenticatedUser(token)
+            scope["user"] = user = AuthenticatedUser(token)
+            if _opens_session(scope) and self.held(user) >= MAX_SESSIONS_PER_IDENTITY:
+                await refusal(too_many_sessions(identity.name), 429)(scope, receive, send)
+                return
         await self.sessions.handle_request(scope, receive, send)
+
+    def held(self, user: AuthenticatedUser) -> int:
+        """The sessions `user` holds open, read from the SDK's own registry of session owners
+        (compared as the SDK compares them)."""
+        live, requestor = self.sessions._server_instances, authorization_context(user)
+        owners = self.sessions._session_owners.items()
+        return sum(1 for session, owner in owners if session in live and owner == requestor)
 
     def running(self) -> AbstractAsyncContextManager[None]:
         """The sessions' lifetime: the HTTP app's lifespan."""
         return self.sessions.run()
 
 
-def refusal(error: SidecarError) -> Response:
-    """A failed login at /v1/mcp: HTTP 401 with a JSON-RPC error body, which MCP clients show
-    as the error's message (a plain JSON body would reach them as 'Server returned an error')."""
+def _opens_session(scope: Scope) -> bool:
+    headers = dict(scope.get("headers") or ())
+    return scope.get("method") == "POST" and MCP_SESSION_ID_HEADER.encode() not in headers
+
+
+def too_many_sessions(identity: str) -> SidecarError:
+    return SidecarError(
+        ErrorCode.LIMIT_EXCEEDED,
+        f'identity "{identity}" holds {MAX_SESSIONS_PER_IDENTITY} open MCP sessions, '
+        "the most one identity may",
+        hint="reuse a session, close those you are done with (DELETE /v1/mcp with their "
+        "mcp-session-id header), or wait for idle ones to expire",
+    )
+
+
+def refusal(error: SidecarError, status: int = 401) -> Response:
+    """A refusal at /v1/mcp (a failed login: 401) with a JSON-RPC error body, which MCP clients
+    show as the error's message (a plain JSON body would reach them as 'Server returned an
+    error')."""
     failure = types.JSONRPCError(
         jsonrpc="2.0",
         id=None,
@@ -190,8 +221,8 @@ def refusal(error: SidecarError) -> Response:
     )
     return JSONResponse(
         failure.model_dump(mode="json", by_alias=True, exclude_unset=True),
-        status_code=401,
-        headers={"WWW-Authenticate": "Bearer"},
+        status_code=status,
+        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
     )
 
 
