@@ -15,9 +15,11 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import (
     BaseModel,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -32,19 +34,17 @@ from sidecar.resources import default_memory_limit
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE)
-SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1 << 20, "gb": 10**9,
-              "gib": 1 << 30}  # fmt: skip
+SIZE = TypeAdapter(ByteSize)
 
 
 def parse_size(value: str | int) -> int:
-    """Bytes from `512`, `64KiB`, `128MiB` or `1GB`."""
-    if isinstance(value, int):
-        return value
-    match = SIZE.match(str(value))
-    if not match:
-        raise ValueError(f"'{value}' is not a size; write e.g. 64MiB, 1GiB or a number of bytes")
-    return int(float(match.group(1)) * SIZE_UNITS[(match.group(2) or "b").lower()])
+    """Bytes from `512`, `64KiB`, `128MiB` or `1GB` (pydantic's ByteSize)."""
+    try:
+        return int(SIZE.validate_python(value))
+    except ValidationError:
+        raise ValueError(
+            f"'{value}' is not a size; write e.g. 64MiB, 1GiB or a number of bytes"
+        ) from None
 
 
 class ConfigError(ValueError):

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
+from cachetools import TTLCache
 
 from sidecar.engine.planner import Plan
 
@@ -32,7 +32,6 @@ class Entry:
     batches: tuple[pa.RecordBatch, ...]
     nbytes: int
     generations: tuple[tuple[str, int], ...]
-    expires: float
 
 
 class CachedResult:
@@ -67,8 +66,10 @@ class ResultsCache:
     def __init__(self, max_bytes: int, ttl: float) -> None:
         self.max_bytes = max_bytes
         self.ttl = ttl
-        self._entries: OrderedDict[Key, Entry] = OrderedDict()
-        self._size = 0
+        # Least recently used answers go first once their bytes pass max_bytes.
+        self._entries: TTLCache[Key, Entry] = TTLCache(
+            maxsize=max_bytes, ttl=ttl, timer=lambda: time.monotonic(), getsizeof=_size
+        )
         self._lock = threading.Lock()
 
     def get(self, key: Key, generations: tuple[tuple[str, int], ...]) -> Entry | None:
@@ -76,10 +77,9 @@ class ResultsCache:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry.expires < time.monotonic() or entry.generations != generations:
-                self._drop(key)
+            if entry.generations != generations:
+                del self._entries[key]
                 return None
-            self._entries.move_to_end(key)
             return entry
 
     def fill(
@@ -101,21 +101,17 @@ class ResultsCache:
                     kept = None
             yield batch
         if kept is not None:
-            self._put(
-                key, Entry(schema, tuple(kept), size, generations, time.monotonic() + self.ttl)
-            )
+            self._put(key, Entry(schema, tuple(kept), size, generations))
 
     def _put(self, key: Key, entry: Entry) -> None:
         with self._lock:
-            if key in self._entries:
-                self._drop(key)
             self._entries[key] = entry
-            self._size += entry.nbytes
-            while self._size > self.max_bytes and self._entries:
-                self._drop(next(iter(self._entries)))
-
-    def _drop(self, key: Key) -> None:
-        self._size -= self._entries.pop(key).nbytes
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            self._entries.expire()
+            return len(self._entries)
+
+
+def _size(entry: Entry) -> int:
+    return entry.nbytes

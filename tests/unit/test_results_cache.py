@@ -87,4 +87,4 @@ def test_least_recently_used_entries_leave_first(root: Path) -> None:
     assert run(engine, "SELECT a FROM t LIMIT 1")[0] == HIT
     assert run(engine, page.format(29))[0] == HIT
     assert run(engine, page.format(0))[0] == MISS
-    assert engine.cache is not None and engine.cache._size <= 40 * 1024
+    assert engine.cache is not None and engine.cache._entries.currsize <= 40 * 1024

@@ -15,11 +15,11 @@ import secrets
 import socket
 import ssl
 import threading
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pyarrow as pa
+from cachetools import LRUCache
 
 from policies.identity import Authenticator, Identity
 from sidecar.config import Runtime
@@ -39,6 +39,15 @@ STARTUP_TIMEOUT = 30.0
 MAX_SHADOWS = 4
 
 
+class Shadows(LRUCache[str, ShadowCatalog]):
+    """The few per-policy shadow catalogs kept; the least recently used one is closed."""
+
+    def popitem(self) -> tuple[str, ShadowCatalog]:
+        visibility, shadow = super().popitem()
+        shadow.close()
+        return visibility, shadow
+
+
 class PgServer:
     def __init__(
         self, gateway: Gateway, authenticator: Authenticator, runtime: Runtime, base_dir: Path
@@ -47,7 +56,7 @@ class PgServer:
         self.engine = gateway.engine
         self.login = Login(authenticator, runtime.pg.auth_method)
         self.catalog = ShadowCatalog(self.engine)
-        self._shadows: OrderedDict[str, ShadowCatalog] = OrderedDict()
+        self._shadows = Shadows(MAX_SHADOWS)
         self._shadow_lock = threading.Lock()
         self.tls = _tls_context(runtime, base_dir) if runtime.tls is not None else None
         self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
@@ -72,9 +81,6 @@ class PgServer:
             shadow = self._shadows.get(grant.visibility)
             if shadow is None:
                 shadow = self._shadows[grant.visibility] = ShadowCatalog(self.engine, grant)
-                if len(self._shadows) > MAX_SHADOWS:
-                    self._shadows.popitem(last=False)[1].close()
-            self._shadows.move_to_end(grant.visibility)
             return shadow
 
     def schemas(self, identity: Identity) -> dict[str, pa.Schema]:
