@@ -60,9 +60,13 @@ def is_pushable(predicate: exp.Expression) -> bool:
 
     That is column-versus-literal comparisons, IN lists, BETWEEN, IS [NOT] NULL and [I]LIKE with a
     literal pattern, combined with AND, OR and NOT. Whether a given source can also evaluate it
-    exactly is a separate question (see `to_arrow`).
+    exactly is a separate question (see `to_arrow`). A string holding a NUL character is never
+    pushed: servers that read statements as C strings (PostgreSQL) cut the SQL text there, and
+    the error would echo the statement the source was sent.
     """
     node = predicate.unnest()
+    if any(isinstance(n, exp.Literal) and n.is_string and "\0" in n.this for n in node.walk()):
+        return False
     if isinstance(node, exp.And | exp.Or):
         return is_pushable(node.left) and is_pushable(node.right)
     if isinstance(node, exp.Not):

@@ -73,6 +73,13 @@ def test_a_predicate_that_can_fail_is_never_run_on_hidden_rows(
     assert sent and not any("/" in statement for statement in sent), sent
 
 
+def test_a_nul_in_a_literal_stays_in_the_sidecar(engine: Engine) -> None:
+    """PostgreSQL reads its statement as a C string: a NUL cut the pushed SQL short, and the
+    error echoed the statement sent, row filter and source table included."""
+    for table in ("pg_guarded", "my_guarded"):
+        assert rows(engine, f"SELECT id FROM {table} WHERE country <> 'D\0E'") == [1, 2]
+
+
 def test_plain_comparisons_still_go_to_the_source(
     engine: Engine, postgres: Postgres, mariadb: MariaDB
 ) -> None:
@@ -80,3 +87,15 @@ def test_plain_comparisons_still_go_to_the_source(
     assert rows(engine, SAFE.format(table="my_guarded")) == [2]
     for statement in (postgres.statements("LIKE 'D%'")[-1], mariadb.statements("LIKE 'D%'")[-1]):
         assert "IN (2, 3, 4)" in statement and "'DE'" in statement, statement
+
+
+@pytest.mark.parametrize(
+    "value", ["DE\\' OR 1=1 -- ", "DE' OR '1'='1", "DE\\", "DE'; SELECT 1; --", "D\u0000E"]
+)
+def test_an_attribute_breaks_out_of_no_source_dialect(engine: Engine, value: str) -> None:
+    """MariaDB reads a backslash in a literal as an escape, PostgreSQL does not: the bound
+    attribute must stay one literal in both, matching nothing."""
+    evil = Identity("sre", {"country": value})
+    for table in ("pg_guarded", "my_guarded"):
+        result = engine.query(f"SELECT id FROM {table}", (), evil)
+        assert [row for batch in result for row in batch.to_pylist()] == [], (table, value)
