@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.ipc
@@ -47,6 +47,9 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from sqlglot.dialects.postgres import Postgres
+from sqlglot.errors import TokenError
+from sqlglot.tokens import Token, TokenType
 
 from policies.access import schema_errors
 from sidecar import __version__
@@ -230,51 +233,47 @@ def print_table(table: pa.Table, io: Io, elapsed: float | None) -> None:
 # --- sql ------------------------------------------------------------------------------------
 
 
+class ScriptTokenizer(Postgres.Tokenizer):
+    """PostgreSQL's tokens without sqlglot's "commands" (which swallow the rest of a statement
+    as one string), so a `;` is seen wherever PostgreSQL would see it."""
+
+    COMMANDS: ClassVar[set[TokenType]] = set()
+
+
+def script_tokens(text: str) -> list[Token] | None:
+    """The tokens of a script; None while a quote, `$$` string or comment is still open."""
+    try:
+        return ScriptTokenizer().tokenize(text + "\n")  # sqlglot wants a character after ''
+    except TokenError:
+        return None
+
+
 def split_statements(text: str) -> list[str]:
-    """Split a script on `;`, except inside quotes and comments, dropping empty statements."""
+    """Split a script on `;`, never inside quotes, `$$` strings or comments, dropping empty
+    statements; an unterminated quote leaves the rest whole, for the server to explain."""
+    found = script_tokens(text)
+    if found is None:
+        return [text.strip()] if text.strip() else []
     statements: list[str] = []
-    start = index = 0
-    has_code = False
-    while index < len(text):
-        skipped = skip_literal_or_comment(text, index)
-        if skipped is not None:
-            has_code = has_code or text[index] in "'\""
-            index = skipped
-            continue
-        char = text[index]
-        if char == ";":
+    start, has_code = 0, False
+    for token in [*found, None]:
+        if token is None or token.token_type == TokenType.SEMICOLON:
+            end = len(text) if token is None else token.start
             if has_code:
-                statements.append(text[start:index].strip())
-            start, has_code = index + 1, False
-        elif not char.isspace():
+                statements.append(text[start:end].strip())
+            start, has_code = end + 1, False
+        else:
             has_code = True
-        index += 1
-    if has_code:
-        statements.append(text[start:].strip())
     return statements
-
-
-def skip_literal_or_comment(text: str, index: int) -> int | None:
-    """Where a quoted string or comment starting at `index` ends, or None if none starts there.
-
-    A doubled quote ('it''s') reads as two adjacent strings, which splits the same way.
-    """
-    for opener, closer in (("'", "'"), ('"', '"'), ("--", "\n"), ("/*", "*/")):
-        if text.startswith(opener, index):
-            end = text.find(closer, index + len(opener))
-            return len(text) if end < 0 else end + len(closer)
-    return None
 
 
 def statement_complete(text: str) -> bool:
     """Whether Enter should run the input rather than start a new line of it."""
     stripped = text.strip()
-    return (
-        not stripped
-        or stripped.endswith(";")
-        or stripped.startswith("\\")
-        or stripped.lower() in EXIT_WORDS
-    )
+    if not stripped or stripped.startswith("\\") or stripped.lower() in EXIT_WORDS:
+        return True
+    found = script_tokens(stripped)
+    return bool(found) and found[-1].token_type == TokenType.SEMICOLON
 
 
 class Shell:

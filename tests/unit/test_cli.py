@@ -499,6 +499,12 @@ def test_sql_unreachable_sidecar(capsys: pytest.CaptureFixture[str]) -> None:
         ("SELECT 'it''s; fine'; SELECT \"a;b\"", ["SELECT 'it''s; fine'", 'SELECT "a;b"']),
         ("SELECT 1 /* ; */ + 1; -- done;\n", ["SELECT 1 /* ; */ + 1"]),
         ("  \n-- only a comment\n", []),
+        (
+            "SELECT $$a;b$$ AS x; SELECT $tag$ ; $tag$",
+            ["SELECT $$a;b$$ AS x", "SELECT $tag$ ; $tag$"],
+        ),
+        ("SHOW TABLES; SET x = 'a;b'; SELECT 2", ["SHOW TABLES", "SET x = 'a;b'", "SELECT 2"]),
+        ("SELECT 'open; SELECT 2", ["SELECT 'open; SELECT 2"]),
     ],
 )
 def test_split_statements(text: str, statements: list[str]) -> None:
@@ -511,6 +517,10 @@ def test_statement_complete() -> None:
     assert statement_complete("exit")
     assert statement_complete("")
     assert not statement_complete("SELECT *\nFROM orders")
+    assert not statement_complete("SELECT $$a;")  # the ; is inside an open $$ string
+    assert not statement_complete("SELECT 'x;")
+    assert statement_complete("SELECT $$a;$$;")
+    assert statement_complete("SELECT 1; -- done")
 
 
 def test_caret_lines_clamp_and_expand_tabs() -> None:
