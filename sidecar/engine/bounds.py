@@ -55,7 +55,17 @@ class Bounds:
         return statement
 
     def check_size(self, sql: str) -> None:
-        size = len(sql.encode())
+        try:
+            size = len(sql.encode())
+        except UnicodeEncodeError as error:
+            raise SidecarError(
+                ErrorCode.INVALID_REQUEST,
+                f"the statement holds a lone UTF-16 surrogate ({sql[error.start]!r}) at character "
+                f"{error.start + 1}, which is not text",
+                hint="send valid Unicode: in JSON a \\ud800-\\udbff escape must be followed by "
+                "a \\udc00-\\udfff one",
+                position=error.start + 1,
+            ) from None
         if size > self.max_size:
             raise SidecarError(
                 ErrorCode.TOO_COMPLEX,

@@ -91,6 +91,14 @@ def test_too_wide_is_refused_with_the_bound_named(engine: Engine, sql: str) -> N
     assert "1500 items" in error.message and "runtime.max_expression_width (1000)" in error.message
 
 
+def test_a_lone_surrogate_is_a_clear_refusal(engine: Engine) -> None:
+    """JSON's "\\udcff" decodes to a lone surrogate (HTTP, MCP): an INTERNAL error before."""
+    with pytest.raises(SidecarError) as caught:
+        engine.query("SELECT 'a\udcff' AS x")
+    assert caught.value.code is ErrorCode.INVALID_REQUEST and caught.value.position == 10
+    assert "surrogate" in caught.value.message
+
+
 def test_too_long_is_refused_before_parsing(engine: Engine) -> None:
     error = refusal(engine, "SELECT '" + "x" * (70 << 10) + "' AS s")
     assert "runtime.max_statement_size (65536 bytes)" in error.message
