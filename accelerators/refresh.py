@@ -381,7 +381,7 @@ def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
 
 
 def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
 
 
 def _utcnow() -> dt.datetime:

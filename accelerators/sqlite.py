@@ -537,4 +537,4 @@ def _nothing() -> None:
 
 
 def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return exp.to_identifier(name, quoted=True).sql(dialect="sqlite")

@@ -193,7 +193,7 @@ def _arrow_type(duckdb_type: str) -> pa.DataType | None:
 
 
 def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
 
 
 def _literal(text: str) -> str:

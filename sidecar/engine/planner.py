@@ -733,7 +733,7 @@ def _function_name(node: exp.Expression) -> str:
 
 
 def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return exp.to_identifier(name, quoted=True).sql()
 
 
 def _schema_type(arrow: pa.DataType) -> str:
