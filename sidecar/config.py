@@ -62,6 +62,12 @@ class Endpoint(Strict):
     host: str = "127.0.0.1"
     port: int = Field(ge=0, le=65535)
     enabled: bool = True
+    max_connections: int = Field(
+        default=256,
+        ge=1,
+        description="Connections (HTTP), sessions (Postgres wire) or calls (Flight SQL) served "
+        "at once; more are refused at once (HTTP 503, SQLSTATE 53300, UNAVAILABLE).",
+    )
 
 
 class PgEndpoint(Endpoint):
@@ -79,11 +85,22 @@ class Tls(Strict):
 
 
 class HttpEndpoint(Endpoint):
+    request_timeout: Duration = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers and body, from its first "
+        "byte or from connecting; slower connections are closed.",
+    )
     tls: Tls | None = Field(
         default=None,
         description="Serve the HTTP API over HTTPS with this certificate and key (separate from "
         "runtime.tls, so health probes and local agents may keep plain HTTP).",
     )
+
+    @field_validator("request_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
 
 
 class ApiKey(Strict):

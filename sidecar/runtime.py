@@ -31,6 +31,7 @@ from sidecar.secrets import SecretError
 from sidecar.servers.flight.server import FlightSqlServer
 from sidecar.servers.http import HttpApi
 from sidecar.servers.pgwire import PgServer
+from sidecar.servers.request_timeout import with_request_timeout
 
 
 class StartupError(Exception):
@@ -126,6 +127,7 @@ class Sidecar:
             port=http.port,
             log_level="warning",
             lifespan="on",
+            limit_concurrency=http.max_connections,
             **files,
         )
         try:
@@ -134,6 +136,9 @@ class Sidecar:
             raise StartupError(
                 f"runtime.http.tls: cannot use the certificate and key: {error}"
             ) from None
+        config.http_protocol_class = with_request_timeout(
+            config.http_protocol_class, http.request_timeout
+        )
         return config
 
     def start_flight(self) -> FlightSqlServer | None:
@@ -151,6 +156,7 @@ class Sidecar:
                 self.authenticator,
                 f"{scheme}://{endpoint.host}:{endpoint.port}",
                 tls=None if tls is None else read_tls(tls, self.config.base_dir),
+                max_calls=endpoint.max_connections,
             )
         except pa.ArrowException as error:
             raise StartupError(f"cannot start the Flight SQL server: {error}") from None

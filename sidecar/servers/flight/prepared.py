@@ -31,7 +31,8 @@ class Prepared:
 class PreparedStatements:
     def __init__(self, gateway: Gateway, ttl: float) -> None:
         self.gateway = gateway
-        self.handles: Handles[Prepared] = Handles("prepared statement", RENEW, ttl)
+        # Each holds its SQL (at most runtime.max_statement_size): a bounded number of them.
+        self.handles: Handles[Prepared] = Handles("prepared statement", RENEW, ttl, capacity=1024)
 
     def create(self, request: QueryRequest) -> pb.ActionCreatePreparedStatementResult:
         """Plan `request.sql` as its identity for its schema; the execution is the statement

@@ -28,6 +28,7 @@ from sidecar.secrets import REDACTOR
 from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight import metadata
 from sidecar.servers.flight.auth import MIDDLEWARE, AcceptHandshake, AuthMiddlewareFactory
+from sidecar.servers.flight.call_limit import CALL_LIMIT, CallLimit
 from sidecar.servers.flight.commands import Unsupported, decode, pack, unpack
 from sidecar.servers.flight.errors import quiet_details, to_flight
 from sidecar.servers.flight.prepared import PreparedStatements
@@ -38,6 +39,8 @@ log = logging.getLogger("sidecar.flight")
 INTERFACE = "flight"
 TICKET_TTL = 300.0
 PREPARED_TTL = 3600.0
+# Tickets wait for their DoGet holding a planned query: a tenth of these per identity at most.
+MAX_TICKETS = 1024
 WRITES = (pb.CommandStatementUpdate, pb.CommandPreparedStatementUpdate, pb.CommandStatementIngest)
 ACTIONS = {
     "CreatePreparedStatement": "plan SQL once, execute it with bound parameters",
@@ -58,6 +61,7 @@ class FlightSqlServer(flight.FlightServerBase):
         location: str,
         *,
         tls: tuple[bytes, bytes] | None = None,
+        max_calls: int = 256,
     ) -> None:
         self.gateway = gateway
         self.engine = gateway.engine
@@ -65,6 +69,7 @@ class FlightSqlServer(flight.FlightServerBase):
             "ticket",
             "call GetFlightInfo again, then DoGet with its new ticket",
             TICKET_TTL,
+            capacity=MAX_TICKETS,
             on_expire=_close,
         )
         self.prepared = PreparedStatements(gateway, PREPARED_TTL)
@@ -74,7 +79,12 @@ class FlightSqlServer(flight.FlightServerBase):
             location,
             auth_handler=AcceptHandshake(),
             tls_certificates=[flight.CertKeyPair(*tls)] if tls else [],
-            middleware={MIDDLEWARE: AuthMiddlewareFactory(authenticator, gateway)},
+            # The limit comes last: a middleware refusing a call (a bad key) does not
+            # complete the ones before it, whose places would never be given back.
+            middleware={
+                MIDDLEWARE: AuthMiddlewareFactory(authenticator, gateway),
+                CALL_LIMIT: CallLimit(max_calls),
+            },
         )
 
     # --- RPCs ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from sidecar.servers.pgwire.statements import KEPT, Analysis, Key
 log = logging.getLogger("sidecar.pgwire")
 INTERFACE = "pg"
 STARTUP_TIMEOUT = 30.0
+REFUSAL_TIMEOUT = 5.0
 MAX_SHADOWS = 4
 
 
@@ -62,6 +63,8 @@ class PgServer:
         self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
         self._sessions: dict[int, Session] = {}
         self.analyses: Kept[Key, Analysis] = Kept(KEPT)
+        self.max_connections = runtime.pg.max_connections
+        self._connections = 0
 
     async def start(self, sock: socket.socket) -> asyncio.Server:
         return await asyncio.start_server(self._connection, sock=sock)
@@ -99,6 +102,35 @@ class PgServer:
             session.cancel()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection from accept to close; past runtime.pg.max_connections (counting
+        those still negotiating, each bounded by STARTUP_TIMEOUT) it is refused at once, as
+        PostgreSQL refuses past max_connections."""
+        if self._connections >= self.max_connections:
+            await self._refuse(reader, writer)
+            return
+        self._connections += 1
+        try:
+            await self._serve_connection(reader, writer)
+        finally:
+            self._connections -= 1
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Past the limit a client still learns why (after its SSLRequest, as PostgreSQL
+        tells it), and a CancelRequest still cancels; all within REFUSAL_TIMEOUT."""
+        try:
+            startup = await asyncio.wait_for(self._negotiate(reader, writer), REFUSAL_TIMEOUT)
+            if startup is not None:
+                await _fatal(writer, too_many_connections(self.max_connections))
+        except (PgError, ProtocolError, asyncio.IncompleteReadError, ConnectionError):
+            pass  # a client that breaks the protocol learns nothing more
+        except (TimeoutError, ssl.SSLError):
+            pass  # nor one too slow, or failing TLS
+        finally:
+            writer.close()
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         pid = None
         connection = writer.get_extra_info("socket")
         if connection is not None and connection.family in (socket.AF_INET, socket.AF_INET6):
@@ -223,3 +255,13 @@ async def _fatal(writer: asyncio.StreamWriter, error: PgError) -> None:
         await writer.drain()
     except (ConnectionError, RuntimeError):
         pass
+
+
+def too_many_connections(limit: int) -> PgError:
+    return PgError(
+        "53300",
+        f"sorry, too many clients already (runtime.pg.max_connections is {limit})",
+        hint="close idle connections (a connection pool helps), or raise "
+        "runtime.pg.max_connections",
+        severity="FATAL",
+    )

@@ -82,6 +82,8 @@ DUPLICATE_STATEMENT = "42P05"
 DUPLICATE_CURSOR = "42P03"
 ENDS_FAILED_TRANSACTION = ("COMMIT", "ROLLBACK", "ROLLBACK TO")
 ANALYSED_STATEMENTS = 256
+SESSION_HOLDINGS = 1024  # named prepared statements, and portals, per connection
+INLINE_STATEMENT = 2048  # characters parsed on the event loop (about a millisecond at most)
 PROBE_VALUES: dict[int, Any] = {
     types.BOOL.oid: False,
     types.INT2.oid: 1,
@@ -176,7 +178,7 @@ class Session:
         if kind == "Q":
             await self._simple(messages.parse_query(body))
         elif kind == "P":
-            self._parse(messages.parse_parse(body))
+            await self._parse(messages.parse_parse(body))
             self.writer.write(messages.PARSE_COMPLETE)
         elif kind == "B":
             await self._bind(messages.parse_bind(body))
@@ -234,13 +236,18 @@ class Session:
     # ---- simple query -----------------------------------------------------------------------
 
     async def _simple(self, sql: str) -> None:
-        statements = commands.statements(sql)
+        try:
+            statements = await self._read(sql, commands.statements, sql)
+        except SidecarError as error:
+            await self._send_error(PgError.of(error))
+            await self._ready()
+            return
         if not statements:
             self.writer.write(messages.EMPTY_QUERY)
         for statement in statements:
             self.worker.start_statement()
             try:
-                prepared = self._prepare(statement, [], "")
+                prepared = await self._read(statement.text, self._prepare, statement, [], "")
                 formats: list[int] = []
                 if isinstance(prepared.command, FetchCommand):
                     formats = self._cursor(prepared.command.name).formats
@@ -260,18 +267,39 @@ class Session:
 
     # ---- extended query ---------------------------------------------------------------------
 
-    def _parse(self, message: messages.Parse) -> None:
+    async def _parse(self, message: messages.Parse) -> None:
         if message.name and message.name in self.statements:
             raise PgError(
                 DUPLICATE_STATEMENT, f'prepared statement "{message.name}" already exists'
             )
-        found = commands.statements(message.query)
+        if message.name:
+            self._room_for("prepared statements", len(self.statements), "DEALLOCATE")
+        found = await self._read(message.query, commands.statements, message.query)
         if len(found) > 1:
             raise PgError("42601", "cannot insert multiple commands into a prepared statement")
         statement = found[0] if found else Statement("", 0)
-        self.statements[message.name] = self._prepare(
-            statement, message.parameter_types, message.name
+        self.statements[message.name] = await self._read(
+            statement.text, self._prepare, statement, message.parameter_types, message.name
         )
+
+    def _room_for(self, what: str, held: int, release: str) -> None:
+        """A session holds a bounded number of named statements and of portals: each holds a
+        parsed statement, and a client leaking them would grow the process without end."""
+        if held >= SESSION_HOLDINGS:
+            raise PgError(
+                "54000",
+                f"this connection holds {held} {what}, the most one may hold",
+                hint=f"{release} the ones no longer needed",
+            )
+
+    async def _read(self, sql: str, function: Callable[..., T], *args: Any) -> T:
+        """Parse or analyse `sql` with `function`: a short statement at once, a long one on
+        the connection's thread, so that reading it never stalls the other connections; a
+        statement over runtime.max_statement_size is refused before any of it is read."""
+        self.server.engine.bounds.check_size(sql)
+        if len(sql) <= INLINE_STATEMENT:
+            return function(*args)
+        return await self._work(function, *args)
 
     async def _bind(self, message: messages.Bind) -> None:
         prepared = self.statements.get(message.statement)
@@ -281,6 +309,8 @@ class Session:
             )
         if message.portal and message.portal in self.portals:
             raise PgError(DUPLICATE_CURSOR, f'portal "{message.portal}" already exists')
+        if message.portal:
+            self._room_for("portals and cursors", len(self.portals), "Close or CLOSE")
         values = parameters.decode_bind(
             message, prepared.parameter_types, prepared.name, self.settings.timezone
         )
@@ -617,6 +647,7 @@ class Session:
             raise PgError(NO_TRANSACTION, "DECLARE CURSOR can only be used in transaction blocks")
         if command.name in self.portals:
             raise PgError(DUPLICATE_CURSOR, f'cursor "{command.name}" already exists')
+        self._room_for("portals and cursors", len(self.portals), "CLOSE")
         prepared = portal.prepared
         inner = Prepared(
             command.name,
