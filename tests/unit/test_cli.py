@@ -213,6 +213,19 @@ def test_init_writes_a_valid_starter(
     assert [v.name for v in config.views] == ["orders_by_status"]
 
 
+def test_init_starters_commented_firewall_is_valid_once_uncommented(tmp_path: Path) -> None:
+    lines = TEMPLATE.read_text().splitlines()
+    start, end = lines.index("# policies:"), lines.index("# audit:") + 2
+    uncommented = [line.removeprefix("# ") for line in lines[start:end]]
+    written = write(tmp_path / "sidecar.yaml", "\n".join([*lines[:start], *uncommented]))
+    config = load_config(written)
+    assert config.policies is not None and config.policies[0].datasets == [
+        "orders",
+        "orders_by_status",
+    ]
+    assert config.audit is not None
+
+
 def test_init_into_a_directory_and_a_new_folder(tmp_path: Path) -> None:
     assert main(["init", str(tmp_path)]) == 0
     assert (tmp_path / "sidecar.yaml").is_file()
