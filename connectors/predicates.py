@@ -138,7 +138,10 @@ def _number(text: str) -> int | float | Decimal:
     if text.isdigit():
         return int(text)
     if "e" in text.lower():
-        return float(text)
+        value = float(text)
+        if not math.isfinite(value):  # 1e400: no source reads the `inf` it would render as
+            raise ValueError(f"{text} is beyond a double's range")
+        return value
     return Decimal(text)
 
 

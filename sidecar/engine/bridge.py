@@ -8,6 +8,7 @@ record-batch tables would materialise the whole source first.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -19,6 +20,8 @@ import pyarrow.dataset as ds
 from connectors.base import Cancellation, Connector, ScanRequest, SourceError
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
+
+log = logging.getLogger("sidecar.engine")
 
 if TYPE_CHECKING:
     from sidecar.engine.restriction import Restriction
@@ -121,6 +124,19 @@ class ConnectorDataset(StreamDataset):
         self.connector = connector
         self.request = request
         self.restriction = restriction
+
+    def _fail(self, error: SourceError) -> SidecarError:
+        """Under an access policy the source's own words stay in the log: they can quote the
+        statement it was sent (the row filter, denied columns) and its catalog's names."""
+        if self.restriction is None:
+            return super()._fail(error)
+        log.warning("%s: %s", self.name, REDACTOR.redact(str(error)))
+        self.error = SidecarError(
+            ErrorCode.SOURCE,
+            f"{self.name}: the source failed to answer this query",
+            hint="retry later; if it persists, ask the operator (the sidecar's log has the cause)",
+        )
+        return self.error
 
     def _start(self, columns: list[str] | None) -> pa.RecordBatchReader:
         """Start the source scan with the planned pushdown, widened to what DataFusion needs."""

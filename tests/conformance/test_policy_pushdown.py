@@ -15,6 +15,7 @@ import pytest
 from policies.identity import Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
+from sidecar.errors import SidecarError
 from tests.peers.mariadb import MariaDB
 from tests.peers.postgres import Postgres
 
@@ -78,6 +79,20 @@ def test_a_nul_in_a_literal_stays_in_the_sidecar(engine: Engine) -> None:
     error echoed the statement sent, row filter and source table included."""
     for table in ("pg_guarded", "my_guarded"):
         assert rows(engine, f"SELECT id FROM {table} WHERE country <> 'D\0E'") == [1, 2]
+
+
+def test_a_source_error_quotes_no_policy(engine: Engine, postgres: Postgres) -> None:
+    """PostgreSQL's error quotes the statement it was sent (the row filter's literal) and
+    lists its catalog; a restricted caller gets neither. 1e400 was pushed as `inf`."""
+    assert rows(engine, "SELECT id FROM pg_guarded WHERE x < 1e400") == [1, 2]
+    postgres.execute(f"REVOKE SELECT ON public.guarded FROM {postgres.user}")
+    try:
+        with pytest.raises(SidecarError) as caught:
+            rows(engine, "SELECT id FROM pg_guarded WHERE x > 2")
+    finally:
+        postgres.execute(f"GRANT SELECT ON public.guarded TO {postgres.user}")
+    told = f"{caught.value.message} {caught.value.hint}"
+    assert "pg_guarded" in told and "'DE'" not in told and "public" not in told, told
 
 
 def test_plain_comparisons_still_go_to_the_source(
