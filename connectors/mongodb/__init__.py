@@ -1,10 +1,10 @@
 """`mongodb:db.collection` datasets: a collection as a table, read with find().
 
-The schema is declared, or learned from a sample of documents (`mongo_schema`). A scan is one
-find() with the projection, the pushed filters (`mongo_filters`), the sort and the limit, read
+The schema is declared, or learned from a sample of documents (`schema.py`). A scan is one
+find() with the projection, the pushed filters (`filters.py`), the sort and the limit, read
 from the cursor batch by batch, so a collection is never held in memory and a LIMIT reaches
 the server. A grouped query over one collection can instead be one aggregate pipeline
-(`mongo_aggregate`), so only its groups travel. Only reads are ever sent: find, aggregate
+(`aggregate.py`), so only its groups travel. Only reads are ever sent: find, aggregate
 ($sample for the schema, $match/$group/$project for grouped queries), count and listCollections.
 
 Params:
@@ -36,7 +36,7 @@ from bson import json_util
 from pymongo import errors as mongo_errors
 from sqlglot import exp
 
-from connectors import documents, mongo_aggregate, options
+from connectors import documents, options
 from connectors.base import (
     AggregateScan,
     Connector,
@@ -46,9 +46,10 @@ from connectors.base import (
     project,
 )
 from connectors.documents import Unsupported
-from connectors.mongo_aggregate import Aggregation
-from connectors.mongo_filters import FilterCompiler, all_of
-from connectors.mongo_schema import ORDERED_KINDS, Kind, infer, kind_for_declared, normalize
+from connectors.mongodb import aggregate as mongo_aggregate
+from connectors.mongodb.aggregate import Aggregation
+from connectors.mongodb.filters import FilterCompiler, all_of
+from connectors.mongodb.schema import ORDERED_KINDS, Kind, infer, kind_for_declared, normalize
 from connectors.params import MongoParams
 
 USERINFO = re.compile(r"://[^:/@\s]*:([^@\s]*)@")
@@ -167,7 +168,7 @@ class MongoConnector(Connector):
     def plan_aggregate(self, select: exp.Expression) -> Aggregation | None:
         """The aggregate pipeline for a grouped SELECT over this collection alone, or None:
         FROM this dataset, WHERE, GROUP BY columns, and COUNT/SUM/AVG/MIN/MAX of columns
-        (see `mongo_aggregate` for what fits)."""
+        (see `aggregate.py` for what fits)."""
         self.schema()
         assert self._compiler is not None
         return mongo_aggregate.plan(select, self.schema(), self._compiler.kinds, self._filter)

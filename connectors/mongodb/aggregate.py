@@ -26,8 +26,8 @@ from bson import json_util
 from sqlglot import exp
 
 from connectors.documents import Unsupported
-from connectors.mongo_filters import all_of
-from connectors.mongo_schema import ORDERED_KINDS, Kind
+from connectors.mongodb.filters import all_of
+from connectors.mongodb.schema import ORDERED_KINDS, Kind
 
 NUMERIC = frozenset({Kind.INT, Kind.DOUBLE, Kind.DECIMAL})
 BLOCKERS = ("joins", "having", "distinct", "order", "limit", "offset", "with_", "laterals")

@@ -11,7 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from connectors.documents import Unsupported, condition
-from connectors.es_mapping import QueryCompiler, declared, from_mappings, wildcard
+from connectors.elasticsearch.mapping import QueryCompiler, declared, from_mappings, wildcard
 
 LOGS_A = {
     "ts": {"type": "date"},

@@ -35,7 +35,7 @@ from connectors.documents import (
     Unsupported,
     like_parts,
 )
-from connectors.mongo_schema import Kind
+from connectors.mongodb.schema import Kind
 
 Filter = dict[str, Any]
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")

@@ -1,6 +1,6 @@
 """`elasticsearch:index` datasets: an index, alias or pattern (`logs-*`) as a table.
 
-The schema comes from the mappings (`es_mapping`), plus `_id`, `_index` and `_score`. A scan
+The schema comes from the mappings (`mapping.py`), plus `_id`, `_index` and `_score`. A scan
 is a search with the pushed filters as a bool query, the projection as `_source` includes and
 the limit as `size`; results deeper than one page are read with search_after on a point in
 time where the server has one (Elasticsearch's `_pit`), else with a scroll, so a large index
@@ -43,7 +43,7 @@ from sqlglot import exp
 from connectors import documents, options
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
 from connectors.documents import Match, Unsupported
-from connectors.es_mapping import Mapped, QueryCompiler, declared, from_mappings
+from connectors.elasticsearch.mapping import Mapped, QueryCompiler, declared, from_mappings
 from connectors.params import ElasticsearchParams
 
 # index.max_result_window: a single search may not reach past this many hits.
