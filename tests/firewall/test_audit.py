@@ -144,3 +144,20 @@ def test_metrics_count_per_identity(firewall: Firewall) -> None:
     assert f'sidecar_refusals_total{{identity="{capped}",reason="max_rows"}}' in metrics
     assert f'sidecar_rows_returned_total{{identity="{free}",interface="http"}}' in metrics
     assert f'sidecar_bytes_returned_total{{identity="{free}",interface="http"}}' in metrics
+
+
+def test_a_statement_refused_at_bind_is_audited(firewall: Firewall) -> None:
+    """A pg value that does not decode fails at Bind, before the statement runs: it must
+    still leave its audit line (it left none)."""
+    who = identity("free", "psycopg")
+    port = firewall.endpoints.pg_port
+    marker = f"bind_probe_{secrets.token_hex(4)}"
+    dsn = f"host=127.0.0.1 port={port} dbname=firewall user={who} password={firewall.keys[who]}"
+    with (
+        psycopg.connect(dsn, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InvalidTextRepresentation),
+    ):
+        conn.execute(f"SELECT id AS {marker} FROM orders WHERE id = %s::int", ["zz"])
+    line = audited(firewall.audit, lambda r: marker in (r.get("sql") or ""))
+    assert (line["identity"], line["interface"], line["decision"]) == (who, "pg", "error")
+    assert "invalid input syntax" in line["reason"]

@@ -311,9 +311,14 @@ class Session:
             raise PgError(DUPLICATE_CURSOR, f'portal "{message.portal}" already exists')
         if message.portal:
             self._room_for("portals and cursors", len(self.portals), "Close or CLOSE")
-        values = parameters.decode_bind(
-            message, prepared.parameter_types, prepared.name, self.settings.timezone
-        )
+        try:
+            values = parameters.decode_bind(
+                message, prepared.parameter_types, prepared.name, self.settings.timezone
+            )
+        except PgError as error:  # the statement ends here: its audit line says why
+            refusal = SidecarError(ErrorCode.INVALID_REQUEST, error.message, hint=error.hint)
+            self._refused(self._request(prepared, []).sql, refusal)
+            raise
         self.worker.start_statement()
         if "" in self.portals and not message.portal:
             self.portals.pop("").close()
