@@ -70,7 +70,7 @@ from sidecar.servers.pgwire.statements import Analyzer
 from sidecar.servers.pgwire.worker import Worker, abandon
 
 if TYPE_CHECKING:
-    from sidecar.servers.pgwire.server import PgServer
+    from sidecar.servers.pgwire.backend import Backend
 
 log = logging.getLogger("sidecar.pgwire")
 INTERFACE = "pg"
@@ -103,7 +103,7 @@ PROBE_VALUES: dict[int, Any] = {
 class Session:
     def __init__(
         self,
-        server: PgServer,
+        server: Backend,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         pid: int,

@@ -25,7 +25,7 @@ from sidecar.servers.pgwire.names import output_names
 from sidecar.servers.pgwire.session_functions import SessionValues, substitute_session
 
 if TYPE_CHECKING:
-    from sidecar.servers.pgwire.server import PgServer
+    from sidecar.servers.pgwire.backend import Backend
 
 KEPT = 1024
 Key = tuple[str, str, tuple[int, ...], bool]
@@ -45,7 +45,7 @@ class Analyzer:
 
     def __init__(
         self,
-        server: PgServer,
+        server: Backend,
         values: SessionValues,
         identity: Identity,
         refused: Callable[[str, SidecarError], None],
