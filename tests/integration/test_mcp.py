@@ -29,6 +29,16 @@ from tests.process import SidecarProcess, free_port
 KEY = "k-mcp-5d21c7"
 OTHER_KEY = "k-mcp-other-80ab"
 NARROW_KEY = "k-mcp-narrow-11fe"
+INITIALIZE = {  # the handshake that opens a session, as a raw JSON-RPC request
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "1"},
+    },
+}
 TOOLS = ["list_datasets", "describe_dataset", "sql", "sample", "search", "explain"]
 GUIDES = {
     "pool.md": "# Payment pool exhaustion\n\nCheckout requests hang waiting for a connection "
@@ -341,20 +351,10 @@ def test_concurrent_sessions(sidecar: SidecarProcess) -> None:
 
     assert asyncio.run(main()) == [[{"k": n, "n": n * 10}] for n in range(1, 7)]
 
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "probe", "version": "1"},
-        },
-    }
     accept = {"Accept": "application/json, text/event-stream"}
     opened = httpx.post(
         sidecar.url + "/v1/mcp",
-        json=initialize,
+        json=INITIALIZE,
         headers={**accept, "Authorization": f"Bearer {KEY}"},
     )
     session_id = opened.headers["mcp-session-id"]
@@ -413,31 +413,21 @@ def test_one_identity_cannot_hold_every_session(sidecar: SidecarProcess) -> None
     """The SDK caps sessions for the whole server (10,000, kept 30 idle minutes): an identity
     opening them in a loop is refused at its share with a 429, others still open theirs, and
     a closed session frees its place."""
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "flood", "version": "1"},
-        },
-    }
     accept = {"Accept": "application/json, text/event-stream"}
     url = sidecar.url + "/v1/mcp"
     with httpx.Client(timeout=30, headers={**accept, "Authorization": f"Bearer {NARROW_KEY}"}) as c:
         opened = []
         for _ in range(300):
-            answer = c.post(url, json=initialize)
+            answer = c.post(url, json=INITIALIZE)
             if answer.status_code != 200:
                 break
             opened.append(answer.headers["mcp-session-id"])
         assert len(opened) == 256 and answer.status_code == 429, answer.text
         assert "256 open MCP sessions" in answer.json()["error"]["message"]
         other = httpx.post(
-            url, json=initialize, headers={**accept, "Authorization": f"Bearer {OTHER_KEY}"}
+            url, json=INITIALIZE, headers={**accept, "Authorization": f"Bearer {OTHER_KEY}"}
         )
         assert other.status_code == 200
         for session in opened:
-            c.delete(url, headers={"mcp-session-id": session, "mcp-protocol-version": "2025-06-18"})
-        assert c.post(url, json=initialize).status_code == 200
+            c.delete(url, headers={"mcp-session-id": session, "mcp-protocol-version": "2025-11-25"})
+        assert c.post(url, json=INITIALIZE).status_code == 200
