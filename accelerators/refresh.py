@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from accelerators.store import DuckDbStore
 from connectors.base import Connector, ScanRequest, SourceError
@@ -40,6 +41,10 @@ _names = itertools.count(1)
 
 class RefreshError(Exception):
     """A refresh could not complete; the accelerated copy keeps its previous data."""
+
+
+# What another attempt may cure: the source failing, or the copy's own write.
+RETRIED = (SourceError, RefreshError, OSError)
 
 
 @dataclass
@@ -89,15 +94,18 @@ class LocalCopy:
             started = time.perf_counter()
             connector.invalidate()
             try:
-                for attempt in range(attempts):
-                    try:
-                        self._refresh_once(connector, schema)
-                        break
-                    except (SourceError, RefreshError, OSError) as error:
-                        self.status.last_error = REDACTOR.redact(str(error))
-                        if attempt + 1 == attempts:
-                            raise RefreshError(str(error)) from None
-                        time.sleep(self._backoff(attempt))
+                retrying = Retrying(
+                    stop=stop_after_attempt(attempts),
+                    wait=self._backoff,
+                    retry=retry_if_exception_type(RETRIED),
+                    before_sleep=self._failed,
+                    reraise=True,
+                )
+                try:
+                    retrying(self._refresh_once, connector, schema)
+                except RETRIED as error:
+                    self.status.last_error = REDACTOR.redact(str(error))
+                    raise RefreshError(str(error)) from None
                 self.status.last_error = None
                 self.status.last_refresh_at = time.time()
                 self.status.last_refresh_seconds = time.perf_counter() - started
@@ -181,9 +189,16 @@ class LocalCopy:
             raise RefreshError("refresh_sql must be a SELECT over the dataset")
         return statement
 
-    def _backoff(self, attempt: int) -> float:
-        base = self.settings.refresh_retry_backoff * (2**attempt)
+    def _backoff(self, state: RetryCallState) -> float:
+        """Exponential from refresh_retry_backoff, with up to half again of jitter so that
+        copies failing together do not retry together."""
+        base = self.settings.refresh_retry_backoff * (2 ** (state.attempt_number - 1))
         return base + random.uniform(0, base / 2)
+
+    def _failed(self, state: RetryCallState) -> None:
+        """The failure shows on /v1/status while the next attempt waits."""
+        error = state.outcome.exception() if state.outcome is not None else None
+        self.status.last_error = REDACTOR.redact(str(error))
 
 
 class Accelerated(LocalCopy):
