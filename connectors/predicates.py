@@ -22,6 +22,7 @@ from sqlglot import exp
 
 Type = exp.DataType.Type
 
+MAX_ARROW_CHAIN = 256  # operands of one AND/OR chain in a filter handed to Arrow
 COMPARISONS: dict[type[exp.Expression], Callable[[Any, Any], pc.Expression]] = {
     exp.EQ: operator.eq,
     exp.NEQ: operator.ne,
@@ -94,6 +95,19 @@ def is_pushable(predicate: exp.Expression) -> bool:
     return False
 
 
+def _widest_chain(predicate: exp.Expression) -> int:
+    """The most operands of one AND or OR chain in the predicate.
+
+    Arrow canonicalizes a filter by folding each chain left-deep and then recursing through
+    it, on whichever thread scans: a few thousand ORs overflowed a 2 MiB stack. Wider chains
+    stay with the engine, which turns an OR of equalities into an IN list.
+    """
+    roots = (
+        node for node in predicate.find_all(exp.And, exp.Or) if type(node.parent) is not type(node)
+    )
+    return max((sum(1 for _ in root.flatten()) for root in roots), default=0)
+
+
 def literal_value(node: exp.Expression) -> Any:
     """The Python value of a literal, or ValueError if the node is not one.
 
@@ -124,7 +138,7 @@ def to_arrow(predicate: exp.Expression, schema: pa.Schema) -> pc.Expression | No
     (say, a decimal comparison that would overflow 38 digits) is reported here as None rather
     than failing in the middle of a scan.
     """
-    if not is_pushable(predicate):
+    if not is_pushable(predicate) or _widest_chain(predicate) > MAX_ARROW_CHAIN:
         return None
     try:
         expression = _translate(predicate, schema)

@@ -266,6 +266,16 @@ def test_a_large_in_list_is_one_set_lookup() -> None:
     assert " or " not in str(expression).replace("or null[bool]", "")
 
 
+def test_wide_or_chains_stay_with_the_engine() -> None:
+    """Arrow folds a chain left-deep and recurses through it: thousands of ORs overflowed the
+    scanning thread's stack, so past a few hundred the engine keeps the filter."""
+    narrow = " OR ".join(f"i = {n}" for n in range(200))
+    assert to_arrow(sqlglot.parse_one(narrow), TABLE.schema) is not None
+    wide = " OR ".join(f"i = {n}" for n in range(300))
+    assert is_pushable(sqlglot.parse_one(wide))
+    assert to_arrow(sqlglot.parse_one(wide), TABLE.schema) is None
+
+
 @pytest.mark.parametrize(
     ("sql", "value"),
     [
