@@ -298,11 +298,14 @@ class HttpApi:
     async def refresh(self, request: Request) -> Response:
         """On-demand refresh of an accelerated dataset; answers once the copy is fresh."""
         name = request.path_params["name"]
-        try:
-            entry = await anyio.to_thread.run_sync(self.engine.refresh, name, _identity(request))
+        identity = _identity(request)
+        try:  # a refresh reads the whole source: it takes a rate token like a statement
+            limiter = self.gateway.limiter
+            limiter.admit(identity, limiter.governing(identity))
+            entry = await anyio.to_thread.run_sync(self.engine.refresh, name, identity)
         except SidecarError as error:
             return error_response(error)
-        grant = self.engine.access.grant(_identity(request))
+        grant = self.engine.access.grant(identity)
         return JSONResponse(self._dataset_status(entry, grant))
 
     async def _stream(

@@ -226,3 +226,16 @@ def test_a_row_filtered_dataset_never_tells_its_full_row_count(firewall: Firewal
     assert "-1" in psql(firewall, "sre", reltuples)
     schema = tool(firewall, "sre", "table_schema", {"table": "customers"})
     assert schema["rows"] is None
+
+
+def test_a_refresh_takes_a_rate_token(firewall: Firewall) -> None:
+    """A refresh reads the whole source again: an agent looping on it must meet its rate
+    limit (1/m, burst 2) like a query does. This process's limiter never saw paced-tools."""
+    who = identity("paced", "tools")
+    headers = {"Authorization": f"Bearer {firewall.keys[who]}"}
+    url = f"{firewall.endpoints.http}/v1/datasets/events/acceleration/refresh"
+    answers = [httpx.post(url, headers=headers, timeout=30) for _ in range(3)]
+    statuses = [answer.status_code for answer in answers]
+    assert 429 not in statuses[:2] and statuses[2] == 429, answers[-1].text
+    assert "rate limit" in answers[-1].json()["error"]["message"]
+    assert "Retry-After" in answers[-1].headers
