@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests import placeholders
-from tests.process import SidecarProcess, free_port
+from tests.process import SidecarProcess, free_port, settle
 
 KEY = "k-3f9a1c77e0b24d5e"
 SECRET_TOKEN = "tok-SUPERSECRET-91d7"
@@ -68,9 +68,16 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sid
         root / "sidecar.yaml", env={"AGENT_KEY": KEY, "SECRET_TOKEN": SECRET_TOKEN}
     )
     url = process.start(port, probe="/health")
+    settle(lambda: loaded(url), "the datasets' first load")
     yield url, process
     process.stop()
     assert SECRET_TOKEN not in process.output
+
+
+def loaded(url: str) -> bool:
+    """Every dataset has been tried once (/v1/ready stays 503 here: `broken` cannot load)."""
+    status = httpx.get(f"{url}/v1/status", headers={"Authorization": f"Bearer {KEY}"}).json()
+    return all(d["state"] not in ("pending", "loading") for d in status["datasets"])
 
 
 @pytest.fixture
