@@ -1,3 +1,6 @@
 """A per-agent, read-only data sidecar: one process, one agent, only the datasets it was given."""
 
+from sidecar.footprint import keep_pandas_out
+
 __version__ = "0.1.0"
+keep_pandas_out()

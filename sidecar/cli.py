@@ -30,10 +30,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 import pyarrow.ipc
 import yaml
-from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import WordCompleter
-from prompt_toolkit.history import FileHistory
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -68,6 +64,9 @@ from sidecar.inject import commands as inject_commands
 from sidecar.secrets import REDACTOR
 
 if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
     from policies.identity import Identity
     from sidecar.engine import Engine
     from sidecar.engine.catalog import DatasetEntry
@@ -370,6 +369,8 @@ class Shell:
 
 def submit_bindings() -> KeyBindings:
     """Enter runs a finished statement and continues an unfinished one, as in psql."""
+    from prompt_toolkit.key_binding import KeyBindings  # the shell's alone: `run` never needs it
+
     bindings = KeyBindings()
 
     @bindings.add("enter")
@@ -384,6 +385,10 @@ def submit_bindings() -> KeyBindings:
 
 
 def prompt_session(tables: Sequence[str]) -> PromptSession[str]:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.completion import WordCompleter
+    from prompt_toolkit.history import FileHistory
+
     return PromptSession(
         message="sidecar> ",
         history=FileHistory(str(Path(HISTORY_FILE).expanduser())),

@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from sqlglot import exp
 
-from accelerators.manager import Accelerator, copy_connector
-from accelerators.refresh import LocalCopy, RefreshError
 from connectors import Connector, DatasetSource, SourceError, open_connector
 from policies.access import Grant, unrestricted
 from policies.guard import parse
@@ -28,6 +27,10 @@ from sidecar.engine.restriction import Restriction
 from sidecar.engine.types import UnknownType, arrow_type, sql_type
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR, SecretError, resolve
+
+if TYPE_CHECKING:
+    from accelerators.manager import Accelerator
+    from accelerators.refresh import LocalCopy
 
 SCHEMA = "public"
 SYSTEM_SCHEMA = "information_schema"
@@ -161,6 +164,8 @@ class DatasetEntry:
                 f"cannot refresh {self.name}: {self.error}",
                 hint="the local copy keeps serving its previous data",
             )
+        from accelerators.refresh import RefreshError
+
         try:
             copy.refresh(self.connector, self.schema, self.accelerator.source_lock(self.connector))
         except RefreshError as error:
@@ -212,6 +217,8 @@ class DatasetEntry:
             pa.schema([f for f in self.schema if f.name in held.names]) if self.schema else held
         )
         if self._fast is None or not self._fast.schema().equals(schema):
+            from accelerators.manager import copy_connector
+
             self._fast = copy_connector(self._source(), copy, schema, self.connector)
         return self._fast, schema
 
@@ -259,8 +266,11 @@ class Resolved:
 class Catalog:
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
-        accelerated = any(dataset.accelerated for dataset in config.datasets)
-        self.accelerator = Accelerator(config) if accelerated else None
+        self.accelerator: Accelerator | None = None
+        if any(dataset.accelerated for dataset in config.datasets):
+            from accelerators.manager import Accelerator  # DuckDB only for a config with copies
+
+            self.accelerator = Accelerator(config)
         self.datasets = {
             dataset.name.lower(): DatasetEntry(
                 dataset,

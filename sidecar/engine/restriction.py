@@ -18,13 +18,16 @@ import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
 from policies.access import MASK_TEXT, Grant, Hasher
 from sidecar.errors import ErrorCode, SidecarError
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger("sidecar.policy")
 HIDDEN = "null"
@@ -160,6 +163,8 @@ def _filtered(
     DuckDB evaluates it, streaming: DataFusion cannot be entered again from inside one of its
     own scans, and DuckDB already answers for accelerated datasets, so its SQL is the engine's.
     """
+    import duckdb  # only a config with such a row filter needs DuckDB (footprint.py)
+
     schema = reader.schema
     cursor = _evaluator().cursor()
     try:
@@ -195,6 +200,8 @@ def _filter_failed(relation: str, error: Exception) -> SidecarError:
 @functools.cache
 def _evaluator() -> duckdb.DuckDBPyConnection:
     """One in-memory DuckDB for every row filter, unable to read files or load extensions."""
+    import duckdb
+
     connection = duckdb.connect(
         ":memory:",
         config={

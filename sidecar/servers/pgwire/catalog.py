@@ -22,8 +22,8 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
@@ -42,6 +42,9 @@ from sidecar.servers.pgwire.rewrite import (
 )
 from sidecar.servers.pgwire.settings import DEFAULTS
 
+if TYPE_CHECKING:
+    import duckdb
+
 PUBLIC_NAMESPACE = 2200
 FIRST_OID = 16384
 OWNER = "sidecar"
@@ -57,40 +60,22 @@ class ShadowCatalog:
         self.engine = engine
         self.grant = grant or unrestricted()
         self._lock = threading.Lock()
+        self._making = threading.Lock()
         self._fingerprint = ""
-        self._db = duckdb.connect(
-            ":memory:",
-            config={
-                "enable_external_access": False,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "allow_community_extensions": False,
-            },
-        )
-        self._db.execute(files("sidecar.servers.pgwire").joinpath("pg_catalog.sql").read_text())
-        self._db.executemany(
-            f"INSERT INTO {SHADOW}.sidecar_type_names VALUES (?, ?, ?)", list(_type_names())
-        )
-        self._db.execute(
-            f"INSERT INTO {SHADOW}.pg_settings (name, setting, category, short_desc, context, "
-            "vartype, source, boot_val, reset_val) "
-            "SELECT name, setting, 'Sidecar', '', 'user', 'string', 'default', setting, setting "
-            "FROM (VALUES " + ", ".join("(?, ?)" for _ in DEFAULTS) + ") AS s(name, setting)",
-            [part for item in DEFAULTS.items() for part in item],
-        )
-        self._db.execute("SET lock_configuration = true")
-        self.relations = self._names("duckdb_tables()", "table_name", SHADOW) - {
-            "sidecar_type_names"
-        }
-        self.functions = self._names("duckdb_functions()", "function_name", SHADOW)
-        information = self._names("duckdb_tables()", "table_name", SHADOW_INFORMATION)
-        self.rewriter = Rewriter(self.relations, information, self.functions)
+        self._made: _Shadow | None = None
 
-    def _names(self, source: str, column: str, schema: str) -> frozenset[str]:
-        rows = self._db.execute(
-            f"SELECT DISTINCT {column} FROM {source} WHERE schema_name = ?", [schema]
-        ).fetchall()
-        return frozenset(row[0] for row in rows)
+    def _shadow(self) -> _Shadow:
+        """The shadow DuckDB, made when a client first needs it (an idle sidecar, or one whose
+        clients never ask pg_catalog, does not hold DuckDB in memory)."""
+        if self._made is None:
+            with self._making:
+                if self._made is None:
+                    self._made = _Shadow()
+        return self._made
+
+    @property
+    def relations(self) -> frozenset[str]:
+        return self._shadow().relations
 
     def routes_to_shadow(self, statement: exp.Expression) -> bool:
         """Whether a statement reads the catalog rather than the datasets."""
@@ -109,15 +94,18 @@ class ShadowCatalog:
 
     def _catalog_function(self, node: exp.Anonymous) -> bool:
         qualified = isinstance(node.parent, exp.Dot) and node.parent.expression is node
-        return node.name.lower() in self.functions or (
+        return node.name.lower() in self._shadow().functions or (
             qualified and node.parent.this.name.lower() == "pg_catalog"
         )
 
     def query(self, statement: exp.Expression) -> pa.Table:
         """Run an already guarded and bound statement against the shadow catalog."""
+        import duckdb
+
         self.refresh()
-        sql = self.rewriter.rewrite(statement).sql(dialect="duckdb")
-        cursor = self._db.cursor()
+        shadow = self._shadow()
+        sql = shadow.rewriter.rewrite(statement).sql(dialect="duckdb")
+        cursor = shadow.db.cursor()
         try:
             table = cursor.sql(sql).to_arrow_table()
         except duckdb.Error as error:
@@ -140,7 +128,7 @@ class ShadowCatalog:
         with self._lock:
             if fingerprint == self._fingerprint:
                 return
-            cursor = self._db.cursor()
+            cursor = self._shadow().db.cursor()
             cursor.execute("BEGIN")
             for table in ("pg_attribute", "pg_description", "pg_views", "pg_tables"):
                 cursor.execute(f"DELETE FROM {SHADOW}.{table}")
@@ -249,7 +237,50 @@ class ShadowCatalog:
                 cursor.executemany(f"INSERT INTO {target} VALUES ({marks})", rows)
 
     def close(self) -> None:
-        self._db.close()
+        if self._made is not None:
+            self._made.db.close()
+
+
+class _Shadow:
+    """The shadow DuckDB: PostgreSQL's catalog relations and functions, and the names the
+    rewriter sends to them."""
+
+    def __init__(self) -> None:
+        import duckdb  # kept out of memory until a client first needs the catalog
+
+        self.db = duckdb.connect(
+            ":memory:",
+            config={
+                "enable_external_access": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "allow_community_extensions": False,
+            },
+        )
+        self.db.execute(files("sidecar.servers.pgwire").joinpath("pg_catalog.sql").read_text())
+        self.db.executemany(
+            f"INSERT INTO {SHADOW}.sidecar_type_names VALUES (?, ?, ?)", list(_type_names())
+        )
+        self.db.execute(
+            f"INSERT INTO {SHADOW}.pg_settings (name, setting, category, short_desc, context, "
+            "vartype, source, boot_val, reset_val) "
+            "SELECT name, setting, 'Sidecar', '', 'user', 'string', 'default', setting, setting "
+            "FROM (VALUES " + ", ".join("(?, ?)" for _ in DEFAULTS) + ") AS s(name, setting)",
+            [part for item in DEFAULTS.items() for part in item],
+        )
+        self.db.execute("SET lock_configuration = true")
+        self.relations = self._names("duckdb_tables()", "table_name", SHADOW) - {
+            "sidecar_type_names"
+        }
+        self.functions = self._names("duckdb_functions()", "function_name", SHADOW)
+        information = self._names("duckdb_tables()", "table_name", SHADOW_INFORMATION)
+        self.rewriter = Rewriter(self.relations, information, self.functions)
+
+    def _names(self, source: str, column: str, schema: str) -> frozenset[str]:
+        rows = self.db.execute(
+            f"SELECT DISTINCT {column} FROM {source} WHERE schema_name = ?", [schema]
+        ).fetchall()
+        return frozenset(row[0] for row in rows)
 
 
 @dataclass(frozen=True)
@@ -325,6 +356,8 @@ def _pinned(field: pa.Field) -> pa.Field:
 
 
 def _translate(error: duckdb.Error) -> SidecarError:
+    import duckdb
+
     message = (
         str(error)
         .replace(f"{SHADOW}.", "pg_catalog.")

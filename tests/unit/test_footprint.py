@@ -1,0 +1,72 @@
+"""A sidecar holds in memory only the modules its config needs: a fresh process builds it as
+`sidecar run` does, loads it, answers queries, and reports which heavy modules it imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+HEAVY = (
+    "pandas",
+    "elasticsearch",
+    "pymongo",
+    "llama_cpp",
+    "tantivy",
+    "usearch",
+    "duckdb",
+    "prompt_toolkit",
+    "mysql",
+    "pyiceberg",
+)
+SCRIPT = f"""
+import json, sys
+from pathlib import Path
+import sidecar.cli  # what `sidecar run` imports before anything else
+from sidecar.config import load_config
+from sidecar.runtime import Sidecar
+side = Sidecar(load_config(Path(sys.argv[1])))
+side.engine.load()
+for sql in ("SELECT count(*) FROM t", *sys.argv[2:]):
+    list(side.engine.query(sql))
+print(json.dumps(sorted(name for name in {HEAVY!r} if name in sys.modules)))
+"""
+
+
+def heavy_modules(root: Path, datasets: list[dict], *queries: str) -> list[str]:
+    notes = [f"note {i}" for i in range(100)]
+    pq.write_table(pa.table({"id": list(range(100)), "note": notes}), root / "t.parquet")
+    (root / "sidecar.yaml").write_text(yaml.safe_dump({"version": 1, "datasets": datasets}))
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(root / "sidecar.yaml"), *queries],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_parquet_sidecar_imports_no_heavy_module(tmp_path: Path) -> None:
+    lookup = "SELECT * FROM t WHERE id = 3"
+    assert heavy_modules(tmp_path, [{"from": "file:t.parquet", "name": "t"}], lookup) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "query", "needed"),
+    [
+        ({"acceleration": {"primary_key": "id"}}, "SELECT * FROM t WHERE id = 3", ["duckdb"]),
+        ({"search": {"text": ["note"]}}, "SELECT * FROM text_search('t', 'note', 1)", ["tantivy"]),
+    ],
+)
+def test_a_feature_imports_what_it_needs(
+    tmp_path: Path, extra: dict, query: str, needed: list[str]
+) -> None:
+    dataset = {"from": "file:t.parquet", "name": "t", **extra}
+    assert heavy_modules(tmp_path, [dataset], query) == needed
