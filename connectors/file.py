@@ -73,6 +73,7 @@ DOCUMENT_FORMATS = ("markdown", "text")
 CSV_PARAMS = ("delimiter", "has_header", "null_values")
 LISTING_PARAMS = ("hive_partitioning", "listing_ttl", "max_objects")
 # Listing a local folder is cheap and shows new files at once; a bucket's costs requests.
+KEPT_FRAGMENTS = 4096
 LOCAL_LISTING_TTL = 0.0
 REMOTE_LISTING_TTL = 60.0
 
@@ -132,6 +133,7 @@ class FileConnector(Connector):
         self.listing = Listing(self.store, ttl=ttl, max_objects=self.options.max_objects)
         self._schema: pa.Schema | None = None
         self._partition_fields: list[pa.Field] = []
+        self._fragments: dict[tuple[object, ...], ds.FileFragment] = {}
 
     def schema(self) -> pa.Schema:
         """Inferred once, from the first file, as `pyarrow.dataset` does, plus the partition
@@ -371,13 +373,27 @@ class FileConnector(Connector):
     def _fragment(
         self, entry: Entry, fmt: str, partition: ds.Expression | None = None
     ) -> ds.FileFragment:
-        """A file to scan; its size comes from the listing, so no request asks for it again."""
-        return self._file_format(fmt).make_fragment(
+        """A file to scan; its size comes from the listing, so no request asks for it again.
+
+        A Parquet file's fragment is kept while the listing shows it unchanged (size and
+        modification time): it holds the footer once read, so a point lookup does not read and
+        parse the footer again before the row-group statistics can skip what it does not need.
+        """
+        key = (entry.path, entry.size, entry.mtime_ns, str(partition))
+        kept = self._fragments.get(key) if fmt == "parquet" else None
+        if kept is not None:
+            return kept
+        fragment = self._file_format(fmt).make_fragment(
             entry.path,
             self.store.filesystem,
             partition_expression=partition,
             file_size=entry.size,
         )
+        if fmt == "parquet" and entry.size is not None and entry.mtime_ns is not None:
+            if len(self._fragments) >= KEPT_FRAGMENTS:
+                self._fragments.clear()
+            self._fragments[key] = fragment
+        return fragment
 
     def _file_format(self, fmt: str) -> ds.FileFormat:
         """A `.json` file that is not an array may hold pretty-printed objects spanning lines;

@@ -31,6 +31,7 @@ from sidecar.engine import Engine
 from sidecar.engine.cache import BYPASS
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway.audit import AuditLog
+from sidecar.gateway.helpers import HELPERS
 from sidecar.gateway.limits import Limiter, LimitExceeded, timed_out, too_large
 from sidecar.gateway.request import QueryRequest
 from sidecar.gateway.watchdog import Watchdog
@@ -311,23 +312,10 @@ class Statement:
     def within_deadline(self, function: Callable[..., T], *args: Any) -> T:
         """`off_loop` for servers on threads (Flight): the work runs on a helper thread that is
         abandoned at the deadline, so a source stuck in a read cannot hold the answer back."""
-        box: list[T] = []
-        failure: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                box.append(function(*args))
-            except BaseException as error:
-                failure.append(error)
-
-        worker = threading.Thread(target=work, name="statement", daemon=True)
-        worker.start()
-        worker.join(max(self.deadline - time.monotonic(), 0))
-        if failure:
-            raise failure[0]
-        if not box:
+        job = HELPERS.run(function, *args)
+        if not job.wait(max(self.deadline - time.monotonic(), 0)):
             raise self._expire_now()
-        return box[0]
+        return job.outcome()
 
     def _arm(self, deadline: float) -> None:
         self.deadline = deadline

@@ -220,7 +220,10 @@ class FlightSqlServer(flight.FlightServerBase):
     def _stream(self, handle: bytes, statement: Statement) -> Iterator[pa.RecordBatch]:
         """The statement's batches as DataFusion produces them. The first is pulled within the
         deadline on a helper thread, as over HTTP, so that a source stuck in a read cannot hold
-        the answer back. An error mid-stream ends the stream with its Flight status."""
+        the answer back. The rest are pulled here: a scan already decodes ahead on Arrow's
+        threads while a batch is sent, and a read-ahead thread of our own on top measured
+        slower (benchmarks/README.md). An error mid-stream ends the stream with its Flight
+        status."""
         self.running[handle] = statement
         try:
             batches = iter(statement)
