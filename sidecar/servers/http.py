@@ -10,6 +10,7 @@ with a JSON error body; a later one breaks the response off (see `_stream`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -261,16 +262,16 @@ class HttpApi:
             QueryRequest(sql, identity, INTERFACE, parameters, client)
         )
         try:
-            await statement.off_loop(statement.open)
-            batches = iter(statement)
-            first = await statement.off_loop(next, batches, _DONE)
+            begun = await statement.off_loop(_begin, statement, media)
         except SidecarError as error:
             return error_response(error)
         except BaseException:
             statement.close(SidecarError(ErrorCode.CANCELED, "the client went away"))
             raise
-        body = self._stream(media, statement, first, batches)
         headers = {"Results-Cache-Status": statement.cache_status}
+        if isinstance(begun, bytes):
+            return Response(begun, media_type=media, headers=headers)
+        body = self._stream(media, statement, *begun)
         return BatchStream(body, media_type=media, headers=headers)
 
     def _dataset_status(self, entry: DatasetEntry, grant: Grant) -> dict[str, Any]:
@@ -309,20 +310,17 @@ class HttpApi:
         return JSONResponse(self._dataset_status(entry, grant))
 
     async def _stream(
-        self, media: str, statement: Statement, first: Any, batches: Iterator[pa.RecordBatch]
+        self,
+        media: str,
+        statement: Statement,
+        pulled: list[pa.RecordBatch],
+        batches: Iterator[pa.RecordBatch],
     ) -> AsyncIterator[bytes]:
         """The encoded batches. The status line is out by now, so an error from here on (a limit
         passed mid-stream, a source failing) is written at the end of a text body and the
         response is broken off without its last chunk: every HTTP client then reports the
         transfer as incomplete, and an answer is never cut short silently."""
-
-        def pulled() -> Iterator[pa.RecordBatch]:
-            batch = first
-            while batch is not _DONE:
-                yield batch
-                batch = next(batches, _DONE)
-
-        chunks = formats.encode(media, statement.schema, pulled())
+        chunks = formats.encode(media, statement.schema, itertools.chain(pulled, batches))
         try:
             while True:
                 chunk = await statement.off_loop(next, chunks, _DONE)
@@ -336,6 +334,21 @@ class HttpApi:
             raise BrokenOff(error) from None
         finally:
             statement.close(SidecarError(ErrorCode.CANCELED, "the client went away"))
+
+
+def _begin(
+    statement: Statement, media: str
+) -> bytes | tuple[list[pa.RecordBatch], Iterator[pa.RecordBatch]]:
+    """Open the statement and pull its first batches, in one step off the event loop: an answer
+    of at most one batch (a small query's) comes back encoded whole, one hand-off to a thread
+    instead of three; a longer one comes back as its first two batches and the rest, to be
+    streamed. Errors until then still become a status code and a JSON error body."""
+    statement.open()
+    batches = iter(statement)
+    pulled = list(itertools.islice(batches, 2))
+    if len(pulled) == 2:
+        return pulled, batches
+    return b"".join(formats.encode(media, statement.schema, iter(pulled)))
 
 
 async def _client_gone(request: Request, error: Exception) -> Response:
