@@ -176,16 +176,22 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--results-cache",
+        action="store_true",
+        help="keep the results cache on (the default config): repeats are answered from memory",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         table_path = root / "orders.parquet"
         pq.write_table(make_table(args.rows), table_path, row_group_size=128 * 1024)
         port, peer_port = free_port(), free_port()
+        cache = "true" if args.results_cache else "false"
         (root / "sidecar.yaml").write_text(
             textwrap.dedent(f"""
             version: 1
-            runtime: {{http: {{port: {port}}}}}
+            runtime: {{http: {{port: {port}}}, results_cache: {{enabled: {cache}}}}}
             datasets: [{{from: "file:orders.parquet", name: orders}}]
         """)
         )

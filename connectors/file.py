@@ -48,6 +48,7 @@ from connectors.base import (
 )
 from connectors.listing import Entry, Listing
 from connectors.params import FORMATS, FileParams
+from connectors.parquet_lookup import ParquetLookups
 from connectors.partitions import Found, Partitions, discover, infer_fields, walk
 from connectors.stores import SCHEMES, open_store
 
@@ -134,6 +135,7 @@ class FileConnector(Connector):
         self._schema: pa.Schema | None = None
         self._partition_fields: list[pa.Field] = []
         self._fragments: dict[tuple[object, ...], ds.FileFragment] = {}
+        self._lookups: ParquetLookups | None = None
 
     def schema(self) -> pa.Schema:
         """Inferred once, from the first file, as `pyarrow.dataset` does, plus the partition
@@ -149,6 +151,8 @@ class FileConnector(Connector):
             if declared is not None:
                 _check_declared(declared, found, self._display(files.paths[0]))
             self._schema = declared if declared is not None else found
+            if files.format == "parquet" and not self.store.remote and not fields and not declared:
+                self._lookups = ParquetLookups()
             names = {f.name for f in fields}
             self._partition_fields = [f for f in self._schema if f.name in names]
         return self._schema
@@ -427,6 +431,15 @@ class FileConnector(Connector):
     def _batches(
         self, files: Files, request: ScanRequest, columns: list[str]
     ) -> Iterator[pa.RecordBatch]:
+        if files.format == "parquet" and self._lookups is not None:
+            entries = [item.entry for item in files.found]
+            local = [(e.path, e.size, e.mtime_ns) for e in entries if e.size and e.mtime_ns]
+            if len(local) == len(entries):
+                looked_up = self._lookups.scan(
+                    local, self.schema(), columns, request.filters, request.limit
+                )
+                if looked_up is not None:
+                    return looked_up
         condition = _conjunction(request.filters, self.schema())
         if files.format in DOCUMENT_FORMATS:
             return self._document_batches(files, request.filters, columns, condition)

@@ -185,10 +185,14 @@ class DatasetEntry:
         """The connector for a query: the local copy when there is one, else the source.
 
         A failed source is retried, at most every few seconds; a loaded copy never waits on it.
+        A query that arrives while the source is being opened (at start-up) waits for that.
         """
         copy = self.copy
         if copy is not None and copy.loaded:
             return self._accelerated(copy)
+        if self.source_state is State.LOADING:
+            with self._lock:  # held by the load under way
+                pass
         if copy is not None and copy.settings.ready_state == "on_load":
             reason = copy.status.last_error or self.error or "the first refresh is running"
             raise SidecarError(
