@@ -27,6 +27,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from sidecar.servers.pgwire.session import SESSION_HOLDINGS
+from tests import pg_client
 from tests.process import SidecarProcess, free_port
 
 QUERY_TIMEOUT = 4.0
@@ -364,3 +366,35 @@ def test_postgres_connections_past_the_limit_are_refused(sidecar: Sidecar) -> No
     time.sleep(0.3)
     with psycopg.connect(pg_dsn(sidecar), autocommit=True) as connection:
         assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_long_statement_does_not_hold_other_connections_back(sidecar: Sidecar) -> None:
+    """A statement near the size cap takes a while to parse; it is parsed off the event loop, so
+    a small query sent meanwhile on another connection is answered first."""
+    long = "SELECT count(*) FROM t WHERE " + " OR ".join(f"x = {i}" for i in range(5400))
+    assert len(long) < 64 << 10
+    finished: list[str] = []
+
+    def run(name: str, sql: str) -> None:
+        over_pg(sidecar, sql)
+        finished.append(name)
+
+    first = threading.Thread(target=run, args=("long", long))
+    first.start()
+    time.sleep(0.05)
+    run("small", "SELECT 1 AS n")
+    first.join(30)
+    assert finished == ["small", "long"]
+
+
+def test_a_postgres_session_holds_a_bounded_number_of_statements(sidecar: Sidecar) -> None:
+    client = pg_client.RawClient(sidecar.pg_port)
+    try:
+        names = [f"s{i}" for i in range(SESSION_HOLDINGS + 1)]
+        client.send(*(pg_client.parse("SELECT 1", name) for name in names), pg_client.message(b"S"))
+        reply = client.read_until_ready()
+        assert reply.kinds.count("1") == SESSION_HOLDINGS
+        assert [error["C"] for error in reply.errors()] == ["54000"]
+        assert "DEALLOCATE" in reply.errors()[0]["H"]
+    finally:
+        client.close()
