@@ -148,10 +148,17 @@ class Engine:
                 return self._explain(text, parameters, grant)
             if keyword == "SHOW":
                 return self._show(text, grant)
+        shapes = [shape]
+        lifted = self.plans.written_shape(statement, grant, parameters) if cached else None
+        if lifted is not None:  # the same question with other values written in its text
+            shapes.append(lifted[0])
+            kept = self.plans.plan(lifted[0], parameters, lifted[1])
+            if kept is not None:
+                return self._result(*kept, grant, cached)
         plan = self.planner.plan(bind(statement, parameters), sql, grant)
         result = self._result(plan, None, grant, cached)
         if cached:
-            self.plans.keep(shape, plan, result.schema)
+            self.plans.keep(shapes, plan, result.schema, len(parameters))
         return result
 
     def _result(

@@ -48,6 +48,7 @@ KEPT_STATEMENTS = 1024
 MARKER = f"__slot_{secrets.token_hex(8)}_"  # unguessable: no agent's SQL can contain it
 MARKED = re.compile(re.escape(MARKER) + r"(\d+)__")
 STEERING = (exp.Limit, exp.Offset, exp.Fetch, exp.Order, exp.Group)
+COMPARED = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between, exp.Like)
 K = TypeVar("K", bound=Hashable)
 Shape = tuple[str, str, tuple[str, ...]]  # the text, the grant's key, the parameters' kinds
 V = TypeVar("V")
@@ -131,10 +132,14 @@ class Template:
     sql: Rendered
     pushed: Rendered | None
     filters: dict[str, tuple[tuple[int, exp.Expression], ...]]
+    written: dict[int, exp.Expression]  # the literals lifted from the text, as first planned
 
     @classmethod
-    def of(cls, plan: Plan, schema: pa.Schema, catalog: Catalog) -> Template | None:
-        """The template of a fresh plan, or None when it cannot be executed again safely."""
+    def of(
+        cls, plan: Plan, schema: pa.Schema, catalog: Catalog, parameters: int
+    ) -> Template | None:
+        """The template of a fresh plan (of a statement taking `parameters`), or None when it
+        cannot be executed again safely."""
         if plan.grouped is not None or not plan.scans or _steered(plan.statement):
             return None
         stamp = _stamp(plan, catalog)
@@ -155,18 +160,31 @@ class Template:
         }
         if sql is None or (plan.pushed is not None and pushed is None):
             return None
-        template = cls(plan, schema, stamp, sql, pushed, {k: v for k, v in filters.items() if v})
         values = _originals(plan)
-        if values is None or not template._reproduces(plan, values):
+        if values is None:
             return None
-        return template
+        written = {index: node for index, node in values.items() if index > parameters}
+        kept = {name: predicates for name, predicates in filters.items() if predicates}
+        template = cls(plan, schema, stamp, sql, pushed, kept, written)
+        return template if template._reproduces(plan, values) else None
 
-    def execute(self, parameters: Sequence[Any], catalog: Catalog) -> Plan | None:
-        """The plan for `parameters`, or None when it must be planned afresh (a dataset
+    def execute(
+        self,
+        parameters: Sequence[Any],
+        catalog: Catalog,
+        written: Sequence[exp.Expression] | None = None,
+    ) -> Plan | None:
+        """The plan for `parameters` (and the literals `written` in a text of the same shape,
+        else those it was planned with), or None when it must be planned afresh (a dataset
         changed since, or its source does not take a filter with these values)."""
         if _stamp(self.plan, catalog) != self.stamp:
             return None
         nodes = {index: _literal(value) for index, value in enumerate(parameters, start=1)}
+        if written is None:
+            nodes.update(self.written)
+        else:
+            for index, node in enumerate(written, start=len(parameters) + 1):
+                nodes[index] = completed(node)
         return self._with(nodes)
 
     def _with(self, nodes: dict[int, exp.Expression]) -> Plan | None:
@@ -217,20 +235,40 @@ class Plans:
     def shape(sql: str, grant: Grant, parameters: Sequence[Any]) -> Shape:
         return (sql, grant.key, tuple(kind(value) for value in parameters))
 
-    def plan(self, shape: Shape, parameters: Sequence[Any]) -> tuple[Plan, pa.Schema] | None:
-        """The kept plan of `shape` for `parameters` and its result schema, if there is one."""
+    @staticmethod
+    def written_shape(
+        statement: exp.Expression, grant: Grant, parameters: Sequence[Any]
+    ) -> tuple[Shape, list[exp.Expression]] | None:
+        """The shape of a statement whatever the literals written in its comparisons, and
+        those literals (marked as slots after the parameters, in a fixed order); None when
+        it has none."""
+        written = lift(statement, len(parameters))
+        if not written:
+            return None
+        kinds = tuple(kind(value) for value in parameters) + tuple(map(literal_kind, written))
+        return (marked(statement).sql(dialect="postgres"), grant.key, kinds), written
+
+    def plan(
+        self,
+        shape: Shape,
+        parameters: Sequence[Any],
+        written: Sequence[exp.Expression] | None = None,
+    ) -> tuple[Plan, pa.Schema] | None:
+        """The kept plan of `shape` for `parameters` (and `written` literals) and its result
+        schema, if there is one."""
         template = self._kept.get(shape)
-        plan = template.execute(parameters, self.catalog) if template is not None else None
+        plan = template.execute(parameters, self.catalog, written) if template is not None else None
         if plan is None or template is None:
             self.misses += 1
             return None
         self.hits += 1
         return plan, template.schema
 
-    def keep(self, shape: Shape, plan: Plan, schema: pa.Schema) -> None:
-        template = Template.of(plan, schema, self.catalog)
+    def keep(self, shapes: Sequence[Shape], plan: Plan, schema: pa.Schema, parameters: int) -> None:
+        template = Template.of(plan, schema, self.catalog, parameters)
         if template is not None:
-            self._kept.put(shape, template)
+            for shape in shapes:
+                self._kept.put(shape, template)
 
     def clear(self) -> None:
         """Forget every plan (the policies changed)."""
@@ -261,6 +299,38 @@ def kind(value: Any) -> str:
     if isinstance(value, Decimal | str | bytes | dt.date):
         return type(value).__name__
     return f"?{type(value).__name__}"
+
+
+def lift(statement: exp.Expression, parameters: int) -> list[exp.Expression]:
+    """Mark the literals compared with something in `statement` (`x = 5`, `x IN ('a', 'b')`,
+    `x BETWEEN 1 AND 9`, `x LIKE 'a%'`) as slots after the statement's `parameters`, so that
+    texts differing only in them share a plan; the literals, in slot order."""
+    written = [
+        node
+        for node in statement.walk()
+        if isinstance(node, exp.Literal)
+        and isinstance(node.parent, COMPARED)
+        and not (node._meta and SLOT in node._meta)
+    ]
+    for index, node in enumerate(written, start=parameters + 1):
+        node.meta[SLOT] = index
+    return written
+
+
+def literal_kind(node: exp.Literal) -> str:
+    """A written literal's kind: text, or the number DataFusion reads it as."""
+    if node.is_string:
+        return "text"
+    if node.this.isdigit():
+        return "int" if int(node.this) < (1 << 63) else "big"
+    return "exp" if "e" in node.this.lower() else "real"
+
+
+def completed(node: exp.Expression) -> exp.Expression:
+    """A copy of a written literal as the planner reads it (minutes completed)."""
+    copy = node.copy()
+    complete_minutes(copy)
+    return copy
 
 
 def marked(tree: exp.Expression) -> exp.Expression:

@@ -177,3 +177,24 @@ def test_negative_values_are_written_as_negations(engine: Engine, name: str) -> 
     assert rows(engine, sql, [2, -0.5]) == [{"d": 0, "a": -0.25}]
     assert rows(engine, sql, [-2, 4.0]) == [{"d": 8, "a": 6.0}]
     assert kind(-1) != kind(1) and kind(-0.0) != kind(0.0) != kind(float("inf"))
+
+
+@pytest.mark.parametrize("name", ["t", "ta"])
+def test_literals_written_in_the_text_share_one_plan(engine: Engine, name: str) -> None:
+    """Simple-protocol clients and agents write values into the SQL: texts that differ only
+    in the literals they compare are planned once."""
+    hits = engine.plans.hits
+    for key in (17, 400, 3, 999):
+        country = "DE" if key % 2 else "FR"
+        sql = f"SELECT id, country FROM {name} WHERE id = {key} AND country = '{country}'"
+        assert rows(engine, sql, []) == [{"id": key, "country": country}]
+    assert engine.plans.hits == hits + 3  # planned for the first text only
+    ranges = f"SELECT count(*) AS n FROM {name} WHERE id BETWEEN 10 AND 19 AND id IN (11, 12, 40)"
+    assert rows(engine, ranges, []) == [{"n": 2}]
+    ranges = f"SELECT count(*) AS n FROM {name} WHERE id BETWEEN 30 AND 45 AND id IN (31, 12, 40)"
+    assert rows(engine, ranges, []) == [{"n": 2}]
+    minutes = f"SELECT count(*) AS n FROM {name} WHERE created_at < '2026-03-14 00:0{{}}'"
+    assert [rows(engine, minutes.format(m), []) for m in (5, 9)] == [[{"n": 5}], [{"n": 9}]]
+    assert rows(engine, f"SELECT id FROM {name} WHERE id = 5.5", []) == []
+    assert rows(engine, f"SELECT id FROM {name} ORDER BY id LIMIT 2", []) == [{"id": 0}, {"id": 1}]
+    assert rows(engine, f"SELECT id FROM {name} ORDER BY id LIMIT 1", []) == [{"id": 0}]
