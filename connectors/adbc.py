@@ -22,6 +22,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -151,8 +152,9 @@ class AdbcConnector(SqlConnector):
         connection = self._acquire()
         cursor = connection.cursor()
         forget = cancellation.on_cancel(lambda: _cancel(cursor)) if cancellation else _nothing
+        watchdog = _Watchdog(self.timeout, cursor)
         try:
-            with _Watchdog(self.timeout, cursor) as watchdog:
+            with watchdog.armed():
                 cursor.execute(sql)
                 reader = cursor.fetch_record_batch()
         except adbc_driver_manager.Error as error:
@@ -161,7 +163,7 @@ class AdbcConnector(SqlConnector):
             self._pool.discard(connection)
             raise self._error(error, timed_out=watchdog.fired) from None
         schema, converters = _normalised(reader.schema)
-        batches = self._batches(connection, cursor, reader, schema, converters, forget)
+        batches = self._batches(connection, watchdog, cursor, reader, schema, converters, forget)
         return pa.RecordBatchReader.from_batches(schema, batches)
 
     def close(self) -> None:
@@ -170,6 +172,7 @@ class AdbcConnector(SqlConnector):
     def _batches(
         self,
         connection: Any,
+        watchdog: _Watchdog,
         cursor: Any,
         reader: pa.RecordBatchReader,
         schema: pa.Schema,
@@ -180,7 +183,7 @@ class AdbcConnector(SqlConnector):
         finished = False
         try:
             while True:
-                with _Watchdog(self.timeout, cursor) as watchdog:
+                with watchdog.armed():
                     try:
                         batch = reader.read_next_batch()
                     except StopIteration:
@@ -248,23 +251,29 @@ class AdbcConnector(SqlConnector):
 
 
 class _Watchdog:
-    """Cancels the statement if the source has not answered within `seconds`."""
+    """Cancels the statement if the source has not answered within `seconds` of any one wait.
+
+    One per statement, armed for each wait (execute, then each batch): a cancel it sent as one
+    wait ended surfaces in the next, and must still read as a timeout there."""
 
     def __init__(self, seconds: float, cursor: Any) -> None:
         self.fired = False
-        self._timer = threading.Timer(seconds, self._fire, args=(cursor,))
-        self._timer.daemon = True
+        self._seconds = seconds
+        self._cursor = cursor
 
-    def _fire(self, cursor: Any) -> None:
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        timer = threading.Timer(self._seconds, self._fire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _fire(self) -> None:
         self.fired = True
-        _cancel(cursor)
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._timer.cancel()
+        _cancel(self._cursor)
 
 
 def _cancel(cursor: Any) -> None:
