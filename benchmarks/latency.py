@@ -109,7 +109,7 @@ def cold_steps(engine: Engine, table: str, key: int) -> dict[str, float]:
     marks.append(time.process_time())
     plan = engine.planner.plan(statement, sql, unrestricted())
     marks.append(time.process_time())
-    result = QueryResult(plan)
+    result = QueryResult(plan, engine.sessions)
     schema = result.schema  # DataFusion types the result
     marks.append(time.process_time())
     batches = list(result)

@@ -138,10 +138,12 @@ class Portal:
     def take(self, budget: int | None, encoder: RowEncoder | None) -> tuple[list[pa.Buffer], int]:
         """The next rows (at most `budget`, at most a slice of one batch), encoded unless skipping.
 
-        Runs in a worker thread: pulling a batch may wait on a source. When a batch runs out
-        within the budget, the next one is pulled now, so that the end of a small result is
-        known with its rows (`exhausted`) and costs the session no step of its own; a failure
-        while pulling it is kept for the next take, after these rows are sent.
+        Runs in a worker thread: pulling a batch may wait on a source. When the batch of a
+        small result (its first SLICE_ROWS rows) runs out within the budget, the next one is
+        pulled now, so that the end of the result is known with its rows (`exhausted`) and
+        costs the session no step of its own; a failure while pulling it is kept for the next
+        take, after these rows are sent. Further on it is not: a long stream's next batch is
+        pulled while this slice is written.
         """
         if self._failure is not None:
             failure, self._failure = self._failure, None
@@ -160,7 +162,11 @@ class Portal:
             self._pending = None
         self.position += batch.num_rows
         chunks = list(encoder.encode(batch)) if encoder is not None else []
-        if self._pending is None and (budget is None or batch.num_rows < budget):
+        if (
+            self._pending is None
+            and self.position <= SLICE_ROWS
+            and (budget is None or batch.num_rows < budget)
+        ):
             try:
                 self._pending = self._next()
             except Exception as error:
