@@ -15,7 +15,7 @@ import httpx
 
 
 def settle(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait until `check()` holds: what /v1/ready does not cover (models, search indexes)
+    """Wait until `check()` holds: what /v1/ready does not cover (models)
     finishes loading in the background."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

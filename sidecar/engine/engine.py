@@ -110,7 +110,8 @@ class Engine:
 
     @property
     def ready(self) -> bool:
-        return self.catalog.ready
+        """Every dataset answers and every search index is built: what /v1/ready promises."""
+        return self.catalog.ready and not self.search.waiting()
 
     def query(
         self, sql: str, parameters: Sequence[Any] = (), identity: Identity = ANONYMOUS_IDENTITY

@@ -175,6 +175,11 @@ class SearchIndexes:
                 hint="GET /v1/models shows the model's state",
             ) from None
 
+    def waiting(self) -> list[IndexEntry]:
+        """Indexes that cannot answer yet: not built so far, or whose only build failed (one
+        that failed a rebuild keeps its previous index serving, as a stale copy does)."""
+        return [entry for entry in self.entries.values() if entry.current is None]
+
     def searchable(self, grant: Grant | None = None) -> list[str]:
         """The searchable datasets (those `grant` sees): hints never name hidden ones."""
         names = [entry.dataset.name for entry in self.entries.values()]

@@ -198,9 +198,15 @@ class HttpApi:
             for e in waiting
             if grant.sees(e.name)
         ]
-        return JSONResponse(
-            {"ready": not waiting, "datasets": shown}, status_code=200 if not waiting else 503
-        )
+        indexes = self.engine.search.waiting()
+        body: dict[str, Any] = {"ready": not waiting and not indexes, "datasets": shown}
+        if indexes:
+            body["search"] = [
+                {"name": i.dataset.name, "state": i.state, "last_error": i.error}
+                for i in indexes
+                if grant.sees(i.dataset.name)
+            ]
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     async def datasets(self, request: Request) -> Response:
         grant = self.engine.access.grant(_identity(request))

@@ -32,10 +32,17 @@ def server(mariadb: MariaDB) -> MariaDB:  # noqa: F811
 
 
 def start(
-    root: Path, server: MariaDB, table: str, acceleration: str, **changes: Any
+    root: Path,
+    server: MariaDB,
+    table: str,
+    acceleration: str | None,
+    search: str | None = None,
+    **changes: Any,
 ) -> SidecarProcess:
     port = free_port()
     params = ", ".join(f"{key}: {value}" for key, value in server.params(**changes).items())
+    extra = {"acceleration": acceleration, "search": search}
+    lines = "".join(f"\n    {key}: {value}" for key, value in extra.items() if value)
     (root / "sidecar.yaml").write_text(
         textwrap.dedent(
             f"""
@@ -43,10 +50,10 @@ def start(
             datasets:
               - from: mysql:shop.{table}
                 name: events
-                params: {{{params}, connect_timeout: 1s}}
-                acceleration: {acceleration}
-            """
+                params: {{{params}, connect_timeout: 1s}}"""
         )
+        + lines
+        + "\n"
     )
     process = SidecarProcess(root / "sidecar.yaml")
     process.start(port, probe="/health")
@@ -118,3 +125,42 @@ def test_a_file_copy_is_ready_and_stale_after_a_restart_with_the_source_down(
         assert "stale" in line and "connect" in line.lower(), shown
     finally:
         restarted.stop()
+
+
+def test_ready_waits_for_search_indexes_and_reports_a_failed_one(
+    server: MariaDB, tmp_path: Path
+) -> None:
+    """The dataset answers at once (no copy), its index takes the slow view's 2 s to build: ready
+    only when a search can answer; an index that cannot be built keeps it 503 with the error."""
+    process = start(tmp_path, server, "ready_slow", None, "{text: [status], key: id}")
+    try:
+        seen_building = False
+        deadline = time.monotonic() + 30
+        while (ready := get(process, "/v1/ready")).status_code != 200:
+            assert time.monotonic() < deadline, get(process, "/v1/status").json()
+            if ready.json()["datasets"] == []:  # the dataset is ready, its index is not
+                assert ready.json()["search"][0]["name"] == "events"
+                assert ready.json()["search"][0]["state"] in ("pending", "building")
+                seen_building = True
+            time.sleep(0.05)
+        assert seen_building, "the 2 s build was never seen by /v1/ready"
+        searched = httpx.post(
+            f"{process.url}/v1/search", json={"datasets": ["events"], "text": "open"}, timeout=10
+        )
+        assert searched.status_code == 200 and len(searched.json()["hits"]) > 0
+        assert get(process, "/v1/status").json()["ready"]
+    finally:
+        process.stop()
+    broken = start(tmp_path, server, "ready_events", None, "{text: [no_such_column]}")
+    try:
+        deadline = time.monotonic() + 30
+        while (ready := get(process := broken, "/v1/ready")).json().get("search", [{}])[0].get(
+            "state"
+        ) != "error":
+            assert time.monotonic() < deadline, ready.json()
+            time.sleep(0.05)
+        assert ready.status_code == 503 and not ready.json()["ready"]
+        assert "no_such_column" in ready.json()["search"][0]["last_error"]
+        assert get(broken, "/v1/status").json()["ready"] is False
+    finally:
+        broken.stop()

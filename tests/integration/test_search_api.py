@@ -93,7 +93,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
 
 
 def wait_for_indexes(url: str) -> None:
-    """/v1/ready covers datasets; the indexes (and the model they embed with) follow."""
+    """/v1/ready covers datasets and indexes; this also waits out a failed vectors build."""
 
     def built() -> bool:
         status = httpx.get(f"{url}/v1/status", headers={"X-API-Key": KEY}).json()
