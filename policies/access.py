@@ -167,6 +167,14 @@ class Grant:
             return True
         return self.entry is not None and _matches_any(relation, self.entry.policy.datasets)
 
+    def sees_identity(self, name: str) -> bool:
+        """Whether per-identity metrics of `name` are shown to this grant: its own always, the
+        others' only without policies or under `metrics: all`, so an agent reading /metrics
+        does not learn which other identities exist, as /v1/status hides invisible datasets."""
+        if not self.restricted or name == self.identity.name:
+            return True
+        return self.entry is not None and self.entry.policy.metrics == "all"
+
     def rules(self, relation: str, columns: Iterable[str]) -> dict[str, Rule]:
         """Each column's rule; the strictest wins where several keys match one column."""
         if self.entry is None or not self.entry.policy.columns:

@@ -591,6 +591,11 @@ class Policy(Strict):
         "{identity.<attribute>} become quoted literals.",
     )
     limits: Limits = Field(default_factory=Limits)
+    metrics: Literal["own", "all"] = Field(
+        default="own",
+        description="Whose per-identity series /metrics shows this identity: own (its own, so "
+        "an agent never learns which other identities exist) or all (the operator's scraper).",
+    )
 
 
 class Audit(Strict):

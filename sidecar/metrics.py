@@ -3,12 +3,14 @@ interface, latency, failed logins, dataset health.
 
 Each runtime owns its own registry so several sidecars (or tests) in one process never collide.
 A scrape is answered as its caller: under policies the dataset gauges name only the datasets
-that caller sees, and give row counts only where no row filter hides rows from it.
+that caller sees, and give row counts only where no row filter hides rows from it; the
+per-identity series are the caller's own unless its policy says `metrics: all`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -98,17 +100,36 @@ class Metrics:
     def render(self, grant: Grant | None = None) -> bytes:
         """The exposition as `grant` may read it (everything without one)."""
         scrape = CollectorRegistry()
-        scrape.register(_Counters(self.registry))
+        scrape.register(_Counters(self.registry, grant))
         scrape.register(_Visible(self.datasets, grant))
         return generate_latest(scrape)
 
 
 class _Counters(Collector):
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+    """The counters, with the per-identity series `grant` may see (all of them without one)."""
+
+    def __init__(self, registry: CollectorRegistry, grant: Grant | None) -> None:
+        self.registry, self.grant = registry, grant
 
     def collect(self) -> Iterable[Metric]:
-        return self.registry.collect()
+        grant = self.grant
+        for metric in self.registry.collect():
+            if grant is not None:
+                shown = [
+                    sample
+                    for sample in metric.samples
+                    if "identity" not in sample.labels
+                    or grant.sees_identity(sample.labels["identity"])
+                ]
+                if len(shown) != len(metric.samples):
+                    metric = _with_samples(metric, shown)
+            yield metric
+
+
+def _with_samples(metric: Metric, samples: list[Any]) -> Metric:
+    copy = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+    copy.samples = samples
+    return copy
 
 
 class _Visible(Collector):

@@ -5,7 +5,8 @@ result grows batch by batch and can pass a limit mid-stream), `slow`, an HTTP AP
 2 seconds to answer, and for the access policies a 12-row `customers` file and the view `vip`
 over it: `sre` reads customers of its country (an API key attribute) with names masked, emails
 hashed and credit limits denied; `bi` reads only the view; `evil` carries an attribute written
-to break out of its row filter; `stranger` matches no policy. The model's data tools run on a
+to break out of its row filter; `stranger` matches no policy; `ops` (the operator's scraper)
+reads every identity's metrics and no data. The model's data tools run on a
 Sidecar built in this process from the same sidecar.yaml (its own audit file): a model's tool
 call runs exactly that code.
 """
@@ -28,7 +29,10 @@ from tests.firewall.clients import INTERFACES, Endpoints
 from tests.http_api_server import ApiServer, Reply
 from tests.process import SidecarProcess, free_port
 
-ROLES = ("free", "capped", "narrow", "paced", "single", "hasty", "sre", "bi", "evil", "stranger")
+ROLES = (
+    *("free", "capped", "narrow", "paced", "single", "hasty", "sre", "bi", "evil", "stranger"),
+    "ops",
+)
 ATTRIBUTES = {"sre": {"country": "DE"}, "evil": {"country": "DE' OR '1'='1"}}
 SLOW_SECONDS = 2.0
 SOURCE_TOKEN = "source-token-" + secrets.token_hex(8)
@@ -58,6 +62,7 @@ POLICIES = [
     {"identities": ["single-*"], "datasets": ["*"], "limits": {"max_concurrent": 1}},
     {"identities": ["hasty-*"], "datasets": ["*"], "limits": {"query_timeout": "1s"}},
     {"identities": ["free-*"], "datasets": ["*"]},
+    {"identities": ["ops-*"], "datasets": [], "metrics": "all"},
 ]
 
 
