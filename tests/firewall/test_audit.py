@@ -129,21 +129,57 @@ def test_failed_logins_are_audited_per_interface(firewall: Firewall) -> None:
     assert wrong not in lines.read_text()
 
 
+def test_a_failed_flight_login_is_audited_with_the_client_address(firewall: Firewall) -> None:
+    """An agent presenting a wrong key as a bearer token over ADBC: the audit line says from
+    where (pyarrow tells the middleware no peer; the handler's context does)."""
+    wrong = "wrong-" + secrets.token_hex(8)
+    header = {"adbc.flight.sql.authorization_header": f"Bearer {wrong}"}
+    with (
+        pytest.raises(adbc_driver_manager.Error, match=r"(?i)unauthenticated|API key"),
+        adbc.connect(firewall.endpoints.flight, db_kwargs=header) as conn,
+    ):
+        conn.cursor().execute("SELECT 1")
+    record = audited(
+        firewall.audit,
+        lambda r: (r["decision"], r["interface"]) == ("auth_failed", "flight") and r["client"],
+    )
+    assert record["client"].startswith("127.0.0.1:") and record["code"] == "unauthenticated"
+    assert wrong not in firewall.audit.read_text()
+
+
+def metrics_of(firewall: Firewall, who: str) -> str:
+    headers = {"Authorization": f"Bearer {firewall.keys[who]}"}
+    return httpx.get(f"{firewall.endpoints.http}/metrics", headers=headers).text
+
+
 def test_metrics_count_per_identity(firewall: Firewall) -> None:
     run = runner("http", firewall.endpoints)
     free, capped = identity("free", "http"), identity("capped", "http")
     assert run(free, firewall.keys[free], "SELECT id FROM orders LIMIT 7").rows
     assert run(capped, firewall.keys[capped], "SELECT * FROM orders").failure
-    metrics = httpx.get(
-        f"{firewall.endpoints.http}/metrics",
-        headers={"Authorization": f"Bearer {firewall.keys[free]}"},
-    ).text
+    metrics = metrics_of(firewall, identity("ops", "http"))
     assert f'sidecar_queries_total{{identity="{free}",interface="http",outcome="ok"}}' in metrics
     refused = f'sidecar_queries_total{{identity="{capped}",interface="http",'
     assert refused + 'outcome="limit_exceeded"}' in metrics
     assert f'sidecar_refusals_total{{identity="{capped}",reason="max_rows"}}' in metrics
     assert f'sidecar_rows_returned_total{{identity="{free}",interface="http"}}' in metrics
     assert f'sidecar_bytes_returned_total{{identity="{free}",interface="http"}}' in metrics
+
+
+def test_an_agent_reads_only_its_own_identity_series(firewall: Firewall) -> None:
+    """Another identity's series would tell an agent which identities exist and what they
+    do; only a policy with `metrics: all` (the operator's scraper) reads every identity's."""
+    run = runner("http", firewall.endpoints)
+    free, capped = identity("free", "http"), identity("capped", "http")
+    assert run(free, firewall.keys[free], "SELECT id FROM orders LIMIT 3").rows
+    assert run(capped, firewall.keys[capped], "SELECT * FROM orders").failure
+    own = metrics_of(firewall, capped)
+    assert f'sidecar_refusals_total{{identity="{capped}",reason="max_rows"}}' in own
+    assert "sidecar_queries_total{" in own and "sidecar_dataset_ready{" in own
+    assert "identity=" in own and not any(
+        f'identity="{other}"' in own for other in firewall.keys if other != capped
+    )
+    assert f'identity="{free}"' in metrics_of(firewall, identity("ops", "http"))
 
 
 def test_a_statement_refused_at_bind_is_audited(firewall: Firewall) -> None:

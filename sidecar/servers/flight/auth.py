@@ -8,13 +8,18 @@ pyarrow only answers Handshake when a ServerAuthHandler is installed, but its ha
 only the handshake payload, not the headers. So the handler here accepts everything, and the
 middleware, which sees the headers of every call (Handshake included), does the checking: it
 turns a valid Basic header into a session token sent back in the response headers.
+
+pyarrow gives the middleware no peer address (its CallInfo holds only the method), and the
+failed login's audit line needs it: a call the server handles itself keeps its refusal in the
+middleware until the handler asks who is calling, with the ServerCallContext (and its peer) in
+hand. Only Handshake, whose handler gets no context either, is refused at once, without one.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow.flight as flight
 
@@ -29,6 +34,17 @@ INTERFACE = "flight"
 SESSION_PREFIX = "sidecar-session."
 SESSION_TTL = 8 * 3600.0
 SESSION_OWNER = ""
+# Calls whose handlers ask for the caller (server.py): their refusal waits for the peer.
+DEFERRED = frozenset(
+    {
+        flight.FlightMethod.GET_FLIGHT_INFO,
+        flight.FlightMethod.GET_SCHEMA,
+        flight.FlightMethod.DO_GET,
+        flight.FlightMethod.DO_PUT,
+        flight.FlightMethod.DO_ACTION,
+        flight.FlightMethod.LIST_ACTIONS,
+    }
+)
 
 
 class AcceptHandshake(flight.ServerAuthHandler):
@@ -42,11 +58,31 @@ class AcceptHandshake(flight.ServerAuthHandler):
 
 
 class AuthMiddleware(flight.ServerMiddleware):
-    """The caller's identity for the length of one call, and the token to hand back."""
+    """The caller's identity for the length of one call, and the token to hand back; or why
+    the call is refused, told (and audited with the peer) when the handler asks."""
 
-    def __init__(self, identity: Identity, token: str | None = None) -> None:
-        self.identity = identity
+    def __init__(self, identity: Identity | None, token: str | None = None) -> None:
+        self._identity = identity
         self._token = token
+        self._refusal: tuple[SidecarError, str, Gateway] | None = None
+
+    @classmethod
+    def refusing(cls, error: SidecarError, user: str, gateway: Gateway) -> AuthMiddleware:
+        middleware = cls(None)
+        middleware._refusal = error, user, gateway
+        return middleware
+
+    def caller(self, client: str) -> Identity:
+        """The identity, or the refusal (audited as a failed login from `client`)."""
+        if self._identity is None:
+            self._refuse(client)
+        return self._identity
+
+    def _refuse(self, client: str) -> NoReturn:
+        assert self._refusal is not None
+        error, user, gateway = self._refusal
+        gateway.auth_failed(INTERFACE, client, user, error.message)
+        raise error
 
     def sending_headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._token}"} if self._token else {}
@@ -75,7 +111,8 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
             key = credentials.strip() if scheme.lower() == "bearer" else None
             return AuthMiddleware(self._bearer(key))
         except SidecarError as error:
-            # pyarrow's CallInfo carries no peer address: the audit line has none.
+            if info.method in DEFERRED:
+                return AuthMiddleware.refusing(error, user, self.gateway)
             self.gateway.auth_failed(INTERFACE, "", user, error.message)
             raise to_flight(error) from None
 

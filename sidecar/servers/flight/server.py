@@ -161,6 +161,10 @@ class FlightSqlServer(flight.FlightServerBase):
             raise failure(error) from None
 
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        try:
+            _identity(context)
+        except SidecarError as error:
+            raise to_flight(error) from None
         return list(ACTIONS.items())
 
     # --- Work -----------------------------------------------------------------------------------
@@ -293,7 +297,8 @@ class FlightSqlServer(flight.FlightServerBase):
 
 
 def _identity(context: flight.ServerCallContext) -> Identity:
-    return context.get_middleware(MIDDLEWARE).identity
+    """The caller; raises UNAUTHENTICATED (audited with the peer) for a refused one."""
+    return context.get_middleware(MIDDLEWARE).caller(client_address(context))
 
 
 def _owner(statement: Statement) -> str:
