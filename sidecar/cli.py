@@ -775,6 +775,12 @@ def cmd_config_check(args: argparse.Namespace, io: Io) -> int:
     config = read_config(path, io)
     if config is None:
         return 2
+    from sidecar.engine.view_check import relation_problems
+
+    problems = relation_problems(config)
+    if problems:
+        io.fail(*problems)
+        return 2
     io.say(f"OK: {plural(len(config.datasets), 'dataset')}, {plural(len(config.views), 'view')}")
     return connect(config, io) if args.connect else 0
 
@@ -785,15 +791,18 @@ def connect(config: SidecarConfig, io: Io) -> int:
 
     engine = Engine(config)
     width = max((len(dataset.name) for dataset in config.datasets), default=0)
+    from sidecar.engine.view_check import plan_problems
+
     try:
         engine.load(lambda entry: io.say(dataset_line(entry, width)))
+        failed = [e for e in engine.catalog.datasets.values() if e.state != "ready"]
+        views = [] if failed else plan_problems(engine)
     finally:
         engine.close()
-    failed = [e for e in engine.catalog.datasets.values() if e.state != "ready"]
     if failed:
         io.fail(f"{len(failed)} of {plural(len(config.datasets), 'dataset')} failed to load")
         return 1
-    problems = engine.policy_problems()
+    problems = engine.policy_problems() + views
     if problems:
         io.fail(*problems)
         return 1

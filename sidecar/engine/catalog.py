@@ -335,17 +335,7 @@ class Catalog:
         raise self.unknown_table(table, grant)
 
     def unknown_table(self, table: exp.Table, grant: Grant | None = None) -> SidecarError:
-        written = ".".join(part for part in (table.catalog, table.db, table.name) if part)
-        known = self.table_names(grant)
-        close = difflib.get_close_matches(table.name.lower(), [k.lower() for k in known], n=1)
-        hint = f"known tables: {', '.join(known) or '(none declared)'}"
-        if close:
-            hint = f"did you mean {close[0]}? " + hint
-        return SidecarError(
-            ErrorCode.UNDEFINED_TABLE,
-            f'relation "{written}" does not exist',
-            hint=hint,
-        )
+        return unknown_relation(table, self.table_names(grant))
 
     def relations(self, grant: Grant | None = None) -> list[Relation]:
         """The datasets, then the views, that `grant` sees, by name."""
@@ -454,3 +444,15 @@ class Catalog:
 
 def _strings(*names: str) -> pa.Schema:
     return pa.schema([pa.field(name, pa.string()) for name in names])
+
+
+def unknown_relation(table: exp.Table, known: list[str]) -> SidecarError:
+    """A table reference naming none of the `known` relations, with the closest one."""
+    written = ".".join(part for part in (table.catalog, table.db, table.name) if part)
+    close = difflib.get_close_matches(table.name.lower(), [k.lower() for k in known], n=1)
+    hint = f"known tables: {', '.join(known) or '(none declared)'}"
+    if close:
+        hint = f"did you mean {close[0]}? " + hint
+    return SidecarError(
+        ErrorCode.UNDEFINED_TABLE, f'relation "{written}" does not exist', hint=hint
+    )

@@ -198,7 +198,7 @@ class Planner:
             except SidecarError as error:
                 if definer:  # the definer's catalog is not the caller's to read in a hint
                     raise _broken_view(table.meta[DEFINER], error) from None
-                error.position = _position(sql, table.name)
+                error.position = identifier_position(sql, table.name)
                 raise
             yield table, resolved
 
@@ -332,7 +332,7 @@ class Planner:
                 ErrorCode.AMBIGUOUS_COLUMN,
                 f'column reference "{column}" is ambiguous: it could be {" or ".join(candidates)}',
                 hint=f"qualify it with its table: {', '.join(candidates)}",
-                position=_position(sql, column),
+                position=identifier_position(sql, column),
             )
         known = sorted({f"{alias}.{name}" for alias, names in visible for name in names})
         lowered = [k for k in known if k.split(".", 1)[1].lower() == column.lower()]
@@ -343,7 +343,7 @@ class Planner:
             ErrorCode.UNDEFINED_COLUMN,
             f'column "{column}" does not exist',
             hint=hint,
-            position=_position(sql, column),
+            position=identifier_position(sql, column),
         )
 
 
@@ -741,7 +741,7 @@ def _schema_type(arrow: pa.DataType) -> str:
     return "json" if text.endswith("[]") else text
 
 
-def _position(sql: str, word: str) -> int | None:
+def identifier_position(sql: str, word: str) -> int | None:
     """1-based offset of an identifier in the SQL, for the error caret clients draw."""
     match = re.search(r'(?<![\w"])"?' + re.escape(word) + r'"?(?!\w)', sql, flags=re.IGNORECASE)
     return match.start() + 1 if match else None

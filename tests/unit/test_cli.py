@@ -298,6 +298,41 @@ def test_config_check_locates_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "extra: unknown key" in captured.err
 
 
+VIEWS_BAD = """\
+name: shop
+datasets:
+  - from: file:orders.csv
+    name: orders
+views:
+  - name: fine
+    sql: WITH o AS (SELECT id FROM orders) SELECT * FROM o JOIN shop.public.orders USING (id)
+  - name: missing
+    sql: SELECT id FROM ordres
+  - name: wrong_column
+    sql: SELECT id, totl FROM orders
+"""
+
+
+def test_config_check_locates_views_over_missing_relations_and_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing relation is known without a connection; a missing column once --connect has
+    the datasets' schemas: each reported where it is, with what exists, as a query would."""
+    write(tmp_path / "orders.csv", "id,total\n1,9.5\n")
+    path = write(tmp_path / "sidecar.yaml", VIEWS_BAD)
+    assert main(["config", "check", "-c", str(path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        'views[1].sql: relation "ordres" does not exist (at character 16); did you mean '
+        "orders? known tables: fine, missing, orders, wrong_column"
+    ]
+    write(path, VIEWS_BAD.replace("ordres", "orders"))
+    assert main(["config", "check", "-c", str(path)]) == 0
+    assert main(["config", "check", "--connect", "-c", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert 'views[2].sql: column "totl" does not exist (at character 12)' in err
+    assert "orders.id, orders.total" in err and "views[0]" not in err
+
+
 PARAMS_BAD = """\
 datasets:
   - from: file:a.csv
