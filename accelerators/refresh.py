@@ -26,11 +26,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState
 
 from accelerators.store import DuckDbStore
 from connectors.base import Connector, ScanRequest, SourceError
 from connectors.predicates import to_arrow
+from connectors.web.retry import RetryPolicy
 from sidecar.config import Acceleration as Settings
 from sidecar.secrets import REDACTOR
 
@@ -45,6 +46,10 @@ class RefreshError(Exception):
 
 # What another attempt may cure: the source failing, or the copy's own write.
 RETRIED = (SourceError, RefreshError, OSError)
+# A refresh's retries wait at most this long at once and in all: a source that asks for longer
+# (a quota resetting in an hour) fails the refresh now, and the next scheduled one tries again.
+MAX_RETRY_WAIT = 300.0
+MAX_RETRY_TOTAL = 900.0
 
 
 @dataclass
@@ -83,8 +88,15 @@ class LocalCopy:
         raise NotImplementedError
 
     def refresh(self, connector: Connector, schema: pa.Schema, source_lock: threading.Lock) -> None:
-        """One refresh with retries; raises RefreshError after the last attempt fails."""
-        attempts = self.settings.refresh_retry_max_attempts + 1
+        """One refresh with retries (the web sources' policy: backoff from refresh_retry_backoff,
+        a rate-limited source's asked wait honoured); raises RefreshError after the last
+        attempt fails."""
+        policy = RetryPolicy(
+            attempts=self.settings.refresh_retry_max_attempts + 1,
+            backoff=self.settings.refresh_retry_backoff,
+            max_wait=MAX_RETRY_WAIT,
+            max_total=MAX_RETRY_TOTAL,
+        )
         refused = self.refusal(schema)
         if refused is not None:
             self.status.last_error = refused
@@ -94,15 +106,12 @@ class LocalCopy:
             started = time.perf_counter()
             connector.invalidate()
             try:
-                retrying = Retrying(
-                    stop=stop_after_attempt(attempts),
-                    wait=self._backoff,
-                    retry=retry_if_exception_type(RETRIED),
-                    before_sleep=self._failed,
-                    reraise=True,
-                )
                 try:
-                    retrying(self._refresh_once, connector, schema)
+                    policy.call(
+                        lambda: self._refresh_once(connector, schema),
+                        errors=RETRIED,
+                        before_sleep=self._failed,
+                    )
                 except RETRIED as error:
                     self.status.last_error = REDACTOR.redact(str(error))
                     raise RefreshError(str(error)) from None
@@ -188,12 +197,6 @@ class LocalCopy:
         if not isinstance(statement, exp.Select):
             raise RefreshError("refresh_sql must be a SELECT over the dataset")
         return statement
-
-    def _backoff(self, state: RetryCallState) -> float:
-        """Exponential from refresh_retry_backoff, with up to half again of jitter so that
-        copies failing together do not retry together."""
-        base = self.settings.refresh_retry_backoff * (2 ** (state.attempt_number - 1))
-        return base + random.uniform(0, base / 2)
 
     def _failed(self, state: RetryCallState) -> None:
         """The failure shows on /v1/status while the next attempt waits."""

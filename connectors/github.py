@@ -11,9 +11,14 @@ Filters are applied to every page with Arrow, so what a scan returns is exact; w
 can narrow a listing (`state` of issues and pulls, `since` for issues updated after a time),
 it is also asked to, and the exact filter still runs on what comes back.
 
-Rate limits are respected, not fought: a response that says the hourly quota is spent waits
-for its reset when that is within `rate_limit_wait`, and otherwise fails with the time it
-resets at; secondary limits' `Retry-After` is honoured the same way.
+GitHub is an HTTP source like any other (`connectors.web`: one client whose token stays at
+`base_url`'s origin, pagers, redaction, retries): this module configures it with GitHub's
+endpoints, the columns each kind of table has, and GitHub's rate-limit policy. Rate limits are
+respected, not fought: a response that says the hourly quota is spent (`X-RateLimit-Remaining:
+0`) waits for its `X-RateLimit-Reset` when that is within `rate_limit_wait` (and all waits of a
+request together stay within it too), and otherwise fails at once with the time it resets at;
+secondary limits' `Retry-After` is honoured the same way. Server errors and dropped connections
+are retried with backoff.
 
 Params (all optional):
 
@@ -34,8 +39,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import fnmatch
-import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, cast
 
@@ -48,84 +53,37 @@ from connectors import documents, predicates
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
 from connectors.file import _title as document_title
 from connectors.file import limit_batches
-from connectors.http import excerpt, next_link, redact_url, retry_after, scrub
-from connectors.origins import OriginClient
 from connectors.params import GitHubParams
+from connectors.web.api import JsonApi
+from connectors.web.jsonpath import parse_json_path
+from connectors.web.pages import LinkPages
+from connectors.web.redact import redact_url
+from connectors.web.retry import RetryPolicy
 
 MAX_PER_PAGE = 100
-KINDS = ("issues", "pulls", "commits", "files")
 TIME = pa.timestamp("s", tz="UTC")
 TEXTS = pa.list_(pa.string())
-SCHEMAS = {
-    "issues": pa.schema(
-        [
-            ("number", pa.int64()),
-            ("title", pa.string()),
-            ("state", pa.string()),
-            ("author", pa.string()),
-            ("labels", TEXTS),
-            ("assignees", TEXTS),
-            ("comments", pa.int64()),
-            ("created_at", TIME),
-            ("updated_at", TIME),
-            ("closed_at", TIME),
-            ("body", pa.string()),
-            ("url", pa.string()),
-        ]
-    ),
-    "pulls": pa.schema(
-        [
-            ("number", pa.int64()),
-            ("title", pa.string()),
-            ("state", pa.string()),
-            ("author", pa.string()),
-            ("draft", pa.bool_()),
-            ("head", pa.string()),
-            ("base", pa.string()),
-            ("created_at", TIME),
-            ("updated_at", TIME),
-            ("closed_at", TIME),
-            ("merged_at", TIME),
-            ("body", pa.string()),
-            ("url", pa.string()),
-        ]
-    ),
-    "commits": pa.schema(
-        [
-            ("sha", pa.string()),
-            ("author", pa.string()),
-            ("author_name", pa.string()),
-            ("author_email", pa.string()),
-            ("authored_at", TIME),
-            ("committer_name", pa.string()),
-            ("committed_at", TIME),
-            ("message", pa.string()),
-            ("url", pa.string()),
-        ]
-    ),
-    "files": pa.schema(
-        [
-            ("path", pa.string()),
-            ("sha", pa.string()),
-            ("size", pa.int64()),
-            ("title", pa.string()),
-            ("content", pa.string()),
-        ]
-    ),
+HEADERS = {
+    "Accept": "application/vnd.github+json",
+    "X-GitHub-Api-Version": "2022-11-28",
+    "User-Agent": "agent-sidecar",
 }
-# Columns of `files` known from the tree listing alone, before any content is fetched.
-LISTING = ("path", "sha", "size")
 STATUS_HINTS = {
     401: "GitHub refused the token; check params.token",
+    403: "the token lacks access to this repository; check its scopes",
     404: "check owner/repo in from:, and that the token can see the repository",
 }
+# Tries of one request in all: a rate limit's reset is waited for once, a server error retried.
+ATTEMPTS = 4
+BACKOFF = 0.5
+Read = Callable[[Mapping[str, Any]], Any]
 
 
 def _login(item: Any) -> Any:
     return item.get("login") if isinstance(item, Mapping) else None
 
 
-def _get(*path: str) -> Callable[[Mapping[str, Any]], Any]:
+def _get(*path: str) -> Read:
     def read(item: Mapping[str, Any]) -> Any:
         value: Any = item
         for step in path:
@@ -135,48 +93,93 @@ def _get(*path: str) -> Callable[[Mapping[str, Any]], Any]:
     return read
 
 
-ROWS: dict[str, dict[str, Callable[[Mapping[str, Any]], Any]]] = {
-    "issues": {
-        "number": _get("number"),
-        "title": _get("title"),
-        "state": _get("state"),
-        "author": lambda i: _login(i.get("user")),
-        "labels": lambda i: [label.get("name") for label in i.get("labels") or []],
-        "assignees": lambda i: [_login(user) for user in i.get("assignees") or []],
-        "comments": _get("comments"),
-        "created_at": _get("created_at"),
-        "updated_at": _get("updated_at"),
-        "closed_at": _get("closed_at"),
-        "body": _get("body"),
-        "url": _get("html_url"),
-    },
-    "pulls": {
-        "number": _get("number"),
-        "title": _get("title"),
-        "state": _get("state"),
-        "author": lambda i: _login(i.get("user")),
-        "draft": _get("draft"),
-        "head": _get("head", "ref"),
-        "base": _get("base", "ref"),
-        "created_at": _get("created_at"),
-        "updated_at": _get("updated_at"),
-        "closed_at": _get("closed_at"),
-        "merged_at": _get("merged_at"),
-        "body": _get("body"),
-        "url": _get("html_url"),
-    },
-    "commits": {
-        "sha": _get("sha"),
-        "author": lambda i: _login(i.get("author")),
-        "author_name": _get("commit", "author", "name"),
-        "author_email": _get("commit", "author", "email"),
-        "authored_at": _get("commit", "author", "date"),
-        "committer_name": _get("commit", "committer", "name"),
-        "committed_at": _get("commit", "committer", "date"),
-        "message": _get("commit", "message"),
-        "url": _get("html_url"),
-    },
+def _logins(key: str) -> Read:
+    return lambda item: [_login(user) for user in item.get(key) or []]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One of GitHub's list endpoints as a table: its path under the repository, its columns
+    with where each comes from in an item, and which items belong to it."""
+
+    path: str
+    columns: Mapping[str, tuple[pa.DataType, Read]]
+    keep: Callable[[Mapping[str, Any]], bool] = lambda item: True
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(name, kind) for name, (kind, _) in self.columns.items()])
+
+    def rows(self, items: list[Any], names: list[str]) -> list[dict[str, Any]]:
+        reads = [(name, self.columns[name][1]) for name in names]
+        return [{name: read(item) for name, read in reads} for item in items if self.keep(item)]
+
+
+LISTINGS = {
+    "issues": Listing(
+        "issues",
+        {
+            "number": (pa.int64(), _get("number")),
+            "title": (pa.string(), _get("title")),
+            "state": (pa.string(), _get("state")),
+            "author": (pa.string(), lambda i: _login(i.get("user"))),
+            "labels": (TEXTS, lambda i: [label.get("name") for label in i.get("labels") or []]),
+            "assignees": (TEXTS, _logins("assignees")),
+            "comments": (pa.int64(), _get("comments")),
+            "created_at": (TIME, _get("created_at")),
+            "updated_at": (TIME, _get("updated_at")),
+            "closed_at": (TIME, _get("closed_at")),
+            "body": (pa.string(), _get("body")),
+            "url": (pa.string(), _get("html_url")),
+        },
+        # GitHub lists pull requests among the issues; they have a table of their own.
+        keep=lambda item: "pull_request" not in item,
+    ),
+    "pulls": Listing(
+        "pulls",
+        {
+            "number": (pa.int64(), _get("number")),
+            "title": (pa.string(), _get("title")),
+            "state": (pa.string(), _get("state")),
+            "author": (pa.string(), lambda i: _login(i.get("user"))),
+            "draft": (pa.bool_(), _get("draft")),
+            "head": (pa.string(), _get("head", "ref")),
+            "base": (pa.string(), _get("base", "ref")),
+            "created_at": (TIME, _get("created_at")),
+            "updated_at": (TIME, _get("updated_at")),
+            "closed_at": (TIME, _get("closed_at")),
+            "merged_at": (TIME, _get("merged_at")),
+            "body": (pa.string(), _get("body")),
+            "url": (pa.string(), _get("html_url")),
+        },
+    ),
+    "commits": Listing(
+        "commits",
+        {
+            "sha": (pa.string(), _get("sha")),
+            "author": (pa.string(), lambda i: _login(i.get("author"))),
+            "author_name": (pa.string(), _get("commit", "author", "name")),
+            "author_email": (pa.string(), _get("commit", "author", "email")),
+            "authored_at": (TIME, _get("commit", "author", "date")),
+            "committer_name": (pa.string(), _get("commit", "committer", "name")),
+            "committed_at": (TIME, _get("commit", "committer", "date")),
+            "message": (pa.string(), _get("commit", "message")),
+            "url": (pa.string(), _get("html_url")),
+        },
+    ),
 }
+FILES = pa.schema(
+    [
+        ("path", pa.string()),
+        ("sha", pa.string()),
+        ("size", pa.int64()),
+        ("title", pa.string()),
+        ("content", pa.string()),
+    ]
+)
+KINDS = (*LISTINGS, "files")
+# Columns of `files` known from the tree listing alone, before any content is fetched.
+LISTING = ("path", "sha", "size")
 
 
 def _target(source: DatasetSource) -> tuple[str, str, str]:
@@ -205,25 +208,26 @@ class GitHubConnector(Connector):
         self.include = self.options.include or None
         self.per_page = min(self.options.per_page, MAX_PER_PAGE)
         self.timeout = self.options.timeout or source.timeout
-        self._secrets = [self.options.token] if self.options.token else []
-        headers = {
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-            "User-Agent": "agent-sidecar",
-        }
-        token = {"Authorization": f"Bearer {self.options.token}"} if self.options.token else {}
-        self._client = OriginClient(
+        token = self.options.token
+        wait = self.options.rate_limit_wait
+        self.api = GitHubRest(
             self.base_url,
-            credentials=token,
-            headers=headers,
             timeout=self.timeout,
-            refuse=self._off_origin,
+            policy=RetryPolicy(attempts=ATTEMPTS, backoff=BACKOFF, max_wait=wait, max_total=wait),
+            credentials={"Authorization": f"Bearer {token}"} if token else {},
+            secrets=[token] if token else [],
+            headers=HEADERS,
+            status_hints=STATUS_HINTS,
+            unreachable="check params.base_url and that the API is reachable",
+            message=parse_json_path("$.message", "GitHub's error message"),
         )
         self._ref: str | None = self.ref
 
     def schema(self) -> pa.Schema:
         declared = self.source.declared_schema
-        return declared if declared is not None else SCHEMAS[self.kind]
+        if declared is not None:
+            return declared
+        return FILES if self.kind == "files" else LISTINGS[self.kind].schema
 
     def accepts_filter(self, predicate: exp.Expression) -> bool:
         return predicates.to_arrow(predicate, self.schema()) is not None
@@ -239,13 +243,13 @@ class GitHubConnector(Connector):
 
     def describe(self, request: ScanRequest) -> str:
         url = self._first_url(self._narrowing(request))
-        text = f"github GET {redact_url(url)} (link pagination)"
+        text = f"github GET {redact_url(url)} ({LinkPages.label})"
         if request.filters:
             text += " filter=(" + " AND ".join(f.sql("postgres") for f in request.filters) + ")"
         return text if request.limit is None else f"{text} limit={request.limit}"
 
     def close(self) -> None:
-        self._client.close()
+        self.api.close()
 
     # --- Listings --------------------------------------------------------------------------
 
@@ -271,18 +275,19 @@ class GitHubConnector(Connector):
     def _first_url(self, query: Mapping[str, str]) -> httpx.URL:
         if self.kind == "files":
             return self._url(f"git/trees/{self.ref or 'HEAD'}", {"recursive": "1"})
-        return self._url(self.kind, {**query, "per_page": str(self.per_page)})
+        path = LISTINGS[self.kind].path
+        return self._url(path, {**query, "per_page": str(self.per_page)})
 
     def _listing(
         self, schema: pa.Schema, condition: pc.Expression | None, query: Mapping[str, str]
     ) -> Iterator[pa.RecordBatch]:
         full = self.schema()
-        readers = ROWS[self.kind]
-        for items in self._pages(self._first_url(query)):
-            if self.kind == "issues":
-                items = [item for item in items if "pull_request" not in item]
-            rows = [{name: readers[name](item) for name in full.names} for item in items]
-            batch = self._batch(rows, full)
+        listing = LISTINGS[self.kind]
+        pages = self.api.pages(
+            self._first_url(query), LinkPages(), self.options.max_pages, self._items
+        )
+        for items in pages:
+            batch = self._batch(listing.rows(items, full.names), full)
             yield _select(batch, condition, schema)
 
     def _files(
@@ -314,9 +319,9 @@ class GitHubConnector(Connector):
     def _tree(self) -> list[dict[str, Any]]:
         ref = self._ref or self._default_branch()
         url = self._url(f"git/trees/{ref}", {"recursive": "1"})
-        body = self._json(self._request(url), url)
+        body = self._get(url)
         if body.get("truncated"):
-            raise self._error(
+            raise self.api.error(
                 f"the tree of {self._repo()} at {ref} is too large for one listing",
                 hint="set params.path to the folder that holds the files",
             )
@@ -332,12 +337,12 @@ class GitHubConnector(Connector):
 
     def _default_branch(self) -> str:
         url = self._url("", {})
-        self._ref = str(self._json(self._request(url), url).get("default_branch") or "HEAD")
+        self._ref = str(self._get(url).get("default_branch") or "HEAD")
         return self._ref
 
     def _blob(self, sha: str) -> str:
         url = self._url(f"git/blobs/{sha}", {})
-        body = self._json(self._request(url), url)
+        body = self._get(url)
         raw = body.get("content") or ""
         if body.get("encoding") == "base64":
             return base64.b64decode(raw).decode("utf-8", errors="replace")
@@ -347,7 +352,7 @@ class GitHubConnector(Connector):
         try:
             return documents.to_batch(rows, schema, lambda row, name: row.get(name))
         except SourceError as error:
-            raise self._error(f"{self._repo()}: {error}", hint=error.hint) from None
+            raise self.api.error(f"{self._repo()}: {error}", hint=error.hint) from None
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -357,91 +362,13 @@ class GitHubConnector(Connector):
         path += f"/{tail}" if tail else ""
         return base.copy_with(path=path, params=dict(query))
 
-    def _pages(self, url: httpx.URL) -> Iterator[list[dict[str, Any]]]:
-        seen = 0
-        following: httpx.URL | None = url
-        while following is not None:
-            if seen >= self.options.max_pages:
-                raise self._error(
-                    f"stopped after params.max_pages={self.options.max_pages} pages of "
-                    f"{redact_url(url)} with more left; the result would be partial",
-                    hint="add filters or a LIMIT, or raise params.max_pages",
-                )
-            response = self._request(following)
-            body = self._json(response, following)
-            if not isinstance(body, list):
-                raise self._error(f"GET {redact_url(following)} did not return a list")
-            seen += 1
-            yield body
-            target = next_link(response)
-            following = following.join(target) if target and body else None
+    def _get(self, url: httpx.URL) -> Any:
+        return self.api.json(self.api.get(url), url)
 
-    def _request(self, url: httpx.URL) -> httpx.Response:
-        """GET with the rate limits respected: wait for a reset that is near, else fail."""
-        while True:
-            try:
-                response = self._client.get(url)
-            except httpx.HTTPError as error:
-                raise self._error(
-                    f"GET {redact_url(url)} failed: {type(error).__name__}: {error}",
-                    hint="check params.base_url and that the API is reachable",
-                ) from None
-            wait = self._rate_limited(response, url)
-            if wait is None:
-                return self._checked(response, url)
-            time.sleep(wait)
-
-    def _rate_limited(self, response: httpx.Response, url: httpx.URL) -> float | None:
-        if response.status_code not in (403, 429):
-            return None
-        headers = response.headers
-        asked = retry_after(headers.get("Retry-After"))
-        if asked is None and headers.get("X-RateLimit-Remaining") == "0":
-            reset = float(headers.get("X-RateLimit-Reset") or 0)
-            asked = max(0.0, reset - time.time())
-        if asked is None:
-            return None
-        if asked <= self.options.rate_limit_wait:
-            return asked
-        resets = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=asked)
-        limit = headers.get("X-RateLimit-Limit")
-        raise self._error(
-            f"GitHub's rate limit{f' of {limit} requests an hour' if limit else ''} is spent "
-            f"for GET {redact_url(url)}; it resets at {resets:%H:%M:%S} UTC, in {asked:.0f}s",
-            hint="retry after the reset, set params.token for a higher limit, "
-            "or raise params.rate_limit_wait",
-        )
-
-    def _checked(self, response: httpx.Response, url: httpx.URL) -> httpx.Response:
-        if response.status_code < 400:
-            return response
-        message = ""
-        try:
-            message = str(response.json().get("message") or "")
-        except ValueError:
-            message = excerpt(response.text)
-        status = f"HTTP {response.status_code}"
-        hint = STATUS_HINTS.get(response.status_code)
-        if response.status_code == 403:
-            hint = "the token lacks access to this repository; check its scopes"
-        raise self._error(
-            f"GET {redact_url(url)} failed with {status}" + (f": {message}" if message else ""),
-            hint=hint,
-        )
-
-    def _json(self, response: httpx.Response, url: httpx.URL) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise self._error(f"GET {redact_url(url)} did not return JSON") from None
-
-    def _off_origin(self, url: httpx.URL) -> SourceError:
-        """The token goes to the configured API only, whatever a Link header or redirect says."""
-        return self._error(
-            f"the API sent the sidecar to {redact_url(url)}; refused so the token stays with "
-            f"{self._client.home}",
-            hint="set params.base_url to the API this repository lives on",
-        )
+    def _items(self, body: Any, url: httpx.URL) -> list[Any]:
+        if not isinstance(body, list):
+            raise self.api.error(f"GET {redact_url(url)} did not return a list")
+        return body
 
     def _repo(self) -> str:
         return f"{self.owner}/{self.repo}"
@@ -456,9 +383,40 @@ class GitHubConnector(Connector):
             condition = part if condition is None else condition & part
         return condition
 
-    def _error(self, message: str, hint: str | None = None) -> SourceError:
-        return SourceError(
-            scrub(message, self._secrets), hint=None if hint is None else scrub(hint, self._secrets)
+
+class GitHubRest(JsonApi):
+    """The JSON API with GitHub's words for its refusals and rate limits."""
+
+    def refused(self, url: httpx.URL) -> SourceError:
+        """The token goes to the configured API only, whatever a Link header or redirect says."""
+        return self.error(
+            f"the API sent the sidecar to {redact_url(url)}; refused so the token stays with "
+            f"{self.client.home}",
+            hint="set params.base_url to the API this repository lives on",
+        )
+
+    def rate_limited(self, response: httpx.Response, url: httpx.URL, wait: float) -> SourceError:
+        """The hourly quota is spent (or a secondary limit hit) for longer than
+        params.rate_limit_wait: say when it resets, and how to get more."""
+        headers = response.headers
+        if response.status_code >= 500:
+            return super().rate_limited(response, url, wait)
+        if headers.get("x-ratelimit-remaining") != "0":
+            return self.error(
+                f"GitHub's secondary rate limit asks to wait {wait:.0f}s before GET "
+                f"{redact_url(url)}; params.rate_limit_wait is spent",
+                hint="send fewer requests at once (narrow the query with filters or a LIMIT), "
+                "retry later, or raise params.rate_limit_wait",
+                retry_after=wait,
+            )
+        resets = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
+        limit = headers.get("x-ratelimit-limit")
+        return self.error(
+            f"GitHub's rate limit{f' of {limit} requests an hour' if limit else ''} is spent "
+            f"for GET {redact_url(url)}; it resets at {resets:%H:%M:%S} UTC, in {wait:.0f}s",
+            hint="retry after the reset, set params.token for a higher limit, "
+            "or raise params.rate_limit_wait",
+            retry_after=wait,
         )
 
 

@@ -13,7 +13,10 @@ import pyarrow as pa
 import pytest
 
 from connectors.base import DatasetSource, ScanRequest, SourceError
-from connectors.http import HttpConnector, parse_json_path, redact_url, retry_after
+from connectors.http import HttpConnector
+from connectors.web.jsonpath import parse_json_path
+from connectors.web.redact import redact_url
+from connectors.web.retry import retry_after
 from tests.http_api_server import ApiServer, Reply, Request, Route, in_order
 
 TOKEN = "tok-very-secret-4242"

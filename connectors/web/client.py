@@ -1,4 +1,5 @@
-"""Where a web API connector's credentials may go: its own origin, and nowhere else.
+"""The one HTTP client of the web sources, and where their credentials may go: their API's
+own origin, and nowhere else.
 
 An API's answers steer the connector (redirects, `Link` next pages), and an API is someone
 else's: a 302 to the same host on another port is another server. Credentials (configured
@@ -8,10 +9,16 @@ if the dataset lists it, and then the request carries none of them.
 
 httpx follows redirects itself and drops only `Authorization` when the host changes, so this
 client follows them by hand and decides at every hop.
+
+Every request goes through `http_client`: the timeout, no automatic redirects, and one TLS
+context (the default trust store, or `SSL_CERT_FILE`/`SSL_CERT_DIR`) built once per process
+rather than once per client.
 """
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +75,31 @@ def parse_origins(value: Any, where: str) -> frozenset[Origin]:
     return frozenset(origins)
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The trust store every client verifies servers with (loading it costs milliseconds)."""
+    return httpx.create_ssl_context()
+
+
+def http_client(headers: Mapping[str, str], timeout: float) -> httpx.Client:
+    """A client that sends `headers`, gives up after `timeout` seconds per request phase and
+    leaves redirects to its caller."""
+    return httpx.Client(
+        headers=dict(headers), timeout=timeout, verify=tls_context(), follow_redirects=False
+    )
+
+
+def web_url(location: str, query: Mapping[str, Any]) -> httpx.URL:
+    """The dataset's `from:` as an http(s) URL, with the configured query parameters."""
+    try:
+        url = httpx.URL(location)
+    except httpx.InvalidURL as error:
+        raise SourceError(f"the dataset's from: is not a valid URL ({error})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise SourceError("the dataset's from: must be an http:// or https:// URL with a host")
+    return url.copy_merge_params(dict(query)) if query else url
+
+
 class OriginClient:
     """GETs that follow redirects within the home origin with credentials, to allowed origins
     without them, and refuse the rest (`refuse(url)` builds the connector's error)."""
@@ -87,8 +119,8 @@ class OriginClient:
         self.allowed = allowed
         self._refuse = refuse
         self._secret_query = secret_query
-        self._home = httpx.Client(headers={**headers, **credentials}, timeout=timeout)
-        self._away = httpx.Client(headers=dict(headers), timeout=timeout)
+        self._home = http_client({**headers, **credentials}, timeout)
+        self._away = http_client(headers, timeout)
 
     def get(self, url: httpx.URL) -> httpx.Response:
         """The response at the end of the redirects (httpx errors pass through)."""
