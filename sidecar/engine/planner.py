@@ -50,6 +50,7 @@ MINUTE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}$")
 # a view, what the view's definer sees: the flag).
 TableFunction = Callable[[exp.Func, Grant, bool], tuple[str, Connector] | None]
 UNRESOLVED = re.compile(r"Column '\"?([^'\"]+)\"?' could not be resolved|Unknown column: (\S+)")
+UNJOINABLE = re.compile(r"Cannot automatically join: (\S+)")
 
 
 @dataclass
@@ -302,7 +303,7 @@ class Planner:
             qualified = pushdown_projections(qualified)
             scopes = traverse_scope(qualified)
         except OptimizeError as error:
-            self._raise_unknown_column(error, scans, views, sql)
+            self._raise_unknown_column(error, scans, views, sql, statement)
             return None
         except SqlglotError:
             return None
@@ -314,18 +315,26 @@ class Planner:
         return qualified
 
     def _raise_unknown_column(
-        self, error: OptimizeError, scans: list[Scan], views: dict[str, str], sql: str
+        self,
+        error: OptimizeError,
+        scans: list[Scan],
+        views: dict[str, str],
+        sql: str,
+        statement: exp.Expression,
     ) -> None:
         """The unknown column and the ones the caller can see: its tables' and its views'
         columns, never those of the datasets beneath a view."""
-        match = UNRESOLVED.search(str(error))
-        if not match:
-            return
-        column = match.group(1) or match.group(2)
         visible = [(scan.alias, scan.schema.names) for scan in scans if scan.view is None] + [
             (alias, (self.catalog.view_schemas.get(view.lower()) or pa.schema([])).names)
             for alias, view in views.items()
         ]
+        unjoinable = UNJOINABLE.search(str(error))
+        if unjoinable:
+            raise _unknown_using(unjoinable.group(1), statement, dict(visible), sql)
+        match = UNRESOLVED.search(str(error))
+        if not match:
+            return
+        column = match.group(1) or match.group(2)
         candidates = sorted({f"{alias}.{column}" for alias, names in visible if column in names})
         if len(candidates) > 1:
             raise SidecarError(
@@ -345,6 +354,45 @@ class Planner:
             hint=hint,
             position=identifier_position(sql, column),
         )
+
+
+def _unknown_using(
+    column: str, statement: exp.Expression, columns: dict[str, list[str]], sql: str
+) -> SidecarError:
+    """`JOIN ... USING (column)` where a side lacks it, said as PostgreSQL says it, with that
+    side's columns and the column's place in the USING list."""
+    side, tables = "right", []
+    for join in statement.find_all(exp.Join):
+        if column.lower() not in {name.name.lower() for name in join.args.get("using") or []}:
+            continue
+        right = join.this.alias_or_name
+        if any(name.lower() == column.lower() for name in columns.get(right, [])):
+            select = join.parent
+            joins = select.args.get("joins") or [] if select is not None else []
+            start = select.args.get("from_") if select is not None else None
+            side = "left"
+            tables = [start.this.alias_or_name] if start is not None else []
+            tables += [other.this.alias_or_name for other in joins[: joins.index(join)]]
+        else:
+            tables = [right]
+        break
+    known = sorted(f"{alias}.{name}" for alias in tables for name in columns.get(alias, []))
+    return SidecarError(
+        ErrorCode.UNDEFINED_COLUMN,
+        f'column "{column}" specified in USING clause does not exist in {side} table',
+        hint=f"columns of the {side} table: {', '.join(known) or '(none known)'}; USING needs "
+        "a column both sides have, else join ON the two columns",
+        position=_using_position(sql, column),
+    )
+
+
+def _using_position(sql: str, column: str) -> int | None:
+    """1-based offset of `column` inside a USING (...) list, else anywhere in the SQL."""
+    for clause in re.finditer(r"\bUSING\s*\(([^)]*)\)", sql, flags=re.IGNORECASE):
+        found = identifier_position(clause.group(1), column)
+        if found is not None:
+            return clause.start(1) + found
+    return identifier_position(sql, column)
 
 
 def _direct(qualified: exp.Expression, scans: list[Scan]) -> DirectScan | None:

@@ -218,6 +218,11 @@ def test_ambiguous_columns_and_cut_short_statements_say_where_and_what(
     error = ambiguous.json()["error"]
     assert error["code"] == "ambiguous_column" and error["position"] == 8
     assert "c.customer_id or o.customer_id" in error["message"]
+    using = "SELECT name FROM orders JOIN customers USING (name)"
+    unknown = sql(client, using).json()["error"]
+    assert unknown["code"] == "undefined_column" and unknown["position"] == using.rindex("name") + 1
+    assert "USING clause does not exist in left table" in unknown["message"]
+    assert "orders.amount, orders.customer_id, orders.id, orders.status" in unknown["hint"]
     cut_short = "SELECT status, count(*) FROM orders GROUP BY"
     response = sql(client, cut_short)
     assert response.status_code == 400, response.text

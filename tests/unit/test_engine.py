@@ -278,6 +278,23 @@ def test_an_ambiguous_column_names_its_qualified_candidates(engine: Engine) -> N
     assert rows(engine, sql.replace("SELECT customer_id", "SELECT o.customer_id"))
 
 
+def test_join_using_an_unknown_column_says_which_side_lacks_it_and_where(engine: Engine) -> None:
+    sql = "SELECT status FROM orders o JOIN customers c USING (customer_id, status)"
+    with pytest.raises(SidecarError) as raised:
+        rows(engine, sql)
+    error = raised.value
+    assert error.code is ErrorCode.UNDEFINED_COLUMN
+    assert error.message == (
+        'column "status" specified in USING clause does not exist in right table'
+    )
+    assert error.position == sql.rindex("status") + 1
+    assert "columns of the right table: c.Name, c.customer_id, c.region" in (error.hint or "")
+    with pytest.raises(SidecarError) as raised:
+        rows(engine, "SELECT 1 FROM customers c JOIN orders o USING (amount)")
+    assert "does not exist in left table" in raised.value.message
+    assert "c.customer_id" in (raised.value.hint or "")
+
+
 def test_error_positions_point_at_the_problem(engine: Engine) -> None:
     with pytest.raises(SidecarError) as raised:
         rows(engine, "SELECT id FROM nothere")
