@@ -17,7 +17,6 @@ all: a wait for the source longer than the timeout cancels the statement.
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 import uuid
@@ -31,6 +30,8 @@ from sqlglot.dialects.dialect import Dialect
 
 from connectors import options
 from connectors.base import Cancellation, DatasetSource, SourceError
+from connectors.drivers import driver_library
+from connectors.naming import parse_table
 from connectors.pool import Pool
 from connectors.sql import SqlConnector
 
@@ -84,10 +85,10 @@ class AdbcConnector(SqlConnector):
             ) from None
         self.dialect = dialect
         db_kwargs = params.get("db_kwargs", {})
-        self.driver = _driver_path(str(driver))
+        self.driver = driver_library(str(driver))
         self.entrypoint = params.get("entrypoint")
         self.db_kwargs = {str(k): str(v) for k, v in db_kwargs.items()}
-        self._table = _parse_table(str(params.get("table") or self.source.location), dialect)
+        self._table = parse_table(str(params.get("table") or self.source.location), dialect)
 
     def secrets(self) -> list[object]:
         """Values to scrub from any message: every driver option may carry a credential."""
@@ -289,29 +290,6 @@ def _nothing() -> None:
 
 def _close(connection: Any) -> None:
     connection.close()
-
-
-def _driver_path(driver: str) -> str:
-    """A Python package shipping a driver (adbc_driver_sqlite) names its library itself."""
-    if driver.isidentifier():
-        try:
-            module = importlib.import_module(driver)
-        except ImportError:
-            return driver
-        path = getattr(module, "_driver_path", None)
-        if callable(path):
-            return str(path())
-    return driver
-
-
-def _parse_table(name: str, dialect: str) -> exp.Table:
-    try:
-        table = exp.to_table(name, dialect=dialect)
-    except Exception:
-        table = None
-    if table is None or not table.name:
-        raise SourceError(f"'{name}' is not a table name", hint="e.g. schema.table")
-    return table
 
 
 def _normalised(schema: pa.Schema) -> tuple[pa.Schema, list[Convert | None]]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from fnmatch import translate
 from functools import reduce
 from itertools import chain
-from pathlib import PurePath, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, TypeVar, cast
 
 import pyarrow as pa
@@ -46,7 +46,10 @@ from connectors.base import (
     SourceError,
     project,
 )
+from connectors.batches import limit_batches
 from connectors.listing import Entry, Listing
+from connectors.markdown import SUFFIXES as MARKDOWN
+from connectors.markdown import title
 from connectors.params import FORMATS, FileParams
 from connectors.parquet_lookup import ParquetLookups
 from connectors.partitions import Found, Partitions, discover, infer_fields, walk
@@ -62,8 +65,7 @@ EXTENSIONS = {
     ".json": "json",
     ".ndjson": "ndjson",
     ".jsonl": "ndjson",
-    ".md": "markdown",
-    ".markdown": "markdown",
+    **dict.fromkeys(MARKDOWN, "markdown"),
     ".txt": "text",
 }
 COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
@@ -646,27 +648,6 @@ class FileConnector(Connector):
         return sorted(names)
 
 
-def limit_batches(batches: Iterator[pa.RecordBatch], limit: int | None) -> Iterator[pa.RecordBatch]:
-    """Stop pulling from the source as soon as `limit` rows are out, and close it, so that the
-    files behind a `LIMIT 10` are left unread."""
-    try:
-        remaining = limit
-        while remaining is None or remaining > 0:
-            batch = next(batches, None)
-            if batch is None:
-                return
-            if batch.num_rows == 0:
-                continue
-            if remaining is not None:
-                batch = batch.slice(0, remaining)
-                remaining -= batch.num_rows
-            yield batch
-    finally:
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
-
-
 def _output_schema(schema: pa.Schema, projection: Sequence[str] | None) -> pa.Schema:
     missing = [name for name in projection or () if name not in schema.names]
     if missing:
@@ -799,31 +780,18 @@ def _timestamps(nanoseconds: list[int]) -> pa.Array:
 def _document_batch(
     documents: list[tuple[str, str, int]], *, markdown: bool | None
 ) -> pa.RecordBatch:
-    """`markdown` is the declared format's say; without one, each file's extension decides."""
+    """`markdown` is the declared format's say; without one, each file's extension decides
+    (read past a compression suffix: `notes.md.gz` is Markdown)."""
+    titles = []
+    for path, text, _ in documents:
+        as_markdown = _extension_format(path) == "markdown" if markdown is None else markdown
+        titles.append(title(text, PurePosixPath(path), as_markdown))
     return pa.RecordBatch.from_arrays(
         [
             pa.array([path for path, _, _ in documents], pa.string()),
-            pa.array(
-                [_title(text, PurePosixPath(path), markdown) for path, text, _ in documents],
-                pa.string(),
-            ),
+            pa.array(titles, pa.string()),
             pa.array([text for _, text, _ in documents], pa.string()),
             _timestamps([modified for _, _, modified in documents]),
         ],
         schema=DOCUMENT_SCHEMA,
     )
-
-
-def _title(content: str, path: PurePath, markdown: bool | None) -> str:
-    """The first `# ` heading outside fenced code (where `#` starts a shell comment)."""
-    if markdown is None:
-        markdown = _extension_format(path.as_posix()) == "markdown"
-    if not markdown:
-        return path.stem
-    fenced = False
-    for line in content.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-        elif not fenced and line.startswith("# "):
-            return line[2:].strip().rstrip("#").strip() or path.stem
-    return path.stem

@@ -51,8 +51,8 @@ from sqlglot import exp
 
 from connectors import documents, predicates
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
-from connectors.file import _title as document_title
-from connectors.file import limit_batches
+from connectors.batches import limit_batches
+from connectors.markdown import title as document_title
 from connectors.params import GitHubParams
 from connectors.web.api import JsonApi
 from connectors.web.jsonpath import parse_json_path

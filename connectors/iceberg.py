@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from connectors import options, stores
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError
-from connectors.file import limit_batches
+from connectors.batches import limit_batches
 from connectors.predicates import (
     Untranslatable,
     coerce,

@@ -24,6 +24,7 @@ from sqlglot import exp
 
 from connectors import options
 from connectors.base import Cancellation, DatasetSource, SourceError
+from connectors.naming import parse_table
 from connectors.pool import Pool
 from connectors.sql import SqlConnector
 
@@ -266,14 +267,10 @@ class MySqlConnector(SqlConnector):
 
 
 def _location(location: str, database: object) -> tuple[str, str]:
-    try:
-        table = exp.to_table(location, dialect="mysql")
-    except Exception:
-        table = None
-    if table is None or table.catalog or not table.name:
-        raise SourceError(
-            f"'{location}' is not a table name", hint="write from: mysql:<database>.<table>"
-        )
+    hint = "write from: mysql:<database>.<table>"
+    table = parse_table(location, "mysql", hint)
+    if table.catalog:
+        raise SourceError(f"'{location}' is not a table name", hint=hint)
     db = table.db or (str(database) if database else "")
     if not db:
         raise SourceError(

@@ -21,16 +21,12 @@ import pyarrow as pa
 from sqlglot import exp
 
 from connectors import options
-from connectors.adbc import AdbcConnector, _parse_table
+from connectors.adbc import AdbcConnector
 from connectors.base import SourceError
+from connectors.drivers import package_library
+from connectors.naming import parse_table
 
-try:
-    import adbc_driver_postgresql
-except ImportError as error:
-    raise SourceError(
-        f"the ADBC PostgreSQL driver is not installed ({error})",
-        hint="pip install adbc-driver-postgresql",
-    ) from None
+DRIVER = package_library("adbc_driver_postgresql", "ADBC PostgreSQL driver")
 
 LIBPQ_MIN_CONNECT_TIMEOUT = 2
 
@@ -41,9 +37,9 @@ class PostgresConnector(AdbcConnector):
 
     def configure(self) -> None:
         params = self.source.params
-        self.driver = adbc_driver_postgresql._driver_path()
+        self.driver = DRIVER
         self.entrypoint = None
-        self._table = _parse_table(self.source.location, self.dialect)
+        self._table = parse_table(self.source.location, self.dialect)
         if not self._table.db:
             self._table.set("db", exp.to_identifier("public"))
         if self._table.catalog:

@@ -20,16 +20,12 @@ import pyarrow as pa
 from sqlglot import exp
 
 from connectors import options
-from connectors.adbc import AdbcConnector, _parse_table
+from connectors.adbc import AdbcConnector
 from connectors.base import SourceError
+from connectors.drivers import package_library
+from connectors.naming import parse_table
 
-try:
-    import adbc_driver_snowflake
-except ImportError as error:
-    raise SourceError(
-        f"the ADBC Snowflake driver is not installed ({error})",
-        hint="pip install adbc-driver-snowflake",
-    ) from None
+DRIVER = package_library("adbc_driver_snowflake", "ADBC Snowflake driver")
 
 PREFIX = "adbc.snowflake.sql."
 OPTION_NAMES = {
@@ -54,9 +50,9 @@ class SnowflakeConnector(AdbcConnector):
             raise SourceError(
                 "a snowflake dataset needs params.account", hint="e.g. account: xy12345.eu-west-1"
             )
-        self.driver = adbc_driver_snowflake._driver_path()
+        self.driver = DRIVER
         self.entrypoint = None
-        table = _parse_table(self.source.location, self.dialect)
+        table = parse_table(self.source.location, self.dialect)
         if not table.db and params.get("schema"):
             table.set("db", exp.to_identifier(str(params["schema"])))
         if not table.catalog and table.db and params.get("database"):

@@ -672,7 +672,8 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def _explain(error: ValidationError) -> str:
+def explain_validation(error: ValidationError) -> str:
+    """One line per problem, each with where it is (`datasets[3].params.port: ...`)."""
     lines = []
     for item in error.errors():
         where = _location(tuple(p for p in item["loc"] if p not in ("function-after",)))
@@ -712,7 +713,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> SidecarConfig:
     try:
         config = SidecarConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError("\n".join([_explain(error), *problems])) from None
+        raise ConfigError("\n".join([explain_validation(error), *problems])) from None
     if problems:
         raise ConfigError("\n".join(problems))
     if base_dir is not None:

@@ -38,7 +38,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from sqlglot import exp
 
-from sidecar.config import IDENTIFIER, Strict, _explain
+from sidecar.config import IDENTIFIER, Strict, explain_validation
 
 SIDECAR_DIALECT = "postgres"
 MARKER = "__bench_param_{}__"
@@ -111,7 +111,7 @@ class Query(Strict):
             try:
                 parsed[name] = PARAM_KINDS[kinds[0]].model_validate(spec)
             except ValidationError as error:
-                raise ValueError(f"{name}: {_explain(error)}") from None
+                raise ValueError(f"{name}: {explain_validation(error)}") from None
         return parsed
 
 
@@ -154,7 +154,7 @@ def load_workload(path: Path) -> tuple[Workload, list[ParsedQuery]]:
     try:
         workload = Workload.model_validate(data)
     except ValidationError as error:
-        raise WorkloadError(f"{path}: " + _explain(error).replace("\n", "; ")) from None
+        raise WorkloadError(f"{path}: " + explain_validation(error).replace("\n", "; ")) from None
     return workload, [parse_query(query, index) for index, query in enumerate(workload.queries)]
 
 

@@ -20,7 +20,8 @@ import sqlglot
 
 import connectors
 from connectors.base import DatasetSource, ScanRequest, SourceError, project
-from connectors.file import FileConnector, limit_batches
+from connectors.batches import limit_batches
+from connectors.file import FileConnector
 
 ORDERS = pa.table(
     {

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
+import httpx2
 import mcp_types as types
 from anyio.abc import TaskGroup, TaskStatus
 from mcp import Client
@@ -23,12 +24,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.stdio import stdio_server
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from sidecar import __version__
 
 log = logging.getLogger("sidecar.mcp")
+# The MCP SDK's own client defaults: a streamed answer may be read for minutes.
+TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 T = TypeVar("T")
 R = TypeVar("R", bound=types.Result)
 
@@ -142,7 +144,7 @@ class Proxy:
     @asynccontextmanager
     async def _connected(self) -> AsyncIterator[Client]:
         async with (
-            create_mcp_http_client(headers=self.headers) as http,
+            httpx2.AsyncClient(headers=self.headers, timeout=TIMEOUT) as http,
             Client(streamable_http_client(self.url, http_client=http), cache=None) as client,
         ):
             yield client
