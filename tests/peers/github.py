@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -210,10 +211,9 @@ def repository() -> GitHubApi:
     )
 
 
-@pytest.fixture
-def github_api() -> Iterator[GitHubApi]:
-    """A fresh fake GitHub per test on a free 127.0.0.1 port, in a thread of the test process."""
-    api = repository()
+@contextmanager
+def serving(api: GitHubApi) -> Iterator[GitHubApi]:
+    """`api` answered on a free 127.0.0.1 port, in a thread of the test process."""
     handler = type("Handler", (_Handler,), {"api": api})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -224,3 +224,10 @@ def github_api() -> Iterator[GitHubApi]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def github_api() -> Iterator[GitHubApi]:
+    """A fresh fake GitHub per test."""
+    with serving(repository()) as api:
+        yield api

@@ -1,0 +1,67 @@
+"""`mysql:` over MariaDB, its general log showing each statement received."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.backends import Conf
+from tests.conformance.data import TYPES, types_table
+from tests.peers import free_port
+from tests.peers.data import create_and_insert
+from tests.peers.mariadb import MariaDB
+
+SQL_TYPES = {
+    "id": "BIGINT PRIMARY KEY",
+    "i32": "INT",
+    "big": "BIGINT",
+    "dec": "DECIMAL(12,2)",
+    "f64": "DOUBLE",
+    "txt": "VARCHAR(40)",
+    "flag": "BOOLEAN",
+    "day": "DATE",
+    "ts": "DATETIME(6)",
+}
+
+# What the standard scans send, byte for byte: text compared as bytes, NULLs placed as asked.
+STATEMENTS = {
+    "limit": "SELECT `id` FROM `shop`.`types` WHERE `i32` > 2 LIMIT 2",
+    "lookup": "SELECT `id`, `txt` FROM `shop`.`types` WHERE `i32` = 3 LIMIT 5",
+    "top": "SELECT `id`, `txt` FROM `shop`.`types` ORDER BY CASE WHEN CAST(`txt` AS BINARY) "
+    "IS NULL THEN 1 ELSE 0 END DESC, CAST(`txt` AS BINARY) DESC LIMIT 3",
+}
+
+
+class MySql(Conf):
+    name = "mysql"
+    scheme = "mysql"
+    # MariaDB's LIKE and its BOOLEAN (a TINYINT) do not compare as SQL's do.
+    refuses = frozenset({"like_underscore", "ilike", "bool"})
+    orders = True
+
+    @classmethod
+    def load(cls, request: pytest.FixtureRequest, root: Path) -> Conf:
+        peer: MariaDB = request.getfixturevalue("mariadb")
+        peer.execute(
+            "DROP TABLE IF EXISTS shop.types",
+            *create_and_insert(types_table(), "shop.types", SQL_TYPES, quote="`"),
+        )
+        return cls(
+            "shop.types",
+            peer.params(),
+            TYPES,
+            peer=peer,
+            broken={
+                "credentials": {"params": peer.params(password="wrong")},
+                "down": {"params": peer.params(port=free_port())},
+            },
+            sends={kind: f"mysql: {sql}" for kind, sql in STATEMENTS.items()},
+            receives={kind: [sql] for kind, sql in STATEMENTS.items()},
+        )
+
+    def received(self) -> list[str]:
+        return self.peer.statements("FROM `shop`.`types`")
+
+
+CONF = MySql

@@ -1,0 +1,70 @@
+"""`postgres:` over PostgreSQL, logging every statement it runs (log_statement=all)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.backends import Conf
+from tests.conformance.data import TYPES, types_table
+from tests.peers import free_port
+from tests.peers.data import create_and_insert
+from tests.peers.postgres import Postgres
+
+SQL_TYPES = {
+    "id": "BIGINT PRIMARY KEY",
+    "i32": "INTEGER",
+    "big": "BIGINT",
+    "dec": "NUMERIC(12,2)",
+    "f64": "DOUBLE PRECISION",
+    "txt": "TEXT",
+    "flag": "BOOLEAN",
+    "day": "DATE",
+    "ts": "TIMESTAMP",
+}
+
+# What the standard scans send: text ordered by byte (COLLATE "C"), as the engine orders it.
+STATEMENTS = {
+    "limit": 'SELECT "id" FROM public.types WHERE "i32" > 2 LIMIT 2',
+    "lookup": 'SELECT "id", "txt" FROM public.types WHERE "i32" = 3 LIMIT 5',
+    "top": 'SELECT "id", "txt" FROM public.types ORDER BY "txt" COLLATE "C" DESC LIMIT 3',
+}
+
+
+class PostgreSql(Conf):
+    name = "postgres"
+    scheme = "postgres"
+    orders = True
+
+    @classmethod
+    def load(cls, request: pytest.FixtureRequest, root: Path) -> Conf:
+        peer: Postgres = request.getfixturevalue("postgres")
+        peer.execute(
+            "DROP TABLE IF EXISTS public.types",
+            *create_and_insert(types_table(), "public.types", SQL_TYPES),
+            f"GRANT SELECT ON public.types TO {peer.user}",
+        )
+        return cls(
+            "public.types",
+            peer.params(),
+            TYPES,
+            peer=peer,
+            broken={
+                "credentials": {"params": peer.params(password="wrong")},
+                "down": {"params": peer.params(port=free_port())},
+            },
+            sends={kind: f"postgres: {sql}" for kind, sql in STATEMENTS.items()},
+            receives={kind: [cls.logged(sql)] for kind, sql in STATEMENTS.items()},
+        )
+
+    @staticmethod
+    def logged(statement: str) -> str:
+        """The ADBC driver reads results with binary COPY."""
+        return f"COPY ({statement}) TO STDOUT (FORMAT binary)"
+
+    def received(self) -> list[str]:
+        return self.peer.statements("FROM public.types")
+
+
+CONF = PostgreSql
