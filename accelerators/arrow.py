@@ -47,7 +47,7 @@ class ArrowCopy(LocalCopy):
     def _refresh_once(self, connector: Connector, schema: pa.Schema) -> None:
         conditions = self._working_set(schema)
         pushed = [c for c in conditions if connector.accepts_filter(c)]
-        reader = connector.scan(ScanRequest(projection=self._projection(schema), filters=pushed))
+        reader = self._scan(connector, schema, pushed)
         self.table = self._load(reader, conditions)
 
     def _load(self, reader: pa.RecordBatchReader, conditions: list[exp.Expression]) -> pa.Table:

@@ -17,7 +17,7 @@ import operator
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,7 @@ class LocalCopy:
         self.settings = settings
         self.status = Status(mode=settings.mode, engine=settings.engine)
         self._lock = threading.Lock()
+        self._source_failure: SourceError | None = None
 
     @property
     def loaded(self) -> bool:
@@ -108,7 +109,7 @@ class LocalCopy:
             try:
                 try:
                     policy.call(
-                        lambda: self._refresh_once(connector, schema),
+                        lambda: self._attempt(connector, schema),
                         errors=RETRIED,
                         before_sleep=self._failed,
                     )
@@ -139,6 +140,35 @@ class LocalCopy:
         """The interval, jittered so many sidecars do not hit a source in lockstep."""
         spread = interval * self.settings.refresh_jitter
         return max(0.0, interval + random.uniform(-spread, spread))
+
+    def _attempt(self, connector: Connector, schema: pa.Schema) -> None:
+        """One load. When the source failed while the engine read its rows, the source's own
+        error is what failed: the engine's wraps it in other words and loses what the retry
+        needs (a rate limit's asked wait)."""
+        self._source_failure = None
+        try:
+            self._refresh_once(connector, schema)
+        except RETRIED:
+            failure, self._source_failure = self._source_failure, None
+            if failure is None:
+                raise
+            raise failure from None
+
+    def _scan(
+        self, connector: Connector, schema: pa.Schema, pushed: list[exp.Expression]
+    ) -> pa.RecordBatchReader:
+        """The source's rows for one load (the working set's columns, the filters it took),
+        keeping a source error met while they are read."""
+        reader = connector.scan(ScanRequest(projection=self._projection(schema), filters=pushed))
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except SourceError as error:
+                self._source_failure = error
+                raise
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     def _refresh_once(self, connector: Connector, schema: pa.Schema) -> None:
         raise NotImplementedError
@@ -261,7 +291,7 @@ class Accelerated(LocalCopy):
         if append:
             conditions.append(self._since_high_water_mark())
         pushed = [c for c in conditions if connector.accepts_filter(c)]
-        reader = connector.scan(ScanRequest(projection=self._projection(schema), filters=pushed))
+        reader = self._scan(connector, schema, pushed)
         where = " AND ".join(c.sql("duckdb") for c in conditions) or "TRUE"
         if append:
             self._append(reader, where)

@@ -235,7 +235,7 @@ class SqliteCopy(LocalCopy):
             conditions.append(self._since_high_water_mark())
         conditions = [c for c in conditions if not (isinstance(c, exp.Boolean) and c.this)]
         pushed = [c for c in conditions if connector.accepts_filter(c)]
-        reader = connector.scan(ScanRequest(projection=self._projection(schema), filters=pushed))
+        reader = self._scan(connector, schema, pushed)
         try:
             refused = self.refusal(reader.schema)
             if refused is not None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import fnmatch
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -403,8 +404,8 @@ class GitHubRest(JsonApi):
             return super().rate_limited(response, url, wait)
         if headers.get("x-ratelimit-remaining") != "0":
             return self.error(
-                f"GitHub's secondary rate limit asks to wait {wait:.0f}s before GET "
-                f"{redact_url(url)}; params.rate_limit_wait is spent",
+                f"GitHub's secondary rate limit asks to wait {math.ceil(wait)}s before GET "
+                f"{redact_url(url)}",
                 hint="send fewer requests at once (narrow the query with filters or a LIMIT), "
                 "retry later, or raise params.rate_limit_wait",
                 retry_after=wait,
@@ -413,7 +414,7 @@ class GitHubRest(JsonApi):
         limit = headers.get("x-ratelimit-limit")
         return self.error(
             f"GitHub's rate limit{f' of {limit} requests an hour' if limit else ''} is spent "
-            f"for GET {redact_url(url)}; it resets at {resets:%H:%M:%S} UTC, in {wait:.0f}s",
+            f"for GET {redact_url(url)}; it resets at {resets:%H:%M:%S} UTC, in {math.ceil(wait)}s",
             hint="retry after the reset, set params.token for a higher limit, "
             "or raise params.rate_limit_wait",
             retry_after=wait,

@@ -9,6 +9,7 @@ agent.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -143,9 +144,10 @@ class JsonApi:
     def rate_limited(self, response: httpx.Response, url: httpx.URL, wait: float) -> SourceError:
         """The API still says "not now" after the policy's attempts, or asks for a longer wait
         than the policy allows: the failure, with the wait a later attempt should honour."""
-        message, hint = self.failure(response, url)
-        asked = f"it asks to wait {wait:.0f}s, longer than this source waits"
-        return self.error(message, f"{hint}; {asked}" if hint else asked, retry_after=wait)
+        message, _ = self.failure(response, url)
+        busy = "is rate limiting this client" if response.status_code < 500 else "is unavailable"
+        hint = f"the API {busy}; it asks to wait {math.ceil(wait)}s before the next try"
+        return self.error(message, hint, retry_after=wait)
 
     def refused(self, url: httpx.URL) -> SourceError:
         """An answer led to another origin than the API's own and not one allowed."""

@@ -4,6 +4,7 @@ filters that narrow the listing, files fetched only when needed, rate limits and
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from sqlglot import exp
 
 from connectors.base import DatasetSource, ScanRequest, SourceError
 from connectors.github import GitHubConnector
-from tests.http_api_server import ApiServer, Reply
+from connectors.web.retry import RetryLater
+from tests.http_api_server import ApiServer, Reply, in_order
 from tests.peers.github import TOKEN, GitHubApi, github_api  # noqa: F401
 
 
@@ -149,3 +151,57 @@ def test_the_token_never_follows_a_redirect_to_another_port() -> None:
         connector.close()
     assert "refused so the token stays with" in str(caught.value)
     assert other.requests == []
+
+
+SECONDARY = {"message": "You have exceeded a secondary rate limit."}
+
+
+def scripted(home: ApiServer, **params: Any) -> GitHubConnector:
+    params = {"base_url": home.url(""), "token": TOKEN, **params}
+    return GitHubConnector(DatasetSource("issues", "github", "acme/shop/issues", params))
+
+
+def test_a_secondary_limit_is_waited_out_then_read() -> None:
+    limited = Reply(SECONDARY, status=403, headers={"Retry-After": "0.3"})
+    with ApiServer() as home:
+        home.route("/repos/acme/shop/issues", in_order(limited, Reply([])))
+        connector = scripted(home, rate_limit_wait="5s")
+        started = time.monotonic()
+        assert connector.scan(ScanRequest()).read_all().num_rows == 0
+        connector.close()
+    assert time.monotonic() - started >= 0.3
+    assert len(home.requests) == 2
+
+
+def test_a_secondary_limit_past_rate_limit_wait_fails_at_once() -> None:
+    limited = Reply(SECONDARY, status=429, headers={"Retry-After": "120"})
+    with ApiServer() as home:
+        home.route("/repos/acme/shop/issues", limited)
+        connector = scripted(home, rate_limit_wait="1s")
+        with pytest.raises(RetryLater) as caught:
+            connector.scan(ScanRequest()).read_all()
+        connector.close()
+    assert str(caught.value).startswith("GitHub's secondary rate limit asks to wait 120s")
+    assert "params.rate_limit_wait" in (caught.value.hint or "")
+    assert caught.value.retry_after == 120 and len(home.requests) == 1
+
+
+def test_rate_limit_wait_bounds_all_the_waits_of_a_request() -> None:
+    """Each 0.3s wait fits in 0.5s, but not two of them: the second is not waited for."""
+    limited = Reply(SECONDARY, status=429, headers={"Retry-After": "0.3"})
+    with ApiServer() as home:
+        home.route("/repos/acme/shop/issues", limited)
+        connector = scripted(home, rate_limit_wait="500ms")
+        with pytest.raises(RetryLater, match="secondary rate limit"):
+            connector.scan(ScanRequest()).read_all()
+        connector.close()
+    assert len(home.requests) == 2
+
+
+def test_a_server_error_is_retried() -> None:
+    with ApiServer() as home:
+        home.route("/repos/acme/shop/issues", in_order(Reply("", status=502), Reply([])))
+        connector = scripted(home)
+        assert connector.scan(ScanRequest()).read_all().num_rows == 0
+        connector.close()
+    assert len(home.requests) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.utils
+import math
 import re
 import socket
 import time
@@ -16,7 +18,7 @@ from connectors.base import DatasetSource, ScanRequest, SourceError
 from connectors.http import HttpConnector
 from connectors.web.jsonpath import parse_json_path
 from connectors.web.redact import redact_url
-from connectors.web.retry import retry_after
+from connectors.web.retry import RetryLater, retry_after
 from tests.http_api_server import ApiServer, Reply, Request, Route, in_order
 
 TOKEN = "tok-very-secret-4242"
@@ -433,6 +435,56 @@ def test_a_long_retry_after_is_not_waited_for(api: ApiServer, connect: Connect) 
     assert len(api.requests) == 1
 
 
+def test_honours_retry_after_as_an_http_date(api: ApiServer, connect: Connect) -> None:
+    until = math.ceil(time.time()) + 1
+    date = email.utils.formatdate(until, usegmt=True)
+    limited = Reply({"message": "down for a moment"}, status=503, headers={"Retry-After": date})
+    api.route("/items", in_order(limited, Reply(rows(1, 2))))
+
+    assert read(connect("/items", IDS, **FAST)).num_rows == 1
+    assert time.time() >= until
+    assert len(api.requests) == 2
+
+
+def test_a_spent_quota_is_retried_at_its_reset(api: ApiServer, connect: Connect) -> None:
+    reset = str(math.ceil(time.time()))
+    spent = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    api.route("/items", in_order(Reply({}, status=403, headers=spent), Reply(rows(1, 2))))
+
+    assert read(connect("/items", IDS, backoff=60)).num_rows == 1
+    assert time.time() >= float(reset)
+    assert len(api.requests) == 2
+
+
+def test_a_quota_resetting_later_fails_at_once_saying_when(
+    api: ApiServer, connect: Connect
+) -> None:
+    reset = str(int(time.time()) + 3600)
+    spent = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    api.route("/items", Reply({"message": "quota spent"}, status=403, headers=spent))
+
+    error = failure(connect("/items", IDS))
+
+    assert isinstance(error, RetryLater) and 3590 < error.retry_after <= 3600
+    assert 'HTTP 403 Forbidden: {"message": "quota spent"}' in str(error)
+    assert re.fullmatch(
+        r"the API is rate limiting this client; it asks to wait 3[56]\d\ds before the next try",
+        error.hint or "",
+    )
+    assert len(api.requests) == 1
+
+
+def test_a_plain_refusal_is_not_retried(api: ApiServer, connect: Connect) -> None:
+    api.route(
+        "/items", Reply({"message": "no"}, status=403, headers={"X-RateLimit-Remaining": "9"})
+    )
+
+    error = failure(connect("/items", IDS, **FAST))
+
+    assert not isinstance(error, RetryLater) and "credentials" in (error.hint or "")
+    assert len(api.requests) == 1
+
+
 def test_timeout(api: ApiServer, connect: Connect) -> None:
     api.route("/items", Reply(rows(1, 2), delay=1.0))
 
@@ -522,6 +574,8 @@ def test_redact_url(url: str, shown: str) -> None:
 def test_retry_after_forms() -> None:
     assert retry_after("2") == 2.0
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    later = retry_after(email.utils.formatdate(time.time() + 90, usegmt=True))
+    assert later is not None and 88 <= later <= 90
     assert retry_after("soon") is None
     assert retry_after(None) is None
 
