@@ -8,54 +8,31 @@ cannot (llama-cpp-python missing, a bad file) is reported, never fatal, so SQL k
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import ssl
 import threading
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
+from types import FrameType
 
-import pyarrow as pa
 import uvicorn
 
 from policies.identity import Authenticator
 from sidecar import stacks
-from sidecar.config import Endpoint, SidecarConfig, Tls
+from sidecar.config import SidecarConfig, Tls
 from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry
 from sidecar.gateway import AuditLog, Gateway
 from sidecar.llm import LlmApi, ModelService
 from sidecar.metrics import Metrics
 from sidecar.secrets import SecretError
+from sidecar.servers.asgi import AsgiServer
 from sidecar.servers.flight.server import FlightSqlServer
 from sidecar.servers.http import HttpApi
+from sidecar.servers.lifecycle import Server, StartupError
 from sidecar.servers.pgwire import PgServer
 from sidecar.servers.request_timeout import with_request_timeout
-
-
-class StartupError(Exception):
-    """The sidecar cannot start; the message says why and what to change."""
-
-
-def listen(name: str, endpoint: Endpoint) -> socket.socket:
-    """Bind before serving, so a taken port is one clear line instead of a server traceback.
-
-    The socket is re-wrapped with its protocol spelled out: accepted connections inherit it,
-    and asyncio only turns Nagle off (TCP_NODELAY) on sockets that say they are TCP; without
-    it every small response waited ~40 ms for the client's delayed ACK.
-    """
-    try:
-        sock = socket.create_server((endpoint.host, endpoint.port), reuse_port=False)
-    except OSError as error:
-        raise StartupError(
-            f"cannot listen on {endpoint.host}:{endpoint.port} for {name}: "
-            f"{os.strerror(error.errno) if error.errno else error}; "
-            f"free the port or change runtime.{name}.port"
-        ) from None
-    sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-    sock.setblocking(False)
-    return sock
 
 
 class Sidecar:
@@ -77,7 +54,7 @@ class Sidecar:
         self.engine.search.embedder = self.models.embed
         llm = LlmApi(self.models, self.gateway)
         self.http = HttpApi(self.gateway, self.authenticator, llm)
-        self.flight: FlightSqlServer | None = None
+        self.flight = self._flight_server() if config.runtime.flight.enabled else None
         self.pg = self._pg_server() if config.runtime.pg.enabled else None
 
     def endpoints(self) -> list[str]:
@@ -141,61 +118,51 @@ class Sidecar:
         )
         return config
 
-    def start_flight(self) -> FlightSqlServer | None:
-        """pyarrow.flight serves on its own threads from the moment the server is built."""
-        endpoint = self.config.runtime.flight
-        if not endpoint.enabled:
-            return None
-        # On a taken port gRPC only says "Server did not start properly": check it first.
-        listen("flight", endpoint).close()
+    def _flight_server(self) -> FlightSqlServer:
         tls = self.config.runtime.tls
-        scheme = "grpc+tls" if tls else "grpc"
-        try:
-            return FlightSqlServer(
-                self.gateway,
-                self.authenticator,
-                f"{scheme}://{endpoint.host}:{endpoint.port}",
-                tls=None if tls is None else read_tls(tls, self.config.base_dir),
-                max_calls=endpoint.max_connections,
-            )
-        except pa.ArrowException as error:
-            raise StartupError(f"cannot start the Flight SQL server: {error}") from None
+        return FlightSqlServer(
+            self.gateway,
+            self.authenticator,
+            self.config.runtime.flight,
+            tls=None if tls is None else read_tls(tls, self.config.base_dir),
+        )
+
+    def servers(self) -> list[Server]:
+        """In start-up order: the HTTP API last, so that once it answers (probes, the CLI's
+        wait) the Flight and Postgres ports listen too; closing it first fails the probes
+        before anything else stops."""
+        servers: list[Server] = []
+        if self.pg is not None:
+            servers.append(self.pg)
+        if self.flight is not None:
+            servers.append(self.flight)
+        servers.append(AsgiServer("http", self.config.runtime.http, self._http_config()))
+        return servers
 
     async def serve(
         self,
+        stop: asyncio.Event,
         on_dataset: Callable[[DatasetEntry], None] | None = None,
         on_ready: Callable[[list[str]], None] | None = None,
     ) -> None:
-        http = self.config.runtime.http
-        sock = listen("http", http)
-        pg_server = None
-        if self.pg is not None:
-            pg_server = await self.pg.start(listen("pg", self.config.runtime.pg))
-        self.flight = self.start_flight()
-        server = uvicorn.Server(self._http_config())
-        loader = threading.Thread(target=self.engine.load, args=(on_dataset,), daemon=True)
-        loader.start()
-        model_loader = threading.Thread(target=self.models.load, daemon=True)
-        model_loader.start()
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            while not server.started and not serving.done():
-                await asyncio.sleep(0.02)
-            if server.started:
-                await asyncio.to_thread(loader.join)
-                await asyncio.to_thread(model_loader.join)
-                if on_ready is not None:
-                    on_ready(self.endpoints())
-            await serving
-        finally:
-            if self.flight is not None:
-                await asyncio.to_thread(self.flight.shutdown)
-            if pg_server is not None and self.pg is not None:
-                pg_server.close()
-                self.pg.close()
-            self.models.close()
-            self.engine.close()
-            self.gateway.close()
+        """Serve until `stop` is set. Servers start in order and close in reverse, also when
+        one fails to start; the models, the engine and the audit log close after them."""
+        async with AsyncExitStack() as running:
+            running.callback(self.gateway.close)
+            running.callback(self.engine.close)
+            running.callback(self.models.close)
+            for server in self.servers():
+                await server.start()
+                running.push_async_callback(server.close)
+            loader = threading.Thread(target=self.engine.load, args=(on_dataset,), daemon=True)
+            loader.start()
+            model_loader = threading.Thread(target=self.models.load, daemon=True)
+            model_loader.start()
+            await asyncio.to_thread(loader.join)
+            await asyncio.to_thread(model_loader.join)
+            if on_ready is not None and not stop.is_set():
+                on_ready(self.endpoints())
+            await stop.wait()
 
 
 def read_tls(tls: Tls, base_dir: Path, setting: str = "runtime.tls") -> tuple[bytes, bytes]:
@@ -217,9 +184,35 @@ def serve(
     on_dataset: Callable[[DatasetEntry], None] | None = None,
     on_ready: Callable[[list[str]], None] | None = None,
 ) -> None:
+    """Serve until SIGTERM (a pod's stop: returns once everything is closed, losing no audit
+    line) or Ctrl-C (the same, then KeyboardInterrupt, which the CLI turns into exit 130)."""
     stacks.enlarge(config.runtime.max_expression_depth)
-    # uvicorn turns SIGTERM into a graceful stop, then raises it again once it has stopped;
-    # ignored by then, it cannot kill the process before Sidecar.serve has closed the servers,
-    # the copies and the audit log (a pod's stop must lose no audit line).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    asyncio.run(Sidecar(config).serve(on_dataset, on_ready))
+    sidecar = Sidecar(config)
+    if asyncio.run(until_signalled(sidecar, on_dataset, on_ready)) == signal.SIGINT:
+        raise KeyboardInterrupt
+
+
+async def until_signalled(
+    sidecar: Sidecar,
+    on_dataset: Callable[[DatasetEntry], None] | None,
+    on_ready: Callable[[list[str]], None] | None,
+) -> int:
+    """`sidecar.serve` until the first SIGTERM or SIGINT, which it returns; a second Ctrl-C
+    stops waiting for open connections to finish (KeyboardInterrupt at once)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+        loop.call_soon_threadsafe(stop.set)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        await sidecar.serve(stop, on_dataset, on_ready)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return received[0]

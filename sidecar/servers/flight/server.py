@@ -13,15 +13,17 @@ the traceback pyarrow appends to INVALID_ARGUMENT and NOT_FOUND errors short.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
 from google.protobuf.message import Message
 
 from policies.identity import Authenticator, Identity
+from sidecar.config import Endpoint
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway import Gateway, QueryRequest, Statement
 from sidecar.secrets import REDACTOR
@@ -34,6 +36,7 @@ from sidecar.servers.flight.errors import quiet_details, to_flight
 from sidecar.servers.flight.prepared import PreparedStatements
 from sidecar.servers.flight.sqlinfo import sql_info
 from sidecar.servers.flight.tickets import Handles
+from sidecar.servers.lifecycle import StartupError, listen
 
 log = logging.getLogger("sidecar.flight")
 INTERFACE = "flight"
@@ -52,17 +55,21 @@ M = TypeVar("M", bound=Message)
 
 
 class FlightSqlServer(flight.FlightServerBase):
-    """Listens as soon as it is built; `shutdown()` stops it."""
+    """Serves from `start()` to `close()`, on pyarrow.flight's own gRPC threads.
+
+    pyarrow's server listens from the moment its base is initialised, so that is done in
+    `start()`, not when this object is built.
+    """
 
     def __init__(
         self,
         gateway: Gateway,
         authenticator: Authenticator,
-        location: str,
+        endpoint: Endpoint,
         *,
         tls: tuple[bytes, bytes] | None = None,
-        max_calls: int = 256,
     ) -> None:
+        """`tls` is the certificate chain and key (PEM) to serve grpc+tls with."""
         self.gateway = gateway
         self.engine = gateway.engine
         self.tickets: Handles[Statement | pa.Table] = Handles(
@@ -74,18 +81,33 @@ class FlightSqlServer(flight.FlightServerBase):
         )
         self.prepared = PreparedStatements(gateway, PREPARED_TTL)
         self.running: dict[bytes, Statement] = {}
-        quiet_details()
-        super().__init__(
-            location,
-            auth_handler=AcceptHandshake(),
-            tls_certificates=[flight.CertKeyPair(*tls)] if tls else [],
+        self.endpoint = endpoint
+        scheme = "grpc+tls" if tls else "grpc"
+        self.location = f"{scheme}://{endpoint.host}:{endpoint.port}"
+        self.options: dict[str, Any] = {
+            "auth_handler": AcceptHandshake(),
+            "tls_certificates": [flight.CertKeyPair(*tls)] if tls else [],
             # The limit comes last: a middleware refusing a call (a bad key) does not
             # complete the ones before it, whose places would never be given back.
-            middleware={
+            "middleware": {
                 MIDDLEWARE: AuthMiddlewareFactory(authenticator, gateway),
-                CALL_LIMIT: CallLimit(max_calls),
+                CALL_LIMIT: CallLimit(endpoint.max_connections),
             },
-        )
+        }
+
+    async def start(self) -> None:
+        """Listen; gRPC only says "Server did not start properly" on a taken port, so the
+        port is tried first for a clear StartupError."""
+        listen("flight", self.endpoint).close()
+        quiet_details()
+        try:
+            super().__init__(self.location, **self.options)
+        except pa.ArrowException as error:
+            raise StartupError(f"cannot start the Flight SQL server: {error}") from None
+
+    async def close(self) -> None:
+        """Stop taking calls and wait for those running (pyarrow blocks: in a thread)."""
+        await asyncio.to_thread(self.shutdown)
 
     # --- RPCs ---------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from policies.identity import Authenticator, Identity
 from sidecar.config import Runtime
 from sidecar.engine.plans import Kept
 from sidecar.gateway import Gateway
+from sidecar.servers.lifecycle import listen
 from sidecar.servers.pgwire import messages
 from sidecar.servers.pgwire.auth import Login
 from sidecar.servers.pgwire.catalog import ShadowCatalog
@@ -63,13 +64,21 @@ class PgServer:
         self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
         self._sessions: dict[int, Session] = {}
         self.analyses: Kept[Key, Analysis] = Kept(KEPT)
+        self.endpoint = runtime.pg
         self.max_connections = runtime.pg.max_connections
         self._connections = 0
+        self._server: asyncio.Server | None = None
 
-    async def start(self, sock: socket.socket) -> asyncio.Server:
-        return await asyncio.start_server(self._connection, sock=sock)
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._connection, sock=listen("pg", self.endpoint)
+        )
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop listening. Open sessions are not waited for (an idle psql would hold the stop
+        forever): they end with the event loop."""
+        if self._server is not None:
+            self._server.close()
         self.catalog.close()
         for shadow in self._shadows.values():
             shadow.close()

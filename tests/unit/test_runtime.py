@@ -1,0 +1,72 @@
+"""The runtime's one lifecycle for its servers: started in order, closed in reverse, also when
+one of them cannot start, so nothing is left listening (real servers on local ports)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from sidecar.config import SidecarConfig, parse_config
+from sidecar.runtime import Sidecar, StartupError
+from tests.process import free_port
+
+INTERFACES = ("pg", "flight", "http")  # the order they start in
+
+
+def config(ports: dict[str, int]) -> SidecarConfig:
+    runtime = {name: {"port": port} for name, port in ports.items()}
+    return parse_config({"runtime": runtime})
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def ports() -> Iterator[dict[str, int]]:
+    yield {name: free_port() for name in INTERFACES}
+
+
+@pytest.mark.parametrize("taken", ["flight", "http"])
+def test_a_server_that_cannot_start_closes_those_started_before_it(
+    ports: dict[str, int], taken: str
+) -> None:
+    started_before = INTERFACES[: INTERFACES.index(taken)]
+
+    async def serve() -> str:
+        sidecar = Sidecar(config(ports))
+        with pytest.raises(StartupError) as raised:
+            await sidecar.serve(asyncio.Event())
+        still = [name for name in started_before if listening(ports[name])]
+        assert not still, f"{still} still listening after {taken} failed to start"
+        return str(raised.value)
+
+    with socket.create_server(("127.0.0.1", ports[taken])):
+        message = asyncio.run(serve())
+    assert message == (
+        f"cannot listen on 127.0.0.1:{ports[taken]} for {taken}: Address already in use; "
+        f"free the port or change runtime.{taken}.port"
+    )
+
+
+def test_stop_closes_every_server_after_serving(ports: dict[str, int]) -> None:
+    async def serve() -> None:
+        stop = asyncio.Event()
+        ready = asyncio.Event()
+        sidecar = Sidecar(config(ports))
+        serving = asyncio.create_task(sidecar.serve(stop, on_ready=lambda _: ready.set()))
+        await asyncio.wait_for(ready.wait(), 60)
+        assert all(listening(port) for port in ports.values())
+        async with httpx.AsyncClient() as client:
+            health = await client.get(f"http://127.0.0.1:{ports['http']}/health")
+        assert health.status_code == 200
+        stop.set()
+        await asyncio.wait_for(serving, 30)
+        assert not [name for name, port in ports.items() if listening(port)]
+
+    asyncio.run(serve())
