@@ -78,6 +78,8 @@ STATUS_HINTS = {
 ATTEMPTS = 4
 BACKOFF = 0.5
 Read = Callable[[Mapping[str, Any]], Any]
+# A column: its type, and how an item of the listing gives its value.
+Column = tuple[pa.DataType, Read]
 
 
 def _login(item: Any) -> Any:
@@ -104,7 +106,7 @@ class Listing:
     with where each comes from in an item, and which items belong to it."""
 
     path: str
-    columns: Mapping[str, tuple[pa.DataType, Read]]
+    columns: Mapping[str, Column]
     keep: Callable[[Mapping[str, Any]], bool] = lambda item: True
 
     @property
@@ -116,22 +118,32 @@ class Listing:
         return [{name: read(item) for name, read in reads} for item in items if self.keep(item)]
 
 
+# The columns issues and pull requests share, in their places in each table.
+TICKET: dict[str, Column] = {
+    "number": (pa.int64(), _get("number")),
+    "title": (pa.string(), _get("title")),
+    "state": (pa.string(), _get("state")),
+    "author": (pa.string(), lambda i: _login(i.get("user"))),
+}
+DATES: dict[str, Column] = {
+    "created_at": (TIME, _get("created_at")),
+    "updated_at": (TIME, _get("updated_at")),
+    "closed_at": (TIME, _get("closed_at")),
+}
+TEXT: dict[str, Column] = {
+    "body": (pa.string(), _get("body")),
+    "url": (pa.string(), _get("html_url")),
+}
 LISTINGS = {
     "issues": Listing(
         "issues",
         {
-            "number": (pa.int64(), _get("number")),
-            "title": (pa.string(), _get("title")),
-            "state": (pa.string(), _get("state")),
-            "author": (pa.string(), lambda i: _login(i.get("user"))),
+            **TICKET,
             "labels": (TEXTS, lambda i: [label.get("name") for label in i.get("labels") or []]),
             "assignees": (TEXTS, _logins("assignees")),
             "comments": (pa.int64(), _get("comments")),
-            "created_at": (TIME, _get("created_at")),
-            "updated_at": (TIME, _get("updated_at")),
-            "closed_at": (TIME, _get("closed_at")),
-            "body": (pa.string(), _get("body")),
-            "url": (pa.string(), _get("html_url")),
+            **DATES,
+            **TEXT,
         },
         # GitHub lists pull requests among the issues; they have a table of their own.
         keep=lambda item: "pull_request" not in item,
@@ -139,19 +151,13 @@ LISTINGS = {
     "pulls": Listing(
         "pulls",
         {
-            "number": (pa.int64(), _get("number")),
-            "title": (pa.string(), _get("title")),
-            "state": (pa.string(), _get("state")),
-            "author": (pa.string(), lambda i: _login(i.get("user"))),
+            **TICKET,
             "draft": (pa.bool_(), _get("draft")),
             "head": (pa.string(), _get("head", "ref")),
             "base": (pa.string(), _get("base", "ref")),
-            "created_at": (TIME, _get("created_at")),
-            "updated_at": (TIME, _get("updated_at")),
-            "closed_at": (TIME, _get("closed_at")),
+            **DATES,
             "merged_at": (TIME, _get("merged_at")),
-            "body": (pa.string(), _get("body")),
-            "url": (pa.string(), _get("html_url")),
+            **TEXT,
         },
     ),
     "commits": Listing(
