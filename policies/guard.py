@@ -845,6 +845,13 @@ def _placeholder_parser(dialect: str) -> type[Parser]:
     base = Dialect.get_or_raise(dialect).parser_class
 
     class PlaceholderParser(base):  # type: ignore[misc, valid-type]
+        # PostgreSQL's to_hex is lower case; sqlglot reads it as HEX, whose sources answer in
+        # upper case (MySQL, DuckDB), and DataFusion has no HEX at all.
+        FUNCTIONS: ClassVar = (
+            {**base.FUNCTIONS, "TO_HEX": exp.LowerHex.from_arg_list}
+            if dialect == "postgres"
+            else base.FUNCTIONS
+        )
         PLACEHOLDER_PARSERS: ClassVar = {
             **base.PLACEHOLDER_PARSERS,
             TokenType.PLACEHOLDER: lambda self: self.expression(

@@ -30,6 +30,8 @@ class DataFusionText(Postgres):
         TRANSFORMS = {
             **Postgres.Generator.TRANSFORMS,
             exp.BitwiseXor: lambda self, e: self.binary(e, "^"),
+            exp.LowerHex: lambda self, e: self.func("to_hex", e.this),
+            exp.Sign: lambda self, e: self.func("signum", e.this),
         }
 
 

@@ -25,7 +25,9 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from connectors.base import Connector, ScanRequest
+from connectors.predicates import Untranslatable
 from connectors.sql import SqlConnector
+from connectors.sql_functions import source_form
 from policies.access import Grant, unrestricted
 from policies.guard import check, parse
 from sidecar.engine import chains
@@ -486,7 +488,12 @@ def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | 
     if names is None:
         return None
     by_name = {scan.name: scan for scan in scans}
-    remote = first.whole_query(statement.copy(), names)
+    try:
+        remote = source_form(
+            first.whole_query(statement.copy(), names), first.dialect, _types(scans)
+        )
+    except Untranslatable:
+        return None
     for table in list(remote.find_all(exp.Table)):
         scan = by_name.get(table.name)
         if scan is None:
@@ -503,6 +510,16 @@ def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | 
         )
     except SqlglotError:
         return None
+
+
+def _types(scans: list[Scan]) -> dict[str, pa.DataType | None]:
+    """Each column name of the scans and its type (None where two tables disagree)."""
+    types: dict[str, pa.DataType | None] = {}
+    for scan in scans:
+        for column in scan.schema:
+            key = column.name.lower()
+            types[key] = column.type if types.get(key, column.type) == column.type else None
+    return types
 
 
 def _small(statement: exp.Expression, scans: list[Scan]) -> bool:

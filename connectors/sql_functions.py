@@ -1,0 +1,114 @@
+"""Functions and operators of a whole query, written so that its SQL source computes exactly
+what the engine would.
+
+A whole query sent to a source is answered by the source's own functions, and SQL engines
+disagree quietly: MySQL's HEX is upper case where to_hex is lower; `/` of two integers is
+exact division in MySQL, Snowflake and DuckDB but truncates in PostgreSQL and the engine;
+a cast of 2.5 to an integer rounds everywhere but in the engine, which truncates; ROUND of a
+DOUBLE rounds half to even in MySQL and PostgreSQL; MySQL's GREATEST/LEAST and Snowflake's
+CONCAT_WS answer NULL where the engine skips the NULL. Each is written in the source's exact
+form where it has one, else `Untranslatable` keeps the query with the engine: pushing a query
+may make it faster, never different. tests/integration/test_pushed_functions.py checks each
+rule against the engine's own answer on every source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import pyarrow as pa
+from sqlglot import exp
+
+from connectors.predicates import Untranslatable
+
+Kind = Literal["integer", "float", "decimal", "other"]
+Type = exp.DataType.Type
+FLOAT_TYPES = {Type.FLOAT, Type.DOUBLE, Type.UDOUBLE}
+DECIMAL_TYPES = exp.DataType.REAL_TYPES - FLOAT_TYPES
+# Sources whose ROUND of a floating-point value rounds half to even (rint), not away from zero.
+ROUNDS_FLOATS_TO_EVEN = {"mysql", "postgres"}
+# Sources whose GREATEST/LEAST answer NULL when an argument is NULL (sqlglot writes
+# Snowflake's as GREATEST_IGNORE_NULLS, which skips them as the engine does).
+GREATEST_OF_NULL_IS_NULL = {"mysql"}
+
+
+def source_form(
+    statement: exp.Expression, dialect: str, types: Mapping[str, pa.DataType | None]
+) -> exp.Expression:
+    """`statement` with each function the source would compute differently rewritten to its
+    exact form (in place); raises Untranslatable when a function has none. `types` holds the
+    Arrow type of each column name of the query's tables (None where names clash)."""
+    for node in list(statement.walk()):
+        if isinstance(node, exp.LowerHex):
+            _lower_hex(node, dialect, types)
+        elif isinstance(node, exp.Div):
+            _division(node, dialect, types)
+        elif isinstance(node, exp.Cast | exp.TryCast) and node.to.is_type(
+            *exp.DataType.INTEGER_TYPES
+        ):
+            if _kind(node.this, types) not in ("integer", "other"):
+                raise Untranslatable(f"{dialect} rounds a cast to an integer; the engine truncates")
+        elif isinstance(node, exp.Round) and dialect in ROUNDS_FLOATS_TO_EVEN:
+            if _kind(node.this, types) not in ("integer", "decimal"):
+                raise Untranslatable(f"{dialect} rounds a floating-point half to even")
+        elif isinstance(node, exp.Greatest | exp.Least) and dialect in GREATEST_OF_NULL_IS_NULL:
+            raise Untranslatable(f"{dialect}'s {node.key} of a NULL is NULL")
+        elif isinstance(node, exp.ConcatWs) and dialect == "snowflake":
+            raise Untranslatable("snowflake's CONCAT_WS of a NULL is NULL")
+    return statement
+
+
+def _lower_hex(node: exp.LowerHex, dialect: str, types: Mapping[str, pa.DataType | None]) -> None:
+    if _kind(node.this, types) != "integer" or dialect not in ("postgres", "mysql", "duckdb"):
+        raise Untranslatable(f"to_hex has no exact {dialect} form here")
+    if dialect == "postgres":  # sqlglot writes LOWER(HEX(..)), which PostgreSQL does not have;
+        # the engine writes a negative integer's 64 bits, PostgreSQL an INT's 32
+        wide = exp.cast(node.this, exp.DataType.build("BIGINT"))
+        node.replace(exp.Anonymous(this="TO_HEX", expressions=[wide]))
+
+
+def _division(node: exp.Div, dialect: str, types: Mapping[str, pa.DataType | None]) -> None:
+    left, right = _kind(node.left, types), _kind(node.right, types)
+    if "float" in (left, right):
+        return  # double precision everywhere
+    if dialect == "postgres":
+        return  # divides as the engine does: integers truncate, numerics are exact
+    if (left, right) == ("integer", "integer") and dialect in ("mysql", "duckdb"):
+        node.replace(exp.IntDiv(this=node.left, expression=node.right))  # DIV and // truncate
+        return
+    raise Untranslatable(f"{dialect} divides these operands with another result type")
+
+
+def _kind(node: exp.Expression, types: Mapping[str, pa.DataType | None]) -> Kind | None:
+    """What a numeric expression is, where it can be told without the engine; None otherwise."""
+    if isinstance(node, exp.Paren | exp.Neg):
+        return _kind(node.this, types)
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return "other"
+        return "integer" if node.is_int else "decimal"
+    if isinstance(node, exp.Column):
+        found = types.get(node.name.lower())
+        return _arrow_kind(found) if found is not None else None
+    if isinstance(node, exp.Cast):
+        if node.to.is_type(*exp.DataType.INTEGER_TYPES):
+            return "integer"
+        if node.to.is_type(*FLOAT_TYPES):
+            return "float"
+        return "decimal" if node.to.is_type(*DECIMAL_TYPES) else None
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Mod):
+        kinds = {_kind(node.left, types), _kind(node.right, types)}
+        for kind in (None, "other", "float", "decimal"):
+            if kind in kinds:
+                return kind  # type: ignore[return-value]
+        return "integer"
+    return None
+
+
+def _arrow_kind(data_type: pa.DataType) -> Kind:
+    if pa.types.is_integer(data_type):
+        return "integer"
+    if pa.types.is_floating(data_type):
+        return "float"
+    return "decimal" if pa.types.is_decimal(data_type) else "other"
