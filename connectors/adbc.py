@@ -86,6 +86,7 @@ class AdbcConnector(SqlConnector):
         self.dialect = dialect
         db_kwargs = params.get("db_kwargs", {})
         self.driver = driver_library(str(driver))
+        self.driver_name = str(driver)  # as configured: messages never show a local path
         self.entrypoint = params.get("entrypoint")
         self.db_kwargs = {str(k): str(v) for k, v in db_kwargs.items()}
         self._table = parse_table(str(params.get("table") or self.source.location), dialect)
@@ -106,7 +107,7 @@ class AdbcConnector(SqlConnector):
 
     def display(self) -> str:
         """Where the source is, for messages: never with credentials."""
-        return f"adbc {self.driver}"
+        return f"adbc {self.driver_name}"
 
     def list_tables(self, connection: Any) -> list[str] | None:
         """Table names near the dataset's, for the hint of a missing table, from the driver's

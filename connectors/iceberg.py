@@ -166,8 +166,9 @@ class IcebergConnector(Connector):
 
     def _load(self) -> Table:
         if self._table is None:
+            catalog = self._catalog_client()
             try:
-                self._table = self._catalog_client().load_table(self.identifier)
+                self._table = catalog.load_table(self.identifier)
             except (NoSuchTableError, NoSuchNamespaceError) as error:
                 raise self._missing(error) from None
             except Exception as error:  # a catalog's database or HTTP client has its own errors

@@ -44,8 +44,6 @@ class Conf(ABC):
     null_timestamp: ClassVar[dt.datetime | None] = None
     # The shared columns the source holds, under its own names (a fixed-schema API's).
     columns: ClassVar[Mapping[str, str]] = IDENTITY
-    # Whether an unknown table's error names the ones that exist (an API cannot list them).
-    lists_tables: ClassVar[bool] = True
     # The param holding the credential that errors must never show, and hints must name.
     secret_param: ClassVar[str] = "password"
 
@@ -60,6 +58,7 @@ class Conf(ABC):
         broken: Mapping[str, Mapping[str, Any]] | None = None,
         sends: Mapping[str, str] | None = None,
         receives: Mapping[str, list[str]] | None = None,
+        errors: Mapping[str, tuple[str, str]] | None = None,
         peer: Any = None,
     ) -> None:
         self.location = location
@@ -73,6 +72,9 @@ class Conf(ABC):
         # Per standard scan (test_connectors.REQUESTS): EXPLAIN's text, the source's log.
         self.sends = dict(sends or {})
         self.receives = dict(receives or {})
+        # Per failure ("missing" table, and each of `broken`): the exact message and hint; a
+        # message ending in "…" continues with the driver's own words.
+        self.errors = dict(errors or {})
         self.peer = peer  # the server holding the table, for `received`
 
     @classmethod
@@ -125,6 +127,13 @@ def file_sends(read: str) -> dict[str, str]:
         "limit": f'{read} columns=[id] filter=("i32" > 2) limit=2',
         "lookup": f'{read} columns=[id, txt] filter=("i32" = 3) limit=5',
     }
+
+
+def missing_file(folder: str, name: str) -> tuple[str, str]:
+    """The file connector's error for a file one letter off `name` in `folder`."""
+    typo = name.replace("types", "typos")
+    hint = f"did you mean {folder}{name}? files in {folder or './'}: {name}"
+    return f"{folder}{typo} does not exist", hint
 
 
 def _discover() -> list[type[Conf]]:

@@ -54,8 +54,17 @@ class AdbcSqlite(Conf):
             cursor.close()
             connection.commit()
         params = {"driver": "adbc_driver_sqlite", "db_kwargs": {"uri": str(path)}}
+        missing = (
+            "adbc adbc_driver_sqlite: NOT_FOUND: GetTableSchema: no such table: main.typos",
+            "did you mean types? tables in the schema: types",
+        )
         return cls(
-            "types", params | {"dialect": "sqlite"}, DECLARED, declared=DECLARED, sends=SENDS
+            "types",
+            params | {"dialect": "sqlite"},
+            DECLARED,
+            declared=DECLARED,
+            sends=SENDS,
+            errors={"missing": missing},
         )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.csv as pa_csv
 import pytest
 
-from tests.conformance.backends import Conf, file_sends
+from tests.conformance.backends import Conf, file_sends, missing_file
 from tests.conformance.data import TYPES, types_table
 from tests.peers.objectstores import Azurite
 
@@ -33,6 +33,16 @@ class Azure(Conf):
             declared=TYPES,
             broken={"credentials": {"params": params | {"account_key": "d3Jvbmc="}}},
             sends=file_sends("csv az://conformance/types.csv"),
+            errors={
+                "missing": missing_file("az://conformance/", "types.csv"),
+                "credentials": (
+                    "access to az://conformance/types.csv denied for the key of account "
+                    f"{params['account_name']} (params.account_key): …",
+                    "check that this credential may list and read container conformance and "
+                    "that its secret is right (params.account_key, params.sas_token, "
+                    "params.client_secret); for a public container set params.anonymous: true",
+                ),
+            },
         )
 
 

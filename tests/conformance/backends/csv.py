@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.csv as pa_csv
 import pytest
 
-from tests.conformance.backends import Conf, file_sends
+from tests.conformance.backends import Conf, file_sends, missing_file
 from tests.conformance.data import TYPES, types_table
 
 
@@ -20,7 +20,15 @@ class Csv(Conf):
         pa_csv.write_csv(types_table(), root / "types.csv")
         params = {"null_values": [""]}
         sends = file_sends("csv types.csv")
-        return cls("types.csv", params, TYPES, declared=TYPES, base_dir=root, sends=sends)
+        return cls(
+            "types.csv",
+            params,
+            TYPES,
+            declared=TYPES,
+            base_dir=root,
+            sends=sends,
+            errors={"missing": missing_file("", "types.csv")},
+        )
 
 
 CONF = Csv

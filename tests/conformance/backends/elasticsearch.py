@@ -77,6 +77,16 @@ class Elasticsearch(Conf):
                 for k, b in BODIES.items()
             },
             receives={k: [json.dumps(b, sort_keys=True)] for k, b in BODIES.items()},
+            errors={
+                "missing": (
+                    "index typos does not exist: index_not_found_exception: no such index [typos]",
+                    "did you mean types? indices: types",
+                ),
+                "down": (
+                    "cannot reach Elasticsearch for types: ConnectionError",
+                    "check params.hosts and that the cluster is up and reachable",
+                ),
+            },
         )
 
     def received(self) -> list[str]:

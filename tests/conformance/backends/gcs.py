@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.backends import Conf, file_sends
+from tests.conformance.backends import Conf, file_sends, missing_file
 from tests.conformance.data import TYPES, types_table
 from tests.peers.objectstores import GcsEmulator
 
@@ -21,7 +21,14 @@ class Gcs(Conf):
         peer: GcsEmulator = request.getfixturevalue("gcs")
         peer.put_parquet("lake/conformance/types.parquet", types_table())
         sends = file_sends("parquet gs://lake/conformance/types.parquet")
-        return cls("//lake/conformance/types.parquet", peer.params(), TYPES, sends=sends)
+        missing = missing_file("gs://lake/conformance/", "types.parquet")
+        return cls(
+            "//lake/conformance/types.parquet",
+            peer.params(),
+            TYPES,
+            sends=sends,
+            errors={"missing": missing},
+        )
 
 
 CONF = Gcs

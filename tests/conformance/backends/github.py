@@ -62,7 +62,6 @@ class GitHub(Conf):
     scheme = "github"
     timestamp_unit = "s"
     columns = {"id": "number", "i32": "comments", "txt": "title", "ts": "created_at"}
-    lists_tables = False
     secret_param = "token"
 
     @classmethod
@@ -72,6 +71,7 @@ class GitHub(Conf):
         serving_api.__enter__()
         request.addfinalizer(lambda: serving_api.__exit__(None, None, None))
         params = api.params(per_page=4)
+        down = f"http://127.0.0.1:{free_port()}"
         return cls(
             f"{OWNER}/{REPO}/issues",
             params,
@@ -79,7 +79,7 @@ class GitHub(Conf):
             peer=api,
             broken={
                 "credentials": {"params": params | {"token": "wrong"}},
-                "down": {"params": params | {"base_url": f"http://127.0.0.1:{free_port()}"}},
+                "down": {"params": params | {"base_url": down}},
             },
             sends={
                 kind: f"github GET {api.url}{LISTING} (link pagination) "
@@ -90,6 +90,22 @@ class GitHub(Conf):
             receives={
                 "limit": [f"GET {LISTING}"],
                 "lookup": [f"GET {LISTING}", f"GET {LISTING}&page=2", f"GET {LISTING}&page=3"],
+            },
+            errors={
+                "missing": (
+                    f"GET {api.url}{LISTING.replace('shop', 'typos')} failed with HTTP 404 "
+                    "Not Found: Not Found",
+                    "check owner/repo in from:, and that the token can see the repository",
+                ),
+                "credentials": (
+                    f"GET {api.url}{LISTING} failed with HTTP 401 Unauthorized: Bad credentials",
+                    "GitHub refused the token; check params.token",
+                ),
+                "down": (
+                    f"GET {down}{LISTING} failed: cannot connect to 127.0.0.1 ([Errno 111] "
+                    "Connection refused)",
+                    "check params.base_url and that the API is reachable",
+                ),
             },
         )
 

@@ -32,7 +32,6 @@ class Http(Conf):
     name = "http"
     scheme = "http"
     refuses = frozenset(FILTERS)
-    lists_tables = False
     secret_param = "headers"
 
     @classmethod
@@ -50,7 +49,7 @@ class Http(Conf):
         server.route("/types", page)
         pagination = {"type": "page", "size_param": "per_page", "size": PAGE}
         params = {"headers": {"Authorization": f"Bearer {TOKEN}"}, "pagination": pagination}
-        down = f"http://127.0.0.1:{free_port()}/types"
+        down = f"http://127.0.0.1:{free_port()}"
         return cls(
             server.url("/types"),
             params,
@@ -59,7 +58,7 @@ class Http(Conf):
             peer=server,
             broken={
                 "credentials": {"params": params | {"headers": {"Authorization": "Bearer wrong"}}},
-                "down": {"location": down, "params": params | {"retries": 0}},
+                "down": {"location": f"{down}/types", "params": params | {"retries": 0}},
             },
             sends={
                 kind: f"GET {server.url(FIRST)} (page pagination) limit={limit}"
@@ -67,6 +66,23 @@ class Http(Conf):
             },
             # A LIMIT stops the paging; the filters stay in the engine.
             receives={"limit": [f"GET {FIRST}"], "lookup": [f"GET {FIRST}", f"GET {SECOND}"]},
+            errors={
+                "missing": (
+                    f"GET {server.url(FIRST.replace('types', 'typos'))} failed with HTTP 404 "
+                    'Not Found: {"message": "Not Found"}',
+                    "check the URL in the dataset's from:",
+                ),
+                "credentials": (
+                    f"GET {server.url(FIRST)} failed with HTTP 401 Unauthorized: "
+                    '{"message": "Bad credentials"}',
+                    "the API refused the credentials; check the headers in params.headers",
+                ),
+                "down": (
+                    f"GET {down}{FIRST} failed: cannot connect to 127.0.0.1 ([Errno 111] "
+                    "Connection refused)",
+                    "check that the API is reachable from the sidecar",
+                ),
+            },
         )
 
     def received(self) -> list[str]:

@@ -17,6 +17,10 @@ ICEBERG_SENDS = {
     "lookup": "iceberg conformance.types columns=[id, txt] "
     "row_filter=EqualTo(term=Reference(name='i32'), literal=LongLiteral(3)) limit=5",
 }
+ICEBERG_MISSING = (
+    "iceberg: conformance.typos does not exist",
+    "did you mean types? tables in conformance: types",
+)
 # pyiceberg's row filters match LIKE only as a prefix (no ILIKE, no `_`), and compare NaN as
 # IEEE does where the engine orders it above every number (so no float filters).
 ICEBERG_REFUSES = frozenset({"ilike", "like_underscore", "f64"})
@@ -38,6 +42,14 @@ class IcebergConf(Conf):
             TYPES,
             broken={"down": {"params": {"catalog": missing}}},
             sends=ICEBERG_SENDS,
+            errors={
+                "missing": ICEBERG_MISSING,
+                "down": (
+                    "iceberg conformance.types: OperationalError: (sqlite3.OperationalError) "
+                    "unable to open database file…",
+                    "check params.catalog (uri, warehouse) and that the catalog is reachable",
+                ),
+            },
         )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance.backends import Conf
-from tests.conformance.backends.iceberg import ICEBERG_REFUSES, ICEBERG_SENDS
+from tests.conformance.backends.iceberg import ICEBERG_MISSING, ICEBERG_REFUSES, ICEBERG_SENDS
 from tests.conformance.data import TYPES, types_table
 from tests.peers.iceberg import Iceberg
 
@@ -21,7 +21,8 @@ class IcebergS3(Conf):
     def load(cls, request: pytest.FixtureRequest, root: Path) -> Conf:
         peer: Iceberg = request.getfixturevalue("iceberg_s3")
         peer.write("conformance.types", types_table())
-        return cls("conformance.types", peer.params(), TYPES, sends=ICEBERG_SENDS)
+        errors = {"missing": ICEBERG_MISSING}
+        return cls("conformance.types", peer.params(), TYPES, sends=ICEBERG_SENDS, errors=errors)
 
 
 CONF = IcebergS3

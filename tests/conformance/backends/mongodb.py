@@ -38,7 +38,8 @@ class MongoDb(Conf):
             if doc["day"] is not None:
                 doc["day"] = dt.datetime.combine(doc["day"], dt.time())
         peer.load("shop.types", docs)
-        down = {"uri": f"mongodb://127.0.0.1:{free_port()}/", "connect_timeout": "1s"}
+        port = free_port()
+        down = {"uri": f"mongodb://127.0.0.1:{port}/", "connect_timeout": "1s"}
         return cls(
             "shop.types",
             {"uri": peer.uri},
@@ -46,6 +47,17 @@ class MongoDb(Conf):
             declared=TYPES,
             broken={"down": {"params": down}},
             sends=SENDS,
+            errors={
+                "missing": (
+                    "collection shop.typos does not exist",
+                    "did you mean types? collections in shop: types",
+                ),
+                "down": (
+                    f"cannot reach MongoDB for shop.types: 127.0.0.1:{port}: [Errno 111] "
+                    "Connection refused…",
+                    "check the host in params.uri and that the server is up and reachable",
+                ),
+            },
         )
 
 

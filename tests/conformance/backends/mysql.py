@@ -47,6 +47,7 @@ class MySql(Conf):
             "DROP TABLE IF EXISTS shop.types",
             *create_and_insert(types_table(), "shop.types", SQL_TYPES, quote="`"),
         )
+        port, down = peer.port, free_port()
         return cls(
             "shop.types",
             peer.params(),
@@ -54,10 +55,26 @@ class MySql(Conf):
             peer=peer,
             broken={
                 "credentials": {"params": peer.params(password="wrong")},
-                "down": {"params": peer.params(port=free_port())},
+                "down": {"params": peer.params(port=down)},
             },
             sends={kind: f"mysql: {sql}" for kind, sql in STATEMENTS.items()},
             receives={kind: [sql] for kind, sql in STATEMENTS.items()},
+            errors={
+                "missing": (
+                    f"mysql 127.0.0.1:{port}: Table 'shop.typos' doesn't exist",
+                    "did you mean types? tables in shop: types",
+                ),
+                "credentials": (
+                    f"mysql 127.0.0.1:{port}: Access denied for user 'agent'@'localhost' "
+                    "(using password: YES)",
+                    "check params user and password (and the user's grants)",
+                ),
+                "down": (
+                    f"mysql 127.0.0.1:{down}: Can't connect to MySQL server on "
+                    f"'127.0.0.1:{down}' (Errno 111: Connection refused)",
+                    f"is the server up at 127.0.0.1:{down}? check params host and port",
+                ),
+            },
         )
 
     def received(self) -> list[str]:

@@ -45,6 +45,7 @@ class PostgreSql(Conf):
             *create_and_insert(types_table(), "public.types", SQL_TYPES),
             f"GRANT SELECT ON public.types TO {peer.user}",
         )
+        port, down = peer.port, free_port()
         return cls(
             "public.types",
             peer.params(),
@@ -52,10 +53,27 @@ class PostgreSql(Conf):
             peer=peer,
             broken={
                 "credentials": {"params": peer.params(password="wrong")},
-                "down": {"params": peer.params(port=free_port())},
+                "down": {"params": peer.params(port=down)},
             },
             sends={kind: f"postgres: {sql}" for kind, sql in STATEMENTS.items()},
             receives={kind: [cls.logged(sql)] for kind, sql in STATEMENTS.items()},
+            errors={
+                "missing": (
+                    f"postgres 127.0.0.1:{port}/shop: NOT_FOUND: Failed to prepare query: "
+                    'ERROR:  relation "public.typos" does not exist…',
+                    "did you mean types? tables in public: types",
+                ),
+                "credentials": (
+                    f"postgres 127.0.0.1:{port}/shop: IO: [libpq] Failed to connect: connection "
+                    f'to server at "127.0.0.1", port {port} failed: FATAL:  password '
+                    'authentication failed for user "agent"',
+                    "check the user and password params",
+                ),
+                "down": (
+                    f"postgres 127.0.0.1:{down}/shop: IO: [libpq] Failed to connect: …",
+                    "is the server up and reachable? check the host and port params",
+                ),
+            },
         )
 
     @staticmethod

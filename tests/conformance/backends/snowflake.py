@@ -65,6 +65,18 @@ class SnowflakeConf(Conf):
             SCHEMA,
             broken={"down": {"params": peer.params(port=1, connect_timeout="1s")}},
             sends=SENDS,
+            errors={
+                "missing": (
+                    f"snowflake fakesnow@127.0.0.1:{peer.port}: NOT_FOUND: [Snowflake] 002003 "
+                    "(42S02): …",
+                    "did you mean TYPES? tables in SHOP.PUBLIC: TYPES",
+                ),
+                "down": (
+                    'snowflake fakesnow@127.0.0.1:1: IO: Post "http://127.0.0.1:1/session/v1/'
+                    "login-request?…",
+                    "is the server up and reachable? check the host and port params",
+                ),
+            },
         )
 
 
