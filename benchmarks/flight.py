@@ -12,8 +12,10 @@ Two bare peers run in their own processes in the same run:
 - **parquet**: a pyarrow.flight server streaming the same Parquet file, decoded batch by batch
   with pyarrow, the least work that gives the same answer from the same file.
 
-The client reads each stream batch by batch and counts rows and IPC body bytes; each figure is
-the best of `--repeats` runs. Compare ratios, not absolute numbers.
+The client reads each stream batch by batch and counts rows and IPC body bytes. The arms take
+turns, one transfer each per round, so that the load of a shared machine falls on all of them
+alike; each figure is the best of `--repeats` rounds, with the median beside it. Compare ratios,
+not absolute numbers.
 
     python benchmarks/flight.py [--rows 10000000] [--repeats 3]
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import textwrap
@@ -85,13 +88,22 @@ def read(client: flight.FlightClient, ticket: flight.Ticket) -> tuple[int, int]:
     return rows, size
 
 
-def best(run: Callable[[], tuple[int, int]], repeats: int) -> tuple[float, int, int]:
-    timings = []
+Timing = tuple[float, float, int, int]
+
+
+def interleaved(arms: dict[str, Callable[[], tuple[int, int]]], repeats: int) -> dict[str, Timing]:
+    """Best and median seconds of each arm, the arms taking turns round after round."""
+    timings: dict[str, list[float]] = {name: [] for name in arms}
+    counts: dict[str, tuple[int, int]] = {}
     for _ in range(repeats):
-        started = time.perf_counter()
-        rows, size = run()
-        timings.append(time.perf_counter() - started)
-    return min(timings), rows, size
+        for name, run in arms.items():
+            started = time.perf_counter()
+            counts[name] = run()
+            timings[name].append(time.perf_counter() - started)
+    return {
+        name: (min(spent), statistics.median(spent), *counts[name])
+        for name, spent in timings.items()
+    }
 
 
 def sidecar_run(client: flight.FlightClient, table: str) -> Callable[[], tuple[int, int]]:
@@ -159,14 +171,15 @@ def main() -> None:
             client = flight.connect(sidecar.flight_url)
             for peer in peers.values():
                 wait_for(peer)
-            results = {
-                "sidecar": best(sidecar_run(client, "orders"), args.repeats),
-                "sidecar-ipc": best(sidecar_run(client, "orders_hot"), args.repeats),
-                "sidecar-arrow": best(sidecar_run(client, "orders_mem"), args.repeats),
+            arms = {
+                "sidecar": sidecar_run(client, "orders"),
+                "sidecar-ipc": sidecar_run(client, "orders_hot"),
+                "sidecar-arrow": sidecar_run(client, "orders_mem"),
             }
             for source, peer in peers.items():
                 ticket = flight.Ticket(b"orders")
-                results[source] = best(lambda p=peer, t=ticket: read(p, t), args.repeats)
+                arms[source] = lambda p=peer, t=ticket: read(p, t)
+            results = interleaved(arms, args.repeats)
         finally:
             sidecar.stop()
             for process in processes:
@@ -175,13 +188,13 @@ def main() -> None:
     report(args.rows, results)
 
 
-def report(rows: int, results: dict[str, tuple[float, int, int]]) -> None:
-    print(f"DoGet of {rows:,} rows (best of the runs):")
-    for name, (seconds, count, size) in results.items():
+def report(rows: int, results: dict[str, Timing]) -> None:
+    print(f"DoGet of {rows:,} rows (best of the rounds; median in brackets):")
+    for name, (seconds, median, count, size) in results.items():
         assert count == rows, f"{name} returned {count} rows"
         print(
             f"  {name:<13} {count / seconds / 1e6:6.1f} M rows/s  {size / seconds / 1e6:7.0f} MB/s"
-            f"  ({seconds:.2f} s)"
+            f"  ({seconds:.2f} s; {median:.2f} s)"
         )
     pairs = (
         ("sidecar", "parquet"),
@@ -191,7 +204,8 @@ def report(rows: int, results: dict[str, tuple[float, int, int]]) -> None:
     )
     for ours, peer in pairs:
         ratio = results[peer][0] / results[ours][0]
-        print(f"  {ours} / bare {peer}: {ratio:.2f}x")
+        median = results[peer][1] / results[ours][1]
+        print(f"  {ours} / bare {peer}: {ratio:.2f}x (medians {median:.2f}x)")
 
 
 if __name__ == "__main__":

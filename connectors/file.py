@@ -6,10 +6,12 @@ from the extension unless `params.format` says otherwise. Wherever the files are
 the same way: through a pyarrow filesystem (`stores.py`) and `pyarrow.dataset`, so a scan
 streams batch by batch with the projection and filters applied inside Arrow, Parquet row groups
 are skipped by their statistics, and remote objects are read with ranged requests (a footer,
-then the column chunks needed), never downloaded whole first. Only a `.json` file holding one
-top-level array has to be loaded whole. Arrow IPC files (`.arrow`, `.feather`) need no decoding
-at all, the fastest format to serve hot data from. Documents become one row each: path, title,
-content and modification time.
+then the column chunks needed), never downloaded whole first. Local Parquet files take two
+shorter roads: an unfiltered read streams each file with `ParquetFile`'s reader, and a filtered
+one (a lookup) reads the row groups left by their statistics, kept decoded (`row_groups.py`).
+Only a `.json` file holding one top-level array has to be loaded whole. Arrow IPC files
+(`.arrow`, `.feather`) need no decoding at all, the fastest format to serve hot data from.
+Documents become one row each: path, title, content and modification time.
 
 Hive-style folders (`date=2026-03-14/region=eu/`) become columns, and filters on them pick the
 prefixes to list and read (`partitions.py`); listings are cached per refresh (`listing.py`).
@@ -53,6 +55,7 @@ from connectors.markdown import title
 from connectors.params import FORMATS, FileParams
 from connectors.parquet_lookup import ParquetLookups
 from connectors.partitions import Found, Partitions, discover, infer_fields, walk
+from connectors.row_groups import DECODED, MAX_READ_BYTES, Footer, KeyRange, Version, key_range
 from connectors.stores import SCHEMES, open_store
 
 EXTENSIONS = {
@@ -92,6 +95,9 @@ DOCUMENT_METADATA = ("path", "modified_at")
 DOCUMENT_BATCH_ROWS = 64
 DOCUMENT_BATCH_BYTES = 8 << 20
 JSON_BATCH_ROWS = 65_536
+# Batches of 64K rows, the engine's and `ParquetFile.iter_batches`'s size, not the scanner's
+# default 128K: over Flight a file streams about 10% faster so (benchmarks/README.md).
+SCAN_BATCH_ROWS = 65_536
 LISTED_FILES = 10
 ROW_COUNT_MAX_FILES = 1000
 # Remote Parquet is read in ranges of at most 4 MiB (neighbouring column chunks merged), each
@@ -138,6 +144,7 @@ class FileConnector(Connector):
         self._partition_fields: list[pa.Field] = []
         self._fragments: dict[tuple[object, ...], ds.FileFragment] = {}
         self._lookups: ParquetLookups | None = None
+        self._footers: dict[Version, Footer] = {}
 
     def schema(self) -> pa.Schema:
         """Inferred once, from the first file, as `pyarrow.dataset` does, plus the partition
@@ -433,21 +440,125 @@ class FileConnector(Connector):
     def _batches(
         self, files: Files, request: ScanRequest, columns: list[str]
     ) -> Iterator[pa.RecordBatch]:
-        if files.format == "parquet" and self._lookups is not None:
-            entries = [item.entry for item in files.found]
-            local = [(e.path, e.size, e.mtime_ns) for e in entries if e.size and e.mtime_ns]
-            if len(local) == len(entries):
-                looked_up = self._lookups.scan(
-                    local, self.schema(), columns, request.filters, request.limit
-                )
-                if looked_up is not None:
-                    return looked_up
+        if files.format == "parquet" and self._lookups is not None and request.filters:
+            looked_up = self._looked_up(files, request, columns)
+            if looked_up is not None:
+                return looked_up
         condition = _conjunction(request.filters, self.schema())
+        if files.format == "parquet" and condition is None and not self.store.remote:
+            whole = self._whole_files(files, columns, request.limit)
+            if whole is not None:
+                return whole
         if files.format in DOCUMENT_FORMATS:
             return self._document_batches(files, request.filters, columns, condition)
         if files.format == "json":
             return self._json_batches(files, columns, condition, request.limit)
         return self._dataset_batches(files.found, files.format, columns, condition, request.limit)
+
+    def _looked_up(
+        self,
+        files: Files,
+        request: ScanRequest,
+        columns: list[str],
+    ) -> Iterator[pa.RecordBatch] | None:
+        """A filtered read of local Parquet files by row group (`row_groups.py`): the groups
+        their statistics leave, from the decoded ones kept or decoded now; a file with a page
+        index or bloom filters on a filtered column goes to DataFusion's reader instead until
+        its groups are asked for twice. None when the groups left are too large to keep: the
+        scanner streams them."""
+        entries = [item.entry for item in files.found]
+        versions = [Version(e.path, e.size, e.mtime_ns) for e in entries if e.size and e.mtime_ns]
+        if not columns or len(versions) != len(entries):
+            return None
+        schema = self.schema()
+        needed = list(
+            dict.fromkeys([*columns, *sorted(set().union(*map(_columns, request.filters)))])
+        )
+        reads = []
+        for version in versions:
+            footer = self._footer(version)
+            if not footer.holds(schema, needed):
+                return None
+            groups = footer.candidates(request.filters, schema)
+            if groups:
+                reads.append((version, footer, groups))
+        if sum(footer.decoded_size(groups, needed) for _, footer, groups in reads) > MAX_READ_BYTES:
+            return None
+        assert self._lookups is not None, "only local Parquet files without partitions"
+        if not all(
+            DECODED.kept(version, groups, needed) or DECODED.asked_before(version, groups)
+            for version, _, groups in reads
+        ):
+            files_read = [(v.path, v.size, v.mtime_ns) for v, _, _ in reads]
+            paged = self._lookups.scan(files_read, schema, columns, request.filters, request.limit)
+            if paged is not None:
+                return paged
+        keyed = key_range(request.filters)
+        condition = None
+        if keyed is None or not _is_integer(schema, keyed[0]):
+            condition = _conjunction(request.filters, schema)  # refused now, not mid-stream
+        return self._decoded_batches(reads, needed, columns, request.filters, keyed, condition)
+
+    def _decoded_batches(
+        self,
+        reads: list[tuple[Version, Footer, list[int]]],
+        needed: list[str],
+        columns: list[str],
+        filters: Sequence[exp.Expression],
+        keyed: KeyRange | None,
+        condition: ds.Expression | None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Each group's rows: by binary search on a sorted key, else by the filter."""
+        filesystem = self.store.filesystem
+        for version, footer, groups in reads:
+            for group in groups:
+                table = DECODED.table(filesystem, version, footer.metadata, group, needed)
+                rows = None if keyed is None else DECODED.bounded(version, group, table, keyed)
+                if rows is None:
+                    if condition is None:
+                        condition = _conjunction(filters, self.schema())
+                    rows = predicates.filter_table(table, condition)
+                yield from rows.select(columns).to_batches()
+
+    def _whole_files(
+        self, files: Files, columns: list[str], limit: int | None
+    ) -> Iterator[pa.RecordBatch] | None:
+        """An unfiltered read of local Parquet files: file after file, by `ParquetFile`'s
+        reader, as a bare pyarrow.flight server streams a file. The dataset scanner's
+        read-ahead threads cost CPU that gRPC needs on a small machine: over Flight this reader
+        streams faster (benchmarks/README.md). None for files the scanner must fill or cast
+        (partition columns, columns missing from a file or typed otherwise)."""
+        versions = [
+            Version(f.entry.path, f.entry.size, f.entry.mtime_ns)
+            for f in files.found
+            if f.entry.size and f.entry.mtime_ns and not f.values
+        ]
+        if len(versions) != len(files.found):
+            return None
+        footers = [self._footer(version) for version in versions]
+        if not all(footer.holds(self.schema(), columns) for footer in footers):
+            return None
+        batch_rows = SCAN_BATCH_ROWS if limit is None else max(1, min(limit, SCAN_BATCH_ROWS))
+        return self._file_batches(versions, footers, columns, batch_rows)
+
+    def _file_batches(
+        self, versions: list[Version], footers: list[Footer], columns: list[str], batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        for version, footer in zip(versions, footers, strict=True):
+            with self.store.filesystem.open_input_file(version.path) as source:
+                reader = pq.ParquetFile(source, metadata=footer.metadata)
+                for group in range(footer.groups):  # a batch never waits for the next group
+                    yield from reader.iter_batches(batch_rows, [group], columns)
+
+    def _footer(self, version: Version) -> Footer:
+        """A file version's footer and statistics, read once."""
+        footer = self._footers.get(version)
+        if footer is None:
+            footer = Footer.read(self.store.filesystem, version.path, self.schema())
+            if len(self._footers) >= KEPT_FRAGMENTS:
+                self._footers.clear()
+            self._footers[version] = footer
+        return footer
 
     def _dataset_batches(
         self,
@@ -469,10 +580,10 @@ class FileConnector(Connector):
         dataset = ds.FileSystemDataset(
             fragments, self.schema(), self._file_format(fmt), self.store.filesystem
         )
-        tuning: dict[str, Any] = {}
+        tuning: dict[str, Any] = {"batch_size": SCAN_BATCH_ROWS}
         if limit is not None:
             tuning = {
-                "batch_size": max(1, min(limit, 131_072)),
+                "batch_size": max(1, min(limit, SCAN_BATCH_ROWS)),
                 "batch_readahead": 1,
                 "fragment_readahead": 1,
             }
@@ -715,6 +826,11 @@ def _cast_columns(data: Tabular, schema: pa.Schema) -> Tabular:
 
 def _columns(predicate: exp.Expression) -> set[str]:
     return {column.name for column in predicate.find_all(exp.Column)}
+
+
+def _is_integer(schema: pa.Schema, name: str) -> bool:
+    index = schema.get_field_index(name)
+    return index >= 0 and pa.types.is_integer(schema.field(index).type)
 
 
 def _is_glob(text: str) -> bool:

@@ -7,9 +7,10 @@ bloom filters. DataFusion's reader uses both where a file has them (only the pag
 statistics can match are decoded; a row group whose bloom filter rules the value out is
 skipped) and keeps each file's footer and page index in its metadata cache. So the file
 connector hands a filtered scan of local Parquet files that have either for a filtered column
-here; `scan` answers None for anything else (no filters, no columns, no index, a filter it
-cannot plan) and the connector reads with pyarrow, which is the faster of the two on files
-without them (benchmarks/README.md: small row groups are the better layout for lookups).
+here, until the row groups it needs are asked for a second time and are then kept decoded
+(`row_groups.py`); `scan` answers None for anything else (no filters, no columns, no index, a
+filter it cannot plan) and the connector reads with pyarrow, which is the faster of the two on
+files without them (benchmarks/README.md: small row groups are the better layout for lookups).
 
 The filters are those the connector accepted (`predicates.to_arrow`), written as SQL; DataFusion
 is the engine's own SQL, so the rows it keeps are the ones the engine would.

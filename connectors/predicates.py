@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyarrow.acero import Declaration, FilterNodeOptions, TableSourceNodeOptions
 from sqlglot import exp
 
 Type = exp.DataType.Type
@@ -142,7 +143,7 @@ def to_arrow(predicate: exp.Expression, schema: pa.Schema) -> pc.Expression | No
         return None
     try:
         expression = _translate(predicate, schema)
-        schema.empty_table().filter(expression)
+        filter_table(schema.empty_table(), expression)
     except (Untranslatable, pa.ArrowException, ValueError, TypeError, OverflowError):
         return None
     return expression
@@ -246,6 +247,17 @@ def _cast_timestamp(value: Any, *, aware: bool) -> dt.datetime:
     if (value.tzinfo is not None) != aware:
         raise ValueError("the meaning of this timestamp depends on the session time zone")
     return value
+
+
+def filter_table(table: pa.Table, condition: pc.Expression) -> pa.Table:
+    """`table.filter(condition)` on the calling thread: Arrow's thread pool costs more than it
+    saves on the small tables of a lookup."""
+    return Declaration.from_sequence(
+        [
+            Declaration("table_source", TableSourceNodeOptions(table)),
+            Declaration("filter", FilterNodeOptions(condition)),
+        ]
+    ).to_table(use_threads=False)
 
 
 def column_name(node: exp.Expression) -> str | None:

@@ -1,0 +1,370 @@
+"""Filtered reads of local Parquet files by row group: pruned by statistics, kept decoded.
+
+A point lookup on a Parquet file (`WHERE id = 42`) needs the one row group whose statistics
+can hold the key, and the decoded columns of an unchanged file do not change between lookups.
+So for each file version (path, size, modification time: a file rewritten in place is a new
+version) the footer's per-row-group minimum and maximum of each column are kept as Arrow
+arrays, a filter's conjuncts rule row groups out with a few vectorised comparisons, and the
+column chunks decoded for the groups left are kept in one LRU shared by every dataset, bounded
+in bytes. A lookup that finds its groups there filters them in memory; one that does not
+decodes only those groups, and only the columns it reads, with pyarrow (the GIL released), and
+keeps them for the next.
+
+Statistics only rule groups out; the filter itself is applied to the rows afterwards, exactly.
+Pruning is used where it cannot err: integer, string and date columns compared with literals
+(floats are left alone, because SQL orders NaN above every number and Parquet statistics leave
+NaN out).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from sqlglot import exp
+
+from connectors import predicates
+
+# What a sidecar keeps decoded for lookups, all datasets together, and the most one read may
+# decode into it: a filter that selects more than a quarter of it streams instead.
+CACHE_BYTES = 64 << 20
+MAX_READ_BYTES = CACHE_BYTES // 4
+MAX_ASKED = 65_536
+Bound = tuple[int | float, bool]  # a value, and whether it is included
+KeyRange = tuple[str, Bound | None, Bound | None]  # a column, its lower and upper bounds
+PRUNED = {exp.EQ, exp.LT, exp.LTE, exp.GT, exp.GTE}
+
+
+class Version(NamedTuple):
+    """One version of a file: a rewrite changes its size or modification time."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Counters:
+    """What reads decoded and what they found kept: tests prove pruning with these."""
+
+    decoded_groups: int = 0
+    decoded_rows: int = 0
+    kept_groups: int = 0
+
+
+@dataclass
+class Footer:
+    """A file version's metadata, and its row groups' statistics as arrays (None where a
+    column has none, or is of a type whose statistics are not used)."""
+
+    metadata: pq.FileMetaData
+    minimums: dict[str, pa.Array | None] = field(default_factory=dict)
+    maximums: dict[str, pa.Array | None] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, filesystem: pafs.FileSystem, path: str, schema: pa.Schema) -> Footer:
+        with filesystem.open_input_file(path) as source:
+            metadata = pq.read_metadata(source)
+        footer = cls(metadata)
+        columns = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+        for name in schema.names:
+            kind = schema.field(name).type
+            index = columns.get(name)
+            if index is None or not _prunable(kind):
+                continue
+            lows, highs = [], []
+            for group in range(metadata.num_row_groups):
+                stats = metadata.row_group(group).column(index).statistics
+                known = stats is not None and stats.has_min_max
+                lows.append(stats.min if known else None)
+                highs.append(stats.max if known else None)
+            try:
+                footer.minimums[name] = pa.array(lows, kind)
+                footer.maximums[name] = pa.array(highs, kind)
+            except (pa.ArrowException, TypeError, ValueError):
+                continue
+        return footer
+
+    def holds(self, schema: pa.Schema, columns: Sequence[str]) -> bool:
+        """Whether the file has these columns as the dataset types them (a folder's files can
+        differ: the scanner fills and casts those)."""
+        try:
+            physical = self.metadata.schema.to_arrow_schema()
+        except (pa.ArrowException, ValueError):
+            return False
+        return all(
+            physical.get_field_index(name) >= 0
+            and physical.field(name).type == schema.field(name).type
+            for name in columns
+        )
+
+    @property
+    def groups(self) -> int:
+        return self.metadata.num_row_groups
+
+    def candidates(self, filters: Sequence[exp.Expression], schema: pa.Schema) -> list[int]:
+        """The row groups whose statistics do not rule out every conjunct."""
+        keep = np.ones(self.groups, dtype=bool)
+        for predicate in filters:
+            mask = self._possible(predicate.unnest(), schema)
+            if mask is not None:
+                keep &= mask
+        return [int(group) for group in np.flatnonzero(keep)]
+
+    def decoded_size(self, groups: Sequence[int], columns: Sequence[str]) -> int:
+        wanted = set(columns)
+        total = 0
+        for group in groups:
+            row_group = self.metadata.row_group(group)
+            for index in range(row_group.num_columns):
+                chunk = row_group.column(index)
+                if chunk.path_in_schema.split(".", 1)[0] in wanted:
+                    total += chunk.total_uncompressed_size
+        return total
+
+    def _possible(self, node: exp.Expression, schema: pa.Schema) -> np.ndarray | None:
+        """Per row group, whether `node` can hold there; None when the statistics cannot say."""
+        if type(node) in PRUNED:
+            column, other = predicates.column_name(node.this), node.expression
+            op = type(node)
+            if column is None:
+                column, other = predicates.column_name(node.expression), node.this
+                op = predicates.MIRRORED[op]
+            return self._compared(column, op, other, schema)
+        if isinstance(node, exp.In) and not node.args.get("negate") and not node.args.get("query"):
+            masks = [
+                self._compared(predicates.column_name(node.this), exp.EQ, value, schema)
+                for value in node.expressions
+            ]
+            if not masks or any(mask is None for mask in masks):
+                return None
+            return np.logical_or.reduce(masks)
+        if isinstance(node, exp.Between):
+            column = predicates.column_name(node.this)
+            low = self._compared(column, exp.GTE, node.args["low"], schema)
+            high = self._compared(column, exp.LTE, node.args["high"], schema)
+            return None if low is None or high is None else low & high
+        return None
+
+    def _compared(
+        self,
+        column: str | None,
+        op: type[exp.Expression],
+        literal: exp.Expression,
+        schema: pa.Schema,
+    ) -> np.ndarray | None:
+        lows, highs = self.minimums.get(column or ""), self.maximums.get(column or "")
+        if column is None or lows is None or highs is None:
+            return None
+        try:
+            value = predicates.literal_value(literal)
+            if value is None:
+                return np.zeros(self.groups, dtype=bool)  # a comparison with NULL is never true
+            scalar = predicates.coerce(value, schema.field(column).type)
+        except (predicates.Untranslatable, ValueError, ArithmeticError, pa.ArrowException):
+            return None
+        tests: dict[type[exp.Expression], list[tuple[Callable[..., Any], pa.Array]]] = {
+            exp.EQ: [(pc.less_equal, lows), (pc.greater_equal, highs)],
+            exp.LT: [(pc.less, lows)],
+            exp.LTE: [(pc.less_equal, lows)],
+            exp.GT: [(pc.greater, highs)],
+            exp.GTE: [(pc.greater_equal, highs)],
+        }
+        mask = np.ones(self.groups, dtype=bool)
+        try:
+            for compare, bound in tests[op]:
+                # a group without statistics (null bound) may hold anything
+                mask &= compare(bound, scalar).fill_null(True).to_numpy(zero_copy_only=False)
+        except pa.ArrowException:
+            return None
+        return mask
+
+
+class DecodedGroups:
+    """Column chunks of row groups, decoded, by file version, least recently used out first."""
+
+    def __init__(self, capacity: int = CACHE_BYTES) -> None:
+        self.capacity = capacity
+        self.counters = Counters()
+        self._chunks: OrderedDict[tuple[Version, int, str], pa.ChunkedArray] = OrderedDict()
+        self._latest: dict[str, Version] = {}
+        self._asked: OrderedDict[tuple[Version, int], None] = OrderedDict()
+        self._ascending: dict[tuple[Version, int, str], bool] = {}
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def kept(self, version: Version, groups: Sequence[int], columns: Sequence[str]) -> bool:
+        """Whether these groups' columns are all decoded already."""
+        with self._lock:
+            return all((version, g, c) in self._chunks for g in groups for c in columns)
+
+    def asked_before(self, version: Version, groups: Sequence[int]) -> bool:
+        """Whether every one of these groups was asked for before (noting that they are now).
+        A file with a page index answers a lookup by decoding a page instead of a group, so its
+        groups are kept decoded only once asked for twice: random lookups over a file larger
+        than the cache do not decode whole groups only to drop them again."""
+        with self._lock:
+            before = all((version, group) in self._asked for group in groups)
+            for group in groups:
+                self._asked[(version, group)] = None
+                self._asked.move_to_end((version, group))
+            while len(self._asked) > MAX_ASKED:
+                self._asked.popitem(last=False)
+        return before
+
+    def table(
+        self,
+        filesystem: pafs.FileSystem,
+        version: Version,
+        metadata: pq.FileMetaData,
+        group: int,
+        columns: Sequence[str],
+    ) -> pa.Table:
+        """Row group `group` of the file holding `columns`, decoding what is not kept."""
+        found: dict[str, pa.ChunkedArray] = {}
+        with self._lock:
+            self._forget_older(version)
+            for name in columns:
+                chunk = self._chunks.get((version, group, name))
+                if chunk is not None:
+                    self._chunks.move_to_end((version, group, name))
+                    found[name] = chunk
+        missing = [name for name in columns if name not in found]
+        if missing:
+            with filesystem.open_input_file(version.path) as source:
+                reader = pq.ParquetFile(source, metadata=metadata)
+                decoded = reader.read_row_group(group, columns=missing, use_threads=False)
+            with self._lock:
+                self.counters.decoded_groups += 1
+                self.counters.decoded_rows += decoded.num_rows
+                for name in missing:
+                    found[name] = decoded.column(name)
+                    self._keep((version, group, name), found[name])
+        else:
+            with self._lock:
+                self.counters.kept_groups += 1
+        return pa.table({name: found[name] for name in columns})
+
+    def bounded(
+        self, version: Version, group: int, table: pa.Table, bounds: KeyRange
+    ) -> pa.Table | None:
+        """The rows within `bounds` found by binary search, when its column is an integer
+        column whose values ascend in this group (a sorted key: the common lookup); None
+        otherwise, and the filter is evaluated."""
+        name, low, high = bounds
+        if name not in table.column_names:
+            return None
+        column = table.column(name)
+        if not pa.types.is_integer(column.type) or column.null_count or column.num_chunks != 1:
+            return None
+        values = column.chunk(0).to_numpy()
+        key = (version, group, name)
+        ascending = self._ascending.get(key)
+        if ascending is None:
+            ascending = bool(np.all(values[1:] >= values[:-1]))
+            with self._lock:
+                self._ascending[key] = ascending
+        if not ascending:
+            return None
+        try:
+            start = 0 if low is None else _search(values, low[0], "left" if low[1] else "right")
+            stop = (
+                len(values)
+                if high is None
+                else _search(values, high[0], "right" if high[1] else "left")
+            )
+        except (OverflowError, TypeError):
+            return None
+        return table.slice(start, max(0, stop - start))
+
+    def _forget_older(self, version: Version) -> None:
+        """A file seen rewritten: its older versions' chunks go at once."""
+        latest = self._latest.get(version.path)
+        if latest == version:
+            return
+        self._latest[version.path] = version
+        if latest is None:
+            return
+        for key in [key for key in self._chunks if key[0] == latest]:
+            self._held -= self._chunks.pop(key).nbytes
+            self._ascending.pop(key, None)
+
+    def _keep(self, key: tuple[Version, int, str], chunk: pa.ChunkedArray) -> None:
+        if key in self._chunks or chunk.nbytes > self.capacity:
+            return
+        self._chunks[key] = chunk
+        self._held += chunk.nbytes
+        while self._held > self.capacity:
+            old, dropped = self._chunks.popitem(last=False)
+            self._held -= dropped.nbytes
+            self._ascending.pop(old, None)
+
+
+DECODED = DecodedGroups()
+
+
+def key_range(filters: Sequence[exp.Expression]) -> KeyRange | None:
+    """(column, low, high) when every filter compares one column with a number: `id = 5`,
+    `id BETWEEN 1 AND 9`, `id >= 3 AND id < 7`; None for anything else."""
+    name: str | None = None
+    low: Bound | None = None
+    high: Bound | None = None
+    for node in (f.unnest() for f in filters):
+        if isinstance(node, exp.Between):
+            column = predicates.column_name(node.this)
+            parts = [(exp.GTE, node.args["low"]), (exp.LTE, node.args["high"])]
+        elif type(node) in PRUNED:
+            column, other, op = predicates.column_name(node.this), node.expression, type(node)
+            if column is None:
+                column, other = predicates.column_name(node.expression), node.this
+                op = predicates.MIRRORED[op]
+            parts = [(op, other)]
+        else:
+            return None
+        if column is None or name not in (None, column):
+            return None
+        name = column
+        for op, literal in parts:
+            try:
+                value = predicates.literal_value(literal)
+            except (ValueError, ArithmeticError):
+                return None
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                return None
+            if op in (exp.EQ, exp.GT, exp.GTE):
+                low = _tighter(low, (value, op is not exp.GT), 1)
+            if op in (exp.EQ, exp.LT, exp.LTE):
+                high = _tighter(high, (value, op is not exp.LT), -1)
+    if name is None:
+        return None
+    return name, low, high
+
+
+def _search(values: np.ndarray, value: int | float, side: Literal["left", "right"]) -> int:
+    return int(np.searchsorted(values, value, side))
+
+
+def _tighter(current: Bound | None, bound: Bound, direction: int) -> Bound:
+    """The narrower of two lower (direction 1) or upper (-1) bounds."""
+    if current is None or (bound[0] - current[0]) * direction > 0:
+        return bound
+    if bound[0] == current[0] and not bound[1]:
+        return bound
+    return current
+
+
+def _prunable(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_date(kind)
+    )
