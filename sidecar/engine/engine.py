@@ -28,6 +28,7 @@ from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.engine.dialect import datafusion_sql
 from sidecar.engine.executor import QueryResult, Sessions
 from sidecar.engine.grouping import GroupedQuery
+from sidecar.engine.lookups import LOOKUP_SHARE, LookupResult, Lookups, written_value
 from sidecar.engine.memory import TableConnector
 from sidecar.engine.params import bind, parameter_count
 from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan
@@ -64,6 +65,7 @@ class Engine:
         stacks.allow_recursion(runtime.max_expression_depth)
         self.statements = Statements(self.bounds.read)
         self.plans = Plans(self.catalog)
+        self.lookups = Lookups(self.catalog, runtime.memory_bytes // LOOKUP_SHARE)
         settings = config.runtime.results_cache
         self.cache = (
             ResultsCache(settings.max_size, settings.item_ttl) if settings.enabled else None
@@ -115,7 +117,7 @@ class Engine:
 
     def query(
         self, sql: str, parameters: Sequence[Any] = (), identity: Identity = ANONYMOUS_IDENTITY
-    ) -> QueryResult | CachedResult:
+    ) -> QueryResult | CachedResult | LookupResult:
         """Plan `sql` as `identity` and return its running result; raises SidecarError with a
         fix to try.
 
@@ -125,17 +127,52 @@ class Engine:
 
     def run(
         self, sql: str, parameters: Sequence[Any], grant: Grant, *, cached: bool = True
-    ) -> QueryResult | CachedResult:
+    ) -> QueryResult | CachedResult | LookupResult:
         """`query` for a resolved grant; `cached=False` always plans and runs afresh."""
         try:
             return self._query(sql, parameters, grant, cached)
         except RecursionError:
             raise self.bounds.too_deep() from None
 
+    def lookup(
+        self, sql: str, parameters: Sequence[Any], identity: Identity
+    ) -> LookupResult | None:
+        """`query`'s answer when a key index gives it at once (a keyed lookup on a copy whose
+        plan is kept, lookups.py): nothing is parsed, planned or waited for, so a server on an
+        event loop may call this there, and hand only the other statements to a thread."""
+        grant = self.access.grant(identity)
+        return self._lookup(self.plans.shape(sql, grant, parameters), parameters)
+
+    def _lookup(
+        self,
+        shape: tuple[str, str, tuple[str, ...]],
+        parameters: Sequence[Any],
+        written: Sequence[exp.Expression] | None = None,
+    ) -> LookupResult | None:
+        template = self.plans.template(shape)
+        if template is None or template.lookup is None or not template.current(self.catalog):
+            return None
+        values = []
+        for slot in template.lookup.slots:
+            if slot <= len(parameters):
+                values.append(parameters[slot - 1])
+                continue
+            node = (
+                template.written.get(slot)
+                if written is None
+                else written[slot - 1 - len(parameters)]
+            )
+            if not isinstance(node, exp.Literal):
+                return None
+            values.append(written_value(node))
+        return self.lookups.answer(template.lookup, template.schema, values)
+
     def _query(
         self, sql: str, parameters: Sequence[Any], grant: Grant, cached: bool
-    ) -> QueryResult | CachedResult:
+    ) -> QueryResult | CachedResult | LookupResult:
         shape = self.plans.shape(sql, grant, parameters)
+        if cached and (answer := self._lookup(shape, parameters)) is not None:
+            return answer
         kept = self.plans.plan(shape, parameters) if cached else None
         if kept is not None:
             return self._result(*kept, grant, cached)
@@ -153,6 +190,8 @@ class Engine:
         lifted = self.plans.written_shape(statement, grant, parameters) if cached else None
         if lifted is not None:  # the same question with other values written in its text
             shapes.append(lifted[0])
+            if (answer := self._lookup(lifted[0], parameters, lifted[1])) is not None:
+                return answer
             kept = self.plans.plan(lifted[0], parameters, lifted[1])
             if kept is not None:
                 return self._result(*kept, grant, cached)

@@ -40,6 +40,7 @@ from sqlglot import exp
 from policies.access import Grant
 from sidecar.engine.catalog import Catalog
 from sidecar.engine.dialect import datafusion_sql
+from sidecar.engine.lookups import Lookup
 from sidecar.engine.params import SLOT, literal
 from sidecar.engine.planner import Plan, complete_minutes, pushed_sql
 
@@ -133,6 +134,7 @@ class Template:
     pushed: Rendered | None
     filters: dict[str, tuple[tuple[int, exp.Expression], ...]]
     written: dict[int, exp.Expression]  # the literals lifted from the text, as first planned
+    lookup: Lookup | None = None  # the plan as a keyed lookup (lookups.py), if it is one
 
     @classmethod
     def of(
@@ -165,8 +167,12 @@ class Template:
             return None
         written = {index: node for index, node in values.items() if index > parameters}
         kept = {name: predicates for name, predicates in filters.items() if predicates}
-        template = cls(plan, schema, stamp, sql, pushed, kept, written)
+        template = cls(plan, schema, stamp, sql, pushed, kept, written, Lookup.of(plan))
         return template if template._reproduces(plan, values) else None
+
+    def current(self, catalog: Catalog) -> bool:
+        """Whether every dataset it reads is as it was planned against."""
+        return _stamp(self.plan, catalog) == self.stamp
 
     def execute(
         self,
@@ -177,7 +183,7 @@ class Template:
         """The plan for `parameters` (and the literals `written` in a text of the same shape,
         else those it was planned with), or None when it must be planned afresh (a dataset
         changed since, or its source does not take a filter with these values)."""
-        if _stamp(self.plan, catalog) != self.stamp:
+        if not self.current(catalog):
             return None
         nodes = {index: _literal(value) for index, value in enumerate(parameters, start=1)}
         if written is None:
@@ -247,6 +253,9 @@ class Plans:
             return None
         kinds = tuple(kind(value) for value in parameters) + tuple(map(literal_kind, written))
         return (marked(statement).sql(dialect="postgres"), grant.key, kinds), written
+
+    def template(self, shape: Shape) -> Template | None:
+        return self._kept.get(shape)
 
     def plan(
         self,

@@ -41,6 +41,7 @@ from sidecar.secrets import REDACTOR
 log = logging.getLogger("sidecar.gateway")
 T = TypeVar("T")
 MAX_AUDITED_SQL = 64 << 10
+AT_ONCE_ROWS = 256  # a lookup answered on the caller's thread: encoding it must not stall it
 REFUSALS = (ErrorCode.FORBIDDEN, ErrorCode.LIMIT_EXCEEDED, ErrorCode.TIMEOUT)
 
 
@@ -215,6 +216,7 @@ class Statement:
         self._finished = False
         self._expired = False
         self.cancelled = False
+        self.at_once = False
         self._arm(request.received + self.timeout)
         gateway.metrics.inflight.labels(request.interface).inc()
 
@@ -239,6 +241,26 @@ class Statement:
         except Exception as error:
             raise self._fail(error) from None
         return self
+
+    def open_at_once(self) -> bool:
+        """Open the statement here and now when the engine has its answer at once (a keyed
+        lookup, engine.lookup) and no limit can make it wait (no max_concurrent): a server
+        on an event loop then needs no thread to open it, and `at_once` says its rows are in
+        memory and few enough to be iterated and encoded there too. False: `open` it as
+        usual."""
+        if self.governing.limits.max_concurrent is not None:
+            return False
+        request = self.request
+        try:
+            result = self.gateway.engine.lookup(request.sql, request.parameters, request.identity)
+            if result is None:
+                return False
+            self._keep(result=result)
+            self.gateway.limiter.admit(request.identity, self.governing)
+        except Exception as error:
+            raise self._fail(error) from None
+        self.at_once = result.batch.num_rows <= AT_ONCE_ROWS
+        return True
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         """The result's batches, once one of the identity's max_concurrent slots is free, and

@@ -431,6 +431,9 @@ class Session:
         """The query on the query path, planned on the connection's thread within its deadline;
         execution starts when Execute pulls the first batch."""
         statement = self.server.gateway.statement(self._request(prepared, values))
+        if not prepared.shadow and statement.open_at_once():
+            statement.stop_clock()
+            return statement
         self.worker.running = statement
         try:
             future = self.worker.submit(statement.open, self._answer(prepared, values))
@@ -522,9 +525,10 @@ class Session:
         sent = 0
         deadline, expired = self._bounds(source)
         self.worker.running = source.rows
+        at_once = source.statement is not None and source.statement.at_once
         ahead: asyncio.Future[tuple[list[Any], int]] | None = None
         try:
-            ahead = self.worker.submit(source.take, max_rows or None, encoder)
+            ahead = self._step(at_once, source.take, max_rows or None, encoder)
             while True:
                 chunks, count = await self.worker.wait(ahead, deadline, expired)
                 ahead = None
@@ -533,7 +537,7 @@ class Session:
                 sent += count
                 more = max_rows - sent if max_rows else None
                 if more != 0 and not source.exhausted:  # encoded while this slice is written
-                    ahead = self.worker.submit(source.take, more, encoder)
+                    ahead = self._step(at_once, source.take, more, encoder)
                 for chunk in chunks:
                     self.writer.write(memoryview(chunk))
                 await self.writer.drain()
@@ -547,6 +551,18 @@ class Session:
                 abandon(ahead)
             if source.statement is not None:
                 source.statement.stop_clock()
+
+    def _step(self, at_once: bool, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """`function(*args)` on the connection's thread, or here and now when it cannot block
+        (the rows of a statement opened at once): a hand-off costs more than such a step."""
+        if not at_once:
+            return self.worker.submit(function, *args)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        try:
+            future.set_result(function(*args))
+        except Exception as error:
+            future.set_exception(error)
+        return future
 
     async def _work(self, function: Callable[..., T], *args: Any) -> T:
         deadline, expired = self._limit()

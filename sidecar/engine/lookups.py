@@ -1,0 +1,267 @@
+"""Keyed lookups answered from a key index over a local copy, without running a statement.
+
+Agents loop on `SELECT columns FROM t WHERE id = $1`. With a kept plan (plans.py) such a lookup
+on an accelerated dataset is one statement sent whole to DuckDB, and DuckDB's own statement
+costs 0.4-0.5 ms: more than the whole lookup may cost. So a dataset accelerated with a
+`primary_key` of one column (or an `indexes:` column) gets a key index, built behind the first
+such lookup: the copy's rows sorted by the key as one Arrow table, and the keys as a numpy
+array. A lookup is then a binary search and a slice, both in C.
+
+Only a kept plan whose statement goes whole to the copy as a plain `SELECT columns FROM copy
+WHERE key = value` (or `key IN (values)`), with no access-policy restriction on the scan, is a
+`Lookup`; anything else takes the general path, and so does every lookup while the copy's
+index is older than the copy (a refresh bumps the dataset's generation; the index is rebuilt
+behind, and swapped in whole). The answer is the one the copy would give, typed as the plan's
+result; the statement around it (limits, audit line, metrics) is the gateway's as for any
+other. The indexes together hold at most `budget` bytes (runtime.memory_limit / 8); a copy
+larger than what is left gets none, and each copy's index size shows in its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from sidecar.engine.cache import BYPASS
+from sidecar.engine.catalog import Catalog, DatasetEntry
+from sidecar.engine.params import SLOT
+from sidecar.engine.planner import Plan
+
+log = logging.getLogger("sidecar.engine")
+CLAUSES = {"expressions", "from_", "where"}
+LOOKUP_SHARE = 8  # the key indexes may hold runtime.memory_limit / LOOKUP_SHARE
+STRING_BYTES = 64  # a key index's estimate of one string value, before it is built
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A kept plan's statement as a keyed lookup: the dataset, its key column, the columns
+    answered (in the copy's names, in result order) and the slots of the key's values."""
+
+    dataset: str
+    key: str
+    columns: tuple[str, ...]
+    slots: tuple[int, ...]
+
+    @classmethod
+    def of(cls, plan: Plan) -> Lookup | None:
+        """The lookup a fresh plan is, or None when it is anything more."""
+        pushed = plan.pushed
+        if pushed is None or plan.grouped is not None or len(plan.scans) != 1:
+            return None
+        scan = plan.scans[0]
+        settings = getattr(getattr(pushed.connector, "copy", None), "settings", None)
+        if settings is None or scan.restriction is not None or scan.view or scan.hidden:
+            return None
+        keys = {column for column in settings.indexes}
+        if len(settings.primary_key) == 1:
+            keys.add(settings.primary_key[0])
+        statement = pushed.statement
+        if not isinstance(statement, exp.Select) or {k for k, v in statement.args.items() if v} != (
+            CLAUSES
+        ):
+            return None
+        table = statement.args["from_"].this
+        if not isinstance(table, exp.Table) or table.name != pushed.connector.table().name:
+            return None
+        columns = []
+        for projection in statement.expressions:
+            column = projection.this if isinstance(projection, exp.Alias) else projection
+            if not isinstance(column, exp.Column) or column.name not in scan.schema.names:
+                return None
+            columns.append(column.name)
+        found = _keyed(statement.args["where"].this)
+        if found is None or found[0] not in keys:
+            return None
+        return cls(scan.relation.lower(), found[0], tuple(columns), found[1])
+
+
+def _keyed(condition: exp.Expression) -> tuple[str, tuple[int, ...]] | None:
+    """`key = slot` (either way round) or `key IN (slots)`: the key and the slots."""
+    if isinstance(condition, exp.EQ):
+        column, value = condition.this, condition.expression
+        if isinstance(value, exp.Column):
+            column, value = value, column
+        if isinstance(column, exp.Column) and _slot(value) is not None:
+            return column.name, (_slot(value),)  # type: ignore[return-value]
+    if isinstance(condition, exp.In) and isinstance(condition.this, exp.Column):
+        if (
+            condition.args.get("query")
+            or condition.args.get("unnest")
+            or condition.args.get("field")
+        ):
+            return None
+        slots = [_slot(value) for value in condition.expressions]
+        if slots and None not in slots:
+            return condition.this.name, tuple(slots)  # type: ignore[arg-type]
+    return None
+
+
+def written_value(node: exp.Literal) -> Any:
+    """A literal written in the text as the index compares it: a string, an integer, or a
+    float, which no index key equals (so the general path answers it)."""
+    if node.is_string:
+        return node.this
+    return int(node.this) if node.this.isdigit() else float(node.this)
+
+
+def _slot(node: exp.Expression) -> int | None:
+    return node.meta[SLOT] if node._meta and SLOT in node._meta else None
+
+
+class KeyIndex:
+    """A copy's rows with a non-NULL key, sorted by it (stable: rows sharing a key keep the
+    copy's order), and its keys for binary search."""
+
+    def __init__(self, table: pa.Table, key: str, generation: int) -> None:
+        table = table.filter(pc.is_valid(table[key]))
+        table = table.take(pc.sort_indices(table, [(key, "ascending")])).combine_chunks()
+        self.table = table
+        self.kind = table.schema.field(key).type
+        self.keys = table[key].to_numpy(zero_copy_only=False)
+        self.generation = generation
+        strings = self.keys.dtype == object
+        self.nbytes = table.nbytes + self.keys.nbytes + (len(self.keys) * 50 if strings else 0)
+
+    def find(self, values: Sequence[Any]) -> pa.Table:
+        """The rows whose key equals one of `values`, in key order, each row once."""
+        wanted = sorted({value for value in values if self._comparable(value)})
+        if not wanted:
+            return self.table.slice(0, 0)
+        if len(wanted) == 1:
+            start = int(np.searchsorted(self.keys, wanted[0], "left"))
+            stop = int(np.searchsorted(self.keys, wanted[0], "right"))
+            return self.table.slice(start, stop - start)
+        probe = np.array(wanted, dtype=self.keys.dtype)
+        starts = np.searchsorted(self.keys, probe, "left")
+        stops = np.searchsorted(self.keys, probe, "right")
+        rows = [np.arange(a, b) for a, b in zip(starts, stops, strict=True) if b > a]
+        return self.table.take(np.concatenate(rows)) if rows else self.table.slice(0, 0)
+
+    def _comparable(self, value: Any) -> bool:
+        """Whether `value` can equal a key (anything else matches no row, as NULL does)."""
+        if pa.types.is_integer(self.kind):
+            if not isinstance(value, int) or isinstance(value, bool):
+                return False
+            bounds = np.iinfo(self.keys.dtype)
+            return int(bounds.min) <= value <= int(bounds.max)
+        return isinstance(value, str)
+
+
+class LookupResult:
+    """A lookup's rows as the gateway takes any result: already whole, nothing to cancel."""
+
+    cache_status = BYPASS
+    source_queries = 1  # the copy was read, as the pushed statement would have read it
+
+    def __init__(self, batch: pa.RecordBatch, relations: list[str]) -> None:
+        self.batch = batch
+        self.schema = batch.schema
+        self.relations = relations
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        self.rows = self.batch.num_rows
+        yield self.batch
+
+    def cancel(self) -> None:
+        return None
+
+
+class Lookups:
+    """The key indexes of the copies, and the lookups they answer."""
+
+    def __init__(self, catalog: Catalog, budget: int) -> None:
+        self.catalog = catalog
+        self.budget = budget
+        self._indexes: dict[str, KeyIndex] = {}
+        self._building: set[str] = set()
+        self._refused: dict[str, int] = {}  # datasets too large at a generation
+        self._lock = threading.Lock()
+
+    def answer(
+        self, lookup: Lookup, schema: pa.Schema, values: Sequence[Any]
+    ) -> LookupResult | None:
+        """The rows for the key `values`, or None when the index is not there (yet) or a
+        value is not one the index can compare: the general path answers then."""
+        entry = self.catalog.datasets.get(lookup.dataset)
+        if entry is None:
+            return None
+        index = self._indexes.get(lookup.dataset)
+        if index is None or index.generation != entry.generation:
+            self._build_behind(entry, lookup.key)
+            return None
+        if not all(value is None or index._comparable(value) for value in values):
+            return None  # a value of another kind: DuckDB's casts decide, not this index
+        rows = index.find(values)
+        columns = [rows.column(name).combine_chunks() for name in lookup.columns]
+        try:
+            arrays = [
+                column if column.type == field.type else column.cast(field.type)
+                for column, field in zip(columns, schema, strict=True)
+            ]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # the general path reports what does not fit
+        return LookupResult(pa.RecordBatch.from_arrays(arrays, schema=schema), [entry.name])
+
+    def size(self, dataset: str) -> int | None:
+        index = self._indexes.get(dataset.lower())
+        return index.nbytes if index is not None else None
+
+    def _build_behind(self, entry: DatasetEntry, key: str) -> None:
+        name = entry.name.lower()
+        with self._lock:
+            if name in self._building or self._refused.get(name) == entry.generation:
+                return
+            self._building.add(name)
+        threading.Thread(
+            target=self._build, args=(entry, key), name=f"key-index-{name}", daemon=True
+        ).start()
+
+    def _build(self, entry: DatasetEntry, key: str) -> None:
+        name = entry.name.lower()
+        generation = entry.generation  # read before the rows: they are at least this new
+        try:
+            index = self._read(entry, key, generation)
+        except Exception as error:  # a failed build only leaves lookups on the general path
+            log.warning("key index of %s not built: %s", entry.name, error)
+            index = None
+        with self._lock:
+            self._building.discard(name)
+            if index is None:
+                self._refused[name] = generation
+                self._indexes.pop(name, None)
+            else:
+                self._indexes[name] = index
+        if index is not None:
+            log.info("key index of %s on %s: %d rows, %d bytes", entry.name, key,
+                     index.table.num_rows, index.nbytes)  # fmt: skip
+
+    def _read(self, entry: DatasetEntry, key: str, generation: int) -> KeyIndex | None:
+        """The copy's index, or None when it would not fit in what the budget leaves."""
+        connector, schema = entry.require()
+        if not (
+            pa.types.is_integer(schema.field(key).type)
+            or pa.types.is_string(schema.field(key).type)
+        ):
+            return None
+        others = sum(i.nbytes for n, i in self._indexes.items() if n != entry.name.lower())
+        left = self.budget - others
+        rows = connector.row_count() or 0
+        width = sum(
+            field.type.bit_width // 8 if pa.types.is_primitive(field.type) else STRING_BYTES
+            for field in schema
+        )
+        if rows * width > left:
+            return None
+        table = connector.query(f"SELECT * FROM {connector.table().sql(connector.dialect)}")
+        index = KeyIndex(table.read_all(), key, generation)
+        return index if index.nbytes <= left else None
