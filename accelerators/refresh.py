@@ -64,6 +64,7 @@ class Status:
     next_refresh_at: float | None = None
     last_error: str | None = None
     refreshing: bool = False
+    key_index_bytes: int | None = None  # the keyed-lookup index over the copy, when built
 
 
 class LocalCopy:

@@ -241,6 +241,9 @@ class Lookups:
                 self._indexes.pop(name, None)
             else:
                 self._indexes[name] = index
+        copy = entry.copy
+        if copy is not None:
+            copy.status.key_index_bytes = index.nbytes if index is not None else None
         if index is not None:
             log.info("key index of %s on %s: %d rows, %d bytes", entry.name, key,
                      index.table.num_rows, index.nbytes)  # fmt: skip

@@ -107,6 +107,11 @@ def start(root: Path, runtime: dict[str, Any], env: dict[str, str] | None = None
                 ],
             },
             {"from": "file:big.parquet", "name": "big"},
+            {
+                "from": "file:orders.parquet",
+                "name": "orders_copy",
+                "acceleration": {"primary_key": "id", "indexes": {"customer": "enabled"}},
+            },
         ],
         "views": [{"name": "failed_orders", "sql": "SELECT * FROM orders WHERE status = 'failed'"}],
     }
@@ -432,6 +437,54 @@ def test_catalog_queries_reach_only_the_emulated_relations(conn: psycopg.Connect
     assert conn.execute(recursive).fetchone() == (3,)
 
 
+def test_keyed_lookups_from_the_key_index_answer_as_the_general_path(scram: Sidecar) -> None:
+    """Lookups by key on an accelerated copy, once its key index is built (its size in
+    /v1/status), are answered on the event loop and encoded a value at a time: the rows, in
+    text and binary, with psycopg's and asyncpg's protocols, are the Parquet dataset's."""
+    columns = "id, amount, status, created_at, note, price, day, customer"
+    by_id = f"SELECT {columns} FROM {{}} WHERE id = $1"
+    by_customer = f"SELECT {columns} FROM {{}} WHERE customer = $1"
+    keys = [0, 1, 4999, 5000, -1, 77]
+    with psycopg.connect(scram.dsn(user="agent", password=KEY), autocommit=True) as conn:
+        for sql, value in ((by_id, 7), (by_customer, "c7")):
+            for _ in range(3):
+                conn.execute(sql.replace("$1", "%s").format("orders_copy"), [value]).fetchall()
+        headers = {"Authorization": f"Bearer {KEY}"}
+        deadline = time.monotonic() + 30
+        while True:
+            status = httpx.get(f"{scram.http}/v1/status", headers=headers).json()
+            copy = {d["name"]: d for d in status["datasets"]}["orders_copy"]
+            if copy["acceleration"]["key_index_bytes"]:
+                break
+            assert time.monotonic() < deadline, "the key index was not built"
+            time.sleep(0.05)
+        for binary in (False, True):
+            cursor = conn.cursor(binary=binary)
+            expected = {0: 1, 1: 1, 4999: 1, 77: 1, "c7": 100, "c49": 100}
+            for sql, values in ((by_id, keys), (by_customer, ["c7", "c49", "c50", ""])):
+                for value in values:
+                    text = sql.replace("$1", "%s")
+                    fast = cursor.execute(text.format("orders_copy"), [value]).fetchall()
+                    assert fast == cursor.execute(text.format("orders"), [value]).fetchall()
+                    assert len(fast) == expected.get(value, 0)
+
+    async def run() -> None:
+        connection = await asyncpg.connect(
+            host="127.0.0.1", port=scram.port, user="agent", password=KEY, database="shop"
+        )
+        try:
+            fast = await connection.prepare(by_id.format("orders_copy"))
+            general = await connection.prepare(by_id.format("orders"))
+            for key in keys:
+                assert [tuple(r) for r in await fast.fetch(key)] == [
+                    tuple(r) for r in await general.fetch(key)
+                ]
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
 # ---- asyncpg ------------------------------------------------------------------------------------
 
 
@@ -668,7 +721,8 @@ def test_information_schema_through_the_wire(conn: psycopg.Connection) -> None:
         "SELECT table_name, table_type FROM information_schema.tables "
         "WHERE table_schema = 'public' ORDER BY 1"
     ).fetchall()
-    assert tables == [("big", "BASE TABLE"), ("failed_orders", "VIEW"), ("orders", "BASE TABLE")]
+    assert tables == [("big", "BASE TABLE"), ("failed_orders", "VIEW"), ("orders", "BASE TABLE"),
+                      ("orders_copy", "BASE TABLE")]  # fmt: skip
     columns = conn.execute(
         "SELECT column_name, data_type, udt_name FROM information_schema.columns "
         "WHERE table_name = %s ORDER BY ordinal_position LIMIT 3",

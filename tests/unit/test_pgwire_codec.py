@@ -234,9 +234,9 @@ def test_a_few_rows_encode_per_value_to_the_same_bytes_as_the_vectorised_path(
     count = len(floats)
     batch = pa.record_batch(
         {
-            "i8": pa.array([(-1) ** i * 7**i for i in range(count - 1)] + [None], pa.int64()),
+            "i8": pa.array([*((-1) ** i * 7**i for i in range(count - 1)), None], pa.int64()),
             "i4": pa.array([i - 7 for i in range(count)], pa.int32()),
-            "i2": pa.array([None] + list(range(count - 1)), pa.int16()),
+            "i2": pa.array([None, *range(count - 1)], pa.int16()),
             "u4": pa.array([2**32 - 1 - i for i in range(count)], pa.uint32()),
             "f8": pa.array(floats, pa.float64()),
             "f4": pa.array(floats, pa.float32()),
