@@ -61,8 +61,8 @@ class Lookup:
         settings = getattr(getattr(pushed.connector, "copy", None), "settings", None)
         if settings is None or scan.restriction is not None or scan.view or scan.hidden:
             return None
-        keys = {column for column in settings.indexes}
-        if len(settings.primary_key) == 1:
+        keys = set(settings.indexes)
+        if settings.primary_key and len(settings.primary_key) == 1:
             keys.add(settings.primary_key[0])
         statement = pushed.statement
         if not isinstance(statement, exp.Select) or {k for k, v in statement.args.items() if v} != (
@@ -119,41 +119,46 @@ def _slot(node: exp.Expression) -> int | None:
 
 class KeyIndex:
     """A copy's rows with a non-NULL key, sorted by it (stable: rows sharing a key keep the
-    copy's order), and its keys for binary search."""
+    copy's order) into one record batch, and its keys for binary search."""
 
     def __init__(self, table: pa.Table, key: str, generation: int) -> None:
         table = table.filter(pc.is_valid(table[key]))
         table = table.take(pc.sort_indices(table, [(key, "ascending")])).combine_chunks()
-        self.table = table
-        self.kind = table.schema.field(key).type
-        self.keys = table[key].to_numpy(zero_copy_only=False)
+        self.rows = pa.RecordBatch.from_arrays(
+            [column.combine_chunks() for column in table.columns], schema=table.schema
+        )
+        self.positions = {name: position for position, name in enumerate(table.schema.names)}
+        self.keys = self.rows.column(key).to_numpy(zero_copy_only=False)
         self.generation = generation
+        integers = pa.types.is_integer(table.schema.field(key).type)
+        bounds = np.iinfo(self.keys.dtype) if integers else None
+        self.bounds = (int(bounds.min), int(bounds.max)) if bounds is not None else None
         strings = self.keys.dtype == object
-        self.nbytes = table.nbytes + self.keys.nbytes + (len(self.keys) * 50 if strings else 0)
+        self.nbytes = self.rows.nbytes + self.keys.nbytes + (len(self.keys) * 50 if strings else 0)
 
-    def find(self, values: Sequence[Any]) -> pa.Table:
+    def find(self, values: Sequence[Any]) -> pa.RecordBatch:
         """The rows whose key equals one of `values`, in key order, each row once."""
-        wanted = sorted({value for value in values if self._comparable(value)})
-        if not wanted:
-            return self.table.slice(0, 0)
+        wanted = sorted({value for value in values if value is not None})
         if len(wanted) == 1:
             start = int(np.searchsorted(self.keys, wanted[0], "left"))
             stop = int(np.searchsorted(self.keys, wanted[0], "right"))
-            return self.table.slice(start, stop - start)
+            return self.rows.slice(start, stop - start)
         probe = np.array(wanted, dtype=self.keys.dtype)
         starts = np.searchsorted(self.keys, probe, "left")
         stops = np.searchsorted(self.keys, probe, "right")
         rows = [np.arange(a, b) for a, b in zip(starts, stops, strict=True) if b > a]
-        return self.table.take(np.concatenate(rows)) if rows else self.table.slice(0, 0)
+        return self.rows.take(np.concatenate(rows)) if rows else self.rows.slice(0, 0)
 
-    def _comparable(self, value: Any) -> bool:
-        """Whether `value` can equal a key (anything else matches no row, as NULL does)."""
-        if pa.types.is_integer(self.kind):
-            if not isinstance(value, int) or isinstance(value, bool):
-                return False
-            bounds = np.iinfo(self.keys.dtype)
-            return int(bounds.min) <= value <= int(bounds.max)
-        return isinstance(value, str)
+    def comparable(self, value: Any) -> bool:
+        """Whether `value` is of the key's kind (and range): a value of another kind is
+        compared as DuckDB casts it, which only the general path knows."""
+        if value is None:
+            return True
+        if self.bounds is None:
+            return isinstance(value, str)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        return self.bounds[0] <= value <= self.bounds[1]
 
 
 class LookupResult:
@@ -199,10 +204,10 @@ class Lookups:
         if index is None or index.generation != entry.generation:
             self._build_behind(entry, lookup.key)
             return None
-        if not all(value is None or index._comparable(value) for value in values):
-            return None  # a value of another kind: DuckDB's casts decide, not this index
+        if not all(index.comparable(value) for value in values):
+            return None
         rows = index.find(values)
-        columns = [rows.column(name).combine_chunks() for name in lookup.columns]
+        columns = [rows.column(index.positions[name]) for name in lookup.columns]
         try:
             arrays = [
                 column if column.type == field.type else column.cast(field.type)
@@ -246,7 +251,7 @@ class Lookups:
             copy.status.key_index_bytes = index.nbytes if index is not None else None
         if index is not None:
             log.info("key index of %s on %s: %d rows, %d bytes", entry.name, key,
-                     index.table.num_rows, index.nbytes)  # fmt: skip
+                     index.rows.num_rows, index.nbytes)  # fmt: skip
 
     def _read(self, entry: DatasetEntry, key: str, generation: int) -> KeyIndex | None:
         """The copy's index, or None when it would not fit in what the budget leaves."""

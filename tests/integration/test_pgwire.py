@@ -82,7 +82,12 @@ def write_data(root: Path) -> None:
     pq.write_table(big, root / "big.parquet", row_group_size=3000)
 
 
-def start(root: Path, runtime: dict[str, Any], env: dict[str, str] | None = None) -> Sidecar:
+def start(
+    root: Path,
+    runtime: dict[str, Any],
+    env: dict[str, str] | None = None,
+    datasets: tuple[dict[str, Any], ...] = (),
+) -> Sidecar:
     http_port = free_port()
     columns = [("id", "bigint", "order id"), ("amount", "double", None), ("status", "text", None),
                ("created_at", "timestamp", None), ("customer", "text", None),
@@ -107,11 +112,7 @@ def start(root: Path, runtime: dict[str, Any], env: dict[str, str] | None = None
                 ],
             },
             {"from": "file:big.parquet", "name": "big"},
-            {
-                "from": "file:orders.parquet",
-                "name": "orders_copy",
-                "acceleration": {"primary_key": "id", "indexes": {"customer": "enabled"}},
-            },
+            *datasets,
         ],
         "views": [{"name": "failed_orders", "sql": "SELECT * FROM orders WHERE status = 'failed'"}],
     }
@@ -129,13 +130,17 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _running(
-    data: Path, name: str, runtime: dict[str, Any], env: dict[str, str] | None = None
+    data: Path,
+    name: str,
+    runtime: dict[str, Any],
+    env: dict[str, str] | None = None,
+    datasets: tuple[dict[str, Any], ...] = (),
 ) -> Iterator[Sidecar]:
     root = data.parent / name
     root.mkdir(exist_ok=True)
     for file in data.iterdir():
         shutil.copy(file, root / file.name)
-    sidecar = start(root, runtime, env)
+    sidecar = start(root, runtime, env, datasets)
     yield sidecar
     sidecar.process.stop()
     assert KEY not in sidecar.process.output
@@ -437,7 +442,15 @@ def test_catalog_queries_reach_only_the_emulated_relations(conn: psycopg.Connect
     assert conn.execute(recursive).fetchone() == (3,)
 
 
-def test_keyed_lookups_from_the_key_index_answer_as_the_general_path(scram: Sidecar) -> None:
+@pytest.fixture(scope="module")
+def copied(data: Path) -> Iterator[Sidecar]:
+    """A sidecar that also holds the orders as a DuckDB copy with a key and an index."""
+    acceleration = {"primary_key": "id", "indexes": {"customer": "enabled"}}
+    copy = {"from": "file:orders.parquet", "name": "orders_copy", "acceleration": acceleration}
+    yield from _running(data, "copied", {"auth": AUTH}, {"AGENT_KEY": KEY}, (copy,))
+
+
+def test_keyed_lookups_from_the_key_index_answer_as_the_general_path(copied: Sidecar) -> None:
     """Lookups by key on an accelerated copy, once its key index is built (its size in
     /v1/status), are answered on the event loop and encoded a value at a time: the rows, in
     text and binary, with psycopg's and asyncpg's protocols, are the Parquet dataset's."""
@@ -445,14 +458,14 @@ def test_keyed_lookups_from_the_key_index_answer_as_the_general_path(scram: Side
     by_id = f"SELECT {columns} FROM {{}} WHERE id = $1"
     by_customer = f"SELECT {columns} FROM {{}} WHERE customer = $1"
     keys = [0, 1, 4999, 5000, -1, 77]
-    with psycopg.connect(scram.dsn(user="agent", password=KEY), autocommit=True) as conn:
+    with psycopg.connect(copied.dsn(user="agent", password=KEY), autocommit=True) as conn:
         for sql, value in ((by_id, 7), (by_customer, "c7")):
             for _ in range(3):
                 conn.execute(sql.replace("$1", "%s").format("orders_copy"), [value]).fetchall()
         headers = {"Authorization": f"Bearer {KEY}"}
         deadline = time.monotonic() + 30
         while True:
-            status = httpx.get(f"{scram.http}/v1/status", headers=headers).json()
+            status = httpx.get(f"{copied.http}/v1/status", headers=headers).json()
             copy = {d["name"]: d for d in status["datasets"]}["orders_copy"]
             if copy["acceleration"]["key_index_bytes"]:
                 break
@@ -470,7 +483,7 @@ def test_keyed_lookups_from_the_key_index_answer_as_the_general_path(scram: Side
 
     async def run() -> None:
         connection = await asyncpg.connect(
-            host="127.0.0.1", port=scram.port, user="agent", password=KEY, database="shop"
+            host="127.0.0.1", port=copied.port, user="agent", password=KEY, database="shop"
         )
         try:
             fast = await connection.prepare(by_id.format("orders_copy"))
@@ -721,8 +734,7 @@ def test_information_schema_through_the_wire(conn: psycopg.Connection) -> None:
         "SELECT table_name, table_type FROM information_schema.tables "
         "WHERE table_schema = 'public' ORDER BY 1"
     ).fetchall()
-    assert tables == [("big", "BASE TABLE"), ("failed_orders", "VIEW"), ("orders", "BASE TABLE"),
-                      ("orders_copy", "BASE TABLE")]  # fmt: skip
+    assert tables == [("big", "BASE TABLE"), ("failed_orders", "VIEW"), ("orders", "BASE TABLE")]
     columns = conn.execute(
         "SELECT column_name, data_type, udt_name FROM information_schema.columns "
         "WHERE table_name = %s ORDER BY ordinal_position LIMIT 3",

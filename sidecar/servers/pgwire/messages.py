@@ -24,6 +24,42 @@ _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 
 
+HELD_BYTES = 64 << 10  # replies held back up to this size before they are written on
+
+
+class Output:
+    """A session's outgoing messages, held until it drains them (at Sync, Flush, the end of a
+    simple query, each slice of a long result) and then written with one send: PostgreSQL
+    too answers an extended-protocol exchange when the client syncs or flushes, and a point
+    lookup's six replies cost six system calls when written one by one."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self._held: list[bytes | memoryview] = []
+        self._size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        size = data.nbytes if isinstance(data, memoryview) else len(data)
+        if size >= HELD_BYTES:
+            self.flush()
+            self.writer.write(data)
+            return
+        self._held.append(data)
+        self._size += size
+        if self._size >= HELD_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand what is held to the transport."""
+        if self._held:
+            held, self._held, self._size = self._held, [], 0
+            self.writer.write(held[0] if len(held) == 1 else b"".join(held))
+
+    async def drain(self) -> None:
+        self.flush()
+        await self.writer.drain()
+
+
 class ProtocolError(Exception):
     """The client broke the protocol; the connection ends after an 08P01 error."""
 

@@ -113,7 +113,7 @@ class Session:
     ) -> None:
         self.server = server
         self.reader = reader
-        self.writer = writer
+        self.writer = messages.Output(writer)
         self.pid = pid
         self.secret = secrets.token_bytes(4)  # BackendKeyData's key, for CancelRequest
         self.user = user
@@ -165,6 +165,7 @@ class Session:
                     log.exception("postgres wire statement failed")
                     await self._internal_error(error, simple=kind == "Q")
         finally:
+            self.writer.flush()  # what was answered before the end (a FATAL error follows it)
             for portal in self.portals.values():
                 portal.close()
             self.portals.clear()
