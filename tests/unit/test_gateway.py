@@ -118,3 +118,14 @@ def test_watchdog_fires_armed_alarms_only() -> None:
     watchdog.arm(time.monotonic() + 0.3, done.set)
     assert done.wait(2)
     assert fired == ["late"]
+
+
+def test_watchdog_sweeps_disarmed_alarms_before_they_are_due() -> None:
+    """Statements disarm their alarms long before the deadline: the heap must not keep them."""
+    watchdog = Watchdog()
+    far = time.monotonic() + 600
+    for _ in range(20_000):
+        watchdog.arm(far, lambda: None).disarm()
+    kept = watchdog.arm(far, lambda: None)
+    assert len(watchdog._alarms) < 4096
+    assert any(entry[2] is kept for entry in watchdog._alarms)

@@ -541,7 +541,8 @@ class Session:
                     ahead = self._step(at_once, source.take, more, encoder)
                 for chunk in chunks:
                     self.writer.write(memoryview(chunk))
-                await self.writer.drain()
+                if not at_once:  # a few rows go out with the replies that follow, at Sync
+                    await self.writer.drain()
                 if more == 0:
                     return sent, True
                 if ahead is None:
