@@ -167,9 +167,9 @@ class LookupResult:
     cache_status = BYPASS
     source_queries = 1  # the copy was read, as the pushed statement would have read it
 
-    def __init__(self, batch: pa.RecordBatch, relations: list[str]) -> None:
+    def __init__(self, batch: pa.RecordBatch, schema: pa.Schema, relations: list[str]) -> None:
         self.batch = batch
-        self.schema = batch.schema
+        self.schema = schema  # the kept plan's own object: servers key what they derive on it
         self.relations = relations
         self.rows = 0
 
@@ -215,7 +215,8 @@ class Lookups:
             ]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None  # the general path reports what does not fit
-        return LookupResult(pa.RecordBatch.from_arrays(arrays, schema=schema), [entry.name])
+        batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+        return LookupResult(batch, schema, [entry.name])
 
     def size(self, dataset: str) -> int | None:
         index = self._indexes.get(dataset.lower())

@@ -90,6 +90,9 @@ class Governing:
     where: str
 
 
+UNLIMITED = Governing(Limits(), "policies")  # no policy matches: made once, not per statement
+
+
 class Limiter:
     """The load bounds of every identity, with the bucket and slots each one is using."""
 
@@ -102,7 +105,7 @@ class Limiter:
     def governing(self, identity: Identity) -> Governing:
         found = matching_policy(self.config.policies, identity)
         if found is None:
-            return Governing(Limits(), "policies")
+            return UNLIMITED
         index, policy = found
         return Governing(policy.limits, f"policies[{index}].limits")
 
