@@ -199,10 +199,7 @@ class AdbcConnector(SqlConnector):
             if not finished:
                 _cancel(cursor)
             cursor.close()
-            if finished:
-                self._pool.release(connection)
-            else:
-                self._pool.discard(connection)
+            self._pool.give_back(connection, finished=finished)
 
     def _acquire(self) -> Any:
         try:

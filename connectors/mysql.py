@@ -183,10 +183,7 @@ class MySqlConnector(SqlConnector):
             ) from None
         finally:
             forget()
-            if finished:
-                self._pool.release(connection)
-            else:
-                self._pool.discard(connection)
+            self._pool.give_back(connection, finished=finished)
 
     def _acquire(self) -> Any:
         try:

@@ -44,6 +44,14 @@ class Pool(Generic[T]):
                 return
         self.discard(connection)
 
+    def give_back(self, connection: T, *, finished: bool) -> None:
+        """After a stream: kept when it was read to its end, else closed (it may still be
+        sending rows nobody will read)."""
+        if finished:
+            self.release(connection)
+        else:
+            self.discard(connection)
+
     def discard(self, connection: T) -> None:
         try:
             self._close(connection)

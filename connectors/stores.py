@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -242,12 +242,8 @@ def _s3(params: Mapping[str, Any], timeout: float, secrets: tuple[str, ...]) -> 
             "the default AWS credential chain (AWS_* variables, ~/.aws, web identity, "
             "instance role)"
         )
-    try:
-        filesystem = pafs.S3FileSystem(**{k: v for k, v in options.items() if v is not None})
-    except (OSError, ValueError, TypeError) as error:
-        raise SourceError(f"cannot set up S3 access: {error}", hint="check params") from None
     return Store(
-        filesystem,
+        _filesystem(pafs.S3FileSystem, "S3", options),
         "s3",
         credential,
         endpoint=endpoint,
@@ -274,10 +270,7 @@ def _gcs(params: Mapping[str, Any], timeout: float, secrets: tuple[str, ...]) ->
             "Google's default credentials (GOOGLE_APPLICATION_CREDENTIALS, workload identity, "
             "the metadata server)"
         )
-    try:
-        filesystem = pafs.GcsFileSystem(**{k: v for k, v in options.items() if v is not None})
-    except (OSError, ValueError, TypeError) as error:
-        raise SourceError(f"cannot set up GCS access: {error}", hint="check params") from None
+    filesystem = _filesystem(pafs.GcsFileSystem, "GCS", options)
     return Store(filesystem, "gs", credential, delimited=False, endpoint=endpoint, secrets=secrets)
 
 
@@ -315,18 +308,25 @@ def _azure(params: Mapping[str, Any], account: str, secrets: tuple[str, ...]) ->
             f"Azure's default credential for account {account} (AZURE_* variables, workload "
             "identity, managed identity)"
         )
-    try:
-        filesystem = pafs.AzureFileSystem(**options)
-    except (OSError, ValueError, TypeError) as error:
-        raise SourceError(f"cannot set up Azure access: {error}", hint="check params") from None
     return Store(
-        filesystem,
+        _filesystem(pafs.AzureFileSystem, "Azure", options),
         "az",
         credential,
         endpoint=str(endpoint) if endpoint else None,
         secrets=secrets,
         secret_params=("account_key", "sas_token", "client_secret"),
     )
+
+
+def _filesystem(
+    make: Callable[..., pafs.FileSystem], service: str, options: Mapping[str, Any]
+) -> pafs.FileSystem:
+    """pyarrow's client for `service` with the options that are set; one it refuses (a bad
+    region, a malformed token) is the dataset's error."""
+    try:
+        return make(**{k: v for k, v in options.items() if v is not None})
+    except (OSError, ValueError, TypeError) as error:
+        raise SourceError(f"cannot set up {service} access: {error}", hint="check params") from None
 
 
 def _azure_location(scheme: str, netloc: str, params: Mapping[str, Any]) -> tuple[str, str]:

@@ -246,77 +246,70 @@ the provider stops retrying.
 """,
 }
 
-QUESTIONS: list[Question] = [
+# Questions in the words of the runbook that answers them (question: runbook).
+WORDED = {
     # the demo's guides
-    Question(
-        "timeout acquiring connection from pool", "payment-timeouts-connection-pool.md", False
-    ),
-    Question(
-        "checkout hangs waiting on the payment gateway for every provider",
-        "payment-timeouts-connection-pool.md",
-        True,
-    ),
-    Question("roll back a bad deploy", "rollback-procedure.md", False),
-    Question("errors jumped right after we shipped a new release", "rollback-procedure.md", True),
-    Question("one payment provider outage", "payment-provider-outages.md", False),
-    Question("stripe fails but adyen and paypal are fine", "payment-provider-outages.md", True),
-    Question("connections idle in transaction", "database-connection-leaks.md", False),
-    Question(
-        "database connections keep growing until the pods restart",
-        "database-connection-leaks.md",
-        True,
-    ),
-    Question("who to page for a SEV1", "escalation-and-on-call.md", False),
-    Question("reading the order-service latency dashboard", "order-service-dashboards.md", False),
+    "timeout acquiring connection from pool": "payment-timeouts-connection-pool.md",
+    "roll back a bad deploy": "rollback-procedure.md",
+    "one payment provider outage": "payment-provider-outages.md",
+    "connections idle in transaction": "database-connection-leaks.md",
+    "who to page for a SEV1": "escalation-and-on-call.md",
+    "reading the order-service latency dashboard": "order-service-dashboards.md",
     # generated runbooks
-    Question("redis evicted keys", "redis-evictions.md", False),
-    Question("cache hit ratio dropped and the database is busier", "redis-evictions.md", True),
-    Question("kafka consumer lag", "kafka-consumer-lag.md", False),
-    Question("order events are processed minutes late", "kafka-consumer-lag.md", True),
-    Question("x509 certificate has expired", "tls-certificate-expiry.md", False),
-    Question("browsers warn that the shop is not secure", "tls-certificate-expiry.md", True),
-    Question("no such host for internal service names", "dns-resolution.md", False),
-    Question("pods cannot look up other services", "dns-resolution.md", True),
-    Question("No space left on device", "disk-full.md", False),
-    Question("OOMKilled exit code 137", "oom-killed.md", False),
-    Question("container keeps restarting after using too much memory", "oom-killed.md", True),
-    Question("cpu throttled", "cpu-throttling.md", False),
-    Question("latency spikes although CPU usage looks low", "cpu-throttling.md", True),
-    Question("nightly settlement report missing", "cron-job-missed.md", False),
-    Question("replica returns stale data", "postgres-replica-lag.md", False),
-    Question("deadlock detected", "database-deadlocks.md", False),
-    Question(
-        "two transactions lock orders and payments in opposite order", "database-deadlocks.md", True
+    "redis evicted keys": "redis-evictions.md",
+    "kafka consumer lag": "kafka-consumer-lag.md",
+    "x509 certificate has expired": "tls-certificate-expiry.md",
+    "no such host for internal service names": "dns-resolution.md",
+    "No space left on device": "disk-full.md",
+    "OOMKilled exit code 137": "oom-killed.md",
+    "cpu throttled": "cpu-throttling.md",
+    "nightly settlement report missing": "cron-job-missed.md",
+    "replica returns stale data": "postgres-replica-lag.md",
+    "deadlock detected": "database-deadlocks.md",
+    "502 bad gateway": "load-balancer-502.md",
+    "token used before issued": "clock-skew.md",
+    "messages pile up in the notifications queue": "rabbitmq-backlog.md",
+    "password authentication failed after rotating secrets": "expired-credentials.md",
+    "node NotReady": "node-not-ready.md",
+    "ErrImagePull on new pods": "image-pull-backoff.md",
+}
+# Questions phrased as a symptom, sharing few words with their runbook.
+PARAPHRASED = {
+    "checkout hangs waiting on the payment gateway for every provider": (
+        "payment-timeouts-connection-pool.md"
     ),
-    Question("502 bad gateway", "load-balancer-502.md", False),
-    Question("shipping carrier API says too many requests", "upstream-rate-limit.md", True),
-    Question("token used before issued", "clock-skew.md", False),
-    Question("inventory service freezes for seconds", "jvm-gc-pauses.md", True),
-    Question("messages pile up in the notifications queue", "rabbitmq-backlog.md", False),
-    Question("customers still see old prices after the release", "cdn-stale-content.md", True),
-    Question(
-        "password authentication failed after rotating secrets", "expired-credentials.md", False
+    "errors jumped right after we shipped a new release": "rollback-procedure.md",
+    "stripe fails but adyen and paypal are fine": "payment-provider-outages.md",
+    "database connections keep growing until the pods restart": "database-connection-leaks.md",
+    "cache hit ratio dropped and the database is busier": "redis-evictions.md",
+    "order events are processed minutes late": "kafka-consumer-lag.md",
+    "browsers warn that the shop is not secure": "tls-certificate-expiry.md",
+    "pods cannot look up other services": "dns-resolution.md",
+    "container keeps restarting after using too much memory": "oom-killed.md",
+    "latency spikes although CPU usage looks low": "cpu-throttling.md",
+    "two transactions lock orders and payments in opposite order": "database-deadlocks.md",
+    "shipping carrier API says too many requests": "upstream-rate-limit.md",
+    "inventory service freezes for seconds": "jvm-gc-pauses.md",
+    "customers still see old prices after the release": "cdn-stale-content.md",
+    "confirmation emails are not arriving": "email-bounces.md",
+    "endpoint gets slower as the table grows": "slow-queries.md",
+    "orders marked paid twice": "webhook-duplicates.md",
+    # sharing (almost) no word with it
+    "customers cannot pay, the checkout spinner never finishes": (
+        "payment-timeouts-connection-pool.md"
     ),
-    Question("confirmation emails are not arriving", "email-bounces.md", True),
-    Question("node NotReady", "node-not-ready.md", False),
-    Question("ErrImagePull on new pods", "image-pull-backoff.md", False),
-    Question("endpoint gets slower as the table grows", "slow-queries.md", True),
-    Question("orders marked paid twice", "webhook-duplicates.md", True),
-    # paraphrases that share (almost) no word with their runbook
-    Question(
-        "customers cannot pay, the checkout spinner never finishes",
-        "payment-timeouts-connection-pool.md",
-        True,
-    ),
-    Question("the site shows a padlock warning", "tls-certificate-expiry.md", True),
-    Question("the machine ran out of storage", "disk-full.md", True),
-    Question("background workers fall behind the producer", "kafka-consumer-lag.md", True),
-    Question("the nightly batch did not fire", "cron-job-missed.md", True),
-    Question("two requests wait on each other forever in the db", "database-deadlocks.md", True),
-    Question("the time on the servers drifts apart", "clock-skew.md", True),
-    Question("visitors get an outdated version of the website", "cdn-stale-content.md", True),
-    Question("the inbox never receives the receipt", "email-bounces.md", True),
-    Question("undo the release from this morning", "rollback-procedure.md", True),
+    "the site shows a padlock warning": "tls-certificate-expiry.md",
+    "the machine ran out of storage": "disk-full.md",
+    "background workers fall behind the producer": "kafka-consumer-lag.md",
+    "the nightly batch did not fire": "cron-job-missed.md",
+    "two requests wait on each other forever in the db": "database-deadlocks.md",
+    "the time on the servers drifts apart": "clock-skew.md",
+    "visitors get an outdated version of the website": "cdn-stale-content.md",
+    "the inbox never receives the receipt": "email-bounces.md",
+    "undo the release from this morning": "rollback-procedure.md",
+}
+QUESTIONS = [Question(text, runbook, False) for text, runbook in WORDED.items()] + [
+    Question(text, runbook, True) for text, runbook in PARAPHRASED.items()
 ]
 
 

@@ -14,11 +14,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.engine.cache import HIT, MISS
 from sidecar.errors import SidecarError
 from tests.acceleration import APPEND, ENGINES, FILE, RETENTION, AccelerationEngine
+from tests.engines import loaded_engine, rows
 from tests.peers import free_port
 from tests.peers.mariadb import MariaDB, running
 
@@ -53,7 +53,7 @@ def insert(server: MariaDB, ids: range, minute: int = 0, status: str = "open") -
 
 
 def engine_for(server: MariaDB, root: Path, acceleration: dict[str, Any], **dataset: Any) -> Engine:
-    config = parse_config(
+    return loaded_engine(
         {
             "runtime": {"results_cache": {"item_ttl": "1h"}},
             "datasets": [
@@ -68,14 +68,6 @@ def engine_for(server: MariaDB, root: Path, acceleration: dict[str, Any], **data
         },
         root,
     )
-    engine = Engine(config)
-    engine.load()
-    return engine
-
-
-def rows(engine: Engine, sql: str) -> list[dict[str, Any]]:
-    result = engine.query(sql)
-    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
 
 
 def test_new_rows_appear_after_a_refresh_and_the_cache_follows(
@@ -144,7 +136,7 @@ def test_retention_removes_old_rows(
 def test_a_refresh_failing_half_way_keeps_the_old_data(
     server: MariaDB, tmp_path: Path, accel: AccelerationEngine
 ) -> None:
-    config = parse_config(
+    engine = loaded_engine(
         {
             "datasets": [
                 {
@@ -161,8 +153,6 @@ def test_a_refresh_failing_half_way_keeps_the_old_data(
         },
         tmp_path,
     )
-    engine = Engine(config)
-    engine.load()
     assert rows(engine, "SELECT count(*) AS n FROM ledger") == [{"n": 20000}]
     server.execute("UPDATE ledger SET amount = 'not a number' WHERE id = 19999")
     with pytest.raises(SidecarError):

@@ -27,8 +27,8 @@ import yaml
 
 from connectors import open_connector
 from connectors.base import DatasetSource, ScanRequest, SourceError
-from sidecar.config import parse_config
 from sidecar.engine import Engine
+from tests.engines import loaded_engine, rows
 from tests.peers import free_port
 from tests.peers.iceberg import Iceberg
 from tests.peers.objectstores import (  # noqa: F401
@@ -93,15 +93,7 @@ def read(moto: MotoS3, location: str, **params: Any) -> pa.Table:
 
 
 def engine(root: Path, datasets: list[dict[str, Any]]) -> Engine:
-    config = parse_config({"name": "lake", "datasets": datasets}, root)
-    built = Engine(config)
-    built.load()
-    return built
-
-
-def rows(built: Engine, sql: str) -> list[dict[str, Any]]:
-    result = built.query(sql, [])
-    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
+    return loaded_engine({"name": "lake", "datasets": datasets}, root)
 
 
 @pytest.fixture

@@ -5,15 +5,14 @@ fakesnow, in scans with pushed filters and in whole queries sent to Snowflake.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.errors import SidecarError
+from tests.engines import loaded_engine, rows
 from tests.peers.snowflake import Snowflake, snowflake  # noqa: F401
 
 
@@ -33,7 +32,7 @@ def engine(
     root = tmp_path_factory.mktemp("snowflake-names")
     pq.write_table(pa.table({"s_suppkey": [2, 3], "rating": [4, 5]}), root / "ratings.parquet")
     params = snowflake.params(database="SHOP", schema="PUBLIC")
-    config = parse_config(
+    engine = loaded_engine(
         {
             "datasets": [
                 {"from": "snowflake:SHOP.PUBLIC.SUPPLIERS", "name": "suppliers", "params": params},
@@ -43,15 +42,8 @@ def engine(
         },
         root,
     )
-    engine = Engine(config)
-    engine.load()
     yield engine
     engine.close()
-
-
-def rows(engine: Engine, sql: str) -> list[dict[str, Any]]:
-    result = engine.query(sql)
-    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
 
 
 def test_unquoted_names_are_lower_case(engine: Engine) -> None:

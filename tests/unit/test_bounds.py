@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from datafusion import SessionConfig, SessionContext
 
-from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
+from tests.engines import loaded_engine, rows
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     pq.write_table(
         pa.table({"x": list(range(100)), "s": [f"s{i}" for i in range(100)]}), root / "t.parquet"
     )
-    config = parse_config(
+    return loaded_engine(
         {
             "name": "bounds",
             "runtime": {"max_statement_size": "64KiB", "max_expression_width": 1000},
@@ -34,14 +34,6 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
         },
         root,
     )
-    engine = Engine(config)
-    engine.load()
-    return engine
-
-
-def rows(engine: Engine, sql: str) -> list[dict[str, object]]:
-    result = engine.query(sql)
-    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
 
 
 def refusal(engine: Engine, sql: str) -> SidecarError:

@@ -9,38 +9,21 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.engine.executor import QueryResult
 from sidecar.errors import ErrorCode, SidecarError
+from tests.engines import numbers_and_copy
 
 ENDLESS = 10**12
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    root: Path = tmp_path_factory.mktemp("cancel")
-    pq.write_table(pa.table({"x": list(range(3000))}), root / "t.parquet")
-    config = parse_config(
-        {
-            "name": "cancel",
-            "datasets": [
-                {"from": "file:t.parquet", "name": "t"},
-                {"from": "file:t.parquet", "name": "copy", "acceleration": {"engine": "duckdb"}},
-            ],
-        },
-        root,
-    )
-    engine = Engine(config)
-    engine.load()
-    yield engine
-    engine.close()
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    yield from numbers_and_copy(tmp_path_factory.mktemp("cancel"), 3000)
 
 
 def pull_then_cancel(result: QueryResult) -> tuple[list[object], threading.Thread]:

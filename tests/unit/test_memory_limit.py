@@ -3,44 +3,23 @@ where they cannot; generated values are bounded before they are built."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from sidecar import resources
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
+from tests.engines import numbers_and_copy, rows
 
 LIMIT = 64 << 20
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    root: Path = tmp_path_factory.mktemp("memory")
-    pq.write_table(pa.table({"x": list(range(1000))}), root / "t.parquet")
-    config = parse_config(
-        {
-            "name": "memory",
-            "runtime": {"memory_limit": "64MiB"},
-            "datasets": [
-                {"from": "file:t.parquet", "name": "t"},
-                {"from": "file:t.parquet", "name": "copy", "acceleration": {"engine": "duckdb"}},
-            ],
-        },
-        root,
-    )
-    engine = Engine(config)
-    engine.load()
-    yield engine
-    engine.close()
-
-
-def rows(engine: Engine, sql: str) -> list[dict[str, object]]:
-    result = engine.query(sql)
-    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    yield from numbers_and_copy(tmp_path_factory.mktemp("memory"), 1000, memory_limit="64MiB")
 
 
 def test_a_query_over_the_limit_fails_alone_with_the_limit_named(engine: Engine) -> None:

@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 
 from policies.identity import Identity
-from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.search import chunking, query
 from sidecar.search.fusion import reciprocal_rank_fusion
+from tests.engines import loaded_engine, rows
 
 DOCS = {
     "pool.md": "# Payment pool exhaustion\n\nCheckout requests hang while they wait for a "
@@ -38,7 +38,7 @@ def write_docs(folder: Path, docs: dict[str, str]) -> None:
 
 
 def engine_for(root: Path, search: dict, **dataset: object) -> Engine:
-    config = parse_config(
+    return loaded_engine(
         {
             "datasets": [
                 {"from": "file:docs", "name": "docs", "search": search, **dataset},
@@ -48,9 +48,6 @@ def engine_for(root: Path, search: dict, **dataset: object) -> Engine:
         },
         root,
     )
-    engine = Engine(config)
-    engine.load()
-    return engine
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +56,6 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     write_docs(root / "docs", DOCS)
     (root / "deploys.csv").write_text("path,version\npool.md,v2.14.0\ndisk.md,v1.0.0\n")
     return engine_for(root, {"text": ["title", "content"], "key": "path"})
-
-
-def rows(engine: Engine, sql: str) -> list[dict]:
-    result = engine.query(sql)
-    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
 
 
 def failure(engine: Engine, sql: str) -> SidecarError:
@@ -302,7 +294,7 @@ def test_reciprocal_rank_fusion() -> None:
 def test_policies_hide_datasets_mask_columns_and_filter_rows(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", DOCS)
     (tmp_path / "deploys.csv").write_text("path,version\n")
-    config = parse_config(
+    engine = loaded_engine(
         {
             "datasets": [
                 {"from": "file:docs", "name": "docs", "search": {"text": ["title", "content"]}},
@@ -325,8 +317,6 @@ def test_policies_hide_datasets_mask_columns_and_filter_rows(tmp_path: Path) -> 
         },
         tmp_path,
     )
-    engine = Engine(config)
-    engine.load()
 
     def run(who: str, sql: str) -> list[dict]:
         result = engine.query(sql, [], Identity(who))

@@ -19,10 +19,11 @@ import pytest
 from accelerators.sqlite import BATCH_ROWS, SqliteCopy
 from connectors.base import Cancellation, SourceError
 from policies.identity import Identity
-from sidecar.config import ConfigError, parse_config
+from sidecar.config import ConfigError
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
 from tests.acceleration.data import FILTERS, types_table
+from tests.engines import loaded_engine
 
 # Left to the engine: ILIKE (SQLite folds only ASCII case), decimals wider than 18 digits
 # (stored as text), and a bare boolean column (not a comparison the planner pushes).
@@ -32,7 +33,7 @@ KEPT_BY_THE_ENGINE = {"ilike", "wide_decimal", "not_bool"}
 def engine_for(
     root: Path, acceleration: dict[str, Any], top: dict[str, Any] | None = None, **dataset: Any
 ) -> Engine:
-    config = parse_config(
+    return loaded_engine(
         {
             "datasets": [
                 {
@@ -46,9 +47,6 @@ def engine_for(
         },
         root,
     )
-    engine = Engine(config)
-    engine.load()
-    return engine
 
 
 @pytest.fixture(scope="module")
