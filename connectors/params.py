@@ -141,8 +141,15 @@ class HttpParams(Params):
     )
     max_pages: Count = 100
     timeout: Timeout | None = None
-    retries: int = Field(default=3, ge=0)
-    backoff: Duration = 0.5
+    retries: int = Field(
+        default=3,
+        ge=0,
+        description="Extra attempts on connection errors, 429, 5xx and rate limits; a wait the "
+        "API asks for (Retry-After, X-RateLimit-Reset) is honoured up to 30s, 60s in all.",
+    )
+    backoff: Duration = Field(
+        default=0.5, description="The first retry's delay when the API asks none, doubling."
+    )
     allowed_origins: list[str] | None = Field(
         default=None, description="Other origins that pages and redirects may lead to."
     )
@@ -157,7 +164,11 @@ class GitHubParams(Params):
     state: Literal["open", "closed", "all"] = "all"
     per_page: Count = 100
     max_pages: Count = 100
-    rate_limit_wait: Duration = 60.0
+    rate_limit_wait: Duration = Field(
+        default=60.0,
+        description="The longest a request waits, in all, for a rate limit to reset (or a "
+        "secondary limit's Retry-After) before failing with the time it resets at.",
+    )
     timeout: Timeout | None = None
 
 
