@@ -86,7 +86,8 @@ class Conf(ABC):
         """What the source logged receiving so far, oldest first; None without a log."""
         return None
 
-    def logged(self, statement: str) -> str:
+    @staticmethod
+    def logged(statement: str) -> str:
         """How the source's log shows a statement the connector sent it."""
         return statement
 
@@ -139,7 +140,9 @@ def missing_file(folder: str, name: str) -> tuple[str, str]:
 def _discover() -> list[type[Conf]]:
     found = []
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        found.append(importlib.import_module(f"{__name__}.{module.name}").CONF)
+        conf = getattr(importlib.import_module(f"{__name__}.{module.name}"), "CONF", None)
+        if conf is not None:  # a module without one holds a shape several Confs share
+            found.append(conf)
     return found
 
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
-import pytest
-
-from tests.conformance.backends import Conf
-from tests.conformance.data import TYPES, types_table
-from tests.peers import free_port
+from tests.conformance.backends.sql_server import SqlServerConf
+from tests.conformance.data import types_table
 from tests.peers.data import create_and_insert
-from tests.peers.postgres import Postgres
 
 SQL_TYPES = {
     "id": "BIGINT PRIMARY KEY",
@@ -24,65 +20,53 @@ SQL_TYPES = {
     "ts": "TIMESTAMP",
 }
 
-# What the standard scans send: text ordered by byte (COLLATE "C"), as the engine orders it.
-STATEMENTS = {
-    "limit": 'SELECT "id" FROM public.types WHERE "i32" > 2 LIMIT 2',
-    "lookup": 'SELECT "id", "txt" FROM public.types WHERE "i32" = 3 LIMIT 5',
-    "top": 'SELECT "id", "txt" FROM public.types ORDER BY "txt" COLLATE "C" DESC LIMIT 3',
-}
 
-
-class PostgreSql(Conf):
+class PostgreSql(SqlServerConf):
     name = "postgres"
     scheme = "postgres"
     orders = True
+    fixture = "postgres"
+    where = "public.types"
+    table = "public.types"
+    # Text ordered by byte (COLLATE "C"), as the engine orders it.
+    statements = {
+        "limit": 'SELECT "id" FROM public.types WHERE "i32" > 2 LIMIT 2',
+        "lookup": 'SELECT "id", "txt" FROM public.types WHERE "i32" = 3 LIMIT 5',
+        "top": 'SELECT "id", "txt" FROM public.types ORDER BY "txt" COLLATE "C" DESC LIMIT 3',
+    }
 
     @classmethod
-    def load(cls, request: pytest.FixtureRequest, root: Path) -> Conf:
-        peer: Postgres = request.getfixturevalue("postgres")
-        peer.execute(
+    def setup(cls, peer: Any) -> list[str]:
+        return [
             "DROP TABLE IF EXISTS public.types",
             *create_and_insert(types_table(), "public.types", SQL_TYPES),
             f"GRANT SELECT ON public.types TO {peer.user}",
-        )
-        port, down = peer.port, free_port()
-        return cls(
-            "public.types",
-            peer.params(),
-            TYPES,
-            peer=peer,
-            broken={
-                "credentials": {"params": peer.params(password="wrong")},
-                "down": {"params": peer.params(port=down)},
-            },
-            sends={kind: f"postgres: {sql}" for kind, sql in STATEMENTS.items()},
-            receives={kind: [cls.logged(sql)] for kind, sql in STATEMENTS.items()},
-            errors={
-                "missing": (
-                    f"postgres 127.0.0.1:{port}/shop: NOT_FOUND: Failed to prepare query: "
-                    'ERROR:  relation "public.typos" does not exist…',
-                    "did you mean types? tables in public: types",
-                ),
-                "credentials": (
-                    f"postgres 127.0.0.1:{port}/shop: IO: [libpq] Failed to connect: connection "
-                    f'to server at "127.0.0.1", port {port} failed: FATAL:  password '
-                    'authentication failed for user "agent"',
-                    "check the user and password params",
-                ),
-                "down": (
-                    f"postgres 127.0.0.1:{down}/shop: IO: [libpq] Failed to connect: …",
-                    "is the server up and reachable? check the host and port params",
-                ),
-            },
-        )
+        ]
+
+    @classmethod
+    def failures(cls, port: int, down: int) -> dict[str, tuple[str, str]]:
+        return {
+            "missing": (
+                f"postgres 127.0.0.1:{port}/shop: NOT_FOUND: Failed to prepare query: "
+                'ERROR:  relation "public.typos" does not exist…',
+                "did you mean types? tables in public: types",
+            ),
+            "credentials": (
+                f"postgres 127.0.0.1:{port}/shop: IO: [libpq] Failed to connect: connection "
+                f'to server at "127.0.0.1", port {port} failed: FATAL:  password '
+                'authentication failed for user "agent"',
+                "check the user and password params",
+            ),
+            "down": (
+                f"postgres 127.0.0.1:{down}/shop: IO: [libpq] Failed to connect: …",
+                "is the server up and reachable? check the host and port params",
+            ),
+        }
 
     @staticmethod
     def logged(statement: str) -> str:
         """The ADBC driver reads results with binary COPY."""
         return f"COPY ({statement}) TO STDOUT (FORMAT binary)"
-
-    def received(self) -> list[str]:
-        return self.peer.statements("FROM public.types")
 
 
 CONF = PostgreSql
