@@ -7,11 +7,13 @@ retries, headers and pagination are exercised end to end instead of against a mo
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -64,10 +66,18 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class ApiServer:
-    def __init__(self) -> None:
+    """`tls=(cert.pem, key.pem)` serves HTTPS with that certificate instead of plain HTTP."""
+
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self._scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
@@ -82,7 +92,7 @@ class ApiServer:
 
     def url(self, path: str) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"{self._scheme}://{host}:{port}{path}"
 
     def route(self, path: str, route: Route | Reply) -> None:
         self.routes[path] = route if callable(route) else (lambda _request: route)

@@ -10,6 +10,7 @@ agent.
 from __future__ import annotations
 
 import math
+import ssl
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -73,7 +74,7 @@ class JsonApi:
     def get(self, url: httpx.URL) -> httpx.Response:
         """The answer at `url`, retried while transient; a failure or refusal raises."""
         try:
-            response = self.policy.call(lambda: self.client.get(url), errors=RETRYABLE_ERRORS)
+            response = self.policy.call(lambda: self._send(url), errors=RETRYABLE_ERRORS)
         except httpx.HTTPError as error:
             raise self._transport_error(error, url) from None
         if response.status_code < 400:
@@ -184,6 +185,22 @@ class JsonApi:
                 return excerpt(found[0])
         return excerpt(response.text)
 
+    def _send(self, url: httpx.URL) -> httpx.Response:
+        """One GET; a certificate the client does not trust fails at once (no retry can fix
+        it), where other connection failures are the policy's to retry."""
+        try:
+            return self.client.get(url)
+        except httpx.ConnectError as error:
+            untrusted = _untrusted(error)
+            if untrusted is None:
+                raise
+            raise self.error(
+                f"GET {redact_url(url)} failed: the certificate of {url.host} is not trusted "
+                f"({untrusted.verify_message})",
+                hint="if the API uses a private CA, point SSL_CERT_FILE at its CA bundle "
+                "(PEM) in the sidecar's environment",
+            ) from None
+
     def _transport_error(self, error: httpx.HTTPError, url: httpx.URL) -> SourceError:
         shown = redact_url(url)
         if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
@@ -196,3 +213,13 @@ class JsonApi:
                 hint="the API is slow; raise params.timeout",
             )
         return self.error(f"GET {shown} failed: {type(error).__name__}: {error}")
+
+
+def _untrusted(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure `error` was raised from, if it was."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -8,6 +8,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,9 +17,11 @@ import pytest
 
 from connectors.base import DatasetSource, ScanRequest, SourceError
 from connectors.http import HttpConnector
+from connectors.web.client import tls_context
 from connectors.web.jsonpath import parse_json_path
 from connectors.web.redact import redact_url
 from connectors.web.retry import RetryLater, retry_after
+from tests.certs import self_signed
 from tests.http_api_server import ApiServer, Reply, Request, Route, in_order
 
 TOKEN = "tok-very-secret-4242"
@@ -713,3 +716,51 @@ def test_empty_first_page_cannot_be_inferred(api: ApiServer, connect: Connect) -
         connect("/items", json_path="$.data").schema()
 
     assert caught.value.hint == "declare the dataset's columns: in sidecar.yaml"
+
+
+# --- TLS -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_api(tmp_path: Path) -> Iterator[tuple[ApiServer, Path]]:
+    """An HTTPS API with a self-signed certificate; the process's trust store is rebuilt after."""
+    cert, key = self_signed(tmp_path)
+    with ApiServer(tls=(cert, key)) as server:
+        server.route("/items", Reply(rows(1, 3)))
+        yield server, cert
+    tls_context.cache_clear()
+
+
+def test_an_untrusted_certificate_fails_at_once_saying_how_to_trust_it(
+    tls_api: tuple[ApiServer, Path], connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, _ = tls_api
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    tls_context.cache_clear()
+    connector = HttpConnector(DatasetSource("items", "https", api.url("/items")))
+
+    started = time.monotonic()
+    with pytest.raises(SourceError) as caught:
+        connector.schema()
+    connector.close()
+
+    assert time.monotonic() - started < 1.5, "retries would back off 0.5s, 1s and 2s"
+    assert str(caught.value) == (
+        f"GET {api.url('/items')} failed: the certificate of 127.0.0.1 is not trusted "
+        "(self-signed certificate)"
+    )
+    assert "SSL_CERT_FILE" in (caught.value.hint or "")
+    assert api.requests == []
+
+
+def test_a_private_ca_is_trusted_through_ssl_cert_file(
+    tls_api: tuple[ApiServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, cert = tls_api
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    tls_context.cache_clear()
+    connector = HttpConnector(DatasetSource("items", "https", api.url("/items"), params=FAST))
+
+    assert read(connector).to_pylist() == rows(1, 3)
+    connector.close()
