@@ -15,6 +15,7 @@ and formatting each value in Python gives the same bytes in a fraction of the ti
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import struct
@@ -28,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sidecar.servers.pgwire import types
+from sidecar.servers.pgwire import messages, types
 from sidecar.servers.pgwire.types import Column
 
 TEXT, BINARY = 0, 1
@@ -82,6 +83,11 @@ class RowEncoder:
 
     def fields(self) -> list[tuple[str, Column, int]]:
         return list(zip(self.schema.names, self.columns, self.formats, strict=True))
+
+    @functools.cached_property
+    def description(self) -> bytes:
+        """The RowDescription message of these columns in these formats."""
+        return messages.row_description(self.fields())
 
     def encode(self, batch: pa.RecordBatch) -> Iterator[pa.Buffer]:
         """DataRow messages for the batch, in chunks of about CHUNK_BYTES, ready to write."""

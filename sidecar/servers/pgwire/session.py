@@ -82,6 +82,7 @@ DUPLICATE_STATEMENT = "42P05"
 DUPLICATE_CURSOR = "42P03"
 ENDS_FAILED_TRANSACTION = ("COMMIT", "ROLLBACK", "ROLLBACK TO")
 ANALYSED_STATEMENTS = 256
+KEPT_ENCODERS = 32  # result encoders per connection, by schema, formats and time zone
 SESSION_HOLDINGS = 1024  # named prepared statements, and portals, per connection
 INLINE_STATEMENT = 2048  # characters parsed on the event loop (about a millisecond at most)
 PROBE_VALUES: dict[int, Any] = {
@@ -123,6 +124,7 @@ class Session:
         self.statements: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
         self._skipping = False
+        self._encoders: dict[tuple[int, tuple[int, ...], str], RowEncoder] = {}
         self.worker = Worker(f"pgwire-{pid}")
         peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
@@ -356,10 +358,7 @@ class Session:
         elif isinstance(command, DeclareCommand):
             schema = None
         if schema is not None:
-            encoder = RowEncoder(
-                schema, self._formats(formats, len(schema)), self.settings.timezone
-            )
-            self.writer.write(messages.row_description(encoder.fields()))
+            self.writer.write(self._encoder(schema, formats).description)
         elif not simple:
             self.writer.write(messages.NO_DATA)
 
@@ -520,9 +519,7 @@ class Session:
     async def _stream(self, source: Portal, formats: list[int], max_rows: int) -> tuple[int, bool]:
         """Send up to max_rows (0: all) of `source`'s rows; returns (sent, stopped at the limit)."""
         assert source.schema is not None
-        encoder = RowEncoder(
-            source.schema, self._formats(formats, len(source.schema)), self.settings.timezone
-        )
+        encoder = self._encoder(source.schema, formats)
         sent = 0
         deadline, expired = self._bounds(source)
         self.worker.running = source.rows
@@ -585,6 +582,20 @@ class Session:
             return self._limit()
         statement.restart_clock()
         return statement.deadline, statement.timeout_error
+
+    def _encoder(self, schema: pa.Schema, formats: list[int]) -> RowEncoder:
+        """The encoder of a result schema in these formats, kept while the schema object is the
+        same: a kept plan hands every execution its one schema, and a lookup's Describe and
+        Execute would otherwise derive the same column types and RowDescription each time."""
+        key = (id(schema), tuple(formats), self.settings.timezone)
+        kept = self._encoders.get(key)
+        if kept is not None and kept.schema is schema:
+            return kept
+        encoder = RowEncoder(schema, self._formats(formats, len(schema)), self.settings.timezone)
+        if len(self._encoders) >= KEPT_ENCODERS:
+            self._encoders.clear()
+        self._encoders[key] = encoder
+        return encoder
 
     def _formats(self, formats: list[int], count: int) -> list[int]:
         try:
