@@ -79,7 +79,7 @@ class GitHub(Conf):
             peer=api,
             broken={
                 "credentials": {"params": params | {"token": "wrong"}},
-                "down": {"params": params | {"base_url": down}},
+                "down": {"params": params | {"base_url": down, "rate_limit_wait": 0}},
             },
             sends={
                 kind: f"github GET {api.url}{LISTING} (link pagination) "
