@@ -3,6 +3,12 @@
 Each accelerated dataset gets a daemon thread that sleeps a jittered interval, refreshes, and
 applies retention. Refreshes that share a source take turns (one lock per source), so an agent
 with ten accelerated tables on one database opens at most one refresh query there at a time.
+
+A copy without `refresh_check_interval` is refreshed only when it loads and when asked; if
+that failed (a file copy serving its previous rows while the source is down, stale), nothing
+would ever try again. Its thread retries such a copy with the backoff a refresh's own
+attempts use (refresh_retry_backoff, doubling, at most MAX_RETRY_WAIT), the next attempt
+shown as `next_refresh_at`, until a refresh works.
 """
 
 from __future__ import annotations
@@ -17,15 +23,19 @@ import pyarrow as pa
 
 from accelerators.arrow import ArrowConnector, ArrowCopy
 from accelerators.connector import AcceleratedConnector
-from accelerators.refresh import Accelerated, LocalCopy, RefreshError
+from accelerators.refresh import MAX_RETRY_WAIT, Accelerated, LocalCopy, RefreshError
 from accelerators.sqlite import SqliteConnector, SqliteCopy
 from accelerators.store import DuckDbStore
 from connectors.base import Connector, DatasetSource
 from connectors.sql import SqlConnector
+from connectors.web.retry import RetryPolicy
 from sidecar.config import Acceleration as Settings
 from sidecar.config import SidecarConfig
 
 RefreshOne = Callable[[str], None]
+# Whether a dataset's copy is failing (stale or in error): its last refresh did not work.
+Failing = Callable[[str], bool]
+FAILURE_CHECK = 5.0  # seconds between looks at a copy without an interval that is fresh
 
 
 class Accelerator:
@@ -65,18 +75,36 @@ class Accelerator:
         )
         return self._locks[key]
 
-    def start(self, refresh: RefreshOne) -> None:
+    def start(self, refresh: RefreshOne, failing: Failing) -> None:
         """Start the refresh loops; `refresh(name)` runs one refresh and records its outcome."""
         for key, copy in self.copies.items():
             interval = copy.settings.refresh_check_interval
             retention = copy.settings.retention_check_interval or interval
             if interval is None and retention is None:
-                continue
-            thread = threading.Thread(
-                target=self._loop, args=(key, copy, refresh), name=f"refresh-{key}", daemon=True
-            )
+                target, args = self._retry_failed, (key, copy, refresh, failing)
+            else:
+                target, args = self._loop, (key, copy, refresh)
+            thread = threading.Thread(target=target, args=args, name=f"refresh-{key}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _retry_failed(
+        self, key: str, copy: LocalCopy, refresh: RefreshOne, failing: Failing
+    ) -> None:
+        policy = RetryPolicy(backoff=copy.settings.refresh_retry_backoff, max_wait=MAX_RETRY_WAIT)
+        failures = 0
+        while True:
+            if not failing(key):
+                failures, copy.status.next_refresh_at = 0, None
+                if self._stopped.wait(FAILURE_CHECK):
+                    return
+                continue
+            failures += 1
+            delay = policy.delay(failures)
+            copy.status.next_refresh_at = time.time() + delay
+            if self._stopped.wait(delay):
+                return
+            refresh(key)
 
     def _loop(self, key: str, copy: LocalCopy, refresh: RefreshOne) -> None:
         interval = copy.settings.refresh_check_interval

@@ -129,7 +129,11 @@ class RetryPolicy:
         asked = _asked(state)
         if asked is not None:
             return asked
-        base = self.backoff * 2 ** (state.attempt_number - 1)
+        return self.delay(state.attempt_number)
+
+    def delay(self, attempt: int) -> float:
+        """The backoff before retry number `attempt` (1 for the first), with jitter."""
+        base = self.backoff * 2 ** (attempt - 1)
         return min(self.max_wait, base + random.uniform(0, base / 2))
 
     def stop(self, state: RetryCallState) -> bool:

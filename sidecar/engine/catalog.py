@@ -100,6 +100,12 @@ class DatasetEntry:
         return self.state in (State.READY, State.STALE)
 
     @property
+    def next_refresh_at(self) -> float | None:
+        """When the local copy is next refreshed (or retried after a failed refresh)."""
+        copy = self.copy
+        return copy.status.next_refresh_at if copy is not None else None
+
+    @property
     def last_error(self) -> str | None:
         """Why the dataset is not (or no longer) fresh: the last refresh's or the source's."""
         copy = self.copy

@@ -24,7 +24,7 @@ from sidecar.config import SidecarConfig
 from sidecar.engine.bounds import Bounds
 from sidecar.engine.bridge import ScanStats
 from sidecar.engine.cache import MISS, CachedResult, ResultsCache
-from sidecar.engine.catalog import Catalog, DatasetEntry
+from sidecar.engine.catalog import Catalog, DatasetEntry, State
 from sidecar.engine.dialect import datafusion_sql
 from sidecar.engine.executor import QueryResult, Sessions
 from sidecar.engine.grouping import GroupedQuery
@@ -77,7 +77,7 @@ class Engine:
         self.search.load()
         accelerator = self.catalog.accelerator
         if accelerator is not None:
-            accelerator.start(self._refresh_quietly)
+            accelerator.start(self._refresh_quietly, self._failing)
 
     def refresh(self, name: str, identity: Identity | None = None) -> DatasetEntry:
         """Refresh one dataset now (the on-demand refresh of the APIs and CLI): its local copy,
@@ -99,6 +99,10 @@ class Engine:
         entry.refresh_quietly()
         if entry.generation != generation and key in self.search.entries:
             self.search.rebuild_quietly(self.search.entries[key])
+
+    def _failing(self, key: str) -> bool:
+        """Whether a dataset's copy failed its last load or refresh (stale or in error)."""
+        return self.catalog.datasets[key].state in (State.STALE, State.ERROR)
 
     def policy_problems(self) -> list[str]:
         """Policy rules that name columns the loaded datasets do not have (config check

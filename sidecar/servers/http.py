@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from policies.access import Grant
 from policies.identity import ANONYMOUS_IDENTITY, Authenticator, Identity
 from sidecar.datatools import Caller, DataTools, dataset_status
-from sidecar.engine.catalog import DatasetEntry
+from sidecar.engine.catalog import DatasetEntry, State
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway import Gateway, QueryRequest, Statement
@@ -200,6 +200,13 @@ class HttpApi:
         ]
         indexes = self.engine.search.waiting()
         body: dict[str, Any] = {"ready": not waiting and not indexes, "datasets": shown}
+        stale = [
+            {"name": e.name, "last_error": e.last_error, "next_refresh_at": e.next_refresh_at}
+            for e in self.engine.catalog.datasets.values()
+            if e.state is State.STALE and grant.sees(e.name)
+        ]
+        if stale:  # answering from a copy whose refresh failed: ready, and retried
+            body["stale"] = stale
         if indexes:
             body["search"] = [
                 {"name": i.dataset.name, "state": i.state, "last_error": i.error}

@@ -78,6 +78,19 @@ def wait_until_ready(process: SidecarProcess, seconds: float = 30) -> dict[str, 
     raise AssertionError(f"never ready: {get(process, '/v1/status').json()}")
 
 
+def wait_until_stale(process: SidecarProcess, *, retrying: bool = False) -> dict[str, Any]:
+    """/v1/ready once it lists the copy as stale (its source's failure is learnt after the
+    copy on file already answers), with its next retry when `retrying`."""
+    deadline = time.monotonic() + 15
+    while True:
+        ready = get(process, "/v1/ready").json()
+        stale = ready.get("stale", [{}])[0]
+        if stale and (stale["next_refresh_at"] or not retrying):
+            return ready
+        assert time.monotonic() < deadline, ready
+        time.sleep(0.05)
+
+
 def test_ready_waits_for_the_first_copy_of_an_on_load_dataset(
     server: MariaDB, tmp_path: Path
 ) -> None:
@@ -113,7 +126,10 @@ def test_a_file_copy_is_ready_and_stale_after_a_restart_with_the_source_down(
     down = free_port()  # nothing listens there: the source is down when the sidecar restarts
     restarted = start(tmp_path, server, "ready_events", acceleration, port=down)
     try:
-        assert wait_until_ready(restarted, 15) == {"ready": True, "datasets": []}
+        ready = wait_until_stale(restarted)
+        assert (ready["ready"], ready["datasets"]) == (True, [])
+        assert ready["stale"][0]["name"] == "events"
+        assert "connect" in ready["stale"][0]["last_error"].lower()
         assert count(restarted).json() == [{"n": ROWS}]
         dataset = get(restarted, "/v1/status").json()["datasets"][0]
         assert dataset["state"] == "stale" and dataset["available"]
@@ -164,3 +180,37 @@ def test_ready_waits_for_search_indexes_and_reports_a_failed_one(
         assert get(broken, "/v1/status").json()["ready"] is False
     finally:
         broken.stop()
+
+
+def test_a_stale_copy_without_a_refresh_interval_is_retried_until_it_refreshes(
+    server: MariaDB, tmp_path: Path
+) -> None:
+    """A file copy restarted while its table is gone serves its rows (stale), and with no
+    refresh_check_interval nothing retried it: now it is retried with the refresh backoff, the
+    next attempt in /v1/ready and /v1/status, and becomes fresh once the table is back."""
+    server.execute("DROP TABLE IF EXISTS shop.ready_later")
+    acceleration = "{mode: file, refresh_retry_max_attempts: 0, refresh_retry_backoff: 0.2s}"
+    process = start(tmp_path, server, "ready_events", acceleration)
+    try:
+        wait_until_ready(process)
+    finally:
+        process.stop()
+    restarted = start(tmp_path, server, "ready_later", acceleration)
+    try:
+        ready = wait_until_stale(restarted, retrying=True)
+        assert ready["stale"][0]["name"] == "events" and count(restarted).json() == [{"n": ROWS}]
+        acceleration_status = get(restarted, "/v1/status").json()["datasets"][0]["acceleration"]
+        assert acceleration_status["next_refresh_at"] is not None
+        server.execute(
+            "CREATE TABLE shop.ready_later (id INT PRIMARY KEY, status VARCHAR(8))",
+            "INSERT INTO shop.ready_later VALUES (1, 'late'), (2, 'late')",
+        )
+        deadline = time.monotonic() + 30
+        while (dataset := get(restarted, "/v1/status").json()["datasets"][0])["state"] != "ready":
+            assert time.monotonic() < deadline, dataset
+            time.sleep(0.1)
+        assert count(restarted).json() == [{"n": 2}] and dataset["last_error"] is None
+        assert "stale" not in get(restarted, "/v1/ready").json()
+    finally:
+        restarted.stop()
+        server.execute("DROP TABLE IF EXISTS shop.ready_later")
