@@ -13,6 +13,7 @@ shown as `next_refresh_at`, until a refresh works.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import defaultdict
@@ -35,7 +36,6 @@ from sidecar.config import SidecarConfig
 RefreshOne = Callable[[str], None]
 # Whether a dataset's copy is failing (stale or in error): its last refresh did not work.
 Failing = Callable[[str], bool]
-FAILURE_CHECK = 5.0  # seconds between looks at a copy without an interval that is fresh
 
 
 class Accelerator:
@@ -51,6 +51,10 @@ class Accelerator:
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._refresh: RefreshOne | None = None
+        self._failing: Failing | None = None
+        self._retrying: set[str] = set()
+        self._retrying_lock = threading.Lock()
 
     def _copy(self, name: str, settings: Settings, config: SidecarConfig) -> LocalCopy:
         """The engine's copy of one dataset; a file copy's file defaults to
@@ -76,35 +80,53 @@ class Accelerator:
         return self._locks[key]
 
     def start(self, refresh: RefreshOne, failing: Failing) -> None:
-        """Start the refresh loops; `refresh(name)` runs one refresh and records its outcome."""
+        """Start the refresh loops; `refresh(name)` runs one refresh and records its outcome,
+        `failing(name)` says whether the dataset's copy failed its last load or refresh."""
+        self._refresh, self._failing = refresh, failing
         for key, copy in self.copies.items():
             interval = copy.settings.refresh_check_interval
             retention = copy.settings.retention_check_interval or interval
             if interval is None and retention is None:
-                target, args = self._retry_failed, (key, copy, refresh, failing)
-            else:
-                target, args = self._loop, (key, copy, refresh)
-            thread = threading.Thread(target=target, args=args, name=f"refresh-{key}", daemon=True)
+                self.retry(key)
+                continue
+            thread = threading.Thread(
+                target=self._loop, args=(key, copy, refresh), name=f"refresh-{key}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
-    def _retry_failed(
-        self, key: str, copy: LocalCopy, refresh: RefreshOne, failing: Failing
-    ) -> None:
-        policy = RetryPolicy(backoff=copy.settings.refresh_retry_backoff, max_wait=MAX_RETRY_WAIT)
-        failures = 0
-        while True:
-            if not failing(key):
-                failures, copy.status.next_refresh_at = 0, None
-                if self._stopped.wait(FAILURE_CHECK):
-                    return
-                continue
-            failures += 1
-            delay = policy.delay(failures)
-            copy.status.next_refresh_at = time.time() + delay
-            if self._stopped.wait(delay):
+    def retry(self, key: str) -> None:
+        """Retry a failing copy that has no refresh interval until a refresh works (after a
+        failed load, or a failed refresh asked for); nothing when it is fine or has one."""
+        copy = self.copies[key]
+        if copy.settings.refresh_check_interval is not None or self._failing is None:
+            return
+        with self._retrying_lock:
+            if key in self._retrying or not self._failing(key):
                 return
-            refresh(key)
+            self._retrying.add(key)
+        thread = threading.Thread(
+            target=self._retry_failed, args=(key, copy), name=f"retry-{key}", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
+    def _retry_failed(self, key: str, copy: LocalCopy) -> None:
+        assert self._refresh is not None and self._failing is not None
+        policy = RetryPolicy(backoff=copy.settings.refresh_retry_backoff, max_wait=MAX_RETRY_WAIT)
+        try:
+            for failures in itertools.count(1):
+                if not self._failing(key):
+                    return
+                delay = policy.delay(failures)
+                copy.status.next_refresh_at = time.time() + delay
+                if self._stopped.wait(delay):
+                    return
+                self._refresh(key)
+        finally:
+            copy.status.next_refresh_at = None
+            with self._retrying_lock:
+                self._retrying.discard(key)
 
     def _loop(self, key: str, copy: LocalCopy, refresh: RefreshOne) -> None:
         interval = copy.settings.refresh_check_interval

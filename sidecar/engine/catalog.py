@@ -153,7 +153,16 @@ class DatasetEntry:
             threading.Thread(target=self.refresh_quietly, daemon=True).start()
 
     def refresh(self) -> None:
-        """Refresh the local copy from the source now; raises with the source's reason."""
+        """Refresh the local copy from the source now; raises with the source's reason (and a
+        copy without a refresh interval is then retried until it refreshes)."""
+        try:
+            self._refresh_now()
+        except SidecarError:
+            if self.accelerator is not None and self.copy is not None:
+                self.accelerator.retry(self.name.lower())
+            raise
+
+    def _refresh_now(self) -> None:
         copy = self.copy
         if copy is None:
             raise SidecarError(
