@@ -173,7 +173,7 @@ def tools(sidecar: Sidecar, key: str, sql: str) -> Answer:
     assert sidecar.http.llm is not None
     identity = sidecar.authenticator.identify(key)
     arguments = json.dumps({"sql": sql})
-    outcome = _on_loop(sidecar.http.llm.tools.call("call_1", "sql", arguments, identity, "tool"))
+    outcome = on_loop(sidecar.http.llm.tools.call("call_1", "sql", arguments, identity, "tool"))
     content = json.loads(outcome.content)
     if not outcome.ok:
         error = content["error"]
@@ -185,7 +185,7 @@ _loop = asyncio.new_event_loop()
 threading.Thread(target=_loop.run_forever, name="tools-loop", daemon=True).start()
 
 
-def _on_loop(coroutine: Any) -> Any:
+def on_loop(coroutine: Any) -> Any:
     """One event loop for every tool call, as in the server (asyncio.run per call would leave
     abandoned worker threads tied to loops that no longer exist)."""
     return asyncio.run_coroutine_threadsafe(coroutine, _loop).result(timeout=30)

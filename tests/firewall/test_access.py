@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.firewall.clients import _on_loop, mcp_session
+from tests.firewall.clients import mcp_session, on_loop
 from tests.firewall.conftest import Firewall, identity
 
 SEES = {"sre": ["customers", "orders", "vip"], "bi": ["vip"], "stranger": []}
@@ -157,7 +157,7 @@ def tool(firewall: Firewall, role: str, name: str, arguments: dict[str, Any]) ->
     who = identity(role, "tools")
     caller = sidecar.authenticator.identify(firewall.keys[who])
     call = sidecar.http.llm.tools.call("call_1", name, json.dumps(arguments), caller, "tool")
-    return json.loads(_on_loop(call).content)
+    return json.loads(on_loop(call).content)
 
 
 def test_the_models_tools_see_only_what_the_identity_sees(firewall: Firewall) -> None:
