@@ -110,8 +110,7 @@ def test_projection_keeps_the_requested_order(case: Conf) -> None:
     projection = [case.columns["txt"], case.columns["id"]]
     table = case.connector().scan(ScanRequest(projection=projection)).read_all()
     assert table.column_names == projection
-    got = sorted(shared(table, case), key=lambda row: row["id"])
-    assert got == want("SELECT txt, id FROM types ORDER BY id", case)
+    assert by_id(shared(table, case)) == want("SELECT txt, id FROM types ORDER BY id", case)
 
 
 @pytest.mark.parametrize("shape", sorted(FILTERS))
