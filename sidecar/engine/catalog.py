@@ -300,9 +300,11 @@ class Catalog:
             for dataset in config.datasets
         }
         self.views = {view.name.lower(): view for view in config.views}
-        self.view_schemas: dict[str, pa.Schema] = {}
-        self.granted_view_schemas: dict[str, dict[str, pa.Schema | None]] = {}
         self.describe_view: Callable[[str, Grant], pa.Schema | None] = lambda key, grant: None
+        # views' columns per visibility, learnt when first asked and kept while the datasets'
+        # schemas are the ones they were learnt over
+        self._view_schemas: dict[str, dict[str, pa.Schema]] = {}
+        self._described_over: list[pa.Schema | None] = []
 
     @property
     def database(self) -> str:
@@ -382,13 +384,25 @@ class Catalog:
         return found
 
     def view_schema(self, key: str, grant: Grant) -> pa.Schema | None:
-        """A view's columns as `grant` reads them (a hashed column beneath it is text)."""
-        if not grant.restricted:
-            return self.view_schemas.get(key)
-        schemas = self.granted_view_schemas.setdefault(grant.visibility, {})
-        if key not in schemas:
-            schemas[key] = self.describe_view(key, grant)
-        return schemas[key]
+        """A view's columns as `grant` reads them (a hashed column beneath it is text), or None
+        while it cannot be planned (a dataset beneath it down).
+
+        Learnt by planning the view the first time a catalog surface asks, not at start-up:
+        planning is DataFusion's first use, which costs a sidecar that only serves lookups about
+        30 MiB it never gives back. Kept until a dataset's schema changes (a source opened late
+        or reopened); a view that fails is asked again next time, so it shows once it works."""
+        current = [entry.schema for entry in self.datasets.values()]
+        if len(current) != len(self._described_over) or any(
+            a is not b for a, b in zip(current, self._described_over, strict=False)
+        ):
+            self._view_schemas, self._described_over = {}, current
+        schemas = self._view_schemas.setdefault(grant.visibility, {})
+        schema = schemas.get(key)
+        if schema is None:
+            schema = self.describe_view(key, grant)
+            if schema is not None:
+                schemas[key] = schema
+        return schema
 
     @staticmethod
     def _shows_definition(view: View, grant: Grant) -> bool:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from policies.access import Access, Grant, schema_errors, unrestricted
+from policies.access import Access, Grant, schema_errors
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar import stacks
 from sidecar.config import SidecarConfig
@@ -73,7 +73,6 @@ class Engine:
 
     def load(self, progress: Callable[[DatasetEntry], None] | None = None) -> None:
         self.catalog.load(progress)
-        self._describe_views()
         self.search.load()
         accelerator = self.catalog.accelerator
         if accelerator is not None:
@@ -344,17 +343,6 @@ class Engine:
         scan = Scan(f"{SCAN_PREFIX}1", name, name, connector, table.schema)
         statement = sqlglot.parse_one(f'SELECT * FROM "{SCAN_PREFIX}1"', read=DIALECT)
         return QueryResult(Plan(statement, datafusion_sql(statement), [scan]), self.sessions)
-
-    def _describe_views(self) -> None:
-        """Learn each view's columns once the datasets are loaded, for information_schema."""
-        self.catalog.granted_view_schemas.clear()
-        for key, view in self.catalog.views.items():
-            try:
-                self.catalog.view_schemas[key] = self._relation_schema(
-                    exp.to_table(view.name), unrestricted()
-                )
-            except SidecarError:
-                self.catalog.view_schemas.pop(key, None)
 
     def close(self) -> None:
         self.search.stop()

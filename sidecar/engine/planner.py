@@ -327,7 +327,7 @@ class Planner:
         """The unknown column and the ones the caller can see: its tables' and its views'
         columns, never those of the datasets beneath a view."""
         visible = [(scan.alias, scan.schema.names) for scan in scans if scan.view is None] + [
-            (alias, (self.catalog.view_schemas.get(view.lower()) or pa.schema([])).names)
+            (alias, (self.catalog.view_schema(view.lower(), unrestricted()) or pa.schema([])).names)
             for alias, view in views.items()
         ]
         unjoinable = UNJOINABLE.search(str(error))

@@ -247,6 +247,7 @@ def test_adbc_get_objects_filters(conn: adbc.Connection) -> None:
 def test_adbc_get_table_schema_and_types(conn: adbc.Connection) -> None:
     schema = conn.adbc_get_table_schema("orders")
     assert schema.names == ["id", "amount", "status", "customer_id"]
+    assert conn.adbc_get_table_schema("failed_orders").names == schema.names
     assert schema.field("amount").type == pa.float64()
     assert conn.adbc_get_table_schema("failed_orders", db_schema_filter="public").names[0] == "id"
     assert conn.adbc_get_table_types() == ["SYSTEM TABLE", "TABLE", "VIEW"]

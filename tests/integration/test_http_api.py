@@ -172,6 +172,12 @@ def test_views_and_information_schema(client: httpx.Client) -> None:
         "WHERE table_name = 'orders' ORDER BY ordinal_position",
     ).json()
     assert columns[0] == {"column_name": "id", "data_type": "bigint"}
+    view = sql(
+        client,
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'failed_orders' ORDER BY ordinal_position",
+    ).json()
+    assert [c["column_name"] for c in view] == [c["column_name"] for c in columns]
 
 
 def test_explain_shows_pushdown(client: httpx.Client) -> None:
@@ -281,6 +287,7 @@ def test_status_datasets_and_metrics(client: httpx.Client) -> None:
     datasets = {d["name"]: d for d in client.get("/v1/datasets").json()}
     assert datasets["orders"]["description"] == "Orders of the shop"
     assert datasets["failed_orders"]["kind"] == "view"
+    assert datasets["failed_orders"]["columns"] == datasets["orders"]["columns"]
     assert SECRET_TOKEN not in str(datasets)
     metrics = client.get("/metrics").text
     assert 'sidecar_queries_total{identity="test-agent",interface="http",outcome="ok"}' in metrics

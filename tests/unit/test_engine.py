@@ -224,6 +224,30 @@ def test_information_schema_describes_datasets_and_views(engine: Engine) -> None
     assert columns == [{"column_name": "id", "data_type": "bigint"}]
 
 
+def test_views_are_described_when_first_asked_and_again_after_a_schema_change(
+    tmp_path: Path,
+) -> None:
+    pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "t.parquet")
+    views = [{"name": "v", "sql": "SELECT *, id * 2 AS twice FROM t"}]
+    datasets = [{"from": "file:t.parquet", "name": "t"}]
+    engine = Engine(parse_config({"datasets": datasets, "views": views}, tmp_path))
+    planned = []
+    plan = engine.planner.plan
+    engine.planner.plan = lambda *args: planned.append(args[1]) or plan(*args)  # type: ignore
+    engine.load()
+    assert planned == []  # start-up plans nothing: DataFusion stays untouched until a query
+    sql = "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'v'"
+    assert rows(engine, sql) == [
+        {"column_name": "id", "data_type": "bigint"},
+        {"column_name": "twice", "data_type": "bigint"},
+    ]
+    described = len(planned)
+    assert rows(engine, sql) and len(planned) == described + 1  # the view's columns are kept
+    pq.write_table(pa.table({"id": [1], "note": ["a"]}), tmp_path / "t.parquet")
+    engine.catalog.datasets["t"].load()  # the source reopened with another schema
+    assert [r["column_name"] for r in rows(engine, sql)] == ["id", "note", "twice"]
+
+
 def test_describe_and_show(engine: Engine) -> None:
     described = rows(engine, "DESCRIBE customers")
     assert described[0] == {

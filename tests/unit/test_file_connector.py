@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
@@ -128,6 +129,26 @@ class TestFormats:
     def test_compressed_csv(self, tmp_path: Path) -> None:
         (tmp_path / "orders.csv.gz").write_bytes(gzip.compress(ORDERS_CSV.encode()))
         assert read(connector(tmp_path, "orders.csv.gz")).num_rows == 6
+
+    @pytest.mark.parametrize("name", ["big.csv", "big.ndjson"])
+    def test_types_are_inferred_from_the_first_block_as_arrow_does(
+        self, tmp_path: Path, name: str
+    ) -> None:
+        # past the first MiB the rows change type: Arrow infers from the first block only,
+        # and a row cut at the block's end is left out rather than misread
+        rows = [{"id": i, "at": "2026-03-14 10:00:00", "note": f"n{i}"} for i in range(40_000)]
+        rows += [{"id": "late text", "at": "not a time", "note": "x"}] * 10
+        if name.endswith(".csv"):
+            write_csv(
+                tmp_path / name,
+                "id,at,note\n" + "".join(f"{r['id']},{r['at']},{r['note']}\n" for r in rows),
+            )
+        else:
+            write_ndjson(tmp_path / name, rows)
+        assert (tmp_path / name).stat().st_size > 1 << 20
+        arrow = ds.dataset(tmp_path / name, format=name.split(".")[1].replace("nd", ""))
+        assert connector(tmp_path, name).schema() == arrow.schema
+        assert arrow.schema.field("id").type == pa.int64()
 
     @pytest.mark.parametrize("name", ["events.ndjson", "events.jsonl", "events.json"])
     def test_newline_delimited_json(self, tmp_path: Path, name: str) -> None:
