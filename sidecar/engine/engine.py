@@ -153,7 +153,7 @@ class Engine:
         written: Sequence[exp.Expression] | None = None,
     ) -> LookupResult | None:
         template = self.plans.template(shape)
-        if template is None or template.lookup is None or not template.current(self.catalog):
+        if template is None or template.lookup is None:
             return None
         values = []
         for slot in template.lookup.slots:
@@ -168,7 +168,12 @@ class Engine:
             if not isinstance(node, exp.Literal):
                 return None
             values.append(written_value(node))
-        return self.lookups.answer(template.lookup, template.schema, values)
+        answer = self.lookups.answer(template.lookup, template.schema, values)
+        # The plan's stamp is checked once the index is known current: after a refresh the
+        # copy's schema is read from DuckDB, which the index's rebuild does, not this caller.
+        if answer is None or not template.current(self.catalog):
+            return None
+        return answer
 
     def _query(
         self, sql: str, parameters: Sequence[Any], grant: Grant, cached: bool
