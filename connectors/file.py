@@ -493,7 +493,9 @@ class FileConnector(Connector):
         """A filtered read of local Parquet files by row group (`row_groups.py`): the groups
         their statistics leave, from the decoded ones kept or decoded now; a file with a page
         index or bloom filters on a filtered column goes to DataFusion's reader instead until
-        its groups are asked for twice. None when the groups left are too large to keep: the
+        its groups are asked for twice while the kept ones leave room for them (random lookups
+        over a file larger than the cache then stay with its page index instead of decoding
+        whole groups to drop them again). None when the groups left are too large to keep: the
         scanner streams them."""
         entries = [item.entry for item in files.found]
         versions = [Version(e.path, e.size, e.mtime_ns) for e in entries if e.size and e.mtime_ns]
@@ -511,17 +513,19 @@ class FileConnector(Connector):
             groups = footer.candidates(request.filters, schema)
             if groups:
                 reads.append((version, footer, groups))
-        if sum(footer.decoded_size(groups, needed) for _, footer, groups in reads) > MAX_READ_BYTES:
+        size = sum(footer.decoded_size(groups, needed) for _, footer, groups in reads)
+        if size > MAX_READ_BYTES:
             return None
         assert self._lookups is not None, "only local Parquet files without partitions"
-        if not all(
-            DECODED.kept(version, groups, needed) or DECODED.asked_before(version, groups)
-            for version, _, groups in reads
-        ):
-            files_read = [(v.path, v.size, v.mtime_ns) for v, _, _ in reads]
-            paged = self._lookups.scan(files_read, schema, columns, request.filters, request.limit)
-            if paged is not None:
-                return paged
+        if not all(DECODED.kept(version, groups, needed) for version, _, groups in reads):
+            asked = [DECODED.asked_before(version, groups) for version, _, groups in reads]
+            if not (all(asked) and DECODED.room(size)):
+                files_read = [(v.path, v.size, v.mtime_ns) for v, _, _ in reads]
+                paged = self._lookups.scan(
+                    files_read, schema, columns, request.filters, request.limit
+                )
+                if paged is not None:
+                    return paged
         keyed = key_range(request.filters)
         condition = None
         if keyed is None or not _is_integer(schema, keyed[0]):

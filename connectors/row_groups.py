@@ -206,11 +206,14 @@ class DecodedGroups:
         with self._lock:
             return all((version, g, c) in self._chunks for g in groups for c in columns)
 
+    def room(self, size: int) -> bool:
+        """Whether `size` more bytes can be kept without letting any go."""
+        return self._held + size <= self.capacity
+
     def asked_before(self, version: Version, groups: Sequence[int]) -> bool:
         """Whether every one of these groups was asked for before (noting that they are now).
         A file with a page index answers a lookup by decoding a page instead of a group, so its
-        groups are kept decoded only once asked for twice: random lookups over a file larger
-        than the cache do not decode whole groups only to drop them again."""
+        groups are kept decoded only once asked for twice."""
         with self._lock:
             before = all((version, group) in self._asked for group in groups)
             for group in groups:

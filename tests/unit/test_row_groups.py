@@ -152,3 +152,22 @@ def test_a_wide_selection_streams_instead_of_being_kept(
     monkeypatch.setattr(file_module, "MAX_READ_BYTES", 1)
     assert ids(sorted_file, "id BETWEEN 5 AND 7") == [5, 6, 7]
     assert decoded.counters.decoded_groups == 0 and not decoded._chunks
+
+
+def test_a_paged_file_is_kept_from_its_second_lookup_while_there_is_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(table(), path, row_group_size=GROUP, write_page_index=True, data_page_size=512)
+    decoded = DecodedGroups()
+    monkeypatch.setattr(file_module, "DECODED", decoded)
+    source = connector(path)
+    assert ids(source, "id = 4321") == [4321]  # by its pages, in DataFusion
+    assert decoded.counters.decoded_groups == 0
+    assert ids(source, "id = 4322") == [4322]  # asked again: decoded and kept
+    assert ids(source, "id = 4323") == [4323]
+    assert (decoded.counters.decoded_groups, decoded.counters.kept_groups) == (1, 1)
+    decoded.capacity = decoded._held  # full: other groups stay with the page index
+    for key in (5000, 5001, 5002):
+        assert ids(source, f"id = {key}") == [key]
+    assert decoded.counters.decoded_groups == 1
