@@ -43,12 +43,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import file_config
 from benchmarks.pgwire import PG_BIN, postgres
-from tests.process import SidecarProcess, free_port
+from tests.process import SidecarProcess
 
 LOOKUP = "SELECT id, val, amount FROM {table} WHERE id = {key}"
 PGBENCH = shutil.which("pgbench") or str(PG_BIN / "pgbench")
@@ -92,22 +92,17 @@ def make_table(rows: int) -> pa.Table:
     )
 
 
-def sidecar_config(root: Path, table: pa.Table) -> Path:
+def sidecar_config(root: Path, table: pa.Table) -> tuple[Path, int]:
     pq.write_table(table, root / "t.parquet", row_group_size=128 * 1024, write_page_index=True)
     pq.write_table(table, root / "tl.parquet", row_group_size=16 * 1024)
-    config = {
-        "version": 1,
-        "name": "bench",
-        "runtime": {"http": {"port": free_port()}, "results_cache": {"enabled": False}},
-        "datasets": [
+    return file_config(
+        root,
+        [
             {"from": "file:t.parquet", "name": "t"},
             {"from": "file:tl.parquet", "name": "tl"},
             {"from": "file:t.parquet", "name": "ta", "acceleration": {"primary_key": "id"}},
         ],
-    }
-    path = root / "sidecar.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    )
 
 
 # ---- Postgres wire: pgbench -------------------------------------------------------------------
@@ -355,8 +350,9 @@ def main() -> None:
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        process = SidecarProcess(sidecar_config(root, table))
-        process.start(yaml.safe_load(process.config.read_text())["runtime"]["http"]["port"])
+        config, port = sidecar_config(root, table)
+        process = SidecarProcess(config)
+        process.start(port)
         ours = {"host": "127.0.0.1", "port": str(process.pg_port), "user": "bench",
                 "dbname": "bench"}  # fmt: skip
         try:

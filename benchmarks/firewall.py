@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.http_api import make_table
+from benchmarks.common import orders_table
 from benchmarks.timing import arguments, best_scan, point_p50
 from policies.identity import Identity
 from sidecar.config import parse_config
@@ -60,7 +60,7 @@ def main() -> None:
     args = arguments(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        pq.write_table(make_table(args.rows), root / "orders.parquet", row_group_size=128 << 10)
+        pq.write_table(orders_table(args.rows), root / "orders.parquet", row_group_size=128 << 10)
         config = parse_config(
             {
                 "runtime": {"results_cache": {"enabled": False}},

@@ -32,32 +32,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import orders_table
 from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight.commands import pack
 from tests.process import SidecarProcess, free_port
 
 BATCH_ROWS = 65536
 ROW_GROUP = 1 << 20
-
-
-def make_table(rows: int) -> pa.Table:
-    rng = np.random.default_rng(7)
-    return pa.table(
-        {
-            "id": np.arange(rows, dtype=np.int64),
-            "amount": rng.random(rows) * 500,
-            "status": rng.choice(np.array(["paid", "failed", "pending"]), rows),
-            "customer_id": rng.integers(0, 10_000, rows),
-        }
-    )
 
 
 class BareServer(flight.FlightServerBase):
@@ -137,7 +124,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         path = root / "orders.parquet"
-        table = make_table(args.rows)
+        table = orders_table(args.rows)
         pq.write_table(table, path, row_group_size=ROW_GROUP)
         feather.write_feather(table, root / "orders.arrow", chunksize=BATCH_ROWS)
         del table

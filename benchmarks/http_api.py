@@ -15,7 +15,6 @@ import argparse
 import io
 import json
 import multiprocessing
-import statistics
 import sys
 import tempfile
 import textwrap
@@ -23,28 +22,16 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import orders_table, percentile
 from tests.process import SidecarProcess, free_port
 
 ARROW = "application/vnd.apache.arrow.stream"
 SMALL_QUERY = "SELECT id, amount, status FROM orders WHERE id = 4242"
-
-
-def make_table(rows: int) -> pa.Table:
-    rng = np.random.default_rng(7)
-    return pa.table(
-        {
-            "id": np.arange(rows, dtype=np.int64),
-            "amount": rng.random(rows) * 500,
-            "status": rng.choice(np.array(["paid", "failed", "pending"]), rows),
-            "customer_id": rng.integers(0, 10_000, rows),
-        }
-    )
 
 
 def peer_app(table_path: str, port: int) -> None:
@@ -167,10 +154,6 @@ def wait(url: str) -> None:
             time.sleep(0.05)
 
 
-def percentile(samples: list[float], q: float) -> float:
-    return statistics.quantiles(samples, n=100)[int(q) - 1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -185,7 +168,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         table_path = root / "orders.parquet"
-        pq.write_table(make_table(args.rows), table_path, row_group_size=128 * 1024)
+        pq.write_table(orders_table(args.rows), table_path, row_group_size=128 * 1024)
         port, peer_port = free_port(), free_port()
         cache = "true" if args.results_cache else "false"
         (root / "sidecar.yaml").write_text(

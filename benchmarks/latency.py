@@ -33,10 +33,10 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import file_config
 from policies.access import unrestricted
 from policies.guard import check, parse
 from sidecar.config import load_config
@@ -44,7 +44,7 @@ from sidecar.engine import Engine
 from sidecar.engine.executor import QueryResult
 from sidecar.engine.params import bind
 from sidecar.servers.pgwire.codec import RowEncoder
-from tests.process import SidecarProcess, free_port
+from tests.process import SidecarProcess
 
 LOOKUP = "SELECT id, val, amount FROM {table} WHERE id = $1"
 TABLES = ("t", "ta")
@@ -53,7 +53,7 @@ INTERFACES = ("http", "pg", "flight")
 WARMUP = 20
 
 
-def write_data(root: Path, rows: int) -> None:
+def write_data(root: Path, rows: int) -> tuple[Path, int]:
     rng = np.random.default_rng(1)
     table = pa.table(
         {
@@ -63,16 +63,13 @@ def write_data(root: Path, rows: int) -> None:
         }
     )
     pq.write_table(table, root / "t.parquet", row_group_size=128 * 1024)
-    config = {
-        "version": 1,
-        "name": "bench",
-        "runtime": {"http": {"port": free_port()}, "results_cache": {"enabled": False}},
-        "datasets": [
+    return file_config(
+        root,
+        [
             {"from": "file:t.parquet", "name": "t"},
             {"from": "file:t.parquet", "name": "ta", "acceleration": {"primary_key": "id"}},
         ],
-    }
-    (root / "sidecar.yaml").write_text(yaml.safe_dump(config))
+    )
 
 
 def median_ms(samples: list[float]) -> float:
@@ -189,18 +186,17 @@ def main() -> None:
     keys = [rng.randrange(args.rows) for _ in range(args.lookups + WARMUP)]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_data(root, args.rows)
-        engine = Engine(load_config(root / "sidecar.yaml"))
+        config, port = write_data(root, args.rows)
+        engine = Engine(load_config(config))
         engine.load()
         for key in keys[:WARMUP]:
             for table in TABLES:
                 served(engine, table, key)
         steps = in_process(engine, keys[WARMUP:])
         engine.close()
-        process = SidecarProcess(root / "sidecar.yaml")
-        config = yaml.safe_load((root / "sidecar.yaml").read_text())
+        process = SidecarProcess(config)
         try:
-            url = process.start(config["runtime"]["http"]["port"])
+            url = process.start(port)
             wire = end_to_end(process, url, keys)
         finally:
             process.stop()

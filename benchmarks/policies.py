@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.http_api import make_table
+from benchmarks.common import orders_table
 from benchmarks.timing import Run, arguments, best_scan, point_p50
 from policies.identity import Identity
 from sidecar.config import parse_config
@@ -63,7 +63,7 @@ POLICIES: dict[str, list[dict[str, Any]] | None] = {
 
 def write_data(root: Path, rows: int) -> None:
     """The HTTP benchmark's orders table plus the tenant column the row filter reads."""
-    table = make_table(rows)
+    table = orders_table(rows)
     table = table.append_column("tenant", pa.array(["acme"] * rows))
     pq.write_table(table, root / "orders.parquet", row_group_size=128 << 10)
     pq.write_table(pa.table({"id": pa.array(range(100), pa.int64())}), root / "customers.parquet")

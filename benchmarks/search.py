@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks.common import percentile
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.search.query import parse
@@ -121,10 +121,10 @@ def speed(root: Path, documents: int, queries: int) -> None:
     print("| | sidecar | tantivy alone | ratio |")
     print("|---|---|---|---|")
     print(_row("index build", min(builds), min(peer_builds), "s"))
-    for name, q in (("query p50", 0.5), ("query p99", 0.99)):
-        print(_row(name, _quantile(sidecar_times, q), _quantile(peer_times, q), "ms"))
-    for name, q in (("index alone p50", 0.5), ("index alone p99", 0.99)):
-        print(_row(name, _quantile(alone_times, q), _quantile(peer_times, q), "ms"))
+    for name, q in (("query p50", 50), ("query p99", 99)):
+        print(_row(name, percentile(sidecar_times, q), percentile(peer_times, q), "ms"))
+    for name, q in (("index alone p50", 50), ("index alone p99", 99)):
+        print(_row(name, percentile(alone_times, q), percentile(peer_times, q), "ms"))
 
 
 class TantivyPeer:
@@ -176,10 +176,6 @@ def _latencies(run: Any, questions: list[str]) -> list[float]:
         run(text)
         times.append((time.perf_counter() - started) * 1000)
     return times
-
-
-def _quantile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q * 100) - 1] if q < 1 else max(values)
 
 
 def _row(name: str, sidecar: float, peer: float, unit: str) -> str:
