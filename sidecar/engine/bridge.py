@@ -126,15 +126,18 @@ class ConnectorDataset(StreamDataset):
         self.restriction = restriction
 
     def _fail(self, error: SourceError) -> SidecarError:
-        """Under an access policy the source's own words stay in the log: they can quote the
-        statement it was sent (the row filter, denied columns) and its catalog's names."""
+        """Under an access policy the source's words are told scrubbed (`Restriction.scrub`):
+        they can quote the statement it was sent (the row filter, denied columns); the log
+        keeps them whole."""
         if self.restriction is None:
             return super()._fail(error)
         log.warning("%s: %s", self.name, REDACTOR.redact(str(error)))
+        said = self.restriction.scrub(REDACTOR.redact(str(error)))
         self.error = SidecarError(
             ErrorCode.SOURCE,
-            f"{self.name}: the source failed to answer this query",
-            hint="retry later; if it persists, ask the operator (the sidecar's log has the cause)",
+            f"{self.name}: {said or 'the source failed to answer this query'}",
+            hint=error.hint
+            or "retry later; if it persists, ask the operator (the sidecar's log has the cause)",
         )
         return self.error
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     import duckdb
 
 log = logging.getLogger("sidecar.policy")
+# Where a source's error starts quoting the statement it was sent: libpq/ADBC's "Query was:",
+# PostgreSQL's LINE/DETAIL/CONTEXT lines, MySQL's "near '...'" (replaced, not cut).
+_ECHO = re.compile(r"(?im)^\s*(?:query was|line \d+|detail|context|statement|query|hint)\s*:")
+_NEAR = re.compile(r"near '.*?' at line \d+", re.DOTALL)
 HIDDEN = "null"
 BATCH_ROWS = 65536
 
@@ -47,6 +52,7 @@ class Restriction:
     residual: exp.Expression | None = None
     hasher: Hasher | None = None
     pushed: tuple[exp.Expression, ...] = ()
+    denied: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -70,7 +76,10 @@ class Restriction:
             if rule is not None:
                 masks[column.name] = HIDDEN if rule == "deny" else rule
             fields.append(column.with_type(pa.string()) if rule == "hash" else column)
-        return cls(relation, pa.schema(fields), masks, row_filter, row_filter, grant.hasher)
+        denied = frozenset(name for name, rule in rules.items() if rule == "deny")
+        return cls(
+            relation, pa.schema(fields), masks, row_filter, row_filter, grant.hasher, (), denied
+        )
 
     @property
     def transforms(self) -> bool:
@@ -106,6 +115,19 @@ class Restriction:
             if columns:
                 parts.append(f"{label}: {', '.join(columns)}")
         return "; ".join(parts)
+
+    def scrub(self, message: str) -> str:
+        """A source's error as the caller may read it: what failed, in the source's words,
+        without the statement it echoes (where the row filter's text stands), the filter's
+        values (its identity's attributes) or the names of columns denied to the caller."""
+        text = _ECHO.split(message, maxsplit=1)[0].strip()
+        text = _NEAR.sub("near (the statement sent, not shown under an access policy)", text)
+        hidden = set(self.denied)
+        if self.row_filter is not None:
+            hidden |= {str(node.this) for node in self.row_filter.find_all(exp.Literal)}
+        for word in sorted((w for w in hidden if w), key=len, reverse=True):
+            text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", "***", text, flags=re.IGNORECASE)
+        return text
 
     def source_columns(self, wanted: Sequence[str], source: pa.Schema) -> list[str]:
         """The source columns a scan of `wanted` reads: masked-out values are not fetched,

@@ -41,7 +41,9 @@ def source(mariadb: MariaDB) -> MariaDB:  # noqa: F811
     return mariadb
 
 
-def engine_for(source: MariaDB, root: Path, **customers: Any) -> Engine:
+def engine_for(
+    source: MariaDB, root: Path, columns: dict[str, str] | None = None, **customers: Any
+) -> Engine:
     config = parse_config(
         {
             "runtime": {
@@ -64,7 +66,8 @@ def engine_for(source: MariaDB, root: Path, **customers: Any) -> Engine:
                 {
                     "identities": ["sre"],
                     "datasets": ["customers", "orders"],
-                    "columns": {"customers.name": "mask", "customers.credit_limit": "deny"},
+                    "columns": columns
+                    or {"customers.name": "mask", "customers.credit_limit": "deny"},
                     "rows": {"customers": "country = {identity.country}"},
                 }
             ],
@@ -141,4 +144,33 @@ def test_an_accelerated_copy_applies_the_filter_on_read(source: MariaDB, tmp_pat
         with pytest.raises(SidecarError, match='relation "customers" does not exist'):
             rows(engine, "SELECT count(*) AS n FROM customers", Identity("root"))
     finally:
+        engine.close()
+
+
+def test_a_source_error_under_a_policy_says_what_failed_but_not_the_policy(
+    source: MariaDB, tmp_path: Path
+) -> None:
+    """The source's own words reach the caller (they were replaced by "the source failed to
+    answer"), less what would tell the policy: the filter's value, a denied column's name."""
+    engine = engine_for(source, tmp_path, {"customers.country": "deny"})
+    try:
+        source.execute("ALTER TABLE shop.policy_customers RENAME COLUMN country TO region")
+        with pytest.raises(SidecarError) as raised:
+            rows(engine, "SELECT id, name FROM customers WHERE id < 50")
+        error = raised.value
+        assert error.code.value == "source_error"
+        assert "Unknown column '***'" in error.message, error.message
+        assert not any(word in error.message.lower() for word in ("country", "'de'", " de ")), (
+            error.message
+        )
+        source.execute("ALTER TABLE shop.policy_customers RENAME COLUMN region TO country")
+        source.execute("RENAME TABLE shop.policy_customers TO shop.policy_customers_gone")
+        with pytest.raises(SidecarError) as raised:
+            rows(engine, "SELECT id FROM customers WHERE id < 51")
+        assert "policy_customers' doesn't exist" in raised.value.message, raised.value.message
+    finally:
+        source.execute(
+            "RENAME TABLE IF EXISTS shop.policy_customers_gone TO shop.policy_customers",
+            "ALTER TABLE shop.policy_customers CHANGE COLUMN IF EXISTS region country VARCHAR(8)",
+        )
         engine.close()

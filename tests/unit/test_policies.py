@@ -512,3 +512,27 @@ def test_hash_takes_every_type_and_keeps_nulls() -> None:
     assert hashed[0] == hashed[1] != hashed[3] and hashed[2] is None
     assert hasher.array(pa.array([7], pa.int64())).to_pylist() == [digest("7")]
     assert hasher.array(pa.chunked_array([["a"], ["a"]])).to_pylist() == [digest("a")] * 2
+
+
+def test_a_source_error_is_told_without_the_statement_it_echoes_or_the_filter_values() -> None:
+    """libpq quotes the statement after "Query was:" and MySQL after "near": the row filter
+    and its values stand there; denied column names and the filter's values anywhere else."""
+    from sqlglot import exp
+
+    from sidecar.engine.restriction import Restriction
+
+    restriction = Restriction(
+        "customers",
+        pa.schema([("id", pa.int64())]),
+        row_filter=exp.condition("country = 'DE' AND tier > 250"),
+        denied=frozenset({"salary"}),
+    )
+    pg = (
+        'permission denied for column salary\nQuery was: COPY (SELECT "id" FROM t WHERE '
+        "\"country\" = 'DE') TO STDOUT"
+    )
+    assert restriction.scrub(pg) == "permission denied for column ***"
+    mysql = "You have an error in your SQL syntax; near 'country = 'DE'' at line 1 (tier 250)"
+    said = restriction.scrub(mysql)
+    assert said.startswith("You have an error in your SQL syntax; near (the statement sent")
+    assert "DE" not in said and "250" not in said and "country" not in said
