@@ -437,11 +437,8 @@ STATE_STYLES = {"ready": "green", "stale": "yellow", "error": "red"}
 
 
 def cmd_status(args: argparse.Namespace, io: Io) -> int:
-    client = http_client(args)
-    try:
+    with http_client(args) as client:
         status = client.get_json("/v1/status")
-    finally:
-        client.close()
     ready = Text("ready", style="green") if status.get("ready") else Text("not ready", "yellow")
     io.say(Text(f"{status.get('name', 'sidecar')} at {client.url}: ") + ready)
     table = Table(box=box.SIMPLE_HEAD)
@@ -501,11 +498,8 @@ def acceleration_summary(acceleration: dict[str, Any]) -> str:
 
 
 def cmd_refresh(args: argparse.Namespace, io: Io) -> int:
-    client = http_client(args)
-    try:
+    with http_client(args) as client:
         item = client.get_json(f"/v1/datasets/{args.name}/acceleration/refresh", method="POST")
-    finally:
-        client.close()
     io.say(Text(refresh_summary(item)))
     return 0
 
@@ -526,11 +520,8 @@ def refresh_summary(item: dict[str, Any]) -> str:
 
 
 def cmd_datasets(args: argparse.Namespace, io: Io) -> int:
-    client = http_client(args)
-    try:
+    with http_client(args) as client:
         items = client.get_json("/v1/datasets")
-    finally:
-        client.close()
     table = Table("name", "connector", "description", box=box.SIMPLE_HEAD)
     table.add_column("columns", justify="right")
     for item in items:
