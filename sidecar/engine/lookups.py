@@ -187,9 +187,10 @@ class Lookups:
     def __init__(self, catalog: Catalog, budget: int) -> None:
         self.catalog = catalog
         self.budget = budget
-        self._indexes: dict[str, KeyIndex] = {}
-        self._building: set[str] = set()
-        self._refused: dict[str, int] = {}  # datasets too large at a generation
+        # by dataset and key column: a copy with a primary key and indexes has one per column
+        self._indexes: dict[tuple[str, str], KeyIndex] = {}
+        self._building: set[tuple[str, str]] = set()
+        self._refused: dict[tuple[str, str], int] = {}  # too large (or failed) at a generation
         self._lock = threading.Lock()
 
     def answer(
@@ -200,7 +201,7 @@ class Lookups:
         entry = self.catalog.datasets.get(lookup.dataset)
         if entry is None:
             return None
-        index = self._indexes.get(lookup.dataset)
+        index = self._indexes.get((lookup.dataset, lookup.key))
         if index is None or index.generation != entry.generation:
             self._build_behind(entry, lookup.key)
             return None
@@ -219,21 +220,22 @@ class Lookups:
         return LookupResult(batch, schema, [entry.name])
 
     def size(self, dataset: str) -> int | None:
-        index = self._indexes.get(dataset.lower())
-        return index.nbytes if index is not None else None
+        """The bytes of a dataset's key indexes, None when it has none."""
+        sizes = [i.nbytes for (name, _), i in self._indexes.items() if name == dataset.lower()]
+        return sum(sizes) if sizes else None
 
     def _build_behind(self, entry: DatasetEntry, key: str) -> None:
-        name = entry.name.lower()
+        name = (entry.name.lower(), key)
         with self._lock:
             if name in self._building or self._refused.get(name) == entry.generation:
                 return
             self._building.add(name)
         threading.Thread(
-            target=self._build, args=(entry, key), name=f"key-index-{name}", daemon=True
+            target=self._build, args=(entry, key), name=f"key-index-{name[0]}", daemon=True
         ).start()
 
     def _build(self, entry: DatasetEntry, key: str) -> None:
-        name = entry.name.lower()
+        name = (entry.name.lower(), key)
         generation = entry.generation  # read before the rows: they are at least this new
         try:
             index = self._read(entry, key, generation)
@@ -249,7 +251,7 @@ class Lookups:
                 self._indexes[name] = index
         copy = entry.copy
         if copy is not None:
-            copy.status.key_index_bytes = index.nbytes if index is not None else None
+            copy.status.key_index_bytes = self.size(entry.name)
         if index is not None:
             log.info("key index of %s on %s: %d rows, %d bytes", entry.name, key,
                      index.rows.num_rows, index.nbytes)  # fmt: skip
@@ -262,7 +264,8 @@ class Lookups:
             or pa.types.is_string(schema.field(key).type)
         ):
             return None
-        others = sum(i.nbytes for n, i in self._indexes.items() if n != entry.name.lower())
+        mine = (entry.name.lower(), key)
+        others = sum(i.nbytes for n, i in self._indexes.items() if n != mine)
         left = self.budget - others
         rows = connector.row_count() or 0
         width = sum(

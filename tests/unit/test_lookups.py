@@ -132,6 +132,24 @@ def test_a_non_unique_indexed_column_gives_every_row_and_never_null_keys(engine:
     )
 
 
+def test_each_key_column_has_its_own_index(engine: Engine) -> None:
+    """The primary key's index built first must not answer lookups on an indexed column (nor
+    the other way round): each key column's lookups search that column's own index."""
+    by_id = "SELECT id, code FROM ta WHERE id = $1"
+    by_code = "SELECT id, code FROM ta WHERE code = $1"
+    indexed(engine, by_id, [2])
+    deadline = time.monotonic() + 10
+    while not isinstance(engine.query(by_code, ["c4"]), LookupResult):
+        assert time.monotonic() < deadline, "the index of code was not built"
+        time.sleep(0.01)
+    fast, general = both(engine, by_code, ["c4"])
+    same(fast, general)
+    assert fast.num_rows == len([i for i in range(ROWS) if i % 9 == 4 and i % 17])
+    same(*both(engine, by_id, [8]))
+    with pytest.raises(SidecarError):  # an integer for the text key: DuckDB's cast fails
+        list(engine.query(by_code, [8]))
+
+
 def test_in_lists_give_each_row_once(engine: Engine) -> None:
     sql = "SELECT id, flag FROM ta WHERE id IN ($1, $2, $3)"
     indexed(engine, sql, [1, 2, 3])
