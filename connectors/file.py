@@ -497,9 +497,8 @@ class FileConnector(Connector):
         over a file larger than the cache then stay with its page index instead of decoding
         whole groups to drop them again). None when the groups left are too large to keep: the
         scanner streams them."""
-        entries = [item.entry for item in files.found]
-        versions = [Version(e.path, e.size, e.mtime_ns) for e in entries if e.size and e.mtime_ns]
-        if not columns or len(versions) != len(entries):
+        versions = _local_versions(files.found)
+        if not columns or versions is None:
             return None
         schema = self.schema()
         needed = list(
@@ -561,12 +560,8 @@ class FileConnector(Connector):
         read-ahead threads cost CPU that gRPC needs on a small machine: over Flight this reader
         streams faster (benchmarks/README.md). None for files the scanner must fill or cast
         (partition columns, columns missing from a file or typed otherwise)."""
-        versions = [
-            Version(f.entry.path, f.entry.size, f.entry.mtime_ns)
-            for f in files.found
-            if f.entry.size and f.entry.mtime_ns and not f.values
-        ]
-        if len(versions) != len(files.found):
+        versions = _local_versions(files.found)
+        if versions is None or any(found.values for found in files.found):
             return None
         footers = [self._footer(version) for version in versions]
         if not all(footer.holds(self.schema(), columns) for footer in footers):
@@ -859,6 +854,14 @@ def _cast_columns(data: Tabular, schema: pa.Schema) -> Tabular:
 
 def _columns(predicate: exp.Expression) -> set[str]:
     return {column.name for column in predicate.find_all(exp.Column)}
+
+
+def _local_versions(found: Sequence[Found]) -> list[Version] | None:
+    """Each local file's version as it is now, or None when one is gone or empty."""
+    versions = [Version.of_local(item.entry.path) for item in found]
+    if any(version is None or not version.size for version in versions):
+        return None
+    return cast(list[Version], versions)
 
 
 def _is_integer(schema: pa.Schema, name: str) -> bool:

@@ -18,6 +18,7 @@ NaN out).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -44,11 +45,25 @@ PRUNED = {exp.EQ, exp.LT, exp.LTE, exp.GT, exp.GTE}
 
 
 class Version(NamedTuple):
-    """One version of a file: a rewrite changes its size or modification time."""
+    """One version of a local file. Size and modification time alone do not tell a rewrite:
+    a file replaced by one of the same size whose modification time was kept (`rsync -t`,
+    `cp -p` then a rename, an unpacked archive) has both. Its inode (a renamed-in file) and
+    its status-change time (set by the kernel on every write, rename and `utime`) do."""
 
     path: str
     size: int
     mtime_ns: int
+    inode: int = 0
+    ctime_ns: int = 0
+
+    @classmethod
+    def of_local(cls, path: str) -> Version | None:
+        """The version of the local file at `path` now; None when it is gone."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return cls(path, stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
 
 
 @dataclass

@@ -130,6 +130,30 @@ def test_a_file_rewritten_in_place_is_read_anew(tmp_path: Path, decoded: Decoded
     assert {key[0].mtime_ns for key in decoded._chunks} == {later}  # the old version let go
 
 
+@pytest.mark.parametrize("how", ["renamed over it", "rewritten in place"])
+def test_a_file_replaced_keeping_its_size_and_mtime_is_read_anew(
+    tmp_path: Path, decoded: DecodedGroups, how: str
+) -> None:
+    """`rsync -t`, `cp -p` then a rename, an unpacked archive: the new file has the old one's
+    size and modification time, and its rows must still be the ones read."""
+    path = tmp_path / "t.parquet"
+    plain = {"row_group_size": GROUP, "compression": "none", "use_dictionary": False}
+    pq.write_table(table(), path, **plain)
+    before = os.stat(path)
+    source = connector(path)
+    assert ids(source, "id = 7") == [7]
+    target = tmp_path / "new.parquet" if how == "renamed over it" else path
+    pq.write_table(table(offset=100), target, **plain)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    if target != path:
+        os.replace(target, path)
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert ids(source, "id = 7") == []
+    assert ids(source, "id = 107") == [107]
+    assert rows(source, "id > 10097", ("id", "amount"))[-1] == {"id": 10099, "amount": 2524.75}
+
+
 def test_kept_columns_stay_within_their_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
