@@ -18,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +43,7 @@ MIRRORED = {"eq": "eq", "ne": "ne", "lt": "gt", "lte": "gte", "gt": "lt", "gte":
 # NOT (c < v) is c >= v once c is known not to be NULL, which every comparison implies.
 COMPLEMENT = {"eq": "ne", "ne": "eq", "lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt"}
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+Compiled = TypeVar("Compiled")  # what a source filters with: a MongoDB filter, Query DSL
 
 
 class Unsupported(Exception):
@@ -97,6 +99,35 @@ class Not:
 
 
 Node = Compare | IsNull | InList | Like | Match | And | Or | Not
+
+
+class PolarCompiler(ABC, Generic[Compiled]):
+    """Compiles a condition tree for one polarity: the documents where it is TRUE, or where it
+    is FALSE. SQL has three truth values and a document store two, so NOT cannot become the
+    store's negation (that would also match NULL and missing fields): NOT swaps the polarity,
+    and AND and OR swap with it (De Morgan). A source says how it joins parts and how it
+    matches one leaf for a given polarity."""
+
+    def compile(self, node: Node, truth: bool = True) -> Compiled:
+        """Documents where `node` is TRUE (truth) or FALSE (not truth); never where NULL."""
+        if isinstance(node, Not):
+            return self.compile(node.part, not truth)
+        if isinstance(node, And | Or):
+            parts = [self.compile(part, truth) for part in node.parts]
+            return self.all_of(parts) if isinstance(node, And) == truth else self.any_of(parts)
+        return self.leaf(node, truth)
+
+    @abstractmethod
+    def all_of(self, parts: list[Compiled]) -> Compiled:
+        """Documents every part matches."""
+
+    @abstractmethod
+    def any_of(self, parts: list[Compiled]) -> Compiled:
+        """Documents at least one part matches."""
+
+    @abstractmethod
+    def leaf(self, node: Compare | IsNull | InList | Like | Match, truth: bool) -> Compiled:
+        """Documents where one comparison, IS NULL, IN or LIKE is TRUE (truth) or FALSE."""
 
 
 def condition(predicate: exp.Expression, schema: pa.Schema) -> Node:

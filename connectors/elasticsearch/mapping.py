@@ -24,15 +24,12 @@ import pyarrow as pa
 
 from connectors.documents import (
     COMPLEMENT,
-    And,
     Compare,
     InList,
     IsNull,
     Like,
     Match,
-    Node,
-    Not,
-    Or,
+    PolarCompiler,
     Unsupported,
     like_parts,
 )
@@ -186,22 +183,20 @@ def _column(name: str, node: _Field) -> Column:
     return Column(name, name, kind, exact_field=exact, ignore_above=limit)
 
 
-class QueryCompiler:
+class QueryCompiler(PolarCompiler[Query]):
     """Condition trees as Query DSL over one dataset's columns."""
 
     def __init__(self, schema: pa.Schema, columns: Mapping[str, Column]) -> None:
         self.schema = schema
         self.columns = columns
 
-    def compile(self, node: Node, truth: bool = True) -> Query:
-        """Documents where `node` is TRUE (truth) or FALSE (not truth); never where NULL."""
-        if isinstance(node, Not):
-            return self.compile(node.part, not truth)
-        if isinstance(node, And | Or):
-            parts = [self.compile(part, truth) for part in node.parts]
-            if isinstance(node, And) == truth:
-                return {"bool": {"filter": parts}}
-            return {"bool": {"should": parts, "minimum_should_match": 1}}
+    def all_of(self, parts: list[Query]) -> Query:
+        return {"bool": {"filter": parts}}
+
+    def any_of(self, parts: list[Query]) -> Query:
+        return {"bool": {"should": parts, "minimum_should_match": 1}}
+
+    def leaf(self, node: Compare | IsNull | InList | Like | Match, truth: bool) -> Query:
         if isinstance(node, IsNull):
             exists = {"exists": {"field": self._field(node.column, negated=True)}}
             return {"bool": {"must_not": [exists]}} if truth else exists

@@ -24,14 +24,12 @@ from bson import Decimal128, ObjectId
 
 from connectors.documents import (
     COMPLEMENT,
-    And,
     Compare,
     InList,
     IsNull,
     Like,
-    Node,
-    Not,
-    Or,
+    Match,
+    PolarCompiler,
     Unsupported,
     like_parts,
 )
@@ -42,7 +40,7 @@ OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 NAN = float("nan")
 
 
-class FilterCompiler:
+class FilterCompiler(PolarCompiler[Filter]):
     """Translates condition trees over one collection's columns, given each column's kind."""
 
     def __init__(self, schema: pa.Schema, kinds: dict[str, Kind], *, dotted: bool) -> None:
@@ -50,13 +48,13 @@ class FilterCompiler:
         self.kinds = kinds
         self.dotted = dotted
 
-    def compile(self, node: Node, truth: bool = True) -> Filter:
-        """Documents where `node` is TRUE (truth) or FALSE (not truth); never where NULL."""
-        if isinstance(node, Not):
-            return self.compile(node.part, not truth)
-        if isinstance(node, And | Or):
-            parts = [self.compile(part, truth) for part in node.parts]
-            return all_of(parts) if isinstance(node, And) == truth else {"$or": parts}
+    def all_of(self, parts: list[Filter]) -> Filter:
+        return all_of(parts)
+
+    def any_of(self, parts: list[Filter]) -> Filter:
+        return {"$or": parts}
+
+    def leaf(self, node: Compare | IsNull | InList | Like | Match, truth: bool) -> Filter:
         if isinstance(node, IsNull):
             path = self.path(node.column)
             return {path: None} if truth else {path: {"$ne": None}}
