@@ -13,9 +13,11 @@ shown as `next_refresh_at`, until a refresh works.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,7 @@ from sidecar.config import SidecarConfig
 RefreshOne = Callable[[str], None]
 # Whether a dataset's copy is failing (stale or in error): its last refresh did not work.
 Failing = Callable[[str], bool]
+EXIT_WAIT = 2.0  # seconds a retry under way may take to end when the process exits
 
 
 class Accelerator:
@@ -55,6 +58,7 @@ class Accelerator:
         self._failing: Failing | None = None
         self._retrying: set[str] = set()
         self._retrying_lock = threading.Lock()
+        atexit.register(_end_retries, weakref.ref(self))
 
     def _copy(self, name: str, settings: Settings, config: SidecarConfig) -> LocalCopy:
         """The engine's copy of one dataset; a file copy's file defaults to
@@ -158,6 +162,19 @@ class Accelerator:
         for copy in self.copies.values():
             copy.close()
         self.store.close()
+
+
+def _end_retries(accelerator: weakref.ref[Accelerator]) -> None:
+    """At interpreter exit, stop retry threads between refreshes: a daemon thread frozen inside
+    a refresh's native code when the interpreter finalizes aborts the process."""
+    found = accelerator()
+    if found is None:
+        return
+    found._stopped.set()
+    deadline = time.monotonic() + EXIT_WAIT
+    for thread in found._threads:
+        if thread.name.startswith("retry-"):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def copy_connector(
