@@ -28,6 +28,7 @@ from sidecar.engine.catalog import Catalog, DatasetEntry, State
 from sidecar.engine.dialect import datafusion_sql
 from sidecar.engine.executor import QueryResult, Sessions
 from sidecar.engine.grouping import GroupedQuery
+from sidecar.engine.interrupt import checkpoint
 from sidecar.engine.lookups import LOOKUP_SHARE, LookupResult, Lookups, written_value
 from sidecar.engine.memory import TableConnector
 from sidecar.engine.params import bind, parameter_count
@@ -203,8 +204,10 @@ class Engine:
             kept = self.plans.plan(lifted[0], parameters, lifted[1])
             if kept is not None:
                 return self._result(*kept, grant, cached)
+        checkpoint()
         plan = self.planner.plan(bind(statement, parameters), sql, grant)
         result = self._result(plan, None, grant, cached)
+        checkpoint()
         if cached:
             self.plans.keep(shapes, plan, result.schema, len(parameters))
         return result

@@ -34,6 +34,7 @@ from sidecar.engine import chains
 from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, Resolved
 from sidecar.engine.dialect import datafusion_sql
 from sidecar.engine.grouping import GroupedQuery, split
+from sidecar.engine.interrupt import checkpoint
 from sidecar.engine.restriction import Restriction
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
@@ -123,9 +124,12 @@ class Planner:
         grant = grant or unrestricted()
         statement = chains.balance(statement)
         complete_minutes(statement)
+        checkpoint()
         statement, views = self._expand_views(statement, sql, grant)
         scans = self._bind_scans(statement, sql, grant)
+        checkpoint()
         qualified = self._push_down(statement, scans, views, sql) if scans else None
+        checkpoint()
         # a source alone never answers for a restricted scan: it would skip the policy
         own = not any(scan.restriction is not None for scan in scans)
         grouped = _grouped(statement, scans) if own else None

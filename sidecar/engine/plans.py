@@ -40,6 +40,7 @@ from sqlglot import exp
 from policies.access import Grant
 from sidecar.engine.catalog import Catalog
 from sidecar.engine.dialect import datafusion_sql
+from sidecar.engine.interrupt import checkpoint
 from sidecar.engine.lookups import Lookup
 from sidecar.engine.params import SLOT, literal
 from sidecar.engine.planner import Plan, complete_minutes, pushed_sql
@@ -346,6 +347,7 @@ def marked(tree: exp.Expression) -> exp.Expression:
     """A copy of `tree` with each parameter's literal replaced by its marker."""
     copy = tree.copy()
     for node in _slotted(copy):
+        checkpoint()
         node.replace(exp.Var(this=f"{MARKER}{node.meta[SLOT]}__"))
     return copy
 
@@ -354,6 +356,7 @@ def substituted(tree: exp.Expression, nodes: dict[int, exp.Expression]) -> exp.E
     """A copy of `tree` with each parameter's literal replaced by the one in `nodes`."""
     copy = tree.copy()
     for node in _slotted(copy):
+        checkpoint()
         node.replace(nodes[node.meta[SLOT]].copy())
     return copy
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from sidecar.engine import Engine
 from sidecar.engine.cache import BYPASS
+from sidecar.engine.interrupt import stoppable
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway.audit import AuditLog
 from sidecar.gateway.helpers import HELPERS
@@ -104,13 +105,22 @@ class Gateway:
         only when it fails: protocols that describe a statement before executing it (pg
         Describe, Flight prepared statements) execute it afterwards, and that execution is the
         record. A `tentative` description (with stand-in parameters) is not audited at all."""
+        limiter = self.limiter
+        timeout, setting = limiter.timeout(limiter.governing(request.identity), request.timeout)
+        stop = threading.Event()  # planning past the statement's timeout stops (interrupt.py)
+        alarm = self.watchdog.arm(request.received + timeout, stop.set)
         try:
-            result = run() if run is not None else self._plan(request)
+            with stoppable(stop):
+                result = run() if run is not None else self._plan(request)
         except Exception as error:
             failure = agent_error(error)
+            if stop.is_set() and failure.code is ErrorCode.CANCELED:
+                failure = timed_out(timeout, setting)
             if not tentative:
                 self.record(request, failure)
             raise failure from None
+        finally:
+            alarm.disarm()
         result.cancel()
         return result.schema
 
@@ -216,6 +226,7 @@ class Statement:
         self._finished = False
         self._expired = False
         self.cancelled = False
+        self._stop = threading.Event()  # planning's, see sidecar/engine/interrupt.py
         self.at_once = False
         self._arm(request.received + self.timeout)
         gateway.metrics.inflight.labels(request.interface).inc()
@@ -235,7 +246,8 @@ class Statement:
         """Guard, policy and plan (the engine, or `run` for an answer made elsewhere), then the
         identity's rate limit. Blocks: call it off the event loop."""
         try:
-            result = run() if run is not None else self.gateway._plan(self.request)
+            with stoppable(self._stop):
+                result = run() if run is not None else self.gateway._plan(self.request)
             self._keep(result=result)
             self.gateway.limiter.admit(self.request.identity, self.governing)
         except Exception as error:
@@ -286,6 +298,7 @@ class Statement:
     def cancel(self) -> None:
         """Stop the engine's work (a client's cancel); the iteration then fails CANCELED."""
         self.cancelled = True
+        self._stop.set()
         if self.result is not None:
             self.result.cancel()
 

@@ -146,6 +146,12 @@ class Sidecar:
 
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
+    yield from corpus_sidecar(tmp_path_factory, QUERY_TIMEOUT)
+
+
+def corpus_sidecar(
+    tmp_path_factory: pytest.TempPathFactory, query_timeout: float
+) -> Iterator[Sidecar]:
     root = tmp_path_factory.mktemp("pathological")
     pq.write_table(pa.table({"x": pa.array(range(1000), pa.int64())}), root / "t.parquet")
     http_port = free_port()
@@ -158,7 +164,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
                 "request_timeout": f"{REQUEST_TIMEOUT}s",
             },
             "pg": {"max_connections": PG_CONNECTIONS},
-            "query_timeout": f"{QUERY_TIMEOUT}s",
+            "query_timeout": f"{query_timeout}s",
             "memory_limit": MEMORY_LIMIT,
             "max_statement_size": "64KiB",
             "max_expression_width": 1000,
@@ -321,6 +327,28 @@ def test_the_process_is_idle_and_its_memory_back_at_the_end(sidecar: Sidecar) ->
     time.sleep(2.0)
     assert sidecar.cpu_seconds() - before < 0.5, "work went on after its query ended"
     assert sidecar.rss() < MEMORY_LIMIT + (400 << 20)
+
+
+def test_a_statement_that_plans_past_its_timeout_ends_on_time_and_stops_planning(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Twelve 900-term IN lists, each within the width limit, take seconds to plan (sqlglot):
+    at the 1 s timeout every interface answers the timeout, and the planning stops then (it
+    went on for seconds, and Flight ran the query after it)."""
+    lists = ",".join(map(str, range(900)))
+    sql = "SELECT count(*) AS n FROM t WHERE " + " AND ".join([f"x IN ({lists})"] * 12)
+    for hasty in corpus_sidecar(tmp_path_factory, 1.0):
+        for interface, ask in INTERFACES.items():
+            started = time.monotonic()
+            outcome = ask(hasty, sql)
+            assert outcome.row is None, f"{interface} answered"
+            assert outcome.code == {"http": "timeout", "pg": "57014", "flight": ""}[interface]
+            assert "did not answer within 1s" in outcome.message, outcome.message
+            assert time.monotonic() - started < 4, f"{interface} ended late"
+        time.sleep(1.0)
+        before = hasty.cpu_seconds()
+        time.sleep(1.5)
+        assert hasty.cpu_seconds() - before < 0.5, "planning went on after the timeout"
 
 
 # ---- connections -----------------------------------------------------------------------------

@@ -196,7 +196,8 @@ class FlightSqlServer(flight.FlightServerBase):
         request = self._request(context, command)
         if request is None:
             return self._metadata(command, _identity(context))
-        statement = self.gateway.statement(request).open()
+        statement = self.gateway.statement(request)
+        statement.within_deadline(statement.open)  # planning is timed as on every interface
         statement.stop_clock()  # DoGet restarts it
         return statement
 
