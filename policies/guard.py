@@ -551,10 +551,7 @@ def _check_table(table: exp.Table, dialect: str) -> None:
 
 def _check_table_function(function: exp.Expression) -> None:
     """Table functions are how engines read files and remote systems, so few are allowed."""
-    name = _function_name(function)
-    reason = _function_reason(name)
-    if reason:
-        raise _forbidden_function(name, reason, position=_position(function))
+    name = _check_function(function)
     if name not in _TABLE_FUNCTIONS:
         raise _forbidden(
             f"table function {name}() is not allowed: only generate_series, range, unnest and "
@@ -564,11 +561,13 @@ def _check_table_function(function: exp.Expression) -> None:
         )
 
 
-def _check_function(function: exp.Func) -> None:
+def _check_function(function: exp.Expression) -> str:
+    """The function's name, unless the guard forbids it wherever it stands."""
     name = _function_name(function)
     reason = _function_reason(name)
     if reason:
         raise _forbidden_function(name, reason, position=_position(function))
+    return name
 
 
 def _disguising_character(sql: str, tokens: list[Token]) -> SidecarError | None:
