@@ -50,15 +50,7 @@ from sqlglot.tokens import Token, TokenType
 from policies.access import schema_errors
 from sidecar import __version__
 from sidecar.bench import command as bench_command
-from sidecar.client import (
-    FLIGHT_SCHEMES,
-    ClientError,
-    HttpClient,
-    ServerError,
-    SqlClient,
-    normalize_url,
-    sql_client,
-)
+from sidecar.client import FLIGHT_SCHEMES, ClientError, ServerError, SqlClient, sql_client
 from sidecar.config import ConfigError, SidecarConfig, json_schema, load_config
 from sidecar.inject import commands as inject_commands
 from sidecar.secrets import REDACTOR
@@ -68,6 +60,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
     from policies.identity import Identity
+    from sidecar.client import HttpClient
     from sidecar.engine import Engine
     from sidecar.engine.catalog import DatasetEntry
 
@@ -106,6 +99,8 @@ def http_client(args: argparse.Namespace) -> HttpClient:
             f"`sidecar {args.command}` uses the HTTP API, not Flight SQL at {url}: "
             f"pass --url http://host:port (default {DEFAULT_URL})"
         )
+    from sidecar.client import HttpClient
+
     return HttpClient(url, api_key(args.api_key))
 
 
@@ -902,6 +897,7 @@ def cmd_mcp(args: argparse.Namespace, io: Io) -> int:
             f"`sidecar mcp` uses the HTTP API, not Flight SQL at {url}: "
             f"pass --url http://host:port (default {DEFAULT_URL})"
         )
+    from sidecar.client import normalize_url
     from sidecar.servers.mcp import proxy
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="sidecar mcp: %(message)s")

@@ -6,14 +6,27 @@ errors come back lives here, so the servers and the CLI never import each other.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
 from sidecar.client.errors import CONNECT_TIMEOUT, READ_TIMEOUT, ClientError, ServerError
-from sidecar.client.http import ARROW_STREAM, HttpClient, normalize_url, server_error
+
+if TYPE_CHECKING:
+    from sidecar.client.http import ARROW_STREAM, HttpClient, normalize_url, server_error
 
 FLIGHT_SCHEMES = ("grpc", "grpc+tcp", "grpc+tls")
+# The HTTP client's names import httpx when first used: `sidecar run` imports the CLI, and
+# with it this package, but never talks to a sidecar (about 3 MiB it would hold idle).
+HTTP_NAMES = ("ARROW_STREAM", "HttpClient", "normalize_url", "server_error")
+
+
+def __getattr__(name: str) -> Any:
+    if name in HTTP_NAMES:
+        from sidecar.client import http
+
+        return getattr(http, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SqlClient(Protocol):
@@ -32,6 +45,8 @@ def sql_client(url: str, key: str | None) -> SqlClient:
         from sidecar.client.flight import FlightSqlClient
 
         return FlightSqlClient(url, key)
+    from sidecar.client.http import HttpClient
+
     return HttpClient(url, key)
 
 

@@ -24,6 +24,7 @@ HEAVY = (
     "prompt_toolkit",
     "mysql",
     "pyiceberg",
+    "httpx",
 )
 SCRIPT = f"""
 import json, sys
