@@ -354,6 +354,7 @@ class Engine:
 
     def close(self) -> None:
         self.search.stop()
+        self.lookups.close()
         if self.catalog.accelerator is not None:
             self.catalog.accelerator.stop()
         for entry in self.catalog.datasets.values():

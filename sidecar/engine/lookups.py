@@ -192,6 +192,7 @@ class Lookups:
         self._building: set[tuple[str, str]] = set()
         self._refused: dict[tuple[str, str], int] = {}  # too large (or failed) at a generation
         self._lock = threading.Lock()
+        self._builders: set[threading.Thread] = set()
 
     def answer(
         self, lookup: Lookup, schema: pa.Schema, values: Sequence[Any]
@@ -230,9 +231,20 @@ class Lookups:
             if name in self._building or self._refused.get(name) == entry.generation:
                 return
             self._building.add(name)
-        threading.Thread(
-            target=self._build, args=(entry, key), name=f"key-index-{name[0]}", daemon=True
-        ).start()
+            builder = threading.Thread(
+                target=self._build, args=(entry, key), name=f"key-index-{name[0]}", daemon=True
+            )
+            self._builders.add(builder)
+        builder.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Wait for the indexes being built: each reads a copy, which must not be closed
+        under it (the engine closes its copies next; at exit a daemon thread still inside
+        DuckDB aborts the interpreter)."""
+        with self._lock:
+            builders = list(self._builders)
+        for builder in builders:
+            builder.join(timeout)
 
     def _build(self, entry: DatasetEntry, key: str) -> None:
         name = (entry.name.lower(), key)
@@ -244,6 +256,7 @@ class Lookups:
             index = None
         with self._lock:
             self._building.discard(name)
+            self._builders.discard(threading.current_thread())
             if index is None:
                 self._refused[name] = generation
                 self._indexes.pop(name, None)

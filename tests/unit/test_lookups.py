@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -148,6 +149,19 @@ def test_each_key_column_has_its_own_index(engine: Engine) -> None:
     same(*both(engine, by_id, [8]))
     with pytest.raises(SidecarError):  # an integer for the text key: DuckDB's cast fails
         list(engine.query(by_code, [8]))
+
+
+def test_closing_the_engine_waits_for_the_index_being_built(tmp_path: Path) -> None:
+    """An index is built from the copy on its own thread: the engine closes its copies only
+    after that read is done, never under it."""
+    pq.write_table(table(rows=200_000), tmp_path / "t.parquet")
+    engine = make_engine(tmp_path)
+    sql = "SELECT id FROM ta WHERE id = $1"
+    list(engine.query(sql, [2]))
+    list(engine.query(sql, [2]))  # the kept plan asks for the index
+    assert any(t.name == "key-index-ta" for t in threading.enumerate())
+    engine.close()
+    assert not any(t.name == "key-index-ta" for t in threading.enumerate())
 
 
 def test_in_lists_give_each_row_once(engine: Engine) -> None:
