@@ -94,13 +94,15 @@ def _where(request: dict[str, Any], pod: Any) -> str:
 
 def app(injector: Injector) -> Starlette:
     async def handle(request: Request, namespace_opted_in: bool) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await _capped_body(request)
+        if body is None:
             return _error(413, f"the request is larger than {MAX_BODY >> 20} MiB")
         try:
             answer = review(json.loads(body), injector, namespace_opted_in=namespace_opted_in)
         except (ValueError, ReviewError) as error:
             return _error(400, f"not an AdmissionReview v1 request: {error}")
+        except RecursionError:
+            return _error(400, "not an AdmissionReview v1 request: it nests too deeply")
         return JSONResponse(answer)
 
     async def pods(request: Request) -> Response:
@@ -119,6 +121,20 @@ def app(injector: Injector) -> Starlette:
             Route("/health", health),
         ]
     )
+
+
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, or None past MAX_BODY: refused by its Content-Length before it is read, or
+    as soon as a body without one grows past it, never held whole first."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
 
 
 def _error(status: int, message: str) -> JSONResponse:

@@ -206,6 +206,8 @@ def parse(kind: type[RequestT], body: bytes) -> RequestT:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise OpenAIError(400, f"the request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise OpenAIError(400, "the request body nests arrays or objects too deeply") from None
     if not isinstance(payload, dict):
         raise OpenAIError(400, "the request body must be a JSON object")
     try:

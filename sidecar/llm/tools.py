@@ -230,6 +230,10 @@ def _arguments(name: str, arguments: str) -> dict[str, Any]:
         raise SidecarError(
             ErrorCode.INVALID_REQUEST, f"the arguments are not valid JSON: {error.msg}"
         ) from None
+    except RecursionError:
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST, "the arguments nest arrays or objects too deeply"
+        ) from None
     if not isinstance(parsed, dict):
         raise SidecarError(ErrorCode.INVALID_REQUEST, "the arguments must be a JSON object")
     return parsed

@@ -402,6 +402,12 @@ def _json(text: str, example: str) -> Any:
             f"invalid JSON body: {error.msg} at line {error.lineno} column {error.colno}",
             hint=f"send {example}",
         ) from None
+    except RecursionError:  # [[[[...]]]] past the parser's depth: a 400, not a 500
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST,
+            "invalid JSON body: it nests arrays or objects too deeply",
+            hint=f"send {example}",
+        ) from None
 
 
 async def _read_query(request: Request) -> tuple[str, list[Any]]:

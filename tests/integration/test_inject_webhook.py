@@ -498,6 +498,13 @@ def test_bad_requests_get_400_and_other_objects_pass(webhook: Webhook) -> None:
     strange = agent_pod()
     strange["spec"]["containers"] = "not a list"
     assert not webhook.review(strange)["allowed"]
+    deep = webhook.client.post("/inject", content=b"[" * 100_000 + b"]" * 100_000)
+    assert deep.status_code == 400 and "nests too deeply" in deep.json()["error"]["message"]
+    nested = agent_pod()
+    nested["spec"]["containers"][0]["env"] = [{"name": "X", "value": "v", "x": [[[[[[1]]]]]]}]
+    assert "allowed" in webhook.review(nested)  # answered, not a 500
+    huge = webhook.client.post("/inject", content=b" " * (admission.MAX_BODY + 1))
+    assert huge.status_code == 413
     assert webhook.process.poll() is None
 
 

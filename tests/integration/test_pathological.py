@@ -351,6 +351,18 @@ def test_a_statement_that_plans_past_its_timeout_ends_on_time_and_stops_planning
         assert hasty.cpu_seconds() - before < 0.5, "planning went on after the timeout"
 
 
+def test_deeply_nested_json_bodies_are_400s(sidecar: Sidecar) -> None:
+    """[[[[...]]]] past the JSON parser's depth was a 500 (RecursionError) on every route
+    that reads a JSON body (/v1/sql, /v1/search)."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for path in ("/v1/sql", "/v1/search"):
+        response = httpx.post(
+            f"{sidecar.http}{path}", content=deep, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, (path, response.text)
+        assert "nests arrays or objects too deeply" in response.json()["error"]["message"]
+
+
 # ---- connections -----------------------------------------------------------------------------
 
 
