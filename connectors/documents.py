@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from connectors import predicates
-from connectors.base import SourceError
+from connectors.base import Connector, ScanRequest, SourceError, project
 
 OPERATORS: dict[type[exp.Expression], str] = {
     exp.EQ: "eq",
@@ -44,6 +44,7 @@ MIRRORED = {"eq": "eq", "ne": "ne", "lt": "gt", "lte": "gte", "gt": "lt", "gte":
 COMPLEMENT = {"eq": "ne", "ne": "eq", "lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt"}
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 Compiled = TypeVar("Compiled")  # what a source filters with: a MongoDB filter, Query DSL
+Plan = TypeVar("Plan")  # what a scan asks the source: MongoDB finds, an Elasticsearch search
 
 
 class Unsupported(Exception):
@@ -128,6 +129,35 @@ class PolarCompiler(ABC, Generic[Compiled]):
     @abstractmethod
     def leaf(self, node: Compare | IsNull | InList | Like | Match, truth: bool) -> Compiled:
         """Documents where one comparison, IS NULL, IN or LIKE is TRUE (truth) or FALSE."""
+
+
+class DocumentConnector(Connector, Generic[Plan]):
+    """A source asked in its own query language: a filter is pushed exactly when it
+    translates, and a scan streams the pages of the plan made for the request."""
+
+    def accepts_filter(self, predicate: exp.Expression) -> bool:
+        try:
+            self.translate_filter(predicate)
+        except Unsupported:
+            return False
+        return True
+
+    def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
+        schema = project(self.schema(), request.projection)
+        plan = self.plan(request)
+        return pa.RecordBatchReader.from_batches(schema, self.read(schema, plan))
+
+    @abstractmethod
+    def translate_filter(self, predicate: exp.Expression) -> Any:
+        """The predicate in the source's language; raises Unsupported if it cannot be exact."""
+
+    @abstractmethod
+    def plan(self, request: ScanRequest) -> Plan:
+        """What to ask the source for this scan (also shown by `describe`)."""
+
+    @abstractmethod
+    def read(self, schema: pa.Schema, plan: Plan) -> Iterator[pa.RecordBatch]:
+        """The plan's answers as batches of `schema`, page by page."""
 
 
 def condition(predicate: exp.Expression, schema: pa.Schema) -> Node:

@@ -41,8 +41,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from connectors import documents, options
-from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
-from connectors.documents import Match, Unsupported
+from connectors.base import DatasetSource, ScanRequest, SourceError
+from connectors.documents import DocumentConnector, Match
 from connectors.elasticsearch.mapping import Mapped, QueryCompiler, declared, from_mappings
 from connectors.params import ElasticsearchParams
 
@@ -85,7 +85,7 @@ def _auth(params: ElasticsearchParams) -> dict[str, Any]:
     return auth
 
 
-class ElasticsearchConnector(Connector):
+class ElasticsearchConnector(DocumentConnector[Search]):
     """An index, alias or index pattern; see the module docstring for the params."""
 
     schemes: ClassVar[tuple[str, ...]] = ("elasticsearch",)
@@ -121,20 +121,6 @@ class ElasticsearchConnector(Connector):
     def schema(self) -> pa.Schema:
         return self._mapping().schema
 
-    def accepts_filter(self, predicate: exp.Expression) -> bool:
-        """Exact filters, and full-text matches: those the engine must take as applied,
-        since only the search engine can tell which documents match."""
-        try:
-            self._query(predicate)
-        except Unsupported:
-            return False
-        return True
-
-    def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
-        schema = project(self.schema(), request.projection)
-        search = self.plan(request)
-        return pa.RecordBatchReader.from_batches(schema, self._batches(schema, search))
-
     def describe(self, request: ScanRequest) -> str:
         paging = "scroll" if self._pit_missing else "point in time, else scroll"
         return f"elasticsearch {self.plan(request).text(paging)}"
@@ -155,7 +141,7 @@ class ElasticsearchConnector(Connector):
         mapped = self._mapping()
         scoring, filters = [], []
         for predicate in request.filters:
-            query = self._query(predicate)
+            query = self.translate_filter(predicate)
             (scoring if "match" in query or "multi_match" in query else filters).append(query)
         body: dict[str, Any] = {"query": _bool(scoring, filters)}
         names = list(request.projection) if request.projection is not None else mapped.schema.names
@@ -170,7 +156,9 @@ class ElasticsearchConnector(Connector):
             body["size"] = limit
         return Search(self.index, body, limit, sort)
 
-    def _query(self, predicate: exp.Expression) -> dict[str, Any]:
+    def translate_filter(self, predicate: exp.Expression) -> dict[str, Any]:
+        """Exact filters, and full-text matches: those the engine must take as applied,
+        since only the search engine can tell which documents match."""
         mapped = self._mapping()
         compiler = QueryCompiler(mapped.schema, mapped.columns)
         node = documents.condition(predicate, mapped.schema)
@@ -198,7 +186,7 @@ class ElasticsearchConnector(Connector):
 
     # --- Reading ---------------------------------------------------------------------------
 
-    def _batches(self, schema: pa.Schema, search: Search) -> Iterator[pa.RecordBatch]:
+    def read(self, schema: pa.Schema, search: Search) -> Iterator[pa.RecordBatch]:
         if search.limit == 0:
             return
         if search.single:

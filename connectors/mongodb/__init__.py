@@ -39,13 +39,11 @@ from sqlglot import exp
 from connectors import documents, options
 from connectors.base import (
     AggregateScan,
-    Connector,
     DatasetSource,
     ScanRequest,
     SourceError,
-    project,
 )
-from connectors.documents import Unsupported
+from connectors.documents import DocumentConnector, Unsupported
 from connectors.mongodb import aggregate as mongo_aggregate
 from connectors.mongodb.aggregate import Aggregation
 from connectors.mongodb.filters import FilterCompiler, all_of
@@ -90,7 +88,7 @@ def _target(source: DatasetSource) -> tuple[str, str]:
     return database, collection
 
 
-class MongoConnector(Connector):
+class MongoConnector(DocumentConnector[list[Find]]):
     """A MongoDB collection; see the module docstring for the params."""
 
     schemes: ClassVar[tuple[str, ...]] = ("mongodb",)
@@ -124,18 +122,6 @@ class MongoConnector(Connector):
                 self._schema, kinds = self._learn()
                 self._compiler = FilterCompiler(self._schema, kinds, dotted=self.options.flatten)
             return self._schema
-
-    def accepts_filter(self, predicate: exp.Expression) -> bool:
-        try:
-            self._filter(predicate)
-        except Unsupported:
-            return False
-        return True
-
-    def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
-        schema = project(self.schema(), request.projection)
-        finds = self.plan(request)
-        return pa.RecordBatchReader.from_batches(schema, self._batches(schema, finds))
 
     def describe(self, request: ScanRequest) -> str:
         where = f"{self.database}.{self.collection}"
@@ -171,7 +157,9 @@ class MongoConnector(Connector):
         (see `aggregate.py` for what fits)."""
         self.schema()
         assert self._compiler is not None
-        return mongo_aggregate.plan(select, self.schema(), self._compiler.kinds, self._filter)
+        return mongo_aggregate.plan(
+            select, self.schema(), self._compiler.kinds, self.translate_filter
+        )
 
     def _aggregate_reader(self, aggregation: Aggregation) -> pa.RecordBatchReader:
         """Run a planned aggregation: its columns are `o0, o1, …`, one per SELECT item."""
@@ -207,7 +195,7 @@ class MongoConnector(Connector):
         sorts; a top-N over a different order would return the wrong rows.
         """
         schema = self.schema()
-        conditions = [self._filter(predicate) for predicate in request.filters]
+        conditions = [self.translate_filter(predicate) for predicate in request.filters]
         projection = self._projection(schema, request.projection)
         limit = request.limit
         sort, split = self._sort(request.order_by)
@@ -219,7 +207,7 @@ class MongoConnector(Connector):
         values = all_of([*conditions, {split: {"$ne": None}}])
         return [Find(nulls, projection, sort[1:], limit), Find(values, projection, sort, limit)]
 
-    def _filter(self, predicate: exp.Expression) -> dict[str, Any]:
+    def translate_filter(self, predicate: exp.Expression) -> dict[str, Any]:
         self.schema()
         assert self._compiler is not None
         return self._compiler.compile(documents.condition(predicate, self.schema()))
@@ -293,7 +281,7 @@ class MongoConnector(Connector):
                 hint=options.close_names(self.collection, names, f"collections in {self.database}"),
             )
 
-    def _batches(self, schema: pa.Schema, finds: list[Find]) -> Iterator[pa.RecordBatch]:
+    def read(self, schema: pa.Schema, finds: list[Find]) -> Iterator[pa.RecordBatch]:
         remaining = finds[0].limit
         for find in finds:
             if remaining == 0:
