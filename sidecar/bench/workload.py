@@ -91,7 +91,7 @@ PARAM_KINDS: dict[str, type[Strict]] = {"uniform": Uniform, "choice": Choice, "s
 class Query(Strict):
     name: str = Field(pattern=IDENTIFIER)
     sql: str = Field(min_length=1)
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     params: dict[str, Param] = Field(default_factory=dict)
 
     @field_validator("params", mode="before")
@@ -162,9 +162,11 @@ def parse_query(query: Query, index: int) -> ParsedQuery:
     where = f"queries[{index}] ({query.name})"
     try:
         statements = sqlglot.parse(query.sql, read=SIDECAR_DIALECT)
-    except sqlglot.errors.ParseError as error:
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as error:
         message = str(error).splitlines()[0]
         raise WorkloadError(f"{where}: the SQL does not parse: {message}") from None
+    except RecursionError:
+        raise WorkloadError(f"{where}: the SQL nests too deeply to parse") from None
     statements = [statement for statement in statements if statement is not None]
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise WorkloadError(f"{where}: sql must be one SELECT statement")

@@ -111,6 +111,9 @@ def test_names_are_checked_against_the_config(tmp_path: Path) -> None:
         ("sql: SELECT * FROM t WHERE a = :a\n    params: {a: {uniform: [3, 1]}}", "low > high"),
         ("sql: SELECT * FROM t WHERE a = :a\n    params: {a: {sample: t}}", "<dataset>.<column>"),
         ("sql: SELECT * FROM (", "does not parse"),
+        ('sql: "SELECT \'unterminated"', "does not parse"),
+        ("sql: SELECT " + "(" * 3000 + "1" + ")" * 3000, "nests too deeply"),
+        ("sql: SELECT 1\n    weight: .inf", "finite number"),
     ],
 )
 def test_a_bad_workload_says_what_is_wrong_in_one_line(
