@@ -29,7 +29,7 @@ from sidecar.engine.dialect import datafusion_sql
 from sidecar.engine.executor import QueryResult, Sessions
 from sidecar.engine.grouping import GroupedQuery
 from sidecar.engine.interrupt import checkpoint
-from sidecar.engine.lookups import LOOKUP_SHARE, LookupResult, Lookups, written_value
+from sidecar.engine.lookups import LOOKUP_SHARE, LOOP_ROWS, LookupResult, Lookups, written_value
 from sidecar.engine.memory import TableConnector
 from sidecar.engine.params import bind, parameter_count
 from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan
@@ -143,15 +143,17 @@ class Engine:
     ) -> LookupResult | None:
         """`query`'s answer when a key index gives it at once (a keyed lookup on a copy whose
         plan is kept, lookups.py): nothing is parsed, planned or waited for, so a server on an
-        event loop may call this there, and hand only the other statements to a thread."""
+        event loop may call this there, and hand only the other statements to a thread. A
+        lookup gathering more than LOOP_ROWS rows is left to the thread too."""
         grant = self.access.grant(identity)
-        return self._lookup(self.plans.shape(sql, grant, parameters), parameters)
+        return self._lookup(self.plans.shape(sql, grant, parameters), parameters, most=LOOP_ROWS)
 
     def _lookup(
         self,
         shape: tuple[str, str, tuple[str, ...]],
         parameters: Sequence[Any],
         written: Sequence[exp.Expression] | None = None,
+        most: int | None = None,
     ) -> LookupResult | None:
         template = self.plans.template(shape)
         if template is None or template.lookup is None:
@@ -169,7 +171,7 @@ class Engine:
             if not isinstance(node, exp.Literal):
                 return None
             values.append(written_value(node))
-        answer = self.lookups.answer(template.lookup, template.schema, values)
+        answer = self.lookups.answer(template.lookup, template.schema, values, most)
         # The plan's stamp is checked once the index is known current: after a refresh the
         # copy's schema is read from DuckDB, which the index's rebuild does, not this caller.
         if answer is None or not template.current(self.catalog):

@@ -39,6 +39,10 @@ log = logging.getLogger("sidecar.engine")
 CLAUSES = {"expressions", "from_", "where"}
 LOOKUP_SHARE = 8  # the key indexes may hold runtime.memory_limit / LOOKUP_SHARE
 STRING_BYTES = 64  # a key index's estimate of one string value, before it is built
+# The most rows a lookup answered on an event loop may gather (engine.lookup): more is a copy
+# of that many rows (an IN list over a column with few distinct values: 120 ms for 1M rows)
+# that would hold every other client of the loop; the general path answers it on a thread.
+LOOP_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -136,16 +140,21 @@ class KeyIndex:
         strings = self.keys.dtype == object
         self.nbytes = self.rows.nbytes + self.keys.nbytes + (len(self.keys) * 50 if strings else 0)
 
-    def find(self, values: Sequence[Any]) -> pa.RecordBatch:
-        """The rows whose key equals one of `values`, in key order, each row once."""
+    def find(self, values: Sequence[Any], most: int | None = None) -> pa.RecordBatch | None:
+        """The rows whose key equals one of `values`, in key order, each row once; None when
+        they are more than `most`."""
         wanted = sorted({value for value in values if value is not None})
         if len(wanted) == 1:
             start = int(np.searchsorted(self.keys, wanted[0], "left"))
             stop = int(np.searchsorted(self.keys, wanted[0], "right"))
+            if most is not None and stop - start > most:
+                return None
             return self.rows.slice(start, stop - start)
         probe = np.array(wanted, dtype=self.keys.dtype)
         starts = np.searchsorted(self.keys, probe, "left")
         stops = np.searchsorted(self.keys, probe, "right")
+        if most is not None and int((stops - starts).sum()) > most:
+            return None
         rows = [np.arange(a, b) for a, b in zip(starts, stops, strict=True) if b > a]
         return self.rows.take(np.concatenate(rows)) if rows else self.rows.slice(0, 0)
 
@@ -195,10 +204,11 @@ class Lookups:
         self._builders: set[threading.Thread] = set()
 
     def answer(
-        self, lookup: Lookup, schema: pa.Schema, values: Sequence[Any]
+        self, lookup: Lookup, schema: pa.Schema, values: Sequence[Any], most: int | None = None
     ) -> LookupResult | None:
-        """The rows for the key `values`, or None when the index is not there (yet) or a
-        value is not one the index can compare: the general path answers then."""
+        """The rows for the key `values`, or None when the index is not there (yet), a value
+        is not one the index can compare or the rows are more than `most`: the general path
+        answers then."""
         entry = self.catalog.datasets.get(lookup.dataset)
         if entry is None:
             return None
@@ -208,7 +218,9 @@ class Lookups:
             return None
         if not all(index.comparable(value) for value in values):
             return None
-        rows = index.find(values)
+        rows = index.find(values, most)
+        if rows is None:
+            return None
         columns = [rows.column(index.positions[name]) for name in lookup.columns]
         try:
             arrays = [

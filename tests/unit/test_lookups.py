@@ -20,9 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from policies.access import unrestricted
-from policies.identity import Identity
+from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
+from sidecar.engine import engine as engine_module
 from sidecar.engine.lookups import LookupResult
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway import Gateway, QueryRequest
@@ -162,6 +163,19 @@ def test_closing_the_engine_waits_for_the_index_being_built(tmp_path: Path) -> N
     assert any(t.name == "key-index-ta" for t in threading.enumerate())
     engine.close()
     assert not any(t.name == "key-index-ta" for t in threading.enumerate())
+
+
+def test_a_lookup_gathering_many_rows_is_not_answered_on_the_loop(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """engine.lookup runs on the pg event loop: an IN list over a column with few distinct
+    values gathers a copy of many rows, which the thread's path (engine.query) answers."""
+    sql = "SELECT id, code FROM ta WHERE code IN ($1, $2)"
+    indexed(engine, sql, ["c1", "c2"])
+    monkeypatch.setattr(engine_module, "LOOP_ROWS", 50)
+    assert engine.lookup(sql, ["c1", "c2"], ANONYMOUS_IDENTITY) is None  # about 84 rows
+    assert engine.lookup(sql, ["c1", "nothing"], ANONYMOUS_IDENTITY) is not None  # about 42
+    same(*both(engine, sql, ["c1", "c2"]))
 
 
 def test_in_lists_give_each_row_once(engine: Engine) -> None:
