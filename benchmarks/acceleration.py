@@ -21,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import wall_times
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from tests.peers.mariadb import MariaDB, running
@@ -62,13 +63,7 @@ def engine(server: MariaDB, root: Path, accelerated: bool) -> Engine:
 
 
 def timed(engine: Engine, sql: str, params: list[Any], repeats: int) -> list[float]:
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in engine.query(sql, params):
-            pass
-        samples.append(time.perf_counter() - started)
-    return samples
+    return wall_times(lambda: sum(1 for _ in engine.query(sql, params)), repeats)
 
 
 def questions(server: MariaDB) -> int:

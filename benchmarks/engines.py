@@ -92,15 +92,6 @@ def build(root: Path, engine: str, mode: str, settings: dict[str, Any]) -> Engin
     return built
 
 
-def timed(run: Callable[[], object], repeats: int) -> list[float]:
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
 def drain(engine: Engine, sql: str, parameters: list[Any]) -> int:
     return sum(batch.num_rows for batch in engine.query(sql, parameters))
 

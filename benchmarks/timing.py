@@ -12,6 +12,16 @@ from collections.abc import Callable, Mapping
 Run = Callable[[str], int]  # runs a statement, returns its row count
 
 
+def wall_times(run: Callable[[], object], repeats: int) -> list[float]:
+    """Seconds: the wall time of each of `repeats` calls of `run`, in order."""
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
 def point_p50(
     sides: Mapping[str, Run], sql: str, queries: int, warmup: int = 20
 ) -> dict[str, float]:
