@@ -28,14 +28,17 @@ def orders_table(rows: int) -> pa.Table:
     )
 
 
-def file_config(root: Path, datasets: list[dict[str, Any]]) -> tuple[Path, int]:
-    """`root/sidecar.yaml` serving `datasets` (files under `root`) on a free HTTP port, with the
-    results cache off so that every query is run; its path and the port."""
+def file_config(
+    root: Path, datasets: list[dict[str, Any]], **runtime: dict[str, Any]
+) -> tuple[Path, int]:
+    """`root/sidecar.yaml` serving `datasets` (files under `root`) on a free HTTP port, with
+    `runtime` settings besides (e.g. `results_cache={"enabled": False}` so that every query
+    runs); its path and the HTTP port."""
     port = free_port()
     config = {
         "version": 1,
         "name": "bench",
-        "runtime": {"http": {"port": port}, "results_cache": {"enabled": False}},
+        "runtime": {"http": {"port": port}, **runtime},
         "datasets": datasets,
     }
     path = root / "sidecar.yaml"

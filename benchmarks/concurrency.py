@@ -102,6 +102,7 @@ def sidecar_config(root: Path, table: pa.Table) -> tuple[Path, int]:
             {"from": "file:tl.parquet", "name": "tl"},
             {"from": "file:t.parquet", "name": "ta", "acceleration": {"primary_key": "id"}},
         ],
+        results_cache={"enabled": False},
     )
 
 

@@ -27,7 +27,6 @@ import multiprocessing
 import statistics
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import orders_table
+from benchmarks.common import file_config, orders_table
 from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight.commands import pack
 from tests.process import SidecarProcess, free_port
@@ -128,22 +127,20 @@ def main() -> None:
         pq.write_table(table, path, row_group_size=ROW_GROUP)
         feather.write_feather(table, root / "orders.arrow", chunksize=BATCH_ROWS)
         del table
-        http_port = free_port()
-        (root / "sidecar.yaml").write_text(
-            textwrap.dedent(
-                f"""
-                version: 1
-                runtime: {{http: {{port: {http_port}}}, pg: {{port: 0, enabled: false}}}}
-                datasets:
-                  - {{from: "file:orders.parquet", name: orders}}
-                  - {{from: "file:orders.arrow", name: orders_hot}}
-                  - from: "file:orders.parquet"
-                    name: orders_mem
-                    acceleration: {{engine: arrow}}
-                """
-            )
+        config, http_port = file_config(
+            root,
+            [
+                {"from": "file:orders.parquet", "name": "orders"},
+                {"from": "file:orders.arrow", "name": "orders_hot"},
+                {
+                    "from": "file:orders.parquet",
+                    "name": "orders_mem",
+                    "acceleration": {"engine": "arrow"},
+                },
+            ],
+            pg={"port": 0, "enabled": False},
         )
-        sidecar = SidecarProcess(root / "sidecar.yaml")
+        sidecar = SidecarProcess(config)
         sidecar.start(http_port)
         peers = {}
         context = multiprocessing.get_context("spawn")

@@ -69,6 +69,7 @@ def write_data(root: Path, rows: int) -> tuple[Path, int]:
             {"from": "file:t.parquet", "name": "t"},
             {"from": "file:t.parquet", "name": "ta", "acceleration": {"primary_key": "id"}},
         ],
+        results_cache={"enabled": False},
     )
 
 

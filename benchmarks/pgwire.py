@@ -33,10 +33,10 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import file_config
 from tests.process import SidecarProcess, free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -106,15 +106,10 @@ def postgres(root: Path, table: pa.Table) -> Iterator[str]:
 @contextmanager
 def sidecar(root: Path, table: pa.Table) -> Iterator[str]:
     pq.write_table(table, root / "t.parquet", row_group_size=128 * 1024)
-    http = free_port()
-    config = {
-        "version": 1,
-        "name": "bench",
-        "runtime": {"http": {"port": http}, "flight": {"port": 0, "enabled": False}},
-        "datasets": [{"from": "file:t.parquet", "name": "t"}],
-    }
-    (root / "sidecar.yaml").write_text(yaml.safe_dump(config))
-    process = SidecarProcess(root / "sidecar.yaml")
+    config, http = file_config(
+        root, [{"from": "file:t.parquet", "name": "t"}], flight={"port": 0, "enabled": False}
+    )
+    process = SidecarProcess(config)
     process.start(http)
     try:
         yield f"host=127.0.0.1 port={process.pg_port} user=bench dbname=bench"
