@@ -60,7 +60,7 @@ class StreamDataset(ds.Dataset):
     ) -> ds.Scanner:
         """Called while DataFusion plans: an empty scanner, so planning never touches the source."""
         empty = pa.RecordBatchReader.from_batches(self._schema, iter(()))
-        return ds.Scanner.from_batches(empty, columns=columns, filter=filter)
+        return ds.Scanner.from_batches(empty, columns=columns, filter=expression(filter))
 
     def get_fragments(self, filter: pc.Expression | None = None) -> list[ConnectorFragment]:
         return [ConnectorFragment(self)]
@@ -207,4 +207,10 @@ class ConnectorFragment:
         **_: object,
     ) -> ds.Scanner:
         reader = self.dataset.open(columns)
-        return ds.Scanner.from_batches(reader, columns=columns, filter=filter)
+        return ds.Scanner.from_batches(reader, columns=columns, filter=expression(filter))
+
+
+def expression(filter: pc.Expression | pa.Scalar | None) -> pc.Expression | None:
+    """DataFusion's filter as an expression: a predicate it folded to a constant (`x = 3 AND
+    x = 4` on a masked column) arrives as a bare scalar, which pyarrow's scanner refuses."""
+    return pc.scalar(filter.as_py()) if isinstance(filter, pa.Scalar) else filter

@@ -243,6 +243,14 @@ def test_a_predicate_on_a_masked_column_sees_the_masked_value(engine: Engine) ->
     assert [f.sql() for f in plan.scans[0].request.filters] == []  # never sent to the source
 
 
+def test_a_contradiction_on_a_masked_column_is_no_rows(engine: Engine) -> None:
+    """DataFusion folds `x = 1 AND x = 2` to a constant, handed to the masked scan as a bare
+    scalar: no rows, not an internal error."""
+    for where in ("amount = 3 AND amount = 4", "name = 'a' AND name = 'b'"):
+        table = "orders" if where.startswith("amount") else "customers"
+        assert rows(engine, f"SELECT count(*) AS n FROM {table} WHERE {where}") == [{"n": 0}]
+
+
 def test_hash_stays_joinable_and_groupable(engine: Engine) -> None:
     pairs = "SELECT a.id AS a, b.id AS b FROM customers a JOIN customers b ON a.email = b.email "
     assert rows(engine, pairs + "AND a.id < b.id") == [{"a": 1, "b": 5}]
