@@ -396,6 +396,14 @@ def key_range(filters: Sequence[exp.Expression]) -> KeyRange | None:
 
 
 def _search(values: np.ndarray, value: int | float, side: Literal["left", "right"]) -> int:
+    """Where `value` goes in the sorted integers `values`. An integer is searched as one of
+    their own type: numpy would compare a Python int with uint64 values as floats, which
+    cannot tell 2**63 from 2**63 + 1000."""
+    if isinstance(value, int) and values.dtype.kind in "iu":
+        limits = np.iinfo(values.dtype)
+        if value < limits.min or value > limits.max:
+            return 0 if value < limits.min else len(values)
+        value = values.dtype.type(value)
     return int(np.searchsorted(values, value, side))
 
 

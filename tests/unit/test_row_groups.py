@@ -270,3 +270,15 @@ def test_lookups_answer_as_the_scanner_does(tmp_path: Path, decoded: DecodedGrou
     finally:
         engine.close()
     assert decoded.counters.kept_groups > 0
+
+
+def test_a_sorted_uint64_key_is_searched_exactly(tmp_path: Path, decoded: DecodedGroups) -> None:
+    """Keys past 2**63: numpy compares a Python int with uint64 values as floats, which do not
+    tell 2**63 from 2**63 + 1000."""
+    keys = [2**63 + i * 1000 for i in range(GROUP)]
+    pq.write_table(pa.table({"id": pa.array(keys, pa.uint64())}), tmp_path / "t.parquet")
+    source = connector(tmp_path / "t.parquet")
+    assert ids(source, f"id > {2**63 - 1}") == keys
+    assert ids(source, f"id = {2**63 + 1000}") == [2**63 + 1000]
+    assert ids(source, f"id <= {2**63 + 1000}") == keys[:2]
+    assert ids(source, "id < 0") == []
