@@ -4,7 +4,10 @@ Both hold the same 1M-row table (int8, float8, text, timestamp): the sidecar as 
 PostgreSQL as a heap table with a primary key. Measured with psycopg 3:
 
 - rows/s for `SELECT * FROM t`, text results and binary results (best of --repeats);
-- p50/p99 latency of a point lookup `SELECT * FROM t WHERE id = %s` (extended protocol).
+- p50/p99 latency of a point lookup `SELECT * FROM <table> WHERE id = %s` (extended protocol),
+  on the sidecar's three layouts of the same rows: the Parquet file `t` (128k-row groups), the
+  same rows sorted with a page index `tp`, and a DuckDB-accelerated copy `ta` with
+  `primary_key: id`; PostgreSQL's lookup is on its primary key.
 
 PostgreSQL runs as the `postgres` user (initdb refuses root) in its own data directory on a free
 port and is stopped at the end. Ratios are what to compare across machines.
@@ -41,7 +44,8 @@ from tests.process import SidecarProcess, free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SCAN = "SELECT * FROM t"
-LOOKUP = "SELECT * FROM t WHERE id = %s"
+LOOKUP = "SELECT * FROM {table} WHERE id = %s"
+LAYOUTS = {"t": "Parquet", "tp": "Parquet, page index", "ta": "DuckDB copy"}
 
 
 def make_table(rows: int) -> pa.Table:
@@ -106,9 +110,13 @@ def postgres(root: Path, table: pa.Table) -> Iterator[str]:
 @contextmanager
 def sidecar(root: Path, table: pa.Table) -> Iterator[str]:
     pq.write_table(table, root / "t.parquet", row_group_size=128 * 1024)
-    config, http = file_config(
-        root, [{"from": "file:t.parquet", "name": "t"}], flight={"port": 0, "enabled": False}
-    )
+    pq.write_table(table, root / "tp.parquet", row_group_size=128 * 1024, write_page_index=True)
+    datasets = [
+        {"from": "file:t.parquet", "name": "t"},
+        {"from": "file:tp.parquet", "name": "tp"},
+        {"from": "file:t.parquet", "name": "ta", "acceleration": {"primary_key": "id"}},
+    ]
+    config, http = file_config(root, datasets, flight={"port": 0, "enabled": False})
     process = SidecarProcess(config)
     process.start(http)
     try:
@@ -128,13 +136,14 @@ def scan_rate(dsn: str, binary: bool, repeats: int) -> tuple[float, int]:
     return rows / best, rows
 
 
-def lookup_latency(dsn: str, lookups: int, rows: int) -> tuple[float, float]:
+def lookup_latency(dsn: str, lookups: int, rows: int, table: str = "t") -> tuple[float, float]:
     rng = random.Random(11)
     samples = []
+    sql = LOOKUP.format(table=table)
     with psycopg.connect(dsn, autocommit=True) as connection:
         for index in range(lookups + 20):
             started = time.perf_counter()
-            found = connection.execute(LOOKUP, [rng.randrange(rows)]).fetchall()
+            found = connection.execute(sql, [rng.randrange(rows)]).fetchall()
             if index >= 20:
                 samples.append(time.perf_counter() - started)
             assert len(found) == 1
@@ -142,12 +151,15 @@ def lookup_latency(dsn: str, lookups: int, rows: int) -> tuple[float, float]:
     return cuts[49] * 1000, cuts[98] * 1000
 
 
-def measure(dsn: str, args: argparse.Namespace) -> dict[str, float]:
+def measure(dsn: str, args: argparse.Namespace, tables: tuple[str, ...]) -> dict[str, float]:
     text, rows = scan_rate(dsn, False, args.repeats)
     binary, _ = scan_rate(dsn, True, args.repeats)
     assert rows == args.rows
-    p50, p99 = lookup_latency(dsn, args.lookups, args.rows)
-    return {"text": text, "binary": binary, "p50": p50, "p99": p99}
+    figures = {"text": text, "binary": binary}
+    for table in tables:
+        p50, p99 = lookup_latency(dsn, args.lookups, args.rows, table)
+        figures |= {f"{table} p50": p50, f"{table} p99": p99}
+    return figures
 
 
 def report(ours: dict[str, float], theirs: dict[str, float], rows: int) -> None:
@@ -157,9 +169,11 @@ def report(ours: dict[str, float], theirs: dict[str, float], rows: int) -> None:
     for key, label in (("text", "SELECT * rows/s, text"), ("binary", "SELECT * rows/s, binary")):
         print(f"| {label} | {ours[key] / 1e6:.2f} M | {theirs[key] / 1e6:.2f} M | "
               f"{ours[key] / theirs[key]:.2f}x |")  # fmt: skip
-    for key, label in (("p50", "point lookup p50"), ("p99", "point lookup p99")):
-        print(f"| {label} | {ours[key]:.2f} ms | {theirs[key]:.2f} ms | "
-              f"{ours[key] / theirs[key]:.1f}x slower |")  # fmt: skip
+    for table, layout in LAYOUTS.items():
+        for cut in ("p50", "p99"):
+            mine, peer = ours[f"{table} {cut}"], theirs[f"t {cut}"]
+            print(f"| point lookup {cut}, {layout} | {mine:.2f} ms | {peer:.2f} ms | "
+                  f"{mine / peer:.1f}x slower |")  # fmt: skip
 
 
 def main() -> None:
@@ -174,9 +188,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with sidecar(root, table) as dsn:
-            ours = measure(dsn, args)
+            ours = measure(dsn, args, tuple(LAYOUTS))
         with postgres(root, table) as dsn:
-            theirs = measure(dsn, args)
+            theirs = measure(dsn, args, ("t",))
     report(ours, theirs, args.rows)
 
 

@@ -76,16 +76,27 @@ class Lookup:
         table = statement.args["from_"].this
         if not isinstance(table, exp.Table) or table.name != pushed.connector.table().name:
             return None
-        columns = []
-        for projection in statement.expressions:
-            column = projection.this if isinstance(projection, exp.Alias) else projection
-            if not isinstance(column, exp.Column) or column.name not in scan.schema.names:
-                return None
-            columns.append(column.name)
+        columns = _answered(statement.expressions, scan.schema.names)
+        if columns is None:
+            return None
         found = _keyed(statement.args["where"].this)
         if found is None or found[0] not in keys:
             return None
         return cls(scan.relation.lower(), found[0], tuple(columns), found[1])
+
+
+def _answered(projections: list[exp.Expression], names: Sequence[str]) -> list[str] | None:
+    """The copy's columns a select list answers, in its order (`*` is every column, as agents
+    write it most), or None when it computes anything."""
+    if len(projections) == 1 and isinstance(projections[0], exp.Star):
+        return list(names)
+    columns = []
+    for projection in projections:
+        column = projection.this if isinstance(projection, exp.Alias) else projection
+        if not isinstance(column, exp.Column) or column.name not in names:
+            return None
+        columns.append(column.name)
+    return columns
 
 
 def _keyed(condition: exp.Expression) -> tuple[str, tuple[int, ...]] | None:

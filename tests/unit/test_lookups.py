@@ -116,6 +116,15 @@ def test_lookups_by_primary_key_answer_as_the_general_path(engine: Engine) -> No
         assert fast.num_rows == (1 if key % 2 == 0 and key < 2 * ROWS else 0)
 
 
+def test_select_star_is_a_lookup_of_every_column(engine: Engine) -> None:
+    sql = "SELECT * FROM ta WHERE id = $1"
+    indexed(engine, sql, [2])
+    for key in (0, 2, 3, 798, 10**6):
+        fast, general = both(engine, sql, [key])
+        same(fast, general)
+        assert fast.schema.names == engine.query("SELECT * FROM ta LIMIT 0", []).schema.names
+
+
 def test_aliases_reordered_columns_and_written_literals(engine: Engine) -> None:
     sql = "SELECT price AS p, id, at AS moment FROM ta WHERE 44 = id"
     indexed(engine, sql, [])
