@@ -417,10 +417,13 @@ class FileConnector(Connector):
         """A file to scan; its size comes from the listing, so no request asks for it again.
 
         A Parquet file's fragment is kept while the listing shows it unchanged (size and
-        modification time): it holds the footer once read, so a point lookup does not read and
-        parse the footer again before the row-group statistics can skip what it does not need.
+        modification time, and for a local file its inode and status-change time, which a file
+        replaced by one of the same size and modification time changes): it holds the footer
+        once read, so a point lookup does not read and parse the footer again before the
+        row-group statistics can skip what it does not need.
         """
-        key = (entry.path, entry.size, entry.mtime_ns, str(partition))
+        local = None if self.store.remote else Version.of_local(entry.path)
+        key = (entry.path, entry.size, entry.mtime_ns, local, str(partition))
         kept = self._fragments.get(key) if fmt == "parquet" else None
         if kept is not None:
             return kept
@@ -519,7 +522,7 @@ class FileConnector(Connector):
         if not all(DECODED.kept(version, groups, needed) for version, _, groups in reads):
             asked = [DECODED.asked_before(version, groups) for version, _, groups in reads]
             if not (all(asked) and DECODED.room(size)):
-                files_read = [(v.path, v.size, v.mtime_ns) for v, _, _ in reads]
+                files_read = [version for version, _, _ in reads]
                 paged = self._lookups.scan(
                     files_read, schema, columns, request.filters, request.limit
                 )

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from connectors.base import SourceError
+from connectors.row_groups import Version
 
 if TYPE_CHECKING:
     from datafusion import DataFrame, SessionContext
@@ -42,19 +43,19 @@ class ParquetLookups:
 
     def __init__(self) -> None:
         self._ctx: SessionContext | None = None
-        self._tables: dict[tuple[str, int, int], str] = {}
-        self._indexes: dict[tuple[str, int, int], frozenset[str]] = {}
+        self._tables: dict[Version, str] = {}
+        self._indexes: dict[Version, frozenset[str]] = {}
         self._lock = threading.Lock()
 
     def scan(
         self,
-        files: Sequence[tuple[str, int, int]],
+        files: Sequence[Version],
         schema: pa.Schema,
         columns: Sequence[str],
         filters: Sequence[exp.Expression],
         limit: int | None,
     ) -> Iterator[pa.RecordBatch] | None:
-        """The rows of `files` (path, size, modification time) that pass `filters`, holding
+        """The rows of `files` (each at its version) that pass `filters`, holding
         `columns` of the dataset's `schema`; None when DataFusion should not read them (it would
         read a column as another type than pyarrow does, say)."""
         if not files or not columns or not filters:
@@ -65,7 +66,7 @@ class ParquetLookups:
         if not all(self._indexed(file, filtered) for file in files):
             return None
         try:
-            tables = [self._table(*file) for file in files]
+            tables = [self._table(file) for file in files]
             projection = ", ".join(_quote(name) for name in columns)
             where = " AND ".join(f"({predicate.sql(dialect='postgres')})" for predicate in filters)
             sql = " UNION ALL ".join(f"SELECT {projection} FROM {t} WHERE {where}" for t in tables)
@@ -79,12 +80,12 @@ class ParquetLookups:
             return None
         return _batches(frame)
 
-    def _indexed(self, file: tuple[str, int, int], columns: set[str]) -> bool:
+    def _indexed(self, file: Version, columns: set[str]) -> bool:
         """Whether the file has a page index or a bloom filter on one of `columns` (per file
         version, read from its footer once)."""
         found = self._indexes.get(file)
         if found is None:
-            metadata = pq.read_metadata(file[0])
+            metadata = pq.read_metadata(file.path)
             found = frozenset(
                 metadata.schema.column(i).path
                 for group in range(metadata.num_row_groups)
@@ -112,20 +113,24 @@ class ParquetLookups:
             self._ctx = SessionContext(config)
         return self._ctx
 
-    def _table(self, path: str, size: int, mtime_ns: int) -> str:
-        """The file's table, registered when first read or changed since."""
-        key = (path, size, mtime_ns)
+    def _table(self, version: Version) -> str:
+        """The file's table, registered when first read or changed since (a file replaced by
+        one of the same size and modification time is another version: its inode or
+        status-change time differs)."""
         with self._lock:
-            name = self._tables.get(key)
+            name = self._tables.get(version)
             if name is None:
-                stale = [
-                    k for k in self._tables if k[0] == path or len(self._tables) >= KEPT_TABLES
-                ]
-                for old in stale:
-                    self._context().deregister_table(self._tables.pop(old))
+                if any(kept.path == version.path for kept in self._tables):
+                    # DataFusion's own footer and statistics caches know a file by its path,
+                    # size and modification time: a changed file needs a context without them.
+                    self._ctx = None
+                    self._tables.clear()
+                elif len(self._tables) >= KEPT_TABLES:
+                    for kept in list(self._tables):
+                        self._context().deregister_table(self._tables.pop(kept))
                 name = f"file_{next(_names)}"
-                self._context().register_parquet(name, path)
-                self._tables[key] = name
+                self._context().register_parquet(name, version.path)
+                self._tables[version] = name
         return name
 
 

@@ -135,19 +135,31 @@ def test_a_file_rewritten_in_place_is_read_anew(tmp_path: Path, decoded: Decoded
     assert {key[0].mtime_ns for key in decoded._chunks} == {later}  # the old version let go
 
 
+LAYOUTS = {
+    "plain": ("t.parquet", {}),
+    # a partitioned folder is read by the dataset scanner, whose fragments keep the footer
+    "partitioned": ("t/part=1/data.parquet", {}),
+    # a page index sends the first lookups to DataFusion's reader, with its own table registry
+    "page index": ("t.parquet", {"write_page_index": True}),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("how", ["renamed over it", "rewritten in place"])
 def test_a_file_replaced_keeping_its_size_and_mtime_is_read_anew(
-    tmp_path: Path, decoded: DecodedGroups, how: str
+    tmp_path: Path, decoded: DecodedGroups, how: str, layout: str
 ) -> None:
     """`rsync -t`, `cp -p` then a rename, an unpacked archive: the new file has the old one's
     size and modification time, and its rows must still be the ones read."""
-    path = tmp_path / "t.parquet"
-    plain = {"row_group_size": GROUP, "compression": "none", "use_dictionary": False}
+    name, written = LAYOUTS[layout]
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plain = {"row_group_size": GROUP, "compression": "none", "use_dictionary": False, **written}
     pq.write_table(table(), path, **plain)
     before = os.stat(path)
-    source = connector(path)
+    source = connector(tmp_path / name.split("/")[0])
     assert ids(source, "id = 7") == [7]
-    target = tmp_path / "new.parquet" if how == "renamed over it" else path
+    target = path.with_name("new.parquet.tmp") if how == "renamed over it" else path
     pq.write_table(table(offset=100), target, **plain)
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
     if target != path:
