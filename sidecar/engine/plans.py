@@ -345,19 +345,33 @@ def completed(node: exp.Expression) -> exp.Expression:
 
 def marked(tree: exp.Expression) -> exp.Expression:
     """A copy of `tree` with each parameter's literal replaced by its marker."""
-    copy = tree.copy()
-    for node in _slotted(copy):
-        checkpoint()
-        node.replace(exp.Var(this=f"{MARKER}{node.meta[SLOT]}__"))
-    return copy
+    return _replaced(tree, lambda index: exp.Var(this=f"{MARKER}{index}__"))
 
 
 def substituted(tree: exp.Expression, nodes: dict[int, exp.Expression]) -> exp.Expression:
     """A copy of `tree` with each parameter's literal replaced by the one in `nodes`."""
+    return _replaced(tree, lambda index: nodes[index].copy())
+
+
+def _replaced(tree: exp.Expression, new: Callable[[int], exp.Expression]) -> exp.Expression:
+    """A copy of `tree` with each parameter's literal replaced by `new(its slot)`. A literal in
+    a list (an IN list's terms) is replaced by setting the whole list once: sqlglot's
+    `replace` renumbers every sibling of the node it replaces, quadratic in the list's length
+    (a 2,000-term IN list took seconds)."""
     copy = tree.copy()
+    lists: dict[tuple[int, str], tuple[exp.Expression, str, list[Any]]] = {}
     for node in _slotted(copy):
         checkpoint()
-        node.replace(nodes[node.meta[SLOT]].copy())
+        parent, key = node.parent, node.arg_key
+        if parent is None:
+            continue
+        if node.index is None:
+            parent.set(key, new(node.meta[SLOT]))
+            continue
+        _, _, siblings = lists.setdefault((id(parent), key), (parent, key, list(parent.args[key])))
+        siblings[node.index] = new(node.meta[SLOT])
+    for parent, key, siblings in lists.values():
+        parent.set(key, siblings)
     return copy
 
 

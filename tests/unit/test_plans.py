@@ -9,11 +9,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from policies.identity import Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
-from sidecar.engine.plans import kind
+from sidecar.engine.plans import MARKER, kind, lift, marked, substituted
 
 ROWS = 1000
 SRE = Identity("sre", {"country": "DE"})
@@ -198,3 +200,37 @@ def test_literals_written_in_the_text_share_one_plan(engine: Engine, name: str) 
     assert rows(engine, f"SELECT id FROM {name} WHERE id = 5.5", []) == []
     assert rows(engine, f"SELECT id FROM {name} ORDER BY id LIMIT 2", []) == [{"id": 0}, {"id": 1}]
     assert rows(engine, f"SELECT id FROM {name} ORDER BY id LIMIT 1", []) == [{"id": 0}]
+
+
+def test_keeping_a_plan_is_linear_in_an_in_lists_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sqlglot's `replace` renumbers every sibling of the node it replaces: slot by slot, two
+    2,000-term IN lists spent 6 s keeping their plan. Marking and substituting a list's
+    literals renumbers each term a few times (it renumbered the list once per term)."""
+    renumbered = []
+    set_parent = exp.Expression._set_parent
+
+    def counted(self: exp.Expression, key: str, value: object, index: int | None = None) -> None:
+        renumbered.append(len(value) if isinstance(value, list) else 1)
+        set_parent(self, key, value, index)
+
+    terms = 2000
+    tree = sqlglot.parse_one(f"SELECT x FROM t WHERE x IN ({', '.join(map(str, range(terms)))})")
+    lift(tree, 0)
+    nodes = {slot: exp.Literal.number(slot * 2) for slot in range(1, terms + 1)}
+    monkeypatch.setattr(exp.Expression, "_set_parent", counted)
+    texts = marked(tree).sql(), substituted(tree, nodes).sql()
+    monkeypatch.undo()
+    assert sum(renumbered) < 10 * terms  # copies included; it was terms * terms
+    assert texts[0].count(MARKER) == terms and f"{MARKER}{terms}__)" in texts[0]
+    assert texts[1].endswith(f"IN ({', '.join(str(2 * i) for i in range(1, terms + 1))})")
+
+
+@pytest.mark.parametrize("name", ["t", "ta"])
+def test_long_in_lists_share_one_plan(engine: Engine, name: str) -> None:
+    hits = engine.plans.hits
+    for offset in (0, 1):
+        first = ", ".join(str(i * 3 + offset) for i in range(400))
+        second = ", ".join(str(i * 2 + offset + 2000) for i in range(400))
+        sql = f"SELECT count(*) AS n FROM {name} WHERE id IN ({first}) OR id IN ({second})"
+        assert rows(engine, sql, []) == [{"n": 334 if offset == 0 else 333}]
+    assert engine.plans.hits == hits + 1
