@@ -34,6 +34,8 @@ from sidecar.servers import formats
 MAX_CELL = 200
 MAX_CHARS = 6000
 MAX_CATALOG_ROWS = 10_000
+MAX_NAME = 255  # longer than any table name; such a name is refused, not echoed whole
+ECHOED = 64  # characters of a refused name an error repeats
 EXPLAIN = re.compile(r"\s*EXPLAIN\s+(ANALYZE\s+)?", re.IGNORECASE)
 
 
@@ -267,6 +269,12 @@ def _relation(name: str) -> exp.Table:
         raise SidecarError(
             ErrorCode.INVALID_REQUEST,
             "a table name is needed",
+            hint="call list_datasets for the table names",
+        )
+    if len(name) > MAX_NAME:
+        raise SidecarError(
+            ErrorCode.UNDEFINED_TABLE,
+            f"no table is named {name[:ECHOED]!r}... ({len(name)} characters)",
             hint="call list_datasets for the table names",
         )
     return exp.Table(this=exp.to_identifier(name, quoted=True))

@@ -199,6 +199,8 @@ def test_tool_errors_go_back_to_the_model(tools: ModelTools) -> None:
     assert not ok and "not valid JSON" in garbled["error"]["message"]
     missing, ok = call(tools, "table_schema", {})
     assert not ok and "needs a 'table'" in missing["error"]["message"]
+    huge, ok = call(tools, "table_schema", {"table": "x" * 100_000})
+    assert not ok and len(json.dumps(huge)) < 500 and "100000 characters" in json.dumps(huge)
     stranger, ok = call(tools, "rm_rf", {})
     assert not ok and "unknown tool" in stranger["error"]["message"]
 
