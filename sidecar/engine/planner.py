@@ -330,9 +330,12 @@ class Planner:
     ) -> None:
         """The unknown column and the ones the caller can see: its tables' and its views'
         columns, never those of the datasets beneath a view."""
-        visible = [(scan.alias, scan.schema.names) for scan in scans if scan.view is None] + [
-            (alias, (self.catalog.view_schema(view.lower(), unrestricted()) or pa.schema([])).names)
+        described = {
+            alias: self.catalog.view_schema(view.lower(), unrestricted())
             for alias, view in views.items()
+        }
+        visible = [(scan.alias, scan.schema.names) for scan in scans if scan.view is None] + [
+            (alias, (schema or pa.schema([])).names) for alias, schema in described.items()
         ]
         unjoinable = UNJOINABLE.search(str(error))
         if unjoinable:
@@ -341,6 +344,15 @@ class Planner:
         if not match:
             return
         column = match.group(1) or match.group(2)
+        broken = sorted(views[alias] for alias, schema in described.items() if schema is None)
+        if broken and not any(column in names for _, names in visible):
+            raise SidecarError(
+                ErrorCode.UNDEFINED_COLUMN,
+                f'view "{broken[0]}" cannot be read: its definition refers to column "{column}", '
+                "which its tables do not have",
+                hint="the view is broken in the sidecar's configuration, not in this query: its "
+                "operator fixes it (`sidecar config check --connect` locates it)",
+            )
         candidates = sorted({f"{alias}.{column}" for alias, names in visible if column in names})
         if len(candidates) > 1:
             raise SidecarError(

@@ -248,6 +248,30 @@ def test_views_are_described_when_first_asked_and_again_after_a_schema_change(
     assert [r["column_name"] for r in rows(engine, sql)] == ["id", "note", "twice"]
 
 
+def test_a_view_broken_in_the_config_is_named_as_the_cause(tmp_path: Path) -> None:
+    """The agent did not write the missing column: the error says the view is broken (was: the
+    column "does not exist" with an empty list of the columns in scope)."""
+    pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "t.parquet")
+    views = [
+        {"name": "good", "sql": "SELECT id FROM t"},
+        {"name": "bad", "sql": "SELECT nope FROM t"},
+    ]
+    datasets = [{"from": "file:t.parquet", "name": "t"}]
+    engine = Engine(parse_config({"datasets": datasets, "views": views}, tmp_path))
+    engine.load()
+    with pytest.raises(SidecarError) as broken:
+        rows(engine, "SELECT * FROM bad")
+    assert broken.value.code is ErrorCode.UNDEFINED_COLUMN
+    assert str(broken.value) == (
+        'view "bad" cannot be read: its definition refers to column "nope", which its tables '
+        "do not have"
+    )
+    assert "config check --connect" in (broken.value.hint or "")
+    with pytest.raises(SidecarError) as typo:
+        rows(engine, "SELECT idd FROM good")
+    assert typo.value.hint == "columns in scope: good.id"
+
+
 def test_describe_and_show(engine: Engine) -> None:
     described = rows(engine, "DESCRIBE customers")
     assert described[0] == {
