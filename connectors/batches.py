@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -26,3 +27,22 @@ def limit_batches(batches: Iterator[pa.RecordBatch], limit: int | None) -> Itera
         close = getattr(batches, "close", None)
         if close is not None:
             close()
+
+
+def read_ahead(batches: Generator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Decode the next batch on a worker while the consumer encodes and sends this one.
+
+    A reader that decodes in the caller's pull (`ParquetFile.iter_batches`) otherwise leaves
+    the consumer's work and the decode in turn on one thread: the Postgres wire streamed a file
+    about 7% slower so. Decoding releases the GIL, so the two overlap. One batch ahead only,
+    so memory stays one batch above the consumer's; closing the stream waits for that batch
+    and closes the source."""
+    worker = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
+    try:
+        ahead = worker.submit(next, batches, None)
+        while (batch := ahead.result()) is not None:
+            ahead = worker.submit(next, batches, None)
+            yield batch
+    finally:
+        worker.shutdown(wait=True)
+        batches.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import translate
 from functools import reduce
@@ -48,7 +48,7 @@ from connectors.base import (
     SourceError,
     project,
 )
-from connectors.batches import limit_batches
+from connectors.batches import limit_batches, read_ahead
 from connectors.listing import Entry, Listing
 from connectors.markdown import SUFFIXES as MARKDOWN
 from connectors.markdown import title
@@ -570,11 +570,11 @@ class FileConnector(Connector):
         if not all(footer.holds(self.schema(), columns) for footer in footers):
             return None
         batch_rows = SCAN_BATCH_ROWS if limit is None else max(1, min(limit, SCAN_BATCH_ROWS))
-        return self._file_batches(versions, footers, columns, batch_rows)
+        return read_ahead(self._file_batches(versions, footers, columns, batch_rows))
 
     def _file_batches(
         self, versions: list[Version], footers: list[Footer], columns: list[str], batch_rows: int
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch]:
         for version, footer in zip(versions, footers, strict=True):
             with self.store.filesystem.open_input_file(version.path) as source:
                 reader = pq.ParquetFile(source, metadata=footer.metadata)

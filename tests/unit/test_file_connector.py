@@ -7,7 +7,7 @@ import datetime as dt
 import gzip
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import sqlglot
 
 import connectors
 from connectors.base import DatasetSource, ScanRequest, SourceError, project
-from connectors.batches import limit_batches
+from connectors.batches import limit_batches, read_ahead
 from connectors.file import FileConnector
 
 ORDERS = pa.table(
@@ -432,6 +432,35 @@ class TestStreamingAndLimit:
         assert sizes == [10, 10, 5]
         assert pulled == [0, 1, 2]
         assert closed == [True]
+
+    def test_read_ahead_keeps_order_pulls_one_batch_ahead_and_closes_the_source(self) -> None:
+        pulled: list[int] = []
+        closed: list[bool] = []
+
+        def source() -> Generator[pa.RecordBatch]:
+            try:
+                for n in range(100):
+                    pulled.append(n)
+                    yield pa.record_batch({"n": [n]})
+            finally:
+                closed.append(True)
+
+        stream = read_ahead(source())
+        assert [next(stream).column(0)[0].as_py() for _ in range(3)] == [0, 1, 2]
+        stream.close()
+        assert pulled == [0, 1, 2, 3]  # the one batch ahead, no more
+        assert closed == [True]
+        assert [b.column(0)[0].as_py() for b in read_ahead(source())] == list(range(100))
+
+    def test_read_ahead_raises_the_sources_error_in_the_consumer(self) -> None:
+        def failing() -> Generator[pa.RecordBatch]:
+            yield pa.record_batch({"n": [1]})
+            raise OSError("disk gone")
+
+        stream = read_ahead(failing())
+        assert next(stream).num_rows == 1
+        with pytest.raises(OSError, match="disk gone"):
+            next(stream)
 
     def test_limit_batches_without_a_limit_passes_everything(self) -> None:
         batches = [
