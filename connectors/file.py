@@ -569,8 +569,11 @@ class FileConnector(Connector):
         footers = [self._footer(version) for version in versions]
         if not all(footer.holds(self.schema(), columns) for footer in footers):
             return None
-        batch_rows = SCAN_BATCH_ROWS if limit is None else max(1, min(limit, SCAN_BATCH_ROWS))
-        return read_ahead(self._file_batches(versions, footers, columns, batch_rows))
+        if limit is not None:  # one small batch answers it: nothing to overlap, no worker
+            return self._file_batches(
+                versions, footers, columns, max(1, min(limit, SCAN_BATCH_ROWS))
+            )
+        return read_ahead(self._file_batches(versions, footers, columns, SCAN_BATCH_ROWS))
 
     def _file_batches(
         self, versions: list[Version], footers: list[Footer], columns: list[str], batch_rows: int
