@@ -51,10 +51,8 @@ class StoppableStream:
         try:
             batch = self._interruptible(self._stream.__next__)
         except BaseException as error:
-            # The frames below (datafusion's own __next__ among them) hold the stream, and
-            # with it the memory its operators reserved: a kept traceback must not keep them.
             self.close()
-            raise error.with_traceback(None) from error.__cause__
+            raise _detached(error) from error.__cause__
         return batch.to_pyarrow()
 
     def close(self) -> None:
@@ -66,23 +64,25 @@ class StoppableStream:
         self._stream = None
 
     def _interruptible(self, pull: Callable[[], T]) -> T:
+        with self._lock:
+            if self._stopped:
+                raise Cancelled("query cancelled")
+            self._pulling = threading.get_ident()
         try:
-            with self._lock:
-                if self._stopped:
-                    raise Cancelled("query cancelled")
-                self._pulling = threading.get_ident()
-            try:
-                return pull()
-            finally:
-                del pull  # a traceback keeps this frame, and `pull` keeps the stream
-                with self._lock:
-                    self._pulling = None
-                    _disarm(threading.get_ident())
-                    stopped = self._stopped
-                if stopped:
-                    raise Cancelled("query cancelled")
+            return pull()
         except Cancelled:
-            raise Cancelled("query cancelled") from None
+            # Raised again below, once this handler is over: the armed exception's traceback
+            # holds datafusion's frame, and that frame the stream.
+            pass
+        finally:
+            del pull  # a traceback keeps this frame, and `pull` keeps the stream
+            with self._lock:
+                self._pulling = None
+                _disarm(threading.get_ident())
+                stopped = self._stopped
+            if stopped:
+                raise Cancelled("query cancelled")
+        raise Cancelled("query cancelled")
 
     def _stop(self) -> None:
         """From any thread: raise Cancelled in the pull under way; later pulls raise it too."""
@@ -90,6 +90,23 @@ class StoppableStream:
             self._stopped = True
             if self._pulling is not None:
                 _arm(self._pulling)
+
+
+def _detached(error: BaseException) -> BaseException:
+    """`error` and the errors it was raised from, without their tracebacks.
+
+    The frames of a failed pull (datafusion's own __next__ among them) hold the stream, and with
+    it the tasks still computing and the memory its operators reserved. A kept error, whether
+    chained as a cause or context or held by a thread waiting for its outcome, would keep them
+    all until the garbage collector happens to visit the cycle; in an idle process, never.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return error
 
 
 def _arm(thread: int) -> None:

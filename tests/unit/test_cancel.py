@@ -26,14 +26,18 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     yield from numbers_and_copy(tmp_path_factory.mktemp("cancel"), 3000)
 
 
-def pull_then_cancel(result: QueryResult) -> tuple[list[object], threading.Thread]:
+def pull_then_cancel(
+    result: QueryResult, kept: list[SidecarError] | None = None
+) -> tuple[list[object], threading.Thread]:
     outcome: list[object] = []
+    kept = [] if kept is None else kept
 
     def pull() -> None:
         try:
             outcome.append(sum(batch.num_rows for batch in result))
         except SidecarError as error:
             outcome.append(error.code)
+            kept.append(error)  # as a server's helper keeps a step's error for its waiter
 
     puller = threading.Thread(target=pull, daemon=True)
     puller.start()
@@ -57,6 +61,20 @@ def test_a_cancel_stops_datafusion_mid_batch(engine: Engine, sql: str) -> None:
     outcome, puller = pull_then_cancel(engine.query(sql))
     assert not puller.is_alive(), "the engine kept computing after the cancel"
     assert outcome == [ErrorCode.CANCELED]
+
+
+def test_a_kept_error_does_not_keep_datafusion_computing(engine: Engine) -> None:
+    """The error a cancelled pull raised, kept by whoever waits for it (Flight's helper thread
+    keeps it for its waiter), must not keep DataFusion's stream: its tasks went on computing
+    on every core until the garbage collector happened to visit the cycle."""
+    kept: list[SidecarError] = []
+    sql = f"SELECT count(*) FROM generate_series(1, {ENDLESS}) g(x) WHERE x % 7 = 3"
+    outcome, _ = pull_then_cancel(engine.query(sql), kept)
+    assert outcome == [ErrorCode.CANCELED] and kept
+    time.sleep(0.3)
+    before = time.process_time()
+    time.sleep(1.0)
+    assert time.process_time() - before < 0.3, "DataFusion kept computing for a kept error"
 
 
 def test_a_cancel_interrupts_duckdb(engine: Engine) -> None:
