@@ -131,7 +131,7 @@ class RawClient:
 
 
 def parse(sql: str, name: str = "", types: tuple[int, ...] = ()) -> bytes:
-    payload = cstring(name) + cstring(sql) + struct.pack(">h", len(types))
+    payload = cstring(name) + cstring(sql) + struct.pack(">H", len(types))
     return message(b"P", payload + b"".join(struct.pack(">i", t) for t in types))
 
 
@@ -142,7 +142,7 @@ def bind(
     result_format: int = 0,
 ) -> bytes:
     payload = cstring(portal) + cstring(statement) + struct.pack(">hh", 1, 0)
-    payload += struct.pack(">h", len(values))
+    payload += struct.pack(">H", len(values))
     for value in values:
         payload += struct.pack(">i", -1) if value is None else struct.pack(">i", len(value)) + value
     return message(b"B", payload + struct.pack(">hh", 1, result_format))

@@ -26,6 +26,7 @@ from sidecar.engine import chains
 from sidecar.engine.generated import generated_bytes
 from sidecar.errors import ErrorCode, SidecarError
 
+MAX_PARAMETER = 65535  # PostgreSQL's: the wire protocol counts parameters in 16 bits
 DEPTH_HINT = (
     "every nested call, operator, parenthesis and subquery is a level, and so is each operator "
     "of a chain like a + b + c: shorten the chain (an IN list, or sum() over VALUES), or split "
@@ -106,6 +107,8 @@ class Bounds:
                     "that reads another nests in it: join the tables instead",
                     position=_position(node),
                 )
+            if isinstance(node, exp.Parameter):
+                _check_parameter(node)
             generated = generated_bytes(node)
             if generated is not None and generated > self.max_value:
                 raise SidecarError(
@@ -130,6 +133,21 @@ class Bounds:
                     "and join it",
                     position=_position(node),
                 )
+
+
+def _check_parameter(node: exp.Parameter) -> None:
+    """`$n` is numbered 1 to MAX_PARAMETER: every protocol sizes its parameter list by the
+    highest number, so `$99999999999` would have it build a list of that many."""
+    number = node.this
+    if not isinstance(number, exp.Literal) or not number.this.isdigit():
+        return  # `$name`: binding tells it is unsupported
+    if not 1 <= int(number.this) <= MAX_PARAMETER:
+        raise SidecarError(
+            ErrorCode.INVALID_PARAMETER,
+            f"there is no parameter ${number.this}: parameters are numbered $1 to ${MAX_PARAMETER}",
+            hint="number the placeholders $1, $2, ... in the order of the values bound",
+            position=_position(node),
+        )
 
 
 def _children(node: exp.Expression) -> tuple[list[exp.Expression], int]:

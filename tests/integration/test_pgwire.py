@@ -905,7 +905,7 @@ def test_fuzzed_messages_close_only_their_own_connection(trusted: Sidecar) -> No
         b"Q" + struct.pack(">i", 2**30),  # oversized message
         b"Q" + struct.pack(">i", 2),  # length below its own header
         b"?" + struct.pack(">i", 4),  # unknown message type
-        pg_client.message(b"B", b"\0\0" + struct.pack(">h", -5)),  # negative count
+        pg_client.message(b"B", b"\0\0" + struct.pack(">h", -5)),  # count past the end
         pg_client.message(b"B", b"\0\0\0\0\0\x01" + struct.pack(">i", 1000) + b"x"),
         pg_client.message(b"P", b"no terminator"),
         pg_client.message(b"D", b"X\0"),

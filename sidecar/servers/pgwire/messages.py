@@ -21,6 +21,7 @@ MAX_STARTUP = 10_000
 MAX_MESSAGE = 16 << 20
 
 _INT16 = struct.Struct(">h")
+_UINT16 = struct.Struct(">H")  # counts: PostgreSQL reads and writes them unsigned
 _INT32 = struct.Struct(">i")
 
 
@@ -210,10 +211,7 @@ def parse_query(body: Body) -> str:
 
 
 def _count(body: Body) -> int:
-    count = body.int16()
-    if count < 0:
-        raise ProtocolError("negative count")
-    return count
+    return int(_UINT16.unpack(body.bytes(2))[0])
 
 
 def message(kind: bytes, payload: bytes = b"") -> bytes:
@@ -254,11 +252,11 @@ def row_description(fields: Iterable[tuple[str, Column, int]]) -> bytes:
             _cstring(name)
             + struct.pack(">ihihih", 0, 0, column.oid, column.size, column.typmod, fmt)
         )
-    return message(b"T", _INT16.pack(len(parts)) + b"".join(parts))
+    return message(b"T", _UINT16.pack(len(parts)) + b"".join(parts))
 
 
 def parameter_description(oids: Sequence[int]) -> bytes:
-    return message(b"t", _INT16.pack(len(oids)) + b"".join(_INT32.pack(oid) for oid in oids))
+    return message(b"t", _UINT16.pack(len(oids)) + b"".join(_INT32.pack(oid) for oid in oids))
 
 
 def command_complete(tag: str) -> bytes:

@@ -1,0 +1,182 @@
+"""A hostile or careless client on every interface of a real `sidecar run`.
+
+Each scenario sends what a broken driver, a fuzzer or an attacker would (malformed, oversized,
+out-of-order, abandoned), checks the answer is the protocol's own error with the fix, and then
+that the process is as it was: alive, idle (no CPU spent after answering), its threads and
+file descriptors back, its memory bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import adbc_driver_flightsql.dbapi as adbc
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tests import pg_client
+from tests.process import SidecarProcess, free_port
+
+TICKS = os.sysconf("SC_CLK_TCK")
+QUERY_TIMEOUT = 4.0
+MEMORY_LIMIT = 256 << 20
+
+
+@dataclass
+class Sidecar:
+    process: SidecarProcess
+    http: str
+    threads: int = 0
+    fds: int = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.process.process is not None
+        return self.process.process.pid
+
+    @property
+    def flight(self) -> str:
+        return self.process.flight_url
+
+    @property
+    def pg_port(self) -> int:
+        return self.process.pg_port
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+
+    def status(self, name: str) -> int:
+        text = Path(f"/proc/{self.pid}/status").read_text()
+        return int(next(line.split()[1] for line in text.splitlines() if line.startswith(name)))
+
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def settled(self, within: float = 15.0) -> None:
+        """The process is as before the scenario: alive, its threads and descriptors back to
+        the baseline (within a few: pools grow on demand), then no CPU over 2 s."""
+        assert self.process.process is not None and self.process.process.poll() is None
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.status("Threads:") <= self.threads + 4 and self.open_fds() <= self.fds + 4:
+                break
+            time.sleep(0.2)
+        threads, fds = self.status("Threads:"), self.open_fds()
+        assert threads <= self.threads + 4, f"{threads} threads, {self.threads} before"
+        assert fds <= self.fds + 4, f"{fds} descriptors, {self.fds} before"
+        before = self.cpu_seconds()
+        time.sleep(2.0)
+        assert self.cpu_seconds() - before < 0.3, "work went on after the answer"
+        assert self.status("VmRSS:") << 10 < MEMORY_LIMIT + (400 << 20)
+        assert httpx.get(f"{self.http}/health", timeout=5).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
+    root = tmp_path_factory.mktemp("hostile")
+    pq.write_table(pa.table({"x": pa.array(range(1000), pa.int64())}), root / "t.parquet")
+    port = free_port()
+    config = {
+        "name": "hostile",
+        "runtime": {
+            "http": {"port": port, "request_timeout": "2s"},
+            "query_timeout": f"{QUERY_TIMEOUT}s",
+            "memory_limit": MEMORY_LIMIT,
+            "max_statement_size": "64KiB",
+        },
+        "datasets": [{"from": "file:t.parquet", "name": "t"}],
+    }
+    (root / "sidecar.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    process = SidecarProcess(root / "sidecar.yaml")
+    sidecar = Sidecar(process, process.start(port))
+    try:
+        warm_up(sidecar)
+        sidecar.threads, sidecar.fds = sidecar.status("Threads:"), sidecar.open_fds()
+        yield sidecar
+    finally:
+        process.stop()
+
+
+def warm_up(sidecar: Sidecar) -> None:
+    """One query on each interface, so that the pools the baseline counts exist."""
+    assert httpx.post(f"{sidecar.http}/v1/sql", content="SELECT 1").status_code == 200
+    client = pg_client.RawClient(sidecar.pg_port)
+    assert client.query("SELECT count(*) FROM t").rows() == [[b"1000"]]
+    client.close()
+    with adbc.connect(sidecar.flight) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+    time.sleep(0.5)
+
+
+# ---- placeholders --------------------------------------------------------------------------
+
+
+HUGE_PLACEHOLDER = "SELECT $99999999999999 AS n"
+
+
+def test_a_placeholder_number_past_65535_is_refused_on_every_interface(sidecar: Sidecar) -> None:
+    """`$99999999999999` had the pg wire and Flight build a parameter list that long: the
+    process swelled by gigabytes with its event loop stuck, every client hung."""
+    client = pg_client.RawClient(sidecar.pg_port)
+    client.send(pg_client.parse(HUGE_PLACEHOLDER), pg_client.SYNC)
+    started = time.monotonic()
+    reply = client.read_until_ready()
+    assert time.monotonic() - started < 5
+    [error] = reply.errors()
+    assert error["C"] == "22023", error
+    assert "there is no parameter $99999999999999" in error["M"]
+    assert "$1, $2" in error["H"]
+    for sql in ("SELECT $0 AS n", "SELECT $65536 AS n"):
+        client.send(pg_client.parse(sql), pg_client.SYNC)
+        assert [e["C"] for e in client.read_until_ready().errors()] == ["22023"]
+    client.close()
+
+    with (
+        adbc.connect(sidecar.flight) as connection,
+        connection.cursor() as cursor,
+        pytest.raises(adbc.Error, match=r"there is no parameter \$99999999999999"),
+    ):
+        cursor.execute(HUGE_PLACEHOLDER)
+
+    response = httpx.post(
+        f"{sidecar.http}/v1/sql", json={"sql": HUGE_PLACEHOLDER, "parameters": [1]}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameter"
+    sidecar.settled()
+
+
+def test_65535_parameters_are_counted_as_postgresql_counts_them(sidecar: Sidecar) -> None:
+    """Parameter counts are unsigned 16-bit on the wire: 65535 declared types or bound values
+    were read as -1 and ended the connection as a protocol violation."""
+    client = pg_client.RawClient(sidecar.pg_port)
+    client.send(
+        pg_client.parse("SELECT $65535::int AS n", "wide", (23,) * 65535),
+        pg_client.describe("S", "wide"),
+        pg_client.SYNC,
+    )
+    reply = client.read_until_ready()
+    assert reply.kinds == "1tTZ", reply.errors()
+    description = dict(reply.messages)["t"]
+    assert struct.unpack(">H", description[:2])[0] == 65535
+    client.send(
+        pg_client.parse("SELECT $1::int AS n"),
+        pg_client.bind(values=(b"1",) * 65535),
+        pg_client.SYNC,
+    )
+    [error] = client.read_until_ready().errors()
+    assert error["C"] == "08P01"
+    assert "supplies 65535 parameters, but prepared statement" in error["M"]
+    assert client.query("SELECT 1 AS n").rows() == [[b"1"]]
+    client.close()
+    sidecar.settled()
