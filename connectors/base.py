@@ -197,6 +197,16 @@ class Connector(ABC):
         equality on every column of one bounds a lookup's answer to a row."""
         return ()
 
+    def kept_rows(
+        self, key: str, values: Sequence[Any], columns: Sequence[str], most: int | None = None
+    ) -> pa.RecordBatch | None:
+        """The rows whose `key` equals one of `values` (their `columns`, in scan order) when
+        the connector holds them in memory now: answered without reading the source, so an
+        event loop may ask (the keyed-lookup lane, sidecar/engine/lookups.py). None when it
+        would have to read, or the rows are more than `most`: the query is then planned and
+        scanned as any other."""
+        return None
+
     def label(self) -> str:
         """What EXPLAIN calls this source when a whole query is sent to it."""
         return self.source.scheme

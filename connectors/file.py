@@ -27,7 +27,7 @@ import re
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import translate
-from functools import reduce
+from functools import lru_cache, reduce
 from itertools import chain
 from pathlib import PurePosixPath
 from typing import Any, TypeVar, cast
@@ -80,6 +80,7 @@ CSV_PARAMS = ("delimiter", "has_header", "null_values")
 LISTING_PARAMS = ("hive_partitioning", "listing_ttl", "max_objects")
 # Listing a local folder is cheap and shows new files at once; a bucket's costs requests.
 KEPT_FRAGMENTS = 4096
+KEPT_LOOKUP_FILES = 64  # the most files a lookup answered from kept groups looks at (on a loop)
 LOCAL_LISTING_TTL = 0.0
 REMOTE_LISTING_TTL = 60.0
 
@@ -225,6 +226,34 @@ class FileConnector(Connector):
         except (SourceError, *READ_ERRORS):
             return None
         return len(files.paths) if files.format in DOCUMENT_FORMATS else None
+
+    def kept_rows(
+        self, key: str, values: Sequence[Any], columns: Sequence[str], most: int | None = None
+    ) -> pa.RecordBatch | None:
+        """A lookup on an integer key of local Parquet files answered from their row groups
+        kept decoded (`row_groups.DecodedGroups.looked_up`), the files listed and their
+        versions taken now, as a scan would; None when anything must be read first (a footer,
+        a group) or the key's values are not integers: the scan reads and keeps them."""
+        if self._lookups is None or not columns or not _is_integer(self.schema(), key):
+            return None
+        if not all(type(value) is int for value in values if value is not None):
+            return None  # a float, text or bool is compared as the engine casts it
+        try:
+            files = self._files()
+        except (SourceError, *READ_ERRORS):
+            return None  # the scan reports it
+        versions = _local_versions(files.found)
+        if files.format != "parquet" or versions is None or len(versions) > KEPT_LOOKUP_FILES:
+            return None
+        schema, needed = self.schema(), list(dict.fromkeys([*columns, key]))
+        reads = []
+        for version in versions:
+            footer = self._footers.get(version)
+            if footer is None or not footer.holds(schema, needed):
+                return None
+            reads.append((version, footer))
+        wanted = [value for value in values if value is not None]
+        return DECODED.looked_up(reads, key, wanted, columns, most)
 
     def _first_files(self) -> tuple[Files, list[dict[str, str | None]]]:
         """Enough files to learn the schema from: a folder is listed down its first branch
@@ -910,7 +939,9 @@ def _bytes(size: int) -> str:
     return f"{size} B"
 
 
+@lru_cache(maxsize=KEPT_FRAGMENTS)
 def _extension_format(path: str) -> str | None:
+    """The format a file's name says (kept: each scan asks it of every file listed)."""
     suffixes = [suffix.lower() for suffix in PurePosixPath(path).suffixes]
     if suffixes and suffixes[-1] in COMPRESSIONS:
         suffixes.pop()

@@ -8,7 +8,8 @@ arrays, a filter's conjuncts rule row groups out with a few vectorised compariso
 column chunks decoded for the groups left are kept in one LRU shared by every dataset, bounded
 in bytes. A lookup that finds its groups there filters them in memory; one that does not
 decodes only those groups, and only the columns it reads, with pyarrow (the GIL released), and
-keeps them for the next.
+keeps them for the next. A lookup by a sorted integer key whose groups are all kept is
+answered without a scan at all (`DecodedGroups.looked_up`, the engine's keyed-lookup lane).
 
 Statistics only rule groups out; the filter itself is applied to the rows afterwards, exactly.
 Pruning is used where it cannot err: integer, string and date columns compared with literals
@@ -39,6 +40,7 @@ from connectors import predicates
 CACHE_BYTES = 64 << 20
 MAX_READ_BYTES = CACHE_BYTES // 4
 MAX_ASKED = 65_536
+MAX_HELD = 256
 Bound = tuple[int | float, bool]  # a value, and whether it is included
 KeyRange = tuple[str, Bound | None, Bound | None]  # a column, its lower and upper bounds
 PRUNED = {exp.EQ, exp.LT, exp.LTE, exp.GT, exp.GTE}
@@ -87,6 +89,7 @@ class Footer:
     # integer statistics without gaps, as numpy arrays: a lookup's pruning in microseconds
     numbers: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     sizes: list[dict[str, int]] = field(default_factory=list)
+    held: dict[tuple[str, ...], bool] = field(default_factory=dict)  # `holds`, by columns
 
     @classmethod
     def read(cls, filesystem: pafs.FileSystem, path: str, schema: pa.Schema) -> Footer:
@@ -128,15 +131,21 @@ class Footer:
 
     def holds(self, schema: pa.Schema, columns: Sequence[str]) -> bool:
         """Whether the file has these columns as the dataset types them (a folder's files can
-        differ: the scanner fills and casts those)."""
-        physical = self.physical
-        if physical is None:
-            return False
-        return all(
-            physical.get_field_index(name) >= 0
-            and physical.field(name).type == schema.field(name).type
-            for name in columns
-        )
+        differ: the scanner fills and casts those). Kept per column list: a file's footer
+        serves one dataset, whose schema is fixed."""
+        key = tuple(columns)
+        held = self.held.get(key)
+        if held is None:
+            physical = self.physical
+            held = physical is not None and all(
+                physical.get_field_index(name) >= 0
+                and physical.field(name).type == schema.field(name).type
+                for name in columns
+            )
+            if len(self.held) >= MAX_HELD:
+                self.held.clear()
+            self.held[key] = held
+        return held
 
     @property
     def groups(self) -> int:
@@ -241,7 +250,7 @@ class DecodedGroups:
         self._chunks: OrderedDict[tuple[Version, int, str], pa.ChunkedArray] = OrderedDict()
         self._latest: dict[str, Version] = {}
         self._asked: OrderedDict[tuple[Version, int], None] = OrderedDict()
-        self._ascending: dict[tuple[Version, int, str], bool] = {}
+        self._keys: dict[tuple[Version, int, str], np.ndarray | None] = {}
         self._held = 0
         self._lock = threading.Lock()
 
@@ -300,6 +309,75 @@ class DecodedGroups:
                 self.counters.kept_groups += 1
         return pa.table({name: found[name] for name in columns})
 
+    def looked_up(
+        self,
+        files: Sequence[tuple[Version, Footer]],
+        key: str,
+        values: Sequence[int],
+        columns: Sequence[str],
+        most: int | None = None,
+    ) -> pa.RecordBatch | None:
+        """The rows of `files` whose integer `key` is one of `values`, holding `columns`, in
+        file order, when every row group their statistics leave is kept decoded and ascends by
+        the key: binary searches over what is in memory, nothing read. None when a group is
+        not kept (or not sorted, or without statistics for the key), or the rows are more
+        than `most`."""
+        needed = list(dict.fromkeys([*columns, key]))
+        probe = sorted(set(values))
+        spans: list[tuple[list[pa.Array], int, int]] = []
+        count = 0
+        for version, footer in files:
+            numbers = footer.numbers.get(key)
+            if numbers is None:
+                return None
+            holds = np.zeros(footer.groups, dtype=bool)
+            for value in probe:
+                mask = _numpy_compared(exp.EQ, *numbers, value)
+                if mask is None:
+                    return None
+                holds |= mask
+            for group in np.flatnonzero(holds):
+                chunks = self._kept_chunks(version, int(group), needed)
+                if chunks is None:
+                    return None
+                keys = self._sorted((version, int(group), key), chunks[needed.index(key)])
+                if keys is None:
+                    return None
+                for value in probe:
+                    start, stop = _search(keys, value, "left"), _search(keys, value, "right")
+                    count += stop - start
+                    if most is not None and count > most:
+                        return None
+                    if stop > start:
+                        spans.append((chunks, start, stop))
+        if len(spans) == 1:
+            chunks, start, stop = spans[0]
+            arrays = [chunks[needed.index(name)].slice(start, stop - start) for name in columns]
+        elif spans:
+            arrays = [
+                pa.concat_arrays([c[needed.index(name)].slice(a, b - a) for c, a, b in spans])
+                for name in columns
+            ]
+        else:
+            physical = files[0][1].physical if files else None
+            if physical is None:
+                return None
+            arrays = [pa.array([], physical.field(name).type) for name in columns]
+        return pa.RecordBatch.from_arrays(arrays, names=list(columns))
+
+    def _kept_chunks(
+        self, version: Version, group: int, columns: Sequence[str]
+    ) -> list[pa.Array] | None:
+        """Row group `group`'s `columns`, each one array, when all are kept decoded."""
+        with self._lock:
+            chunks = [self._chunks.get((version, group, name)) for name in columns]
+            if any(chunk is None or chunk.num_chunks != 1 for chunk in chunks):
+                return None
+            for name in columns:
+                self._chunks.move_to_end((version, group, name))
+            self.counters.kept_groups += 1
+        return [chunk.chunk(0) for chunk in chunks]  # type: ignore[union-attr]
+
     def bounded(
         self, version: Version, group: int, table: pa.Table, bounds: KeyRange
     ) -> pa.Table | None:
@@ -310,16 +388,10 @@ class DecodedGroups:
         if name not in table.column_names:
             return None
         column = table.column(name)
-        if not pa.types.is_integer(column.type) or column.null_count or column.num_chunks != 1:
+        if column.num_chunks != 1:
             return None
-        values = column.chunk(0).to_numpy()
-        key = (version, group, name)
-        ascending = self._ascending.get(key)
-        if ascending is None:
-            ascending = bool(np.all(values[1:] >= values[:-1]))
-            with self._lock:
-                self._ascending[key] = ascending
-        if not ascending:
+        values = self._sorted((version, group, name), column.chunk(0))
+        if values is None:
             return None
         try:
             start = 0 if low is None else _search(values, low[0], "left" if low[1] else "right")
@@ -332,6 +404,21 @@ class DecodedGroups:
             return None
         return table.slice(start, max(0, stop - start))
 
+    def _sorted(self, key: tuple[Version, int, str], column: pa.Array) -> np.ndarray | None:
+        """An integer column's values when they ascend and none is NULL (a sorted key), else
+        None; found once while the column is kept."""
+        if key in self._keys:
+            return self._keys[key]
+        values = None
+        if pa.types.is_integer(column.type) and not column.null_count:
+            values = column.to_numpy()
+            if not np.all(values[1:] >= values[:-1]):
+                values = None
+        with self._lock:
+            if key in self._chunks:
+                self._keys[key] = values
+        return values
+
     def _forget_older(self, version: Version) -> None:
         """A file seen rewritten: its older versions' chunks go at once."""
         latest = self._latest.get(version.path)
@@ -342,7 +429,7 @@ class DecodedGroups:
             return
         for key in [key for key in self._chunks if key[0] == latest]:
             self._held -= self._chunks.pop(key).nbytes
-            self._ascending.pop(key, None)
+            self._keys.pop(key, None)
 
     def _keep(self, key: tuple[Version, int, str], chunk: pa.ChunkedArray) -> None:
         if key in self._chunks or chunk.nbytes > self.capacity:
@@ -352,7 +439,7 @@ class DecodedGroups:
         while self._held > self.capacity:
             old, dropped = self._chunks.popitem(last=False)
             self._held -= dropped.nbytes
-            self._ascending.pop(old, None)
+            self._keys.pop(old, None)
 
 
 DECODED = DecodedGroups()

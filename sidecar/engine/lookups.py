@@ -15,6 +15,14 @@ behind, and swapped in whole). The answer is the one the copy would give, typed 
 result; the statement around it (limits, audit line, metrics) is the gateway's as for any
 other. The indexes together hold at most `budget` bytes (runtime.memory_limit / 8); a copy
 larger than what is left gets none, and each copy's index size shows in its status.
+
+A dataset read from its source without a copy takes the same lane when its connector holds the
+rows decoded (`Connector.kept_rows`): a kept plan that sends one scan's rows straight to the
+client (`DirectScan`), filtered only by `key = value` or `key IN (values)`, with no policy on
+the scan, asks it first. A local Parquet file sorted by the key is the case: its row groups kept
+decoded are sorted keys beside their rows (connectors/row_groups.py), so a lookup whose groups
+are kept is a binary search there, and one whose groups are not is scanned (and kept) on the
+general path.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from sidecar.engine.cache import BYPASS
 from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.engine.params import SLOT
 from sidecar.engine.planner import Plan
+from sidecar.errors import SidecarError
 
 log = logging.getLogger("sidecar.engine")
 CLAUSES = {"expressions", "from_", "where"}
@@ -54,10 +63,13 @@ class Lookup:
     key: str
     columns: tuple[str, ...]
     slots: tuple[int, ...]
+    kept: bool = False  # answered from what the source's connector keeps decoded, no index
 
     @classmethod
     def of(cls, plan: Plan) -> Lookup | None:
         """The lookup a fresh plan is, or None when it is anything more."""
+        if plan.direct is not None:
+            return cls._of_scan(plan)
         pushed = plan.pushed
         if pushed is None or plan.grouped is not None or len(plan.scans) != 1:
             return None
@@ -83,6 +95,22 @@ class Lookup:
         if found is None or found[0] not in keys:
             return None
         return cls(scan.relation.lower(), found[0], tuple(columns), found[1])
+
+    @classmethod
+    def _of_scan(cls, plan: Plan) -> Lookup | None:
+        """A plan that sends one scan's rows to the client (`DirectScan`) whose one filter is
+        `key = slot` or `key IN (slots)`: its connector may hold the rows (`kept_rows`)."""
+        direct = plan.direct
+        if direct is None or direct.offset or direct.limit is not None or len(plan.scans) != 1:
+            return None
+        scan = plan.scans[0]
+        if scan.restriction is not None or scan.view or scan.hidden:
+            return None
+        filters = scan.request.filters
+        found = _keyed(filters[0]) if len(filters) == 1 else None
+        if found is None or found[0] not in scan.schema.names:
+            return None
+        return cls(scan.relation.lower(), found[0], direct.columns, found[1], kept=True)
 
 
 def _answered(projections: list[exp.Expression], names: Sequence[str]) -> list[str] | None:
@@ -223,6 +251,8 @@ class Lookups:
         entry = self.catalog.datasets.get(lookup.dataset)
         if entry is None:
             return None
+        if lookup.kept:
+            return self._kept(entry, lookup, schema, values, most)
         index = self._indexes.get((lookup.dataset, lookup.key))
         if index is None or index.generation != entry.generation:
             self._build_behind(entry, lookup.key)
@@ -242,6 +272,32 @@ class Lookups:
             return None  # the general path reports what does not fit
         batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
         return LookupResult(batch, schema, [entry.name])
+
+    def _kept(
+        self,
+        entry: DatasetEntry,
+        lookup: Lookup,
+        schema: pa.Schema,
+        values: Sequence[Any],
+        most: int | None,
+    ) -> LookupResult | None:
+        """The rows the dataset's connector holds decoded (a sorted Parquet file's kept row
+        groups: sorted keys beside their rows, a key index already), typed as the plan's."""
+        try:
+            connector, _ = entry.require()
+        except SidecarError:
+            return None
+        batch = connector.kept_rows(lookup.key, values, lookup.columns, most)
+        if batch is None:
+            return None
+        try:
+            arrays = [
+                array if array.type == field.type else array.cast(field.type)
+                for array, field in zip(batch.columns, schema, strict=True)
+            ]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # the general path reports what does not fit
+        return LookupResult(pa.RecordBatch.from_arrays(arrays, schema=schema), schema, [entry.name])
 
     def size(self, dataset: str) -> int | None:
         """The bytes of a dataset's key indexes, None when it has none."""

@@ -3,8 +3,9 @@ clients: exactly the general path's answers, and the same firewall.
 
 One sidecar serves the same Parquet file twice as DuckDB copies: `pk` with a primary key and
 two indexed columns (its lookups come from the key indexes once built, their bytes in
-/v1/status), `plain` without (every lookup goes down the general path). Every answer of
-`pk` must be `plain`'s over psycopg (text and binary), asyncpg, HTTP and ADBC Flight SQL, and a
+/v1/status), `plain` without (every lookup goes down the general path), and as the file itself,
+`pq` (its lookups by id come from its row group once kept decoded). Every answer of `pk` and
+`pq` must be `plain`'s over psycopg (text and binary), asyncpg, HTTP and ADBC Flight SQL, and a
 few rows encoded a value at a time must be the bytes the vectorised encoder writes for the same
 rows in a larger result. Masks, row filters, max_rows, rate and the audit line hold on the lane.
 """
@@ -12,6 +13,7 @@ rows in a larger result. Masks, row filters, max_rows, rate and the audit line h
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import re
@@ -104,7 +106,7 @@ def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lane]:
     port = free_port()
     indexes = {"name": "enabled", "small": "enabled"}
     keyed = {"engine": "duckdb", "primary_key": "id", "indexes": indexes}
-    both = ("pk", "plain")
+    both = ("pk", "plain", "pq")
     config = {
         "version": 1,
         "name": "lane",
@@ -120,6 +122,7 @@ def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lane]:
         "datasets": [
             {"from": "file:t.parquet", "name": "pk", "acceleration": keyed},
             {"from": "file:t.parquet", "name": "plain", "acceleration": {"engine": "duckdb"}},
+            {"from": "file:t.parquet", "name": "pq"},
         ],
         "policies": [
             {"identities": ["free"], "datasets": ["*"]},
@@ -165,6 +168,12 @@ LOOKUPS: list[tuple[str, list[Any]]] = [
     ("SELECT amount, id FROM {} WHERE id IN ($1, $2, $3)", [3, 3, 11]),
     ("SELECT id, amount FROM {} WHERE $1 = id", [12]),
 ]
+
+
+def numbered(sql: str) -> str:
+    """psycopg's text as the server receives it: each %s a numbered parameter."""
+    count = itertools.count(1)
+    return re.sub("%s", lambda _: f"${next(count)}", sql)
 
 
 def shown(rows: list[Any]) -> list[str]:
@@ -231,7 +240,7 @@ def through_adbc(lane: Lane, sql: str, values: list[Any]) -> list[str]:
 def test_the_lane_answers_as_the_general_path(lane: Lane, client: str) -> None:
     for sql, values in LOOKUPS:
         answers = []
-        for dataset in ("pk", "plain"):
+        for dataset in ("pk", "pq", "plain"):
             text = sql.format(dataset)
             if client.startswith("psycopg"):
                 answers.append(through_psycopg(lane, text, values, client.endswith("binary")))
@@ -241,7 +250,7 @@ def test_the_lane_answers_as_the_general_path(lane: Lane, client: str) -> None:
                 answers.append(through_http(lane, text, values))
             else:
                 answers.append(through_adbc(lane, text, values))
-        assert answers[0] == answers[1], (client, sql, values)
+        assert answers[0] == answers[1] == answers[2], (client, sql, values)
 
 
 @pytest.mark.parametrize("binary", [False, True])
@@ -258,8 +267,12 @@ def test_a_few_rows_encode_as_many_rows_do(lane: Lane, binary: bool) -> None:
     assert shown(few) == shown(many)
 
 
-def test_masks_row_filters_and_limits_hold_on_the_lane(lane: Lane) -> None:
-    by_id = "SELECT id, secret, country FROM pk WHERE id = %s"
+@pytest.mark.parametrize("dataset", ["pk", "pq"])
+def test_masks_and_row_filters_hold_on_the_lane(lane: Lane, dataset: str) -> None:
+    by_id = f"SELECT id, secret, country FROM {dataset} WHERE id = %s"
+    with psycopg.connect(lane.dsn("free"), autocommit=True) as conn:
+        for _ in range(4):
+            assert conn.execute(by_id, [5]).fetchall() == [(5, "s5", "DE")]
     with psycopg.connect(lane.dsn("masked"), autocommit=True) as conn:
         for _ in range(4):
             assert conn.execute(by_id, [5]).fetchall() == [(5, "****", "DE")]
@@ -267,15 +280,24 @@ def test_masks_row_filters_and_limits_hold_on_the_lane(lane: Lane) -> None:
         for _ in range(4):
             assert conn.execute(by_id, [5]).fetchall() == [(5, "s5", "DE")]
             assert conn.execute(by_id, [6]).fetchall() == []
+
+
+def test_limits_hold_on_the_lane(lane: Lane) -> None:
+    by_id = "SELECT id, secret, country FROM pk WHERE id = %s"
     by_small = "SELECT id FROM pk WHERE small = %s"
+    by_ids = "SELECT id FROM pq WHERE id IN (%s, %s, %s, %s, %s, %s)"
     with psycopg.connect(lane.dsn("capped"), autocommit=True) as conn:
         for _ in range(4):
             assert conn.execute(by_id, [7]).fetchall() == [(7, "s7", "DE")]
             with pytest.raises(psycopg.Error) as refused:
                 conn.execute(by_small, [7]).fetchall()  # 12 rows, max_rows 5
             assert refused.value.sqlstate == "53400"
-    capped = lane.audit(by_small.replace("%s", "$1"), "capped", 4)
-    assert [e["decision"] for e in capped] == ["refused"] * 4
+            with pytest.raises(psycopg.Error) as refused:  # the file's kept group: 6 rows
+                conn.execute(by_ids, list(range(10, 16))).fetchall()
+            assert refused.value.sqlstate == "53400"
+    for sql in (by_small, by_ids):
+        capped = lane.audit(numbered(sql), "capped", 4)
+        assert [e["decision"] for e in capped] == ["refused"] * 4
     with psycopg.connect(lane.dsn("paced"), autocommit=True) as conn:
         for _ in range(3):
             assert conn.execute(by_id, [9]).fetchall() == [(9, "s9", "DE")]
