@@ -17,6 +17,7 @@ from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as adbc
 import httpx
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -180,3 +181,16 @@ def test_65535_parameters_are_counted_as_postgresql_counts_them(sidecar: Sidecar
     assert client.query("SELECT 1 AS n").rows() == [[b"1"]]
     client.close()
     sidecar.settled()
+
+
+# ---- start-up --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["3.2", "latest"])
+def test_a_client_asking_for_a_newer_protocol_is_served_3_0(sidecar: Sidecar, version: str) -> None:
+    """libpq 18 with max_protocol_version=3.2 could not connect: NegotiateProtocolVersion
+    offered version 0, which libpq refuses as a downgrade to before 3.0."""
+    dsn = f"host=127.0.0.1 port={sidecar.pg_port} user=agent dbname=hostile"
+    with psycopg.connect(f"{dsn} max_protocol_version={version}", autocommit=True) as connection:
+        assert connection.execute("SELECT count(*) FROM t").fetchone() == (1000,)
+        assert connection.info.pgconn.protocol_version == 3

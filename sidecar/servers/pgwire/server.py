@@ -217,7 +217,8 @@ class PgServer:
         if code & 0xFFFF or options:  # NegotiateProtocolVersion: we speak 3.0 and no options
             names = b"".join(name.encode() + b"\0" for name in options)
             count = len(options).to_bytes(4, "big")
-            writer.write(messages.message(b"v", (0).to_bytes(4, "big") + count + names))
+            version = messages.PROTOCOL_3.to_bytes(4, "big")  # the whole number, as libpq reads
+            writer.write(messages.message(b"v", version + count + names))
         if "user" not in parameters:
             raise PgError(
                 "28000", "no PostgreSQL user name specified in startup packet", severity="FATAL"
