@@ -55,7 +55,15 @@ from connectors.markdown import title
 from connectors.params import FORMATS, FileParams
 from connectors.parquet_lookup import ParquetLookups
 from connectors.partitions import Found, Partitions, discover, infer_fields, walk
-from connectors.row_groups import DECODED, MAX_READ_BYTES, Footer, KeyRange, Version, key_range
+from connectors.row_groups import (
+    DECODED,
+    EAGER_BYTES,
+    MAX_READ_BYTES,
+    Footer,
+    KeyRange,
+    Version,
+    key_range,
+)
 from connectors.stores import SCHEMES, open_store
 
 EXTENSIONS = {
@@ -523,12 +531,15 @@ class FileConnector(Connector):
         columns: list[str],
     ) -> Iterator[pa.RecordBatch] | None:
         """A filtered read of local Parquet files by row group (`row_groups.py`): the groups
-        their statistics leave, from the decoded ones kept or decoded now; a file with a page
-        index or bloom filters on a filtered column goes to DataFusion's reader instead until
-        its groups are asked for twice while the kept ones leave room for them (random lookups
+        their statistics leave, from the decoded ones kept or decoded now. Groups larger than
+        EAGER_BYTES in a file with a page index or bloom filters on a filtered column go to
+        DataFusion's reader instead (a page of a large group costs a fraction of the group)
+        until they are asked for twice while the kept ones leave room for them (random lookups
         over a file larger than the cache then stay with its page index instead of decoding
-        whole groups to drop them again). None when the groups left are too large to keep: the
-        scanner streams them."""
+        whole groups to drop them again); smaller ones are decoded at once: reading their
+        pages costs about as much as decoding them (benchmarks/README.md), and once kept they
+        answer from memory. None when the groups left are too large to keep and DataFusion
+        does not read them: the scanner streams them."""
         versions = _local_versions(files.found)
         if not columns or versions is None:
             return None
@@ -545,18 +556,20 @@ class FileConnector(Connector):
             if groups:
                 reads.append((version, footer, groups))
         size = sum(footer.decoded_size(groups, needed) for _, footer, groups in reads)
-        if size > MAX_READ_BYTES:
-            return None
         assert self._lookups is not None, "only local Parquet files without partitions"
-        if not all(DECODED.kept(version, groups, needed) for version, _, groups in reads):
+        if size > EAGER_BYTES and not all(
+            DECODED.kept(version, groups, needed) for version, _, groups in reads
+        ):
             asked = [DECODED.asked_before(version, groups) for version, _, groups in reads]
-            if not (all(asked) and DECODED.room(size)):
+            if not (all(asked) and size <= MAX_READ_BYTES and DECODED.room(size)):
                 files_read = [version for version, _, _ in reads]
                 paged = self._lookups.scan(
                     files_read, schema, columns, request.filters, request.limit
                 )
                 if paged is not None:
                     return paged
+        if size > MAX_READ_BYTES:
+            return None
         keyed = key_range(request.filters)
         condition = None
         if keyed is None or not _is_integer(schema, keyed[0]):

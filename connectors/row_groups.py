@@ -39,6 +39,10 @@ from connectors import predicates
 # decode into it: a filter that selects more than a quarter of it streams instead.
 CACHE_BYTES = 64 << 20
 MAX_READ_BYTES = CACHE_BYTES // 4
+# Row groups up to this size are decoded on their first lookup even where a page index could
+# read a page of them: a 128k-row group of four columns (4 MiB) decodes in about the time
+# DataFusion takes to read one page of it, and once kept it answers from memory.
+EAGER_BYTES = CACHE_BYTES // 8
 MAX_ASKED = 65_536
 MAX_HELD = 256
 Bound = tuple[int | float, bool]  # a value, and whether it is included

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 
+from connectors import file as file_module
 from connectors.base import DatasetSource, ScanRequest
 from connectors.file import FileConnector
 
@@ -56,6 +58,15 @@ WHERES = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def paged_at_once() -> Iterator[None]:
+    """These files' groups are small: decoded on their first lookup unless every group is
+    "large", which these tests make them to read them by their page index."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(file_module, "EAGER_BYTES", 0)
+        yield
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, FileConnector]:
     root = tmp_path_factory.mktemp("lookups")
@@ -92,3 +103,25 @@ def test_a_rewritten_file_is_read_anew(tmp_path: Path) -> None:
     assert rows(source, '"id" = 7', ["id"]) == []
     assert rows(source, '"id" = 107', ["id"]) == [{"id": 107}]
     assert len(source._lookups._tables) == 1
+
+
+def test_a_changed_file_keeps_the_other_files_tables(tmp_path: Path) -> None:
+    """One file of a folder rewritten: only its table is registered again; the others keep
+    theirs, and DataFusion's caches of them, in the same session."""
+    for part in ("a", "b"):
+        pq.write_table(table(offset=0 if part == "a" else 2 * ROWS), tmp_path / f"{part}.parquet",
+                       write_page_index=True, data_page_size=2048)  # fmt: skip
+    source = connector(tmp_path)
+    assert sorted(r["id"] for r in rows(source, '"id" IN (7, 40007)', ["id"])) == [7, 40007]
+    assert source._lookups is not None
+    session, tables = source._lookups._ctx, dict(source._lookups._tables)
+    pq.write_table(table(offset=100), tmp_path / "a.parquet", write_page_index=True,
+                   data_page_size=2048)  # fmt: skip
+    assert sorted(r["id"] for r in rows(source, '"id" IN (7, 107, 40007)', ["id"])) == [
+        107,
+        40007,
+    ]
+    assert source._lookups._ctx is session
+    kept = {version.path: name for version, name in source._lookups._tables.items()}
+    assert kept[str(tmp_path / "b.parquet")] in tables.values()
+    assert kept[str(tmp_path / "a.parquet")] not in tables.values()

@@ -195,13 +195,29 @@ def test_a_wide_selection_streams_instead_of_being_kept(
     assert decoded.counters.decoded_groups == 0 and not decoded._chunks
 
 
+def test_a_paged_file_with_small_groups_decodes_them_at_once(
+    tmp_path: Path, decoded: DecodedGroups
+) -> None:
+    """Its groups decode in about the time DataFusion takes to read a page of one: decoded and
+    kept on their first lookup, DataFusion never started."""
+    path = tmp_path / "t.parquet"
+    pq.write_table(table(), path, row_group_size=GROUP, write_page_index=True, data_page_size=512)
+    source = connector(path)
+    assert ids(source, "id = 4321") == [4321]
+    assert ids(source, "id = 4322") == [4322]
+    assert (decoded.counters.decoded_groups, decoded.counters.kept_groups) == (1, 1)
+    assert source._lookups is not None and source._lookups._ctx is None
+
+
 def test_a_paged_file_is_kept_from_its_second_lookup_while_there_is_room(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Groups larger than EAGER_BYTES (all of them, here) are read by their pages first."""
     path = tmp_path / "t.parquet"
     pq.write_table(table(), path, row_group_size=GROUP, write_page_index=True, data_page_size=512)
     decoded = DecodedGroups()
     monkeypatch.setattr(file_module, "DECODED", decoded)
+    monkeypatch.setattr(file_module, "EAGER_BYTES", 0)
     source = connector(path)
     assert ids(source, "id = 4321") == [4321]  # by its pages, in DataFusion
     assert decoded.counters.decoded_groups == 0
