@@ -250,7 +250,7 @@ class FileConnector(Connector):
             files = self._files()
         except (SourceError, *READ_ERRORS):
             return None  # the scan reports it
-        versions = _local_versions(files.found)
+        versions = _complete(self._versions(files))
         if files.format != "parquet" or versions is None or len(versions) > KEPT_LOOKUP_FILES:
             return None
         schema, needed = self.schema(), list(dict.fromkeys([*columns, key]))
@@ -449,7 +449,11 @@ class FileConnector(Connector):
         return schema
 
     def _fragment(
-        self, entry: Entry, fmt: str, partition: ds.Expression | None = None
+        self,
+        entry: Entry,
+        fmt: str,
+        partition: ds.Expression | None = None,
+        version: Version | None = None,
     ) -> ds.FileFragment:
         """A file to scan; its size comes from the listing, so no request asks for it again.
 
@@ -457,9 +461,12 @@ class FileConnector(Connector):
         modification time, and for a local file its inode and status-change time, which a file
         replaced by one of the same size and modification time changes): it holds the footer
         once read, so a point lookup does not read and parse the footer again before the
-        row-group statistics can skip what it does not need.
+        row-group statistics can skip what it does not need. `version` is the local file's,
+        when the scan took it already.
         """
-        local = None if self.store.remote else Version.of_local(entry.path)
+        local = version
+        if local is None and fmt == "parquet" and not self.store.remote:
+            local = Version.of_local(entry.path)
         key = (entry.path, entry.size, entry.mtime_ns, local, str(partition))
         kept = self._fragments.get(key) if fmt == "parquet" else None
         if kept is not None:
@@ -509,26 +516,38 @@ class FileConnector(Connector):
     def _batches(
         self, files: Files, request: ScanRequest, columns: list[str]
     ) -> Iterator[pa.RecordBatch]:
+        versions = self._versions(files)
         if files.format == "parquet" and self._lookups is not None and request.filters:
-            looked_up = self._looked_up(files, request, columns)
+            looked_up = self._looked_up(files, request, columns, versions)
             if looked_up is not None:
                 return looked_up
         condition = _conjunction(request.filters, self.schema())
         if files.format == "parquet" and condition is None and not self.store.remote:
-            whole = self._whole_files(files, columns, request.limit)
+            whole = self._whole_files(files, columns, request.limit, versions)
             if whole is not None:
                 return whole
         if files.format in DOCUMENT_FORMATS:
             return self._document_batches(files, request.filters, columns, condition)
         if files.format == "json":
             return self._json_batches(files, columns, condition, request.limit)
-        return self._dataset_batches(files.found, files.format, columns, condition, request.limit)
+        return self._dataset_batches(
+            files.found, files.format, columns, condition, request.limit, versions
+        )
+
+    def _versions(self, files: Files) -> list[Version | None] | None:
+        """Each local Parquet file's version as it is now (None where it is gone), taken once
+        per scan: whichever reader reads the files keys what it keeps on them. None for other
+        formats and remote files."""
+        if files.format != "parquet" or self.store.remote:
+            return None
+        return [Version.of_local(item.entry.path) for item in files.found]
 
     def _looked_up(
         self,
         files: Files,
         request: ScanRequest,
         columns: list[str],
+        local: list[Version | None] | None,
     ) -> Iterator[pa.RecordBatch] | None:
         """A filtered read of local Parquet files by row group (`row_groups.py`): the groups
         their statistics leave, from the decoded ones kept or decoded now. Groups larger than
@@ -540,7 +559,7 @@ class FileConnector(Connector):
         pages costs about as much as decoding them (benchmarks/README.md), and once kept they
         answer from memory. None when the groups left are too large to keep and DataFusion
         does not read them: the scanner streams them."""
-        versions = _local_versions(files.found)
+        versions = _complete(local)
         if not columns or versions is None:
             return None
         schema = self.schema()
@@ -598,14 +617,18 @@ class FileConnector(Connector):
                 yield from rows.select(columns).to_batches()
 
     def _whole_files(
-        self, files: Files, columns: list[str], limit: int | None
+        self,
+        files: Files,
+        columns: list[str],
+        limit: int | None,
+        local: list[Version | None] | None,
     ) -> Iterator[pa.RecordBatch] | None:
         """An unfiltered read of local Parquet files: file after file, by `ParquetFile`'s
         reader, as a bare pyarrow.flight server streams a file. The dataset scanner's
         read-ahead threads cost CPU that gRPC needs on a small machine: over Flight this reader
         streams faster (benchmarks/README.md). None for files the scanner must fill or cast
         (partition columns, columns missing from a file or typed otherwise)."""
-        versions = _local_versions(files.found)
+        versions = _complete(local)
         if versions is None or any(found.values for found in files.found):
             return None
         footers = [self._footer(version) for version in versions]
@@ -643,6 +666,7 @@ class FileConnector(Connector):
         columns: list[str],
         condition: ds.Expression | None,
         limit: int | None,
+        versions: Sequence[Version | None] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """One fragment per file, carrying its partition values (Arrow fills those columns and
         skips a file whose values contradict the filter). With a limit, read ahead little and
@@ -651,7 +675,8 @@ class FileConnector(Connector):
             return iter(())
         partitions = Partitions(self._partition_fields, (), self._display_location())
         fragments = [
-            self._fragment(item.entry, fmt, partitions.expression(item.values)) for item in found
+            self._fragment(item.entry, fmt, partitions.expression(item.values), version)
+            for item, version in zip(found, versions or [None] * len(found), strict=True)
         ]
         dataset = ds.FileSystemDataset(
             fragments, self.schema(), self._file_format(fmt), self.store.filesystem
@@ -904,10 +929,9 @@ def _columns(predicate: exp.Expression) -> set[str]:
     return {column.name for column in predicate.find_all(exp.Column)}
 
 
-def _local_versions(found: Sequence[Found]) -> list[Version] | None:
-    """Each local file's version as it is now, or None when one is gone or empty."""
-    versions = [Version.of_local(item.entry.path) for item in found]
-    if any(version is None or not version.size for version in versions):
+def _complete(versions: list[Version | None] | None) -> list[Version] | None:
+    """The files' versions, or None when one is gone or empty (or they are not local)."""
+    if versions is None or any(version is None or not version.size for version in versions):
         return None
     return cast(list[Version], versions)
 

@@ -18,6 +18,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from connectors import predicates
 from connectors.predicates import is_pushable, literal_value, to_arrow
 
 NAN = float("nan")
@@ -324,3 +325,21 @@ def test_predicates_built_by_hand_are_understood() -> None:
     expression = to_arrow(predicate, TABLE.schema)
     assert expression is not None
     assert ds.dataset(TABLE).to_table(filter=expression)["id"].to_pylist() == [2, 4]
+
+
+def test_only_filters_arrow_may_not_bind_are_tried_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trying a filter on an empty table costs most of a translation, asked again on each
+    execution of a kept plan: it is done only where binding could fail (decimals, dates,
+    narrower integers, an integer compared with an exact decimal literal), never for plain
+    comparisons on 64-bit numbers, text or booleans."""
+    tried: list[pc.Expression] = []
+    real = predicates.filter_table
+    monkeypatch.setattr(
+        predicates, "filter_table", lambda table, where: tried.append(where) or real(table, where)
+    )
+    for where in ("id = 5", "s IN ('a', 'b')", "f > 25 AND NOT s = 'x'", "s LIKE 'a%'", "i < 2e0"):
+        assert to_arrow(sqlglot.parse_one(where), TABLE.schema) is not None, where
+    assert tried == []
+    for where in ("dec > 1.5", "small = 3", "d = '2024-01-02'", "i = 2.5"):
+        assert to_arrow(sqlglot.parse_one(where), TABLE.schema) is not None, where
+    assert len(tried) == 4

@@ -18,7 +18,7 @@ import sqlglot
 from connectors import file as file_module
 from connectors.base import DatasetSource, ScanRequest
 from connectors.file import FileConnector
-from connectors.row_groups import DecodedGroups
+from connectors.row_groups import DecodedGroups, Version
 from policies.identity import Identity
 from tests.engines import loaded_engine
 from tests.engines import rows as engine_rows
@@ -310,3 +310,21 @@ def test_a_sorted_uint64_key_is_searched_exactly(tmp_path: Path, decoded: Decode
     assert ids(source, f"id = {2**63 + 1000}") == [2**63 + 1000]
     assert ids(source, f"id <= {2**63 + 1000}") == keys[:2]
     assert ids(source, "id < 0") == []
+
+
+def test_a_filtered_scan_takes_each_files_version_once(
+    sorted_file: FileConnector, decoded: DecodedGroups, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The versions the row-group reader keys on are the ones the scanner's fragments are
+    kept by: one stat a file per scan, whichever reads it."""
+    monkeypatch.setattr(file_module, "MAX_READ_BYTES", 1)  # too wide to keep: the scanner
+    taken: list[str] = []
+    of_local = Version.of_local
+    monkeypatch.setattr(
+        Version, "of_local", staticmethod(lambda path: taken.append(path) or of_local(path))
+    )
+    assert ids(sorted_file, "id BETWEEN 5 AND 7") == [5, 6, 7]  # the schema's file read too
+    taken.clear()
+    assert ids(sorted_file, "id BETWEEN 5 AND 7") == [5, 6, 7]
+    assert ids(sorted_file, "id = 9") == [9]
+    assert len(taken) == 2 and decoded.counters.decoded_groups == 0
