@@ -224,35 +224,188 @@ def test_sliced_and_chunked_inputs_encode_like_whole_ones() -> None:
         assert rows(RowEncoder(batch.schema, [fmt]), batch.slice(1, 3)) == whole[1:4]
 
 
+def cycled(values: list[object], kind: pa.DataType, count: int) -> pa.Array:
+    return pa.array([values[i % len(values)] for i in range(count)], kind)
+
+
+def edge_batch(count: int) -> pa.RecordBatch:
+    """Every scalar type a lookup answers, each column cycling through its edge cases."""
+    floats = [
+        0.0,
+        -0.0,
+        433.13,
+        1e-05,
+        1.5e-4,
+        1e15,
+        123456789012345.6,
+        1e300,
+        2.5,
+        None,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        1 / 3,
+        7.0,
+        3.4e38,
+        5e-324,
+    ]
+    # 1917 (LMT in many zones), pre-1970, pre-2000, a DST change, 2100 (past the tz tables)
+    instants = [
+        -2_500_000_000_000_000,
+        -1_700_000_000_000_000,
+        -1,
+        0,
+        1,
+        None,
+        946_684_799_999_999,
+        946_684_800_000_000,
+        1_774_746_000_000_000,
+        1_774_745_999_999_999,
+        4_118_400_000_123_456,
+        -62_135_596_800_000_000,
+        253_402_300_799_999_999,
+    ]
+    decimals = [
+        Decimal(0),
+        Decimal("1E-7"),
+        Decimal("-1E-7"),
+        Decimal("0.0000123"),
+        None,
+        Decimal("-1234567890123456789012345678901.2345678"),
+        Decimal("1.5"),
+        Decimal("9" * 31 + ".9999999"),
+    ]
+    days = [-719_162, -1, 0, 1, None, 10_956, 10_957, 2_932_896, 20_526]
+    day_micros = [0, 1, 500_000, 86_399_999_999, None, 45_296_000_400]
+    columns = {
+        "i8": cycled([-(2**63), 2**63 - 1, 0, -5, None], pa.int64(), count),
+        "i4": cycled([-(2**31), 2**31 - 1, None, 7], pa.int32(), count),
+        "i2": cycled([None, -(2**15), 2**15 - 1, 0], pa.int16(), count),
+        "i1": cycled([-128, 127, None], pa.int8(), count),
+        "u1": cycled([255, 0, None], pa.uint8(), count),
+        "u2": cycled([65535, None], pa.uint16(), count),
+        "u4": cycled([2**32 - 1, 0, None], pa.uint32(), count),
+        "u8": cycled([2**64 - 1, 0, None, 12345], pa.uint64(), count),
+        "f8": cycled(floats, pa.float64(), count),
+        "f4": cycled(floats[:-1], pa.float32(), count),
+        "f2": pa.array(cycled(floats[:7], pa.float32(), count).cast(pa.float16())),
+        "b": cycled([True, False, None], pa.bool_(), count),
+        "s": cycled(["", "é ü", None, "x" * 300, "NULL", "a,b"], pa.string(), count),
+        "ls": cycled(["a", None, ""], pa.large_string(), count),
+        "sv": cycled(["view", None], pa.string_view(), count),
+        "dict": cycled(["red", None, "blue"], pa.string(), count).dictionary_encode(),
+        "bin": cycled([b"\x00\xff", b"", None, bytes(range(256))], pa.binary(), count),
+        "lbin": cycled([b"\x01", None], pa.large_binary(), count),
+        "fbin": cycled([b"abc", None], pa.binary(3), count),
+        "bv": cycled([b"\x02", None], pa.binary_view(), count),
+        "uuid": cycled([uuid.UUID(int=2**128 - 1).bytes, None, bytes(16)], pa.uuid(), count),
+        "dec": cycled(decimals, pa.decimal128(38, 7), count),
+        "dec0": cycled([Decimal(-99999), Decimal(0), None], pa.decimal128(5, 0), count),
+        "dec2": cycled([Decimal("-0.01"), Decimal("1.50"), None], pa.decimal32(5, 2), count),
+        "dec64": cycled([Decimal("12.345678901"), None], pa.decimal64(18, 9), count),
+        "dec256": cycled([Decimal("-1" + "0" * 60 + ".000001"), None], pa.decimal256(70, 6),
+                         count),
+        "d32": cycled(days, pa.date32(), count),
+        "d64": pa.array([None if d is None else d * 86_400_000 for d in
+                         cycled(days, pa.int64(), count).to_pylist()], pa.date64()),
+        "t64": cycled(day_micros, pa.time64("us"), count),
+        "t64ns": cycled([None if v is None else v * 1000 for v in day_micros], pa.time64("ns"),
+                        count),
+        "t32": cycled([0, 86_399, None, 3_723], pa.time32("s"), count),
+        "t32ms": cycled([0, 86_399_999, None, 1], pa.time32("ms"), count),
+        "ts": cycled(instants, pa.timestamp("us"), count),
+        "ts_s": cycled([-2_208_988_800, 0, None, 951_782_400], pa.timestamp("s"), count),
+        "ts_ms": cycled([-1, 1, None, 1_700_000_000_123], pa.timestamp("ms"), count),
+        "ts_ns": cycled([-1_500, -1, 999, None, 1_700_000_000_123_456_789,
+                         -9_223_372_036_854_775_807], pa.timestamp("ns"), count),
+        "tz": cycled(instants[:-2], pa.timestamp("us", tz="UTC"), count),
+        "tz_ns": cycled([-1_500, None, 1_774_746_000_000_000_999], pa.timestamp("ns", tz="+05:30"),
+                        count),
+        "tz_s": cycled([-5_000_000_000, None, 4_118_400_000], pa.timestamp("s", tz="Europe/Paris"),
+                       count),
+        "iv": cycled([pa.MonthDayNano([14, 3, 4_000_000_000]), None,
+                      pa.MonthDayNano([-1, -1, -1_500]), pa.MonthDayNano([0, 0, 0])],
+                     pa.month_day_nano_interval(), count),
+        "dur": cycled([-1, 86_400_000_001, None, 0], pa.duration("us"), count),
+        "dur_ns": cycled([-1_500, 3_000, None], pa.duration("ns"), count),
+        "dur_s": cycled([-90_061, None], pa.duration("s"), count),
+        "st": cycled([{"a": 1, "b": "x"}, None, {"a": None, "b": "é"}],
+                     pa.struct([("a", pa.int64()), ("b", pa.string())]), count),
+        "map": cycled([[("k", 1.5)], None, []], pa.map_(pa.string(), pa.float64()), count),
+        "js": cycled(['{"a": [1, 2]}', None], pa.json_(), count),
+        "null": pa.nulls(count),
+    }  # fmt: skip
+    return pa.record_batch(columns)
+
+
+def encoded(encoder: RowEncoder, batch: pa.RecordBatch) -> bytes:
+    return b"".join(bytes(chunk) for chunk in encoder.encode(batch))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "timezone"),
+    [(TEXT, "UTC"), (TEXT, "Europe/Berlin"), (TEXT, "America/St_Johns"), (BINARY, "UTC")],
+)
 def test_a_few_rows_encode_per_value_to_the_same_bytes_as_the_vectorised_path(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, fmt: int, timezone: str
 ) -> None:
-    """A point lookup's row is formatted a value at a time (FEW_ROWS); every common scalar
-    type, NULLs and the float edge cases come out byte for byte as the vectorised encoder's."""
-    floats = [0.0, -0.0, 433.13, 1e-05, 1.5e-4, 1e15, 123456789012345.6, 1e300, 2.5, None,
-              float("nan"), float("inf"), float("-inf"), 1 / 3, 7.0]  # fmt: skip
-    count = len(floats)
-    batch = pa.record_batch(
-        {
-            "i8": pa.array([*((-1) ** i * 7**i for i in range(count - 1)), None], pa.int64()),
-            "i4": pa.array([i - 7 for i in range(count)], pa.int32()),
-            "i2": pa.array([None, *range(count - 1)], pa.int16()),
-            "u4": pa.array([2**32 - 1 - i for i in range(count)], pa.uint32()),
-            "f8": pa.array(floats, pa.float64()),
-            "f4": pa.array(floats, pa.float32()),
-            "b": pa.array([i % 3 == 0 if i != 4 else None for i in range(count)]),
-            "s": pa.array(["", "é ü", None, "x" * 300] + [str(i) for i in range(count - 4)]),
-            "ls": pa.array(["a", None] * (count // 2) + ["z"], pa.large_string()),
-        }
-    )
-    for fmt in (TEXT, BINARY):
-        encoder = RowEncoder(batch.schema, [fmt])
-        assert encoder._values is not None
-        per_row = [b"".join(bytes(c) for c in encoder.encode(batch.slice(i, 1))) for i in
-                   range(count)]  # fmt: skip
-        monkeypatch.setattr(codec, "FEW_ROWS", 0)
-        vectorised = [b"".join(bytes(c) for c in encoder.encode(batch.slice(i, 1))) for i in
-                      range(count)]  # fmt: skip
-        monkeypatch.setattr(codec, "FEW_ROWS", 8)
-        assert per_row == vectorised
-    assert RowEncoder(pa.schema([("d", pa.decimal128(5, 2))]), [TEXT])._values is None
+    """A point lookup's rows are formatted a value at a time (FEW_ROWS); every scalar type,
+    each unit and time zone, NULLs and the edge cases of each come out byte for byte as the
+    vectorised encoder's, alone and a few rows together."""
+    count = 18  # each column's edge cases at least once
+    batch = edge_batch(count)
+    encoder = RowEncoder(batch.schema, [fmt], timezone)
+    assert encoder._values is not None
+    pieces = [batch.slice(i, 1) for i in range(count)]
+    pieces += [batch.slice(i, codec.FEW_ROWS) for i in range(0, count, codec.FEW_ROWS)]
+    assert all(encoder._few(piece) is not None for piece in pieces)
+    per_value = [encoded(encoder, piece) for piece in pieces]
+    monkeypatch.setattr(codec, "FEW_ROWS", 0)
+    assert per_value == [encoded(encoder, piece) for piece in pieces]
+
+
+@pytest.mark.parametrize(
+    ("array", "fmt"),
+    [
+        (pa.array([253_402_300_800], pa.timestamp("s")), TEXT),  # year 10000
+        (pa.array([2**62], pa.timestamp("s")), BINARY),  # past int8 microseconds
+        (pa.array([-800_000], pa.date32()), TEXT),  # before year 1
+        (pa.array([-(2**31)], pa.date32()), BINARY),  # before int4 days since 2000
+        (pa.array([-1], pa.time64("us")), TEXT),  # outside the day
+        (pa.array([253_402_300_799], pa.timestamp("s", "UTC")), TEXT),  # 10000 in Berlin
+    ],
+)
+def test_values_the_per_value_path_cannot_write_are_left_to_the_vectorised_one(
+    array: pa.Array, fmt: int
+) -> None:
+    batch = pa.record_batch({"v": array})
+    encoder = RowEncoder(batch.schema, [fmt], "Europe/Berlin")
+    assert encoder._values is not None
+    assert encoder._few(batch) is None
+    assert rows(encoder, batch) == [
+        [encoder.cells(array, encoder.columns[0], fmt).values[0].as_py()]
+    ]
+
+
+def test_lossy_units_fail_alike_on_both_paths() -> None:
+    """A time or date whose unit does not cast without loss is refused as before."""
+    for array in (pa.array([1], pa.time64("ns")), pa.array([5], pa.date64())):
+        batch = pa.record_batch({"v": array})
+        with pytest.raises(pa.ArrowInvalid):
+            rows(RowEncoder(batch.schema, [TEXT]), batch)
+
+
+def test_decimals_and_far_instants_are_written_as_postgresql_writes_them() -> None:
+    small = pa.array([Decimal("1E-7"), Decimal("0E-7"), Decimal("-0.0000123")],
+                     pa.decimal128(20, 7))  # fmt: skip
+    assert text_of(small) == ["0.0000001", "0.0000000", "-0.0000123"]
+    summer_2100 = pa.array([dt.datetime(2100, 7, 1, 12, tzinfo=dt.UTC)], pa.timestamp("us", "UTC"))
+    assert text_of(summer_2100, "Europe/Berlin") == ["2100-07-01 14:00:00+02"]
+    assert text_of(pa.array([dt.datetime(1850, 1, 1, tzinfo=dt.UTC)], pa.timestamp("us", "UTC")),
+                   "Europe/Berlin") == ["1850-01-01 00:53:28+00:53:28"]  # fmt: skip
+
+
+def test_columns_pinned_to_another_type_or_arrays_stay_vectorised() -> None:
+    pinned = pa.field("oid", pa.int64(), metadata={types.OID_METADATA: b"26"})
+    assert RowEncoder(pa.schema([pinned]), [TEXT])._values is None
+    assert RowEncoder(pa.schema([("a", pa.list_(pa.int64()))]), [TEXT])._values is None

@@ -7,22 +7,16 @@ of a whole chunk are assembled by one `binary_join_element_wise` over the messag
 column's length prefix and its values. The result is one contiguous buffer of wire bytes.
 
 Only rare shapes (intervals as text, numeric in binary, structs as JSON) are formatted per value.
-So is a result of a few rows whose columns are all of the common scalar types (a point lookup):
-there the vectorised path's fixed cost per column (several compute calls) is most of the work,
-and formatting each value in Python gives the same bytes in a fraction of the time.
+So is a result of a few rows (a point lookup), by values.py, whose encoders give the same bytes
+as the ones here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import json
-import math
-import struct
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -31,14 +25,31 @@ import pyarrow.compute as pc
 
 from sidecar.servers.pgwire import messages, types
 from sidecar.servers.pgwire.types import Column
+from sidecar.servers.pgwire.values import (
+    BINARY,
+    PG_EPOCH_DAYS,
+    PG_EPOCH_MICROS,
+    TEXT,
+    UNFIT,
+    UTC_NAMES,
+    decimal_text,
+    interval_text,
+    intervals,
+    json_text,
+    numeric_binary,
+    per_value,
+    pg_float,
+    utc_offset,
+    zoned_text,
+)
 
-TEXT, BINARY = 0, 1
 FEW_ROWS = 8  # a batch up to this many rows is encoded per value, when its types allow
 KEPT_SCHEMAS = 256
 CHUNK_BYTES = 1 << 22
-PG_EPOCH_DAYS = 10957
-PG_EPOCH_MICROS = PG_EPOCH_DAYS * 86_400_000_000
-UTC_NAMES = frozenset({"utc", "etc/utc", "gmt", "etc/gmt", "z", "zulu", "universal", "+00:00"})
+# Instants written by zoneinfo (_zoned_beyond_table): from 2038-01-01 up to 9999-01-01, before
+# which any zone's wall clock is within Python's years.
+TABLE_END = 2_145_916_800_000_000
+YEAR_9999 = 253_370_764_800_000_000
 HEX = np.array([list(f"{i:02x}".encode()) for i in range(256)], dtype=np.uint8)
 _KEPT_COLUMNS: dict[int, tuple[pa.Schema, list[Column]]] = {}
 # PostgreSQL quotes an array element holding any of these, or the word NULL, or nothing at all.
@@ -76,7 +87,7 @@ class RowEncoder:
         self.formats = result_formats(formats, len(schema))
         self.timezone = timezone
         values = [
-            _value_encoder(field.type, column, fmt)
+            per_value(field.type, column, fmt, timezone)
             for field, column, fmt in zip(schema, self.columns, self.formats, strict=True)
         ]
         self._values = None if None in values else values
@@ -94,8 +105,10 @@ class RowEncoder:
         if batch.num_rows == 0:
             return
         if self._values is not None and batch.num_rows <= FEW_ROWS:
-            yield pa.py_buffer(self._few(batch))
-            return
+            few = self._few(batch)
+            if few is not None:
+                yield pa.py_buffer(few)
+                return
         cells = [
             self.cells(array, column, fmt)
             for array, column, fmt in zip(batch.columns, self.columns, self.formats, strict=True)
@@ -111,24 +124,32 @@ class RowEncoder:
             yield _data_rows(sizes[start:stop], [_slice(c, start, stop) for c in cells])
             start = stop
 
-    def _few(self, batch: pa.RecordBatch) -> bytes:
-        """The DataRow messages of a few rows, a value at a time."""
+    def _few(self, batch: pa.RecordBatch) -> bytes | None:
+        """The DataRow messages of a few rows, a value at a time; None when a value is one
+        only the vectorised path writes (values.UNFIT)."""
         assert self._values is not None
         head = len(self._values).to_bytes(2, "big")
         out = bytearray()
-        encoders = self._values
-        for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
-            message = bytearray(head)
-            for value, encode in zip(row, encoders, strict=True):
-                if value is None:
-                    message += NULL_CELL
-                else:
-                    data = encode(value)
-                    message += len(data).to_bytes(4, "big")
-                    message += data
-            out += b"D"
-            out += (len(message) + 4).to_bytes(4, "big")
-            out += message
+        try:
+            columns = [
+                values(_plain(array))
+                for (values, _), array in zip(self._values, batch.columns, strict=True)
+            ]
+            encoders = [encode for _, encode in self._values]
+            for row in zip(*columns, strict=True):
+                message = bytearray(head)
+                for value, encode in zip(row, encoders, strict=True):
+                    if value is None:
+                        message += NULL_CELL
+                    else:
+                        data = encode(value)
+                        message += len(data).to_bytes(4, "big")
+                        message += data
+                out += b"D"
+                out += (len(message) + 4).to_bytes(4, "big")
+                out += message
+        except UNFIT:
+            return None
         return bytes(out)
 
     def cells(self, array: pa.Array, column: Column, fmt: int) -> Cells:
@@ -141,56 +162,6 @@ class RowEncoder:
 
 
 NULL_CELL = (-1).to_bytes(4, "big", signed=True)
-PACKED = {types.INT2: ">h", types.INT4: ">i", types.INT8: ">q", types.FLOAT4: ">f",
-          types.FLOAT8: ">d"}  # fmt: skip
-
-
-def _value_encoder(kind: pa.DataType, column: Column, fmt: int) -> Callable[[Any], bytes] | None:
-    """How one value of a plain column is encoded on its own; None for the other columns
-    (arrays, extension and dictionary types, times, decimals...), which only the vectorised
-    path encodes."""
-    pg = column.type
-    if column.array or isinstance(kind, pa.BaseExtensionType) or pa.types.is_dictionary(kind):
-        return None
-    if pa.types.is_boolean(kind) and pg is types.BOOL:
-        return _bool_binary if fmt == BINARY else _bool_text
-    if pa.types.is_integer(kind) and pg in (types.INT2, types.INT4, types.INT8):
-        return struct.Struct(PACKED[pg]).pack if fmt == BINARY else _int_text
-    if kind in (pa.float32(), pa.float64()) and pg in (types.FLOAT4, types.FLOAT8):
-        if fmt == BINARY:
-            return struct.Struct(PACKED[pg]).pack
-        return _float4_text if pg is types.FLOAT4 else _float8_text
-    if types.is_string(kind) and pg is types.TEXT:
-        return str.encode
-    return None
-
-
-def _bool_text(value: bool) -> bytes:
-    return b"t" if value else b"f"
-
-
-def _bool_binary(value: bool) -> bytes:
-    return b"\x01" if value else b"\x00"
-
-
-def _int_text(value: int) -> bytes:
-    return str(value).encode()
-
-
-def _float8_text(value: float) -> bytes:
-    return _float_value(np.float64(value), single=False).encode()
-
-
-def _float4_text(value: float) -> bytes:
-    return _float_value(np.float32(value), single=True).encode()
-
-
-def _float_value(value: np.floating, single: bool) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return _pg_float(value, single)
 
 
 def _columns(schema: pa.Schema) -> list[Column]:
@@ -279,8 +250,10 @@ def text(array: pa.Array, column: Column, timezone: str) -> pa.Array:
         return pc.if_else(array, "t", "f")
     if pa.types.is_floating(kind):
         return _text_float(array)
-    if pa.types.is_integer(kind) or pa.types.is_decimal(kind) or pa.types.is_date32(kind):
+    if pa.types.is_integer(kind) or pa.types.is_date32(kind):
         return pc.cast(array, pa.string())
+    if pa.types.is_decimal(kind):
+        return _text_decimal(array)
     if pa.types.is_date64(kind):
         return pc.cast(pc.cast(array, pa.date32()), pa.string())
     if types.is_string(kind):
@@ -293,10 +266,12 @@ def text(array: pa.Array, column: Column, timezone: str) -> pa.Array:
         return _trim_fraction(pc.cast(pc.cast(array, pa.time64("us")), pa.string()))
     if pa.types.is_timestamp(kind):
         return _text_timestamp(array, timezone)
+    if pa.types.is_duration(kind):
+        return _per_value(pc.cast(array, pa.duration("us"), safe=False), interval_text)
     if column.type is types.INTERVAL:
         return _per_value(array, interval_text)
     if column.type is types.JSON:
-        return _per_value(array, _json_text)
+        return _per_value(array, json_text)
     return pc.cast(array, pa.string())
 
 
@@ -326,18 +301,9 @@ def _text_float(array: pa.Array) -> pa.Array:
         wrong &= valid
     if wrong.any():
         kind = np.float32 if single else np.float64
-        fixed = [_pg_float(kind(value), single) for value in values[wrong]]
+        fixed = [pg_float(kind(value), single) for value in values[wrong]]
         result = pc.replace_with_mask(result, pa.array(wrong), pa.array(fixed, pa.string()))
     return result
-
-
-def _pg_float(value: np.floating, single: bool) -> str:
-    scientific = np.format_float_scientific(value, unique=True, trim="-")
-    mantissa, _, exponent = scientific.partition("e")
-    power = int(exponent)
-    if power < -4 or power >= (6 if single else 15):
-        return f"{mantissa}e{'-' if power < 0 else '+'}{abs(power):02d}"
-    return np.format_float_positional(value, unique=True, trim="-")
 
 
 def _trim_fraction(strings: pa.Array) -> pa.Array:
@@ -358,21 +324,35 @@ def _text_timestamp(array: pa.Array, timezone: str) -> pa.Array:
         - pc.fill_null(pc.cast(micros, pa.int64()), 0).to_numpy()
     ) // 1_000_000
     distinct, index = np.unique(offsets, return_inverse=True)
-    suffix = pa.array([_utc_offset(int(seconds)) for seconds in distinct]).take(pa.array(index))
+    suffix = pa.array([utc_offset(int(seconds)) for seconds in distinct]).take(pa.array(index))
     stamped = _trim_fraction(pc.cast(wall, pa.string()))
-    return pc.binary_join_element_wise(stamped, suffix, "")
+    return _zoned_beyond_table(pc.binary_join_element_wise(stamped, suffix, ""), micros, timezone)
 
 
-def _utc_offset(seconds: int) -> str:
-    sign = "-" if seconds < 0 else "+"
-    minutes, second = divmod(abs(seconds), 60)
-    hours, minute = divmod(minutes, 60)
-    text = f"{sign}{hours:02d}"
-    if minute or second:
-        text += f":{minute:02d}"
-    if second:
-        text += f":{second:02d}"
-    return text
+def _zoned_beyond_table(result: pa.Array, micros: pa.Array, timezone: str) -> pa.Array:
+    """Instants from 2038 on written by zoneinfo: Arrow's time zone database ends with the
+    zone's table of transitions (2037) and keeps its last offset after it, where PostgreSQL
+    (and zoneinfo) follow the zone's rule on (Berlin's summers stay +02)."""
+    raw = pc.cast(micros, pa.int64())
+    late = pc.fill_null(pc.and_(pc.greater_equal(raw, TABLE_END), pc.less(raw, YEAR_9999)), False)
+    if not pc.any(late).as_py():
+        return result
+    render = zoned_text(zoneinfo.ZoneInfo(timezone))
+    fixed = [render(value).decode() for value in raw.filter(late).to_pylist()]
+    return pc.replace_with_mask(result, late, pa.array(fixed, pa.string()))
+
+
+def _text_decimal(array: pa.Array) -> pa.Array:
+    """Arrow writes a decimal below 1e-6 (with a scale over 6) or of a negative scale with an
+    exponent (1E-7, 1.20E+4); PostgreSQL never does."""
+    result = pc.cast(array, pa.string())
+    if 0 <= array.type.scale <= 6:
+        return result
+    exponent = pc.fill_null(pc.match_substring(result, "E"), False)
+    if not pc.any(exponent).as_py():
+        return result
+    fixed = [decimal_text(value) for value in array.filter(exponent).to_pylist()]
+    return pc.replace_with_mask(result, exponent, pa.array(fixed, pa.string()))
 
 
 def _contiguous(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -399,13 +379,19 @@ def _text_bytea(array: pa.Array) -> pa.Array:
 
 
 def _text_uuid(array: pa.Array) -> pa.Array:
-    raw = np.frombuffer(pc.fill_null(array, b"\0" * 16).buffers()[1], dtype=np.uint8)
-    raw = raw[array.offset * 16 : (array.offset + len(array)) * 16].reshape(-1, 16)
+    raw = _uuid_bytes(array)
     hexed = HEX[raw].reshape(-1, 32)
     dashed = np.full((len(array), 36), ord("-"), dtype=np.uint8)
     for source, target, width in ((0, 0, 8), (8, 9, 4), (12, 14, 4), (16, 19, 4), (20, 24, 12)):
         dashed[:, target : target + width] = hexed[:, source : source + width]
     return _with_nulls(_fixed_width(dashed.reshape(-1), 36), array)
+
+
+def _uuid_bytes(array: pa.Array) -> np.ndarray:
+    """A UUID array's 16 bytes a row, NULLs as zeros (fill_null's copy starts at offset 0)."""
+    filled = pc.fill_null(array, b"\0" * 16) if array.null_count else array
+    raw = np.frombuffer(filled.buffers()[1], dtype=np.uint8)
+    return raw[filled.offset * 16 : (filled.offset + len(filled)) * 16].reshape(-1, 16)
 
 
 def _with_nulls(result: pa.Array, original: pa.Array) -> pa.Array:
@@ -446,49 +432,6 @@ def _per_value(array: pa.Array, render: Callable[[Any], str]) -> pa.Array:
     )
 
 
-def interval_text(value: Any) -> str:
-    """PostgreSQL's default IntervalStyle: '1 year 2 mons 3 days 04:05:06.5'."""
-    if isinstance(value, dt.timedelta):
-        months, days, micros = 0, value.days, value.seconds * 1_000_000 + value.microseconds
-    else:
-        months, days, micros = value.months, value.days, value.nanoseconds // 1000
-    parts = []
-    years, months = int(months / 12), months - int(months / 12) * 12
-    for amount, unit in ((years, "year"), (months, "mon"), (days, "day")):
-        if amount:
-            parts.append(f"{amount} {unit}{'' if amount == 1 else 's'}")
-    if micros or not parts:
-        sign = "-" if micros < 0 else ("+" if parts and days < 0 else "")
-        seconds, fraction = divmod(abs(micros), 1_000_000)
-        minutes, second = divmod(seconds, 60)
-        hour, minute = divmod(minutes, 60)
-        clock = f"{sign}{hour:02d}:{minute:02d}:{second:02d}"
-        parts.append(clock + (f".{fraction:06d}".rstrip("0") if fraction else ""))
-    return " ".join(parts)
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(_jsonable(value), separators=(", ", ": "), default=str)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
-        return {str(k): _jsonable(v) for k, v in value}  # Arrow maps arrive as key/value pairs
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dt.date | dt.time | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return "\\x" + value.hex()
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
 # ---- binary format -----------------------------------------------------------------------------
 
 
@@ -517,9 +460,9 @@ def _binary(array: pa.Array, column: Column) -> Cells:
     if pg is types.UUID:
         return _uuid_cells(array)
     if pg is types.NUMERIC:
-        return Cells.of(_per_value_bytes(array, _numeric_binary))
+        return Cells.of(_per_value_bytes(array, numeric_binary))
     if pg is types.JSON and not types.is_string(kind):
-        return Cells.of(_per_value_bytes(array, lambda v: _json_text(v).encode()))
+        return Cells.of(_per_value_bytes(array, lambda v: json_text(v).encode()))
     return Cells.of(array)
 
 
@@ -555,7 +498,7 @@ def _binary_interval(array: pa.Array) -> Cells:
         parts = np.array(
             [
                 (0, 0, 0) if v is None else (v.months, v.days, v.nanoseconds)
-                for v in _intervals(array)
+                for v in intervals(array)
             ],
             dtype=np.int64,
         ).reshape(count, 3)
@@ -568,17 +511,10 @@ def _binary_interval(array: pa.Array) -> Cells:
     return _masked_cells(rows, valid)
 
 
-def _intervals(array: pa.Array) -> list[Any]:
-    if pa.types.is_interval(array.type) and array.type != pa.month_day_nano_interval():
-        array = pc.cast(array, pa.month_day_nano_interval())
-    return array.to_pylist()
-
-
 def _uuid_cells(array: pa.Array) -> Cells:
     if not pa.types.is_fixed_size_binary(array.type):
         return Cells.of(array)
-    raw = np.frombuffer(pc.fill_null(array, b"\0" * 16).buffers()[1], dtype=np.uint8)
-    rows = raw[array.offset * 16 : (array.offset + len(array)) * 16].reshape(-1, 16)
+    rows = _uuid_bytes(array)
     valid = _valid(array)
     if valid is None:
         return Cells(np.full(len(array), 16, dtype=np.int32), _fixed_width(rows.reshape(-1), 16))
@@ -589,33 +525,6 @@ def _per_value_bytes(array: pa.Array, render: Callable[[Any], bytes]) -> pa.Arra
     return pa.array(
         [None if value is None else render(value) for value in array.to_pylist()], pa.binary()
     )
-
-
-def _numeric_binary(value: Decimal | int) -> bytes:
-    """ndigits, weight, sign, dscale, then base-10000 digits."""
-    value = Decimal(value)
-    if value.is_nan():
-        return (0).to_bytes(4, "big") + b"\xc0\x00\x00\x00"
-    if value.is_infinite():
-        return (0).to_bytes(4, "big") + (b"\xd0\x00" if value > 0 else b"\xf0\x00") + b"\0\0"
-    sign, _, exponent = value.as_tuple()
-    scale = max(-int(exponent), 0)
-    whole, _, fraction = f"{abs(value):f}".partition(".")
-    whole = whole.lstrip("0")
-    whole = whole.zfill((len(whole) + 3) // 4 * 4)
-    fraction = fraction.ljust((len(fraction) + 3) // 4 * 4, "0")
-    groups = [int(whole[i : i + 4]) for i in range(0, len(whole), 4)]
-    weight = len(groups) - 1
-    groups += [int(fraction[i : i + 4]) for i in range(0, len(fraction), 4)]
-    while groups and groups[0] == 0:
-        groups.pop(0)
-        weight -= 1
-    while groups and groups[-1] == 0:
-        groups.pop()
-    if not groups:
-        weight = 0
-    header = struct.pack(">hhHH", len(groups), weight, 0x4000 if sign else 0, scale)
-    return header + np.array(groups, dtype=">i2").tobytes()
 
 
 def _binary_array(array: pa.Array, column: Column) -> pa.Array:
