@@ -90,7 +90,10 @@ class RowEncoder:
             per_value(field.type, column, fmt, timezone)
             for field, column, fmt in zip(schema, self.columns, self.formats, strict=True)
         ]
-        self._values = None if None in values else values
+        fitted = [value for value in values if value is not None]
+        self._values = fitted if len(fitted) == len(values) else None
+        self._encoders = [value.encode for value in fitted]
+        self._wrapped = [_wrapped(field.type) for field in schema]
 
     def fields(self) -> list[tuple[str, Column, int]]:
         return list(zip(self.schema.names, self.columns, self.formats, strict=True))
@@ -131,14 +134,13 @@ class RowEncoder:
         head = len(self._values).to_bytes(2, "big")
         out = bytearray()
         try:
-            columns = [
-                values(_plain(array))
-                for (values, _), array in zip(self._values, batch.columns, strict=True)
+            columns = [  # column(i): batch.columns wraps every array twice as slowly
+                value.values(_plain(batch.column(i)) if self._wrapped[i] else batch.column(i))
+                for i, value in enumerate(self._values)
             ]
-            encoders = [encode for _, encode in self._values]
             for row in zip(*columns, strict=True):
                 message = bytearray(head)
-                for value, encode in zip(row, encoders, strict=True):
+                for value, encode in zip(row, self._encoders, strict=True):
                     if value is None:
                         message += NULL_CELL
                     else:
@@ -221,6 +223,11 @@ def _as_binary(array: pa.Array) -> pa.Array:
     if pa.types.is_string(array.type):
         return array.view(pa.binary())
     return pc.cast(array, pa.binary())
+
+
+def _wrapped(kind: pa.DataType) -> bool:
+    """Whether arrays of this type stand for values of another (_plain)."""
+    return isinstance(kind, pa.BaseExtensionType) or pa.types.is_dictionary(kind)
 
 
 def _plain(array: pa.Array) -> pa.Array:

@@ -207,7 +207,15 @@ def _int_text(value: int) -> bytes:
 
 
 def _float8_text(value: float) -> bytes:
-    return _float_value(np.float64(value), single=False).encode()
+    """Python's repr has the same shortest digits, and its exponent below 1e-4 and from 1e16:
+    only 1e15 up to 1e16 needs the slower PostgreSQL notation."""
+    if math.isnan(value) or math.isinf(value) or 1e15 <= abs(value) < 1e16:
+        return _float_value(np.float64(value), single=False).encode()
+    digits = repr(value)
+    mantissa, exponent, power = digits.partition("e")
+    if exponent:
+        return f"{mantissa}e{power[0]}{abs(int(power)):02d}".encode()
+    return digits.removesuffix(".0").encode()
 
 
 def _float4_text(value: float) -> bytes:
@@ -266,8 +274,9 @@ def _time_text(micros: int) -> bytes:
 
 
 def wall_clock(stamp: dt.datetime) -> str:
-    """'2026-03-14 14:02:05.5': the trailing zeros of the fraction cut, as PostgreSQL does."""
-    text = stamp.replace(tzinfo=None).isoformat(" ")
+    """'2026-03-14 14:02:05.5' (of a naive datetime): the trailing zeros of the fraction cut,
+    as PostgreSQL does."""
+    text = str(stamp)
     return text.rstrip("0") if stamp.microsecond else text
 
 
@@ -286,7 +295,8 @@ def zoned_text(zone: zoneinfo.ZoneInfo) -> Callable[[int], bytes]:
     def encode(micros: int) -> bytes:
         local = (UNIX_INSTANT + dt.timedelta(microseconds=micros)).astimezone(zone)
         offset = local.utcoffset() or dt.timedelta()
-        return (wall_clock(local) + utc_offset(offset // dt.timedelta(seconds=1))).encode()
+        wall = wall_clock(local.replace(tzinfo=None))
+        return (wall + utc_offset(offset // dt.timedelta(seconds=1))).encode()
 
     return encode
 
