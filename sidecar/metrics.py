@@ -10,7 +10,7 @@ per-identity series are the caller's own unless its policy says `metrics: all`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -20,6 +20,7 @@ from policies.access import Grant, unrestricted
 from sidecar.engine import Engine
 from sidecar.engine.catalog import State
 
+M = TypeVar("M", Counter, Gauge, Histogram)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -46,6 +47,22 @@ class DatasetCollector(Collector):
             if entry.row_count is not None and grant.counts_rows(entry.name):
                 rows.add_metric([entry.name], float(entry.row_count))
         return [ready, rows]
+
+
+class Series(Generic[M]):
+    """A labelled metric's series by their label values, kept: prometheus_client's `labels`
+    checks and locks on every call, and each statement looks up five series. prometheus_client
+    keeps every series it made too, so this holds no more than it does."""
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self._series: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        series = self._series.get(values)
+        if series is None:
+            series = self._series[values] = self.metric.labels(*values)
+        return series
 
 
 class Metrics:
@@ -93,6 +110,13 @@ class Metrics:
             "sidecar_queries_in_flight",
             "Queries currently running",
             ["interface"],
+            registry=self.registry,
+        )
+        self.lanes = Counter(
+            "sidecar_lane_answers",
+            "Statements answered without planning, by interface and lane: key_index (a keyed "
+            "lookup answered from a local copy's key index)",
+            ["interface", "lane"],
             registry=self.registry,
         )
         self.datasets = DatasetCollector(engine)

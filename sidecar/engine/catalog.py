@@ -68,6 +68,7 @@ class DatasetEntry:
     _attempted_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _fast: Connector | None = None
+    _fast_for: tuple[object, object, pa.Schema] = (None, None, pa.schema([]))  # held, source, own
 
     @property
     def name(self) -> str:
@@ -232,6 +233,9 @@ class DatasetEntry:
         """The copy with the source's column types (stable whether a query hits the copy or
         the source), narrowed to the columns the working set keeps."""
         held = copy.schema()
+        kept = self._fast_for
+        if self._fast is not None and kept[0] is held and kept[1] is self.schema:
+            return self._fast, kept[2]  # asked per statement: the same objects, the same answer
         schema = (
             pa.schema([f for f in self.schema if f.name in held.names]) if self.schema else held
         )
@@ -239,6 +243,7 @@ class DatasetEntry:
             from accelerators.manager import copy_connector
 
             self._fast = copy_connector(self._source(), copy, schema, self.connector)
+        self._fast_for = (held, self.schema, schema)
         return self._fast, schema
 
     def _source(self) -> DatasetSource:

@@ -214,6 +214,7 @@ class LookupResult:
 
     cache_status = BYPASS
     source_queries = 1  # the copy was read, as the pushed statement would have read it
+    lane = "key_index"  # audited and counted as such (sidecar_lane_answers)
 
     def __init__(self, batch: pa.RecordBatch, schema: pa.Schema, relations: list[str]) -> None:
         self.batch = batch

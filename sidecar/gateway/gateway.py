@@ -35,8 +35,8 @@ from sidecar.gateway.audit import AuditLog
 from sidecar.gateway.helpers import HELPERS
 from sidecar.gateway.limits import Limiter, LimitExceeded, timed_out, too_large
 from sidecar.gateway.request import QueryRequest
-from sidecar.gateway.watchdog import Watchdog
-from sidecar.metrics import Metrics
+from sidecar.gateway.watchdog import Alarm, Watchdog
+from sidecar.metrics import Metrics, Series
 from sidecar.secrets import REDACTOR
 
 log = logging.getLogger("sidecar.gateway")
@@ -89,6 +89,12 @@ class Gateway:
         self.audit = audit
         self.limiter = Limiter(engine.config)
         self.watchdog = Watchdog()
+        self._queries = Series(metrics.queries)
+        self._rows = Series(metrics.rows)
+        self._bytes = Series(metrics.bytes)
+        self._latency = Series(metrics.latency)
+        self._lanes = Series(metrics.lanes)
+        self.inflight = Series(metrics.inflight)
 
     def statement(self, request: QueryRequest) -> Statement:
         """The statement for `request`, its clock running; nothing is planned yet."""
@@ -161,9 +167,9 @@ class Gateway:
         statement: Statement | None = None,
     ) -> None:
         """The statement's audit line and metrics."""
-        identity = request.identity.name
+        identity, interface = request.identity.name, request.interface
         outcome = "ok" if error is None else error.code.value
-        self.metrics.queries.labels(request.interface, outcome, identity).inc()
+        self._queries(interface, outcome, identity).inc()
         decision = "ok"
         if error is not None:
             decision = "refused" if error.code in REFUSALS else "error"
@@ -173,10 +179,13 @@ class Gateway:
         rows = statement.rows if statement is not None else 0
         size = statement.bytes if statement is not None else 0
         elapsed = time.monotonic() - request.received
+        lane = getattr(result, "lane", None)
         if statement is not None:
-            self.metrics.rows.labels(request.interface, identity).inc(rows)
-            self.metrics.bytes.labels(request.interface, identity).inc(size)
-            self.metrics.latency.labels(request.interface).observe(elapsed)
+            self._rows(interface, identity).inc(rows)
+            self._bytes(interface, identity).inc(size)
+            self._latency(interface).observe(elapsed)
+        if lane is not None and error is None:
+            self._lanes(interface, lane).inc()
         if not self.audit.enabled:
             return
         sql = REDACTOR.redact(request.sql).rstrip()
@@ -196,6 +205,7 @@ class Gateway:
                 "bytes": size,
                 "duration_ms": round(elapsed * 1000, 3),
                 "cache": result.cache_status if result is not None else None,
+                "lane": lane,
                 "source_queries": result.source_queries if result is not None else 0,
             }
         )
@@ -226,10 +236,13 @@ class Statement:
         self._finished = False
         self._expired = False
         self.cancelled = False
-        self._stop = threading.Event()  # planning's, see sidecar/engine/interrupt.py
+        self._stop: threading.Event | None = None  # planning's (interrupt.py), made by open
         self.at_once = False
-        self._arm(request.received + self.timeout)
-        gateway.metrics.inflight.labels(request.interface).inc()
+        # The deadline runs from now; its watchdog alarm is set by what can outlive it (open,
+        # restart_clock): a statement answered at once on the caller's thread needs none.
+        self.deadline = request.received + self.timeout
+        self._alarm: Alarm | None = None
+        gateway.inflight(request.interface).inc()
 
     @property
     def schema(self) -> pa.Schema:
@@ -246,7 +259,9 @@ class Statement:
         """Guard, policy and plan (the engine, or `run` for an answer made elsewhere), then the
         identity's rate limit. Blocks: call it off the event loop."""
         try:
-            with stoppable(self._stop):
+            if self._alarm is None:
+                self._arm(self.deadline)
+            with stoppable(self._stopper()):
                 result = run() if run is not None else self.gateway._plan(self.request)
             self._keep(result=result)
             self.gateway.limiter.admit(self.request.identity, self.governing)
@@ -298,7 +313,7 @@ class Statement:
     def cancel(self) -> None:
         """Stop the engine's work (a client's cancel); the iteration then fails CANCELED."""
         self.cancelled = True
-        self._stop.set()
+        self._stopper().set()
         if self.result is not None:
             self.result.cancel()
 
@@ -310,8 +325,8 @@ class Statement:
                 return
             self._finished = True
             release, self._release = self._release, None
-        self._alarm.disarm()
-        self.gateway.metrics.inflight.labels(self.request.interface).dec()
+        self._disarm()
+        self.gateway.inflight(self.request.interface).dec()
         if self.result is not None:
             self.result.cancel()
         if release is not None:
@@ -324,14 +339,18 @@ class Statement:
 
     def restart_clock(self) -> None:
         """A new deadline from now: each pg Execute or FETCH, and a Flight DoGet, is timed on
-        its own, as PostgreSQL times each statement of a cursor."""
-        self._alarm.disarm()
-        self._arm(time.monotonic() + self.timeout)
+        its own, as PostgreSQL times each statement of a cursor. A statement answered at once
+        is iterated on the caller's thread, where no alarm could stop it: it gets none."""
+        self._disarm()
+        if self.at_once:
+            self.deadline = time.monotonic() + self.timeout
+        else:
+            self._arm(time.monotonic() + self.timeout)
 
     def stop_clock(self) -> None:
         """No deadline while the client holds the statement between steps (a suspended pg
         portal, a Flight ticket not yet redeemed): only the sidecar's own work is timed."""
-        self._alarm.disarm()
+        self._disarm()
         self.deadline = math.inf
 
     def timeout_error(self) -> SidecarError:
@@ -355,6 +374,18 @@ class Statement:
     def _arm(self, deadline: float) -> None:
         self.deadline = deadline
         self._alarm = self.gateway.watchdog.arm(deadline, self._expire)
+
+    def _disarm(self) -> None:
+        if self._alarm is not None:
+            self._alarm.disarm()
+
+    def _stopper(self) -> threading.Event:
+        """The event that stops planning (interrupt.py): made on first need, since a
+        statement answered at once is never planned."""
+        with self._lock:
+            if self._stop is None:
+                self._stop = threading.Event()
+            return self._stop
 
     def _expire(self) -> None:
         self._expired = True

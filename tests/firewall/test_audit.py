@@ -26,7 +26,7 @@ AUDITED_AS = {
 }  # fmt: skip
 FIELDS = {
     "time", "identity", "interface", "client", "sql", "decision", "code", "reason", "datasets",
-    "rows", "bytes", "duration_ms", "cache", "source_queries",
+    "rows", "bytes", "duration_ms", "cache", "lane", "source_queries",
 }  # fmt: skip
 
 

@@ -308,6 +308,7 @@ def test_the_gateway_limits_audits_and_counts_index_answers(root: Path) -> None:
         ]
         first, again = lines[2], lines[3]  # planned (a results-cache miss), then the index's
         assert (first["cache"], again["cache"]) == ("MISS", "BYPASS")
+        assert (first["lane"], again["lane"]) == (None, "key_index")
         alike = ("identity", "interface", "client", "sql", "decision", "datasets", "rows")
         assert {k: first[k] for k in alike} == {k: again[k] for k in alike}
         assert lines[3]["datasets"] == ["ta"] and lines[3]["rows"] > 2
@@ -316,5 +317,6 @@ def test_the_gateway_limits_audits_and_counts_index_answers(root: Path) -> None:
         assert 'sidecar_queries_total{identity="paced",interface="pg",outcome="ok"} 2.0' in (
             rendered
         )
+        assert 'sidecar_lane_answers_total{interface="pg",lane="key_index"} 1.0' in rendered
     finally:
         engine.close()

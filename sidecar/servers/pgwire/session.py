@@ -149,8 +149,9 @@ class Session:
         self.writer.write(messages.backend_key_data(self.pid, key))
         await self._ready()
         try:
+            incoming = messages.Incoming(self.reader)
             while True:
-                kind, body = await messages.read_message(self.reader)
+                kind, body = incoming.next() or await incoming.read()
                 if kind == "X":
                     return
                 if self._skipping and kind != "S":

@@ -10,6 +10,7 @@ PostgreSQL does not know (DuckDB's enable_external_access, say) is 42704.
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
@@ -223,12 +224,17 @@ class Settings:
 
     @property
     def statement_timeout(self) -> float | None:
-        """Seconds, or None when off."""
-        match = DURATION.match(self._values["statement_timeout"])
-        if not match:
-            return None
-        millis = float(match.group(1)) * MILLISECONDS[(match.group(2) or "ms").lower()]
-        return millis / 1000 if millis > 0 else None
+        """Seconds, or None when off (read per statement: parsed once per value set)."""
+        return _seconds(self._values["statement_timeout"])
+
+
+@functools.lru_cache(maxsize=16)
+def _seconds(duration: str) -> float | None:
+    match = DURATION.match(duration)
+    if not match:
+        return None
+    millis = float(match.group(1)) * MILLISECONDS[(match.group(2) or "ms").lower()]
+    return millis / 1000 if millis > 0 else None
 
 
 def _user_settable(name: str) -> bool:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sidecar.servers.pgwire.backend import Backend
 
 KEPT = 1024
-Key = tuple[str, str, tuple[int, ...], bool]
+Key = tuple[str, str, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,21 @@ class Analyzer:
         self.identity = identity
         self.refused = refused
         self.visibility = server.engine.access.grant(identity).visibility
+        self._last: tuple[Key, Analysis] | None = None  # this session's last text, kept here
 
     def analyse(self, statement: Statement, declared: Sequence[int]) -> Analysis:
-        key = (self.visibility, statement.text, tuple(declared), self.server.engine.ready)
+        """The analysis of `statement`. One made once every dataset answered (its parameter
+        types inferred from every relation's columns) is kept; before that each Parse
+        analyses afresh, so that readiness is asked only on a miss, not on every Parse."""
+        key = (self.visibility, statement.text, tuple(declared))
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
         kept = self.server.analyses.get(key)
         if kept is not None:
+            self._last = (key, kept)
             return kept
+        ready = self.server.engine.ready
         text = statement.text + TOKENIZER_END
         try:
             tree = self.server.engine.bounds.read(text)
@@ -77,6 +86,6 @@ class Analyzer:
                 parameters.infer(tree, self.server.schemas(self.identity), declared)
             ),
         )
-        if not changed:
+        if ready and not changed:
             self.server.analyses.put(key, analysis)
         return analysis
