@@ -115,7 +115,8 @@ class Metrics:
         self.lanes = Counter(
             "sidecar_lane_answers",
             "Statements answered without planning, by interface and lane: key_index (a keyed "
-            "lookup answered from a local copy's key index)",
+            "lookup answered from a local copy's key index) or row_groups (from a Parquet "
+            "file's kept row groups)",
             ["interface", "lane"],
             registry=self.registry,
         )

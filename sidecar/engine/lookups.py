@@ -52,6 +52,7 @@ STRING_BYTES = 64  # a key index's estimate of one string value, before it is bu
 # of that many rows (an IN list over a column with few distinct values: 120 ms for 1M rows)
 # that would hold every other client of the loop; the general path answers it on a thread.
 LOOP_ROWS = 4096
+VIEWS = 16  # a key index's views kept by the plans reading it (KeyIndex.view)
 
 
 @dataclass(frozen=True)
@@ -177,25 +178,46 @@ class KeyIndex:
         bounds = np.iinfo(self.keys.dtype) if integers else None
         self.bounds = (int(bounds.min), int(bounds.max)) if bounds is not None else None
         strings = self.keys.dtype == object
+        self._views: dict[tuple[tuple[str, ...], int], tuple[pa.Schema, pa.RecordBatch | None]]
+        self._views = {}
         self.nbytes = self.rows.nbytes + self.keys.nbytes + (len(self.keys) * 50 if strings else 0)
 
-    def find(self, values: Sequence[Any], most: int | None = None) -> pa.RecordBatch | None:
-        """The rows whose key equals one of `values`, in key order, each row once; None when
-        they are more than `most`."""
+    def find(
+        self, values: Sequence[Any], most: int | None = None, rows: pa.RecordBatch | None = None
+    ) -> pa.RecordBatch | None:
+        """The rows (of `rows`, a view of the index's, else its own) whose key equals one of
+        `values`, in key order, each row once; None when they are more than `most`."""
+        rows = self.rows if rows is None else rows
         wanted = sorted({value for value in values if value is not None})
         if len(wanted) == 1:
-            start = int(np.searchsorted(self.keys, wanted[0], "left"))
-            stop = int(np.searchsorted(self.keys, wanted[0], "right"))
+            start = int(self.keys.searchsorted(wanted[0], "left"))
+            stop = int(self.keys.searchsorted(wanted[0], "right"))
             if most is not None and stop - start > most:
                 return None
-            return self.rows.slice(start, stop - start)
+            return rows.slice(start, stop - start)
         probe = np.array(wanted, dtype=self.keys.dtype)
-        starts = np.searchsorted(self.keys, probe, "left")
-        stops = np.searchsorted(self.keys, probe, "right")
+        starts = self.keys.searchsorted(probe, "left")
+        stops = self.keys.searchsorted(probe, "right")
         if most is not None and int((stops - starts).sum()) > most:
             return None
-        rows = [np.arange(a, b) for a, b in zip(starts, stops, strict=True) if b > a]
-        return self.rows.take(np.concatenate(rows)) if rows else self.rows.slice(0, 0)
+        taken = [np.arange(a, b) for a, b in zip(starts, stops, strict=True) if b > a]
+        return rows.take(np.concatenate(taken)) if taken else rows.slice(0, 0)
+
+    def view(self, columns: tuple[str, ...], schema: pa.Schema) -> pa.RecordBatch | None:
+        """The index's rows as a plan's result (`columns` under `schema`'s names), when its
+        columns already have the plan's types: the same buffers, made once per plan schema,
+        so that a lookup is a slice of it. None when a column needs a cast."""
+        key = (columns, id(schema))
+        kept = self._views.get(key)
+        if kept is not None and kept[0] is schema:
+            return kept[1]
+        arrays = [self.rows.column(self.positions[name]) for name in columns]
+        same = all(a.type == f.type for a, f in zip(arrays, schema, strict=True))
+        view = pa.RecordBatch.from_arrays(arrays, schema=schema) if same else None
+        if len(self._views) >= VIEWS:
+            self._views.clear()
+        self._views[key] = (schema, view)
+        return view
 
     def comparable(self, value: Any) -> bool:
         """Whether `value` is of the key's kind (and range): a value of another kind is
@@ -214,10 +236,16 @@ class LookupResult:
 
     cache_status = BYPASS
     source_queries = 1  # the copy was read, as the pushed statement would have read it
-    lane = "key_index"  # audited and counted as such (sidecar_lane_answers)
 
-    def __init__(self, batch: pa.RecordBatch, schema: pa.Schema, relations: list[str]) -> None:
+    def __init__(
+        self,
+        batch: pa.RecordBatch,
+        schema: pa.Schema,
+        relations: list[str],
+        lane: str = "key_index",
+    ) -> None:
         self.batch = batch
+        self.lane = lane  # audited and counted as such (sidecar_lane_answers)
         self.schema = schema  # the kept plan's own object: servers key what they derive on it
         self.relations = relations
         self.rows = 0
@@ -258,8 +286,13 @@ class Lookups:
         if index is None or index.generation != entry.generation:
             self._build_behind(entry, lookup.key)
             return None
-        if not all(index.comparable(value) for value in values):
-            return None
+        for value in values:
+            if not index.comparable(value):
+                return None
+        view = index.view(lookup.columns, schema)
+        if view is not None:
+            found = index.find(values, most, view)
+            return None if found is None else LookupResult(found, schema, [entry.name])
         rows = index.find(values, most)
         if rows is None:
             return None
@@ -298,7 +331,8 @@ class Lookups:
             ]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None  # the general path reports what does not fit
-        return LookupResult(pa.RecordBatch.from_arrays(arrays, schema=schema), schema, [entry.name])
+        batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+        return LookupResult(batch, schema, [entry.name], lane="row_groups")
 
     def size(self, dataset: str) -> int | None:
         """The bytes of a dataset's key indexes, None when it has none."""

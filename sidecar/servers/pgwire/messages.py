@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sidecar.servers.pgwire.types import Column
 
@@ -57,8 +57,12 @@ class Output:
             self.writer.write(held[0] if len(held) == 1 else b"".join(held))
 
     async def drain(self) -> None:
+        """Flush, and wait while the client has not taken what was sent before: only then,
+        since most replies leave in the write itself and the wait would be for nothing."""
         self.flush()
-        await self.writer.drain()
+        transport = self.writer.transport
+        if transport.get_write_buffer_size() or transport.is_closing():
+            await self.writer.drain()
 
 
 class ProtocolError(Exception):
@@ -188,15 +192,13 @@ class Incoming:
         return found
 
 
-@dataclass(frozen=True)
-class Parse:
+class Parse(NamedTuple):
     name: str
     query: str
     parameter_types: list[int]
 
 
-@dataclass(frozen=True)
-class Bind:
+class Bind(NamedTuple):
     portal: str
     statement: str
     parameter_formats: list[int]
@@ -204,16 +206,14 @@ class Bind:
     result_formats: list[int]
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Describe and Close: a prepared statement ('S') or a portal ('P') by name."""
 
     kind: str
     name: str
 
 
-@dataclass(frozen=True)
-class Execute:
+class Execute(NamedTuple):
     portal: str
     max_rows: int
 
@@ -291,7 +291,7 @@ def backend_key_data(pid: int, secret: int) -> bytes:
 
 
 def ready_for_query(status: str) -> bytes:
-    return message(b"Z", status.encode())
+    return READY[status]
 
 
 def row_description(fields: Iterable[tuple[str, Column, int]]) -> bytes:
@@ -317,6 +317,7 @@ def error_response(fields: dict[str, str], notice: bool = False) -> bytes:
     return message(b"N" if notice else b"E", body + b"\0")
 
 
+READY = {status: message(b"Z", status.encode()) for status in "ITE"}
 PARSE_COMPLETE = message(b"1")
 BIND_COMPLETE = message(b"2")
 CLOSE_COMPLETE = message(b"3")
