@@ -19,6 +19,9 @@ from typing import Any
 REFERENCE = re.compile(r"\$\{(env|file):([^}]+)\}")
 MASK = "***"
 # JSON's short escapes: the letter after the backslash (`\/` is how some encoders write "/").
+# A line break (and the next line's indentation) where a wrapped message split the secret.
+BREAK = r"(?:\r?\n[ \t]*)?"
+URL_SAFE = str.maketrans("+/", "-_")
 JSON_ESCAPES = {
     '"': '"',
     "\\": "\\",
@@ -40,9 +43,11 @@ class Redactor:
 
     A secret rarely leaves the process as typed: a URL carries it percent-encoded (either
     style, either hex case), a JSON body escapes it, a Basic header hides it inside the
-    base64 of `user:secret`, a Python repr escapes it. Each registered value becomes one
-    pattern in which every character may appear in any of those encodings, so a mixture
-    (`q%2fS3cr3t+...`) is masked as surely as the value itself.
+    base64 of `user:secret` (a JWT or a URL inside its URL-safe base64), a Python repr
+    escapes it, a dump shows its bytes in hex, a wrapped message breaks it across lines. Each
+    registered value becomes one pattern in which every character may appear in any of those
+    encodings, and a line break may come between any two, so a mixture (`q%2fS3cr3t+...`) is
+    masked as surely as the value itself.
     """
 
     def __init__(self) -> None:
@@ -71,7 +76,8 @@ class Redactor:
 
 
 def _forms(value: str) -> list[str]:
-    """The value, and the base64 text that stands for it inside any `base64(prefix + value)`.
+    """The value, its bytes in hex, and the base64 text (standard and URL-safe) that stands
+    for it inside any `base64(prefix + value)`.
 
     Base64 turns 3 bytes into 4 characters, so where the value starts in the encoded whole
     depends only on the prefix's length modulo 3: for each of the three alignments, the
@@ -80,18 +86,19 @@ def _forms(value: str) -> list[str]:
     when the value ends the encoded text, with and without padding.
     """
     raw = value.encode()
-    forms = [value]
+    forms = [value, raw.hex(), raw.hex().upper()]
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + raw).decode()
         start = (0, 2, 3)[shift]
         whole = shift + len(raw)
         determined = (whole // 3) * 4 + (0, 1, 2)[whole % 3]
-        forms += [encoded[start:], encoded[start:].rstrip("="), encoded[start:determined]]
+        for text in (encoded, encoded.translate(URL_SAFE)):
+            forms += [text[start:], text[start:].rstrip("="), text[start:determined]]
     return [form for form in forms if len(form) >= 4]
 
 
 def _encoded(text: str) -> str:
-    return "".join(_character(char) for char in text)
+    return BREAK.join(_character(char) for char in text)
 
 
 def _character(char: str) -> str:

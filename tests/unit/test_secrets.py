@@ -41,6 +41,10 @@ ENCODINGS = {
         for user in ("a", "ag", "age", "agent")
     },
     "basic auth without padding": basic("agent", SECRET, padded=False),
+    "hex": SECRET.encode().hex(),
+    "upper-case hex": SECRET.encode().hex().upper(),
+    "split across lines": SECRET[:6] + "\n" + SECRET[6:],
+    "wrapped and indented": SECRET[:3] + "\r\n    " + SECRET[3:11] + "\n\t" + SECRET[11:],
 }
 
 
@@ -62,6 +66,18 @@ def test_a_secret_followed_by_more_text_in_base64_is_masked() -> None:
         encoded = base64.b64encode(f"{prefix}{SECRET}, and more".encode()).decode()
         shown = redactor.redact(encoded)
         assert MASK in shown and len(shown) < len(encoded) - 12
+
+
+def test_a_secret_in_url_safe_base64_is_masked() -> None:
+    """JWTs and URL parameters carry base64 with `-` and `_` for `+` and `/`."""
+    secret = "k3y>>>?~~~?>>>"
+    redactor = Redactor()
+    redactor.register(secret)
+    for prefix in ("", "a", "agent:"):
+        encoded = base64.urlsafe_b64encode(f"{prefix}{secret}".encode()).decode().rstrip("=")
+        assert "-" in encoded or "_" in encoded
+        shown = redactor.redact(encoded)
+        assert MASK in shown and len(shown) <= len(encoded) - 12, shown
 
 
 def test_non_ascii_secrets_in_percent_and_json_encodings() -> None:
