@@ -216,7 +216,7 @@ class AdbcConnector(SqlConnector):
         )
 
     def _error(self, error: Exception, *, timed_out: bool) -> SourceError:
-        message = options.scrub(str(error).strip(), self.secrets())
+        message = options.unechoed(options.scrub(str(error).strip(), self.secrets()))
         lowered = message.lower()
         state = getattr(error, "sqlstate", None)
         hint = "check the query and the dataset's params"

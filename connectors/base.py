@@ -27,11 +27,15 @@ from connectors.params import parse_duration as parse_duration
 
 
 class SourceError(Exception):
-    """The source failed or refused; the message is the source's own, safe to show the agent."""
+    """The source failed or refused; the message is the source's own, safe to show the agent.
+    `retry_after` is the wait in seconds the source asked for (a rate limit), if it did."""
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.hint = hint
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

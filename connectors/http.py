@@ -40,13 +40,14 @@ import httpx
 import pyarrow as pa
 
 from connectors.base import Connector, DatasetSource, ScanRequest, SourceError, project
+from connectors.options import looks_secret
 from connectors.params import HttpParams
 from connectors.web.api import JsonApi
 from connectors.web.client import parse_origins, web_url
 from connectors.web.jsonpath import parse_json_path
 from connectors.web.pages import parse_pagination
 from connectors.web.records import infer_schema, records_of, shape_hint, to_batch
-from connectors.web.redact import looks_secret, redact_url, secrets_of
+from connectors.web.redact import redact_url, secrets_of
 from connectors.web.retry import RetryPolicy
 
 

@@ -229,7 +229,7 @@ class IcebergConnector(Connector):
 
     def _error(self, error: Exception) -> SourceError:
         secrets = [v for k, v in self.catalog_properties.items() if k not in ("type", "name")]
-        message = options.scrub(f"{type(error).__name__}: {error}", secrets)
+        message = options.unechoed(options.scrub(f"{type(error).__name__}: {error}", secrets))
         if isinstance(error, OSError) and stores.refused(str(error)):
             return SourceError(
                 f"iceberg {self._name()}: the warehouse's storage refused "

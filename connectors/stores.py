@@ -57,6 +57,8 @@ AZURE_PARAMS = (
 PARAMS = {"s3": S3_PARAMS, "gs": GCS_PARAMS} | dict.fromkeys(AZURE, AZURE_PARAMS)
 SECRET_PARAMS = ("secret_access_key", "session_token", "access_token", "account_key")
 SECRET_PARAMS += ("sas_token", "client_secret")
+# Not secrets, but half of one: never shown either (an access key ID names an AWS account).
+IDENTIFIERS = ("access_key_id", "client_id")
 # An access token handed over in params is used as is; the store cannot renew it.
 TOKEN_LIFETIME = dt.timedelta(hours=12)
 AZURE_HOST = re.compile(r"^(?P<account>[^.]+)\.(?:dfs|blob)\.core\.windows\.net$")
@@ -196,6 +198,7 @@ def open_store(source: DatasetSource) -> tuple[Store, str]:
             hint=f"write from: {scheme}://<bucket>/<prefix or object or glob>",
         )
     secrets = tuple(str(params[name]) for name in SECRET_PARAMS if params.get(name))
+    secrets += tuple(str(params[name]) for name in IDENTIFIERS if params.get(name))
     if scheme in S3:
         return _s3(params, source.timeout, secrets), url.netloc + url.path
     if scheme in GCS:
@@ -233,7 +236,8 @@ def _s3(params: Mapping[str, Any], timeout: float, secrets: tuple[str, ...]) -> 
             "secret_key": str(params["secret_access_key"]),
             "session_token": params.get("session_token"),
         }
-        credential = f"access key {key} (params.access_key_id)"
+        # the key ID is half the credential: named by its param, never shown
+        credential = "the access key in params.access_key_id"
     elif params.get("role_arn"):
         options["role_arn"] = str(params["role_arn"])
         credential = f"role {params['role_arn']} (params.role_arn)"
@@ -302,7 +306,7 @@ def _azure(params: Mapping[str, Any], account: str, secrets: tuple[str, ...]) ->
             "client_secret": str(params["client_secret"]),
             "tenant_id": str(params.get("tenant_id") or ""),
         }
-        credential = f"service principal {params['client_id']} (params.client_id)"
+        credential = "the service principal in params.client_id"
     else:
         credential = (
             f"Azure's default credential for account {account} (AZURE_* variables, workload "

@@ -9,18 +9,20 @@ never carry the secret back to the agent.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 REFERENCE = re.compile(r"\$\{(env|file):([^}]+)\}")
 MASK = "***"
 # JSON's short escapes: the letter after the backslash (`\/` is how some encoders write "/").
-# A line break (and the next line's indentation) where a wrapped message split the secret.
-BREAK = r"(?:\r?\n[ \t]*)?"
+# A line break (and the next line's indentation) where a wrapped message split the secret, or
+# the one space it became where the message's whitespace was collapsed.
+BREAK = r"(?:\r?\n[ \t]*| )?"
 URL_SAFE = str.maketrans("+/", "-_")
 JSON_ESCAPES = {
     '"': '"',
@@ -61,6 +63,11 @@ class Redactor:
                 if value not in self._values:
                     self._values.add(value)
                     self._pattern = None
+
+    @property
+    def active(self) -> bool:
+        """Whether any secret is registered (else redacting changes nothing)."""
+        return bool(self._values)
 
     def redact(self, text: str) -> str:
         pattern = self._compiled()
@@ -132,6 +139,29 @@ def _hex(number: int, width: int) -> str:
 
 
 REDACTOR = Redactor()
+
+
+def _redacting(make: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    """Every log record of the process, redacted as it is made: a library's own lines (httpx
+    logs each request's URL at INFO, query string and all) are as safe as the sidecar's.
+    Records are made only for enabled levels, so a quiet logger costs nothing here."""
+
+    def record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        made = make(*args, **kwargs)
+        if REDACTOR.active:
+            try:
+                message = made.getMessage()
+            except (TypeError, ValueError):  # logging reports a malformed call itself
+                return made
+            made.msg, made.args = REDACTOR.redact(message), None
+            if made.exc_info and made.exc_text is None:
+                made.exc_text = REDACTOR.redact(logging.Formatter().formatException(made.exc_info))
+        return made
+
+    return record
+
+
+logging.setLogRecordFactory(_redacting(logging.getLogRecordFactory()))
 
 
 def has_reference(value: str) -> bool:

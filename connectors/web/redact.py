@@ -14,20 +14,11 @@ from urllib.parse import unquote_plus
 
 import httpx
 
+from connectors.options import looks_secret
+
 MASK = "***"
 EXCERPT_CHARS = 200
-SECRET_PARTS = frozenset(
-    {"token", "key", "secret", "password", "passwd", "signature", "sig", "auth"}
-)
-SECRET_FRAGMENTS = ("token", "secret", "password", "apikey", "signature", "credential")
-
-
-def looks_secret(name: str) -> bool:
-    lowered = name.lower()
-    parts = re.split(r"[^a-z0-9]+", lowered)
-    return any(part in SECRET_PARTS for part in parts) or any(
-        fragment in lowered for fragment in SECRET_FRAGMENTS
-    )
+WORD_END = re.compile(r"[^\s\"',;:()\[\]{}<>]*$")  # the last, possibly cut, word of a text
 
 
 def redact_url(url: httpx.URL) -> str:
@@ -67,8 +58,11 @@ def secrets_of(headers: Mapping[str, str], url: httpx.URL) -> tuple[str, ...]:
 
 
 def excerpt(text: str) -> str:
-    """An answer's text shortened for a message: whitespace collapsed, at most 200 characters."""
+    """An answer's text shortened for a message: whitespace collapsed, at most 200 characters.
+
+    The cut never splits a word: an echoed credential is either whole, where redaction finds
+    it, or not there at all, never its first half."""
     collapsed = " ".join(text.split())
     if len(collapsed) <= EXCERPT_CHARS:
         return collapsed
-    return collapsed[:EXCERPT_CHARS] + "…"
+    return WORD_END.sub("", collapsed[: EXCERPT_CHARS + 1]).rstrip() + "…"

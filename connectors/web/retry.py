@@ -50,9 +50,10 @@ class RetryLater(SourceError):
     """The source is rate limited for longer than its own policy waits: a later attempt (say,
     the refresh's next one) should wait `retry_after` seconds first."""
 
+    retry_after: float
+
     def __init__(self, message: str, *, hint: str | None = None, retry_after: float) -> None:
-        super().__init__(message, hint=hint)
-        self.retry_after = retry_after
+        super().__init__(message, hint=hint, retry_after=retry_after)
 
 
 def retry_after(value: str | None) -> float | None:

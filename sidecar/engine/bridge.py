@@ -9,6 +9,7 @@ record-batch tables would materialise the whole source first.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
 
 log = logging.getLogger("sidecar.engine")
+ASK_LATER = "retry later; if it persists, ask the operator (the sidecar's log has the cause)"
 
 if TYPE_CHECKING:
     from sidecar.engine.restriction import Restriction
@@ -84,9 +86,7 @@ class StreamDataset(ds.Dataset):
 
     def _fail(self, error: SourceError) -> SidecarError:
         """Keep the agent-facing error: DataFusion flattens exceptions raised inside scans."""
-        self.error = SidecarError(
-            ErrorCode.SOURCE, REDACTOR.redact(f"{self.name}: {error}"), hint=error.hint
-        )
+        self.error = source_failed(self.name, error)
         return self.error
 
     def _count(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
@@ -119,25 +119,29 @@ class ConnectorDataset(StreamDataset):
         request: ScanRequest,
         cancelled: Cancellation,
         restriction: Restriction | None = None,
+        beneath: str | None = None,
     ) -> None:
         super().__init__(name, schema, cancelled)
         self.connector = connector
         self.request = request
         self.restriction = restriction
+        self.beneath = beneath
 
     def _fail(self, error: SourceError) -> SidecarError:
         """Under an access policy the source's words are told scrubbed (`Restriction.scrub`):
-        they can quote the statement it was sent (the row filter, denied columns); the log
-        keeps them whole."""
-        if self.restriction is None:
-            return super()._fail(error)
+        they can quote the statement it was sent (the row filter, denied columns); beneath a
+        view over datasets the caller may not see they are not told at (`source_failed`).
+        The log keeps them whole."""
+        if self.restriction is None or self.beneath is not None:
+            self.error = source_failed(self.name, error, self.beneath)
+            return self.error
         log.warning("%s: %s", self.name, REDACTOR.redact(str(error)))
         said = self.restriction.scrub(REDACTOR.redact(str(error)))
         self.error = SidecarError(
             ErrorCode.SOURCE,
             f"{self.name}: {said or 'the source failed to answer this query'}",
-            hint=error.hint
-            or "retry later; if it persists, ask the operator (the sidecar's log has the cause)",
+            hint=error.hint or ASK_LATER,
+            retry_after=error.retry_after,
         )
         return self.error
 
@@ -208,6 +212,21 @@ class ConnectorFragment:
     ) -> ds.Scanner:
         reader = self.dataset.open(columns)
         return ds.Scanner.from_batches(reader, columns=columns, filter=expression(filter))
+
+
+def source_failed(name: str, error: SourceError, beneath: str | None = None) -> SidecarError:
+    """A source's failure as the caller reads it. Beneath a view over datasets the caller may
+    not see (`beneath` names the view), the source's words would name them, their tables and
+    the view's own SQL: the caller learns only that the view's source failed, and the wait it
+    asked for, if any; the log keeps the cause."""
+    if beneath is None:
+        message, hint = REDACTOR.redact(f"{name}: {error}"), error.hint
+    else:
+        log.warning("%s (beneath view %s): %s", name, beneath, REDACTOR.redact(str(error)))
+        message, hint = f"{beneath}: a source beneath this view failed", ASK_LATER
+        if error.retry_after is not None:
+            hint = f"the source asks to wait {math.ceil(error.retry_after)}s before the next try"
+    return SidecarError(ErrorCode.SOURCE, message, hint=hint, retry_after=error.retry_after)
 
 
 def expression(filter: pc.Expression | pa.Scalar | None) -> pc.Expression | None:

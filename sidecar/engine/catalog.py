@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from sqlglot import exp
 
-from connectors import Connector, DatasetSource, SourceError, open_connector
+from connectors import Connector, DatasetSource, SourceError, open_connector, options
 from policies.access import Grant, unrestricted
 from policies.guard import parse
 from sidecar.config import Dataset, SidecarConfig, View
@@ -252,11 +252,14 @@ class DatasetEntry:
             declared = pa.schema(
                 [pa.field(column.name, arrow_type(column.type)) for column in self.config.columns]
             )
+        params = resolve(self.config.params, self.base_dir)
+        for secret in options.configured_secrets(params, self.config.location):
+            REDACTOR.register(secret)  # written inline or not, a credential is never shown
         return DatasetSource(
             name=self.config.name,
             scheme=self.config.scheme,
             location=self.config.location,
-            params=resolve(self.config.params, self.base_dir),
+            params=params,
             declared_schema=declared,
             base_dir=self.base_dir,
             timeout=self.source_timeout,

@@ -14,7 +14,13 @@ import pyarrow as pa
 from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from connectors.base import Cancellation, SourceError
-from sidecar.engine.bridge import Cancelled, ConnectorDataset, ReaderDataset, StreamDataset
+from sidecar.engine.bridge import (
+    Cancelled,
+    ConnectorDataset,
+    ReaderDataset,
+    StreamDataset,
+    source_failed,
+)
 from sidecar.engine.cache import BYPASS
 from sidecar.engine.dialect import PARSER_DIALECT, datafusion_sql
 from sidecar.engine.grouping import GroupedQuery
@@ -82,6 +88,7 @@ class QueryResult:
                 scan.request,
                 self.cancelled,
                 scan.restriction,
+                scan.view if scan.hidden else None,
             )
             for scan in plan.scans
         }
@@ -196,7 +203,8 @@ class QueryResult:
         """The source's answer, typed as DataFusion planned it: a query's result types must not
         depend on whether it happened to be pushed down."""
         assert self.plan.pushed is not None
-        relations = ", ".join(self.plan.relations)
+        relations = ", ".join(self.plan.shown_relations)
+        beneath = next((scan.view for scan in self.plan.scans if scan.hidden), None)
         self._pushed_queries += 1
         pushed = self.plan.pushed
         query = pushed.connector.query_small if pushed.small else pushed.connector.query
@@ -216,9 +224,7 @@ class QueryResult:
         except SourceError as error:
             if self.cancelled.is_set():
                 raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
-            raise SidecarError(
-                ErrorCode.SOURCE, REDACTOR.redact(f"{relations}: {error}"), hint=error.hint
-            ) from None
+            raise source_failed(relations, error, beneath) from None
         finally:
             reader.close()
 

@@ -111,6 +111,14 @@ class Plan:
     def relations(self) -> list[str]:
         return sorted({scan.relation for scan in self.scans})
 
+    @property
+    def shown_relations(self) -> list[str]:
+        """The relations as the caller may name them: a dataset it may not see only as the
+        view it reads it through."""
+        return sorted(
+            {scan.view if scan.hidden and scan.view else scan.relation for scan in self.scans}
+        )
+
 
 class Planner:
     def __init__(self, catalog: Catalog, table_function: TableFunction | None = None) -> None:

@@ -29,6 +29,7 @@ from connectors import open_connector
 from connectors.base import DatasetSource, ScanRequest, SourceError
 from sidecar.engine import Engine
 from tests.engines import loaded_engine, rows
+from tests.leaks import exposed
 from tests.peers import free_port
 from tests.peers.iceberg import Iceberg
 from tests.peers.objectstores import (  # noqa: F401
@@ -309,8 +310,8 @@ class TestErrors:
         with pytest.raises(SourceError) as caught:
             read(lake, "//lake/csv/", secret_access_key="wrong-secret")
         text = f"{caught.value} {caught.value.hint}"
-        assert f"access key {lake.key_id}" in text and "lake" in text
-        assert "wrong-secret" not in text
+        assert "the access key in params.access_key_id" in text and "lake" in text
+        assert "wrong-secret" not in text and lake.key_id not in text
 
     def test_a_credential_without_rights_is_denied(self, lake: MotoS3) -> None:
         with pytest.raises(SourceError) as caught:
@@ -320,7 +321,8 @@ class TestErrors:
                 access_key_id=lake.denied_key_id,
                 secret_access_key=lake.denied_secret,
             )
-        assert f"denied for access key {lake.denied_key_id}" in str(caught.value)
+        assert "denied for the access key in params.access_key_id" in str(caught.value)
+        assert lake.denied_key_id not in f"{caught.value} {caught.value.hint}"
         assert "bucket lake" in (caught.value.hint or "")
         assert "params.secret_access_key" in (caught.value.hint or "")
         assert lake.denied_secret not in f"{caught.value} {caught.value.hint}"
@@ -412,8 +414,8 @@ def test_sidecar_run_reads_a_bucket_with_secrets_from_the_environment(
             ("us", ROWS),
         ]
         status = httpx.get(f"{url}/v1/status", timeout=10).text
-        assert "denied for access key" in status and "0pen-sesame" not in status
-        assert lake.secret not in status
+        assert "denied for the access key in params.access_key_id" in status
+        assert not exposed(status, "0pen-sesame", lake.secret, lake.key_id), status
         assert sidecar.process is not None
         sidecar.process.send_signal(signal.SIGINT)
         assert sidecar.process.wait(timeout=30) == 130, sidecar.output  # the CLI's Ctrl-C code

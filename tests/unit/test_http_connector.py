@@ -19,7 +19,7 @@ from connectors.base import DatasetSource, ScanRequest, SourceError
 from connectors.http import HttpConnector
 from connectors.web.client import tls_context
 from connectors.web.jsonpath import parse_json_path
-from connectors.web.redact import redact_url
+from connectors.web.redact import excerpt, redact_url
 from connectors.web.retry import RetryLater, retry_after
 from tests.certs import self_signed
 from tests.http_api_server import ApiServer, Reply, Request, Route, in_order
@@ -764,3 +764,12 @@ def test_a_private_ca_is_trusted_through_ssl_cert_file(
 
     assert read(connector).to_pylist() == rows(1, 3)
     connector.close()
+
+
+def test_an_excerpt_never_ends_in_half_a_word() -> None:
+    """An echoed credential cut by the excerpt would leave its first half unredactable."""
+    token = "tok-" + "7f3a" * 10
+    for lead in range(180, 200):
+        shown = excerpt("x" * lead + " " + token + " and more")
+        assert shown.endswith("…") and "tok-" not in shown.replace(token, ""), shown
+    assert excerpt("short answer") == "short answer"

@@ -9,6 +9,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from connectors.options import configured_secrets
 from sidecar.secrets import MASK, Redactor
 
 SECRET = "q/S3cr3t+v@l&x=1"
@@ -94,3 +95,25 @@ def test_other_text_is_left_alone() -> None:
     text = "SELECT id FROM items WHERE appid = 'public' -- q/S3cr3t"
     assert redactor.redact(text) == text
     assert Redactor().redact(text) == text
+
+
+def test_the_credentials_a_dataset_config_holds() -> None:
+    """Every credential of a dataset's params and location, whatever its name or nesting, and
+    nothing that merely names a column or a key field."""
+    params = {
+        "password": "pw-1",
+        "primary_key": "order_id",
+        "keyword": "title",
+        "access_key_id": "AKIAEXAMPLE",
+        "catalog": {"type": "rest", "s3.secret-access-key": "sk-2", "uri": "http://cat"},
+        "headers": {"X-Api": "hdr-3", "Authorization": "Bearer tok-4"},
+        "uri": "postgresql://agent:uri-5@db:5432/shop?sslmode=require",
+        "dsn": "host=db user=agent password=dsn-6",
+        "connection_string": "Server=db;UID=agent;PWD=odbc-7;",
+        "basic_auth": {"user": "agent", "password": "basic-8"},
+    }
+    found = configured_secrets(params, "https://api.example.com/v1/items?page=1&api_key=q%2B9")
+    assert found == {
+        *("pw-1", "AKIAEXAMPLE", "sk-2", "hdr-3", "Bearer tok-4", "tok-4", "uri-5"),
+        *("dsn-6", "odbc-7", "basic-8", "q%2B9", "q+9"),
+    }

@@ -46,6 +46,8 @@ class Conf(ABC):
     columns: ClassVar[Mapping[str, str]] = IDENTITY
     # The param holding the credential that errors must never show, and hints must name.
     secret_param: ClassVar[str] = "password"
+    # Params that are no secret alone but must not show either (an access key ID).
+    private_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -93,6 +95,11 @@ class Conf(ABC):
 
     def secret(self) -> str:
         return str(self.params[self.secret_param])
+
+    def private(self) -> list[str]:
+        """Every configured value no error may show, in any encoding."""
+        names = (self.secret_param, *self.private_params)
+        return [str(self.params[name]) for name in names if self.params.get(name)]
 
     def source(self, **changes: Any) -> DatasetSource:
         return DatasetSource(

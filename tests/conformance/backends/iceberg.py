@@ -46,7 +46,7 @@ class IcebergConf(Conf):
                 "missing": ICEBERG_MISSING,
                 "down": (
                     "iceberg conformance.types: OperationalError: (sqlite3.OperationalError) "
-                    "unable to open database file…",
+                    "unable to open database file",
                     "check params.catalog (uri, warehouse) and that the catalog is reachable",
                 ),
             },

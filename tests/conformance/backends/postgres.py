@@ -48,7 +48,7 @@ class PostgreSql(SqlServerConf):
         return {
             "missing": (
                 f"postgres 127.0.0.1:{port}/shop: NOT_FOUND: Failed to prepare query: "
-                'ERROR:  relation "public.typos" does not exist…',
+                'ERROR:  relation "public.typos" does not exist (SQLSTATE 42P01)',
                 "did you mean types? tables in public: types",
             ),
             "credentials": (

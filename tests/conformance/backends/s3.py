@@ -16,6 +16,7 @@ class S3(Conf):
     name = "s3"
     scheme = "s3"
     secret_param = "secret_access_key"
+    private_params = ("access_key_id",)
 
     @classmethod
     def load(cls, request: pytest.FixtureRequest, root: Path) -> Conf:
@@ -25,7 +26,7 @@ class S3(Conf):
         down = f"http://127.0.0.1:{free_port()}"
         where = "s3://conformance/types.parquet"
         credentials = (
-            f"access to {where} denied for access key {peer.key_id} (params.access_key_id): …",
+            f"access to {where} denied for the access key in params.access_key_id: …",
             "check that this credential may list and read bucket conformance and that its "
             "secret is right (params.access_key_id, params.secret_access_key, "
             "params.session_token); for a public bucket set params.anonymous: true",

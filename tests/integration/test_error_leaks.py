@@ -1,0 +1,168 @@
+"""What a failing source tells the agent: what failed and what to do, never a credential (in any
+encoding, written inline or as a reference), the statement the sidecar sent, nor a name the
+agent's policy hides (a dataset or column beneath a view it may read)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from policies.identity import Identity
+from sidecar.config import parse_config
+from sidecar.engine import Engine
+from sidecar.errors import ErrorCode, SidecarError
+from tests.http_api_server import ApiServer, Reply, Request
+from tests.leaks import exposed
+from tests.peers.postgres import Postgres, postgres  # noqa: F401
+
+BI, ROOT = Identity("bi"), Identity("root")
+TOKEN = "tok-" + secrets.token_hex(10)
+QUERY_KEY = "qk-" + secrets.token_hex(10)
+
+
+@pytest.fixture
+def shop(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[Engine, Postgres]]:  # noqa: F811
+    """`customers` (PostgreSQL), the view `vip` over it; `bi` reads only the view, `root` all."""
+    postgres.execute(
+        "DROP TABLE IF EXISTS leak_customers, leak_customers_gone",
+        "CREATE TABLE leak_customers (id INT, name TEXT, credit INT)",
+        "INSERT INTO leak_customers VALUES (1, 'Anna', 900), (2, 'Bert', 100)",
+        "ALTER TABLE leak_customers OWNER TO agent",
+    )
+    config = parse_config(
+        {
+            "runtime": {
+                "auth": {
+                    "api_keys": [
+                        {"key": "b" * 24, "identity": "bi"},
+                        {"key": "r" * 24, "identity": "root"},
+                    ]
+                }
+            },
+            "datasets": [
+                {
+                    "from": "postgres:public.leak_customers",
+                    "name": "customers",
+                    "params": postgres.params(),
+                }
+            ],
+            "views": [{"name": "vip", "sql": "SELECT id, name FROM customers WHERE credit > 500"}],
+            "policies": [
+                {"identities": ["bi"], "datasets": ["vip"]},
+                {"identities": ["root"], "datasets": ["*"]},
+            ],
+        },
+        tmp_path,
+    )
+    engine = Engine(config)
+    engine.load()
+    try:
+        yield engine, postgres
+    finally:
+        engine.close()
+        postgres.execute("DROP TABLE IF EXISTS leak_customers, leak_customers_gone")
+
+
+def failure(engine: Engine, sql: str, identity: Identity) -> SidecarError:
+    with pytest.raises(SidecarError) as raised:
+        result = engine.query(sql, (), identity)
+        pa.Table.from_batches(list(result), schema=result.schema)
+    return raised.value
+
+
+def test_a_view_over_a_hidden_dataset_fails_without_naming_what_is_beneath(
+    shop: tuple[Engine, Postgres],
+) -> None:
+    engine, source = shop
+    assert (
+        engine.query("SELECT count(*) AS n FROM vip", (), BI).reader().read_all()[0][0].as_py() == 1
+    )
+    source.execute("ALTER TABLE leak_customers RENAME TO leak_customers_gone")
+    for sql in ("SELECT * FROM vip", "SELECT count(*) FROM vip", "SELECT name FROM vip LIMIT 1"):
+        error = failure(engine, sql, BI)
+        said = f"{error.message} {error.hint}".lower()
+        assert error.code is ErrorCode.SOURCE, error.message
+        assert error.message.startswith("vip: "), error.message
+        for hidden in ("customers", "credit", "select", "public", "query was"):
+            assert hidden not in said, (hidden, error.message, error.hint)
+
+
+def test_postgres_says_a_table_is_missing_without_the_statement_sent(
+    shop: tuple[Engine, Postgres],
+) -> None:
+    engine, source = shop
+    source.execute("ALTER TABLE leak_customers RENAME TO leak_customers_gone")
+    error = failure(engine, "SELECT name FROM customers WHERE credit > 7", ROOT)
+    assert error.message == (
+        f"customers: postgres 127.0.0.1:{source.port}/shop: NOT_FOUND: Failed to prepare query: "
+        'ERROR:  relation "public.leak_customers" does not exist (SQLSTATE 42P01)'
+    ), error.message
+    assert error.hint == "did you mean leak_customers_gone? tables in public: leak_customers_gone"
+
+
+def echo(request: Request) -> Reply:
+    """An API that quotes the credentials it was sent back in every encoding it can think of."""
+    said = request.headers.get("authorization", "") + " key=" + request.query.get("api_key", "")
+    raw = said.encode()
+    return Reply(
+        {
+            "message": f"bad credentials {said}",
+            "hex": raw.hex(),
+            "base64": base64.b64encode(raw).decode(),
+            "wrapped": "\n  ".join(said[i : i + 9] for i in range(0, len(said), 9)),
+            "quoted": json.dumps(said),
+        },
+        status=401,
+    )
+
+
+def test_inline_credentials_are_never_shown_in_any_encoding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Written inline in sidecar.yaml (not as a `${env:..}` reference), a header's token and a
+    secret query value are masked wherever the source's answer carries them."""
+    with ApiServer() as api:
+        api.route("/items", echo)
+        params = {"headers": {"Authorization": f"Bearer {TOKEN}"}, "retries": 0}
+        config = parse_config(
+            {
+                "datasets": [
+                    {
+                        "from": api.url(f"/items?api_key={QUERY_KEY}"),
+                        "name": name,
+                        "params": params,
+                        **extra,
+                    }
+                    for name, extra in (
+                        ("declared", {"columns": [{"name": "x", "type": "bigint"}]}),
+                        ("inferred", {}),
+                    )
+                ]
+            },
+            tmp_path,
+        )
+        engine = Engine(config)
+        with caplog.at_level(logging.DEBUG):
+            engine.load()
+            try:
+                error = failure(engine, "SELECT * FROM declared", ROOT)
+                explained = engine.query("EXPLAIN SELECT * FROM declared", (), ROOT)
+                plan = json.dumps(explained.reader().read_all().to_pylist())
+                loaded = str(engine.catalog.datasets["inferred"].last_error)
+            finally:
+                engine.close()
+    assert "HTTP 401" in error.message and "HTTP 401" in loaded, (error.message, loaded)
+    for where, text in {
+        "error": f"{error.message} {error.hint}",
+        "status": loaded,
+        "explain": plan,
+        "log": caplog.text,
+    }.items():
+        assert not exposed(text, TOKEN, QUERY_KEY), (where, exposed(text, TOKEN, QUERY_KEY), text)
