@@ -88,9 +88,12 @@ def _error_body(error: SidecarError) -> dict[str, object]:
 
 
 def _status(error: SidecarError) -> int:
-    """429 for a refusal that passes with time (rate, concurrency), else the code's status."""
+    """429 for a refusal that passes with time (rate, concurrency), 503 for a source that asked
+    for a wait (its rate limit: the agent did nothing wrong), else the code's status."""
     if error.code is ErrorCode.LIMIT_EXCEEDED and error.retry_after is not None:
         return 429
+    if error.code is ErrorCode.SOURCE and error.retry_after is not None:
+        return 503
     return STATUS[error.code]
 
 

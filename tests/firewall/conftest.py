@@ -1,14 +1,14 @@
 """One real `sidecar run` for the firewall probes, with an identity per role and interface.
 
 The sidecar serves a 1000-row `orders` file, a 100-row `events` file in row groups of 10 (so a
-result grows batch by batch and can pass a limit mid-stream), `slow`, an HTTP API that takes
-2 seconds to answer, and for the access policies a 12-row `customers` file and the view `vip`
-over it: `sre` reads customers of its country (an API key attribute) with names masked, emails
-hashed and credit limits denied; `bi` reads only the view; `evil` carries an attribute written
-to break out of its row filter; `stranger` matches no policy; `ops` (the operator's scraper)
-reads every identity's metrics and no data. The model's data tools run on a
-Sidecar built in this process from the same sidecar.yaml (its own audit file): a model's tool
-call runs exactly that code.
+result grows batch by batch and can pass a limit mid-stream), `slow`, an HTTP API that takes 2
+seconds to answer, `limited`, one that rate limits for an hour, and for the access policies a
+12-row `customers` file and the view `vip` over it: `sre` reads customers of its country (an API
+key attribute) with names masked, emails hashed and credit limits denied; `bi` reads only the view;
+`evil` carries an attribute written to break out of its row filter; `stranger` matches no policy;
+`ops` (the operator's scraper) reads every identity's metrics and no data. The model's data tools
+run on a Sidecar built in this process from the same sidecar.yaml (its own audit file): a model's
+tool call runs exactly that code.
 """
 
 from __future__ import annotations
@@ -146,6 +146,12 @@ def config(root: Path, api: ApiServer, keys: dict[str, str], audit: str) -> dict
                 "params": {"retries": 0, "headers": {"Authorization": "${env:SOURCE_TOKEN}"}},
                 "columns": [{"name": "x", "type": "bigint"}],
             },
+            {
+                "from": api.url("/limited"),
+                "name": "limited",
+                "params": {"retries": 0},
+                "columns": [{"name": "x", "type": "bigint"}],
+            },
         ],
         "policies": POLICIES,
         "audit": {"path": audit, "max_size": "1MiB", "backups": 2},
@@ -164,6 +170,7 @@ def firewall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firewall]:
     env = {"SOURCE_TOKEN": SOURCE_TOKEN}
     with ApiServer() as api, pytest.MonkeyPatch.context() as patch:
         api.route("/slow", Reply([{"x": 1}], delay=SLOW_SECONDS))
+        api.route("/limited", Reply({"message": "slow down"}, 429, {"Retry-After": "3600"}))
         settings = config(root, api, keys, "audit.jsonl")
         (root / "sidecar.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
         process = SidecarProcess(root / "sidecar.yaml", env=env)

@@ -27,6 +27,11 @@ WIRE: dict[str, dict[str, str]] = {
         "http": "429", "psycopg": "53400", "asyncpg": "53400", "adbc": "IO",
         "mcp": "limit_exceeded", "tools": "limit_exceeded",
     },
+    # a source's rate limit: the wait it asks for goes to the agent (HTTP 503 + Retry-After)
+    "source": {
+        "http": "503", "psycopg": "58030", "asyncpg": "58030", "adbc": "IO",
+        "mcp": "source_error", "tools": "source_error",
+    },
     "timeout": {
         "http": "504", "psycopg": "57014", "asyncpg": "57014", "adbc": "TIMEOUT",
         "mcp": "timeout", "tools": "timeout",
@@ -109,6 +114,12 @@ PROBES = [
         refusal=Refusal(
             "later", ("max_concurrent", '"{identity}"'), "wait for a running query", retry=True
         ),
+    ),
+    Probe(
+        "a source's rate limit",
+        "free",
+        "SELECT * FROM limited",
+        refusal=Refusal("source", ("HTTP 429",), "asks to wait 3600s", retry=True),
     ),
     Probe(
         "query_timeout of the identity",

@@ -23,6 +23,7 @@ import pytest
 
 from connectors import open_connector
 from connectors.base import Connector, DatasetSource
+from connectors.options import configured_secrets
 from tests.conformance.data import TYPES
 
 IDENTITY = {name: name for name in TYPES.names}
@@ -93,13 +94,15 @@ class Conf(ABC):
         """How the source's log shows a statement the connector sent it."""
         return statement
 
-    def secret(self) -> str:
-        return str(self.params[self.secret_param])
-
     def private(self) -> list[str]:
-        """Every configured value no error may show, in any encoding."""
-        names = (self.secret_param, *self.private_params)
-        return [str(self.params[name]) for name in names if self.params.get(name)]
+        """Every configured value no error may show, in any encoding: the secret param's (each
+        header's, for headers) and the private params' values, and whatever else the params
+        hold that the redactor takes for a credential."""
+        values = set(configured_secrets(self.params, self.location))
+        for name in (self.secret_param, *self.private_params):
+            value = self.params.get(name)
+            values.update(value.values() if isinstance(value, Mapping) else [value])
+        return sorted(str(value) for value in values if value)
 
     def source(self, **changes: Any) -> DatasetSource:
         return DatasetSource(

@@ -91,8 +91,5 @@ class Http(Conf):
             for asked in self.peer.requests
         ]
 
-    def secret(self) -> str:
-        return TOKEN
-
 
 CONF = Http
