@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import os
 import threading
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -92,6 +94,9 @@ class Footer:
     maximums: dict[str, pa.Array | None] = field(default_factory=dict)
     # integer statistics without gaps, as numpy arrays: a lookup's pruning in microseconds
     numbers: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # integer statistics that ascend from group to group (a file sorted by the column), as
+    # lists: the groups that can hold a value are found by bisection
+    ascending: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
     sizes: list[dict[str, int]] = field(default_factory=list)
     held: dict[tuple[str, ...], bool] = field(default_factory=dict)  # `holds`, by columns
 
@@ -131,7 +136,20 @@ class Footer:
                 continue
             if pa.types.is_integer(kind) and None not in lows and None not in highs:
                 footer.numbers[name] = (np.array(lows), np.array(highs))
+                if lows == sorted(lows) and highs == sorted(highs):
+                    footer.ascending[name] = (lows, highs)
         return footer
+
+    def holding(self, key: str, value: int) -> Sequence[int] | None:
+        """The row groups whose statistics of the integer column `key` can hold `value`; None
+        when the column has none."""
+        ascending = self.ascending.get(key)
+        if ascending is not None:  # those whose maximum is not below it, nor minimum above
+            lows, highs = ascending
+            return range(bisect_left(highs, value), bisect_right(lows, value))
+        numbers = self.numbers.get(key)
+        mask = None if numbers is None else _numpy_compared(exp.EQ, *numbers, value)
+        return None if mask is None else np.flatnonzero(mask).tolist()
 
     def holds(self, schema: pa.Schema, columns: Sequence[str]) -> bool:
         """Whether the file has these columns as the dataset types them (a folder's files can
@@ -331,20 +349,17 @@ class DecodedGroups:
         spans: list[tuple[list[pa.Array], int, int]] = []
         count = 0
         for version, footer in files:
-            numbers = footer.numbers.get(key)
-            if numbers is None:
-                return None
-            holds = np.zeros(footer.groups, dtype=bool)
+            holding: set[int] = set()
             for value in probe:
-                mask = _numpy_compared(exp.EQ, *numbers, value)
-                if mask is None:
+                groups = footer.holding(key, value)
+                if groups is None:
                     return None
-                holds |= mask
-            for group in np.flatnonzero(holds):
-                chunks = self._kept_chunks(version, int(group), needed)
+                holding.update(groups)
+            for group in sorted(holding):
+                chunks = self._kept_chunks(version, group, needed)
                 if chunks is None:
                     return None
-                keys = self._sorted((version, int(group), key), chunks[needed.index(key)])
+                keys = self._sorted((version, group, key), chunks[needed.index(key)])
                 if keys is None:
                     return None
                 for value in probe:
@@ -491,11 +506,18 @@ def _search(values: np.ndarray, value: int | float, side: Literal["left", "right
     their own type: numpy would compare a Python int with uint64 values as floats, which
     cannot tell 2**63 from 2**63 + 1000."""
     if isinstance(value, int) and values.dtype.kind in "iu":
-        limits = np.iinfo(values.dtype)
-        if value < limits.min or value > limits.max:
-            return 0 if value < limits.min else len(values)
+        low, high = _limits(values.dtype)
+        if value < low or value > high:
+            return 0 if value < low else len(values)
         value = values.dtype.type(value)
-    return int(np.searchsorted(values, value, side))
+    return int(values.searchsorted(value, side))
+
+
+@lru_cache(maxsize=16)
+def _limits(dtype: np.dtype) -> tuple[int, int]:
+    """The smallest and largest values of an integer type."""
+    limits = np.iinfo(dtype)
+    return int(limits.min), int(limits.max)
 
 
 def _tighter(current: Bound | None, bound: Bound, direction: int) -> Bound:
