@@ -202,12 +202,18 @@ class Connector(ABC):
         return ()
 
     def kept_rows(
-        self, key: str, values: Sequence[Any], columns: Sequence[str], most: int | None = None
+        self,
+        key: str,
+        values: Sequence[Any],
+        columns: Sequence[str],
+        schema: pa.Schema,
+        most: int | None = None,
     ) -> pa.RecordBatch | None:
-        """The rows whose `key` equals one of `values` (their `columns`, in scan order) when
-        the connector holds them in memory now: answered without reading the source, so an
-        event loop may ask (the keyed-lookup lane, sidecar/engine/lookups.py). None when it
-        would have to read, or the rows are more than `most`: the query is then planned and
+        """The rows whose `key` equals one of `values` (their `columns`, in scan order, as
+        `schema` names and types them) when the connector holds them in memory now: answered
+        without reading the source, so an event loop may ask (the keyed-lookup lane,
+        sidecar/engine/lookups.py). None when it would have to read, a column does not cast
+        to the schema's type, or the rows are more than `most`: the query is then planned and
         scanned as any other."""
         return None
 

@@ -156,6 +156,7 @@ class FileConnector(Connector):
         self._fragments: dict[tuple[object, ...], ds.FileFragment] = {}
         self._lookups: ParquetLookups | None = None
         self._footers: dict[Version, Footer] = {}
+        self._one_file: str | None = None  # the location, when it was one local file
 
     def schema(self) -> pa.Schema:
         """Inferred once, from the first file, as `pyarrow.dataset` does, plus the partition
@@ -236,16 +237,42 @@ class FileConnector(Connector):
         return len(files.paths) if files.format in DOCUMENT_FORMATS else None
 
     def kept_rows(
-        self, key: str, values: Sequence[Any], columns: Sequence[str], most: int | None = None
+        self,
+        key: str,
+        values: Sequence[Any],
+        columns: Sequence[str],
+        schema: pa.Schema,
+        most: int | None = None,
     ) -> pa.RecordBatch | None:
         """A lookup on an integer key of local Parquet files answered from their row groups
         kept decoded (`row_groups.DecodedGroups.looked_up`), the files listed and their
         versions taken now, as a scan would; None when anything must be read first (a footer,
-        a group) or the key's values are not integers: the scan reads and keeps them."""
-        if self._lookups is None or not columns or not _is_integer(self.schema(), key):
+        a group), the key is not an integer column with statistics or its values are not
+        integers: the scan reads and keeps them."""
+        if self._lookups is None or not columns:
             return None
         if not all(type(value) is int for value in values if value is not None):
             return None  # a float, text or bool is compared as the engine casts it
+        versions = self._lane_versions()
+        if versions is None:
+            return None
+        needed = list(dict.fromkeys([*columns, key]))
+        reads = []
+        for version in versions:
+            footer = self._footers.get(version)
+            if footer is None or not footer.holds(self.schema(), needed):
+                return None
+            reads.append((version, footer))
+        wanted = [value for value in values if value is not None]
+        return DECODED.looked_up(reads, key, wanted, columns, schema, most)
+
+    def _lane_versions(self) -> list[Version] | None:
+        """The files a lookup reads, at their versions now. A location that is one local
+        file needs no listing: its one stat is its listing (a file gone, or turned folder,
+        has no footer kept: the scan lists it again and reports it)."""
+        if self._one_file is not None:
+            version = Version.of_local(self._one_file)
+            return [version] if version is not None and version.size else None
         try:
             files = self._files()
         except (SourceError, *READ_ERRORS):
@@ -253,15 +280,7 @@ class FileConnector(Connector):
         versions = _complete(self._versions(files))
         if files.format != "parquet" or versions is None or len(versions) > KEPT_LOOKUP_FILES:
             return None
-        schema, needed = self.schema(), list(dict.fromkeys([*columns, key]))
-        reads = []
-        for version in versions:
-            footer = self._footers.get(version)
-            if footer is None or not footer.holds(schema, needed):
-                return None
-            reads.append((version, footer))
-        wanted = [value for value in values if value is not None]
-        return DECODED.looked_up(reads, key, wanted, columns, most)
+        return versions
 
     def _first_files(self) -> tuple[Files, list[dict[str, str | None]]]:
         """Enough files to learn the schema from: a folder is listed down its first branch
@@ -300,6 +319,7 @@ class FileConnector(Connector):
             if info.type == pafs.FileType.File:
                 root = _parent(path)
                 found = [Found(Entry(path, info.size, info.mtime_ns), {})]
+                self._one_file = None if self.store.remote else path
             elif whole_folder:
                 root, found = path, walk(listing, path, partitions)
             else:

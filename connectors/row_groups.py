@@ -337,14 +337,16 @@ class DecodedGroups:
         key: str,
         values: Sequence[int],
         columns: Sequence[str],
+        schema: pa.Schema,
         most: int | None = None,
     ) -> pa.RecordBatch | None:
-        """The rows of `files` whose integer `key` is one of `values`, holding `columns`, in
-        file order, when every row group their statistics leave is kept decoded and ascends by
-        the key: binary searches over what is in memory, nothing read. None when a group is
-        not kept (or not sorted, or without statistics for the key), or the rows are more
-        than `most`."""
+        """The rows of `files` whose integer `key` is one of `values`, holding `columns` as
+        `schema` names them, in file order, when every row group their statistics leave is
+        kept decoded and ascends by the key: binary searches over what is in memory, nothing
+        read. None when a group is not kept (or not sorted, or without statistics for the
+        key), a column does not cast to the schema's type, or the rows are more than `most`."""
         needed = list(dict.fromkeys([*columns, key]))
+        positions = [needed.index(name) for name in columns]
         probe = sorted(set(values))
         spans: list[tuple[list[pa.Array], int, int]] = []
         count = 0
@@ -371,18 +373,17 @@ class DecodedGroups:
                         spans.append((chunks, start, stop))
         if len(spans) == 1:
             chunks, start, stop = spans[0]
-            arrays = [chunks[needed.index(name)].slice(start, stop - start) for name in columns]
+            arrays = [chunks[i].slice(start, stop - start) for i in positions]
         elif spans:
             arrays = [
-                pa.concat_arrays([c[needed.index(name)].slice(a, b - a) for c, a, b in spans])
-                for name in columns
+                pa.concat_arrays([c[i].slice(a, b - a) for c, a, b in spans]) for i in positions
             ]
         else:
-            physical = files[0][1].physical if files else None
-            if physical is None:
-                return None
-            arrays = [pa.array([], physical.field(name).type) for name in columns]
-        return pa.RecordBatch.from_arrays(arrays, names=list(columns))
+            arrays = [pa.array([], field.type) for field in schema]
+        try:
+            return pa.RecordBatch.from_arrays(arrays, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return None  # a value the schema's type cannot hold: the general path reports it
 
     def _kept_chunks(
         self, version: Version, group: int, columns: Sequence[str]

@@ -316,22 +316,15 @@ class Lookups:
         most: int | None,
     ) -> LookupResult | None:
         """The rows the dataset's connector holds decoded (a sorted Parquet file's kept row
-        groups: sorted keys beside their rows, a key index already), typed as the plan's."""
+        groups: sorted keys beside their rows, a key index already), typed as the plan's (a
+        column of another type takes the general path, which casts it)."""
         try:
             connector, _ = entry.require()
         except SidecarError:
             return None
-        batch = connector.kept_rows(lookup.key, values, lookup.columns, most)
+        batch = connector.kept_rows(lookup.key, values, lookup.columns, schema, most)
         if batch is None:
             return None
-        try:
-            arrays = [
-                array if array.type == field.type else array.cast(field.type)
-                for array, field in zip(batch.columns, schema, strict=True)
-            ]
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None  # the general path reports what does not fit
-        batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
         return LookupResult(batch, schema, [entry.name], lane="row_groups")
 
     def size(self, dataset: str) -> int | None:

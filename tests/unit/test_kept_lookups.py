@@ -18,6 +18,7 @@ from policies.access import unrestricted
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar.engine import Engine
 from sidecar.engine.lookups import LookupResult
+from sidecar.errors import SidecarError
 from tests.engines import loaded_engine
 
 GROUP = 500
@@ -188,3 +189,14 @@ def test_a_file_added_to_the_folder_is_seen(tmp_path: Path, decoded: DecodedGrou
         assert answer(engine.lookup(sql, [5], ANONYMOUS_IDENTITY)) == []
     finally:
         engine.close()
+
+
+def test_a_file_gone_is_reported_by_the_general_path(tmp_path: Path, engine: Engine) -> None:
+    sql = "SELECT id FROM t WHERE id = $1"
+    list(engine.query(sql, [4]))
+    assert answer(engine.lookup(sql, [4], ANONYMOUS_IDENTITY)) == [{"id": 4}]
+    (tmp_path / "t.parquet").unlink()
+    assert engine.lookup(sql, [4], ANONYMOUS_IDENTITY) is None
+    with pytest.raises(SidecarError) as gone:
+        list(engine.query(sql, [4]))
+    assert "does not exist" in gone.value.message
