@@ -4,7 +4,9 @@ the demo's cold start.
 - **import floor**: a fresh interpreter importing only the modules a Parquet-only sidecar
   cannot do without (pyarrow's dataset, Parquet and Flight modules, DataFusion, sqlglot,
   uvicorn, Starlette, pydantic, PyYAML), pandas kept out as the sidecar keeps it out; the
-  demo's floor adds what its datasets need (pyarrow's CSV and JSON readers, tantivy);
+  demo's floor adds what its datasets need (pyarrow's CSV and JSON readers, tantivy); measured
+  with the allocator settings the sidecar gives itself (`sidecar.footprint.ALLOCATOR_SETTINGS`),
+  which lower the floor too, so the difference is the sidecar's own;
 - **idle RSS** of a real `sidecar run` once /v1/ready answers and a second has passed: with one
   Parquet dataset, and the built-in demo (six datasets, three views, a search index);
 - **cold start**: from launching `sidecar run` (the demo) to /v1/ready answering 200;
@@ -19,6 +21,7 @@ Best (lowest) of --repeats runs of each, since other processes on this machine o
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sidecar.footprint import ALLOCATOR_SETTINGS
 from tests.process import free_port
 
 FLOOR = (
@@ -67,7 +71,8 @@ def rss_mib(status: str) -> float:
 
 
 def import_floor(script: str) -> float:
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    env = {**os.environ, **ALLOCATOR_SETTINGS}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     return rss_mib(done.stdout)
 
 

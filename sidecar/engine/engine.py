@@ -36,6 +36,7 @@ from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan
 from sidecar.engine.plans import Plans, Statements
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
+from sidecar.footprint import give_back
 from sidecar.search.functions import bind_function
 from sidecar.search.indexes import SearchIndexes
 from sidecar.secrets import REDACTOR
@@ -73,8 +74,11 @@ class Engine:
         )
 
     def load(self, progress: Callable[[DatasetEntry], None] | None = None) -> None:
+        """Open every dataset and build the search indexes; what loading freed goes back to
+        the system before the sidecar idles (footprint.give_back)."""
         self.catalog.load(progress)
         self.search.load()
+        give_back()
         accelerator = self.catalog.accelerator
         if accelerator is not None:
             accelerator.start(self._refresh_quietly, self._failing)

@@ -22,6 +22,7 @@ from policies.access import Grant
 from sidecar.config import Search, SidecarConfig
 from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.errors import ErrorCode, SidecarError
+from sidecar.footprint import give_back
 from sidecar.search.index import BuildError, SearchIndex, build, open_current
 from sidecar.search.vectors import Embed
 from sidecar.secrets import REDACTOR
@@ -126,6 +127,7 @@ class SearchIndexes:
                 ) from None
             entry.current, entry.state, entry.error = index, "ready", None
             entry.builds += 1
+            give_back()  # the build's writer threads freed their buffers into their arenas
             log.info(
                 "search index of %s: %d rows, %d chunks in %.2fs",
                 entry.dataset.name,

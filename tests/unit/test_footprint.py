@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,19 @@ def test_a_feature_imports_what_it_needs(
 ) -> None:
     dataset = {"from": "file:t.parquet", "name": "t", **extra}
     assert heavy_modules(tmp_path, [dataset], query) == needed
+
+
+@pytest.mark.parametrize(("operator", "expected"), [(None, "0"), ("1", "1")])
+def test_mimalloc_gives_pages_back_unless_the_operator_says_otherwise(
+    operator: str | None, expected: str
+) -> None:
+    """Arrow's and DataFusion's mimalloc read the setting when they load: `import sidecar` sets
+    it before anything imports them, and leaves an operator's own value alone."""
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_ARENA_EAGER_COMMIT"}
+    if operator is not None:
+        env["MIMALLOC_ARENA_EAGER_COMMIT"] = operator
+    script = "import os, sys, sidecar; print(os.environ['MIMALLOC_ARENA_EAGER_COMMIT'])"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+    assert done.stdout.strip() == expected
