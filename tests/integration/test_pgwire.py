@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import os
 import random
 import shutil
@@ -840,6 +841,33 @@ def test_execute_with_a_row_limit_suspends_the_portal(trusted: Sidecar) -> None:
     assert reply.kinds == "12TDDsDDsDCZ"
     assert [row[0] for row in reply.rows()] == [b"0", b"1", b"2", b"3", b"4"]
     assert reply.messages[-2] == ("C", b"SELECT 1\0")
+    client.close()
+
+
+def test_messages_are_read_whole_however_the_stream_is_cut(trusted: Sidecar) -> None:
+    """Messages arrive pipelined in one packet, cut mid-header and mid-body, and longer than
+    the server's read buffer (a 100 KB statement text): each is answered once, in order."""
+    client = RawClient(trusted.port)
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    padding = "/*" + "x" * 100_000 + "*/"
+    cycle = b"".join([
+        pg_client.parse(f"SELECT id FROM orders WHERE id = $1 {padding}", types=(20,)),
+        pg_client.bind(values=(b"3",)),
+        pg_client.describe("P"),
+        pg_client.execute(),
+        pg_client.SYNC,
+        pg_client.parse("SELECT id FROM orders WHERE id = $1", types=(20,)),
+        pg_client.bind(values=(b"4",)),
+        pg_client.execute(),
+        pg_client.SYNC,
+    ])  # fmt: skip
+    cuts = [1, 3, 5, 7, 60_000, len(cycle) - 30, len(cycle) - 9, len(cycle) - 2]
+    for start, end in itertools.pairwise([0, *cuts, len(cycle)]):
+        client.send_raw(cycle[start:end])
+        time.sleep(0.02)
+    first, second = client.read_until_ready(), client.read_until_ready()
+    assert (first.kinds, first.rows()) == ("12TDCZ", [[b"3"]])
+    assert (second.kinds, second.rows()) == ("12DCZ", [[b"4"]])
     client.close()
 
 

@@ -197,7 +197,8 @@ class FlightSqlServer(flight.FlightServerBase):
         if request is None:
             return self._metadata(command, _identity(context))
         statement = self.gateway.statement(request)
-        statement.within_deadline(statement.open)  # planning is timed as on every interface
+        if not statement.open_at_once():  # a key-index answer needs no helper thread
+            statement.within_deadline(statement.open)  # planning is timed as on every interface
         statement.stop_clock()  # DoGet restarts it
         return statement
 
@@ -249,12 +250,15 @@ class FlightSqlServer(flight.FlightServerBase):
         deadline on a helper thread, as over HTTP, so that a source stuck in a read cannot hold
         the answer back. The rest are pulled here: a scan already decodes ahead on Arrow's
         threads while a batch is sent, and a read-ahead thread of our own on top measured
-        slower (benchmarks/README.md). An error mid-stream ends the stream with its Flight
-        status."""
+        slower (benchmarks/README.md). A statement answered at once holds its rows already:
+        they are taken here. An error mid-stream ends the stream with its Flight status."""
         self.running[handle] = statement
         try:
             batches = iter(statement)
-            first = statement.within_deadline(next, batches, None)
+            if statement.at_once:
+                first = next(batches, None)
+            else:
+                first = statement.within_deadline(next, batches, None)
             if first is not None:
                 yield first
                 yield from batches
