@@ -43,6 +43,7 @@ log = logging.getLogger("sidecar.gateway")
 T = TypeVar("T")
 MAX_AUDITED_SQL = 64 << 10
 AT_ONCE_ROWS = 256  # a lookup answered on the caller's thread: encoding it must not stall it
+BATCH_SHARE = 4  # one batch may hold at most this fraction of runtime.memory_limit
 REFUSALS = (ErrorCode.FORBIDDEN, ErrorCode.LIMIT_EXCEEDED, ErrorCode.TIMEOUT)
 
 
@@ -95,6 +96,10 @@ class Gateway:
         self._latency = Series(metrics.latency)
         self._lanes = Series(metrics.lanes)
         self.inflight = Series(metrics.inflight)
+        # DataFusion's pool bounds its operators, not what a projection computes: a thousand
+        # rows of repeat('x', 1000000) came out as one gigabyte batch, which every server's
+        # encoder then worked through for minutes, long after the statement had timed out.
+        self.max_batch = engine.config.runtime.memory_bytes // BATCH_SHARE
 
     def statement(self, request: QueryRequest) -> Statement:
         """The statement for `request`, its clock running; nothing is planned yet."""
@@ -299,6 +304,8 @@ class Statement:
             limiter = self.gateway.limiter
             self._keep(release=limiter.occupy(self.request.identity, self.governing, self.deadline))
             for batch in self.result:
+                if batch.nbytes > self.gateway.max_batch:
+                    raise oversized(batch.nbytes, self.gateway.max_batch)
                 rows, size = self.rows + batch.num_rows, self.bytes + batch.nbytes
                 if limits.max_rows is not None and rows > limits.max_rows:
                     raise too_large("max_rows", self.request.identity, self.governing)
@@ -443,3 +450,14 @@ def _reason(error: SidecarError) -> str:
     if error.code is ErrorCode.TIMEOUT:
         return "query_timeout"
     return error.code.value
+
+
+def oversized(size: int, limit: int) -> SidecarError:
+    """The refusal of a batch larger than a server may encode (a quarter of the memory)."""
+    return SidecarError(
+        ErrorCode.OUT_OF_MEMORY,
+        f"one batch of the result holds {size >> 20} MiB, more than the {limit >> 20} MiB one "
+        f"batch may take (a {BATCH_SHARE}th of runtime.memory_limit)",
+        hint="select fewer or smaller values per row (large values built per row, such as "
+        "repeat() or lpad(), add up), or raise runtime.memory_limit",
+    )
