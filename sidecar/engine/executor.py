@@ -279,6 +279,14 @@ class _ErrorTranslation:
             raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
         if isinstance(error, Exception):
             raise translate(self.result.rename(str(error))) from None
+        if type(error).__name__ == "PanicException" and "offset overflow" in str(error):
+            raise SidecarError(  # a limit of Arrow's, not a bug: it panics instead of failing
+                ErrorCode.OUT_OF_MEMORY,
+                "a string, binary or list column of the answer grew past 2 GiB, the most one "
+                "Arrow column of a batch may hold",
+                hint="put fewer or smaller values into one (string_agg, array_agg, repeat), or "
+                "ask for fewer rows at a time (LIMIT)",
+            ) from None
         if type(error).__name__ == "PanicException":  # a Rust panic must not end the process
             raise SidecarError(
                 ErrorCode.INTERNAL,

@@ -227,3 +227,15 @@ def test_a_batch_past_the_memory_limit_fails_and_stops(sidecar: Sidecar) -> None
         cursor.execute(WIDE_ROWS)
         cursor.fetchall()
     sidecar.settled()
+
+
+def test_a_value_past_arrows_2_gib_is_out_of_memory_not_an_engine_bug(sidecar: Sidecar) -> None:
+    """Arrow panics when one string column passes 2 GiB; it was answered as an internal
+    error, "a bug in the engine", with nothing to fix in the query."""
+    sql = "SELECT string_agg(repeat('x', 1000000), ',') AS s FROM generate_series(1, 3000)"
+    response = httpx.post(f"{sidecar.http}/v1/sql", content=sql, timeout=60)
+    assert response.status_code == 400, response.text[:200]
+    error = response.json()["error"]
+    assert error["code"] == "out_of_memory"
+    assert "2 GiB" in error["message"] and "string_agg" in error["hint"]
+    sidecar.settled()
