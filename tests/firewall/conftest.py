@@ -37,6 +37,7 @@ ATTRIBUTES = {"sre": {"country": "DE"}, "evil": {"country": "DE' OR '1'='1"}}
 SLOW_SECONDS = 2.0
 SOURCE_TOKEN = "source-token-" + secrets.token_hex(8)
 HASH_KEY = "hash-key-" + secrets.token_hex(8)
+INLINE_KEY = "inline-key-" + secrets.token_hex(8)  # written into sidecar.yaml as it is
 COUNTRIES = ("DE", "FR", "US")
 NAMES = ("Anna", "Bert", "Carl", "Dora", "Emil", "Fay", "Gus", "Hana", "Ivo", "Jan", "Kim", "Lea")
 POLICIES = [
@@ -147,7 +148,7 @@ def config(root: Path, api: ApiServer, keys: dict[str, str], audit: str) -> dict
                 "columns": [{"name": "x", "type": "bigint"}],
             },
             {
-                "from": api.url("/limited"),
+                "from": api.url(f"/limited?api_key={INLINE_KEY}"),
                 "name": "limited",
                 "params": {"retries": 0},
                 "columns": [{"name": "x", "type": "bigint"}],
