@@ -214,11 +214,15 @@ class ConnectorFragment:
         return ds.Scanner.from_batches(reader, columns=columns, filter=expression(filter))
 
 
-def source_failed(name: str, error: SourceError, beneath: str | None = None) -> SidecarError:
-    """A source's failure as the caller reads it. Beneath a view over datasets the caller may
-    not see (`beneath` names the view), the source's words would name them, their tables and
-    the view's own SQL: the caller learns only that the view's source failed, and the wait it
-    asked for, if any; the log keeps the cause."""
+def source_failed(
+    name: str, error: SourceError | SidecarError, beneath: str | None = None
+) -> SidecarError:
+    """A source's failure as the caller reads it (a dataset's that could not be opened, too).
+    Beneath a view over datasets the caller may not see (`beneath` names the view), the
+    source's words would name them, their tables and the view's own SQL: the caller learns
+    only that the view's source failed, and the wait it asked for, if any; the log keeps the
+    cause."""
+    code = error.code if isinstance(error, SidecarError) else ErrorCode.SOURCE
     if beneath is None:
         message, hint = REDACTOR.redact(f"{name}: {error}"), error.hint
     else:
@@ -226,7 +230,7 @@ def source_failed(name: str, error: SourceError, beneath: str | None = None) -> 
         message, hint = f"{beneath}: a source beneath this view failed", ASK_LATER
         if error.retry_after is not None:
             hint = f"the source asks to wait {math.ceil(error.retry_after)}s before the next try"
-    return SidecarError(ErrorCode.SOURCE, message, hint=hint, retry_after=error.retry_after)
+    return SidecarError(code, message, hint=hint, retry_after=error.retry_after)
 
 
 def expression(filter: pc.Expression | pa.Scalar | None) -> pc.Expression | None:

@@ -250,8 +250,13 @@ class QueryResult:
         with self._errors():
             return self.rename(self._frame().execution_plan().display_indent())
 
-    def rename(self, text: str) -> str:
-        names = {scan.name: scan.relation for scan in self.plan.scans}
+    def rename(self, text: str, shown: bool = False) -> str:
+        """DataFusion's text with each scan called by its relation; `shown`: as the caller
+        may name it (a dataset it cannot see, by the view it reads it through)."""
+        names = {
+            scan.name: scan.view if shown and scan.hidden and scan.view else scan.relation
+            for scan in self.plan.scans
+        }
         return SCAN_NAME.sub(lambda m: names.get(m.group(0), m.group(0)), text)
 
     def _errors(self) -> _ErrorTranslation:
@@ -278,7 +283,7 @@ class _ErrorTranslation:
         if self.result.cancelled.is_set():
             raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
         if isinstance(error, Exception):
-            raise translate(self.result.rename(str(error))) from None
+            raise translate(self.result.rename(str(error), shown=True)) from None
         if type(error).__name__ == "PanicException" and "offset overflow" in str(error):
             raise SidecarError(  # a limit of Arrow's, not a bug: it panics instead of failing
                 ErrorCode.OUT_OF_MEMORY,

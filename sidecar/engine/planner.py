@@ -31,7 +31,8 @@ from connectors.sql_functions import source_form
 from policies.access import Grant, unrestricted
 from policies.guard import check, parse
 from sidecar.engine import chains
-from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, Resolved
+from sidecar.engine.bridge import source_failed
+from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, DatasetEntry, Resolved
 from sidecar.engine.dialect import datafusion_sql
 from sidecar.engine.grouping import GroupedQuery, split
 from sidecar.engine.interrupt import checkpoint
@@ -226,7 +227,7 @@ class Planner:
                 connector, schema = resolved.system, resolved.system.schema()
             else:
                 assert resolved.dataset is not None
-                connector, schema = resolved.dataset.require()
+                connector, schema = _required(resolved.dataset, view, grant)
                 restriction = self._restriction(grant, resolved.name, connector, schema, view)
             name = f"{SCAN_PREFIX}{len(scans) + 1}"
             alias = table.alias_or_name
@@ -489,6 +490,17 @@ def _grouped(statement: exp.Expression, scans: list[Scan]) -> GroupedQuery | Non
     if answer is None or len(answer.schema) != len(parts.core.expressions):
         return None
     return GroupedQuery(groups, answer, parts.outer)
+
+
+def _required(dataset: DatasetEntry, view: str | None, grant: Grant) -> tuple[Connector, pa.Schema]:
+    """The dataset's connector and schema; one beneath `view` that the caller may not see and
+    that cannot be read fails as the view (`bridge.source_failed`): its error names it."""
+    try:
+        return dataset.require()
+    except SidecarError as error:
+        if view is None or grant.sees(dataset.name):
+            raise
+        raise source_failed(dataset.name, error, view) from None
 
 
 def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | None:

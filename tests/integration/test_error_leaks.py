@@ -29,7 +29,8 @@ QUERY_KEY = "qk-" + secrets.token_hex(10)
 
 @pytest.fixture
 def shop(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[Engine, Postgres]]:  # noqa: F811
-    """`customers` (PostgreSQL), the view `vip` over it; `bi` reads only the view, `root` all."""
+    """`customers` (PostgreSQL), the view `vip` over it, `archive` (a missing table) and the
+    view `old_vip` over it; `bi` reads only the views, `root` everything."""
     postgres.execute(
         "DROP TABLE IF EXISTS leak_customers, leak_customers_gone",
         "CREATE TABLE leak_customers (id INT, name TEXT, credit INT)",
@@ -51,11 +52,19 @@ def shop(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[Engine, Postgres]
                     "from": "postgres:public.leak_customers",
                     "name": "customers",
                     "params": postgres.params(),
-                }
+                },
+                {
+                    "from": "postgres:public.leak_archive",  # no such table: fails to load
+                    "name": "archive",
+                    "params": postgres.params(),
+                },
             ],
-            "views": [{"name": "vip", "sql": "SELECT id, name FROM customers WHERE credit > 500"}],
+            "views": [
+                {"name": "vip", "sql": "SELECT id, name FROM customers WHERE credit > 500"},
+                {"name": "old_vip", "sql": "SELECT id FROM archive WHERE id > 5"},
+            ],
             "policies": [
-                {"identities": ["bi"], "datasets": ["vip"]},
+                {"identities": ["bi"], "datasets": ["vip", "old_vip"]},
                 {"identities": ["root"], "datasets": ["*"]},
             ],
         },
@@ -92,6 +101,18 @@ def test_a_view_over_a_hidden_dataset_fails_without_naming_what_is_beneath(
         assert error.message.startswith("vip: "), error.message
         for hidden in ("customers", "credit", "select", "public", "query was"):
             assert hidden not in said, (hidden, error.message, error.hint)
+
+
+def test_a_view_over_a_hidden_dataset_that_failed_to_load_names_nothing_beneath(
+    shop: tuple[Engine, Postgres],
+) -> None:
+    engine, _ = shop
+    error = failure(engine, "SELECT * FROM old_vip", BI)
+    said = f"{error.message} {error.hint}".lower()
+    assert error.code is ErrorCode.SOURCE and error.message.startswith("old_vip: "), said
+    for hidden in ("archive", "select", "public", "postgres"):
+        assert hidden not in said, (hidden, error.message, error.hint)
+    assert "archive" in failure(engine, "SELECT * FROM archive", ROOT).message
 
 
 def test_postgres_says_a_table_is_missing_without_the_statement_sent(
