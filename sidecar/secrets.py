@@ -19,6 +19,8 @@ from typing import Any
 
 REFERENCE = re.compile(r"\$\{(env|file):([^}]+)\}")
 MASK = "***"
+RECENT_TEXTS = 256  # redacted texts kept (Redactor.redact), each at most RECENT_LENGTH long
+RECENT_LENGTH = 4096
 # JSON's short escapes: the letter after the backslash (`\/` is how some encoders write "/").
 # A line break (and the next line's indentation) where a wrapped message split the secret.
 BREAK = r"(?:\r?\n[ \t]*)?"
@@ -55,6 +57,9 @@ class Redactor:
         self._values: set[str] = set()
         self._lock = threading.Lock()
         self._pattern: re.Pattern[str] | None = None
+        # Short texts redacted lately, by text: the audit redacts every statement's SQL, and
+        # agents send the same few texts over and over (20 us a lookup with two secrets).
+        self._recent: dict[str, str] = {}
 
     def register(self, value: str) -> None:
         if len(value) >= 4:
@@ -62,6 +67,7 @@ class Redactor:
                 if value not in self._values:
                     self._values.add(value)
                     self._pattern = None
+                    self._recent = {}
 
     @property
     def active(self) -> bool:
@@ -69,8 +75,19 @@ class Redactor:
         return bool(self._values)
 
     def redact(self, text: str) -> str:
+        recent = self._recent
+        done = recent.get(text)
+        if done is not None:
+            return done
         pattern = self._compiled()
-        return text if pattern is None else pattern.sub(MASK, text)
+        if pattern is None:
+            return text
+        done = pattern.sub(MASK, text)
+        if len(text) <= RECENT_LENGTH:
+            if len(recent) >= RECENT_TEXTS:
+                recent.clear()
+            recent[text] = done
+        return done
 
     def _compiled(self) -> re.Pattern[str] | None:
         with self._lock:

@@ -25,18 +25,18 @@ STDOUT = "-"
 POLL = 0.05
 
 
-class _Keep(logging.handlers.QueueHandler):
-    """Queues the record as it is: the JSON is made on the listener's thread, not the caller's."""
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-
 class _Polling(logging.handlers.QueueListener):
     """Wakes every POLL seconds and writes everything queued since, instead of waking per
-    record: a thread woken for every statement would cost each statement a GIL handover."""
+    record: a thread woken for every statement would cost each statement a GIL handover.
+    Callers queue the line's time and fields; the log record is made here, off their thread."""
 
-    def dequeue(self, block: bool) -> logging.LogRecord:
+    def prepare(self, record: Any) -> logging.LogRecord:
+        created, fields = record
+        prepared = logging.LogRecord("sidecar.audit", logging.INFO, "", 0, fields, None, None)
+        prepared.created = created
+        return prepared
+
+    def dequeue(self, block: bool) -> Any:
         while True:
             try:
                 return self.queue.get_nowait()  # type: ignore[no-any-return]
@@ -60,8 +60,7 @@ class AuditLog:
 
     def __init__(self, config: Audit | None, base_dir: Path) -> None:
         self.enabled = config is not None
-        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._enqueue = _Keep(self._queue)
+        self._queue: queue.SimpleQueue[tuple[float, dict[str, Any]]] = queue.SimpleQueue()
         self._listener: _Polling | None = None
         if config is None:
             return
@@ -79,11 +78,10 @@ class AuditLog:
         self._listener.start()
 
     def write(self, fields: dict[str, Any]) -> None:
-        """Queue one line. The record is handed to the queue's handler directly: a Logger
-        would look up its caller's stack frame for every line, for nothing."""
+        """Queue one line: its time and fields, nothing more on the caller's thread (a Logger
+        would look up its caller's stack frame, a LogRecord reads the thread and process)."""
         if self.enabled:
-            record = logging.LogRecord("sidecar.audit", logging.INFO, "", 0, fields, None, None)
-            self._enqueue.handle(record)
+            self._queue.put((time.time(), fields))
 
     def close(self) -> None:
         """Write what is queued and stop the listener."""

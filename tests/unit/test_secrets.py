@@ -97,6 +97,16 @@ def test_other_text_is_left_alone() -> None:
     assert Redactor().redact(text) == text
 
 
+def test_a_text_redacted_again_after_a_new_secret_is_masked_too() -> None:
+    redactor = Redactor()
+    redactor.register("first-secret")
+    text = "SELECT 'first-secret', 'second-secret'"
+    assert redactor.redact(text) == f"SELECT '{MASK}', 'second-secret'"
+    assert redactor.redact(text) == f"SELECT '{MASK}', 'second-secret'"  # kept
+    redactor.register("second-secret")
+    assert redactor.redact(text) == f"SELECT '{MASK}', '{MASK}'"
+
+
 def test_the_credentials_a_dataset_config_holds() -> None:
     """Every credential of a dataset's params and location, whatever its name or nesting, and
     nothing that merely names a column or a key field."""
