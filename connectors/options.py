@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 URI_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)@")
 # `name=value` in a URL's query, a libpq DSN (`host=db password=x`) or an ODBC string (`PWD=x;`).
@@ -61,7 +61,8 @@ def configured_secrets(params: Mapping[str, Any], location: str = "") -> set[str
             squeezed = re.sub(r"[^a-z0-9]", "", name.lower())
             if any(fragment in squeezed for fragment in PARAM_FRAGMENTS):
                 found.add(value)
-            found.update(match.group(2) for match in URI_PASSWORD.finditer(value))
+            for match in URI_PASSWORD.finditer(value):  # as written and as the server gets it
+                found.update((match.group(2), unquote(match.group(2))))
             for key, item in QUERY_PAIR.findall(value):
                 if looks_secret(unquote_plus(key)):
                     found.update((item, unquote_plus(item)))

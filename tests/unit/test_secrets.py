@@ -117,13 +117,13 @@ def test_the_credentials_a_dataset_config_holds() -> None:
         "access_key_id": "AKIAEXAMPLE",
         "catalog": {"type": "rest", "s3.secret-access-key": "sk-2", "uri": "http://cat"},
         "headers": {"X-Api": "hdr-3", "Authorization": "Bearer tok-4"},
-        "uri": "postgresql://agent:uri-5@db:5432/shop?sslmode=require",
+        "uri": "postgresql://agent:uri-5%40x@db:5432/shop?sslmode=require",
         "dsn": "host=db user=agent password=dsn-6",
         "connection_string": "Server=db;UID=agent;PWD=odbc-7;",
         "basic_auth": {"user": "agent", "password": "basic-8"},
     }
     found = configured_secrets(params, "https://api.example.com/v1/items?page=1&api_key=q%2B9")
     assert found == {
-        *("pw-1", "AKIAEXAMPLE", "sk-2", "hdr-3", "Bearer tok-4", "tok-4", "uri-5"),
+        *("pw-1", "AKIAEXAMPLE", "sk-2", "hdr-3", "Bearer tok-4", "tok-4", "uri-5%40x", "uri-5@x"),
         *("dsn-6", "odbc-7", "basic-8", "q%2B9", "q+9"),
     }
