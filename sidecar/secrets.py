@@ -1,9 +1,11 @@
 """Secret references in sidecar.yaml, and the redactor that keeps their values out of output.
 
 Values like `${env:TOKEN}` or `${file:/run/secrets/pw}` are resolved only when a connector is
-built. Every resolved value is registered with the process-wide `REDACTOR`, which servers and
-the CLI run over every message they emit, so a source error that echoes a URL or a header can
-never carry the secret back to the agent.
+built. Every resolved value is registered with the process-wide `REDACTOR`, as are the API keys
+and every credential a dataset's params hold inline (`connectors.options.configured_secrets`).
+Servers, the gateway's audit and the CLI run it over every message they emit, and every log
+record of the process passes through it as it is made, so a source error that echoes a URL or
+a header can never carry a secret back to the agent or into a log.
 """
 
 from __future__ import annotations
