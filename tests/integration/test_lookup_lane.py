@@ -280,6 +280,10 @@ def test_masks_and_row_filters_hold_on_the_lane(lane: Lane, dataset: str) -> Non
         for _ in range(4):
             assert conn.execute(by_id, [5]).fetchall() == [(5, "s5", "DE")]
             assert conn.execute(by_id, [6]).fetchall() == []
+    free = [entry.get("lane") for entry in lane.audit(numbered(by_id), "free", 4)]
+    assert free[-1] == {"pk": "key_index", "pq": "row_groups"}[dataset]
+    for restricted in ("masked", "rowf"):  # planned every time, with their policies
+        assert {e.get("lane") for e in lane.audit(numbered(by_id), restricted, 4)} == {None}
 
 
 def test_limits_hold_on_the_lane(lane: Lane) -> None:
