@@ -47,6 +47,7 @@ MAX_READ_BYTES = CACHE_BYTES // 4
 EAGER_BYTES = CACHE_BYTES // 8
 MAX_ASKED = 65_536
 MAX_HELD = 256
+DECODING_STRIPES = 64
 Bound = tuple[int | float, bool]  # a value, and whether it is included
 KeyRange = tuple[str, Bound | None, Bound | None]  # a column, its lower and upper bounds
 PRUNED = {exp.EQ, exp.LT, exp.LTE, exp.GT, exp.GTE}
@@ -275,6 +276,8 @@ class DecodedGroups:
         self._keys: dict[tuple[Version, int, str], np.ndarray | None] = {}
         self._held = 0
         self._lock = threading.Lock()
+        # decodes under way, striped by file version and group (see `table`)
+        self._decoding = [threading.Lock() for _ in range(DECODING_STRIPES)]
 
     def kept(self, version: Version, groups: Sequence[int], columns: Sequence[str]) -> bool:
         """Whether these groups' columns are all decoded already."""
@@ -306,7 +309,35 @@ class DecodedGroups:
         group: int,
         columns: Sequence[str],
     ) -> pa.Table:
-        """Row group `group` of the file holding `columns`, decoding what is not kept."""
+        """Row group `group` of the file holding `columns`, decoding what is not kept. One
+        thread decodes a group at a time: sixty-four clients asking for the same group not
+        kept yet wait for one decode and take its columns, instead of decoding it sixty-four
+        times over (which held a cold start at 64 clients for tens of seconds)."""
+        found = self._found(version, group, columns)
+        missing = [name for name in columns if name not in found]
+        if not missing:
+            with self._lock:
+                self.counters.kept_groups += 1
+            return pa.table({name: found[name] for name in columns})
+        with self._decoding[hash((version, group)) % len(self._decoding)]:
+            found = self._found(version, group, columns)  # decoded meanwhile, by another
+            missing = [name for name in columns if name not in found]
+            if missing:
+                with filesystem.open_input_file(version.path) as source:
+                    reader = pq.ParquetFile(source, metadata=metadata)
+                    decoded = reader.read_row_group(group, columns=missing, use_threads=False)
+                with self._lock:
+                    self.counters.decoded_groups += 1
+                    self.counters.decoded_rows += decoded.num_rows
+                    for name in missing:
+                        found[name] = decoded.column(name)
+                        self._keep((version, group, name), found[name])
+        return pa.table({name: found[name] for name in columns})
+
+    def _found(
+        self, version: Version, group: int, columns: Sequence[str]
+    ) -> dict[str, pa.ChunkedArray]:
+        """The columns of a group kept decoded, by name (used: last out of the LRU)."""
         found: dict[str, pa.ChunkedArray] = {}
         with self._lock:
             self._forget_older(version)
@@ -315,21 +346,7 @@ class DecodedGroups:
                 if chunk is not None:
                     self._chunks.move_to_end((version, group, name))
                     found[name] = chunk
-        missing = [name for name in columns if name not in found]
-        if missing:
-            with filesystem.open_input_file(version.path) as source:
-                reader = pq.ParquetFile(source, metadata=metadata)
-                decoded = reader.read_row_group(group, columns=missing, use_threads=False)
-            with self._lock:
-                self.counters.decoded_groups += 1
-                self.counters.decoded_rows += decoded.num_rows
-                for name in missing:
-                    found[name] = decoded.column(name)
-                    self._keep((version, group, name), found[name])
-        else:
-            with self._lock:
-                self.counters.kept_groups += 1
-        return pa.table({name: found[name] for name in columns})
+        return found
 
     def looked_up(
         self,

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -328,3 +330,25 @@ def test_a_filtered_scan_takes_each_files_version_once(
     assert ids(sorted_file, "id BETWEEN 5 AND 7") == [5, 6, 7]
     assert ids(sorted_file, "id = 9") == [9]
     assert len(taken) == 2 and decoded.counters.decoded_groups == 0
+
+
+def test_clients_asking_for_a_group_at_once_wait_for_one_decode(
+    tmp_path: Path, decoded: DecodedGroups
+) -> None:
+    """Sixty-four clients starting cold on one row group: one decodes it, the others take
+    its columns (each decoding it again held such a start for tens of seconds)."""
+    rows = 200_000
+    data = pa.table({"id": pa.array(range(rows), pa.int64()), "x": [f"v{i}" for i in range(rows)]})
+    pq.write_table(data, tmp_path / "t.parquet", row_group_size=rows)
+    source = connector(tmp_path / "t.parquet")
+    source.schema()
+    start = threading.Barrier(16)
+
+    def lookup(key: int) -> list[int]:
+        start.wait()
+        return ids(source, f"id = {key}")
+
+    with ThreadPoolExecutor(16) as pool:
+        found = list(pool.map(lookup, range(0, 160_000, 10_000)))
+    assert found == [[key] for key in range(0, 160_000, 10_000)]
+    assert decoded.counters.decoded_groups == 1
