@@ -19,10 +19,13 @@ import adbc_driver_flightsql.dbapi as adbc
 import httpx
 import psycopg
 import pyarrow as pa
+import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from sidecar.servers.flight import FlightSql_pb2 as pb
+from sidecar.servers.flight.commands import pack, unpack
 from tests import pg_client
 from tests.process import SidecarProcess, free_port
 
@@ -238,4 +241,40 @@ def test_a_value_past_arrows_2_gib_is_out_of_memory_not_an_engine_bug(sidecar: S
     error = response.json()["error"]
     assert error["code"] == "out_of_memory"
     assert "2 GiB" in error["message"] and "string_agg" in error["hint"]
+    sidecar.settled()
+
+
+# ---- Flight SQL ----------------------------------------------------------------------------
+
+
+def test_flight_parameter_batches_are_refused_unread_and_explained(sidecar: Sidecar) -> None:
+    """DoPut read every batch a client sent before refusing more than one row (a 320 MB put
+    grew the process by 500 MB), and a value pyarrow cannot turn into Python (a time zone it
+    does not know) came back as a server traceback blaming a missing module."""
+    client = flight.connect(sidecar.flight)
+    request = pb.ActionCreatePreparedStatementRequest(query="SELECT $1 AS a")
+    [created] = client.do_action(flight.Action("CreatePreparedStatement", pack(request)))
+    handle = unpack(created.body.to_pybytes()).prepared_statement_handle
+    descriptor = flight.FlightDescriptor.for_command(
+        pack(pb.CommandPreparedStatementQuery(prepared_statement_handle=handle))
+    )
+    Path(f"/proc/{sidecar.pid}/clear_refs").write_text("5")  # VmHWM (peak RSS) from here
+    rss = sidecar.status("VmRSS:") << 10
+    column = pa.array(range(1_000_000), pa.int64())
+    writer, _ = client.do_put(descriptor, pa.schema([("a", pa.int64())]))
+    with pytest.raises(pa.ArrowInvalid, match="a query takes one"):
+        for _ in range(40):  # 320 MB
+            writer.write_batch(pa.record_batch([column], names=["a"]))
+        writer.close()
+    assert (sidecar.status("VmHWM:") << 10) - rss < 100 << 20
+
+    zoned = pa.table({"a": pa.array([0], pa.timestamp("s", "Mars/Olympus"))})
+    writer, _ = client.do_put(descriptor, zoned.schema)
+    writer.write_table(zoned)
+    with pytest.raises(pa.ArrowInvalid) as refused:
+        writer.close()
+    text = str(refused.value)
+    assert "Mars/Olympus" in text and "HINT" in text, text
+    assert "Traceback" not in text and ".py" not in text, text
+    client.close()
     sidecar.settled()

@@ -8,6 +8,7 @@ the client learns the result schema before executing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,17 +54,21 @@ class PreparedStatements:
             parameter_schema=parameters.serialize().to_pybytes(),
         )
 
-    def bind(self, owner: str, handle: bytes, values: pa.Table) -> None:
-        """Keep one row of parameter values for the next execution."""
+    def bind(self, owner: str, handle: bytes, batches: Iterator[pa.RecordBatch]) -> None:
+        """Keep one row of parameter values for the next execution. The batches are read only
+        until a second row shows they are not one: a client may send gigabytes."""
         prepared = self.handles.get(handle, owner)
-        rows = values.to_pylist()
-        if len(rows) > 1:
-            raise SidecarError(
-                ErrorCode.INVALID_PARAMETER,
-                f"{len(rows)} rows of parameters were bound; a query takes one",
-                hint="execute the statement once per set of parameters",
-            )
-        parameters = list(rows[0].values()) if rows else []
+        kept: list[pa.RecordBatch] = []
+        for batch in batches:
+            kept.append(batch)
+            if sum(b.num_rows for b in kept) > 1:
+                raise SidecarError(
+                    ErrorCode.INVALID_PARAMETER,
+                    "more than one row of parameters was bound; a query takes one",
+                    hint="execute the statement once per set of parameters",
+                )
+        row = pa.Table.from_batches(kept) if kept else pa.table({})
+        parameters = [_value(row, i) for i in range(row.num_columns)] if row.num_rows else []
         if len(parameters) != prepared.parameter_count:
             raise SidecarError(
                 ErrorCode.INVALID_PARAMETER,
@@ -78,3 +83,18 @@ class PreparedStatements:
 
     def close(self, owner: str, handle: bytes) -> None:
         self.handles.take(handle, owner)
+
+
+def _value(row: pa.Table, index: int) -> Any:
+    """The one value of column `index`; a value pyarrow cannot make into Python (a timestamp
+    in a time zone it does not know) is the client's error, named with its type."""
+    try:
+        return row.column(index)[0].as_py()
+    except (pa.ArrowException, ValueError, KeyError) as error:
+        field = row.schema.field(index)
+        raise SidecarError(
+            ErrorCode.INVALID_PARAMETER,
+            f"parameter {field.name} of type {field.type} cannot be read ({error})",
+            hint="bind plain values: null, booleans, numbers, strings, bytes, dates, "
+            "timestamps (in a time zone of the IANA database, or none) or lists",
+        ) from None

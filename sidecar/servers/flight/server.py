@@ -169,7 +169,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 raise read_only(command)
             command = _expect(command, pb.CommandPreparedStatementQuery, "DoPut")
             self.prepared.bind(
-                _identity(context).name, command.prepared_statement_handle, reader.read_all()
+                _identity(context).name, command.prepared_statement_handle, _batches(reader)
             )
         except Exception as error:
             raise failure(error) from None
@@ -326,6 +326,17 @@ class FlightSqlServer(flight.FlightServerBase):
 def _identity(context: flight.ServerCallContext) -> Identity:
     """The caller; raises UNAUTHENTICATED (audited with the peer) for a refused one."""
     return context.get_middleware(MIDDLEWARE).caller(client_address(context))
+
+
+def _batches(reader: flight.MetadataRecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """DoPut's batches one at a time, as the client sends them."""
+    while True:
+        try:
+            chunk = reader.read_chunk()
+        except StopIteration:
+            return
+        if chunk.data is not None:
+            yield chunk.data
 
 
 def _owner(statement: Statement) -> str:
