@@ -9,7 +9,12 @@ the demo's cold start.
   which lower the floor too, so the difference is the sidecar's own;
 - **idle RSS** of a real `sidecar run` once /v1/ready answers and a second has passed: with one
   Parquet dataset, and the built-in demo (six datasets, three views, a search index);
-- **cold start**: from launching `sidecar run` (the demo) to /v1/ready answering 200;
+- **cold start**: from launching `sidecar run` (the demo) to /v1/ready answering 200, in wall
+  time and in the CPU time the process had used by then (less sensitive to other processes);
+- both **as installed** (bytecode compiled, as pip leaves a wheel and as the floor's packages
+  are: a first, uncounted run writes it under a temporary PYTHONPYCACHEPREFIX) and **from
+  source** with no bytecode cache (a checkout with PYTHONDONTWRITEBYTECODE=1, as here, compiles
+  every module of the sidecar at each start);
 - which heavy modules each process holds (pandas, the Elasticsearch client, pymongo,
   llama_cpp, tantivy, usearch, DuckDB), read from the running process's memory maps.
 
@@ -76,14 +81,16 @@ def import_floor(script: str) -> float:
     return rss_mib(done.stdout)
 
 
-def run_sidecar(args: list[str], cwd: Path) -> tuple[float, float, list[str]]:
-    """Seconds to /v1/ready, idle RSS (MiB) a second later, heavy modules mapped."""
+def run_sidecar(
+    args: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[float, float, float, list[str]]:
+    """Seconds to /v1/ready (wall, then CPU), idle RSS (MiB) a second later, heavy modules."""
     port = free_port()
     command = [sys.executable, "-m", "sidecar", "run", *args, "--http-port", str(port)]
     command += ["--flight-port", str(free_port()), "--pg-port", str(free_port())]
     started = time.perf_counter()
     process = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         while True:
@@ -96,6 +103,7 @@ def run_sidecar(args: list[str], cwd: Path) -> tuple[float, float, list[str]]:
                 pass
             time.sleep(0.01)
         ready = time.perf_counter() - started
+        cpu = cpu_seconds(process.pid)
         time.sleep(1.0)
         rss = rss_mib(Path(f"/proc/{process.pid}/status").read_text())
         maps = Path(f"/proc/{process.pid}/maps").read_text()
@@ -103,35 +111,62 @@ def run_sidecar(args: list[str], cwd: Path) -> tuple[float, float, list[str]]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-    return ready, rss, held
+    return ready, cpu, rss, held
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system time a process has used (/proc/PID/stat's utime and stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def environments(root: Path) -> dict[str, dict[str, str]]:
+    """The two ways a sidecar starts: as installed (bytecode compiled) and from source."""
+    source = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
+    source["PYTHONDONTWRITEBYTECODE"] = "1"
+    installed = {k: v for k, v in source.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    installed["PYTHONPYCACHEPREFIX"] = str(root / "bytecode")
+    return {"as installed": installed, "from source": source}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         pq.write_table(pa.table({"id": list(range(10_000))}), root / "t.parquet")
         config = {"version": 1, "name": "fp", "datasets": [{"from": "file:t.parquet", "name": "t"}]}
         (root / "sidecar.yaml").write_text(yaml.safe_dump(config))
         floors = [
-            min(import_floor(script) for _ in range(args.repeats)) for script in (FLOOR, DEMO_FLOOR)
+            min(import_floor(script) for _ in range(options.repeats))
+            for script in (FLOOR, DEMO_FLOOR)
         ]
-        parquet = [run_sidecar(["-c", "sidecar.yaml"], root) for _ in range(args.repeats)]
+        runs: dict[str, list[tuple[float, float, float, list[str]]]] = {}
         (root / "demo").mkdir()  # no sidecar.yaml there: `sidecar run` serves the demo
-        demo = [run_sidecar([], root / "demo") for _ in range(args.repeats)]
+        for mode, env in environments(root).items():
+            if mode == "as installed":  # writes the bytecode the counted runs read
+                run_sidecar([], root / "demo", env)
+            for label, args, cwd in (
+                ("one Parquet dataset", ["-c", "sidecar.yaml"], root),
+                ("the demo", [], root / "demo"),
+            ):
+                runs[f"{label}, {mode}"] = [
+                    run_sidecar(args, cwd, env) for _ in range(options.repeats)
+                ]
     print(f"\nimport floors: Parquet-only {floors[0]:.0f} MiB, the demo's {floors[1]:.0f} MiB\n")
-    print("| sidecar | idle RSS | over its floor | to /v1/ready | heavy modules loaded |")
-    print("|---|---|---|---|---|")
-    for label, runs, floor in (
-        ("one Parquet dataset", parquet, floors[0]),
-        ("the demo", demo, floors[1]),
-    ):
-        ready = min(run[0] for run in runs)
-        rss = min(run[1] for run in runs)
-        held = ", ".join(runs[0][2]) or "none"
-        print(f"| {label} | {rss:.0f} MiB | +{rss - floor:.0f} MiB | {ready:.2f} s | {held} |")
+    print("| sidecar | idle RSS | over its floor | to /v1/ready | CPU by then | heavy modules |")
+    print("|---|---|---|---|---|---|")
+    for label, results in runs.items():
+        floor = floors[1] if label.startswith("the demo") else floors[0]
+        ready = min(run[0] for run in results)
+        cpu = min(run[1] for run in results)
+        rss = min(run[2] for run in results)
+        held = ", ".join(results[0][3]) or "none"
+        print(
+            f"| {label} | {rss:.0f} MiB | +{rss - floor:.0f} MiB | {ready:.2f} s | {cpu:.2f} s "
+            f"| {held} |"
+        )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -49,10 +50,8 @@ from sqlglot.tokens import Token, TokenType
 
 from policies.access import schema_errors
 from sidecar import __version__
-from sidecar.bench import command as bench_command
 from sidecar.client import FLIGHT_SCHEMES, ClientError, ServerError, SqlClient, sql_client
 from sidecar.config import ConfigError, SidecarConfig, json_schema, load_config
-from sidecar.inject import commands as inject_commands
 from sidecar.secrets import REDACTOR
 
 if TYPE_CHECKING:
@@ -882,6 +881,12 @@ def cmd_config_schema(args: argparse.Namespace, io: Io) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, io: Io) -> int:
+    from sidecar.bench.command import run
+
+    return run(args, io)
+
+
 def cmd_inject(args: argparse.Namespace, io: Io) -> int:
     from sidecar.inject.commands import run
 
@@ -908,6 +913,27 @@ def cmd_mcp(args: argparse.Namespace, io: Io) -> int:
 # --- Arguments ------------------------------------------------------------------------------
 
 
+class Subcommand(argparse.ArgumentParser):
+    """A command whose arguments a module adds (`module:function`) when the command is parsed or
+    its help shown: `sidecar run` then never imports what only `bench` and `inject` use."""
+
+    arguments: str | None = None
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._add_arguments()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._add_arguments()
+        return super().format_help()
+
+    def _add_arguments(self) -> None:
+        if self.arguments is not None:
+            module, _, function = self.arguments.partition(":")
+            self.arguments = None
+            getattr(import_module(module), function)(self)
+
+
 def port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"'{text}' is not a port number (0-65535)")
@@ -932,7 +958,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A per-agent, read-only data sidecar: SQL over the datasets in sidecar.yaml.",
     )
     parser.add_argument("--version", action="version", version=f"sidecar {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Subcommand
+    )
     client = client_options()
 
     run = commands.add_parser("run", help="serve the datasets in a sidecar.yaml")
@@ -996,7 +1024,7 @@ def build_parser() -> argparse.ArgumentParser:
     inject = commands.add_parser(
         "inject", help="Kubernetes sidecar injection: serve the webhook or render offline"
     )
-    inject_commands.add_arguments(inject)
+    inject.arguments = "sidecar.inject.commands:add_arguments"
     inject.set_defaults(handler=cmd_inject)
 
     policy = commands.add_parser("policy", help="what a policy lets an identity see")
@@ -1014,8 +1042,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench", help="load-test agents against the replica: direct, federated, accelerated"
     )
-    bench_command.add_arguments(bench)
-    bench.set_defaults(handler=bench_command.run)
+    bench.arguments = "sidecar.bench.command:add_arguments"
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

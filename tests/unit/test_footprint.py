@@ -88,3 +88,19 @@ def test_mimalloc_gives_pages_back_unless_the_operator_says_otherwise(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
     )
     assert done.stdout.strip() == expected
+
+
+def test_run_imports_no_other_command() -> None:
+    """`sidecar bench` and `sidecar inject` add their arguments only when they are the command."""
+    script = (
+        "import sys\nfrom sidecar.cli import build_parser\n"
+        "parser = build_parser()\nparser.parse_args(['run'])\n"
+        "others = ('sidecar.bench', 'sidecar.inject')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(others)))\n"
+        "bench = parser.parse_args(['bench', '--workload', 'w.yaml'])\n"
+        "print(bench.agents, 'sidecar.bench.command' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["[]", "1,8,32,64 True"]
