@@ -333,6 +333,7 @@ def edge_batch(count: int) -> pa.RecordBatch:
                      pa.struct([("a", pa.int64()), ("b", pa.string())]), count),
         "map": cycled([[("k", 1.5)], None, []], pa.map_(pa.string(), pa.float64()), count),
         "js": cycled(['{"a": [1, 2]}', None], pa.json_(), count),
+        "nested": cycled([[[1, None], []], None], pa.list_(pa.list_(pa.int8())), count),
         "null": pa.nulls(count),
     }  # fmt: skip
     return pa.record_batch(columns)
