@@ -13,6 +13,7 @@ PostgreSQL runs as the `postgres` user (initdb refuses root) in its own data dir
 port and is stopped at the end. Ratios are what to compare across machines.
 
     python benchmarks/pgwire.py [--rows 1000000] [--lookups 300] [--repeats 3] [--lookups-only]
+                                [--rounds 10]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -139,19 +140,64 @@ def scan_rate(dsn: str, binary: bool, repeats: int) -> tuple[float, int]:
 
 def lookup_latency(dsn: str, lookups: int, rows: int, table: str = "t") -> tuple[float, float]:
     rng = random.Random(11)
-    samples = []
     sql = LOOKUP.format(table=table)
     with psycopg.connect(dsn, autocommit=True) as connection:
         # Warm up for a few seconds: a copy's key index is built behind its first lookups.
-        warm = time.perf_counter() + WARM_UP
-        while len(samples) < lookups:
-            started = time.perf_counter()
-            found = connection.execute(sql, [rng.randrange(rows)]).fetchall()
-            if started > warm:
-                samples.append(time.perf_counter() - started)
-            assert len(found) == 1
-    cuts = statistics.quantiles(samples, n=100)
-    return cuts[49] * 1000, cuts[98] * 1000
+        timed_lookups(connection, sql, rows, rng, seconds=WARM_UP)
+        samples = timed_lookups(connection, sql, rows, rng, count=lookups)
+    return cuts(samples)
+
+
+def timed_lookups(
+    connection: psycopg.Connection,
+    sql: str,
+    rows: int,
+    rng: random.Random,
+    count: int = 0,
+    seconds: float = 0.0,
+) -> list[float]:
+    """Seconds taken by each of `count` lookups (or of those made within `seconds`)."""
+    samples: list[float] = []
+    end = time.perf_counter() + seconds
+    while len(samples) < count or time.perf_counter() < end:
+        started = time.perf_counter()
+        found = connection.execute(sql, [rng.randrange(rows)]).fetchall()
+        samples.append(time.perf_counter() - started)
+        assert len(found) == 1
+    return samples
+
+
+def cuts(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    quantiles = statistics.quantiles(samples, n=100)
+    return quantiles[49] * 1000, quantiles[98] * 1000
+
+
+def in_turns(ours: str, theirs: str, args: argparse.Namespace) -> tuple[dict, dict]:
+    """Lookup p50/p99 of every layout and of PostgreSQL, both running, taken in turns
+    (`args.rounds` rounds of lookups/rounds each): on a shared machine whose load swings
+    within minutes, each side is measured in the same minutes as the other."""
+    targets = [(ours, table) for table in LAYOUTS] + [(theirs, "t")]
+    rng = random.Random(11)
+    samples: dict[tuple[str, str], list[float]] = {target: [] for target in targets}
+    with ExitStack() as stack:
+        connections = {
+            dsn: stack.enter_context(psycopg.connect(dsn, autocommit=True))
+            for dsn in (ours, theirs)
+        }
+        for dsn, table in targets:
+            sql = LOOKUP.format(table=table)
+            timed_lookups(connections[dsn], sql, args.rows, rng, seconds=WARM_UP)
+        for _ in range(args.rounds):
+            for dsn, table in targets:
+                sql = LOOKUP.format(table=table)
+                count = max(args.lookups // args.rounds, 1)
+                samples[dsn, table] += timed_lookups(connections[dsn], sql, args.rows, rng, count)
+    figures: dict[str, dict[str, float]] = {ours: {}, theirs: {}}
+    for (dsn, table), taken in samples.items():
+        p50, p99 = cuts(taken)
+        figures[dsn] |= {f"{table} p50": p50, f"{table} p99": p99}
+    return figures[ours], figures[theirs]
 
 
 def measure(dsn: str, args: argparse.Namespace, tables: tuple[str, ...]) -> dict[str, float]:
@@ -161,6 +207,8 @@ def measure(dsn: str, args: argparse.Namespace, tables: tuple[str, ...]) -> dict
         binary, _ = scan_rate(dsn, True, args.repeats)
         assert rows == args.rows
         figures |= {"text": text, "binary": binary}
+    if args.rounds:
+        return figures  # the lookups are taken in turns, both running (in_turns)
     for table in tables:
         p50, p99 = lookup_latency(dsn, args.lookups, args.rows, table)
         figures |= {f"{table} p50": p50, f"{table} p99": p99}
@@ -189,16 +237,27 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lookups-only", action="store_true", help="skip the SELECT * scans")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="lookups taken in turns, both servers running")  # fmt: skip
     args = parser.parse_args()
     if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
         sys.exit("needs Debian's postgresql-15 (make test installs it) and runuser")
     table = make_table(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        with sidecar(root, table) as dsn:
-            ours = measure(dsn, args, tuple(LAYOUTS))
-        with postgres(root, table) as dsn:
-            theirs = measure(dsn, args, ("t",))
+        ours: dict[str, float] = {}
+        theirs: dict[str, float] = {}
+        if not (args.rounds and args.lookups_only):
+            with sidecar(root, table) as dsn:
+                ours = measure(dsn, args, tuple(LAYOUTS))
+            with postgres(root, table) as dsn:
+                theirs = measure(dsn, args, ("t",))
+        if args.rounds:
+            turns = root / "turns" if theirs else root  # a second PostgreSQL beside the first
+            turns.mkdir(exist_ok=True)
+            with sidecar(turns, table) as mine, postgres(turns, table) as peer:
+                lookups = in_turns(mine, peer, args)
+            ours, theirs = ours | lookups[0], theirs | lookups[1]
     report(ours, theirs, args.rows)
 
 
