@@ -309,6 +309,7 @@ class FileConnector(Connector):
         listing = self.listing.fresh()
         path = self.location
         partitions = self._partitions(filters, path)
+        self._one_file = None
         if _is_glob(self.source.location):
             root, found = self._glob(path, partitions)
             whole_folder = False
