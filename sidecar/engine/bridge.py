@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -120,12 +121,14 @@ class ConnectorDataset(StreamDataset):
         cancelled: Cancellation,
         restriction: Restriction | None = None,
         beneath: str | None = None,
+        unseen: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(name, schema, cancelled)
         self.connector = connector
         self.request = request
         self.restriction = restriction
         self.beneath = beneath
+        self.unseen = unseen
 
     def _fail(self, error: SourceError) -> SidecarError:
         """Under an access policy the source's words are told scrubbed (`Restriction.scrub`):
@@ -133,14 +136,14 @@ class ConnectorDataset(StreamDataset):
         view over datasets the caller may not see they are not told at (`source_failed`).
         The log keeps them whole."""
         if self.restriction is None or self.beneath is not None:
-            self.error = source_failed(self.name, error, self.beneath)
+            self.error = source_failed(self.name, error, self.beneath, self.unseen)
             return self.error
         log.warning("%s: %s", self.name, REDACTOR.redact(str(error)))
         said = self.restriction.scrub(REDACTOR.redact(str(error)))
         self.error = SidecarError(
             ErrorCode.SOURCE,
-            f"{self.name}: {said or 'the source failed to answer this query'}",
-            hint=error.hint or ASK_LATER,
+            f"{self.name}: {unnamed(said, self.unseen) or 'the source failed to answer'}",
+            hint=unnamed(error.hint, self.unseen) or ASK_LATER,
             retry_after=error.retry_after,
         )
         return self.error
@@ -215,22 +218,35 @@ class ConnectorFragment:
 
 
 def source_failed(
-    name: str, error: SourceError | SidecarError, beneath: str | None = None
+    name: str,
+    error: SourceError | SidecarError,
+    beneath: str | None = None,
+    unseen: frozenset[str] = frozenset(),
 ) -> SidecarError:
     """A source's failure as the caller reads it (a dataset's that could not be opened, too).
     Beneath a view over datasets the caller may not see (`beneath` names the view), the
     source's words would name them, their tables and the view's own SQL: the caller learns
     only that the view's source failed, and the wait it asked for, if any; the log keeps the
-    cause."""
+    cause. Elsewhere the source's words are told without the names of datasets hidden from
+    the caller (`unseen`): a hint listing the source's tables lists theirs too."""
     code = error.code if isinstance(error, SidecarError) else ErrorCode.SOURCE
     if beneath is None:
-        message, hint = REDACTOR.redact(f"{name}: {error}"), error.hint
+        message = unnamed(REDACTOR.redact(f"{name}: {error}"), unseen)
+        hint = unnamed(error.hint, unseen)
     else:
         log.warning("%s (beneath view %s): %s", name, beneath, REDACTOR.redact(str(error)))
         message, hint = f"{beneath}: a source beneath this view failed", ASK_LATER
         if error.retry_after is not None:
             hint = f"the source asks to wait {math.ceil(error.retry_after)}s before the next try"
     return SidecarError(code, message, hint=hint, retry_after=error.retry_after)
+
+
+def unnamed(text: str | None, names: frozenset[str]) -> str | None:
+    """`text` with each of `names` masked where it stands as a word (or a dotted part)."""
+    if not text or not names:
+        return text
+    words = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+    return re.sub(rf"(?<![\w-])(?:{words})(?![\w-])", "***", text)
 
 
 def expression(filter: pc.Expression | pa.Scalar | None) -> pc.Expression | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from sqlglot import exp
 
-from connectors import Connector, DatasetSource, SourceError, open_connector, options
+from connectors import REGISTRY, Connector, DatasetSource, SourceError, open_connector, options
 from policies.access import Grant, unrestricted
 from policies.guard import parse
 from sidecar.config import Dataset, SidecarConfig, View
@@ -358,6 +359,22 @@ class Catalog:
             if key in self.views and (grant is None or grant.sees(key)):
                 return Resolved(self.views[key].name, view=self.views[key])
         raise self.unknown_table(table, grant)
+
+    def unseen(self, grant: Grant) -> frozenset[str]:
+        """How a source's error may name the datasets `grant` does not see: their names and
+        what their sources call them (the location's last part: `salaries.parquet`, and of
+        `public.salaries` the table `salaries`). A source's hint lists its tables, a file
+        store its files; those of datasets hidden from the caller are masked
+        (`bridge.source_failed`)."""
+        names: set[str] = set()
+        for entry in self.datasets.values():
+            if grant.sees(entry.name):
+                continue
+            last = re.split(r"[/:]", entry.config.location.split("?")[0].rstrip("/"))[-1]
+            names |= {entry.name, last}
+            if REGISTRY.get(entry.config.scheme) != REGISTRY["file"]:  # not a file's extension
+                names.add(last.rsplit(".", 1)[-1].strip('"`'))
+        return frozenset(name for name in names if len(name) >= 2)
 
     def unknown_table(self, table: exp.Table, grant: Grant | None = None) -> SidecarError:
         return unknown_relation(table, self.table_names(grant))

@@ -89,6 +89,7 @@ class QueryResult:
                 self.cancelled,
                 scan.restriction,
                 scan.view if scan.hidden else None,
+                plan.unseen,
             )
             for scan in plan.scans
         }
@@ -224,7 +225,7 @@ class QueryResult:
         except SourceError as error:
             if self.cancelled.is_set():
                 raise SidecarError(ErrorCode.CANCELED, "query cancelled") from None
-            raise source_failed(relations, error, beneath) from None
+            raise source_failed(relations, error, beneath, self.plan.unseen) from None
         finally:
             reader.close()
 

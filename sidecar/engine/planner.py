@@ -107,6 +107,8 @@ class Plan:
     pushed: PushedQuery | None = None
     grouped: GroupedQuery | None = None
     direct: DirectScan | None = None
+    # how a source's error may name datasets the caller cannot see (Catalog.unseen)
+    unseen: frozenset[str] = frozenset()
 
     @property
     def relations(self) -> list[str]:
@@ -126,6 +128,7 @@ class Planner:
         self.catalog = catalog
         self.table_function = table_function
         self._restrictions: dict[tuple[object, ...], Restriction | None] = {}
+        self._unseen_names: dict[tuple[object, ...], frozenset[str]] = {}
 
     def plan(self, statement: exp.Expression, sql: str, grant: Grant | None = None) -> Plan:
         """`grant` is what the caller may see (None: everything); each dataset reference
@@ -152,7 +155,19 @@ class Planner:
             pushed,
             None if pushed else grouped,
             direct,
+            self._unseen(grant),
         )
+
+    def _unseen(self, grant: Grant) -> frozenset[str]:
+        """Kept per grant: which datasets a caller sees changes only with its policy."""
+        if not grant.restricted:
+            return frozenset()
+        key = ("unseen", grant.key)
+        if key not in self._unseen_names:
+            if len(self._unseen_names) > MAX_KEPT_RESTRICTIONS:
+                self._unseen_names.clear()
+            self._unseen_names[key] = self.catalog.unseen(grant)
+        return self._unseen_names[key]
 
     def _expand_views(
         self, statement: exp.Expression, sql: str, grant: Grant

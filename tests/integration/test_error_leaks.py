@@ -29,13 +29,17 @@ QUERY_KEY = "qk-" + secrets.token_hex(10)
 
 @pytest.fixture
 def shop(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[Engine, Postgres]]:  # noqa: F811
-    """`customers` (PostgreSQL), the view `vip` over it, `archive` (a missing table) and the
-    view `old_vip` over it; `bi` reads only the views, `root` everything."""
+    """In PostgreSQL's schema `leaks`: `customers`, the view `vip` over it, `salaries`,
+    `archive` (a missing table) and the view `old_vip` over it; `bi` reads only the views,
+    `analyst` only customers, `root` everything."""
     postgres.execute(
-        "DROP TABLE IF EXISTS leak_customers, leak_customers_gone",
-        "CREATE TABLE leak_customers (id INT, name TEXT, credit INT)",
-        "INSERT INTO leak_customers VALUES (1, 'Anna', 900), (2, 'Bert', 100)",
-        "ALTER TABLE leak_customers OWNER TO agent",
+        "DROP SCHEMA IF EXISTS leaks CASCADE",
+        "CREATE SCHEMA leaks AUTHORIZATION agent",
+        "CREATE TABLE leaks.customers (id INT, name TEXT, credit INT)",
+        "INSERT INTO leaks.customers VALUES (1, 'Anna', 900), (2, 'Bert', 100)",
+        "CREATE TABLE leaks.salaries (id INT, amount INT)",
+        "ALTER TABLE leaks.customers OWNER TO agent",
+        "ALTER TABLE leaks.salaries OWNER TO agent",
     )
     config = parse_config(
         {
@@ -44,17 +48,19 @@ def shop(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[Engine, Postgres]
                     "api_keys": [
                         {"key": "b" * 24, "identity": "bi"},
                         {"key": "r" * 24, "identity": "root"},
+                        {"key": "a" * 24, "identity": "analyst"},
                     ]
                 }
             },
             "datasets": [
                 {
-                    "from": "postgres:public.leak_customers",
+                    "from": "postgres:leaks.customers",
                     "name": "customers",
                     "params": postgres.params(),
                 },
+                {"from": "postgres:leaks.salaries", "name": "pay", "params": postgres.params()},
                 {
-                    "from": "postgres:public.leak_archive",  # no such table: fails to load
+                    "from": "postgres:leaks.archive",  # no such table: fails to load
                     "name": "archive",
                     "params": postgres.params(),
                 },
@@ -65,6 +71,7 @@ def shop(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[Engine, Postgres]
             ],
             "policies": [
                 {"identities": ["bi"], "datasets": ["vip", "old_vip"]},
+                {"identities": ["analyst"], "datasets": ["customers"]},
                 {"identities": ["root"], "datasets": ["*"]},
             ],
         },
@@ -76,7 +83,7 @@ def shop(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[Engine, Postgres]
         yield engine, postgres
     finally:
         engine.close()
-        postgres.execute("DROP TABLE IF EXISTS leak_customers, leak_customers_gone")
+        postgres.execute("DROP SCHEMA IF EXISTS leaks CASCADE")
 
 
 def failure(engine: Engine, sql: str, identity: Identity) -> SidecarError:
@@ -93,13 +100,13 @@ def test_a_view_over_a_hidden_dataset_fails_without_naming_what_is_beneath(
     assert (
         engine.query("SELECT count(*) AS n FROM vip", (), BI).reader().read_all()[0][0].as_py() == 1
     )
-    source.execute("ALTER TABLE leak_customers RENAME TO leak_customers_gone")
+    source.execute("ALTER TABLE leaks.customers RENAME TO customers_gone")
     for sql in ("SELECT * FROM vip", "SELECT count(*) FROM vip", "SELECT name FROM vip LIMIT 1"):
         error = failure(engine, sql, BI)
         said = f"{error.message} {error.hint}".lower()
         assert error.code is ErrorCode.SOURCE, error.message
         assert error.message.startswith("vip: "), error.message
-        for hidden in ("customers", "credit", "select", "public", "query was"):
+        for hidden in ("customers", "credit", "select", "leaks", "query was"):
             assert hidden not in said, (hidden, error.message, error.hint)
 
 
@@ -110,7 +117,7 @@ def test_a_view_over_a_hidden_dataset_that_failed_to_load_names_nothing_beneath(
     error = failure(engine, "SELECT * FROM old_vip", BI)
     said = f"{error.message} {error.hint}".lower()
     assert error.code is ErrorCode.SOURCE and error.message.startswith("old_vip: "), said
-    for hidden in ("archive", "select", "public", "postgres"):
+    for hidden in ("archive", "select", "leaks", "postgres"):
         assert hidden not in said, (hidden, error.message, error.hint)
     assert "archive" in failure(engine, "SELECT * FROM archive", ROOT).message
 
@@ -118,14 +125,20 @@ def test_a_view_over_a_hidden_dataset_that_failed_to_load_names_nothing_beneath(
 def test_postgres_says_a_table_is_missing_without_the_statement_sent(
     shop: tuple[Engine, Postgres],
 ) -> None:
+    """The source's tables are listed to help, but not those of datasets hidden from the
+    caller (`salaries` is dataset `pay`, which `analyst` may not read)."""
     engine, source = shop
-    source.execute("ALTER TABLE leak_customers RENAME TO leak_customers_gone")
-    error = failure(engine, "SELECT name FROM customers WHERE credit > 7", ROOT)
-    assert error.message == (
+    source.execute("ALTER TABLE leaks.customers RENAME TO customers_gone")
+    message = (
         f"customers: postgres 127.0.0.1:{source.port}/shop: NOT_FOUND: Failed to prepare query: "
-        'ERROR:  relation "public.leak_customers" does not exist (SQLSTATE 42P01)'
-    ), error.message
-    assert error.hint == "did you mean leak_customers_gone? tables in public: leak_customers_gone"
+        'ERROR:  relation "leaks.customers" does not exist (SQLSTATE 42P01)'
+    )
+    error = failure(engine, "SELECT name FROM customers WHERE credit > 7", ROOT)
+    assert error.message == message
+    assert error.hint == "did you mean customers_gone? tables in leaks: customers_gone, salaries"
+    error = failure(engine, "SELECT name FROM customers WHERE credit > 7", Identity("analyst"))
+    assert error.message == message
+    assert error.hint == "did you mean customers_gone? tables in leaks: customers_gone, ***"
 
 
 def echo(request: Request) -> Reply:
