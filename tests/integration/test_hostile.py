@@ -8,7 +8,9 @@ file descriptors back, its memory bounded.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import struct
 import time
 from collections.abc import Iterator
@@ -127,6 +129,7 @@ def warm_up(sidecar: Sidecar) -> None:
 # ---- placeholders --------------------------------------------------------------------------
 
 
+ENDLESS_STREAM = "SELECT x FROM generate_series(1, 1000000000000) g(x)"
 HUGE_PLACEHOLDER = "SELECT $99999999999999 AS n"
 
 
@@ -278,3 +281,30 @@ def test_flight_parameter_batches_are_refused_unread_and_explained(sidecar: Side
     assert "Traceback" not in text and ".py" not in text, text
     client.close()
     sidecar.settled()
+
+
+# ---- stopping ------------------------------------------------------------------------------
+
+
+def test_sigterm_mid_stream_stops_cleanly(tmp_path: Path) -> None:
+    """A pod stopped while a Postgres client was being sent an endless result (the server
+    waiting for it to drain): the event loop's shutdown cancelled that connection, and asyncio
+    logged the CancelledError with a traceback as an unhandled failure."""
+    port = free_port()
+    config = {"runtime": {"http": {"port": port}, "query_timeout": "3s"}, "audit": {"path": "a"}}
+    (tmp_path / "sidecar.yaml").write_text(yaml.safe_dump(config))
+    process = SidecarProcess(tmp_path / "sidecar.yaml")
+    try:
+        process.start(port)
+        client = pg_client.RawClient(process.pg_port)
+        client.send(pg_client.message(b"Q", pg_client.cstring(ENDLESS_STREAM)))
+        time.sleep(1.0)  # the socket's buffers are full: the server waits in drain
+        assert process.process is not None
+        process.process.send_signal(signal.SIGTERM)
+        assert process.process.wait(timeout=30) == 0, process.output
+        client.close()
+    finally:
+        process.stop()
+    assert "Traceback" not in process.output, process.output
+    [line] = [json.loads(line) for line in (tmp_path / "a").read_text().splitlines()]
+    assert line["sql"] == ENDLESS_STREAM and line["decision"] != "allow", line

@@ -67,6 +67,7 @@ class PgServer:
         self.endpoint = runtime.pg
         self.max_connections = runtime.pg.max_connections
         self._connections = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -75,10 +76,15 @@ class PgServer:
         )
 
     async def close(self) -> None:
-        """Stop listening. Open sessions are not waited for (an idle psql would hold the stop
-        forever): they end with the event loop."""
+        """Stop listening and end the open sessions, as PostgreSQL's fast shutdown does:
+        waiting for them would let an idle psql hold the stop forever, and leaving them to
+        the event loop's end wrote their statements' audit lines after the log had closed."""
         if self._server is not None:
             self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=REFUSAL_TIMEOUT)
         self.catalog.close()
         for shadow in self._shadows.values():
             shadow.close()
@@ -118,10 +124,20 @@ class PgServer:
             await self._refuse(reader, writer)
             return
         self._connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
             await self._serve_connection(reader, writer)
+        except asyncio.CancelledError:
+            # The sidecar is stopping (close()). Ending the task cancelled would have asyncio
+            # 3.11's stream callback log the cancel as a failure, traceback and all: the
+            # connection simply ends, closed by _serve_connection.
+            pass
         finally:
             self._connections -= 1
+            if task is not None:
+                self._tasks.discard(task)
 
     async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Past the limit a client still learns why (after its SSLRequest, as PostgreSQL

@@ -511,6 +511,9 @@ class Session:
         except (PgError, SidecarError) as error:
             portal.close(_agent_error(error))
             raise
+        except asyncio.CancelledError:  # the sidecar stops: its audit line says so
+            portal.close(SidecarError(ErrorCode.CANCELED, "the sidecar stopped mid-result"))
+            raise
         if suspended:
             self.writer.write(messages.PORTAL_SUSPENDED)
             return
