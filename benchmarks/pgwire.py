@@ -9,11 +9,15 @@ PostgreSQL as a heap table with a primary key. Measured with psycopg 3:
   same rows sorted with a page index `tp`, and a DuckDB-accelerated copy `ta` with
   `primary_key: id`; PostgreSQL's lookup is on its primary key.
 
+With --rounds the lookups are taken in turns (each layout, then PostgreSQL, --rounds times),
+both servers running: on a shared machine whose load swings within minutes, each side is then
+measured in the same minutes as the other. --layouts picks the sidecar's layouts measured.
+
 PostgreSQL runs as the `postgres` user (initdb refuses root) in its own data directory on a free
 port and is stopped at the end. Ratios are what to compare across machines.
 
     python benchmarks/pgwire.py [--rows 1000000] [--lookups 300] [--repeats 3] [--lookups-only]
-                                [--rounds 10]
+                                [--rounds 10] [--layouts t tp ta]
 """
 
 from __future__ import annotations
@@ -177,7 +181,7 @@ def in_turns(ours: str, theirs: str, args: argparse.Namespace) -> tuple[dict, di
     """Lookup p50/p99 of every layout and of PostgreSQL, both running, taken in turns
     (`args.rounds` rounds of lookups/rounds each): on a shared machine whose load swings
     within minutes, each side is measured in the same minutes as the other."""
-    targets = [(ours, table) for table in LAYOUTS] + [(theirs, "t")]
+    targets = [(ours, table) for table in args.layouts] + [(theirs, "t")]
     rng = random.Random(11)
     samples: dict[tuple[str, str], list[float]] = {target: [] for target in targets}
     with ExitStack() as stack:
@@ -225,7 +229,7 @@ def report(ours: dict[str, float], theirs: dict[str, float], rows: int) -> None:
         print(f"| {label} | {ours[key] / 1e6:.2f} M | {theirs[key] / 1e6:.2f} M | "
               f"{ours[key] / theirs[key]:.2f}x |")  # fmt: skip
     for table, layout in LAYOUTS.items():
-        for cut in ("p50", "p99"):
+        for cut in ("p50", "p99") if f"{table} p50" in ours else ():
             mine, peer = ours[f"{table} {cut}"], theirs[f"t {cut}"]
             print(f"| point lookup {cut}, {layout} | {mine:.2f} ms | {peer:.2f} ms | "
                   f"{mine / peer:.1f}x slower |")  # fmt: skip
@@ -237,6 +241,7 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lookups-only", action="store_true", help="skip the SELECT * scans")
+    parser.add_argument("--layouts", nargs="+", choices=list(LAYOUTS), default=list(LAYOUTS))
     parser.add_argument("--rounds", type=int, default=0,
                         help="lookups taken in turns, both servers running")  # fmt: skip
     args = parser.parse_args()
@@ -249,7 +254,7 @@ def main() -> None:
         theirs: dict[str, float] = {}
         if not (args.rounds and args.lookups_only):
             with sidecar(root, table) as dsn:
-                ours = measure(dsn, args, tuple(LAYOUTS))
+                ours = measure(dsn, args, tuple(args.layouts))
             with postgres(root, table) as dsn:
                 theirs = measure(dsn, args, ("t",))
         if args.rounds:
