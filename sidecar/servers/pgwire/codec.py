@@ -134,9 +134,11 @@ class RowEncoder:
         head = len(self._values).to_bytes(2, "big")
         out = bytearray()
         try:
-            columns = [  # column(i): batch.columns wraps every array twice as slowly
-                value.values(_plain(batch.column(i)) if self._wrapped[i] else batch.column(i))
-                for i, value in enumerate(self._values)
+            columns = [
+                value.values(_plain(array) if wrapped else array)
+                for value, wrapped, array in zip(
+                    self._values, self._wrapped, batch.columns, strict=True
+                )
             ]
             for row in zip(*columns, strict=True):
                 message = bytearray(head)
