@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,17 +69,19 @@ class Sidecar:
     def open_fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
-    def settled(self, within: float = 15.0) -> None:
-        """The process is as before the scenario: alive, its threads and descriptors back to
-        the baseline (within a few: pools grow on demand), then no CPU over 2 s."""
+    def settled(self, within: float = 15.0, baseline: int = 0) -> None:
+        """The process is as before the scenario: alive, its threads (`baseline`, else those
+        after the warm-up) and descriptors back (within a few: pools grow on demand), then no
+        CPU over 2 s."""
         assert self.process.process is not None and self.process.process.poll() is None
+        baseline = baseline or self.threads
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            if self.status("Threads:") <= self.threads + 4 and self.open_fds() <= self.fds + 4:
+            if self.status("Threads:") <= baseline + 4 and self.open_fds() <= self.fds + 4:
                 break
             time.sleep(0.2)
         threads, fds = self.status("Threads:"), self.open_fds()
-        assert threads <= self.threads + 4, f"{threads} threads, {self.threads} before"
+        assert threads <= baseline + 4, f"{threads} threads, {baseline} before"
         assert fds <= self.fds + 4, f"{fds} descriptors, {self.fds} before"
         before = self.cpu_seconds()
         time.sleep(2.0)
@@ -308,3 +312,60 @@ def test_sigterm_mid_stream_stops_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in process.output, process.output
     [line] = [json.loads(line) for line in (tmp_path / "a").read_text().splitlines()]
     assert line["sql"] == ENDLESS_STREAM and line["decision"] != "allow", line
+
+
+# ---- concurrency ---------------------------------------------------------------------------
+
+
+def test_many_clients_cancelling_at_once_leave_the_process_idle(sidecar: Sidecar) -> None:
+    """Ten Postgres clients cancel their endless aggregates at once while ten Flight streams
+    are cancelled by CancelFlightInfo from as many threads: every one ends cancelled, at once,
+    and nothing computes on. Twice: gRPC's server keeps the threads it grew for ten calls at
+    once, so the second round must end with no more threads than the first."""
+    cancel_at_once(sidecar)
+    sidecar.settled(baseline=sidecar.threads + 12)
+    grown = sidecar.status("Threads:")
+    cancel_at_once(sidecar)
+    sidecar.settled(baseline=grown)
+
+
+def cancel_at_once(sidecar: Sidecar) -> None:
+    endless = "SELECT count(*) AS n FROM generate_series(1, 1000000000000) g(x) WHERE x % 7 = 3"
+    clients = [pg_client.RawClient(sidecar.pg_port) for _ in range(10)]
+    for client in clients:
+        client.send(pg_client.message(b"Q", pg_client.cstring(endless)))
+    flight_client = flight.connect(sidecar.flight)
+    command = pack(pb.CommandStatementQuery(query=ENDLESS_STREAM))
+    infos = [
+        flight_client.get_flight_info(flight.FlightDescriptor.for_command(command))
+        for _ in range(10)
+    ]
+    readers = [flight_client.do_get(info.endpoints[0].ticket) for info in infos]
+    for reader in readers:
+        reader.read_chunk()
+    time.sleep(0.5)
+
+    def cancel_pg(client: pg_client.RawClient) -> None:
+        with socket.create_connection(("127.0.0.1", sidecar.pg_port)) as connection:
+            connection.sendall(struct.pack(">iiii", 16, 80877102, client.pid, client.secret))
+
+    def cancel_flight(info: flight.FlightInfo) -> None:
+        body = pb.ActionCancelQueryRequest(info=info.serialize()).SerializeToString()
+        list(flight_client.do_action(flight.Action("CancelFlightInfo", body)))
+
+    started = time.monotonic()
+    cancels = [threading.Thread(target=cancel_pg, args=(client,)) for client in clients]
+    cancels += [threading.Thread(target=cancel_flight, args=(info,)) for info in infos]
+    for thread in cancels:
+        thread.start()
+    for thread in cancels:
+        thread.join()
+    assert [c.read_until_ready().errors()[0]["C"] for c in clients] == ["57014"] * 10
+    for reader in readers:
+        with pytest.raises(flight.FlightCancelledError):
+            while True:
+                reader.read_chunk()
+    assert time.monotonic() - started < QUERY_TIMEOUT / 2, "a cancel waited for the timeout"
+    for client in clients:
+        client.close()
+    flight_client.close()
