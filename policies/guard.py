@@ -27,6 +27,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.parser import Parser
 from sqlglot.tokens import Token, Tokenizer, TokenType
 
+from policies import placeholders
 from sidecar.errors import ErrorCode, SidecarError
 
 DEFAULT_DIALECT = "postgres"
@@ -352,7 +353,8 @@ def parse(sql: str, *, dialect: str = DEFAULT_DIALECT) -> list[exp.Expression | 
     text = sql + "\n"
     try:
         reader = Dialect.get_or_raise(dialect)
-        return _placeholder_parser(dialect)(dialect=reader).parse(reader.tokenize(text), text)
+        tokens = placeholders.dialect_tokenizer(dialect)(dialect=reader).tokenize(text)
+        return _placeholder_parser(dialect)(dialect=reader).parse(tokens, text)
     except TokenError as error:
         raise _token_error(error) from error
     except ParseError as error:
@@ -869,7 +871,7 @@ def _code_tokenizer(dialect: str) -> type[Tokenizer]:
     token, which would hide the explained query from the checks that read tokens.
     """
 
-    class CodeTokenizer(Dialect.get_or_raise(dialect).tokenizer_class):
+    class CodeTokenizer(placeholders.dialect_tokenizer(dialect)):  # type: ignore[valid-type, misc]
         COMMANDS: ClassVar[set[TokenType]] = set()
 
     return CodeTokenizer

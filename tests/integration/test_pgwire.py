@@ -263,6 +263,25 @@ def test_parameters_bind_in_the_order_they_are_written(
     assert asyncio.run(run()) == placeholders.EXPECTED
 
 
+def test_placeholders_written_without_spaces(conn: psycopg.Connection, scram: Sidecar) -> None:
+    """`IN ($1,$2)` is how pgjdbc writes `IN (?,?)`: two placeholders, not a dollar quote."""
+    sql = "SELECT id, %s+%s AS s, $t$a,$1$t$ AS q FROM orders WHERE id IN (%s,%s,%s) ORDER BY id"
+    assert conn.execute(sql, [1, 2, 3, 5, 8]).fetchall() == [(3, 3, "a,$1"), (5, 3, "a,$1"),
+                                                            (8, 3, "a,$1")]  # fmt: skip
+
+    async def run() -> list[tuple[Any, ...]]:
+        connection = await asyncpg.connect(
+            host="127.0.0.1", port=scram.port, user="agent", password=KEY, database="shop"
+        )
+        try:
+            found = await connection.fetch("SELECT id FROM orders WHERE id IN ($1,$2)", 4, 6)
+            return [tuple(row) for row in found]
+        finally:
+            await connection.close()
+
+    assert sorted(asyncio.run(run())) == [(4,), (6,)]
+
+
 def test_psycopg_binary_results(conn: psycopg.Connection) -> None:
     cursor = conn.cursor(binary=True)
     cursor.execute(

@@ -411,3 +411,16 @@ def test_unparseable_sql_without_a_forbidden_construct_stays_a_syntax_error() ->
 def test_placeholders_before_a_trailing_empty_string_parse() -> None:
     sql = "SELECT * FROM t WHERE a = $1 AND b = ''"
     assert check(sql, parse(sql)).sql(dialect="postgres").endswith("b = ''")
+
+
+def test_dollar_then_a_digit_is_a_placeholder_not_a_dollar_quote() -> None:
+    """pgjdbc writes `IN (?,?)` as `IN ($1,$2)`; a dollar quote's tag never starts with a digit."""
+    (select,) = parse("SELECT $a$x,$1$a$, $$y$$ FROM t WHERE id IN ($1,$2) AND v = $3+$4")
+    assert select is not None
+    assert sorted(p.sql("postgres") for p in select.find_all(exp.Parameter)) == [
+        "$1",
+        "$2",
+        "$3",
+        "$4",
+    ]
+    assert sorted(s.this for s in select.find_all(exp.RawString)) == ["x,$1", "y"]

@@ -13,10 +13,10 @@ from typing import ClassVar
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError, TokenError
 from sqlglot.tokens import Token, Tokenizer, TokenType
 
+from policies import placeholders
 from sidecar.servers.pgwire.errors import FEATURE_NOT_SUPPORTED, PgError
 
 WORD_TOKENS_EXCLUDED = frozenset(
@@ -139,7 +139,7 @@ SHOW_ALIASES = {
 def _tokenizer() -> type[Tokenizer]:
     """PostgreSQL's tokenizer without "commands", so SET and SHOW keep every word as a token."""
 
-    class StatementTokenizer(Dialect.get_or_raise("postgres").tokenizer_class):
+    class StatementTokenizer(placeholders.dialect_tokenizer("postgres")):  # type: ignore[valid-type, misc]
         COMMANDS: ClassVar[set[TokenType]] = set()
 
     return StatementTokenizer
