@@ -304,9 +304,10 @@ class Statement:
             limiter = self.gateway.limiter
             self._keep(release=limiter.occupy(self.request.identity, self.governing, self.deadline))
             for batch in self.result:
-                if batch.nbytes > self.gateway.max_batch:
-                    raise oversized(batch.nbytes, self.gateway.max_batch)
-                rows, size = self.rows + batch.num_rows, self.bytes + batch.nbytes
+                nbytes = batch.nbytes  # computed per call: 9 µs for a key-index answer's row
+                if nbytes > self.gateway.max_batch:
+                    raise oversized(nbytes, self.gateway.max_batch)
+                rows, size = self.rows + batch.num_rows, self.bytes + nbytes
                 if limits.max_rows is not None and rows > limits.max_rows:
                     raise too_large("max_rows", self.request.identity, self.governing)
                 if limits.max_bytes is not None and size > limits.max_bytes:
