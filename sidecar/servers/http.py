@@ -10,6 +10,7 @@ with a JSON error body; a later one breaks the response off (see `_stream`).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -277,6 +278,7 @@ class HttpApi:
         statement = self.gateway.statement(
             QueryRequest(sql, identity, INTERFACE, parameters, client)
         )
+        watcher = asyncio.ensure_future(_cancel_when_gone(request, statement))
         try:
             begun = await statement.off_loop(_begin, statement, media)
         except SidecarError as error:
@@ -284,6 +286,8 @@ class HttpApi:
         except BaseException:
             statement.close(SidecarError(ErrorCode.CANCELED, "the client went away"))
             raise
+        finally:
+            watcher.cancel()
         headers = {"Results-Cache-Status": statement.cache_status}
         if isinstance(begun, bytes):
             return Response(begun, media_type=media, headers=headers)
@@ -350,6 +354,15 @@ class HttpApi:
             raise BrokenOff(error) from None
         finally:
             statement.close(SidecarError(ErrorCode.CANCELED, "the client went away"))
+
+
+async def _cancel_when_gone(request: Request, statement: Statement) -> None:
+    """Cancel `statement` if its client hangs up before the first rows: until they are
+    written nothing would notice, and an aggregate ran on to its timeout for nobody. The body
+    is read by now, so the next ASGI message is the disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    statement.cancel()
 
 
 def _begin(
