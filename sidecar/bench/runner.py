@@ -4,11 +4,18 @@ Each agent is a thread with one connection, looping the workload: pick a query b
 its parameters, send it, receive every row, think (if asked), repeat. Threads suffice: every
 client used waits for the network with the GIL released.
 
-A run goes: the agents connect; the replica's counters are read; all agents start at once and
-loop for `duration`; queries that start in the first `warmup` seconds are left out of QPS and
-latency; at the end each agent finishes its query and disconnects, and after `settle` the
-counters are read again. The counters therefore span the whole run, warm-up included, and are
-divided by the queries the agents sent over that same span.
+A run goes: the agents connect and, with a warm-up, send each statement of the workload once
+(`primed_s`: the slowest agent's time for that); the replica's counters are read; all agents
+start at once and loop for `duration`; queries that start in the first `warmup` seconds are
+left out of QPS and latency; at the end each agent finishes its query and disconnects, and
+after `settle` the counters are read again. The counters therefore span the whole run, warm-up
+included, and are divided by the queries the agents sent over that same span.
+
+Priming is what a time-based warm-up cannot do: a statement's first query pays once for what
+every later one reuses (plan caches, a connection's first use, code loaded on first need), and
+an agent still inside it when the warm-up ends leaves the measured window without queries (at
+load average 10 one agent's first query outlasted a whole 1 s run). `--warmup 0s` measures
+from the first query, cold.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ class AgentLog:
     by_query: dict[str, list[float]] = field(default_factory=dict)
     rows: int = 0
     sent: int = 0
+    primed: float = 0.0
     closed: int = 0
     last_end: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)
@@ -98,13 +106,21 @@ class Progress:
 
 
 def agent(
-    log: AgentLog, factory: ClientFactory, mix: Mix, rng: random.Random, clock: Clock, think: float
+    log: AgentLog,
+    factory: ClientFactory,
+    mix: Mix,
+    rng: random.Random,
+    clock: Clock,
+    think: float,
+    prime: bool,
 ) -> None:
     client: Client | None = None
     try:
         client = factory()
     except Exception as error:
         log.failed(f"connect: {error_kind(error)}", error)
+    if client is not None and prime:
+        client = _prime(client, log, mix, rng)
     clock.connected.release()
     clock.go.wait()
     while not clock.stop.is_set():
@@ -144,6 +160,22 @@ def agent(
         log.closed += 1
 
 
+def _prime(client: Client, log: AgentLog, mix: Mix, rng: random.Random) -> Client | None:
+    """Each statement once, before the replica's counters are read: not sent in the run's
+    sense, but a failure is counted, so a statement that cannot work shows before the run."""
+    started = time.perf_counter()
+    for statement in mix.statements:
+        try:
+            client.execute(statement.render(rng))
+        except Exception as error:
+            log.failed(error_kind(error), error, statement.name)
+            if not _healthy(client):
+                _close(client)
+                return None
+    log.primed = time.perf_counter() - started
+    return client
+
+
 def _healthy(client: Client) -> bool:
     try:
         return client.healthy()
@@ -171,7 +203,15 @@ def run(
     threads = [
         threading.Thread(
             target=agent,
-            args=(log, factory, mix, random.Random(spec.seed * 1000 + index), clock, spec.think),
+            args=(
+                log,
+                factory,
+                mix,
+                random.Random(spec.seed * 1000 + index),
+                clock,
+                spec.think,
+                spec.warmup > 0,
+            ),
             name=f"bench-agent-{index}",
             daemon=True,
         )
@@ -326,5 +366,6 @@ def _figures(
             for name in sorted(set(by_query) | set(query_errors))
         },
         "agent_queries": sent,
+        "primed_s": max(log.primed for log in logs),
         "replica": summary(delta, sent) | {"error": replica_error},
     }
