@@ -227,6 +227,7 @@ class MySqlConnector(SqlConnector):
     def _error(self, error: Exception) -> SourceError:
         number = getattr(error, "errno", None)
         message = options.scrub(getattr(error, "msg", None) or str(error), [self._password])
+        message = options.unechoed(message)
         hint = "check the query and the dataset's params"
         if number in ACCESS_DENIED:
             hint = "check params user and password (and the user's grants)"

@@ -19,6 +19,8 @@ QUERY_PAIR = re.compile(r"(?:^|[?&;\s])([^=&#\s;]+)=([^&#\s;]*)")
 SQLSTATE = re.compile(r"[.\s]*SQLSTATE:? ?([0-9A-Z]{5})\s*$")
 ECHO_LINE = re.compile(r"(?m)^LINE \d+: .*\n[ \t]*\^[ \t]*(?:\n|$)")
 QUERY_WAS = re.compile(r"\s*(?:Query was:|\[SQL: )")
+# MySQL's and MariaDB's syntax errors quote the statement from where parsing stopped to its end.
+NEAR = re.compile(r"\s+near '.*' (at line \d+)$", re.DOTALL)
 BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)")
 # Words that make a URL query parameter's value a credential (`?api_key=`, `&sig=`).
 SECRET_PARTS = frozenset(
@@ -91,13 +93,15 @@ def scrub(message: str, secrets: Iterable[object]) -> str:
 def unechoed(message: str) -> str:
     """A driver's error without the statement it quotes back: libpq's `LINE n:` excerpt and
     its caret, ADBC's `Query was: ...`, SQLAlchemy's `[SQL: ...]` and `[parameters: ...]`
-    (and its link to background reading). The statement is the sidecar's (the agent's query
-    as pushed, a view's body, an access policy's row filter, a catalog's own query): the agent
-    needs what failed, not the text it was sent in. The SQLSTATE, which ADBC puts after the
+    (and its link to background reading), MySQL's `near '...'` (its `at line n` kept). The
+    statement is the sidecar's (the agent's query as pushed, a view's body, an access policy's
+    row filter, a catalog's own query): the agent needs what failed, not the text it was sent
+    in. The SQLSTATE, which ADBC puts after the
     statement, is kept."""
     states = SQLSTATE.findall(message)
     text = BACKGROUND.sub("", ECHO_LINE.sub("", message))
     text = QUERY_WAS.split(text, maxsplit=1)[0]
+    text = NEAR.sub(r" \1", text)
     text = SQLSTATE.sub("", text)
     text = re.sub(r"\n\s*\n", "\n", text).strip().rstrip(".")
     return f"{text} (SQLSTATE {states[-1]})" if states else text

@@ -14,12 +14,15 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from connectors.base import DatasetSource, SourceError
+from connectors.mysql import MySqlConnector
 from policies.identity import Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
 from tests.http_api_server import ApiServer, Reply, Request
 from tests.leaks import exposed
+from tests.peers.mariadb import MariaDB, mariadb  # noqa: F401
 from tests.peers.postgres import Postgres, postgres  # noqa: F401
 
 BI, ROOT = Identity("bi"), Identity("root")
@@ -200,3 +203,25 @@ def test_inline_credentials_are_never_shown_in_any_encoding(
         "log": caplog.text,
     }.items():
         assert not exposed(text, TOKEN, QUERY_KEY), (where, exposed(text, TOKEN, QUERY_KEY), text)
+
+
+def test_mariadb_says_where_its_syntax_error_is_without_the_statement_sent(
+    mariadb: MariaDB,  # noqa: F811
+) -> None:
+    """MySQL's and MariaDB's syntax errors quote the statement from where parsing stopped to
+    its end: there stand the pushed filters (a policy's row filter and its values among them)."""
+    mariadb.execute(
+        "CREATE DATABASE IF NOT EXISTS echoes",
+        "CREATE TABLE IF NOT EXISTS echoes.t (id INT PRIMARY KEY, region VARCHAR(8))",
+    )
+    connector = MySqlConnector(DatasetSource("t", "mysql", "echoes.t", mariadb.params()))
+    try:
+        with pytest.raises(SourceError) as caught:
+            connector.query("SELECT id FROM echoes.t WHERE WHERE region = 'filter-value-7'")
+    finally:
+        connector.close()
+    assert str(caught.value) == (
+        f"mysql 127.0.0.1:{mariadb.port}: You have an error in your SQL syntax; check the manual "
+        "that corresponds to your MariaDB server version for the right syntax to use at line 1"
+    )
+    assert caught.value.hint == "check the query and the dataset's params"
