@@ -187,7 +187,8 @@ class Runtime(Strict):
         "DataFusion's operators share it (sorts, joins and aggregates spill to disk where they "
         "can, else the query fails alone), DuckDB copies run within it, and no single value a "
         "function generates (repeat, lpad, range, array_repeat) may take more than a sixteenth "
-        "of it. Default: half of the container's memory limit (cgroup), else of the machine's.",
+        "of it, nor one batch of a result more than a quarter. Default: half of the "
+        "container's memory limit (cgroup), else of the machine's.",
     )
     data_dir: Path = Field(
         default=Path(".sidecar"),
