@@ -314,6 +314,21 @@ def test_sigterm_mid_stream_stops_cleanly(tmp_path: Path) -> None:
     assert line["sql"] == ENDLESS_STREAM and line["decision"] != "allow", line
 
 
+def test_an_http_client_that_hangs_up_before_the_answer_stops_its_query(sidecar: Sidecar) -> None:
+    """A client gone before the first row (its own timeout, a closed tab): nothing is written
+    until the aggregate ends, so nothing noticed, and the query ran on to runtime.query_timeout
+    on every core, for an answer nobody would read."""
+    endless = "SELECT count(*) AS n FROM generate_series(1, 1000000000000) g(x) WHERE x % 7 = 3"
+    for _ in range(3):
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{sidecar.http}/v1/sql", content=endless, timeout=1.0)
+    time.sleep(1.0)  # the last one began 2 s ago: 8 s before its query_timeout
+    before = sidecar.cpu_seconds()
+    time.sleep(2.0)
+    assert sidecar.cpu_seconds() - before < 0.3, "the queries ran on for clients gone"
+    sidecar.settled()
+
+
 # ---- concurrency ---------------------------------------------------------------------------
 
 
@@ -369,16 +384,3 @@ def cancel_at_once(sidecar: Sidecar) -> None:
     for client in clients:
         client.close()
     flight_client.close()
-
-
-def test_an_http_client_that_hangs_up_before_the_answer_stops_its_query(sidecar: Sidecar) -> None:
-    """A client gone before the first row (its own timeout, a closed tab): nothing is written
-    until the aggregate ends, so nothing noticed, and the query ran on to runtime.query_timeout
-    on every core, for an answer nobody would read."""
-    endless = "SELECT count(*) AS n FROM generate_series(1, 1000000000000) g(x) WHERE x % 7 = 3"
-    for _ in range(3):
-        with pytest.raises(httpx.ReadTimeout):
-            httpx.post(f"{sidecar.http}/v1/sql", content=endless, timeout=1.0)
-    started = time.monotonic()
-    sidecar.settled()
-    assert time.monotonic() - started < QUERY_TIMEOUT
