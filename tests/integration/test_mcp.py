@@ -431,3 +431,29 @@ def test_one_identity_cannot_hold_every_session(sidecar: SidecarProcess) -> None
         for session in opened:
             c.delete(url, headers={"mcp-session-id": session, "mcp-protocol-version": "2025-11-25"})
         assert c.post(url, json=INITIALIZE).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ([INITIALIZE, {**INITIALIZE, "id": 2}], "batches are not supported"),
+        ({**INITIALIZE, "id": None}, "the id null is not a string or an integer"),
+        ({**INITIALIZE, "id": {"n": 1}}, 'the id {"n": 1} is not a string or an integer'),
+    ],
+)
+def test_malformed_envelopes_are_invalid_requests(
+    sidecar: SidecarProcess, body: Any, says: str
+) -> None:
+    """A batch (gone from MCP since 2025-06-18) and a request whose id is neither a string nor
+    an integer get a short JSON-RPC -32600 saying what to send instead, not the SDK's pydantic
+    dump or a silent 202."""
+    answer = httpx.post(
+        sidecar.url + "/v1/mcp",
+        json=body,
+        headers={"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {KEY}"},
+    )
+    assert answer.status_code == 400, answer.text
+    failure = answer.json()
+    assert failure["id"] is None and failure["error"]["code"] == -32600, failure
+    assert says in failure["error"]["message"], failure
+    assert len(failure["error"]["message"]) < 300 and "pydantic" not in answer.text

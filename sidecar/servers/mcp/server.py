@@ -30,13 +30,14 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar import __version__
 from sidecar.datatools import Caller, DataTools, error_body
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.servers.mcp import INTERFACE, prompts, tools
+from sidecar.servers.mcp.envelope import envelope_error
 
 DATASET = "dataset://"
 STATUS = "sidecar://status"
@@ -179,6 +180,12 @@ class Transport:
             if _opens_session(scope) and self.held(user) >= MAX_SESSIONS_PER_IDENTITY:
                 await refusal(too_many_sessions(identity.name), 429)(scope, receive, send)
                 return
+        if scope.get("method") == "POST":
+            body = await Request(scope, receive).body()
+            if (invalid := envelope_error(body)) is not None:
+                await refusal(invalid, 400)(scope, receive, send)
+                return
+            receive = _replay(body, receive)
         await self.sessions.handle_request(scope, receive, send)
 
     def held(self, user: AuthenticatedUser) -> int:
@@ -191,6 +198,16 @@ class Transport:
     def running(self) -> AbstractAsyncContextManager[None]:
         """The sessions' lifetime: the HTTP app's lifespan."""
         return self.sessions.run()
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` with the body already read handed out again, once, for the SDK to read."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
 
 
 def _opens_session(scope: Scope) -> bool:
