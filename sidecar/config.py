@@ -150,6 +150,13 @@ class Runtime(Strict):
     source_timeout: Duration = Field(
         default=30.0, description="Seconds a source may take to answer one request."
     )
+    shutdown_grace: Duration = Field(
+        default=5.0,
+        description="On SIGTERM, seconds the statements in progress may take to finish "
+        "before they are cancelled (audited CANCELED, 'the sidecar stopped'); new statements "
+        "are refused at once. Keep it well below the pod's terminationGracePeriodSeconds "
+        "(30 s), which kills the process, audit lines unwritten, when it runs out.",
+    )
     results_cache: ResultsCache = Field(default_factory=ResultsCache)
     max_statement_size: int = Field(
         default=256 << 10,
@@ -195,7 +202,7 @@ class Runtime(Strict):
         description="Where file-mode accelerations live (relative to sidecar.yaml).",
     )
 
-    @field_validator("query_timeout", "source_timeout", mode="before")
+    @field_validator("query_timeout", "source_timeout", "shutdown_grace", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)

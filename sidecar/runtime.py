@@ -146,11 +146,18 @@ class Sidecar:
         on_ready: Callable[[list[str]], None] | None = None,
     ) -> None:
         """Serve until `stop` is set. Servers start in order and close in reverse, also when
-        one fails to start; the models, the engine and the audit log close after them."""
+        one fails to start; the models, the engine and the audit log close after them.
+
+        Once stopped, new statements are refused at once and those in progress have
+        runtime.shutdown_grace to finish before they are cancelled: waiting for them up to
+        their query_timeout (60 s) outlasted a pod's termination grace period (30 s), whose
+        SIGKILL lost their audit lines."""
         async with AsyncExitStack() as running:
             running.callback(self.gateway.close)
             running.callback(self.engine.close)
             running.callback(self.models.close)
+            grace_ends: list[asyncio.TimerHandle] = []  # set once stopped; unset once closed
+            running.callback(lambda: grace_ends and grace_ends[0].cancel())
             for server in self.servers():
                 await server.start()
                 running.push_async_callback(server.close)
@@ -163,6 +170,14 @@ class Sidecar:
             if on_ready is not None and not stop.is_set():
                 on_ready(self.endpoints())
             await stop.wait()
+            self.gateway.stop()
+            grace_ends.append(
+                asyncio.get_running_loop().call_later(
+                    self.config.runtime.shutdown_grace,
+                    self.gateway.cancel_running,
+                    "the sidecar stopped (runtime.shutdown_grace ran out)",
+                )
+            )
 
 
 def read_tls(tls: Tls, base_dir: Path, setting: str = "runtime.tls") -> tuple[bytes, bytes]:

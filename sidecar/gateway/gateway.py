@@ -96,6 +96,10 @@ class Gateway:
         self._latency = Series(metrics.latency)
         self._lanes = Series(metrics.lanes)
         self.inflight = Series(metrics.inflight)
+        # The statements in progress, so a stopping sidecar can end them (stop, cancel_running)
+        self._running: set[Statement] = set()
+        self._running_lock = threading.Lock()
+        self.stopping = False
         # DataFusion's pool bounds its operators, not what a projection computes: a thousand
         # rows of repeat('x', 1000000) came out as one gigabyte batch, which every server's
         # encoder then worked through for minutes, long after the statement had timed out.
@@ -215,6 +219,22 @@ class Gateway:
             }
         )
 
+    def stop(self) -> None:
+        """The sidecar is stopping: statements not yet opened are refused from now on, while
+        those in progress finish (runtime.shutdown_grace) or are cancelled (cancel_running)."""
+        self.stopping = True
+
+    def cancel_running(self, reason: str) -> int:
+        """End every statement in progress now, CANCELED with `reason`: its audit line is
+        written here, so none is lost however long its thread takes to notice. Returns how
+        many were ended."""
+        with self._running_lock:
+            running = list(self._running)
+        error = SidecarError(ErrorCode.CANCELED, reason)
+        for statement in running:
+            statement.end(error)
+        return len(running)
+
     def close(self) -> None:
         self.audit.close()
 
@@ -247,7 +267,10 @@ class Statement:
         # restart_clock): a statement answered at once on the caller's thread needs none.
         self.deadline = request.received + self.timeout
         self._alarm: Alarm | None = None
+        self._ended: SidecarError | None = None  # why the sidecar ended it (cancel_running)
         gateway.inflight(request.interface).inc()
+        with gateway._running_lock:
+            gateway._running.add(self)
 
     @property
     def schema(self) -> pa.Schema:
@@ -264,6 +287,7 @@ class Statement:
         """Guard, policy and plan (the engine, or `run` for an answer made elsewhere), then the
         identity's rate limit. Blocks: call it off the event loop."""
         try:
+            self._refuse_when_stopping()
             if self._alarm is None:
                 self._arm(self.deadline)
             with stoppable(self._stopper()):
@@ -284,6 +308,7 @@ class Statement:
             return False
         request = self.request
         try:
+            self._refuse_when_stopping()
             result = self.gateway.engine.lookup(request.sql, request.parameters, request.identity)
             if result is None:
                 return False
@@ -325,6 +350,13 @@ class Statement:
         if self.result is not None:
             self.result.cancel()
 
+    def end(self, error: SidecarError) -> None:
+        """Cancel the statement and record it with `error` now (the sidecar stops): the
+        server's thread, once the engine lets go, fails with the same error."""
+        self._ended = error
+        self.cancel()
+        self.close(error)
+
     def close(self, error: SidecarError | None = None) -> None:
         """The end of the statement, whether it ran out, failed or the client stopped early:
         stops what still runs, frees its concurrency slot, writes its audit line and metrics."""
@@ -333,6 +365,8 @@ class Statement:
                 return
             self._finished = True
             release, self._release = self._release, None
+        with self.gateway._running_lock:
+            self.gateway._running.discard(self)
         self._disarm()
         self.gateway.inflight(self.request.interface).dec()
         if self.result is not None:
@@ -424,7 +458,18 @@ class Statement:
             release()
         raise SidecarError(ErrorCode.CANCELED, "the statement ended while it was being opened")
 
+    def _refuse_when_stopping(self) -> None:
+        if self.gateway.stopping:
+            raise SidecarError(
+                ErrorCode.NOT_READY,
+                "the sidecar is stopping and takes no new statements",
+                hint="retry in a moment: another replica, or this one once restarted, answers",
+            )
+
     def _fail(self, error: BaseException) -> SidecarError:
+        if self._ended is not None:
+            self.close(self._ended)
+            return self._ended
         failure = agent_error(error)
         if self._expired and failure.code is ErrorCode.CANCELED:
             failure = self.timeout_error()
