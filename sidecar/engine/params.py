@@ -20,6 +20,7 @@ from sqlglot import exp
 from sidecar.errors import ErrorCode, SidecarError
 
 SLOT = "parameter"
+NUMERIC_DIGITS = 38  # the widest NUMERIC every engine a query may reach holds (DuckDB's too)
 
 
 def bind(statement: exp.Expression, values: Sequence[Any]) -> exp.Expression:
@@ -46,7 +47,7 @@ def bind(statement: exp.Expression, values: Sequence[Any]) -> exp.Expression:
                 f"parameter ${index} has no value: {len(values)} parameter(s) given",
                 hint="pass one value per placeholder, in order",
             )
-        bound = literal(values[index - 1])
+        bound = parameter(values[index - 1], index)
         bound.meta[SLOT] = index
         node.replace(bound)
     return statement
@@ -85,6 +86,16 @@ def _index(node: exp.Parameter) -> int:
         ) from None
 
 
+def parameter(value: Any, index: int) -> exp.Expression:
+    """The literal of parameter `index`, whose errors name it."""
+    try:
+        return literal(value)
+    except SidecarError as error:
+        raise SidecarError(
+            error.code, f"parameter ${index}: {error.message}", hint=error.hint
+        ) from None
+
+
 def literal(value: Any) -> exp.Expression:
     """A SQL literal with the value's type, so comparisons behave as the caller meant."""
     if value is None:
@@ -92,7 +103,7 @@ def literal(value: Any) -> exp.Expression:
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, int):
-        return exp.Literal.number(value)
+        return exp.Literal.number(value) if -(1 << 63) <= value < 1 << 63 else _numeric(value)
     if isinstance(value, float):
         if math.isfinite(value):
             return exp.Literal.number(repr(value))
@@ -116,3 +127,18 @@ def literal(value: Any) -> exp.Expression:
         hint="parameters may be null, booleans, numbers, strings, bytes, dates, timestamps or "
         "lists",
     )
+
+
+def _numeric(value: int) -> exp.Expression:
+    """An integer past BIGINT as an exact NUMERIC: written as a number, the planner would read
+    it as a float (or an unsigned BIGINT) and round it. One type for every such value, so
+    they share a plan (sidecar.engine.plans)."""
+    digits = len(str(abs(value)))
+    if digits > NUMERIC_DIGITS:
+        raise SidecarError(
+            ErrorCode.INVALID_PARAMETER,
+            f"the integer has {digits} digits, more than the {NUMERIC_DIGITS} a NUMERIC holds",
+            hint=f"pass integers of at most {NUMERIC_DIGITS} digits, or the value as a string "
+            "and compare it as text",
+        )
+    return exp.cast(exp.Literal.string(str(value)), f"decimal({NUMERIC_DIGITS}, 0)")

@@ -42,7 +42,7 @@ from sidecar.engine.catalog import Catalog
 from sidecar.engine.dialect import datafusion_sql
 from sidecar.engine.interrupt import checkpoint
 from sidecar.engine.lookups import Lookup
-from sidecar.engine.params import SLOT, literal
+from sidecar.engine.params import SLOT, parameter
 from sidecar.engine.planner import Plan, complete_minutes, pushed_sql
 
 KEPT_PLANS = 1024
@@ -186,7 +186,7 @@ class Template:
         changed since, or its source does not take a filter with these values)."""
         if not self.current(catalog):
             return None
-        nodes = {index: _literal(value) for index, value in enumerate(parameters, start=1)}
+        nodes = {index: _literal(value, index) for index, value in enumerate(parameters, start=1)}
         if written is None:
             nodes.update(self.written)
         else:
@@ -375,8 +375,8 @@ def _replaced(tree: exp.Expression, new: Callable[[int], exp.Expression]) -> exp
     return copy
 
 
-def _literal(value: Any) -> exp.Expression:
-    node = literal(value)
+def _literal(value: Any, index: int) -> exp.Expression:
+    node = parameter(value, index)
     complete_minutes(node)
     return node
 

@@ -131,6 +131,27 @@ def test_parameters_in_json_body(client: httpx.Client) -> None:
     assert response.json() == [{"n": 6}]
 
 
+def test_integers_past_bigint_stay_exact(client: httpx.Client) -> None:
+    """A JSON integer past BIGINT binds as an exact NUMERIC (not a float that rounds it), twice
+    (the second from the kept plan); one past NUMERIC's 38 digits is refused, naming it."""
+    big = 2**100 + 1
+    query = "SELECT $1 AS v, $1 - 1 AS w, (SELECT count(*) FROM orders WHERE id < $1) AS n"
+    arrow = {"Accept": "application/vnd.apache.arrow.stream"}
+    for value in (big, big + 2):
+        body = {"sql": query, "parameters": [value]}
+        response = client.post("/v1/sql", json=body, headers=arrow)
+        assert response.status_code == 200, response.text
+        [row] = pa.ipc.open_stream(response.content).read_all().to_pylist()
+        assert (row["v"], row["w"], row["n"]) == (value, value - 1, 1000)
+    for value in (10**38, -(10**38)):
+        response = client.post("/v1/sql", json={"sql": query, "parameters": [value]})
+        assert response.status_code == 400, response.text
+        message = response.json()["error"]["message"]
+        assert (
+            message == "parameter $1: the integer has 39 digits, more than the 38 a NUMERIC holds"
+        )
+
+
 def test_question_marks_bind_in_the_order_they_are_written(client: httpx.Client) -> None:
     response = client.post(
         "/v1/sql", json={"sql": placeholders.QUERY, "parameters": placeholders.VALUES}
