@@ -230,7 +230,9 @@ class Gateway:
         many were ended."""
         with self._running_lock:
             running = list(self._running)
-        error = SidecarError(ErrorCode.CANCELED, reason)
+        error = SidecarError(
+            ErrorCode.CANCELED, reason, hint="run it again once the sidecar is back"
+        )
         for statement in running:
             statement.end(error)
         return len(running)

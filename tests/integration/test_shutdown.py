@@ -12,6 +12,7 @@ import adbc_driver_flightsql.dbapi as adbc
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from tests.process import SidecarProcess, free_port
@@ -82,6 +83,13 @@ def test_sigterm_cancels_statements_past_the_shutdown_grace(tmp_path: Path) -> N
         assert sidecar.process is not None
         signalled = time.monotonic()
         sidecar.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # within the grace: the running statements are waited for, new refused
+        with (
+            adbc.connect(sidecar.flight_url, autocommit=True) as connection,
+            connection.cursor() as cursor,
+            pytest.raises(adbc.OperationalError, match="stopping and takes no new statements"),
+        ):
+            cursor.execute("SELECT 1")
         assert sidecar.process.wait(timeout=30) == 0, sidecar.output
         stopped = time.monotonic() - signalled
         for client in clients:
