@@ -421,6 +421,18 @@ def test_cancel_flight_info_cancels_the_query(raw: RawClient) -> None:
         raw.fetch(info.endpoints[0].ticket)
 
 
+def test_cancel_flight_info_after_its_stream_ended_is_not_cancellable(raw: RawClient) -> None:
+    """A FlightInfo read to the end has nothing left to cancel: NOT_CANCELLABLE (the client
+    should not retry), as the spec says, not a NOT_FOUND error."""
+    info = raw.info(pb.CommandStatementQuery(query="SELECT id FROM orders WHERE id < 3"))
+    assert raw.fetch(info.endpoints[0].ticket).num_rows == 3
+    request = pb.ActionCancelQueryRequest(info=info.serialize()).SerializeToString()
+    [answer] = raw.action("CancelFlightInfo", request)
+    assert pb.ActionCancelQueryResult.FromString(answer).result == (
+        pb.ActionCancelQueryResult.CANCEL_RESULT_NOT_CANCELLABLE
+    )
+
+
 def test_basic_handshake_gives_a_bearer_token(sidecar: SidecarProcess) -> None:
     client = flight.connect(sidecar.flight_url)
     try:

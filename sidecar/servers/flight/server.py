@@ -35,7 +35,7 @@ from sidecar.servers.flight.commands import Unsupported, decode, pack, unpack
 from sidecar.servers.flight.errors import quiet_details, to_flight
 from sidecar.servers.flight.prepared import PreparedStatements
 from sidecar.servers.flight.sqlinfo import sql_info
-from sidecar.servers.flight.tickets import Handles
+from sidecar.servers.flight.tickets import Handles, UnknownHandle
 from sidecar.servers.lifecycle import StartupError, listen
 
 log = logging.getLogger("sidecar.flight")
@@ -300,7 +300,9 @@ class FlightSqlServer(flight.FlightServerBase):
 
     def _cancel(self, owner: str, body: bytes) -> bytes:
         """CancelFlightInfo: its request and result share the wire format of the Flight SQL
-        CancelQuery messages (a FlightInfo as field 1; a status enum as field 1)."""
+        CancelQuery messages (a FlightInfo as field 1; a status enum as field 1). A FlightInfo
+        with nothing left to cancel (its stream read to the end, its ticket used up or expired)
+        is NOT_CANCELLABLE, as the spec says, not NOT_FOUND: the client should not retry."""
         try:
             info = flight.FlightInfo.deserialize(decode(pb.ActionCancelQueryRequest, body).info)
         except pa.ArrowInvalid:
@@ -316,7 +318,10 @@ class FlightSqlServer(flight.FlightServerBase):
             running = self.running.get(handle)
             work = running if running is not None and _owner(running) == owner else None
             if work is None:
-                work = self.tickets.get(handle, owner)
+                try:
+                    work = self.tickets.get(handle, owner)
+                except UnknownHandle:  # its stream ended (or it was never the caller's)
+                    continue
             if isinstance(work, Statement):
                 work.cancel()
                 status = CancelResult.CANCEL_RESULT_CANCELLED
