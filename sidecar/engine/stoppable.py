@@ -101,11 +101,14 @@ def _detached(error: BaseException) -> BaseException:
     all until the garbage collector happens to visit the cycle; in an idle process, never.
     """
     seen: set[int] = set()
-    link: BaseException | None = error
-    while link is not None and id(link) not in seen:
+    links: list[BaseException | None] = [error]
+    while links:
+        link = links.pop()
+        if link is None or id(link) in seen:
+            continue
         seen.add(id(link))
         link.__traceback__ = None
-        link = link.__cause__ or link.__context__
+        links += (link.__cause__, link.__context__)
     return error
 
 
