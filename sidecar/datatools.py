@@ -58,7 +58,7 @@ class Rows:
     truncated: bool
 
     def records(self) -> list[dict[str, Any]]:
-        """Rows with values as the HTTP API's JSON has them (timestamps ISO, decimals numbers)."""
+        """Rows with values as the HTTP API's JSON has them (ISO timestamps, exact decimals)."""
         encoded = b"".join(formats.encode(formats.JSON, self.schema, iter(self.batches)))
         return json.loads(encoded)
 

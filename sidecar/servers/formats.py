@@ -116,10 +116,15 @@ def _finite(value: Any) -> Any:
 
 
 def _json_default(value: Any) -> Any:
+    """JSON for what json.dumps does not know. A decimal travels as a string of its exact
+    digits at the column's scale ("12345678901234567890.1234567890"), as Trino's, BigQuery's
+    and Snowflake's JSON answers have it: as a JSON number, every common parser (JSON.parse,
+    Python's json, Go's encoding/json) reads it into a double and silently drops digits past
+    the 15th or 16th."""
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return float(value) if value.is_finite() else str(value)
+        return format(value, "f") if value.is_finite() else str(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     if isinstance(value, dt.timedelta):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 import textwrap
 import time
@@ -15,7 +16,7 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 import pytest
 
-from tests import placeholders
+from tests import exact_values, placeholders
 from tests.process import SidecarProcess, free_port, settle
 
 KEY = "k-3f9a1c77e0b24d5e"
@@ -150,6 +151,19 @@ def test_integers_past_bigint_stay_exact(client: httpx.Client) -> None:
         assert (
             message == "parameter $1: the integer has 39 digits, more than the 38 a NUMERIC holds"
         )
+
+
+def test_json_decimals_are_exact_strings(client: httpx.Client) -> None:
+    """A decimal is its exact digits at the column's scale, as a JSON string: as a number every
+    common parser rounds it to a double. A BIGINT stays a JSON number with all its digits."""
+    response = sql(client, exact_values.QUERY)
+    assert response.status_code == 200, response.text
+    assert response.json() == [exact_values.ROW]
+    assert '"big":9007199254740993' in response.text
+    lines = sql(client, exact_values.QUERY, headers={"Accept": "application/x-ndjson"})
+    assert [json.loads(line) for line in lines.text.splitlines()] == [exact_values.ROW]
+    body = {"sql": "SELECT $1 AS v", "parameters": [2**100 + 1]}
+    assert client.post("/v1/sql", json=body).json() == [{"v": str(2**100 + 1)}]
 
 
 def test_question_marks_bind_in_the_order_they_are_written(client: httpx.Client) -> None:

@@ -18,6 +18,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 
 import httpx
 import openai
@@ -43,6 +44,10 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
             "id": pa.array(range(1, 201), pa.int64()),
             "status": ["failed" if i % 4 == 0 else "paid" for i in range(1, 201)],
             "amount": [i * 2.5 for i in range(1, 201)],
+            "price": pa.array(
+                [Decimal(f"12345678901234567{i:03}.1234567890") for i in range(1, 201)],
+                pa.decimal128(38, 10),
+            ),
         }
     )
     pq.write_table(orders, root / "orders.parquet")
@@ -160,8 +165,8 @@ def test_forced_data_tool_is_executed_against_the_dataset(client: openai.OpenAI)
     assert json.loads(executed["function"]["arguments"])["table"] == "orders"
     assert executed["ok"] is True
     result = json.loads(executed["output"])
-    assert result["columns"] == ["id", "status", "amount"]
-    assert result["rows"][0] == [1, "paid", 2.5]
+    assert result["columns"] == ["id", "status", "amount", "price"]
+    assert result["rows"][0] == [1, "paid", 2.5, "12345678901234567001.1234567890"]
 
 
 def test_forced_sql_tool_runs_behind_the_guard(client: openai.OpenAI) -> None:
@@ -193,7 +198,12 @@ def test_streamed_tool_calls_are_visible(client: openai.OpenAI) -> None:
     ]
     assert [call["function"]["name"] for call in executed] == ["table_schema"]
     described = json.loads(executed[0]["output"])
-    assert [column["name"] for column in described["columns"]] == ["id", "status", "amount"]
+    assert [column["name"] for column in described["columns"]] == [
+        "id",
+        "status",
+        "amount",
+        "price",
+    ]
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
 
 

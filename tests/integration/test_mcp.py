@@ -24,6 +24,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from tests import exact_values
 from tests.process import SidecarProcess, free_port
 
 KEY = "k-mcp-5d21c7"
@@ -263,6 +264,20 @@ async def check_resources(client: Client, sidecar: SidecarProcess) -> None:
     assert message.content.text.startswith("Investigate this incident: checkout failing")
     with pytest.raises(MCPError, match="needs the symptom argument"):
         await client.get_prompt(prompt.name, {})
+
+
+def test_decimals_are_exact(sidecar: SidecarProcess) -> None:
+    """A tool's rows carry decimals as /v1/sql does: exact strings, in the data and the text."""
+
+    async def main() -> None:
+        async with connect(sidecar.url) as client:
+            answer = await client.call_tool("sql", {"sql": exact_values.QUERY})
+            assert records(answer) == [exact_values.ROW] == sql_rows(sidecar, exact_values.QUERY)
+            [text] = answer.content
+            assert isinstance(text, types.TextContent)
+            assert "| " + " | ".join(map(str, exact_values.ROW.values())) + " |" in text.text
+
+    asyncio.run(main())
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
