@@ -8,7 +8,9 @@ generic dialect parses the same syntax once, but ranks some operators differentl
 nested in another is parenthesised unless it is the left operand of its own kind (`a - b - c`
 stays, as both dialects read it left to right), which keeps the balanced AND/OR chains of
 `chains.py` balanced too. PostgreSQL's own spellings that the generic dialect reads otherwise
-are written in the form it reads: `#` (xor) as `^`, while `^` (power) is already `POWER()`.
+are written in the form it reads: `#` (xor) as `^`, while `^` (power) is already `POWER()`,
+and `FETCH FIRST n ROWS ONLY` (what pgjdbc and BI tools write, and DataFusion does not
+implement) as `LIMIT n`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ _NOT_GROUPED = (exp.Paren, exp.Dot, exp.Kwarg, exp.PropertyEQ, exp.Escape, exp.O
 _NOT_WRAPPED = (exp.Paren, exp.Dot, exp.Kwarg, exp.PropertyEQ)
 
 
+def _fetch(generator: Postgres.Generator, fetch: exp.Fetch) -> str:
+    """`FETCH FIRST|NEXT [n] ROW[S] ONLY` as the `LIMIT n` it means; WITH TIES and PERCENT
+    have no LIMIT form and are left to DataFusion's refusal."""
+    options = fetch.args.get("limit_options")
+    if options is not None and (options.args.get("with_ties") or options.args.get("percent")):
+        return Postgres.Generator.fetch_sql(generator, fetch)
+    count = generator.sql(fetch, "count") or "1"
+    return f"{generator.seg('LIMIT')} {count}"
+
+
 class DataFusionText(Postgres):
     class Generator(Postgres.Generator):
         TRANSFORMS = {
@@ -32,6 +44,7 @@ class DataFusionText(Postgres):
             exp.BitwiseXor: lambda self, e: self.binary(e, "^"),
             exp.LowerHex: lambda self, e: self.func("to_hex", e.this),
             exp.Sign: lambda self, e: self.func("signum", e.this),
+            exp.Fetch: _fetch,
         }
 
 
