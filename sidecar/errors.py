@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     CANCELED = "canceled"
     SOURCE = "source_error"
     NOT_READY = "not_ready"
+    SHUTTING_DOWN = "shutting_down"
     QUERY = "query_error"
     TOO_COMPLEX = "statement_too_complex"
     OUT_OF_MEMORY = "out_of_memory"
@@ -61,6 +62,18 @@ class SidecarError(Exception):
         if self.retry_after is not None:
             body["retry_after"] = round(self.retry_after, 3)
         return body
+
+
+def shutting_down(message: str) -> SidecarError:
+    """A statement the stopping sidecar refused or ended: the service is going away, so the
+    client should retry elsewhere (HTTP 503 with Retry-After, Flight UNAVAILABLE, PostgreSQL's
+    57P01 admin_shutdown), not take it for a cancel it asked for or a fault of its query."""
+    return SidecarError(
+        ErrorCode.SHUTTING_DOWN,
+        message,
+        hint="retry: another replica, or this one once restarted, answers",
+        retry_after=1.0,
+    )
 
 
 def invalid_request(error: ValidationError, hint: str, whole: str = "body") -> SidecarError:

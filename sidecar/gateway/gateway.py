@@ -30,7 +30,7 @@ import pyarrow as pa
 from sidecar.engine import Engine
 from sidecar.engine.cache import BYPASS
 from sidecar.engine.interrupt import stoppable
-from sidecar.errors import ErrorCode, SidecarError
+from sidecar.errors import ErrorCode, SidecarError, shutting_down
 from sidecar.gateway.audit import AuditLog
 from sidecar.gateway.helpers import HELPERS
 from sidecar.gateway.limits import Limiter, LimitExceeded, timed_out, too_large
@@ -225,14 +225,12 @@ class Gateway:
         self.stopping = True
 
     def cancel_running(self, reason: str) -> int:
-        """End every statement in progress now, CANCELED with `reason`: its audit line is
+        """End every statement in progress now, SHUTTING_DOWN with `reason`: its audit line is
         written here, so none is lost however long its thread takes to notice. Returns how
         many were ended."""
         with self._running_lock:
             running = list(self._running)
-        error = SidecarError(
-            ErrorCode.CANCELED, reason, hint="run it again once the sidecar is back"
-        )
+        error = shutting_down(reason)
         for statement in running:
             statement.end(error)
         return len(running)
@@ -462,11 +460,7 @@ class Statement:
 
     def _refuse_when_stopping(self) -> None:
         if self.gateway.stopping:
-            raise SidecarError(
-                ErrorCode.NOT_READY,
-                "the sidecar is stopping and takes no new statements",
-                hint="retry in a moment: another replica, or this one once restarted, answers",
-            )
+            raise shutting_down("the sidecar is stopping and takes no new statements")
 
     def _fail(self, error: BaseException) -> SidecarError:
         if self._ended is not None:

@@ -59,6 +59,7 @@ STATUS = {
     ErrorCode.CANCELED: 400,
     ErrorCode.SOURCE: 502,
     ErrorCode.NOT_READY: 503,
+    ErrorCode.SHUTTING_DOWN: 503,
     ErrorCode.QUERY: 400,
     ErrorCode.TOO_COMPLEX: 400,
     ErrorCode.OUT_OF_MEMORY: 400,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as adbc
 import httpx
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -46,9 +47,12 @@ ENDLESS = "SELECT count(*) AS n FROM generate_series(1, 1000000000000) g(x) WHER
 
 
 def test_sigterm_cancels_statements_past_the_shutdown_grace(tmp_path: Path) -> None:
-    """Statements still running when runtime.shutdown_grace runs out are cancelled: the stop
+    """Statements still running when runtime.shutdown_grace runs out are ended: the stop
     waited for them up to their query_timeout (60 s), past a pod's 30 s grace period, whose
-    SIGKILL lost their audit lines."""
+    SIGKILL lost their audit lines. Each client is told the service is going away, in its own
+    protocol, so it retries elsewhere: HTTP 503 with Retry-After, Flight UNAVAILABLE, and
+    PostgreSQL's FATAL 57P01 (admin_shutdown), as its fast shutdown ends sessions; a new
+    connection gets 57P03, as PostgreSQL answers while it stops."""
     port = free_port()
     config = {
         "runtime": {"http": {"port": port}, "shutdown_grace": "1s"},
@@ -56,11 +60,12 @@ def test_sigterm_cancels_statements_past_the_shutdown_grace(tmp_path: Path) -> N
     }
     (tmp_path / "sidecar.yaml").write_text(yaml.safe_dump(config))
     sidecar = SidecarProcess(tmp_path / "sidecar.yaml")
-    failures: dict[str, BaseException | None] = {}
+    failures: dict[str, BaseException | httpx.Response | None] = {}
 
     def over_http() -> None:
-        answer = httpx.post(f"{sidecar.url}/v1/sql", content=ENDLESS.format(1), timeout=30)
-        failures["http"] = None if answer.status_code == 200 else RuntimeError(answer.text)
+        failures["http"] = httpx.post(
+            f"{sidecar.url}/v1/sql", content=ENDLESS.format(1), timeout=30
+        )
 
     def over_flight() -> None:
         try:
@@ -74,12 +79,21 @@ def test_sigterm_cancels_statements_past_the_shutdown_grace(tmp_path: Path) -> N
         except Exception as error:
             failures["flight"] = error
 
+    def over_pg() -> None:
+        try:
+            with psycopg.connect(pg_dsn(sidecar)) as connection:
+                connection.execute(ENDLESS.format(3)).fetchall()
+            failures["pg"] = None
+        except Exception as error:
+            failures["pg"] = error
+
     try:
         sidecar.start(port)
-        clients = [threading.Thread(target=run) for run in (over_http, over_flight)]
+        idle, quiet = (psycopg.connect(pg_dsn(sidecar), autocommit=True) for _ in range(2))
+        clients = [threading.Thread(target=run) for run in (over_http, over_flight, over_pg)]
         for client in clients:
             client.start()
-        time.sleep(1.5)  # both statements are running
+        time.sleep(1.5)  # the statements are running
         assert sidecar.process is not None
         signalled = time.monotonic()
         sidecar.process.send_signal(signal.SIGTERM)
@@ -87,22 +101,48 @@ def test_sigterm_cancels_statements_past_the_shutdown_grace(tmp_path: Path) -> N
         with (
             adbc.connect(sidecar.flight_url, autocommit=True) as connection,
             connection.cursor() as cursor,
-            pytest.raises(adbc.OperationalError, match="stopping and takes no new statements"),
+            pytest.raises(
+                adbc.OperationalError, match="stopping and takes no new statements"
+            ) as refused,
         ):
             cursor.execute("SELECT 1")
+        assert "Unavailable" in str(refused.value), refused.value
+        with pytest.raises(psycopg.errors.AdminShutdown) as ended:
+            idle.execute("SELECT count(*) FROM generate_series(1, 3) g(x)")
+        assert ended.value.diag.severity_nonlocalized == "FATAL"
+        assert (
+            ended.value.diag.message_detail == "the sidecar is stopping and takes no new statements"
+        )
+        assert idle.closed or idle.broken
+        with pytest.raises(psycopg.OperationalError, match="the database system is shutting down"):
+            psycopg.connect(pg_dsn(sidecar))
         assert sidecar.process.wait(timeout=30) == 0, sidecar.output
         stopped = time.monotonic() - signalled
         for client in clients:
             client.join(timeout=10)
+        with pytest.raises(psycopg.OperationalError, match="due to administrator command"):
+            quiet.execute("SELECT 1")  # a session idle at the stop was told why it ended
     finally:
         sidecar.stop()
     assert stopped < 1 + 5, f"the stop took {stopped:.1f} s"
-    assert isinstance(failures["http"], RuntimeError), failures
-    assert "the sidecar stopped" in str(failures["http"]), failures
-    assert isinstance(failures["flight"], Exception), failures
+    answer = failures["http"]
+    assert isinstance(answer, httpx.Response), failures
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1", answer.text
+    assert answer.json()["error"]["code"] == "shutting_down", answer.text
+    assert "the sidecar stopped" in answer.json()["error"]["message"], answer.text
+    assert isinstance(failures["flight"], adbc.OperationalError), failures
+    assert "Unavailable" in str(failures["flight"]), failures["flight"]
+    assert isinstance(failures["pg"], psycopg.errors.AdminShutdown), failures
+    assert "the sidecar stopped" in str(failures["pg"].diag.message_detail), failures
     assert "Traceback" not in sidecar.output, sidecar.output
     lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
-    ended = {line["interface"]: line for line in lines if line["sql"].startswith("SELECT count")}
-    assert set(ended) == {"http", "flight"}, lines
-    for line in ended.values():
-        assert line["code"] == "canceled" and "the sidecar stopped" in line["reason"], line
+    ended_lines = {
+        line["interface"]: line for line in lines if line["sql"].startswith("SELECT count(*) AS n")
+    }
+    assert set(ended_lines) == {"http", "flight", "pg"}, lines
+    for line in ended_lines.values():
+        assert line["code"] == "shutting_down" and "the sidecar stopped" in line["reason"], line
+
+
+def pg_dsn(sidecar: SidecarProcess) -> str:
+    return f"host=127.0.0.1 port={sidecar.pg_port} user=agent dbname=sidecar connect_timeout=10"

@@ -31,6 +31,7 @@ FLIGHT_ERRORS: dict[ErrorCode, type[flight.FlightError]] = {
     ErrorCode.CANCELED: flight.FlightCancelledError,
     ErrorCode.SOURCE: flight.FlightUnavailableError,
     ErrorCode.NOT_READY: flight.FlightUnavailableError,
+    ErrorCode.SHUTTING_DOWN: flight.FlightUnavailableError,
     ErrorCode.INTERNAL: flight.FlightInternalError,
 }
 

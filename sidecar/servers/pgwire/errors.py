@@ -26,6 +26,7 @@ SQLSTATES: dict[ErrorCode, str] = {
     ErrorCode.CANCELED: "57014",
     ErrorCode.SOURCE: "58030",
     ErrorCode.NOT_READY: "55000",
+    ErrorCode.SHUTTING_DOWN: "57P01",  # admin_shutdown
     ErrorCode.QUERY: "42000",
     ErrorCode.TOO_COMPLEX: "54001",
     ErrorCode.OUT_OF_MEMORY: "53200",
@@ -73,6 +74,8 @@ class PgError(Exception):
     def of(cls, error: SidecarError, offset: int = 0) -> PgError:
         """The ErrorResponse for an engine error; `offset` places positions in a longer query."""
         message = REDACTOR.redact(error.message)
+        if error.code is ErrorCode.SHUTTING_DOWN:
+            return admin_shutdown(message)
         if error.code is ErrorCode.CANCELED:
             message = "canceling statement due to user request"
         elif error.code is ErrorCode.TIMEOUT:
@@ -97,3 +100,26 @@ class PgError(Exception):
         if self.position is not None:
             fields["P"] = str(self.position)
         return fields
+
+
+def admin_shutdown(reason: str) -> PgError:
+    """What PostgreSQL's fast shutdown tells each session it ends (57P01, FATAL): drivers and
+    pools (psycopg's AdminShutdown, pgjdbc, pgbouncer) know the connection is gone and open a
+    new one, to another replica, instead of failing the work as a fault of its query."""
+    return PgError(
+        "57P01",
+        "terminating connection due to administrator command",
+        detail=reason,
+        hint="reconnect: another replica, or this one once restarted, answers",
+        severity="FATAL",
+    )
+
+
+def cannot_connect_now() -> PgError:
+    """What PostgreSQL answers a connection that arrives while it stops (57P03)."""
+    return PgError(
+        "57P03",
+        "the database system is shutting down",
+        hint="connect to another replica, or to this one once restarted",
+        severity="FATAL",
+    )

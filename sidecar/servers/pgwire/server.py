@@ -8,6 +8,7 @@ does nothing, as in PostgreSQL. Anything a client does wrong ends its own connec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import itertools
 import logging
@@ -29,7 +30,13 @@ from sidecar.servers.lifecycle import listen
 from sidecar.servers.pgwire import messages
 from sidecar.servers.pgwire.auth import Login
 from sidecar.servers.pgwire.catalog import ShadowCatalog
-from sidecar.servers.pgwire.errors import INVALID_PASSWORD, PROTOCOL_VIOLATION, PgError
+from sidecar.servers.pgwire.errors import (
+    INVALID_PASSWORD,
+    PROTOCOL_VIOLATION,
+    PgError,
+    admin_shutdown,
+    cannot_connect_now,
+)
 from sidecar.servers.pgwire.messages import ProtocolError
 from sidecar.servers.pgwire.session import Session
 from sidecar.servers.pgwire.statements import KEPT, Analysis, Key
@@ -164,6 +171,8 @@ class PgServer:
             startup = await asyncio.wait_for(self._negotiate(reader, writer), STARTUP_TIMEOUT)
             if startup is None:
                 return
+            if self.gateway.stopping:
+                raise cannot_connect_now()
             pid = next(self._ids)
             user = startup.get("user", "")
             try:
@@ -186,6 +195,10 @@ class PgServer:
             await _fatal(writer, PgError(PROTOCOL_VIOLATION, str(error), severity="FATAL"))
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError, ssl.SSLError):
             pass
+        except asyncio.CancelledError:  # close(): each session learns why, as in PostgreSQL
+            if pid in self._sessions:
+                _write_fatal(writer, admin_shutdown("the sidecar stopped"))
+            raise
         except Exception:
             log.exception("postgres wire connection failed")
         finally:
@@ -275,12 +288,19 @@ def _sender(writer: asyncio.StreamWriter) -> Callable[[bytes], Awaitable[None]]:
 
 
 async def _fatal(writer: asyncio.StreamWriter, error: PgError) -> None:
+    if _write_fatal(writer, error):
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await writer.drain()
+
+
+def _write_fatal(writer: asyncio.StreamWriter, error: PgError) -> bool:
+    """Queue `error` as the connection's last message (closing the writer sends it)."""
     error.severity = "FATAL"
     try:
         writer.write(messages.error_response(error.fields()))
-        await writer.drain()
     except (ConnectionError, RuntimeError):
-        pass
+        return False
+    return True
 
 
 def too_many_connections(limit: int) -> PgError:

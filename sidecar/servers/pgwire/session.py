@@ -27,7 +27,7 @@ from sqlglot import exp
 from policies.identity import Identity
 from sidecar import gateway
 from sidecar.engine.params import bind
-from sidecar.errors import ErrorCode, SidecarError
+from sidecar.errors import ErrorCode, SidecarError, shutting_down
 from sidecar.gateway import QueryRequest, TableResult
 from sidecar.gateway.limits import timed_out
 from sidecar.secrets import REDACTOR
@@ -512,7 +512,7 @@ class Session:
             portal.close(_agent_error(error))
             raise
         except asyncio.CancelledError:  # the sidecar stops: its audit line says so
-            portal.close(SidecarError(ErrorCode.CANCELED, "the sidecar stopped mid-result"))
+            portal.close(shutting_down("the sidecar stopped mid-result"))
             raise
         if suspended:
             self.writer.write(messages.PORTAL_SUSPENDED)
