@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests import pg_client
 from tests.process import SidecarProcess, free_port
 
 ROWS = 2000
@@ -191,3 +193,76 @@ def test_fetch_first_rows_only_is_a_limit_on_every_table(
             sql = template.format(table)
             want = oracle.execute(sql, values).fetchall()
             assert ask(edges, interface, sql, values) == want, sql
+
+
+# ---- the extended protocol's bad values: an error each, the connection kept ----------------
+
+
+def raw_client(edges: Edges, identity: str = "open") -> pg_client.RawClient:
+    """A bare frontend logged in with the cleartext password (runtime.pg.auth_method)."""
+    client = pg_client.RawClient(edges.process.pg_port, login=False)
+    client.send_raw(pg_client.startup_packet(identity, "edges"))
+    kind, body = client.read_message()
+    assert (kind, struct.unpack(">i", body)[0]) == ("R", 3), (kind, body)
+    client.send(pg_client.message(b"p", pg_client.cstring(edges.keys[identity])))
+    reply = client.read_until_ready()
+    client.pid, client.secret = struct.unpack(">ii", dict(reply.messages)["K"])
+    assert reply.status == "I", reply.kinds
+    return client
+
+
+def bind(
+    values: tuple[bytes | None, ...], formats: tuple[int, ...] = (0,), results: tuple[int, ...] = ()
+) -> bytes:
+    """Bind of the unnamed statement to the unnamed portal with any format codes."""
+    payload = b"\0\0" + struct.pack(f">h{len(formats)}h", len(formats), *formats)
+    payload += struct.pack(">H", len(values))
+    for value in values:
+        payload += struct.pack(">i", -1) if value is None else struct.pack(">i", len(value)) + value
+    payload += struct.pack(f">h{len(results)}h", len(results), *results)
+    return pg_client.message(b"B", payload)
+
+
+BAD_BINDS = [
+    # (bound values, parameter formats, result formats, SQLSTATE, message)
+    ((b"1",), (2,), (), "22023", "unsupported format code: 2"),
+    ((b"1",), (0,), (7,), "22023", "unsupported format code: 7"),
+    ((b"\0\0\0\1",), (1,), (), "22P03", "incorrect binary data format in bind parameter 1"),
+    ((b"abc",), (0,), (), "22P02", 'invalid input syntax for type bigint: "abc"'),
+    ((b"n\xff1",), (0,), (), "22021", '"UTF8": 0xff in bind parameter 1'),
+]
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_a_bad_bind_is_postgresqls_error_and_the_connection_goes_on(
+    edges: Edges, table: str
+) -> None:
+    """A format code other than text or binary ended the connection as a protocol violation
+    (PostgreSQL answers 22023 and goes on); a binary value of the wrong length was 22P02
+    quoting Python's bytes (`b'\\x00...'`), text that is not UTF-8 too, and a NUL inside text
+    was taken as part of the value."""
+    client = raw_client(edges)
+    lookup = f"SELECT id FROM {table} WHERE id = $1 AND name <> $2"
+    for values, formats, results, code, text in BAD_BINDS:
+        for _ in range(2):  # the statement is kept after the first: the same answer again
+            client.send(
+                pg_client.parse(lookup, types=(20, 25)),
+                bind((*values, b"x"), formats * 2, results),
+                pg_client.execute(),
+                pg_client.SYNC,
+            )
+            reply = client.read_until_ready()
+            assert reply.kinds == "1EZ", (values, reply.kinds, reply.errors())
+            [error] = reply.errors()
+            assert (error["C"], text in error["M"]) == (code, True), error
+            assert "b'" not in error["M"], error
+    client.send(
+        pg_client.parse(f"SELECT id FROM {table} WHERE name = $1"),
+        bind((b"n3\0' OR 'x' = 'x",)),
+        pg_client.execute(),
+        pg_client.SYNC,
+    )
+    assert [error["C"] for error in client.read_until_ready().errors()] == ["22021"]
+    client.send(pg_client.parse(lookup), bind((b"5", b"x")), pg_client.execute(), pg_client.SYNC)
+    assert client.read_until_ready().rows() == [[b"5"]]
+    client.close()

@@ -234,8 +234,6 @@ def parse_bind(body: Body) -> Bind:
         values.append(None if size == -1 else body.bytes(size))
     results = [body.int16() for _ in range(_count(body))]
     body.done()
-    if any(code not in (0, 1) for code in (*formats, *results)):
-        raise ProtocolError("format codes must be 0 (text) or 1 (binary)")
     return Bind(portal, statement, formats, values, results)
 
 

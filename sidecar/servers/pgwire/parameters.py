@@ -28,7 +28,10 @@ from sidecar.servers.pgwire import types
 from sidecar.servers.pgwire.codec import UTC_NAMES, interval_text
 from sidecar.servers.pgwire.errors import (
     FEATURE_NOT_SUPPORTED,
+    INVALID_BINARY,
+    INVALID_ENCODING,
     INVALID_TEXT,
+    INVALID_VALUE,
     PROTOCOL_VIOLATION,
     PgError,
 )
@@ -166,16 +169,29 @@ def decode_bind(message: Bind, oids: Sequence[int], statement: str, timezone: st
     formats = message.parameter_formats
     if len(formats) not in (0, 1, expected):
         raise PgError(PROTOCOL_VIOLATION, "bind message has a wrong number of parameter formats")
+    for code in (*formats, *message.result_formats):
+        if code not in (0, 1):  # PostgreSQL's answer: an error, the connection kept
+            raise PgError(
+                INVALID_VALUE,
+                f"unsupported format code: {code}",
+                hint="format codes are 0 (text) or 1 (binary)",
+            )
     binary = [code == 1 for code in (formats * expected if len(formats) == 1 else formats)]
     binary = binary or [False] * expected
     return [
-        decode(value, oid, is_binary, timezone)
-        for value, oid, is_binary in zip(message.values, oids, binary, strict=True)
+        decode(value, oid, is_binary, timezone, number)
+        for number, (value, oid, is_binary) in enumerate(
+            zip(message.values, oids, binary, strict=True), 1
+        )
     ]
 
 
-def decode(value: bytes | None, oid: int, binary: bool, timezone: str = "UTC") -> Any:
-    """One Bind value as a Python value; a malformed one is a 22P02 error naming its type."""
+def decode(
+    value: bytes | None, oid: int, binary: bool, timezone: str = "UTC", number: int = 1
+) -> Any:
+    """One Bind value (parameter `number`) as a Python value; a malformed one is PostgreSQL's
+    error for it: 22P03 for binary data, 22021 for text that is not UTF-8, else 22P02 quoting
+    the text as PostgreSQL does."""
     if value is None:
         return None
     pg = types.BY_OID.get(oid) or types.ELEMENTS.get(oid) or types.TEXT
@@ -186,17 +202,42 @@ def decode(value: bytes | None, oid: int, binary: bool, timezone: str = "UTC") -
                 return _binary_array(value, timezone)
             return [
                 None if item is None else _text_value(item, element.oid, timezone)
-                for item in _array_items(value.decode())
+                for item in _array_items(_utf8(value))
             ]
         if binary:
             return _binary_value(value, oid, timezone)
-        return _text_value(value.decode(), oid, timezone)
-    except (ValueError, struct.error, InvalidOperation, UnicodeDecodeError, IndexError) as error:
+        return _text_value(_utf8(value), oid, timezone)
+    except UnicodeDecodeError as error:
+        bad = " ".join(f"0x{byte:02x}" for byte in error.object[error.start : error.end])
+        raise PgError(
+            INVALID_ENCODING,
+            f'invalid byte sequence for encoding "UTF8": {bad} in bind parameter {number}',
+            hint="send text parameters as UTF-8",
+        ) from None
+    except (ValueError, struct.error, InvalidOperation, IndexError) as error:
+        if binary:
+            raise PgError(
+                INVALID_BINARY,
+                f"incorrect binary data format in bind parameter {number}",
+                detail=f"{len(value)} bytes are not a binary {pg.sql_name}: {error}",
+                hint=f"send {pg.sql_name} in PostgreSQL's binary layout, or in text format",
+            ) from None
+        text = value[:64].decode(errors="replace")
         raise PgError(
             INVALID_TEXT,
-            f"invalid input syntax for type {pg.sql_name}: {value[:64]!r}",
-            detail=str(error),
+            f'invalid input syntax for type {pg.sql_name}: "{text}"',
+            detail=str(error)[:200],
         ) from None
+
+
+def _utf8(data: bytes) -> str:
+    """Text as PostgreSQL takes it: UTF-8 without NUL characters (which no text value holds,
+    and which C-string drivers of the sources would cut the value at)."""
+    text = data.decode()
+    if "\0" in text:
+        at = data.index(b"\0")
+        raise UnicodeDecodeError("utf-8", data, at, at + 1, "a text value holds no NUL")
+    return text
 
 
 def _text_value(text: str, oid: int, timezone: str) -> Any:
@@ -265,7 +306,7 @@ def _binary_value(data: bytes, oid: int, timezone: str) -> Any:
         ).replace(tzinfo=dt.UTC),
         types.INTERVAL.oid: _binary_interval,
         types.UUID.oid: lambda d: str(uuid.UUID(bytes=d)),
-        types.JSONB.oid: lambda d: d[1:].decode(),
+        types.JSONB.oid: lambda d: _utf8(d[1:]),
     }
     reader = readers.get(oid)
     if reader is not None:
@@ -280,7 +321,7 @@ def _binary_value(data: bytes, oid: int, timezone: str) -> Any:
         types.CHAR.oid,
         0,
     ):
-        return data.decode()
+        return _utf8(data)
     raise PgError(
         FEATURE_NOT_SUPPORTED,
         f"binary format for parameters of type OID {oid} is not supported",
