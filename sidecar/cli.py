@@ -7,7 +7,9 @@ API for an http:// address; each transport is one small class behind `SqlClient`
 and the rendering do not know which one they use. `status` and `datasets` use the HTTP API.
 
 Modules that build the engine and its servers are imported only by the commands that need them,
-so `sidecar sql` starts quickly and works from a machine that only has the client side.
+so `sidecar sql` starts quickly and works from a machine that only has the client side. rich
+too is imported where output is drawn: `sidecar run` writing to a pod's log prints plain lines,
+and an idle sidecar does not hold rich (about 3 MiB) for the few lines it printed at start.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from importlib import import_module
 from importlib.resources import files
 from pathlib import Path
@@ -31,19 +33,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 import pyarrow.ipc
 import yaml
-from rich import box
-from rich.console import Console, Group
-from rich.panel import Panel
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
-from rich.text import Text
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
@@ -57,6 +46,9 @@ from sidecar.secrets import REDACTOR
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
     from policies.identity import Identity
     from sidecar.client import HttpClient
@@ -110,19 +102,37 @@ def api_key(option: str | None) -> str | None:
 # --- Output ---------------------------------------------------------------------------------
 
 
-@dataclass
 class Io:
-    """Where a command writes: results to stdout, diagnostics to stderr."""
+    """Where a command writes: results to stdout, diagnostics to stderr, through rich consoles
+    made on first use (`sidecar run` off a terminal writes plain lines and never needs them)."""
 
-    out: Console
-    err: Console
+    def __init__(self, out: Console | None = None, err: Console | None = None) -> None:
+        self._out = out
+        self._err = err
 
     @classmethod
     def standard(cls) -> Io:
-        return cls(
-            out=Console(highlight=False, emoji=False),
-            err=Console(stderr=True, highlight=False, emoji=False),
-        )
+        return cls()
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            from rich.console import Console
+
+            self._out = Console(highlight=False, emoji=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, highlight=False, emoji=False)
+        return self._err
+
+    def terminal(self) -> bool:
+        """Whether results go to a person at a terminal rather than to a file, pipe or log."""
+        return self.out.is_terminal if self._out is not None else sys.stdout.isatty()
 
     def say(self, line: str | Text) -> None:
         """A line that is never wrapped, so paths and commands stay whole for copy and paste."""
@@ -131,6 +141,8 @@ class Io:
     def fail(self, *lines: str) -> None:
         """Plain, unwrapped lines: a caret must stay under its column, and text from a server
         must never be read as rich markup."""
+        from rich.text import Text
+
         for line in lines:
             self.err.print(Text(line), soft_wrap=True)
 
@@ -183,6 +195,10 @@ def is_numeric(data_type: pa.DataType) -> bool:
 
 
 def result_table(table: pa.Table) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     view = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for field in table.schema:
         view.add_column(Text(field.name), justify="right" if is_numeric(field.type) else "left")
@@ -212,6 +228,8 @@ def print_result(table: pa.Table, fmt: str, io: Io, elapsed: float | None = None
 
 
 def print_table(table: pa.Table, io: Io, elapsed: float | None) -> None:
+    from rich.text import Text
+
     if table.num_columns:
         io.out.print(result_table(table))
     if table.num_rows > MAX_DISPLAY_ROWS:
@@ -326,6 +344,8 @@ class Shell:
         return True
 
     def command(self, text: str) -> bool:
+        from rich.text import Text
+
         name, _, argument = text.rstrip(";").partition(" ")
         argument = argument.strip()
         if name == "\\q":
@@ -413,6 +433,8 @@ def cmd_sql(args: argparse.Namespace, io: Io) -> int:
 
 def interactive(shell: Shell, client: SqlClient) -> int:
     """Check the connection before the first prompt, so a typo in --url shows at once."""
+    from rich.text import Text
+
     try:
         tables = table_names(client)
     except ServerError as error:
@@ -431,6 +453,10 @@ STATE_STYLES = {"ready": "green", "stale": "yellow", "error": "red"}
 
 
 def cmd_status(args: argparse.Namespace, io: Io) -> int:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     with http_client(args) as client:
         status = client.get_json("/v1/status")
     ready = Text("ready", style="green") if status.get("ready") else Text("not ready", "yellow")
@@ -458,6 +484,10 @@ def cmd_status(args: argparse.Namespace, io: Io) -> int:
 
 
 def models_table(models: list[dict[str, Any]]) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=box.SIMPLE_HEAD)
     for name in ("model", "state", "load", "queued", "error"):
         table.add_column(name, justify="right" if name in ("load", "queued") else "left")
@@ -492,6 +522,8 @@ def acceleration_summary(acceleration: dict[str, Any]) -> str:
 
 
 def cmd_refresh(args: argparse.Namespace, io: Io) -> int:
+    from rich.text import Text
+
     with http_client(args) as client:
         item = client.get_json(f"/v1/datasets/{args.name}/acceleration/refresh", method="POST")
     io.say(Text(refresh_summary(item)))
@@ -514,6 +546,10 @@ def refresh_summary(item: dict[str, Any]) -> str:
 
 
 def cmd_datasets(args: argparse.Namespace, io: Io) -> int:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     with http_client(args) as client:
         items = client.get_json("/v1/datasets")
     table = Table("name", "connector", "description", box=box.SIMPLE_HEAD)
@@ -557,16 +593,19 @@ def read_config(path: Path, io: Io) -> SidecarConfig | None:
         return None
 
 
-def dataset_line(entry: DatasetEntry, width: int) -> Text:
+Piece = tuple[str, str]  # a run of text and its rich style ("" for none)
+
+
+def dataset_line(entry: DatasetEntry, width: int) -> list[Piece]:
     name = entry.name.ljust(width)
     if entry.state == "ready":
         rows = "" if entry.row_count is None else f"{entry.row_count:,} rows "
         seconds = f"in {entry.load_seconds:.2f}s" if entry.load_seconds is not None else ""
-        return Text.assemble(("✓ ", "green"), f"{name}  ", (f"{rows}{seconds}".strip(), "dim"))
+        return [("✓ ", "green"), (f"{name}  ", ""), (f"{rows}{seconds}".strip(), "dim")]
     error = REDACTOR.redact(entry.last_error or str(entry.state))
     if entry.state == "stale":
-        return Text.assemble(("! ", "yellow"), f"{name}  ", (f"stale: {error}", "yellow"))
-    return Text.assemble(("✗ ", "red"), f"{name}  ", (error, "red"))
+        return [("! ", "yellow"), (f"{name}  ", ""), (f"stale: {error}", "yellow")]
+    return [("✗ ", "red"), (f"{name}  ", ""), (error, "red")]
 
 
 def first_table(config: SidecarConfig, loaded: Sequence[DatasetEntry]) -> str | None:
@@ -588,40 +627,41 @@ def sql_url(endpoints: Sequence[str]) -> str | None:
 
 def banner(
     config: SidecarConfig, endpoints: Sequence[str], loaded: Sequence[DatasetEntry]
-) -> Panel:
+) -> list[Piece]:
+    """The banner's lines, one piece each: the endpoints, what loaded, who reads what."""
     failed = [entry.name for entry in loaded if not entry.available]
     summary = f"{plural(len(config.datasets), 'dataset')}, {plural(len(config.views), 'view')}"
     if failed:
         summary += f"; {len(failed)} failed to load: {', '.join(failed)} (see `sidecar status`)"
     schemas = {entry.name: entry.schema for entry in loaded if entry.schema is not None}
-    body = Group(
-        *(Text(endpoint) for endpoint in endpoints),
-        Text(""),
-        Text(summary, style="red" if failed else ""),
+    return [
+        *((endpoint, "") for endpoint in endpoints),
+        ("", ""),
+        (summary, "red" if failed else ""),
         access_line(config),
-        *(Text(f"policy error: {p}", style="red") for p in schema_errors(config, schemas)),
-        Text("Ctrl-C stops the sidecar.", style="dim"),
-    )
-    return Panel(body, title=Text(f"sidecar {config.name} is running", style="bold"), expand=False)
+        *((f"policy error: {p}", "red") for p in schema_errors(config, schemas)),
+        ("Ctrl-C stops the sidecar.", "dim"),
+    ]
 
 
-def access_line(config: SidecarConfig) -> Text:
+def access_line(config: SidecarConfig) -> Piece:
     """Who reads what, in one line: without policies that is everyone, everything."""
     if config.policies is None:
-        return Text(
+        return (
             "No policies: every identity reads every dataset (add policies: to restrict).",
-            style="yellow",
+            "yellow",
         )
     count = len(config.policies)
-    return Text(
+    return (
         f"{count} {'policy' if count == 1 else 'policies'}: an identity reads only what its "
-        "first matching policy gives (`sidecar policy explain --identity NAME`)."
+        "first matching policy gives (`sidecar policy explain --identity NAME`).",
+        "",
     )
 
 
 def try_hint(
     config: SidecarConfig, endpoints: Sequence[str], loaded: Sequence[DatasetEntry]
-) -> Text:
+) -> list[Piece]:
     """A first command that works as printed, so it sits outside the box, free to copy."""
     table = first_table(config, loaded)
     query = f"SELECT * FROM {table} LIMIT 5" if table else "SHOW TABLES"
@@ -629,18 +669,64 @@ def try_hint(
     command = "sidecar sql" + (f" --url {url}" if url and url != DEFAULT_SQL_URL else "")
     if config.runtime.auth.api_keys:
         command = f"SIDECAR_API_KEY=<key> {command}"
-    return Text.assemble("Try: ", (f'{command} -e "{query}"', "bold"))
+    return [("Try: ", ""), (f'{command} -e "{query}"', "bold")]
+
+
+class StartupLog:
+    """What `sidecar run` writes while datasets load when its output is no terminal (a pod's
+    log): plain lines, a line per dataset as it finishes, then the banner's lines. It never
+    imports rich, which would hold about 3 MiB of every idle sidecar's memory for this alone.
+    The callbacks arrive from loader threads; each line is written whole, under a lock.
+    """
+
+    def __init__(self, config: SidecarConfig, note: str) -> None:
+        self.config = config
+        self.loaded: list[DatasetEntry] = []
+        self.width = max((len(dataset.name) for dataset in config.datasets), default=0)
+        self.lock = threading.Lock()
+        self.write(note)
+
+    def __enter__(self) -> StartupLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def write(self, *lines: str) -> None:
+        with self.lock:
+            sys.stdout.write("".join(f"{line}\n" for line in lines))
+            sys.stdout.flush()
+
+    def on_dataset(self, entry: DatasetEntry) -> None:
+        self.loaded.append(entry)
+        self.write(plain(dataset_line(entry, self.width)))
+
+    def on_ready(self, endpoints: list[str]) -> None:
+        lines = banner(self.config, endpoints, self.loaded)
+        title = f"sidecar {self.config.name} is running"
+        hint = plain(try_hint(self.config, endpoints, self.loaded))
+        self.write(title, *(f"  {text}".rstrip() for text, _ in lines), hint)
 
 
 class StartupDisplay:
-    """What `sidecar run` shows while datasets load in parallel, then the banner.
+    """What `sidecar run` shows on a terminal while datasets load in parallel, then the banner.
 
     A line per dataset as it finishes tells the operator which source is slow or broken long
     before the servers report ready. The callbacks arrive from loader threads; rich's console
     and progress are thread-safe.
     """
 
-    def __init__(self, config: SidecarConfig, console: Console) -> None:
+    def __init__(self, config: SidecarConfig, console: Console, note: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+        from rich.text import Text
+
         self.config = config
         self.console = console
         self.loaded: list[DatasetEntry] = []
@@ -655,6 +741,7 @@ class StartupDisplay:
             transient=True,
         )
         self.task = self.progress.add_task("load", total=len(config.datasets))
+        console.print(Text(note, style="dim"), soft_wrap=True)
 
     def __enter__(self) -> StartupDisplay:
         if self.config.datasets:
@@ -666,13 +753,32 @@ class StartupDisplay:
 
     def on_dataset(self, entry: DatasetEntry) -> None:
         self.loaded.append(entry)
-        self.progress.console.print(dataset_line(entry, self.width), soft_wrap=True)
+        line = styled(dataset_line(entry, self.width))
+        self.progress.console.print(line, soft_wrap=True)
         self.progress.advance(self.task)
 
     def on_ready(self, endpoints: list[str]) -> None:
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.text import Text
+
         self.progress.stop()
-        self.console.print(banner(self.config, endpoints, self.loaded))
-        self.console.print(try_hint(self.config, endpoints, self.loaded), soft_wrap=True)
+        lines = banner(self.config, endpoints, self.loaded)
+        body = Group(*(Text(text, style=style) for text, style in lines))
+        title = Text(f"sidecar {self.config.name} is running", style="bold")
+        self.console.print(Panel(body, title=title, expand=False))
+        hint = try_hint(self.config, endpoints, self.loaded)
+        self.console.print(styled(hint), soft_wrap=True)
+
+
+def plain(pieces: Sequence[Piece]) -> str:
+    return "".join(text for text, _ in pieces)
+
+
+def styled(pieces: Sequence[Piece]) -> Text:
+    from rich.text import Text
+
+    return Text.assemble(*pieces)
 
 
 def cmd_run(args: argparse.Namespace, io: Io) -> int:
@@ -688,17 +794,17 @@ def cmd_run(args: argparse.Namespace, io: Io) -> int:
         config.runtime.flight = config.runtime.flight.model_copy(update={"port": args.flight_port})
     if args.pg_port is not None:
         config.runtime.pg = config.runtime.pg.model_copy(update={"port": args.pg_port})
+    note = f"Config: {path}"
     if is_demo:
-        io.say(
-            Text(f"No ./{CONFIG_FILE} here: serving the built-in demo. ", style="dim")
-            + Text("`sidecar init` writes a starter config.", style="dim")
+        note = (
+            f"No ./{CONFIG_FILE} here: serving the built-in demo. "
+            "`sidecar init` writes a starter config."
         )
-    else:
-        io.say(Text(f"Config: {path}", style="dim"))
+    display = StartupDisplay(config, io.out, note) if io.terminal() else StartupLog(config, note)
     from sidecar.runtime import StartupError, serve
 
     try:
-        with StartupDisplay(config, io.out) as display:
+        with display:
             serve(config, on_dataset=display.on_dataset, on_ready=display.on_ready)
     except StartupError as error:
         io.fail(str(error))
@@ -710,6 +816,8 @@ def cmd_run(args: argparse.Namespace, io: Io) -> int:
 
 
 def cmd_init(args: argparse.Namespace, io: Io) -> int:
+    from rich.text import Text
+
     path = Path(args.path)
     if path.is_dir():
         path = path / CONFIG_FILE
@@ -735,6 +843,8 @@ def cmd_init(args: argparse.Namespace, io: Io) -> int:
 
 def from_spicepod(path: Path, io: Io) -> str | None:
     """The spicepod as sidecar.yaml text, with what did not carry over listed on top."""
+    from rich.text import Text
+
     from sidecar.spicepod import convert
 
     try:
@@ -779,7 +889,7 @@ def connect(config: SidecarConfig, io: Io) -> int:
     from sidecar.engine.view_check import plan_problems
 
     try:
-        engine.load(lambda entry: io.say(dataset_line(entry, width)))
+        engine.load(lambda entry: io.say(styled(dataset_line(entry, width))))
         failed = [e for e in engine.catalog.datasets.values() if e.state != "ready"]
         views = [] if failed else plan_problems(engine)
     finally:
@@ -821,6 +931,8 @@ def cmd_policy_explain(args: argparse.Namespace, io: Io) -> int:
 
 
 def policy_lines(engine: Engine, identity: Identity) -> list[Text]:
+    from rich.text import Text
+
     config = engine.config
     grant = engine.access.grant(identity)
     pairs = ", ".join(f"{k}={v}" for k, v in sorted(identity.attributes.items()))
@@ -861,6 +973,8 @@ def policy_lines(engine: Engine, identity: Identity) -> list[Text]:
 def explain_decision(engine: Engine, identity: Identity, sql: str, io: Io) -> int:
     """The decision on `sql` for `identity`: refused (with the error it would get) or allowed,
     with the plan as rewritten for it."""
+    from rich.text import Text
+
     from sidecar.errors import SidecarError
 
     try:

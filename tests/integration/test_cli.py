@@ -32,7 +32,10 @@ def sidecar(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedP
 class Running:
     """A `sidecar run` whose console output the test reads once it is serving."""
 
-    def __init__(self, args: list[str], cwd: Path, port: int) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path, port: int, env: dict[str, str] | None = None
+    ) -> None:
+        env = env or {}
         self.url = f"http://127.0.0.1:{port}"
         flight_port = free_port()
         self.flight_url = f"grpc://127.0.0.1:{flight_port}"
@@ -44,7 +47,7 @@ class Running:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "sidecar", "run", *args, *ports],
                 cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "COLUMNS": "200"},
+                env={**os.environ, "COLUMNS": "200", **env},
             )  # fmt: skip
         deadline = time.monotonic() + 60
         while "is running" not in self.output:
@@ -78,7 +81,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, Pa
             """
         )
     )
-    running = Running(["-c", "sidecar.yaml"], root, free_port())
+    # every module it imports is listed in its output, so a test can tell what it loaded
+    running = Running(["-c", "sidecar.yaml"], root, free_port(), {"PYTHONPROFILEIMPORTTIME": "1"})
     yield running, root
     running.stop()
 
@@ -93,6 +97,19 @@ def test_run_shows_progress_and_a_banner_with_every_endpoint(shop: tuple[Running
     assert "1 failed to load: tickets" in out
     assert "No policies: every identity reads every dataset" in out
     assert f'sidecar sql --url {running.flight_url} -e "SELECT * FROM orders LIMIT 5"' in out
+
+
+def test_run_writes_plain_lines_to_a_log_without_rich(shop: tuple[Running, Path]) -> None:
+    """Off a terminal (a pod's log) the banner is plain lines, and rich, which would hold
+    about 3 MiB of the idle sidecar for them, is never imported."""
+    running, _ = shop
+    lines = running.output.splitlines()
+    imported = {line.split("|")[-1].strip() for line in lines if line.startswith("import time:")}
+    assert "sidecar.runtime" in imported and "pyarrow.flight" in imported
+    assert not {name for name in imported if name.partition(".")[0] == "rich"}
+    assert "sidecar shop is running" in lines
+    assert "  No policies: every identity reads every dataset (add policies: to restrict)." in lines
+    assert not [line for line in lines if "\x1b" in line or "─" in line]
 
 
 def test_sql_one_shot_status_and_datasets(shop: tuple[Running, Path]) -> None:

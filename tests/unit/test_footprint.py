@@ -26,6 +26,7 @@ HEAVY = (
     "mysql",
     "pyiceberg",
     "httpx",
+    "rich",
 )
 SCRIPT = f"""
 import json, sys
