@@ -51,6 +51,8 @@ OWNER = "sidecar"
 TEXT_OIDS = frozenset({types.TEXT.oid, types.VARCHAR.oid, types.BPCHAR.oid, types.NAME.oid})
 UNKNOWN_RELATION = re.compile(r"Table with name (\S+) does not exist|Catalog .* does not exist")
 UNKNOWN_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found|column .* not found', re.I)
+DEFINED = re.compile(rf"^CREATE (TABLE|MACRO) ({SHADOW}|{SHADOW_INFORMATION})\.(\w+)", re.I | re.M)
+CATALOG_SQL = files("sidecar.servers.pgwire").joinpath("pg_catalog.sql")
 
 
 class ShadowCatalog:
@@ -73,20 +75,17 @@ class ShadowCatalog:
                     self._made = _Shadow()
         return self._made
 
-    @property
-    def relations(self) -> frozenset[str]:
-        return self._shadow().relations
-
     def routes_to_shadow(self, statement: exp.Expression) -> bool:
-        """Whether a statement reads the catalog rather than the datasets. A statement naming
-        only datasets is decided without the shadow: building it (DuckDB, PostgreSQL's catalog)
-        took 0.3-0.5 s of the event loop at a sidecar's first query, every session waiting."""
+        """Whether a statement reads the catalog rather than the datasets. Decided from the
+        names pg_catalog.sql defines, never from the shadow itself: building it (DuckDB,
+        PostgreSQL's catalog; 0.2-0.5 s) is left to `query`, on the connection's thread, where
+        on the event loop every session waited for it."""
         declared = {name.lower() for name in self.engine.catalog.table_names()}
         for table in tables(statement):
             schema, name = table.db.lower(), table.name.lower()
             if schema in ("pg_catalog", "information_schema"):
                 return True
-            if not schema and name not in declared and name in self.relations:
+            if not schema and name not in declared and name in NAMES.relations:
                 return True
         if any(tables(statement)):
             return False
@@ -96,7 +95,7 @@ class ShadowCatalog:
 
     def _catalog_function(self, node: exp.Anonymous) -> bool:
         qualified = isinstance(node.parent, exp.Dot) and node.parent.expression is node
-        return node.name.lower() in self._shadow().functions or (
+        return node.name.lower() in NAMES.functions or (
             qualified and node.parent.this.name.lower() == "pg_catalog"
         )
 
@@ -259,7 +258,7 @@ class _Shadow:
                 "allow_community_extensions": False,
             },
         )
-        self.db.execute(files("sidecar.servers.pgwire").joinpath("pg_catalog.sql").read_text())
+        self.db.execute(CATALOG_SQL.read_text())
         self.db.executemany(
             f"INSERT INTO {SHADOW}.sidecar_type_names VALUES (?, ?, ?)", list(_type_names())
         )
@@ -271,18 +270,28 @@ class _Shadow:
             [part for item in DEFAULTS.items() for part in item],
         )
         self.db.execute("SET lock_configuration = true")
-        self.relations = self._names("duckdb_tables()", "table_name", SHADOW) - {
-            "sidecar_type_names"
-        }
-        self.functions = self._names("duckdb_functions()", "function_name", SHADOW)
-        information = self._names("duckdb_tables()", "table_name", SHADOW_INFORMATION)
-        self.rewriter = Rewriter(self.relations, information, self.functions)
+        self.rewriter = Rewriter(NAMES.relations, NAMES.information, NAMES.functions)
 
-    def _names(self, source: str, column: str, schema: str) -> frozenset[str]:
-        rows = self.db.execute(
-            f"SELECT DISTINCT {column} FROM {source} WHERE schema_name = ?", [schema]
-        ).fetchall()
-        return frozenset(row[0] for row in rows)
+
+@dataclass(frozen=True)
+class Names:
+    """What pg_catalog.sql defines, read from its text: the shadow's pg_catalog relations, its
+    information_schema relations and its functions (macros)."""
+
+    relations: frozenset[str]
+    information: frozenset[str]
+    functions: frozenset[str]
+
+    @classmethod
+    def of(cls, sql: str) -> Names:
+        defined: dict[tuple[str, str], set[str]] = {}
+        for kind, schema, name in DEFINED.findall(sql):
+            defined.setdefault((kind.upper(), schema.lower()), set()).add(name.lower())
+        return cls(
+            frozenset(defined.get(("TABLE", SHADOW), set()) - {"sidecar_type_names"}),
+            frozenset(defined.get(("TABLE", SHADOW_INFORMATION), set())),
+            frozenset(defined.get(("MACRO", SHADOW), set())),
+        )
 
 
 @dataclass(frozen=True)
@@ -384,3 +393,6 @@ def _translate(error: duckdb.Error) -> SidecarError:
         first,
         hint="catalog queries run against a PostgreSQL-compatible shadow of the sidecar's catalog",
     )
+
+
+NAMES = Names.of(CATALOG_SQL.read_text())
