@@ -266,3 +266,31 @@ def test_a_bad_bind_is_postgresqls_error_and_the_connection_goes_on(
     client.send(pg_client.parse(lookup), bind((b"5", b"x")), pg_client.execute(), pg_client.SYNC)
     assert client.read_until_ready().rows() == [[b"5"]]
     client.close()
+
+
+# ---- depth ---------------------------------------------------------------------------------
+
+
+def test_mcp_arguments_nested_past_the_json_parsers_depth_are_a_parse_error(edges: Edges) -> None:
+    """A tool call whose arguments nest 100,000 arrays deep was a 500 Internal Server Error
+    with a RecursionError traceback in the log (the envelope check's json.loads), where
+    shallower nesting is the SDK's JSON-RPC parse error."""
+    deep = "[" * 100_000 + "]" * 100_000
+    body = (
+        '{"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "sql", '
+        f'"arguments": {{"sql": "SELECT 1", "deep": {deep}}}}}}}'
+    )
+    answer = httpx.post(
+        f"{edges.process.url}/v1/mcp",
+        content=body,
+        headers={
+            **edges.headers(),
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == -32700 and "recursion limit" in error["message"], error
+    assert "Traceback" not in edges.process.output

@@ -3,8 +3,8 @@
 The SDK validates a message against the union of every JSON-RPC shape; what matches none
 comes back as its raw pydantic dump (a batch), and a request whose id is null or an object
 is taken for a notification and answered 202 with nothing. Both are refused here with a
-short -32600 "Invalid Request" that says what to send instead. Whatever is not JSON is left
-to the SDK, which answers it with its own parse error.
+short -32600 "Invalid Request" that says what to send instead. Whatever is not JSON, or nests
+too deeply for Python's parser, is left to the SDK, which answers it with its own parse error.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def envelope_error(body: bytes) -> SidecarError | None:
     """Why `body` is not one JSON-RPC message MCP accepts, or None to let the SDK judge it."""
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(message, list):
         return SidecarError(
