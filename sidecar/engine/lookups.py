@@ -188,13 +188,11 @@ class KeyIndex:
         """The rows (of `rows`, a view of the index's, else its own) whose key equals one of
         `values`, in key order, each row once; None when they are more than `most`."""
         rows = self.rows if rows is None else rows
+        if len(values) == 1 and values[0] is not None:
+            return self._one(values[0], most, rows)
         wanted = sorted({value for value in values if value is not None})
         if len(wanted) == 1:
-            start = int(self.keys.searchsorted(wanted[0], "left"))
-            stop = int(self.keys.searchsorted(wanted[0], "right"))
-            if most is not None and stop - start > most:
-                return None
-            return rows.slice(start, stop - start)
+            return self._one(wanted[0], most, rows)
         probe = np.array(wanted, dtype=self.keys.dtype)
         starts = self.keys.searchsorted(probe, "left")
         stops = self.keys.searchsorted(probe, "right")
@@ -202,6 +200,19 @@ class KeyIndex:
             return None
         taken = [np.arange(a, b) for a, b in zip(starts, stops, strict=True) if b > a]
         return rows.take(np.concatenate(taken)) if taken else rows.slice(0, 0)
+
+    def _one(self, value: Any, most: int | None, rows: pa.RecordBatch) -> pa.RecordBatch | None:
+        """The rows of one key: a key found once (a primary key's) needs one search."""
+        keys = self.keys
+        start = int(keys.searchsorted(value, "left"))
+        stop = start + 1
+        if stop < len(keys) and keys[stop] == value:
+            stop = int(keys.searchsorted(value, "right"))
+        elif start == len(keys) or keys[start] != value:
+            stop = start
+        if most is not None and stop - start > most:
+            return None
+        return rows.slice(start, stop - start)
 
     def view(self, columns: tuple[str, ...], schema: pa.Schema) -> pa.RecordBatch | None:
         """The index's rows as a plan's result (`columns` under `schema`'s names), when its

@@ -22,7 +22,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import anyio
 import pyarrow as pa
@@ -30,10 +30,11 @@ import pyarrow as pa
 from sidecar.engine import Engine
 from sidecar.engine.cache import BYPASS
 from sidecar.engine.interrupt import stoppable
+from sidecar.engine.lookups import LookupResult
 from sidecar.errors import ErrorCode, SidecarError, shutting_down
 from sidecar.gateway.audit import AuditLog
 from sidecar.gateway.helpers import HELPERS
-from sidecar.gateway.limits import Limiter, LimitExceeded, timed_out, too_large
+from sidecar.gateway.limits import Governing, Limiter, LimitExceeded, timed_out, too_large
 from sidecar.gateway.request import QueryRequest
 from sidecar.gateway.watchdog import Alarm, Watchdog
 from sidecar.metrics import Metrics, Series
@@ -62,6 +63,19 @@ class Result(Protocol):
 
     @property
     def source_queries(self) -> int: ...
+
+
+class Tally(Protocol):
+    """What a statement's audit line counts: its result, and the rows and bytes it gave."""
+
+    @property
+    def result(self) -> Result | None: ...
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def bytes(self) -> int: ...
 
 
 class TableResult:
@@ -108,6 +122,35 @@ class Gateway:
     def statement(self, request: QueryRequest) -> Statement:
         """The statement for `request`, its clock running; nothing is planned yet."""
         return Statement(self, request)
+
+    def at_once(self, request: QueryRequest) -> AtOnce | None:
+        """The whole statement when the engine answers it at once (a keyed lookup,
+        engine.lookup) within every limit of its identity, for a server that answers it in one
+        step on its event loop: no Statement, thread, alarm or slot (counted in
+        sidecar_at_once_answers). None for any statement
+        that could wait, fail or be refused, which takes the `statement` path (that one says
+        why); nothing is spent or recorded until `AtOnce.done`."""
+        if self.stopping:
+            return None
+        governing = self.limiter.governing(request.identity)
+        limits = governing.limits
+        if limits.max_concurrent is not None:
+            return None
+        try:
+            result = self.engine.lookup(request.sql, request.parameters, request.identity)
+        except SidecarError:
+            return None
+        if result is None:
+            return None
+        batch = result.batch
+        rows, size = batch.num_rows, batch.nbytes
+        if rows > AT_ONCE_ROWS or size > self.max_batch:
+            return None
+        if (limits.max_rows is not None and rows > limits.max_rows) or (
+            limits.max_bytes is not None and size > limits.max_bytes
+        ):
+            return None
+        return AtOnce(self, request, governing, result, rows, size)
 
     def describe(
         self,
@@ -173,7 +216,7 @@ class Gateway:
         self,
         request: QueryRequest,
         error: SidecarError | None,
-        statement: Statement | None = None,
+        statement: Tally | None = None,
     ) -> None:
         """The statement's audit line and metrics."""
         identity, interface = request.identity.name, request.interface
@@ -237,6 +280,29 @@ class Gateway:
 
     def close(self) -> None:
         self.audit.close()
+
+
+class AtOnce(NamedTuple):
+    """A statement the engine answered at once, its rows within the identity's limits."""
+
+    gateway: Gateway
+    request: QueryRequest
+    governing: Governing
+    result: LookupResult
+    rows: int
+    bytes: int
+
+    def done(self) -> bool:
+        """Take the identity's rate token and write the statement's audit line and metrics;
+        False, with nothing taken or written, when the rate limit refuses it: the `statement`
+        path then refuses it with its reason and retry time."""
+        try:
+            self.gateway.limiter.admit(self.request.identity, self.governing)
+        except LimitExceeded:
+            return False
+        self.gateway.record(self.request, None, self)
+        self.gateway.metrics.at_once.count(self.request.interface)
+        return True
 
 
 class Statement:

@@ -127,6 +127,14 @@ class RowEncoder:
             yield _data_rows(sizes[start:stop], [_slice(c, start, stop) for c in cells])
             start = stop
 
+    def small(self, batch: pa.RecordBatch) -> bytes:
+        """The DataRow messages of a small batch (a lookup's answer) as one bytes object."""
+        if self._values is not None and batch.num_rows <= FEW_ROWS:
+            few = self._few(batch)
+            if few is not None:
+                return few
+        return b"".join(self.encode(batch))
+
     def _few(self, batch: pa.RecordBatch) -> bytes | None:
         """The DataRow messages of a few rows, a value at a time; None when a value is one
         only the vectorised path writes (values.UNFIT)."""

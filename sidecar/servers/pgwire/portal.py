@@ -96,6 +96,11 @@ class Prepared:
     shadow: bool = False
     names: list[str] | None = None
     schema: pa.Schema | None = None
+    # Its Parse message, and whether another Parse of the same text is analysed the same way
+    # (statements.Analysis.kept): what lets quick.py answer that Parse with this statement.
+    source: bytes = b""
+    reusable: bool = False
+    at_once: bool = False  # answered at once last time it ran: quick.py may answer it
 
     @property
     def is_query(self) -> bool:

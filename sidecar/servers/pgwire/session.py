@@ -64,6 +64,7 @@ from sidecar.servers.pgwire.portal import (
     named,
     named_schema,
 )
+from sidecar.servers.pgwire.quick import Lane
 from sidecar.servers.pgwire.session_functions import SessionValues, substitute_session
 from sidecar.servers.pgwire.settings import Settings
 from sidecar.servers.pgwire.statements import Analyzer
@@ -84,6 +85,7 @@ ENDS_FAILED_TRANSACTION = ("COMMIT", "ROLLBACK", "ROLLBACK TO")
 ANALYSED_STATEMENTS = 256
 KEPT_ENCODERS = 32  # result encoders per connection, by schema, formats and time zone
 SESSION_HOLDINGS = 1024  # named prepared statements, and portals, per connection
+LANE_STARTS = ("P", "B")  # the first message of a group quick.py may answer whole
 INLINE_STATEMENT = 2048  # characters parsed on the event loop (about a millisecond at most)
 PROBE_VALUES: dict[int, Any] = {
     types.BOOL.oid: False,
@@ -139,6 +141,7 @@ class Session:
         )
         self.client = f"{peer[0]}:{peer[1]}" if peer[0] else ""
         self.analyzer = Analyzer(server, self.values, identity, self._refused)
+        self.lane = Lane(self)
 
     # ---- connection loop --------------------------------------------------------------------
 
@@ -155,6 +158,9 @@ class Session:
                 if kind == "X":
                     return
                 if self._skipping and kind != "S":
+                    continue
+                if kind in LANE_STARTS and self.lane.answer(kind, body, incoming):
+                    await self.writer.drain()
                     continue
                 try:
                     await self._dispatch(kind, body)
@@ -182,7 +188,7 @@ class Session:
         if kind == "Q":
             await self._simple(messages.parse_query(body))
         elif kind == "P":
-            await self._parse(messages.parse_parse(body))
+            await self._parse(messages.parse_parse(body), body.data)
             self.writer.write(messages.PARSE_COMPLETE)
         elif kind == "B":
             await self._bind(messages.parse_bind(body))
@@ -271,7 +277,7 @@ class Session:
 
     # ---- extended query ---------------------------------------------------------------------
 
-    async def _parse(self, message: messages.Parse) -> None:
+    async def _parse(self, message: messages.Parse, source: bytes) -> None:
         if message.name and message.name in self.statements:
             raise PgError(
                 DUPLICATE_STATEMENT, f'prepared statement "{message.name}" already exists'
@@ -282,9 +288,11 @@ class Session:
         if len(found) > 1:
             raise PgError("42601", "cannot insert multiple commands into a prepared statement")
         statement = found[0] if found else Statement("", 0)
-        self.statements[message.name] = await self._read(
+        prepared = await self._read(
             statement.text, self._prepare, statement, message.parameter_types, message.name
         )
+        prepared.source = source
+        self.statements[message.name] = prepared
 
     def _room_for(self, what: str, held: int, release: str) -> None:
         """A session holds a bounded number of named statements and of portals: each holds a
@@ -321,7 +329,7 @@ class Session:
             )
         except PgError as error:  # the statement ends here: its audit line says why
             refusal = SidecarError(ErrorCode.INVALID_REQUEST, error.message, hint=error.hint)
-            self._refused(self._request(prepared, []).sql, refusal)
+            self._refused(self.request(prepared, []).sql, refusal)
             raise
         self.worker.start_statement()
         if "" in self.portals and not message.portal:
@@ -359,7 +367,7 @@ class Session:
         elif isinstance(command, DeclareCommand):
             schema = None
         if schema is not None:
-            self.writer.write(self._encoder(schema, formats).description)
+            self.writer.write(self.encoder(schema, formats).description)
         elif not simple:
             self.writer.write(messages.NO_DATA)
 
@@ -408,6 +416,7 @@ class Session:
             prepared.query, prepared.names = analysis.query, analysis.names
             prepared.shadow, prepared.engine_sql = analysis.shadow, analysis.engine_sql
             prepared.parameter_types = list(analysis.parameter_types)
+            prepared.reusable = analysis.kept
         elif isinstance(command, SettingsQuery):
             prepared.parameter_types = parameters.infer(command.tree, {}, declared)
         return prepared
@@ -431,9 +440,10 @@ class Session:
     async def _statement(self, prepared: Prepared, values: list[Any]) -> gateway.Statement:
         """The query on the query path, planned on the connection's thread within its deadline;
         execution starts when Execute pulls the first batch."""
-        statement = self.server.gateway.statement(self._request(prepared, values))
+        statement = self.server.gateway.statement(self.request(prepared, values))
         if not prepared.shadow and statement.open_at_once():
             statement.stop_clock()
+            self.lane.keep(prepared)
             return statement
         self.worker.running = statement
         try:
@@ -447,7 +457,7 @@ class Session:
         statement.stop_clock()  # each Execute restarts it
         return statement
 
-    def _request(self, prepared: Prepared, values: list[Any]) -> QueryRequest:
+    def request(self, prepared: Prepared, values: list[Any]) -> QueryRequest:
         sql = prepared.text if prepared.shadow else prepared.engine_sql
         timeout = self.settings.statement_timeout or None
         return QueryRequest(sql, self.identity, INTERFACE, values, self.client, timeout)
@@ -485,7 +495,7 @@ class Session:
                 PROBE_VALUES.get(oid, [] if oid in types.ELEMENTS else "")
                 for oid in prepared.parameter_types
             ]
-            request = self._request(prepared, probe)
+            request = self.request(prepared, probe)
             schema = await self._work(
                 self.server.gateway.describe, request, self._answer(prepared, probe)
             )
@@ -523,7 +533,7 @@ class Session:
     async def _stream(self, source: Portal, formats: list[int], max_rows: int) -> tuple[int, bool]:
         """Send up to max_rows (0: all) of `source`'s rows; returns (sent, stopped at the limit)."""
         assert source.schema is not None
-        encoder = self._encoder(source.schema, formats)
+        encoder = self.encoder(source.schema, formats)
         sent = 0
         deadline, expired = self._bounds(source)
         self.worker.running = source.rows
@@ -587,7 +597,7 @@ class Session:
         statement.restart_clock()
         return statement.deadline, statement.timeout_error
 
-    def _encoder(self, schema: pa.Schema, formats: list[int]) -> RowEncoder:
+    def encoder(self, schema: pa.Schema, formats: list[int]) -> RowEncoder:
         """The encoder of a result schema in these formats, kept while the schema object is the
         same: a kept plan hands every execution its one schema, and a lookup's Describe and
         Execute would otherwise derive the same column types and RowDescription each time."""

@@ -38,6 +38,7 @@ class Analysis:
     shadow: bool
     engine_sql: str
     parameter_types: tuple[int, ...]
+    kept: bool = False  # shared, and so the analysis any later Parse of this text gets
 
 
 class Analyzer:
@@ -77,6 +78,7 @@ class Analyzer:
             self.refused(statement.text, error)
             raise PgError.of(error, statement.offset) from None
         changed = substitute_session(tree, self.values)
+        kept = ready and not changed
         analysis = Analysis(
             query=tree,
             names=output_names(tree),
@@ -85,7 +87,8 @@ class Analyzer:
             parameter_types=tuple(
                 parameters.infer(tree, self.server.schemas(self.identity), declared)
             ),
+            kept=kept,
         )
-        if ready and not changed:
+        if kept:
             self.server.analyses.put(key, analysis)
         return analysis

@@ -1,0 +1,153 @@
+"""A repeated lookup answered in one step: the whole group of messages a driver sends for it.
+
+psycopg, pgjdbc, asyncpg and pgbench send a statement with parameters as Parse (none for a
+named statement), Bind, Describe, Execute and Sync in one packet, and an agent's loop sends the
+same text again and again with new values. Once the session has answered a statement at once
+(a key-index lookup, gateway.at_once), the next group of that shape is answered here: the
+values decoded, the gateway asked, the rows encoded and every reply written with one send,
+without the session's portal, steps, futures and per-message dispatch, which were two thirds of
+a lookup's CPU.
+
+Only the answer that succeeds is taken here. Another shape, a statement the engine does not
+answer at once, a refusal, an error: the group is left where it is, and the session's general
+way reads it message by message and says why. Nothing is consumed, spent or recorded here
+before the answer is whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from sidecar.servers.pgwire import messages, parameters
+from sidecar.servers.pgwire.messages import Body
+from sidecar.servers.pgwire.portal import Portal, Prepared, TableRows, named_schema
+
+if TYPE_CHECKING:
+    from sidecar.servers.pgwire.session import Session
+
+log = logging.getLogger("sidecar.pgwire")
+# The rest of a group after its Bind: Describe of the unnamed portal (libpq, pgjdbc) or not
+# (asyncpg's prepared statements), Execute of all its rows, Sync.
+EXECUTE_ALL = messages.message(b"E", b"\0" + struct.pack(">i", 0))
+SYNC = messages.message(b"S")
+DESCRIBED = messages.message(b"D", b"P\0") + EXECUTE_ALL + SYNC
+UNDESCRIBED = EXECUTE_ALL + SYNC
+KEPT_TEXTS = 64  # unnamed statements' Parse messages known per connection
+_LENGTH = struct.Struct(">i")
+
+
+class Lane:
+    """One connection's statements answered at once, and the groups that run them again."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._texts: dict[bytes, Prepared] = {}  # unnamed statements, by their Parse message
+        self._schemas: dict[tuple[int, tuple[str, ...] | None], tuple[pa.Schema, pa.Schema]] = {}
+
+    def keep(self, prepared: Prepared) -> None:
+        """`prepared` was just answered at once by the general way: answer it here next time.
+        An unnamed statement is kept only when a Parse of its text is analysed the same way
+        each time (not before every dataset answered, nor with session values in it)."""
+        if prepared.name:
+            prepared.at_once = True
+        elif prepared.reusable and prepared.source:
+            if len(self._texts) >= KEPT_TEXTS:
+                self._texts.clear()
+            prepared.at_once = True
+            self._texts[prepared.source] = prepared
+
+    def answer(self, kind: str, body: Body, incoming: messages.Incoming) -> bool:
+        """Answer the group starting with this Parse or Bind, if it is one of a statement
+        answered at once and it is answered at once again; False leaves it to the session."""
+        session = self.session
+        if session.status == "E":
+            return False
+        data, at = incoming.ahead()
+        if kind == "P":
+            prepared = self._texts.get(body.data)
+            if prepared is None or data[at : at + 1] != b"B" or len(data) < at + 5:
+                return False
+            bind_end = at + 1 + _LENGTH.unpack_from(data, at + 1)[0]
+            bind_data, after = data[at + 5 : bind_end], bind_end
+        else:
+            prepared, bind_data, after = None, body.data, at
+        if data.startswith(DESCRIBED, after):
+            described, end = True, after + len(DESCRIBED)
+        elif data.startswith(UNDESCRIBED, after):
+            described, end = False, after + len(UNDESCRIBED)
+        else:
+            return False
+        try:
+            bind = messages.parse_bind(Body(bind_data))
+        except messages.ProtocolError:
+            return False
+        if bind.portal or (prepared is not None and bind.statement):
+            return False
+        if prepared is None:
+            prepared = session.statements.get(bind.statement)
+            if prepared is None or not prepared.at_once:
+                return False
+        reply = self._reply(prepared, bind, described)
+        if reply is None:
+            return False
+        incoming.skip(end)
+        if kind == "P":
+            session.statements[""] = prepared
+        session.writer.write(messages.PARSE_COMPLETE + reply if kind == "P" else reply)
+        return True
+
+    def _reply(self, prepared: Prepared, bind: messages.Bind, described: bool) -> bytes | None:
+        """Every reply after ParseComplete, with the statement recorded; None, with nothing
+        spent, when the general way must answer."""
+        session = self.session
+        try:
+            values = parameters.decode_bind(
+                bind, prepared.parameter_types, prepared.name, session.settings.timezone
+            )
+            answer = session.server.gateway.at_once(session.request(prepared, values))
+            if answer is None:  # kept all the same: a value of a kind not planned yet
+                return None  # (a first negative key, a NULL) is answered at once next time
+            batch = answer.result.batch
+            schema = self._named(answer.result.schema, prepared.names)
+            encoder = session.encoder(schema, bind.result_formats)
+            rows = encoder.small(batch)
+        except Exception as error:  # the general way meets it again and reports it
+            log.debug("quick lane left a statement to the session: %s", type(error).__name__)
+            return None
+        if not answer.done():
+            return None
+        session.worker.start_statement()
+        old = session.portals.pop("", None)
+        if old is not None:
+            old.close()
+        if session.status == "T":  # in a transaction the ran-out portal lives on, as in PG
+            ran_out = TableRows(schema.empty_table())
+            portal = Portal("", prepared, values, bind.result_formats, ran_out)
+            portal.exhausted = True
+            session.portals[""] = portal
+        head = messages.BIND_COMPLETE + encoder.description if described else messages.BIND_COMPLETE
+        return b"".join(
+            (
+                head,
+                rows,
+                messages.command_complete(f"SELECT {batch.num_rows}"),
+                messages.ready_for_query(session.status),
+            )
+        )
+
+    def _named(self, schema: pa.Schema, names: list[str] | None) -> pa.Schema:
+        """The result schema under PostgreSQL's column names, the same object each time for
+        the same schema, so that the session's encoder for it is reused."""
+        key = (id(schema), tuple(names) if names is not None else None)
+        kept = self._schemas.get(key)
+        if kept is not None and kept[0] is schema:
+            return kept[1]
+        if len(self._schemas) >= KEPT_TEXTS:
+            self._schemas.clear()
+        named = named_schema(schema, names)
+        self._schemas[key] = (schema, named)
+        return named
