@@ -17,7 +17,9 @@ recursive parser is reported as too deep rather than as a crash.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 
@@ -74,6 +76,20 @@ class Bounds:
                 f"({self.max_size} bytes)",
                 hint="send a shorter statement: bind long value lists as parameters, or keep "
                 "them in a dataset and join it",
+            )
+
+    def check_parameters(self, values: Sequence[Any], size: int | None = None) -> None:
+        """Bound values become literals of the statement before it is planned, so
+        runtime.max_statement_size bounds them too (a megabyte of them took 0.27 s to parse).
+        `size` is their size where a protocol measured it as they arrived (Flight's DoPut)."""
+        size = sum(map(value_size, values)) if size is None else size
+        if size > self.max_size:
+            raise SidecarError(
+                ErrorCode.TOO_COMPLEX,
+                f"the parameters are {size} bytes, more than runtime.max_statement_size "
+                f"({self.max_size} bytes), which bounds a statement's bound values too",
+                hint="bind fewer or shorter values (keep long lists in a dataset and join it), "
+                "or raise runtime.max_statement_size",
             )
 
     def too_deep(self) -> SidecarError:
@@ -183,3 +199,17 @@ def _position(node: exp.Expression) -> int | None:
         if isinstance(start, int):
             return start + 1
     return None
+
+
+def value_size(value: Any) -> int:
+    """About the bytes a bound value adds to its statement: a text's or a binary's length, a
+    list's items, eight for a number, a date or a time."""
+    if isinstance(value, str):
+        return len(value.encode(errors="surrogatepass"))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return len(value)
+    if isinstance(value, list | tuple):
+        return sum(map(value_size, value)) + len(value)
+    if isinstance(value, dict):
+        return sum(map(value_size, value.values())) + len(value)
+    return 8

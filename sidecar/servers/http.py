@@ -273,6 +273,7 @@ class HttpApi:
                     hint="accept one of: " + ", ".join(formats.MEDIA_TYPES),
                 )
             sql, parameters = await _read_query(request)
+            self.engine.bounds.check_parameters(parameters)
         except SidecarError as error:
             self.gateway.refuse(QueryRequest("", identity, INTERFACE, client=client), error)
             return error_response(error)

@@ -56,8 +56,10 @@ class PreparedStatements:
 
     def bind(self, owner: str, handle: bytes, batches: Iterator[pa.RecordBatch]) -> None:
         """Keep one row of parameter values for the next execution. The batches are read only
-        until a second row shows they are not one: a client may send gigabytes."""
+        until a second row, or more bytes than runtime.max_statement_size, shows they are not
+        one row of values to bind: a client may send gigabytes."""
         prepared = self.handles.get(handle, owner)
+        bounds = self.gateway.engine.bounds
         kept: list[pa.RecordBatch] = []
         for batch in batches:
             kept.append(batch)
@@ -67,6 +69,7 @@ class PreparedStatements:
                     "more than one row of parameters was bound; a query takes one",
                     hint="execute the statement once per set of parameters",
                 )
+            bounds.check_parameters((), sum(b.nbytes for b in kept))
         row = pa.Table.from_batches(kept) if kept else pa.table({})
         parameters = [_value(row, i) for i in range(row.num_columns)] if row.num_rows else []
         if len(parameters) != prepared.parameter_count:
@@ -76,6 +79,7 @@ class PreparedStatements:
                 f"{prepared.parameter_count}",
                 hint="bind one value per placeholder ($1, $2, ... or ?), in order",
             )
+        bounds.check_parameters(parameters)
         prepared.parameters = parameters
 
     def get(self, owner: str, handle: bytes) -> Prepared:

@@ -327,9 +327,13 @@ class Session:
             values = parameters.decode_bind(
                 message, prepared.parameter_types, prepared.name, self.settings.timezone
             )
+            self.server.engine.bounds.check_parameters(values)
         except PgError as error:  # the statement ends here: its audit line says why
             refusal = SidecarError(ErrorCode.INVALID_REQUEST, error.message, hint=error.hint)
             self._refused(self.request(prepared, []).sql, refusal)
+            raise
+        except SidecarError as error:
+            self._refused(self._request(prepared, []).sql, error)
             raise
         self.worker.start_statement()
         if "" in self.portals and not message.portal:
