@@ -14,14 +14,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from google.protobuf.message import Message
 
 from policies.access import Grant
 from sidecar.engine.catalog import SCHEMA, SYSTEM_SCHEMA, Catalog
 from sidecar.engine.types import sql_type
-from sidecar.servers.flight import FlightSql_pb2 as pb
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+    from sidecar.servers.flight import FlightSql_pb2 as pb
 
 
 def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:

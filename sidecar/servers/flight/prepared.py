@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway import Gateway, QueryRequest
-from sidecar.servers.flight import FlightSql_pb2 as pb
+from sidecar.servers.flight.commands import pb
 from sidecar.servers.flight.tickets import Handles
 
 RENEW = "prepare the statement again (ActionCreatePreparedStatementRequest)"

@@ -16,27 +16,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
-from google.protobuf.message import Message
 
 from policies.identity import Authenticator, Identity
 from sidecar.config import Endpoint
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway import Gateway, QueryRequest, Statement
 from sidecar.secrets import REDACTOR
-from sidecar.servers.flight import FlightSql_pb2 as pb
 from sidecar.servers.flight import metadata
 from sidecar.servers.flight.auth import MIDDLEWARE, AcceptHandshake, AuthMiddlewareFactory
 from sidecar.servers.flight.call_limit import CALL_LIMIT, CallLimit
-from sidecar.servers.flight.commands import Unsupported, decode, pack, unpack
+from sidecar.servers.flight.commands import Unsupported, decode, pack, pb, unpack
 from sidecar.servers.flight.errors import quiet_details, to_flight
 from sidecar.servers.flight.prepared import PreparedStatements
 from sidecar.servers.flight.sqlinfo import sql_info
 from sidecar.servers.flight.tickets import Handles, UnknownHandle
 from sidecar.servers.lifecycle import StartupError, listen
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
 
 log = logging.getLogger("sidecar.flight")
 INTERFACE = "flight"
@@ -44,14 +45,14 @@ TICKET_TTL = 300.0
 PREPARED_TTL = 3600.0
 # Tickets wait for their DoGet holding a planned query: a tenth of these per identity at most.
 MAX_TICKETS = 1024
-WRITES = (pb.CommandStatementUpdate, pb.CommandPreparedStatementUpdate, pb.CommandStatementIngest)
+# by name: the message classes are imported by the first call (commands.pb)
+WRITES = ("CommandStatementUpdate", "CommandPreparedStatementUpdate", "CommandStatementIngest")
 ACTIONS = {
     "CreatePreparedStatement": "plan SQL once, execute it with bound parameters",
     "ClosePreparedStatement": "release a prepared statement",
     "CancelFlightInfo": "cancel the query behind a FlightInfo",
 }
-CancelResult = pb.ActionCancelQueryResult
-M = TypeVar("M", bound=Message)
+M = TypeVar("M", bound="Message")
 
 
 class FlightSqlServer(flight.FlightServerBase):
@@ -165,7 +166,7 @@ class FlightSqlServer(flight.FlightServerBase):
     ) -> None:
         try:
             command = unpack(descriptor.command)
-            if isinstance(command, WRITES):
+            if type(command).__name__ in WRITES:
                 raise read_only(command)
             command = _expect(command, pb.CommandPreparedStatementQuery, "DoPut")
             self.prepared.bind(
@@ -238,7 +239,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 return metadata.primary_keys()
             case pb.CommandGetXdbcTypeInfo():
                 return metadata.xdbc_type_info(command)
-        if isinstance(command, WRITES):
+        if type(command).__name__ in WRITES:
             raise read_only(command)
         raise Unsupported(
             f"{type(command).__name__} is not a query or metadata request",
@@ -311,7 +312,7 @@ class FlightSqlServer(flight.FlightServerBase):
                 "CancelFlightInfo needs the FlightInfo to cancel",
                 hint="send the FlightInfo that GetFlightInfo returned, serialized",
             ) from None
-        status = CancelResult.CANCEL_RESULT_NOT_CANCELLABLE
+        status = pb.ActionCancelQueryResult.CANCEL_RESULT_NOT_CANCELLABLE
         for endpoint in info.endpoints:
             command = _expect(unpack(endpoint.ticket.ticket), pb.TicketStatementQuery, "ticket")
             handle = command.statement_handle
@@ -324,8 +325,8 @@ class FlightSqlServer(flight.FlightServerBase):
                     continue
             if isinstance(work, Statement):
                 work.cancel()
-                status = CancelResult.CANCEL_RESULT_CANCELLED
-        return CancelResult(result=status).SerializeToString()
+                status = pb.ActionCancelQueryResult.CANCEL_RESULT_CANCELLED
+        return pb.ActionCancelQueryResult(result=status).SerializeToString()
 
 
 def _identity(context: flight.ServerCallContext) -> Identity:

@@ -1,0 +1,67 @@
+"""The first request on each interface of a freshly started sidecar: what an idle sidecar does
+not import until a request needs it (protobuf for Flight SQL, rich for the console) must load
+correctly on that request, also when several first requests arrive at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import adbc_driver_flightsql.dbapi as adbc
+import httpx
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.process import SidecarProcess, free_port
+
+FIRST_CALLS = 4
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[SidecarProcess]:
+    """A sidecar that has answered nothing but /v1/ready; it lists every module it imports
+    in its log (PYTHONPROFILEIMPORTTIME), so a test can tell when each one loaded."""
+    pq.write_table(pa.table({"id": range(10), "name": [f"n{i}" for i in range(10)]}),
+                   tmp_path / "t.parquet")  # fmt: skip
+    port = free_port()
+    config = tmp_path / "sidecar.yaml"
+    config.write_text(
+        f"version: 1\nruntime: {{http: {{port: {port}}}}}\n"
+        'datasets:\n  - {from: "file:t.parquet", name: t}\n'
+    )
+    sidecar = SidecarProcess(config, {"PYTHONPROFILEIMPORTTIME": "1"})
+    sidecar.start(port)
+    yield sidecar
+    sidecar.stop()
+
+
+def imported(sidecar: SidecarProcess) -> set[str]:
+    lines = sidecar.log.read_text(errors="replace").splitlines()
+    return {line.split("|")[-1].strip() for line in lines if line.startswith("import time:")}
+
+
+def flight_count(url: str) -> int:
+    with adbc.connect(url, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) AS n FROM t WHERE id < 7")
+        return cursor.fetch_arrow_table().column("n")[0].as_py()
+
+
+def test_first_requests_on_every_interface(fresh: SidecarProcess) -> None:
+    before = imported(fresh)
+    assert "sidecar.runtime" in before
+    assert "google.protobuf" not in before and "sidecar.servers.flight.FlightSql_pb2" not in before
+    # several first Flight SQL calls at once, on gRPC's threads: each sees the whole module
+    with ThreadPoolExecutor(FIRST_CALLS) as pool:
+        counts = list(pool.map(flight_count, [fresh.flight_url] * FIRST_CALLS))
+    assert counts == [7] * FIRST_CALLS
+    assert "sidecar.servers.flight.FlightSql_pb2" in imported(fresh)
+    dsn = f"host=127.0.0.1 port={fresh.pg_port} dbname=sidecar user=agent"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        rows = connection.execute("SELECT name FROM t WHERE id = %s", (3,)).fetchall()
+    assert rows == [("n3",)]
+    answer = httpx.post(f"{fresh.url}/v1/sql", content="SELECT max(id) AS m FROM t")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == [{"m": 9}]
