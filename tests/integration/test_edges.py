@@ -294,3 +294,43 @@ def test_mcp_arguments_nested_past_the_json_parsers_depth_are_a_parse_error(edge
     error = answer.json()["error"]
     assert error["code"] == -32700 and "recursion limit" in error["message"], error
     assert "Traceback" not in edges.process.output
+
+
+# ---- transactions --------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="session.py (the lead's): only Parse checks for a failed transaction; Bind of a "
+    "named statement and Execute of a held portal still run (PostgreSQL's exec_bind_message "
+    "and exec_execute_message answer 25P02)",
+)
+def test_a_failed_transaction_refuses_named_statements_and_held_portals(edges: Edges) -> None:
+    """pgjdbc past its prepareThreshold and psycopg's prepared statements send only Bind and
+    Execute for a statement they have prepared: after an error inside a transaction, such a
+    statement answered rows as if nothing had failed, and so did a cursor opened before it."""
+    lookup = "SELECT id, secret FROM pk WHERE id = %s"
+    with psycopg.connect(edges.dsn()) as connection:
+        assert connection.execute(lookup, [1], prepare=True).fetchall() == [(1, "s1")]
+        with pytest.raises(psycopg.errors.UndefinedColumn):
+            connection.execute("SELECT nope FROM t")
+        with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+            connection.execute(lookup, [2], prepare=True)
+        connection.rollback()
+        assert connection.execute(lookup, [3], prepare=True).fetchall() == [(3, "s3")]
+
+    client = raw_client(edges)
+    client.query("BEGIN")
+    client.send(
+        pg_client.parse("SELECT id FROM t ORDER BY id", "all"),
+        pg_client.bind("held", "all"),
+        pg_client.execute("held", 2),
+        pg_client.SYNC,
+    )
+    assert client.read_until_ready().rows() == [[b"0"], [b"1"]]
+    assert client.query("SELECT nope FROM t").status == "E"
+    client.send(pg_client.execute("held", 2), pg_client.SYNC)
+    reply = client.read_until_ready()
+    assert [error["C"] for error in reply.errors()] == ["25P02"] and reply.rows() == []
+    assert client.query("ROLLBACK").status == "I"
+    client.close()
