@@ -24,8 +24,10 @@ MASK = "***"
 RECENT_TEXTS = 256  # redacted texts kept (Redactor.redact), each at most RECENT_LENGTH long
 RECENT_LENGTH = 4096
 # JSON's short escapes: the letter after the backslash (`\/` is how some encoders write "/").
-# A line break (and the next line's indentation) where a wrapped message split the secret.
-BREAK = r"(?:\r?\n[ \t]*)?"
+# Where a wrapped message split the secret: a line break and the next line's indentation, as
+# sent, JSON-escaped (`\n` in a body quoted whole) or collapsed to one space (an error's
+# excerpt of a body joins its lines).
+BREAK = r"(?:\r?\n[ \t]*|(?:\\+r)?\\+n[ \t]*| )?"
 URL_SAFE = str.maketrans("+/", "-_")
 JSON_ESCAPES = {
     '"': '"',
@@ -49,7 +51,8 @@ class Redactor:
     A secret rarely leaves the process as typed: a URL carries it percent-encoded (either
     style, either hex case), a JSON body escapes it, a Basic header hides it inside the
     base64 of `user:secret` (a JWT or a URL inside its URL-safe base64), a Python repr
-    escapes it, a dump shows its bytes in hex, a wrapped message breaks it across lines. Each
+    escapes it, a dump shows its bytes in hex, a wrapped message breaks it across lines (and
+    a JSON body or an excerpt of it shows that break escaped, or as one space). Each
     registered value becomes one pattern in which every character may appear in any of those
     encodings, and a line break may come between any two, so a mixture (`q%2fS3cr3t+...`) is
     masked as surely as the value itself.

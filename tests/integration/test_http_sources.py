@@ -65,8 +65,15 @@ def echo(request: Request) -> Reply:
     basic = base64.b64encode(f"agent:{APPID}".encode()).decode()
     escaped = json.dumps(APPID).replace("/", "\\/").replace("&", "\\u0026")
     lower_hex = re.sub(r"%[0-9A-F]{2}", lambda match: match.group(0).lower(), quote_plus(APPID))
-    body = f"bad appid {escaped} ({lower_hex}); sent Authorization: Basic {basic}"
+    wrapped = f"{APPID[:6]}\n  {APPID[6:]}"  # JSON-escaped in the body: `\n`
+    body = f"bad appid {escaped} ({lower_hex}); sent Authorization: Basic {basic}; {wrapped}"
     return Reply({"error": body}, status=400)
+
+
+def echo_text(request: Request) -> Reply:
+    """A failing API answering in plain text, the credential wrapped across two lines (which
+    an error's excerpt of the body joins with a space)."""
+    return Reply(f"bad appid {APPID[:6]}\n    {APPID[6:]}\n", status=400)
 
 
 api_requests: list[Request] = []
@@ -94,6 +101,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
         api.route("/events", events)
         api.route("/keyed", Reply([{"id": 1}]))
         api.route("/echo", echo)
+        api.route("/echo_text", echo_text)
         api.route("/moved", Reply(status=302, headers={"Location": other.url("/rows")}))
         other.route("/rows", Reply([{"id": 666}]))
         port = free_port()
@@ -122,6 +130,10 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
                     params: {{query: {{appid: "${{env:APPID}}"}}}}
                   - from: {api.url("/echo")}
                     name: echo
+                    params: {{query: {{appid: "${{env:APPID}}"}}, retries: 0}}
+                    columns: [{{name: id, type: bigint}}]
+                  - from: {api.url("/echo_text")}
+                    name: echo_text
                     params: {{query: {{appid: "${{env:APPID}}"}}, retries: 0}}
                     columns: [{{name: id, type: bigint}}]
                   - from: {api.url("/moved")}
@@ -193,7 +205,7 @@ def test_a_redirect_to_another_port_gets_no_key_and_no_rows(sidecar: Sidecar) ->
 
 def leaks(text: str) -> list[str]:
     """Every encoding of the secret the echoing API used, found in `text`."""
-    forms = [APPID, quote_plus(APPID), "%2fS3cr3t", "\\/S3cr3t", "S3cr3t", "UzNjcjN0K3ZA"]
+    forms = [APPID, quote_plus(APPID), "%2fS3cr3t", "\\/S3cr3t", "S3cr3t", "UzNjcjN0K3ZA", "v@l&x"]
     return [form for form in forms if form in text]
 
 
@@ -203,9 +215,10 @@ def test_a_query_parameter_secret_never_shows_encoded_over_http(sidecar: Sidecar
         assert response.status_code == 200, response.text
         text = json.dumps(response.json())
         assert "appid=***" in text and leaks(text) == []
-    response = query(sidecar.url, "SELECT * FROM echo")
-    assert response.status_code == 502
-    assert "bad appid" in response.text and leaks(response.text) == []
+    for table in ("echo", "echo_text"):
+        response = query(sidecar.url, f"SELECT * FROM {table}")
+        assert response.status_code == 502
+        assert "bad appid" in response.text and leaks(response.text) == [], response.text
 
 
 def test_a_query_parameter_secret_never_shows_encoded_over_pg(sidecar: Sidecar) -> None:
@@ -215,10 +228,11 @@ def test_a_query_parameter_secret_never_shows_encoded_over_pg(sidecar: Sidecar) 
             plans = connection.execute(sql).fetchall()
             text = str(plans)
             assert "appid=***" in text and leaks(text) == []
-        with pytest.raises(psycopg.Error) as caught:
-            connection.execute("SELECT * FROM echo")
-    assert caught.value.sqlstate == "58030"
-    assert "bad appid" in str(caught.value) and leaks(str(caught.value)) == []
+        for table in ("echo", "echo_text"):
+            with pytest.raises(psycopg.Error) as caught:
+                connection.execute(f"SELECT * FROM {table}")
+            assert caught.value.sqlstate == "58030"
+            assert "bad appid" in str(caught.value) and leaks(str(caught.value)) == []
 
 
 def test_a_query_parameter_secret_never_shows_encoded_over_flight(sidecar: Sidecar) -> None:

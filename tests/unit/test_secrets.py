@@ -10,6 +10,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from connectors.options import configured_secrets
+from connectors.web.redact import excerpt
 from sidecar.secrets import MASK, Redactor
 
 SECRET = "q/S3cr3t+v@l&x=1"
@@ -46,6 +47,9 @@ ENCODINGS = {
     "upper-case hex": SECRET.encode().hex().upper(),
     "split across lines": SECRET[:6] + "\n" + SECRET[6:],
     "wrapped and indented": SECRET[:3] + "\r\n    " + SECRET[3:11] + "\n\t" + SECRET[11:],
+    "split, in an excerpt that joined the lines": excerpt(SECRET[:6] + "\n    " + SECRET[6:]),
+    "split, in a JSON body": json.dumps(SECRET[:6] + "\r\n  " + SECRET[6:])[1:-1],
+    "split, in an excerpt of a JSON body": excerpt(json.dumps(SECRET[:6] + "\n  " + SECRET[6:])),
 }
 
 
