@@ -95,11 +95,46 @@ def _csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes
     header = True
     for batch in batches:
         sink = pa.BufferOutputStream()
-        pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=header))
+        pacsv.write_csv(_csv_columns(batch), sink, pacsv.WriteOptions(include_header=header))
         header = False
         yield sink.getvalue().to_pybytes()
     if header:
         yield (",".join(json.dumps(name) for name in schema.names) + "\n").encode()
+
+
+def _csv_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` with each column Arrow's CSV writer cannot write as text (bytes that are not
+    UTF-8 made it fail, nested values, intervals and string views it refuses) as the strings
+    the JSON encoding has for them: bytes in base64, the rest as JSON text."""
+    if all(_csv_writable(field.type) for field in batch.schema):
+        return batch
+    arrays = [
+        column if _csv_writable(column.type) else pa.array(map(_csv_text, column.to_pylist()))
+        for column in batch.columns
+    ]
+    return pa.record_batch(arrays, names=batch.schema.names)
+
+
+def _csv_writable(data_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(data_type):
+        return _csv_writable(data_type.value_type)
+    return not (
+        pa.types.is_binary(data_type)
+        or pa.types.is_large_binary(data_type)
+        or pa.types.is_fixed_size_binary(data_type)
+        or pa.types.is_binary_view(data_type)
+        or pa.types.is_string_view(data_type)
+        or pa.types.is_nested(data_type)
+        or pa.types.is_interval(data_type)
+    )
+
+
+def _csv_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return json.dumps(_finite(value), default=_json_default, separators=(",", ":"))
 
 
 def _dumps(row: dict[str, Any]) -> str:

@@ -11,6 +11,9 @@ files, is the oracle.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 import secrets
 import struct
@@ -334,3 +337,34 @@ def test_a_failed_transaction_refuses_named_statements_and_held_portals(edges: E
     assert [error["C"] for error in reply.errors()] == ["25P02"] and reply.rows() == []
     assert client.query("ROLLBACK").status == "I"
     client.close()
+
+
+# ---- HTTP result formats -------------------------------------------------------------------
+
+
+def test_csv_writes_bytes_nested_values_and_intervals_as_json_does(edges: Edges) -> None:
+    """`Accept: text/csv` was a 500 Internal Server Error (a traceback in the log) for bytes
+    that are not UTF-8, structs, lists, maps, intervals and string views, which JSON answers."""
+    sql = (
+        "SELECT X'00ff' AS b, named_struct('a', id, 'b', name) AS s, make_array(id, NULL) AS l, "
+        "map(['k'], [id]) AS m, interval '1 day 2 hours' AS i, arrow_cast(name, 'Utf8View') AS v "
+        "FROM t WHERE id = 3"
+    )
+    answers = {}
+    for media in ("application/json", "text/csv"):
+        response = httpx.post(
+            f"{edges.process.url}/v1/sql",
+            content=sql,
+            headers={**edges.headers(), "Accept": media},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        answers[media] = response
+    [row] = answers["application/json"].json()
+    [header, line] = list(csv.reader(io.StringIO(answers["text/csv"].text)))
+    assert header == list(row)
+    assert line == [
+        value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        for value in row.values()
+    ]
+    assert line[:4] == ["AP8=", '{"a":3,"b":"n3"}', "[3,null]", '[["k",3]]']
