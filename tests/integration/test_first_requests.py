@@ -1,6 +1,6 @@
 """The first request on each interface of a freshly started sidecar: what an idle sidecar does
-not import until a request needs it (protobuf for Flight SQL, rich for the console) must load
-correctly on that request, also when several first requests arrive at once."""
+not import until a request needs it (protobuf for Flight SQL, the Postgres session and
+pg_catalog modules) must load correctly on that request, also when several arrive at once."""
 
 from __future__ import annotations
 
@@ -49,19 +49,28 @@ def flight_count(url: str) -> int:
         return cursor.fetch_arrow_table().column("n")[0].as_py()
 
 
+def pg_name(dsn: str, key: int) -> list[tuple[str]]:
+    """A parameter and a pg_catalog lookup: the extended protocol and the shadow catalog."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        assert connection.execute("SELECT count(*) FROM pg_catalog.pg_class").fetchone()
+        return connection.execute("SELECT name FROM t WHERE id = %s", (key,)).fetchall()
+
+
 def test_first_requests_on_every_interface(fresh: SidecarProcess) -> None:
     before = imported(fresh)
     assert "sidecar.runtime" in before
     assert "google.protobuf" not in before and "sidecar.servers.flight.FlightSql_pb2" not in before
+    assert "sidecar.servers.pgwire.session" not in before
     # several first Flight SQL calls at once, on gRPC's threads: each sees the whole module
     with ThreadPoolExecutor(FIRST_CALLS) as pool:
         counts = list(pool.map(flight_count, [fresh.flight_url] * FIRST_CALLS))
     assert counts == [7] * FIRST_CALLS
     assert "sidecar.servers.flight.FlightSql_pb2" in imported(fresh)
     dsn = f"host=127.0.0.1 port={fresh.pg_port} dbname=sidecar user=agent"
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        rows = connection.execute("SELECT name FROM t WHERE id = %s", (3,)).fetchall()
-    assert rows == [("n3",)]
+    with ThreadPoolExecutor(FIRST_CALLS) as pool:
+        names = list(pool.map(pg_name, [dsn] * FIRST_CALLS, range(FIRST_CALLS)))
+    assert names == [[("n0",)], [("n1",)], [("n2",)], [("n3",)]]
+    assert "sidecar.servers.pgwire.session" in imported(fresh)
     answer = httpx.post(f"{fresh.url}/v1/sql", content="SELECT max(id) AS m FROM t")
     assert answer.status_code == 200, answer.text
     assert answer.json() == [{"m": 9}]

@@ -18,6 +18,7 @@ import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from cachetools import LRUCache
@@ -29,7 +30,6 @@ from sidecar.gateway import Gateway
 from sidecar.servers.lifecycle import listen
 from sidecar.servers.pgwire import messages
 from sidecar.servers.pgwire.auth import Login
-from sidecar.servers.pgwire.catalog import ShadowCatalog
 from sidecar.servers.pgwire.errors import (
     INVALID_PASSWORD,
     PROTOCOL_VIOLATION,
@@ -38,17 +38,21 @@ from sidecar.servers.pgwire.errors import (
     cannot_connect_now,
 )
 from sidecar.servers.pgwire.messages import ProtocolError
-from sidecar.servers.pgwire.session import Session
-from sidecar.servers.pgwire.statements import KEPT, Analysis, Key
+
+if TYPE_CHECKING:
+    from sidecar.servers.pgwire.catalog import ShadowCatalog
+    from sidecar.servers.pgwire.session import Session
+    from sidecar.servers.pgwire.statements import Analysis, Key
 
 log = logging.getLogger("sidecar.pgwire")
 INTERFACE = "pg"
 STARTUP_TIMEOUT = 30.0
 REFUSAL_TIMEOUT = 5.0
 MAX_SHADOWS = 4
+ANALYSES_KEPT = 1024  # statements' analyses shared by every session (statements.py)
 
 
-class Shadows(LRUCache[str, ShadowCatalog]):
+class Shadows(LRUCache[str, "ShadowCatalog"]):
     """The few per-policy shadow catalogs kept; the least recently used one is closed."""
 
     def popitem(self) -> tuple[str, ShadowCatalog]:
@@ -64,18 +68,30 @@ class PgServer:
         self.gateway = gateway
         self.engine = gateway.engine
         self.login = Login(authenticator, runtime.pg.auth_method)
-        self.catalog = ShadowCatalog(self.engine)
+        self._catalog: ShadowCatalog | None = None
         self._shadows = Shadows(MAX_SHADOWS)
         self._shadow_lock = threading.Lock()
         self.tls = _tls_context(runtime, base_dir) if runtime.tls is not None else None
         self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
         self._sessions: dict[int, Session] = {}
-        self.analyses: Kept[Key, Analysis] = Kept(KEPT)
+        self.analyses: Kept[Key, Analysis] = Kept(ANALYSES_KEPT)
         self.endpoint = runtime.pg
         self.max_connections = runtime.pg.max_connections
         self._connections = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+
+    @property
+    def catalog(self) -> ShadowCatalog:
+        """The shadow pg_catalog every unrestricted identity shares. It and the session's
+        modules are imported by the first connection, not at start-up: about 1 MiB that a
+        sidecar whose agent speaks HTTP or Flight SQL never needs."""
+        with self._shadow_lock:
+            if self._catalog is None:
+                from sidecar.servers.pgwire.catalog import ShadowCatalog
+
+                self._catalog = ShadowCatalog(self.engine)
+            return self._catalog
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -92,7 +108,8 @@ class PgServer:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=REFUSAL_TIMEOUT)
-        self.catalog.close()
+        if self._catalog is not None:
+            self._catalog.close()
         for shadow in self._shadows.values():
             shadow.close()
 
@@ -105,6 +122,8 @@ class PgServer:
         with self._shadow_lock:
             shadow = self._shadows.get(grant.visibility)
             if shadow is None:
+                from sidecar.servers.pgwire.catalog import ShadowCatalog
+
                 shadow = self._shadows[grant.visibility] = ShadowCatalog(self.engine, grant)
             return shadow
 
@@ -186,6 +205,8 @@ class PgServer:
                 if error.sqlstate == INVALID_PASSWORD:
                     self.gateway.auth_failed(INTERFACE, _peer(writer), user, error.message)
                 raise
+            from sidecar.servers.pgwire.session import Session
+
             session = Session(self, reader, writer, pid, user, identity, startup)
             self._sessions[pid] = session
             await session.serve()

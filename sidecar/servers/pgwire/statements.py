@@ -27,7 +27,6 @@ from sidecar.servers.pgwire.session_functions import SessionValues, substitute_s
 if TYPE_CHECKING:
     from sidecar.servers.pgwire.backend import Backend
 
-KEPT = 1024
 Key = tuple[str, str, tuple[int, ...]]
 
 
