@@ -31,7 +31,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +42,7 @@ from sidecar.engine.cache import BYPASS
 from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.engine.params import SLOT
 from sidecar.engine.planner import Plan
+from sidecar.engine.sizes import Sizer
 from sidecar.errors import SidecarError
 
 log = logging.getLogger("sidecar.engine")
@@ -161,6 +162,13 @@ def _slot(node: exp.Expression) -> int | None:
     return node.meta[SLOT] if node._meta and SLOT in node._meta else None
 
 
+class View(NamedTuple):
+    """A key index's rows as one plan's result, and the sizes of its slices."""
+
+    rows: pa.RecordBatch
+    sizer: Sizer | None
+
+
 class KeyIndex:
     """A copy's rows with a non-NULL key, sorted by it (stable: rows sharing a key keep the
     copy's order) into one record batch, and its keys for binary search."""
@@ -178,7 +186,7 @@ class KeyIndex:
         bounds = np.iinfo(self.keys.dtype) if integers else None
         self.bounds = (int(bounds.min), int(bounds.max)) if bounds is not None else None
         strings = self.keys.dtype == object
-        self._views: dict[tuple[tuple[str, ...], int], tuple[pa.Schema, pa.RecordBatch | None]]
+        self._views: dict[tuple[tuple[str, ...], int], tuple[pa.Schema, View | None]]
         self._views = {}
         self.nbytes = self.rows.nbytes + self.keys.nbytes + (len(self.keys) * 50 if strings else 0)
 
@@ -188,11 +196,12 @@ class KeyIndex:
         """The rows (of `rows`, a view of the index's, else its own) whose key equals one of
         `values`, in key order, each row once; None when they are more than `most`."""
         rows = self.rows if rows is None else rows
-        if len(values) == 1 and values[0] is not None:
-            return self._one(values[0], most, rows)
         wanted = sorted({value for value in values if value is not None})
         if len(wanted) == 1:
-            return self._one(wanted[0], most, rows)
+            start, stop = self.span(wanted[0])
+            if most is not None and stop - start > most:
+                return None
+            return rows.slice(start, stop - start)
         probe = np.array(wanted, dtype=self.keys.dtype)
         starts = self.keys.searchsorted(probe, "left")
         stops = self.keys.searchsorted(probe, "right")
@@ -201,8 +210,9 @@ class KeyIndex:
         taken = [np.arange(a, b) for a, b in zip(starts, stops, strict=True) if b > a]
         return rows.take(np.concatenate(taken)) if taken else rows.slice(0, 0)
 
-    def _one(self, value: Any, most: int | None, rows: pa.RecordBatch) -> pa.RecordBatch | None:
-        """The rows of one key: a key found once (a primary key's) needs one search."""
+    def span(self, value: Any) -> tuple[int, int]:
+        """Where the rows of one key are: a key found once (a primary key's) needs one
+        search."""
         keys = self.keys
         start = int(keys.searchsorted(value, "left"))
         stop = start + 1
@@ -210,11 +220,9 @@ class KeyIndex:
             stop = int(keys.searchsorted(value, "right"))
         elif start == len(keys) or keys[start] != value:
             stop = start
-        if most is not None and stop - start > most:
-            return None
-        return rows.slice(start, stop - start)
+        return start, stop
 
-    def view(self, columns: tuple[str, ...], schema: pa.Schema) -> pa.RecordBatch | None:
+    def view(self, columns: tuple[str, ...], schema: pa.Schema) -> View | None:
         """The index's rows as a plan's result (`columns` under `schema`'s names), when its
         columns already have the plan's types: the same buffers, made once per plan schema,
         so that a lookup is a slice of it. None when a column needs a cast."""
@@ -224,7 +232,10 @@ class KeyIndex:
             return kept[1]
         arrays = [self.rows.column(self.positions[name]) for name in columns]
         same = all(a.type == f.type for a, f in zip(arrays, schema, strict=True))
-        view = pa.RecordBatch.from_arrays(arrays, schema=schema) if same else None
+        view = None
+        if same:
+            rows = pa.RecordBatch.from_arrays(arrays, schema=schema)
+            view = View(rows, Sizer.of(rows))
         if len(self._views) >= VIEWS:
             self._views.clear()
         self._views[key] = (schema, view)
@@ -254,8 +265,11 @@ class LookupResult:
         schema: pa.Schema,
         relations: list[str],
         lane: str = "key_index",
+        nbytes: int | None = None,
     ) -> None:
         self.batch = batch
+        # the batch's `nbytes` when known without asking pyarrow (sizes.py), else None
+        self.nbytes = nbytes
         self.lane = lane  # audited and counted as such (sidecar_lane_answers)
         self.schema = schema  # the kept plan's own object: servers key what they derive on it
         self.relations = relations
@@ -301,8 +315,15 @@ class Lookups:
             if not index.comparable(value):
                 return None
         view = index.view(lookup.columns, schema)
+        if view is not None and len(values) == 1 and values[0] is not None:
+            start, stop = index.span(values[0])
+            if most is not None and stop - start > most:
+                return None
+            found = view.rows.slice(start, stop - start)
+            size = view.sizer.size(start, stop) if view.sizer is not None else None
+            return LookupResult(found, schema, [entry.name], nbytes=size)
         if view is not None:
-            found = index.find(values, most, view)
+            found = index.find(values, most, view.rows)
             return None if found is None else LookupResult(found, schema, [entry.name])
         rows = index.find(values, most)
         if rows is None:

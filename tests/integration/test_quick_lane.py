@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -269,3 +270,23 @@ def test_a_close_between_groups(sidecar: Sidecar) -> None:
         assert exchange(client, group(b"3")).rows() == [[b"3", b"n3", b"4.5"]]
     finally:
         client.close()
+
+
+def test_a_client_that_reads_late_is_answered_in_order(sidecar: Sidecar) -> None:
+    """Thousands of groups sent while their replies are not read yet: the lane stops answering
+    from the socket's callback once the client falls behind, the session waits for it to
+    drain, and every reply arrives, in order."""
+    keys = [str(key % ROWS).encode() for key in range(6000)]
+    client = RawClient(sidecar.process.pg_port)
+    try:
+        exchange(client, group(b"1"))
+        sender = threading.Thread(
+            target=client.send_raw, args=(b"".join(group(key) for key in keys),)
+        )
+        sender.start()
+        time.sleep(0.5)  # the replies pile up in the server while nobody reads them
+        replies = [client.read_until_ready() for _ in keys]
+        sender.join()
+    finally:
+        client.close()
+    assert [reply.rows()[0][0] for reply in replies] == keys

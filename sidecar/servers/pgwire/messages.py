@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from sidecar.servers.pgwire.types import Column
@@ -56,6 +56,11 @@ class Output:
         if self._held:
             held, self._held, self._size = self._held, [], 0
             self.writer.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def backlogged(self) -> bool:
+        """Whether the client has not yet taken what was written (or the connection ends)."""
+        transport = self.writer.transport
+        return bool(self._held) or bool(transport.get_write_buffer_size()) or transport.is_closing()
 
     async def drain(self) -> None:
         """Flush, and wait while the client has not taken what was sent before: only then,
@@ -164,6 +169,9 @@ class Incoming:
         self.reader = reader
         self._data = b""
         self._at = 0
+        # Waiting for the socket with nothing held: bytes arriving now start a message, and
+        # whole groups among them may be answered before they reach the reader (Inline).
+        self.waiting = False
 
     def next(self) -> tuple[str, Body] | None:
         """The next message if it is whole in the buffer."""
@@ -189,17 +197,42 @@ class Incoming:
     async def read(self) -> tuple[str, Body]:
         """The next message, waiting for the socket when it is not buffered whole."""
         while (found := self.next()) is None:
-            held = self._data[self._at :]
-            if len(held) >= 5:  # the header is here: wait for exactly the rest
-                length = _length(chr(held[0]), _INT32.unpack_from(held, 1)[0])
-                held += await self.reader.readexactly(length + 1 - len(held))
-            else:
-                chunk = await self.reader.read(READ_SIZE)
-                if not chunk:
-                    raise asyncio.IncompleteReadError(held, None)
-                held += chunk
-            self._data, self._at = held, 0
+            await self.fill()
         return found
+
+    async def fill(self) -> None:
+        """More of the socket's bytes: the rest of a message whose header is here, else what
+        has arrived."""
+        held = self._data[self._at :]
+        if len(held) >= 5:  # the header is here: wait for exactly the rest
+            length = _length(chr(held[0]), _INT32.unpack_from(held, 1)[0])
+            held += await self.reader.readexactly(length + 1 - len(held))
+        else:
+            self.waiting = not held
+            try:
+                chunk = await self.reader.read(READ_SIZE)
+            finally:
+                self.waiting = False
+            if not chunk:
+                raise asyncio.IncompleteReadError(held, None)
+            held += chunk
+        self._data, self._at = held, 0
+
+
+class Inline(asyncio.StreamReaderProtocol):
+    """A connection's protocol that offers the bytes it receives to a `consumer` before its
+    reader: a session waiting for input answers a repeated lookup's group right in the
+    socket's callback, without waking its task for it (two event-loop steps per lookup). The
+    consumer returns the bytes it left, which the reader gets as usual."""
+
+    consumer: Callable[[bytes], bytes] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.consumer is not None:
+            data = self.consumer(data)
+            if not data:
+                return
+        super().data_received(data)
 
 
 class Parse(NamedTuple):

@@ -38,6 +38,7 @@ DESCRIBED = messages.message(b"D", b"P\0") + EXECUTE_ALL + SYNC
 UNDESCRIBED = EXECUTE_ALL + SYNC
 KEPT_TEXTS = 64  # unnamed statements' Parse messages known per connection
 _LENGTH = struct.Struct(">i")
+PARSE, BIND = ord("P"), ord("B")
 
 
 class Lane:
@@ -60,45 +61,47 @@ class Lane:
             prepared.at_once = True
             self._texts[prepared.source] = prepared
 
-    def answer(self, kind: str, body: Body, incoming: messages.Incoming) -> bool:
-        """Answer the group starting with this Parse or Bind, if it is one of a statement
-        answered at once and it is answered at once again; False leaves it to the session."""
+    def answer(self, data: bytes, at: int) -> int | None:
+        """Answer the group at `at` of `data` if it is one of a statement answered at once and
+        it is answered at once again: where the group ends; None leaves it to the session."""
         session = self.session
-        if session.status == "E":
-            return False
-        data, at = incoming.ahead()
-        if kind == "P":
-            prepared = self._texts.get(body.data)
-            if prepared is None or data[at : at + 1] != b"B" or len(data) < at + 5:
-                return False
-            bind_end = at + 1 + _LENGTH.unpack_from(data, at + 1)[0]
-            bind_data, after = data[at + 5 : bind_end], bind_end
+        if session.status == "E" or len(data) < at + 5:
+            return None
+        kind = data[at]
+        end = _end(data, at)
+        if kind == PARSE:
+            prepared = self._texts.get(data[at + 5 : end])
+            if prepared is None or len(data) < end + 5 or data[end] != BIND:
+                return None
+            start, end = end, _end(data, end)
+        elif kind == BIND:
+            prepared, start = None, at
         else:
-            prepared, bind_data, after = None, body.data, at
-        if data.startswith(DESCRIBED, after):
-            described, end = True, after + len(DESCRIBED)
-        elif data.startswith(UNDESCRIBED, after):
-            described, end = False, after + len(UNDESCRIBED)
+            return None
+        if data.startswith(DESCRIBED, end):
+            described, after = True, end + len(DESCRIBED)
+        elif data.startswith(UNDESCRIBED, end):
+            described, after = False, end + len(UNDESCRIBED)
         else:
-            return False
+            return None
         try:
-            bind = messages.parse_bind(Body(bind_data))
+            bind = messages.parse_bind(Body(data[start + 5 : end]))
         except messages.ProtocolError:
-            return False
+            return None
         if bind.portal or (prepared is not None and bind.statement):
-            return False
+            return None
         if prepared is None:
             prepared = session.statements.get(bind.statement)
             if prepared is None or not prepared.at_once:
-                return False
+                return None
         reply = self._reply(prepared, bind, described)
         if reply is None:
-            return False
-        incoming.skip(end)
-        if kind == "P":
+            return None
+        if kind == PARSE:
             session.statements[""] = prepared
-        session.writer.write(messages.PARSE_COMPLETE + reply if kind == "P" else reply)
-        return True
+            reply = messages.PARSE_COMPLETE + reply
+        session.writer.write(reply)
+        return after
 
     def _reply(self, prepared: Prepared, bind: messages.Bind, described: bool) -> bytes | None:
         """Every reply after ParseComplete, with the statement recorded; None, with nothing
@@ -151,3 +154,10 @@ class Lane:
         named = named_schema(schema, names)
         self._schemas[key] = (schema, named)
         return named
+
+
+def _end(data: bytes, at: int) -> int:
+    """Where the message at `at` ends; a length no message has (the session refuses it)
+    gives a position past the data, where no group is found."""
+    length = _LENGTH.unpack_from(data, at + 1)[0]
+    return at + 1 + length if 4 <= length <= messages.MAX_MESSAGE else len(data) + 1

@@ -94,9 +94,12 @@ class PgServer:
             return self._catalog
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._connection, sock=listen("pg", self.endpoint)
-        )
+        loop = asyncio.get_running_loop()
+
+        def connection() -> messages.Inline:
+            return messages.Inline(asyncio.StreamReader(loop=loop), self._connection, loop=loop)
+
+        self._server = await loop.create_server(connection, sock=listen("pg", self.endpoint))
 
     async def close(self) -> None:
         """Stop listening and end the open sessions, as PostgreSQL's fast shutdown does:

@@ -85,7 +85,6 @@ ENDS_FAILED_TRANSACTION = ("COMMIT", "ROLLBACK", "ROLLBACK TO")
 ANALYSED_STATEMENTS = 256
 KEPT_ENCODERS = 32  # result encoders per connection, by schema, formats and time zone
 SESSION_HOLDINGS = 1024  # named prepared statements, and portals, per connection
-LANE_STARTS = ("P", "B")  # the first message of a group quick.py may answer whole
 INLINE_STATEMENT = 2048  # characters parsed on the event loop (about a millisecond at most)
 PROBE_VALUES: dict[int, Any] = {
     types.BOOL.oid: False,
@@ -142,6 +141,7 @@ class Session:
         self.client = f"{peer[0]}:{peer[1]}" if peer[0] else ""
         self.analyzer = Analyzer(server, self.values, identity, self._refused)
         self.lane = Lane(self)
+        self.incoming = messages.Incoming(reader)
 
     # ---- connection loop --------------------------------------------------------------------
 
@@ -151,16 +151,24 @@ class Session:
         key = int.from_bytes(self.secret, "big", signed=True)
         self.writer.write(messages.backend_key_data(self.pid, key))
         await self._ready()
+        incoming = self.incoming
+        protocol = self.writer.writer.transport.get_protocol()
+        if isinstance(protocol, messages.Inline):
+            protocol.consumer = self._inline
         try:
-            incoming = messages.Incoming(self.reader)
             while True:
-                kind, body = incoming.next() or await incoming.read()
+                if not self._skipping and (end := self.lane.answer(*incoming.ahead())):
+                    incoming.skip(end)
+                    await self.writer.drain()
+                    continue
+                found = incoming.next()
+                if found is None:
+                    await incoming.fill()
+                    continue
+                kind, body = found
                 if kind == "X":
                     return
                 if self._skipping and kind != "S":
-                    continue
-                if kind in LANE_STARTS and self.lane.answer(kind, body, incoming):
-                    await self.writer.drain()
                     continue
                 try:
                     await self._dispatch(kind, body)
@@ -174,11 +182,29 @@ class Session:
                     log.exception("postgres wire statement failed")
                     await self._internal_error(error, simple=kind == "Q")
         finally:
+            if isinstance(protocol, messages.Inline):
+                protocol.consumer = None
             self.writer.flush()  # what was answered before the end (a FATAL error follows it)
             for portal in self.portals.values():
                 portal.close()
             self.portals.clear()
             self.worker.close()
+
+    def _inline(self, data: bytes) -> bytes:
+        """The groups at the start of `data` that the lane answers, answered as the bytes
+        arrive while this session waits for input with nothing held (so none can be answered
+        out of turn) and the client takes its replies; returns the bytes left for the reader."""
+        if not self.incoming.waiting or self._skipping or self.writer.backlogged():
+            return data
+        at = 0
+        try:
+            while at < len(data) and (end := self.lane.answer(data, at)):
+                at = end
+        except Exception:  # a bug must cost the fast way, not the connection
+            log.exception("postgres wire inline answer failed")
+        if at:
+            self.writer.flush()
+        return data[at:]
 
     def cancel(self) -> None:
         """A CancelRequest for this connection: stop the running statement, if any."""
