@@ -280,7 +280,7 @@ def text(array: pa.Array, column: Column, timezone: str) -> pa.Array:
     if types.is_binary(kind):
         return _text_bytea(array)
     if pa.types.is_time(kind):
-        return _trim_fraction(pc.cast(pc.cast(array, pa.time64("us")), pa.string()))
+        return _trim_fraction(pc.cast(pc.cast(array, pa.time64("us"), safe=False), pa.string()))
     if pa.types.is_timestamp(kind):
         return _text_timestamp(array, timezone)
     if pa.types.is_duration(kind):
@@ -467,7 +467,7 @@ def _binary(array: pa.Array, column: Column) -> Cells:
         days = pc.cast(pc.cast(array, pa.date32()), pa.int32())
         return _fixed_cells(pc.fill_null(days, 0).to_numpy() - PG_EPOCH_DAYS, ">i4", array)
     if pg is types.TIME:
-        micros = pc.cast(pc.cast(array, pa.time64("us")), pa.int64())
+        micros = pc.cast(pc.cast(array, pa.time64("us"), safe=False), pa.int64())
         return _fixed_cells(pc.fill_null(micros, 0).to_numpy(), ">i8", array)
     if pg in (types.TIMESTAMP, types.TIMESTAMPTZ):
         micros = pc.cast(pc.cast(array, pa.timestamp("us", tz=kind.tz), safe=False), pa.int64())
