@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from importlib import import_module
 from importlib.resources import files
 from pathlib import Path
@@ -174,15 +175,20 @@ def caret_lines(sql: str, position: int) -> list[str]:
 def cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, default=json_value, ensure_ascii=False)
+    if isinstance(value, Decimal):
+        return json_value(value)
     return str(value)
 
 
 def json_value(value: Any) -> Any:
-    """JSON for the Arrow types json.dumps does not know; decimals stay exact as strings."""
+    """JSON for the Arrow types json.dumps does not know; decimals stay exact as strings, their
+    digits at the column's scale (0.0000000000, never 0E-10), as the HTTP API writes them."""
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value, "f")
     return str(value)
 
 

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from sidecar.cli import (
     build_parser,
     caret_lines,
     main,
+    print_result,
     split_statements,
     statement_complete,
     submit_bindings,
@@ -469,6 +471,26 @@ def test_sql_json_and_csv(api: StandInServer, capsys: pytest.CaptureFixture[str]
         "1,ada [bold]x[/bold],9.5,2026-03-14",
         "2,,20.0,2026-03-15",
     ]
+
+
+def test_decimals_print_with_their_digits(capsys: pytest.CaptureFixture[str]) -> None:
+    """A decimal shows its digits at its scale in every format, as the HTTP API's JSON has it:
+    never 0E-10, never rounded."""
+    exact = [Decimal("0E-10"), Decimal("12345678901234567890.1234567890")]
+    table = pa.table({"d": pa.array(exact, pa.decimal128(38, 10))})
+    print_result(table, "json", Io.standard())
+    assert json.loads(capsys.readouterr().out) == [
+        {"d": "0.0000000000"},
+        {"d": "12345678901234567890.1234567890"},
+    ]
+    print_result(table, "csv", Io.standard())
+    assert capsys.readouterr().out.splitlines() == [
+        "d",
+        "0.0000000000",
+        "12345678901234567890.1234567890",
+    ]
+    print_result(table, "table", Io.standard())
+    assert "0.0000000000" in capsys.readouterr().out
 
 
 def test_sql_caps_displayed_rows(api: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
