@@ -114,3 +114,20 @@ def test_run_imports_no_other_command() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.splitlines() == ["[]", "1,8,32,64 True"]
+
+
+def test_only_the_configs_connectors_build_their_params_models() -> None:
+    """Built on first use, once, also when the datasets' threads all ask at the same moment:
+    each gets its own connector's model, never the half-built base."""
+    script = (
+        "import json\nfrom concurrent.futures import ThreadPoolExecutor\n"
+        "from connectors.params import PARAMS, checked\n"
+        "with ThreadPoolExecutor(8) as pool:\n"
+        "    got = list(pool.map(lambda _: checked('file', {'format': 'csv'}), range(8)))\n"
+        "print(json.dumps([sorted({type(p).__name__ for p in got}), {p.format for p in got} == "
+        "{'csv'}, sorted(s for s, m in PARAMS.items() if m.__pydantic_complete__)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == [["FileParams"], True, ["file"]]
