@@ -14,9 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import secrets
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,10 +30,12 @@ import duckdb
 import httpx
 import psycopg
 import pyarrow as pa
+import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from sidecar.servers.flight.commands import pack, pb
 from tests import pg_client
 from tests.process import SidecarProcess, free_port
 
@@ -368,3 +372,38 @@ def test_csv_writes_bytes_nested_values_and_intervals_as_json_does(edges: Edges)
         for value in row.values()
     ]
     assert line[:4] == ["AP8=", '{"a":3,"b":"n3"}', "[3,null]", '[["k",3]]']
+
+
+# ---- cancellation --------------------------------------------------------------------------
+
+
+def cpu_seconds(process: SidecarProcess) -> float:
+    assert process.process is not None
+    fields = Path(f"/proc/{process.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_flight_client_giving_up_before_the_first_batch_stops_its_query(edges: Edges) -> None:
+    """A DoGet whose client cancels the call or passes its own deadline (ADBC's
+    adbc_cancel, a gRPC timeout) while the first batch is computed: nothing was written yet,
+    so nothing noticed, and the aggregate ran on every core to runtime.query_timeout. Then the
+    same client's next query answers."""
+    client = flight.connect(edges.process.flight_url)
+    bearer = [(b"authorization", f"Bearer {edges.keys['open']}".encode())]
+    endless = "SELECT count(*) AS n FROM generate_series(1, 1000000000000) g(x) WHERE x % 7 = 3"
+    command = pack(pb.CommandStatementQuery(query=endless))
+    for _ in range(2):
+        info = client.get_flight_info(
+            flight.FlightDescriptor.for_command(command), flight.FlightCallOptions(headers=bearer)
+        )
+        impatient = flight.FlightCallOptions(headers=bearer, timeout=1.0)
+        with pytest.raises(flight.FlightTimedOutError):
+            client.do_get(info.endpoints[0].ticket, impatient).read_all()
+    time.sleep(1.5)  # a cancel reaches DataFusion's pull within a second (stoppable.py)
+    before = cpu_seconds(edges.process)
+    time.sleep(2.0)
+    assert cpu_seconds(edges.process) - before < 0.3, "the query ran on for a client gone"
+    with edges.flight() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) AS n FROM t")
+        assert cursor.fetchall() == [(ROWS,)]
+    client.close()

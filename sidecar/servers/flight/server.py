@@ -31,6 +31,7 @@ from sidecar.servers.flight.auth import MIDDLEWARE, AcceptHandshake, AuthMiddlew
 from sidecar.servers.flight.call_limit import CALL_LIMIT, CallLimit
 from sidecar.servers.flight.commands import Unsupported, decode, pack, pb, unpack
 from sidecar.servers.flight.errors import quiet_details, to_flight
+from sidecar.servers.flight.hangups import Hangups
 from sidecar.servers.flight.prepared import PreparedStatements
 from sidecar.servers.flight.sqlinfo import sql_info
 from sidecar.servers.flight.tickets import Handles, UnknownHandle
@@ -82,6 +83,7 @@ class FlightSqlServer(flight.FlightServerBase):
         )
         self.prepared = PreparedStatements(gateway, PREPARED_TTL)
         self.running: dict[bytes, Statement] = {}
+        self.hangups = Hangups()
         self.endpoint = endpoint
         scheme = "grpc+tls" if tls else "grpc"
         self.location = f"{scheme}://{endpoint.host}:{endpoint.port}"
@@ -155,7 +157,7 @@ class FlightSqlServer(flight.FlightServerBase):
             work.close(error)
             raise to_flight(error)
         work.restart_clock()
-        return flight.GeneratorStream(work.schema, self._stream(handle, work))
+        return flight.GeneratorStream(work.schema, self._stream(context, handle, work))
 
     def do_put(
         self,
@@ -246,20 +248,24 @@ class FlightSqlServer(flight.FlightServerBase):
             "send CommandStatementQuery, CommandPreparedStatementQuery or a CommandGet* request",
         )
 
-    def _stream(self, handle: bytes, statement: Statement) -> Iterator[pa.RecordBatch]:
+    def _stream(
+        self, context: flight.ServerCallContext, handle: bytes, statement: Statement
+    ) -> Iterator[pa.RecordBatch]:
         """The statement's batches as DataFusion produces them. The first is pulled within the
         deadline on a helper thread, as over HTTP, so that a source stuck in a read cannot hold
-        the answer back. The rest are pulled here: a scan already decodes ahead on Arrow's
-        threads while a batch is sent, and a read-ahead thread of our own on top measured
-        slower (benchmarks/README.md). A statement answered at once holds its rows already:
-        they are taken here. An error mid-stream ends the stream with its Flight status."""
+        the answer back, and a client giving up meanwhile cancels it (hangups.py). The rest
+        are pulled here: a scan already decodes ahead on Arrow's threads while a batch is sent,
+        and a read-ahead thread of our own on top measured slower (benchmarks/README.md). A
+        statement answered at once holds its rows already: they are taken here. An error
+        mid-stream ends the stream with its Flight status."""
         self.running[handle] = statement
         try:
             batches = iter(statement)
             if statement.at_once:
                 first = next(batches, None)
             else:
-                first = statement.within_deadline(next, batches, None)
+                with self.hangups.watching(context, statement):
+                    first = statement.within_deadline(next, batches, None)
             if first is not None:
                 yield first
                 yield from batches
