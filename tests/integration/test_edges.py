@@ -407,3 +407,4 @@ def test_a_flight_client_giving_up_before_the_first_batch_stops_its_query(edges:
         cursor.execute("SELECT count(*) AS n FROM t")
         assert cursor.fetchall() == [(ROWS,)]
     client.close()
+    assert "Traceback" not in edges.process.output, edges.process.output

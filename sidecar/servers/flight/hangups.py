@@ -47,8 +47,8 @@ class Hangups:
         try:
             yield
         finally:
-            with self._changed:
-                del self._watched[key]
+            with self._changed:  # gone already if the client gave up
+                self._watched.pop(key, None)
 
     def _run(self) -> None:
         with self._changed:
