@@ -454,3 +454,20 @@ def test_a_result_cut_short_by_a_hang_up_is_not_audited_as_answered(edges: Edges
     client.close()
     [line] = audited(edges, endless)
     assert line["decision"] != "ok" and line["code"] == "canceled", line
+
+
+# ---- size ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["t", "ar"])
+def test_a_batch_past_a_grpc_message_limit_reaches_adbc_in_pieces(edges: Edges, table: str) -> None:
+    """One batch of a wide result (here 2,000 rows of 20 KB, one Parquet row group or one Arrow
+    copy batch) went out as one 40 MB DoGet message: ADBC (16 MiB limit) failed with
+    "grpc: received message larger than max", as would grpc-go's and tonic's 4 MiB."""
+    sql = f"SELECT id, repeat(name, 4000) AS s FROM {table} ORDER BY id"
+    with edges.flight() as connection, connection.cursor() as cursor:
+        cursor.execute(sql)
+        result = cursor.fetch_arrow_table()
+    assert result.num_rows == ROWS and result.column("id").to_pylist() == list(range(ROWS))
+    assert result.column("s")[7].as_py() == "n7" * 4000
+    assert result.nbytes > 32 << 20

@@ -54,6 +54,7 @@ ACTIONS = {
     "CancelFlightInfo": "cancel the query behind a FlightInfo",
 }
 M = TypeVar("M", bound="Message")
+MESSAGE_BYTES = 2 << 20  # the Arrow data of one DoGet message, well inside clients' limits
 
 
 class FlightSqlServer(flight.FlightServerBase):
@@ -267,8 +268,9 @@ class FlightSqlServer(flight.FlightServerBase):
                 with self.hangups.watching(context, statement):
                     first = statement.within_deadline(next, batches, None)
             if first is not None:
-                yield first
-                yield from batches
+                yield from _pieces(first)
+                for batch in batches:
+                    yield from _pieces(batch)
         except GeneratorExit:
             statement.close(SidecarError(ErrorCode.CANCELED, "the client stopped reading"))
             raise
@@ -333,6 +335,19 @@ class FlightSqlServer(flight.FlightServerBase):
                 work.cancel()
                 status = pb.ActionCancelQueryResult.CANCEL_RESULT_CANCELLED
         return pb.ActionCancelQueryResult(result=status).SerializeToString()
+
+
+def _pieces(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+    """`batch` in slices of at most MESSAGE_BYTES (a row larger than that alone): a gRPC
+    client refuses a message past its receive limit (4 MiB in grpc-go's and tonic's defaults,
+    16 MiB in ADBC's), and a wide scan or an Arrow copy hands over batches of tens of MiB."""
+    size = batch.nbytes
+    if size <= MESSAGE_BYTES or batch.num_rows <= 1:
+        yield batch
+        return
+    step = max(1, batch.num_rows * MESSAGE_BYTES // size)
+    for start in range(0, batch.num_rows, step):
+        yield batch.slice(start, step)
 
 
 def _identity(context: flight.ServerCallContext) -> Identity:
