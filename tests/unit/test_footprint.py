@@ -45,6 +45,14 @@ print(json.dumps(sorted(name for name in {HEAVY!r} if name in sys.modules)))
 """
 
 
+def fresh(script: str, env: dict[str, str] | None = None) -> str:
+    """What `script` prints in a fresh interpreter, which has imported nothing yet."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+    return done.stdout
+
+
 def heavy_modules(
     root: Path, datasets: list[dict], *queries: str, interface: str = "engine"
 ) -> list[str]:
@@ -94,10 +102,7 @@ def test_mimalloc_gives_pages_back_unless_the_operator_says_otherwise(
     if operator is not None:
         env["MIMALLOC_ARENA_EAGER_COMMIT"] = operator
     script = "import os, sys, sidecar; print(os.environ['MIMALLOC_ARENA_EAGER_COMMIT'])"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
-    )
-    assert done.stdout.strip() == expected
+    assert fresh(script, env).strip() == expected
 
 
 def test_run_imports_no_other_command() -> None:
@@ -110,10 +115,7 @@ def test_run_imports_no_other_command() -> None:
         "bench = parser.parse_args(['bench', '--workload', 'w.yaml'])\n"
         "print(bench.agents, 'sidecar.bench.command' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert done.stdout.splitlines() == ["[]", "1,8,32,64 True"]
+    assert fresh(script).splitlines() == ["[]", "1,8,32,64 True"]
 
 
 def test_only_the_configs_connectors_build_their_params_models() -> None:
@@ -127,7 +129,4 @@ def test_only_the_configs_connectors_build_their_params_models() -> None:
         "print(json.dumps([sorted({type(p).__name__ for p in got}), {p.format for p in got} == "
         "{'csv'}, sorted(s for s, m in PARAMS.items() if m.__pydantic_complete__)]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert json.loads(done.stdout) == [["FileParams"], True, ["file"]]
+    assert json.loads(fresh(script)) == [["FileParams"], True, ["file"]]
