@@ -11,13 +11,16 @@ files, is the oracle.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import itertools
 import json
 import os
 import re
 import secrets
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,6 +97,7 @@ def edges(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edges]:
             "http": {"port": port},
             "pg": {"auth_method": "password"},
             "query_timeout": "15s",  # what an abandoned statement could run for at most
+            "results_cache": {"enabled": True, "item_ttl": "60s"},
             "auth": {
                 "api_keys": [
                     {"key": keys["open"], "identity": "open"},
@@ -201,6 +205,116 @@ def test_fetch_first_rows_only_is_a_limit_on_every_table(
             sql = template.format(table)
             want = oracle.execute(sql, values).fetchall()
             assert ask(edges, interface, sql, values) == want, sql
+
+
+# ---- order ---------------------------------------------------------------------------------
+
+
+PLACED = [
+    # `?` in every position a value may take, several per statement, nested
+    (
+        "WITH a AS (SELECT id FROM {} WHERE id < ?), b AS (SELECT id FROM u WHERE id > ?) "
+        "SELECT a.id FROM a JOIN b ON a.id = b.id WHERE a.id <> ? ORDER BY 1",
+        [[90, 30, 42], [300, 250, 255]],
+    ),
+    (
+        "SELECT id FROM {} WHERE id IN (SELECT id FROM u WHERE id > ? AND id < ?) "
+        "AND id NOT IN (?, ?) ORDER BY id DESC LIMIT ? OFFSET ?",
+        [[10, 40, 12, 33, 3, 1], [100, 200, 150, 111, 4, 2]],
+    ),
+    (
+        "SELECT id, CASE WHEN id < ? THEN 'lo' WHEN id < ? THEN 'mid' ELSE 'hi' END AS k, "
+        "substr(name, ?, ?) AS s FROM {} WHERE id BETWEEN ? AND ? ORDER BY id",
+        [[5, 8, 1, 2, 3, 9], [102, 104, 2, 3, 100, 106]],
+    ),
+    (
+        "SELECT country, count(*) AS n FROM {} WHERE id < ? GROUP BY country "
+        "HAVING count(*) > ? ORDER BY country",
+        [[10, 4], [500, 249]],
+    ),
+    (
+        "SELECT (SELECT max(id) FROM u WHERE u.id < ?) AS m, id FROM {} "
+        "WHERE id = ? OR name = ? ORDER BY id",
+        [[100, 3, "n7"], [10, 1999, "n0"]],
+    ),
+]
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_values_bind_where_they_are_written_however_deep_and_again(
+    edges: Edges, oracle: duckdb.DuckDBPyConnection, interface: str
+) -> None:
+    """Each statement twice with other values (the second answered from its kept plan, the
+    values written into the slots it marked), on each table: sqlglot walks breadth-first, so
+    any positional bookkeeping by its walk binds a CTE's or a subquery's values in the wrong
+    order."""
+    for template, runs in PLACED:
+        for table in TABLES:
+            sql = template.format(table)
+            for values in runs:
+                want = oracle.execute(sql, values).fetchall()
+                assert ask(edges, interface, sql, values) == want, (sql, values)
+
+
+# ---- two identities at once ----------------------------------------------------------------
+
+
+def test_a_masked_identity_and_an_open_one_at_once_never_see_each_others_values(
+    edges: Edges,
+) -> None:
+    """The same texts from both identities on every interface at once, the results cache on and
+    the key-index lane warm: a plan, a cached result or a lane answer kept for one identity and
+    served to the other would show `masked` a secret or a row of another country, or `open` a
+    mask."""
+    texts = [
+        "SELECT id, secret, country FROM {} WHERE id = ?",
+        "SELECT id, secret, country FROM {} WHERE id IN (?, ?)",
+        "SELECT id, secret, country FROM {} WHERE id BETWEEN ? AND ? ORDER BY id LIMIT 3",
+    ]
+    seen: list[str] = []
+
+    def check(identity: str, rows: list[tuple[Any, ...]]) -> None:
+        for key, secret, country in rows:
+            if identity == "open" and secret != f"s{key}":
+                seen.append(f"open read {secret!r} for row {key}")
+            if identity == "masked" and (secret != "****" or country != "DE"):
+                seen.append(f"masked read {secret!r}, {country} for row {key}")
+
+    def loop(identity: str, interface: str, seed: int) -> None:
+        """24 statements on one connection (pg's lane answers a session's repeated lookups)."""
+        with contextlib.ExitStack() as stack:
+            if interface.startswith("pg"):
+                session = stack.enter_context(psycopg.connect(edges.dsn(identity), autocommit=True))
+            elif interface == "flight":
+                cursor = stack.enter_context(stack.enter_context(edges.flight(identity)).cursor())
+            for turn in range(24):
+                key = (seed * 31 + turn * 7) % ROWS
+                sql = texts[turn % len(texts)].format(TABLES[turn % len(TABLES)])
+                values = [key, (key + 1) % ROWS][: sql.count("?")]
+                try:
+                    if interface.startswith("pg"):
+                        binary = interface == "pg-binary"
+                        rows = session.execute(sql.replace("?", "%s"), values, binary=binary)
+                        check(identity, rows.fetchall())
+                    elif interface == "flight":
+                        cursor.execute(sql, values)
+                        check(identity, cursor.fetchall())
+                    else:
+                        check(identity, ask(edges, interface, sql, values, identity))
+                except Exception as error:  # every failure is reported below
+                    seen.append(f"{identity} over {interface}: {error!r}")
+
+    threads = [
+        threading.Thread(target=loop, args=(identity, interface, seed))
+        for seed, (identity, interface) in enumerate(
+            itertools.product(("open", "masked"), INTERFACES)
+        )
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == []
 
 
 # ---- the extended protocol's bad values: an error each, the connection kept ----------------
