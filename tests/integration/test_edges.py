@@ -421,12 +421,6 @@ def test_mcp_arguments_nested_past_the_json_parsers_depth_are_a_parse_error(edge
 # ---- transactions --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py (the lead's): only Parse checks for a failed transaction; Bind of a "
-    "named statement and Execute of a held portal still run (PostgreSQL's exec_bind_message "
-    "and exec_execute_message answer 25P02)",
-)
 def test_a_failed_transaction_refuses_named_statements_and_held_portals(edges: Edges) -> None:
     """pgjdbc past its prepareThreshold and psycopg's prepared statements send only Bind and
     Execute for a statement they have prepared: after an error inside a transaction, such a
@@ -536,12 +530,6 @@ def audited(edges: Edges, sql: str) -> list[dict[str, Any]]:
         time.sleep(0.1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py (the lead's): a Postgres client that hangs up while its aggregate is "
-    "computed is noticed only when the answer is written, so the aggregate runs on to "
-    "runtime.query_timeout (HTTP and Flight cancel theirs)",
-)
 def test_a_postgres_client_hanging_up_mid_aggregate_stops_its_query(edges: Edges) -> None:
     endless = "SELECT count(*) AS n FROM generate_series(1, 1000000000001) g(x) WHERE x % 7 = 3"
     client = raw_client(edges)
@@ -554,11 +542,6 @@ def test_a_postgres_client_hanging_up_mid_aggregate_stops_its_query(edges: Edges
     assert cpu_seconds(edges.process) - before < 0.3, "the query ran on for a client gone"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py (the lead's): a result cut short by the client hanging up is audited "
-    "as decision 'ok', as if it had been sent whole",
-)
 def test_a_result_cut_short_by_a_hang_up_is_not_audited_as_answered(edges: Edges) -> None:
     endless = "SELECT x FROM generate_series(1, 1000000000002) g(x)"
     client = raw_client(edges)

@@ -223,9 +223,12 @@ class Inline(asyncio.StreamReaderProtocol):
     """A connection's protocol that offers the bytes it receives to a `consumer` before its
     reader: a session waiting for input answers a repeated lookup's group right in the
     socket's callback, without waking its task for it (two event-loop steps per lookup). The
-    consumer returns the bytes it left, which the reader gets as usual."""
+    consumer returns the bytes it left, which the reader gets as usual. And it tells `on_lost`
+    at once when the connection ends: a session computing an answer reads nothing meanwhile,
+    and would learn only when it writes that nobody waits for it any more."""
 
     consumer: Callable[[bytes], bytes] | None = None
+    on_lost: Callable[[], None] | None = None  # the client went away (or the server closed)
 
     def data_received(self, data: bytes) -> None:
         if self.consumer is not None:
@@ -233,6 +236,18 @@ class Inline(asyncio.StreamReaderProtocol):
             if not data:
                 return
         super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        """The client closed its side: no Postgres client does that and still reads (libpq,
+        pgjdbc, psycopg and asyncpg close after Terminate, or hang up), so it is gone."""
+        if self.on_lost is not None:
+            self.on_lost()
+        return super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.on_lost is not None:
+            self.on_lost()
+        super().connection_lost(exc)
 
 
 class Parse(NamedTuple):

@@ -82,6 +82,7 @@ NO_TRANSACTION = "25P01"
 DUPLICATE_STATEMENT = "42P05"
 DUPLICATE_CURSOR = "42P03"
 ENDS_FAILED_TRANSACTION = ("COMMIT", "ROLLBACK", "ROLLBACK TO")
+HUNG_UP = "the client closed the connection before the answer was sent"
 ANALYSED_STATEMENTS = 256
 KEPT_ENCODERS = 32  # result encoders per connection, by schema, formats and time zone
 SESSION_HOLDINGS = 1024  # named prepared statements, and portals, per connection
@@ -154,7 +155,7 @@ class Session:
         incoming = self.incoming
         protocol = self.writer.writer.transport.get_protocol()
         if isinstance(protocol, messages.Inline):
-            protocol.consumer = self._inline
+            protocol.consumer, protocol.on_lost = self._inline, self._hung_up
         try:
             while True:
                 if not self._skipping and (end := self.lane.answer(*incoming.ahead())):
@@ -183,7 +184,7 @@ class Session:
                     await self._internal_error(error, simple=kind == "Q")
         finally:
             if isinstance(protocol, messages.Inline):
-                protocol.consumer = None
+                protocol.consumer = protocol.on_lost = None
             self.writer.flush()  # what was answered before the end (a FATAL error follows it)
             for portal in self.portals.values():
                 portal.close()
@@ -209,6 +210,11 @@ class Session:
     def cancel(self) -> None:
         """A CancelRequest for this connection: stop the running statement, if any."""
         self.worker.cancel()
+
+    def _hung_up(self) -> None:
+        """The client closed the connection: what runs for it stops now (an aggregate would
+        otherwise compute on to its timeout for nobody), and its audit line says why."""
+        self.worker.cancel(HUNG_UP)
 
     async def _dispatch(self, kind: str, body: Body) -> None:
         if kind == "Q":
@@ -320,6 +326,18 @@ class Session:
         prepared.source = source
         self.statements[message.name] = prepared
 
+    def _refuse_in_failed_transaction(self, command: Any) -> None:
+        """In a failed transaction only its end runs, whichever message asks (Parse, or Bind
+        and Execute of a statement or portal made before the failure), as in PostgreSQL."""
+        if self.status == FAILED and not (
+            isinstance(command, Transaction) and command.action in ENDS_FAILED_TRANSACTION
+        ):
+            raise PgError(
+                IN_FAILED_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+                hint="send ROLLBACK",
+            )
+
     def _room_for(self, what: str, held: int, release: str) -> None:
         """A session holds a bounded number of named statements and of portals: each holds a
         parsed statement, and a client leaking them would grow the process without end."""
@@ -345,6 +363,7 @@ class Session:
             raise PgError(
                 INVALID_STATEMENT, f'prepared statement "{message.statement}" does not exist'
             )
+        self._refuse_in_failed_transaction(prepared.command)
         if message.portal and message.portal in self.portals:
             raise PgError(DUPLICATE_CURSOR, f'portal "{message.portal}" already exists')
         if message.portal:
@@ -359,7 +378,7 @@ class Session:
             self._refused(self.request(prepared, []).sql, refusal)
             raise
         except SidecarError as error:
-            self._refused(self._request(prepared, []).sql, error)
+            self._refused(self.request(prepared, []).sql, error)
             raise
         self.worker.start_statement()
         if "" in self.portals and not message.portal:
@@ -405,6 +424,7 @@ class Session:
         portal = self.portals.get(message.portal)
         if portal is None:
             raise PgError(INVALID_CURSOR, f'portal "{message.portal}" does not exist')
+        self._refuse_in_failed_transaction(portal.prepared.command)
         self.worker.start_statement()
         try:
             await self._run(portal, message.max_rows)
@@ -427,14 +447,7 @@ class Session:
         if not statement.text:
             return Prepared(name, "", None)
         command = classify(statement)
-        if self.status == FAILED and not (
-            isinstance(command, Transaction) and command.action in ENDS_FAILED_TRANSACTION
-        ):
-            raise PgError(
-                IN_FAILED_TRANSACTION,
-                "current transaction is aborted, commands ignored until end of transaction block",
-                hint="send ROLLBACK",
-            )
+        self._refuse_in_failed_transaction(command)
         query_statement = None
         if isinstance(command, QueryCommand):
             query_statement = command.statement
@@ -553,6 +566,9 @@ class Session:
             raise
         except asyncio.CancelledError:  # the sidecar stops: its audit line says so
             portal.close(shutting_down("the sidecar stopped mid-result"))
+            raise
+        except ConnectionError:  # the client left mid-result: it was not answered
+            portal.close(SidecarError(ErrorCode.CANCELED, HUNG_UP))
             raise
         if suspended:
             self.writer.write(messages.PORTAL_SUSPENDED)

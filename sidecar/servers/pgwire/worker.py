@@ -46,15 +46,18 @@ class Worker:
         self.running: Cancellable | None = None
         self._jobs: queue.SimpleQueue[Job | None] | None = None
         self._cancelled = False
+        self._reason = "query cancelled"
         self._waiter: asyncio.Future[None] | None = None
 
     def start_statement(self) -> None:
         """A cancel that arrived between statements is for none of them, as in PostgreSQL."""
         self._cancelled = False
 
-    def cancel(self) -> None:
-        """A CancelRequest (on the event loop): the step waited for ends now."""
+    def cancel(self, reason: str = "query cancelled") -> None:
+        """A CancelRequest, or the client gone (on the event loop): the step waited for ends
+        now, CANCELED with `reason`."""
         self._cancelled = True
+        self._reason = reason
         if self._waiter is not None:
             _settle(self._waiter)
         if self.running is not None:
@@ -96,7 +99,7 @@ class Worker:
         if self.running is not None:
             self.running.cancel()
         if self._cancelled:
-            raise SidecarError(ErrorCode.CANCELED, "query cancelled")
+            raise SidecarError(ErrorCode.CANCELED, self._reason)
         raise expired()
 
     def close(self) -> None:
