@@ -28,12 +28,15 @@ SUBSTRAIT = {"CommandStatementSubstraitPlan", "ActionCreatePreparedSubstraitPlan
 
 class _Messages(ModuleType):
     """`FlightSql_pb2`, imported when a message is first asked for (under the import lock,
-    so concurrent first calls on gRPC's threads see one whole module)."""
+    so concurrent first calls on gRPC's threads see one whole module); each name is then kept
+    here, found as fast as a module attribute."""
 
     def __getattr__(self, name: str) -> Any:
         from sidecar.servers.flight import FlightSql_pb2
 
-        return getattr(FlightSql_pb2, name)
+        value = getattr(FlightSql_pb2, name)
+        setattr(self, name, value)
+        return value
 
 
 if not TYPE_CHECKING:

@@ -86,6 +86,8 @@ class PgServer:
         """The shadow pg_catalog every unrestricted identity shares. It and the session's
         modules are imported by the first connection, not at start-up: about 1 MiB that a
         sidecar whose agent speaks HTTP or Flight SQL never needs."""
+        if self._catalog is not None:  # every statement asks: no lock once it exists
+            return self._catalog
         with self._shadow_lock:
             if self._catalog is None:
                 from sidecar.servers.pgwire.catalog import ShadowCatalog
