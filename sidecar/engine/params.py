@@ -21,6 +21,10 @@ from sidecar.errors import ErrorCode, SidecarError
 
 SLOT = "parameter"
 NUMERIC_DIGITS = 38  # the widest NUMERIC every engine a query may reach holds (DuckDB's too)
+# Lists in lists a parameter may hold: Arrow's C interface refuses types past 64 levels, and
+# DataFusion's parser takes time exponential in the depth of a literal near its recursion
+# limit (a list 300 deep planned on, uninterruptible, after its statement's timeout).
+LIST_DEPTH = 32
 
 
 def bind(statement: exp.Expression, values: Sequence[Any]) -> exp.Expression:
@@ -89,6 +93,7 @@ def _index(node: exp.Parameter) -> int:
 def parameter(value: Any, index: int) -> exp.Expression:
     """The literal of parameter `index`, whose errors name it."""
     try:
+        _check_depth(value)
         return literal(value)
     except SidecarError as error:
         raise SidecarError(
@@ -127,6 +132,21 @@ def literal(value: Any) -> exp.Expression:
         hint="parameters may be null, booleans, numbers, strings, bytes, dates, timestamps or "
         "lists",
     )
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse lists nested past LIST_DEPTH, measured without recursion."""
+    level: list[Any] = [value]
+    depth = 0
+    while level := [item for items in level if isinstance(items, list | tuple) for item in items]:
+        depth += 1
+        if depth > LIST_DEPTH:
+            raise SidecarError(
+                ErrorCode.INVALID_PARAMETER,
+                f"lists are nested more than {LIST_DEPTH} levels deep",
+                hint="pass flatter values: a list of lists as rows, or nested data as a JSON "
+                "string",
+            )
 
 
 def _numeric(value: int) -> exp.Expression:

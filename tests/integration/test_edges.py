@@ -452,6 +452,36 @@ def test_a_failed_transaction_refuses_named_statements_and_held_portals(edges: E
     client.close()
 
 
+def test_a_parameter_of_lists_nested_300_deep_is_refused_not_planned_forever(
+    edges: Edges,
+) -> None:
+    """The statement's depth is bounded before planning, but not a parameter's: a JSON
+    parameter of lists nested 300 deep became a 300-deep literal that DataFusion's parser
+    worked on past the statement's timeout, uninterruptible, a core per request."""
+    nested: Any = 1
+    for _ in range(300):
+        nested = [nested]
+    response = httpx.post(
+        f"{edges.process.url}/v1/sql",
+        json={"sql": "SELECT $1 AS v", "parameters": [nested]},
+        headers=edges.headers(),
+        timeout=30,
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_parameter"
+    assert "parameter $1: lists are nested more than 32 levels deep" in error["message"]
+    before = cpu_seconds(edges.process)
+    time.sleep(1.0)
+    assert cpu_seconds(edges.process) - before < 0.3, "the parameter is being planned"
+    shallow = httpx.post(
+        f"{edges.process.url}/v1/sql",
+        json={"sql": "SELECT $1 AS v", "parameters": [[[1, 2], [3]]]},
+        headers=edges.headers(),
+    )
+    assert shallow.json() == [{"v": [[1, 2], [3]]}]
+
+
 # ---- HTTP result formats -------------------------------------------------------------------
 
 
