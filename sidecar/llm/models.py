@@ -22,7 +22,7 @@ from typing import Any
 
 from sidecar.config import Model
 from sidecar.llm import convert
-from sidecar.llm.openai import OpenAIError
+from sidecar.llm.errors import OpenAIError
 from sidecar.llm.queue import ModelQueue
 
 log = logging.getLogger("sidecar.llm")

@@ -16,45 +16,13 @@ from collections.abc import Iterator
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.responses import JSONResponse
+
+from sidecar.llm.errors import OpenAIError
 
 DONE = b"data: [DONE]\n\n"
 STREAM_INTERVAL = 0.04
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 RequestT = TypeVar("RequestT", bound="Loose")
-
-
-class OpenAIError(Exception):
-    """An error for the client, in OpenAI's shape and with the status OpenAI would use."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status)
 
 
 class Loose(BaseModel):

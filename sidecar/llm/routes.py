@@ -4,6 +4,9 @@ They sit behind the HTTP server's AuthMiddleware, so a model is reached with the
 as the SQL API, and data tools run under that caller's identity. Streamed responses fetch their
 first event before the response starts, so a request that cannot run (an unknown tool, a
 prompt too long, a full queue) is still a proper status code with an OpenAI error body.
+
+The request models and the chat machinery (`openai`, `agent`, `nsql`) are imported by the
+first request that needs them: a sidecar without models serves `/v1/models` without them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -23,28 +26,14 @@ from starlette.routing import Route
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar.datatools import error_body
 from sidecar.gateway import Gateway
-from sidecar.llm import nsql
-from sidecar.llm.agent import ChatAgent, Delta, Event, Executed, Finished, generation_error
+from sidecar.llm.errors import OpenAIError
 from sidecar.llm.metrics import LlmMetrics
 from sidecar.llm.models import ModelEntry, ModelService
-from sidecar.llm.openai import (
-    DONE,
-    STREAM_INTERVAL,
-    ChatRequest,
-    CompletionRequest,
-    EmbeddingRequest,
-    NsqlRequest,
-    OpenAIError,
-    chat_chunk,
-    chat_completion,
-    coalesce,
-    new_id,
-    now,
-    parse,
-    sse,
-)
 from sidecar.llm.queue import QueueFull
 from sidecar.llm.tools import ModelTools
+
+if TYPE_CHECKING:
+    from sidecar.llm.agent import Event, Finished
 
 MAX_BODY = 8 << 20
 EVENT_STREAM = "text/event-stream"
@@ -108,6 +97,9 @@ class LlmApi:
         return await entry.ready()
 
     async def chat(self, request: Request) -> Response:
+        from sidecar.llm.agent import ChatAgent
+        from sidecar.llm.openai import ChatRequest, chat_completion, new_id, parse
+
         body = parse(ChatRequest, await read_body(request))
         model = await self._model(request, body.model)
         events = ChatAgent(model, self.tools, identity(request), client(request)).run(
@@ -139,6 +131,9 @@ class LlmApi:
         first: Event,
         events: AsyncIterator[Event],
     ) -> AsyncIterator[bytes]:
+        from sidecar.llm.agent import Delta, Executed
+        from sidecar.llm.openai import chat_chunk, now
+
         created = now()
         yield chat_chunk(completion_id, created, model, {"role": "assistant", "content": ""})
         async for event in _prepend(first, events):
@@ -157,6 +152,8 @@ class LlmApi:
     async def _served(self, request: Request, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """An SSE body: the chunks, then [DONE]. Once the 200 is out, an error can only be an
         error event, which OpenAI clients raise as an exception."""
+        from sidecar.llm.openai import DONE, sse
+
         try:
             async for chunk in chunks:
                 yield chunk
@@ -173,6 +170,9 @@ class LlmApi:
         yield sse(failure.body())
 
     async def complete(self, request: Request) -> Response:
+        from sidecar.llm.agent import generation_error
+        from sidecar.llm.openai import STREAM_INTERVAL, CompletionRequest, coalesce, parse, sse
+
         body = parse(CompletionRequest, await read_body(request))
         model = await self._model(request, body.model)
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
@@ -207,6 +207,9 @@ class LlmApi:
         return JSONResponse({**response, "choices": choices, "usage": usage})
 
     async def embed(self, request: Request) -> Response:
+        from sidecar.llm.agent import generation_error
+        from sidecar.llm.openai import EmbeddingRequest, parse
+
         body = parse(EmbeddingRequest, await read_body(request))
         model = await self._model(request, body.model)
         if model.embedder is None:
@@ -234,6 +237,9 @@ class LlmApi:
         return JSONResponse(response)
 
     async def nsql(self, request: Request) -> Response:
+        from sidecar.llm import nsql
+        from sidecar.llm.openai import NsqlRequest, parse
+
         body = parse(NsqlRequest, await read_body(request))
         model = await self._model(request, body.model)
         try:
@@ -286,6 +292,8 @@ async def read_body(request: Request) -> bytes:
 
 
 async def _last(events: AsyncIterator[Event]) -> Finished:
+    from sidecar.llm.agent import Finished
+
     async with aclosing(events) as items:
         async for event in items:
             if isinstance(event, Finished):

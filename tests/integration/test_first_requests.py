@@ -1,6 +1,7 @@
 """The first request on each interface of a freshly started sidecar: what an idle sidecar does
 not import until a request needs it (protobuf for Flight SQL, the Postgres session and
-pg_catalog modules) must load correctly on that request, also when several arrive at once."""
+pg_catalog modules, the OpenAI request models) must load correctly on that request, also when
+several arrive at once."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ def test_first_requests_on_every_interface(fresh: SidecarProcess) -> None:
     assert "sidecar.runtime" in before
     assert "google.protobuf" not in before and "sidecar.servers.flight.FlightSql_pb2" not in before
     assert "sidecar.servers.pgwire.session" not in before
+    assert "sidecar.llm.openai" not in before
     # several first Flight SQL calls at once, on gRPC's threads: each sees the whole module
     with ThreadPoolExecutor(FIRST_CALLS) as pool:
         counts = list(pool.map(flight_count, [fresh.flight_url] * FIRST_CALLS))
@@ -74,3 +76,9 @@ def test_first_requests_on_every_interface(fresh: SidecarProcess) -> None:
     answer = httpx.post(f"{fresh.url}/v1/sql", content="SELECT max(id) AS m FROM t")
     assert answer.status_code == 200, answer.text
     assert answer.json() == [{"m": 9}]
+    # no model configured: the OpenAI route still parses the request, and says so
+    chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    answer = httpx.post(f"{fresh.url}/v1/chat/completions", json=chat)
+    assert answer.status_code == 404 and answer.json()["error"]["param"] == "model", answer.text
+    bad = httpx.post(f"{fresh.url}/v1/chat/completions", json={"messages": "hi"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "messages", bad.text
