@@ -42,6 +42,11 @@ _CATALOG = "it changes the catalog, which is fixed by the sidecar's configuratio
 _HOST_FILES = (
     "it reads or writes files on the sidecar's host directly, bypassing the declared datasets"
 )
+_COPY = (
+    "it reads or writes files on the sidecar's host directly, bypassing the declared datasets; "
+    "COPY ... TO STDOUT (psql's \\copy) is not served either: send its query as a SELECT "
+    "(psql --csv -o FILE -c 'SELECT ...' writes the same CSV)"
+)
 _OTHER_DATABASE = "it opens another database, bypassing the declared datasets"
 _EXTENSIONS = "it installs or loads code into the query engine"
 _SESSION = (
@@ -70,7 +75,7 @@ _STATEMENT_REASONS: dict[str, str] = {
     "DROP": _CATALOG,
     "RENAME": _CATALOG,
     "COMMENT": _CATALOG,
-    "COPY": _HOST_FILES,
+    "COPY": _COPY,
     "EXPORT": _HOST_FILES,
     "IMPORT": _HOST_FILES,
     "ATTACH": _OTHER_DATABASE,

@@ -54,6 +54,7 @@ HOSTILE: list[tuple[str, str]] = [
     ("COPY orders TO '/tmp/out.csv'", "COPY is not allowed"),
     ("COPY (SELECT 1) TO PROGRAM 'rm -rf /'", "COPY is not allowed"),
     ("COPY orders FROM '/etc/passwd'", "COPY is not allowed"),
+    ("COPY (SELECT 1) TO STDOUT", "TO STDOUT (psql's \\copy) is not served either: send its query"),
     ("ATTACH 'other.duckdb' AS other", "ATTACH is not allowed"),
     ("ATTACH DATABASE 'x' AS y", "ATTACH is not allowed"),
     ("DETACH other", "DETACH is not allowed"),
