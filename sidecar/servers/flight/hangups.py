@@ -51,13 +51,15 @@ class Hangups:
                 self._watched.pop(key, None)
 
     def _run(self) -> None:
-        with self._changed:
-            while True:
-                if not self._watched:
+        while True:
+            with self._changed:
+                while not self._watched:
                     self._changed.wait()
-                    continue
                 self._changed.wait(self._poll)
-                for key, (context, statement) in list(self._watched.items()):
-                    if context.is_cancelled():
-                        del self._watched[key]
-                        statement.cancel()
+                gone = [
+                    self._watched.pop(key)[1]
+                    for key, (context, _) in list(self._watched.items())
+                    if context.is_cancelled()
+                ]
+            for statement in gone:  # outside the lock: calls come and go meanwhile
+                statement.cancel()
