@@ -4,10 +4,12 @@ results, SqlInfo and error mapping (the real clients are in tests/integration/te
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -392,3 +394,24 @@ def test_the_cli_reads_errors_back_from_text_or_extra_info() -> None:
     refused = to_flight(SidecarError(ErrorCode.FORBIDDEN, "DELETE is not allowed", hint="h"))
     error = server_error(refused)
     assert (error.message, error.hint) == ("DELETE is not allowed", "h")
+
+
+def test_like_patterns_match_as_sql_like_does_in_linear_time() -> None:
+    """Every pattern over a small alphabet matches exactly where SQL's LIKE (a regular
+    expression of it) does; runs of % against a long name answer at once (a regular
+    expression backtracked for seconds, then minutes, as % runs were added)."""
+    alphabet = ["a", "b", "%", "_", "\\%", "\\_"]
+    names = ["", "a", "b", "ab", "ba", "aab", "a%b", "a_b", "%", "_", "abab"]
+    for size in range(4):
+        for parts in itertools.product(alphabet, repeat=size):
+            pattern = "".join(parts)
+            regex = "".join({"%": ".*", "_": "."}.get(part, re.escape(part[-1])) for part in parts)
+            matcher = metadata.like(pattern)
+            for name in names:
+                expected = re.fullmatch(regex, name, re.DOTALL) is not None
+                assert matcher(name) == expected, (pattern, name)
+    started = time.monotonic()
+    assert not metadata.like("%a" * 40 + "%b")("a" * 255)
+    assert not metadata.like("_" * 200_000)("a" * 255)
+    assert metadata.like("%" * 200_000 + "a")("a" * 255)
+    assert time.monotonic() - started < 1.0

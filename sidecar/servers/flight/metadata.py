@@ -11,7 +11,6 @@ tables in `information_schema`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -97,21 +96,52 @@ def relations(catalog: Catalog, grant: Grant) -> Iterator[Relation]:
             yield Relation(SYSTEM_SCHEMA, name, SYSTEM_TABLE, system.schema())
 
 
+ANY_ONE = "\0_"  # a LIKE pattern's `_`: two characters, never equal to one of a name
+
+
 def like(pattern: str | None) -> Callable[[str], bool]:
-    """A matcher for a metadata filter pattern: % any run, _ any one, \\ escapes."""
+    """A matcher for a metadata filter pattern: % any run, _ any one, \\ escapes. Matched by
+    two cursors, in time linear in the name times the pattern: a regular expression of `.*`
+    runs backtracks exponentially (`%a%a%a%a%a%a%a%a%a%a%b` took 22 s against one 40-character
+    name, on a gRPC thread, for any caller allowed GetTables)."""
     if pattern is None:
         return lambda _: True
-    parts, index = [], 0
+    tokens: list[str | None] = []  # None: any run (%); ANY_ONE: one character (_)
+    index = 0
     while index < len(pattern):
         char = pattern[index]
         if char == "\\" and index + 1 < len(pattern):
-            parts.append(re.escape(pattern[index + 1]))
+            tokens.append(pattern[index + 1])
             index += 2
             continue
-        parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
+        if char == "%":
+            if not tokens or tokens[-1] is not None:  # %% is %
+                tokens.append(None)
+        else:
+            tokens.append(ANY_ONE if char == "_" else char)
         index += 1
-    compiled = re.compile("".join(parts), re.DOTALL)
-    return lambda name: compiled.fullmatch(name) is not None
+    fixed = sum(token is not None for token in tokens)
+    return lambda name: len(name) >= fixed and _like(tokens, name)
+
+
+def _like(tokens: list[str | None], name: str) -> bool:
+    """Whether `name` matches: on a mismatch after a %, that % takes one character more."""
+    at = seen = 0
+    star, mark = -1, 0
+    while seen < len(name):
+        token = tokens[at] if at < len(tokens) else ""
+        if token is None:
+            star, mark = at, seen
+            at += 1
+        elif token == ANY_ONE or token == name[seen]:
+            at += 1
+            seen += 1
+        elif star >= 0:
+            at, mark = star + 1, mark + 1
+            seen = mark
+        else:
+            return False
+    return all(token is None for token in tokens[at:])
 
 
 def _optional(command: Message, name: str) -> str | None:
