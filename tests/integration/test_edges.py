@@ -11,6 +11,7 @@ files, is the oracle.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import adbc_driver_flightsql.dbapi as adbc
+import asyncpg
 import duckdb
 import httpx
 import psycopg
@@ -44,7 +46,7 @@ from tests.process import SidecarProcess, free_port
 
 ROWS = 2000
 TABLES = ("t", "pk", "ar")
-INTERFACES = ("http", "pg-text", "pg-binary", "flight")
+INTERFACES = ("http", "pg-text", "pg-binary", "asyncpg", "flight")
 
 
 @dataclass(frozen=True)
@@ -158,12 +160,12 @@ def plain(rows: list[Any]) -> list[tuple[Any, ...]]:
 def ask(
     edges: Edges, interface: str, sql: str, values: list[Any] = (), identity: str = "open"
 ) -> list[tuple[Any, ...]]:
-    """`sql` with `?` placeholders answered over `interface` (psycopg's `%s`, HTTP's `$n`,
-    ADBC's `?` as written)."""
+    """`sql` with `?` placeholders answered over `interface` (psycopg's `%s`, HTTP's and
+    asyncpg's `$n`, ADBC's `?` as written)."""
     values = list(values)
+    count = iter(range(1, len(values) + 1))
+    numbered = re.sub(r"\?", lambda _: f"${next(count)}", sql)
     if interface == "http":
-        count = iter(range(1, len(values) + 1))
-        numbered = re.sub(r"\?", lambda _: f"${next(count)}", sql)
         response = httpx.post(
             f"{edges.process.url}/v1/sql",
             json={"sql": numbered, "parameters": values},
@@ -172,6 +174,8 @@ def ask(
         )
         assert response.status_code == 200, response.text
         return plain([tuple(row.values()) for row in response.json()])
+    if interface == "asyncpg":  # binds by the parameter types the server describes
+        return plain(asyncio.run(through_asyncpg(edges, numbered, values, identity)))
     if interface.startswith("pg"):
         with psycopg.connect(edges.dsn(identity), autocommit=True) as connection:
             cursor = connection.execute(
@@ -181,6 +185,23 @@ def ask(
     with edges.flight(identity) as connection, connection.cursor() as cursor:
         cursor.execute(sql, values)
         return plain(cursor.fetchall())
+
+
+async def through_asyncpg(
+    edges: Edges, sql: str, values: list[Any], identity: str
+) -> list[tuple[Any, ...]]:
+    connection = await asyncpg.connect(
+        host="127.0.0.1",
+        port=edges.process.pg_port,
+        user=identity,
+        password=edges.keys[identity],
+        database="edges",
+        ssl=False,
+    )
+    try:
+        return [tuple(row) for row in await connection.fetch(sql, *values)]
+    finally:
+        await connection.close()
 
 
 # ---- standard SQL the drivers write -----------------------------------------------------------

@@ -44,6 +44,18 @@ INTEGERS = frozenset({types.INT2.oid, types.INT4.oid, types.INT8.oid, types.OID.
 TEXT_LIKE = (exp.Like, exp.ILike, exp.DPipe, exp.RegexpLike, exp.RegexpILike)
 COMPARED = (exp.Binary, exp.Between, exp.In)
 INFERENCE_ROUNDS = 4
+# Function arguments PostgreSQL declares as integers (substr's start and length, left's and
+# repeat's count, lpad's length, round's digits, split_part's field): a parameter there is
+# int4, not text (asyncpg binds by the type described, and a text one failed planning).
+INTEGER_ARGUMENTS: dict[type[exp.Expression], tuple[str, ...]] = {
+    exp.Substring: ("start", "length"),
+    exp.Left: ("expression",),
+    exp.Right: ("expression",),
+    exp.Repeat: ("times",),
+    exp.Pad: ("expression",),
+    exp.Round: ("decimals",),
+    exp.SplitPart: ("part_index",),
+}
 
 
 def placeholders(statement: exp.Expression) -> list[exp.Parameter]:
@@ -136,6 +148,8 @@ def _context_oid(node: exp.Expression) -> int | None:
         return types.oid_of(parent.to)
     if isinstance(parent, exp.Limit | exp.Offset | exp.Fetch):
         return types.INT8.oid
+    if node.arg_key in INTEGER_ARGUMENTS.get(type(parent), ()):
+        return types.INT4.oid
     if isinstance(parent, TEXT_LIKE):
         return types.TEXT.oid
     if isinstance(parent, exp.In) and node is not parent.this:
