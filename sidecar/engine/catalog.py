@@ -123,7 +123,8 @@ class DatasetEntry:
         """Open the connector and learn the schema; whether that worked."""
         with self._lock:
             self._attempted_at = time.monotonic()
-            self.source_state = State.LOADING
+            if self.source_state is not State.ERROR:  # a failed source stays so until it opens:
+                self.source_state = State.LOADING  # its copy read READY with the old error
             started = time.perf_counter()
             try:
                 connector = open_connector(self._source())
