@@ -42,6 +42,9 @@ DATAFUSION_CODES = (
 NOISE = re.compile(
     r"^(DataFusion error: |Error during planning: |Execution error: |External error: )+"
 )
+# DataFusion calls a call with arguments of the wrong types an internal error and asks for a
+# bug report; what the caller can act on is the sentence naming the candidates.
+NO_MATCH = "No function matches the given name and argument types"
 
 
 class Sessions:
@@ -331,6 +334,8 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, relations: str) -> pa.Reco
 
 def translate(message: str) -> SidecarError:
     message = message.strip().rsplit("caused by\n", 1)[-1]
+    if NO_MATCH in message:
+        message = message[message.index(NO_MATCH) :]
     message = REDACTOR.redact(NOISE.sub("", message.strip()))
     code = next((code for pattern, code in DATAFUSION_CODES if pattern.search(message)), None)
     return SidecarError(code or ErrorCode.QUERY, message, hint=_hint(code))

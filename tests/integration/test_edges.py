@@ -619,3 +619,23 @@ def test_a_batch_past_a_grpc_message_limit_reaches_adbc_in_pieces(edges: Edges, 
     assert result.num_rows == ROWS and result.column("id").to_pylist() == list(range(ROWS))
     assert result.column("s")[7].as_py() == "n7" * 4000
     assert result.nbytes > 32 << 20
+
+
+def test_a_call_with_arguments_of_the_wrong_types_names_the_candidates_not_a_bug(
+    edges: Edges,
+) -> None:
+    """DataFusion calls it an internal error and asks for a bug report in its tracker: the
+    agent read that the engine was broken, with the candidate signatures at the end."""
+    sql = "SELECT substr(name, 'a', 'b') AS s FROM t"
+    response = httpx.post(
+        f"{edges.process.url}/v1/sql", content=sql, headers=edges.headers(), timeout=30
+    )
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert message.startswith("No function matches the given name and argument types")
+    assert "substr(str: String, start_pos: Int64, length: Int64)" in message
+    assert "bug" not in message and "Internal error" not in message
+    with psycopg.connect(edges.dsn(), autocommit=True) as connection:
+        with pytest.raises(psycopg.Error) as refused:
+            connection.execute(sql)
+        assert refused.value.sqlstate == "42883"

@@ -37,8 +37,9 @@ SQLSTATES: dict[ErrorCode, str] = {
 QUERY_SQLSTATES = (
     (re.compile(r"divide by zero|division by zero", re.I), "22012"),
     (re.compile(r"overflow", re.I), "22003"),
-    (re.compile(r"cast|could not convert|cannot parse|invalid .*(format|syntax)", re.I), "22P02"),
+    # before 22P02: DataFusion's "no function matches" says "add explicit type casts"
     (re.compile(r"invalid function|no function matches|function .* not found", re.I), "42883"),
+    (re.compile(r"cast|could not convert|cannot parse|invalid .*(format|syntax)", re.I), "22P02"),
     (re.compile(r"not (yet )?(supported|implemented)|unsupported", re.I), "0A000"),
 )
 
