@@ -51,6 +51,11 @@ MARKER = f"__slot_{secrets.token_hex(8)}_"  # unguessable: no agent's SQL can co
 MARKED = re.compile(re.escape(MARKER) + r"(\d+)__")
 STEERING = (exp.Limit, exp.Offset, exp.Fetch, exp.Order, exp.Group)
 COMPARED = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between, exp.Like)
+# Where a parameter's value is used as it is. Anywhere else (`$1 + 1`, `$1 || $2`, `lower($1)`,
+# CASE, coalesce) the planner may compute a constant from it, and the constant is not a slot:
+# the kept plan answered every later value with the first one's (`id = $1 * 2` gave the rows
+# of 3 * 2 for 8 too), so such a statement is planned each time.
+AS_IS = (*COMPARED, exp.ILike, exp.Alias, exp.Select, exp.Any, exp.Tuple)
 K = TypeVar("K", bound=Hashable)
 Shape = tuple[str, str, tuple[str, ...]]  # the text, the grant's key, the parameters' kinds
 V = TypeVar("V")
@@ -151,6 +156,8 @@ class Template:
         """The template of a fresh plan (of a statement taking `parameters`), or None when it
         cannot be executed again safely."""
         if plan.grouped is not None or not plan.scans or _steered(plan.statement):
+            return None
+        if _computed(plan.statement):
             return None
         stamp = _stamp(plan, catalog)
         if stamp is None:
@@ -399,6 +406,17 @@ def _slots(tree: exp.Expression) -> bool:
 def _steered(statement: exp.Expression) -> bool:
     """Whether a parameter sits where its value steers planning (a limit, an order, groups)."""
     return any(node.find_ancestor(*STEERING) is not None for node in _slotted(statement))
+
+
+def _computed(statement: exp.Expression) -> bool:
+    """Whether a parameter is an operand of something the planner may fold into a constant."""
+    for node in _slotted(statement):
+        parent = node.parent
+        while isinstance(parent, exp.Paren | exp.Cast):
+            parent = parent.parent
+        if parent is not None and not isinstance(parent, AS_IS):
+            return True
+    return False
 
 
 def _originals(plan: Plan) -> dict[int, exp.Expression] | None:

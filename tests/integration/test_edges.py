@@ -258,6 +258,12 @@ PLACED = [
         "WHERE id = ? OR name = ? ORDER BY id",
         [[100, 3, "n7"], [10, 1999, "n0"]],
     ),
+    # values the planner computes with: a kept plan kept the first run's results of them
+    ("SELECT id FROM {} WHERE id = ? * 2", [[3], [8]]),
+    ("SELECT id FROM {} WHERE id BETWEEN ? AND ? + 2 ORDER BY id", [[3, 3], [8, 8]]),
+    ("SELECT id FROM {} WHERE id IN (?, ? + 1) ORDER BY id", [[3, 3], [8, 8]]),
+    ("SELECT id FROM {} WHERE name = ? || ?", [["n", "3"], ["n", "8"]]),
+    ("SELECT id FROM {} WHERE name = lower(?)", [["N3"], ["N8"]]),
 ]
 
 
@@ -268,7 +274,8 @@ def test_values_bind_where_they_are_written_however_deep_and_again(
     """Each statement twice with other values (the second answered from its kept plan, the
     values written into the slots it marked), on each table: sqlglot walks breadth-first, so
     any positional bookkeeping by its walk binds a CTE's or a subquery's values in the wrong
-    order."""
+    order; and a value the planner folds into a constant (`? * 2`, `? || ?`, `lower(?)`) left
+    the kept plan filtering the Parquet scan by the first run's constant."""
     for template, runs in PLACED:
         for table in TABLES:
             sql = template.format(table)
