@@ -52,10 +52,11 @@ MARKED = re.compile(re.escape(MARKER) + r"(\d+)__")
 STEERING = (exp.Limit, exp.Offset, exp.Fetch, exp.Order, exp.Group)
 COMPARED = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between, exp.Like)
 # Where a parameter's value is used as it is. Anywhere else (`$1 + 1`, `$1 || $2`, `lower($1)`,
-# CASE, coalesce) the planner may compute a constant from it, and the constant is not a slot:
-# the kept plan answered every later value with the first one's (`id = $1 * 2` gave the rows
-# of 3 * 2 for 8 too), so such a statement is planned each time.
-AS_IS = (*COMPARED, exp.ILike, exp.Alias, exp.Select, exp.Any, exp.Tuple)
+# CASE, coalesce, a comparison with no column) the planner may compute a constant from it, and
+# the constant is no slot: the kept plan answered every later value with the first one's
+# (`id = $1 * 2` gave the rows of 3 * 2 for 8 too), so such a statement is planned each time.
+PREDICATES = (*COMPARED, exp.ILike)
+AS_IS = (*PREDICATES, exp.Alias, exp.Select, exp.Any, exp.Tuple)
 K = TypeVar("K", bound=Hashable)
 Shape = tuple[str, str, tuple[str, ...]]  # the text, the grant's key, the parameters' kinds
 V = TypeVar("V")
@@ -416,6 +417,8 @@ def _computed(statement: exp.Expression) -> bool:
             parent = parent.parent
         if parent is not None and not isinstance(parent, AS_IS):
             return True
+        if isinstance(parent, PREDICATES) and parent.find(exp.Column, exp.Subquery) is None:
+            return True  # a comparison of values alone (`$1 = 'x'`, `$1 > $2`) folds too
     return False
 
 

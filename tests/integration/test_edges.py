@@ -264,6 +264,8 @@ PLACED = [
     ("SELECT id FROM {} WHERE id IN (?, ? + 1) ORDER BY id", [[3, 3], [8, 8]]),
     ("SELECT id FROM {} WHERE name = ? || ?", [["n", "3"], ["n", "8"]]),
     ("SELECT id FROM {} WHERE name = lower(?)", [["N3"], ["N8"]]),
+    ("SELECT id FROM {} WHERE id = ? AND ? = 'x'", [[7, "x"], [7, "y"]]),
+    ("SELECT id FROM {} WHERE id < 3 AND ? BETWEEN 1 AND 2 ORDER BY id", [[1], [7]]),
 ]
 
 

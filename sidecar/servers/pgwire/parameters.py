@@ -156,6 +156,10 @@ def _context_oid(node: exp.Expression) -> int | None:
         return _type_oid(parent.this)
     if isinstance(parent, exp.Between) and node is not parent.this:
         return _type_oid(parent.this)
+    if isinstance(parent, exp.Between):  # `$1 BETWEEN 1 AND 9`: the bounds' type
+        return _type_oid(parent.args.get("low")) or _type_oid(parent.args.get("high"))
+    if isinstance(parent, exp.In) and parent.expressions:  # `$1 IN (1, 2)`
+        return _type_oid(parent.expressions[0])
     if isinstance(parent, exp.Binary):
         other = parent.expression if parent.this is node else parent.this
         return _type_oid(other)
