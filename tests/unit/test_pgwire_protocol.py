@@ -186,6 +186,31 @@ def test_a_malformed_parameter_is_a_22p02_error_naming_the_type() -> None:
     assert "bigint" in error.value.message
 
 
+@pytest.mark.parametrize(
+    ("text", "oid", "expected"),
+    [
+        (b" -7 ", types.INT4.oid, -7),
+        (b"+9223372036854775807", types.INT8.oid, 2**63 - 1),
+        (b"9223372036854775808", types.INT8.oid, ("22003", "out of range for type bigint")),
+        (b"-2147483649", types.INT4.oid, ("22003", "out of range for type integer")),
+        (b"32768", types.INT2.oid, ("22003", "out of range for type smallint")),
+        (b"1_000", types.INT8.oid, ("22P02", 'for type bigint: "1_000"')),
+        ("١٢".encode(), types.INT8.oid, ("22P02", "for type bigint")),
+    ],
+)
+def test_integers_are_read_as_postgresql_reads_them(
+    text: bytes, oid: int, expected: int | tuple[str, str]
+) -> None:
+    """ASCII digits within the type's range: Python's int() also takes underscores and other
+    scripts' digits, and a bigint past its range was bound as a NUMERIC."""
+    if isinstance(expected, int):
+        assert parameters.decode(text, oid, False) == expected
+        return
+    with pytest.raises(PgError) as error:
+        parameters.decode(text, oid, False)
+    assert error.value.sqlstate == expected[0] and expected[1] in error.value.message
+
+
 def test_result_columns_are_named_as_postgresql_names_them() -> None:
     statement = sqlglot.parse_one(
         "SELECT count(*), min(o.at), 1, 1::int, x::text, CASE WHEN a THEN 1 END, Foo, "

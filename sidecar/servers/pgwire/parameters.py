@@ -10,6 +10,7 @@ the Python values `engine.query` binds as typed literals.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import struct
 import uuid
 import zoneinfo
@@ -32,6 +33,7 @@ from sidecar.servers.pgwire.errors import (
     INVALID_ENCODING,
     INVALID_TEXT,
     INVALID_VALUE,
+    OUT_OF_RANGE,
     PROTOCOL_VIOLATION,
     PgError,
 )
@@ -41,6 +43,13 @@ PG_EPOCH = dt.datetime(2000, 1, 1)
 TRUE_WORDS = frozenset({"t", "true", "y", "yes", "on", "1"})
 FALSE_WORDS = frozenset({"f", "false", "n", "no", "off", "0"})
 INTEGERS = frozenset({types.INT2.oid, types.INT4.oid, types.INT8.oid, types.OID.oid})
+INTEGER_RANGES = {
+    types.INT2.oid: (-(1 << 15), (1 << 15) - 1),
+    types.INT4.oid: (-(1 << 31), (1 << 31) - 1),
+    types.INT8.oid: (-(1 << 63), (1 << 63) - 1),
+    types.OID.oid: (0, (1 << 32) - 1),
+}
+INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
 TEXT_LIKE = (exp.Like, exp.ILike, exp.DPipe, exp.RegexpLike, exp.RegexpILike)
 COMPARED = (exp.Binary, exp.Between, exp.In)
 INFERENCE_ROUNDS = 4
@@ -265,7 +274,7 @@ def _text_value(text: str, oid: int, timezone: str) -> Any:
             return word in TRUE_WORDS
         raise ValueError(text)
     if oid in INTEGERS:
-        return int(text.strip())
+        return _integer(text, oid)
     if oid in (types.FLOAT4.oid, types.FLOAT8.oid):
         return float(text)
     if oid == types.NUMERIC.oid:
@@ -281,6 +290,19 @@ def _text_value(text: str, oid: int, timezone: str) -> Any:
     if oid == types.UUID.oid:
         return str(uuid.UUID(text.strip()))
     return text
+
+
+def _integer(text: str, oid: int) -> int:
+    """An integer as PostgreSQL reads one: ASCII digits with a sign (Python's int() takes
+    underscores and other scripts' digits too), within its type's range, else 22003."""
+    if not INTEGER_TEXT.fullmatch(text):
+        raise ValueError(f"{text!r} is not an integer")
+    value = int(text)
+    low, high = INTEGER_RANGES[oid]
+    if not low <= value <= high:
+        name = types.BY_OID[oid].sql_name
+        raise PgError(OUT_OF_RANGE, f'value "{text.strip()}" is out of range for type {name}')
+    return value
 
 
 def _timestamp(text: str, zoned: bool, timezone: str) -> dt.datetime:
