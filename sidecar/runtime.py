@@ -8,6 +8,7 @@ cannot (llama-cpp-python missing, a bad file) is reported, never fatal, so SQL k
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import ssl
 import threading
@@ -193,6 +194,9 @@ def read_tls(tls: Tls, base_dir: Path, setting: str = "runtime.tls") -> tuple[by
     return pair[0], pair[1]
 
 
+EXIT_MARGIN = 10.0  # seconds past runtime.shutdown_grace for the servers and audit log to close
+
+
 def serve(
     config: SidecarConfig,
     *,
@@ -221,6 +225,9 @@ async def until_signalled(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if received and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if not received:
+            bound = sidecar.config.runtime.shutdown_grace + EXIT_MARGIN
+            exit_within(bound, 130 if signum == signal.SIGINT else 0)
         received.append(signum)
         loop.call_soon_threadsafe(stop.set)
 
@@ -231,3 +238,15 @@ async def until_signalled(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return received[0]
+
+
+def exit_within(seconds: float, code: int) -> None:
+    """End the process `seconds` from now if it has not ended by then. Statements are
+    cancelled when runtime.shutdown_grace runs out and their audit lines written, but a
+    thread stuck in native work that cannot be interrupted (DataFusion planning a statement
+    of 70,000 columns) would hold the interpreter's exit, which joins it: a stop then took
+    half an hour. The timer's thread is a daemon, so a process that exits sooner is not
+    held by it either."""
+    timer = threading.Timer(seconds, os._exit, args=(code,))
+    timer.daemon = True
+    timer.start()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -70,3 +73,18 @@ def test_stop_closes_every_server_after_serving(ports: dict[str, int]) -> None:
         assert not [name for name, port in ports.items() if listening(port)]
 
     asyncio.run(serve())
+
+
+def test_a_stop_ends_the_process_even_when_a_thread_cannot_be_interrupted() -> None:
+    """A thread stuck in native work holds the interpreter's exit (it joins it): the timer
+    armed at the stop ends the process with the stop's exit code all the same."""
+    script = (
+        "import threading, time\n"
+        "from sidecar.runtime import exit_within\n"
+        "threading.Thread(target=time.sleep, args=(120,)).start()\n"
+        "exit_within(0.5, 0)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], timeout=60, check=False)
+    assert done.returncode == 0
+    assert time.monotonic() - started < 60
