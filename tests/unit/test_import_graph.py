@@ -83,6 +83,10 @@ def test_the_walk_sees_lazy_imports_and_skips_type_checking_ones() -> None:
     }
 
 
+# Names with a leading underscore that their library documents as public API.
+DOCUMENTED = frozenset({"os._exit"})
+
+
 def private_uses(tree: ast.Module) -> Iterator[str]:
     """`from x import _y`, `import x._y`, `x._y` and `getattr(x, "_y")` on an imported module."""
     modules = {}
@@ -102,7 +106,9 @@ def private_uses(tree: ast.Module) -> Iterator[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _private(node.attr):
             if isinstance(node.value, ast.Name) and node.value.id in modules:
-                yield f"{modules[node.value.id]}.{node.attr}"
+                name = f"{modules[node.value.id]}.{node.attr}"
+                if name not in DOCUMENTED:
+                    yield name
         elif isinstance(node, ast.Call) and ast.unparse(node.func) == "getattr":
             target, name = [*node.args, None, None][:2]
             if (
