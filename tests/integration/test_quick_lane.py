@@ -28,6 +28,7 @@ from tests.pg_client import SYNC, RawClient, Reply, bind, describe, execute, mes
 from tests.process import SidecarProcess, free_port
 
 ROWS = 100
+STATEMENT_BOUND = 4096  # small enough that a group past it still arrives in one read
 LOOKUP = "SELECT id, name, amount FROM pk WHERE id = $1"
 BY_NAME = "SELECT id FROM pk WHERE name = $1"
 
@@ -67,7 +68,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
     config = {
         "version": 1,
         "name": "quick",
-        "runtime": {"http": {"port": port}},
+        "runtime": {"http": {"port": port}, "max_statement_size": STATEMENT_BOUND},
         "datasets": [{"from": "file:t.parquet", "name": "pk", "acceleration": keyed}],
         "audit": {"path": "audit.jsonl"},
     }
@@ -290,3 +291,18 @@ def test_a_client_that_reads_late_is_answered_in_order(sidecar: Sidecar) -> None
     finally:
         client.close()
     assert [reply.rows()[0][0] for reply in replies] == keys
+
+
+def test_a_parameter_past_the_statement_bound_is_refused_on_the_lane(sidecar: Sidecar) -> None:
+    """Bound values count against runtime.max_statement_size on every path: a key lookup the
+    lane would answer is refused as the general way refuses it."""
+    client = RawClient(sidecar.process.pg_port)
+    try:
+        assert exchange(client, group(b"n1", sql=BY_NAME)).kinds.startswith("12T")
+        before = sidecar.answered_at_once()
+        refused = exchange(client, group(b"n" * 2 * STATEMENT_BOUND, sql=BY_NAME))
+        assert [e["C"] for e in refused.errors()] == ["54001"], refused.kinds
+        assert sidecar.answered_at_once() == before
+        assert exchange(client, group(b"n1", sql=BY_NAME)).rows()
+    finally:
+        client.close()

@@ -111,6 +111,7 @@ class Lane:
             values = parameters.decode_bind(
                 bind, prepared.parameter_types, prepared.name, session.settings.timezone
             )
+            session.server.engine.bounds.check_parameters(values)
             answer = session.server.gateway.at_once(session.request(prepared, values))
             if answer is None:  # kept all the same: a value of a kind not planned yet
                 return None  # (a first negative key, a NULL) is answered at once next time
