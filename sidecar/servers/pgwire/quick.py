@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from sidecar.servers.pgwire import messages, parameters
+from sidecar.servers.pgwire import messages
 from sidecar.servers.pgwire.messages import Body
 from sidecar.servers.pgwire.portal import Portal, Prepared, TableRows, named_schema
 
@@ -108,10 +108,7 @@ class Lane:
         spent, when the general way must answer."""
         session = self.session
         try:
-            values = parameters.decode_bind(
-                bind, prepared.parameter_types, prepared.name, session.settings.timezone
-            )
-            session.server.engine.bounds.check_parameters(values)
+            values = session.bound(prepared, bind)
             answer = session.server.gateway.at_once(session.request(prepared, values))
             if answer is None:  # kept all the same: a value of a kind not planned yet
                 return None  # (a first negative key, a NULL) is answered at once next time

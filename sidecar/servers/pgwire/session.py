@@ -369,10 +369,7 @@ class Session:
         if message.portal:
             self._room_for("portals and cursors", len(self.portals), "Close or CLOSE")
         try:
-            values = parameters.decode_bind(
-                message, prepared.parameter_types, prepared.name, self.settings.timezone
-            )
-            self.server.engine.bounds.check_parameters(values)
+            values = self.bound(prepared, message)
         except PgError as error:  # the statement ends here: its audit line says why
             refusal = SidecarError(ErrorCode.INVALID_REQUEST, error.message, hint=error.hint)
             self._refused(self.request(prepared, []).sql, refusal)
@@ -386,6 +383,15 @@ class Session:
         self.portals[message.portal] = await self._open(
             message.portal, prepared, values, message.result_formats
         )
+
+    def bound(self, prepared: Prepared, message: messages.Bind) -> list[Any]:
+        """A Bind's values for `prepared`, decoded by its parameters' types and within
+        runtime.max_statement_size: whichever way answers the statement (quick.py too)."""
+        values = parameters.decode_bind(
+            message, prepared.parameter_types, prepared.name, self.settings.timezone
+        )
+        self.server.engine.bounds.check_parameters(values)
+        return values
 
     async def _describe(self, target: messages.Target) -> None:
         if target.kind == "S":
