@@ -133,8 +133,7 @@ class Gateway:
         if self.stopping:
             return None
         governing = self.limiter.governing(request.identity)
-        limits = governing.limits
-        if limits.max_concurrent is not None:
+        if governing.limits.max_concurrent is not None:
             return None
         try:
             result = self.engine.lookup(request.sql, request.parameters, request.identity)
@@ -145,13 +144,24 @@ class Gateway:
         batch = result.batch
         rows = batch.num_rows
         size = result.nbytes if result.nbytes is not None else batch.nbytes
-        if rows > AT_ONCE_ROWS or size > self.max_batch:
-            return None
-        if (limits.max_rows is not None and rows > limits.max_rows) or (
-            limits.max_bytes is not None and size > limits.max_bytes
-        ):
+        if rows > AT_ONCE_ROWS or self.breach(request, governing, size, rows, size) is not None:
             return None
         return AtOnce(self, request, governing, result, rows, size)
+
+    def breach(
+        self, request: QueryRequest, governing: Governing, batch: int, rows: int, size: int
+    ) -> SidecarError | None:
+        """Why a result cannot go on: a batch of `batch` bytes past the bound one batch may
+        take, or `rows` and `size` (the result's so far) past the identity's max_rows or
+        max_bytes. One check for a Statement's batches and an at-once answer alike."""
+        if batch > self.max_batch:
+            return oversized(batch, self.max_batch)
+        limits = governing.limits
+        if limits.max_rows is not None and rows > limits.max_rows:
+            return too_large("max_rows", request.identity, governing)
+        if limits.max_bytes is not None and size > limits.max_bytes:
+            return too_large("max_bytes", request.identity, governing)
+        return None
 
     def describe(
         self,
@@ -391,7 +401,6 @@ class Statement:
         within its max_rows and max_bytes: a result that outgrows them fails, it is never cut
         short silently. Blocks: iterate off the event loop."""
         assert self.result is not None, "open() the statement first"
-        limits = self.governing.limits
         try:
             limiter = self.gateway.limiter
             self._keep(release=limiter.occupy(self.request.identity, self.governing, self.deadline))
@@ -400,13 +409,10 @@ class Statement:
             known = self.result.nbytes if isinstance(self.result, LookupResult) else None
             for batch in self.result:
                 nbytes = known if known is not None else batch.nbytes
-                if nbytes > self.gateway.max_batch:
-                    raise oversized(nbytes, self.gateway.max_batch)
                 rows, size = self.rows + batch.num_rows, self.bytes + nbytes
-                if limits.max_rows is not None and rows > limits.max_rows:
-                    raise too_large("max_rows", self.request.identity, self.governing)
-                if limits.max_bytes is not None and size > limits.max_bytes:
-                    raise too_large("max_bytes", self.request.identity, self.governing)
+                breach = self.gateway.breach(self.request, self.governing, nbytes, rows, size)
+                if breach is not None:
+                    raise breach
                 self.rows, self.bytes = rows, size
                 yield batch
         except Exception as error:
