@@ -194,12 +194,6 @@ class Incoming:
         """The messages up to `end` of the buffer were taken whole."""
         self._at = end
 
-    async def read(self) -> tuple[str, Body]:
-        """The next message, waiting for the socket when it is not buffered whole."""
-        while (found := self.next()) is None:
-            await self.fill()
-        return found
-
     async def fill(self) -> None:
         """More of the socket's bytes: the rest of a message whose header is here, else what
         has arrived."""
