@@ -24,7 +24,10 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from policies.identity import Identity
+from sidecar.llm import grammars
 from sidecar.llm.models import ModelEntry
 from sidecar.llm.openai import (
     STREAM_INTERVAL,
@@ -94,6 +97,7 @@ class ChatAgent:
     async def run(self, request: ChatRequest, stream: bool) -> AsyncIterator[Event]:
         """The events of one chat completion; OpenAIError for a request that cannot run."""
         offered, builtin, choice = self._tool_plan(request)
+        await anyio.to_thread.run_sync(grammars.check, request, self.model.llama)
         conversation = self._conversation(request.messages)
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         executed: list[ToolOutcome] = []

@@ -273,6 +273,48 @@ def test_json_mode(client: openai.OpenAI) -> None:
     assert json.loads(shaped.choices[0].message.content)["status"] in ("paid", "failed")
 
 
+def nested(levels: int) -> dict[str, object]:
+    schema: dict[str, object] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("schema", "words"),
+    [
+        # llama.cpp's parser rejects the grammar: a null sampler, then SIGSEGV (was)
+        ({"type": "string", "pattern": "^[\\d-a]$"}, "cannot compile the grammar"),
+        # the grammar parses but demands U+0000: an uncaught C++ exception, SIGABRT (was)
+        ({"type": "string", "pattern": "^[\\u0000]$"}, "NUL character"),
+        # the converter fails: silently "any JSON" instead of the schema (was)
+        ({"$ref": "#/definitions/nowhere"}, "not a JSON schema llama.cpp can follow"),
+        # a 17 KB schema 600 levels deep became a 2.7 MB grammar (the square of the depth)
+        (nested(600), "more than 32 levels"),
+    ],
+    ids=["unparsable", "nul", "unconvertible", "deep"],
+)
+def test_schemas_that_cannot_be_grammars_are_400s(
+    client: openai.OpenAI, schema: dict[str, object], words: str
+) -> None:
+    """Whether in response_format or in a client tool's parameters, a schema llama.cpp cannot
+    follow is the client's 400, naming it; before, these crashed or hung the whole process."""
+    formats = {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": schema}}
+    for options, param in (
+        ({"response_format": formats, "tool_choice": "none"}, "response_format.json_schema"),
+        (
+            {"tools": [tool], "tool_choice": {"type": "function", "function": {"name": "lookup"}}},
+            "tools[0].function.parameters",
+        ),
+    ):
+        with pytest.raises(openai.BadRequestError) as caught:
+            chat(client, max_tokens=8, **options)
+        assert caught.value.body["param"].startswith(param)
+        assert words in caught.value.body["message"]
+    assert chat(client, tool_choice="none", max_tokens=2).choices[0].message.role == "assistant"
+
+
 def test_text_completions(client: openai.OpenAI) -> None:
     completion = client.completions.create(model="tiny", prompt=["SELECT", "FROM"], max_tokens=5)
     assert [choice.index for choice in completion.choices] == [0, 1]
