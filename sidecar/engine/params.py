@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from sidecar.errors import ErrorCode, SidecarError
@@ -124,14 +125,28 @@ def literal(value: Any) -> exp.Expression:
         return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
     if isinstance(value, dt.date):
         return exp.cast(exp.Literal.string(value.isoformat()), "date")
+    if isinstance(value, dt.time) and value.tzinfo is None:
+        return exp.cast(exp.Literal.string(value.isoformat()), "time")
+    if isinstance(value, dt.timedelta):
+        micros = value.seconds * 1_000_000 + value.microseconds
+        return _interval(0, value.days, micros * 1000)
+    if isinstance(value, pa.MonthDayNano):  # a tuple, but no list: an Arrow interval
+        return _interval(value.months, value.days, value.nanoseconds)
     if isinstance(value, list | tuple):
         return exp.Array(expressions=[literal(item) for item in value])
     raise SidecarError(
         ErrorCode.INVALID_PARAMETER,
         f"unsupported parameter type {type(value).__name__}",
-        hint="parameters may be null, booleans, numbers, strings, bytes, dates, timestamps or "
-        "lists",
+        hint="parameters may be null, booleans, numbers, strings, bytes, dates, times, "
+        "timestamps, intervals or lists",
     )
+
+
+def _interval(months: int, days: int, nanoseconds: int) -> exp.Expression:
+    """An interval in the words DataFusion reads whatever the signs (PostgreSQL's
+    '1 day 00:00:05' it does not)."""
+    text = f"{months} months {days} days {nanoseconds} nanoseconds"
+    return exp.cast(exp.Literal.string(text), "interval")
 
 
 def _check_depth(value: Any) -> None:

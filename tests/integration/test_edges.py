@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import datetime as dt
 import io
 import itertools
 import json
@@ -648,3 +649,30 @@ def test_a_call_with_arguments_of_the_wrong_types_names_the_candidates_not_a_bug
         with pytest.raises(psycopg.Error) as refused:
             connection.execute(sql)
         assert refused.value.sqlstate == "42883"
+
+
+def test_times_and_intervals_bind_as_their_types(edges: Edges) -> None:
+    """A Flight interval parameter was bound as the list of its three numbers (a wrong answer),
+    a duration or a time was refused; asyncpg's interval (binary) became PostgreSQL's text
+    '7 days 00:00:05.000006', which DataFusion cannot read."""
+    week = dt.timedelta(days=7, seconds=5, microseconds=6)
+    values = pa.record_batch(
+        [
+            pa.array([pa.MonthDayNano([1, 2, 3])]),
+            pa.array([week], pa.duration("us")),
+            pa.array([dt.time(1, 2, 3, 4)], pa.time64("us")),
+        ],
+        names=["a", "b", "c"],
+    )
+    with edges.flight() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT $1 AS a, $2 AS b, $3 AS c, $2 > INTERVAL '7 days' AS d", values)
+        assert cursor.fetchall() == [
+            (
+                pa.MonthDayNano([1, 2, 3]),
+                pa.MonthDayNano([0, 7, 5_000_006_000]),
+                dt.time(1, 2, 3, 4),
+                True,
+            )
+        ]
+    sql = "SELECT $1::interval AS v, count(*) FROM t WHERE id < 3"
+    assert asyncio.run(through_asyncpg(edges, sql, [week], "open")) == [(week, 3)]

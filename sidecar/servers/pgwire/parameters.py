@@ -26,7 +26,7 @@ from sqlglot.optimizer.qualify import qualify
 
 from sidecar.engine.types import sql_type
 from sidecar.servers.pgwire import types
-from sidecar.servers.pgwire.codec import UTC_NAMES, interval_text
+from sidecar.servers.pgwire.codec import UTC_NAMES
 from sidecar.servers.pgwire.errors import (
     FEATURE_NOT_SUPPORTED,
     INVALID_BINARY,
@@ -381,9 +381,9 @@ def _binary_numeric(data: bytes) -> Decimal:
     return -value if sign == 0x4000 else value
 
 
-def _binary_interval(data: bytes) -> str:
+def _binary_interval(data: bytes) -> pa.MonthDayNano:
     micros, days, months = struct.unpack(">qii", data)
-    return interval_text(pa.MonthDayNano([months, days, micros * 1000]))
+    return pa.MonthDayNano([months, days, micros * 1000])
 
 
 def _binary_array(data: bytes, timezone: str) -> list[Any]:
