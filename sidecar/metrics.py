@@ -9,11 +9,13 @@ per-identity series are the caller's own unless its policy says `metrics: all`.
 
 from __future__ import annotations
 
+import bisect
+import threading
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from policies.access import Grant, unrestricted
@@ -49,24 +51,54 @@ class DatasetCollector(Collector):
         return [ready, rows]
 
 
-class Tallies(Collector):
-    """A counter by one label kept as plain integers and read at scrape time, for an event on
-    the hottest path (a lookup answered in one step), where a prometheus_client series' lock
-    and checks would cost more than the event itself. Counted on the event loop's thread
-    only: `+=` on a dict is not atomic across threads."""
+class Answered:
+    """What statements answered at once add to the per-statement series (queries, rows,
+    bytes, latency, lanes, at-once answers), kept as plain numbers under one lock and added
+    to the series at each scrape: a repeated lookup costs a few microseconds, and writing six
+    prometheus_client series (each with its own lock and checks) on every one was a tenth of
+    it. A scrape reads exactly what direct writes would have shown."""
 
-    def __init__(self, name: str, documentation: str, label: str) -> None:
-        self.name, self.documentation, self.label = name, documentation, label
-        self.counts: dict[str, int] = {}
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        # (interface, identity, lane) -> [statements, rows, bytes, seconds, per latency bucket]
+        self._pending: dict[tuple[str, str, str], list[Any]] = {}
+        self._bounds = [float(bound) for bound in LATENCY_BUCKETS]
 
-    def count(self, value: str) -> None:
-        self.counts[value] = self.counts.get(value, 0) + 1
+    def add(
+        self, interface: str, identity: str, lane: str, rows: int, size: int, seconds: float
+    ) -> None:
+        bucket = bisect.bisect_left(self._bounds, seconds)
+        key = (interface, identity, lane)
+        with self._lock:
+            tally = self._pending.get(key)
+            if tally is None:
+                tally = self._pending[key] = [0, 0, 0, 0.0] + [0] * (len(self._bounds) + 1)
+            tally[0] += 1
+            tally[1] += rows
+            tally[2] += size
+            tally[3] += seconds
+            tally[4 + bucket] += 1
 
-    def collect(self) -> list[CounterMetricFamily]:
-        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
-        for value, count in list(self.counts.items()):
-            family.add_metric([value], count)
-        return [family]
+    def fold(self) -> None:
+        """Add what is pending to the series."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        metrics = self.metrics
+        for (interface, identity, lane), tally in pending.items():
+            count, rows, size, seconds = tally[:4]
+            metrics.queries.labels(interface, "ok", identity).inc(count)
+            metrics.rows.labels(interface, identity).inc(rows)
+            metrics.bytes.labels(interface, identity).inc(size)
+            metrics.lanes.labels(interface, lane).inc(count)
+            metrics.at_once.labels(interface).inc(count)
+            latency = metrics.latency.labels(interface)
+            # prometheus_client's Histogram keeps a sum and a count per bucket (not yet
+            # cumulative), which `observe` adds to; unit-tested against `observe`
+            latency._sum.inc(seconds)
+            for bucket, observed in enumerate(tally[4:]):
+                if observed:
+                    latency._buckets[bucket].inc(observed)
 
 
 class Series(Generic[M]):
@@ -140,17 +172,19 @@ class Metrics:
             ["interface", "lane"],
             registry=self.registry,
         )
-        self.at_once = Tallies(
+        self.at_once = Counter(
             "sidecar_at_once_answers",
             "Statements a server answered whole in one step on its event loop (no thread, "
             "portal or plan: a repeated keyed lookup), by interface",
-            "interface",
+            ["interface"],
+            registry=self.registry,
         )
-        self.registry.register(self.at_once)
+        self.answered = Answered(self)
         self.datasets = DatasetCollector(engine)
 
     def render(self, grant: Grant | None = None) -> bytes:
         """The exposition as `grant` may read it (everything without one)."""
+        self.answered.fold()
         scrape = CollectorRegistry()
         scrape.register(_Counters(self.registry, grant))
         scrape.register(_Visible(self.datasets, grant))

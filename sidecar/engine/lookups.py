@@ -27,9 +27,10 @@ general path.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -42,6 +43,7 @@ from sidecar.engine.cache import BYPASS
 from sidecar.engine.catalog import Catalog, DatasetEntry
 from sidecar.engine.params import SLOT
 from sidecar.engine.planner import Plan
+from sidecar.engine.pyrows import PyRows
 from sidecar.engine.sizes import Sizer
 from sidecar.errors import SidecarError
 
@@ -163,10 +165,11 @@ def _slot(node: exp.Expression) -> int | None:
 
 
 class View(NamedTuple):
-    """A key index's rows as one plan's result, and the sizes of its slices."""
+    """A key index's rows as one plan's result, the sizes of its slices and its rows' values."""
 
     rows: pa.RecordBatch
     sizer: Sizer | None
+    values: PyRows
 
 
 class KeyIndex:
@@ -235,7 +238,7 @@ class KeyIndex:
         view = None
         if same:
             rows = pa.RecordBatch.from_arrays(arrays, schema=schema)
-            view = View(rows, Sizer.of(rows))
+            view = View(rows, Sizer.of(rows), PyRows.of(rows))
         if len(self._views) >= VIEWS:
             self._views.clear()
         self._views[key] = (schema, view)
@@ -266,10 +269,13 @@ class LookupResult:
         relations: list[str],
         lane: str = "key_index",
         nbytes: int | None = None,
+        values: Callable[[], list[tuple[Any, ...]]] | None = None,
     ) -> None:
         self.batch = batch
         # the batch's `nbytes` when known without asking pyarrow (sizes.py), else None
         self.nbytes = nbytes
+        # its rows as Python values (`to_pylist`'s), when they are read cheaper than that
+        self.values = values
         self.lane = lane  # audited and counted as such (sidecar_lane_answers)
         self.schema = schema  # the kept plan's own object: servers key what they derive on it
         self.relations = relations
@@ -321,7 +327,8 @@ class Lookups:
                 return None
             found = view.rows.slice(start, stop - start)
             size = view.sizer.size(start, stop) if view.sizer is not None else None
-            return LookupResult(found, schema, [entry.name], nbytes=size)
+            values = functools.partial(view.values.rows, start, stop)
+            return LookupResult(found, schema, [entry.name], nbytes=size, values=values)
         if view is not None:
             found = index.find(values, most, view.rows)
             return None if found is None else LookupResult(found, schema, [entry.name])

@@ -233,11 +233,8 @@ class Gateway:
         identity, interface = request.identity.name, request.interface
         outcome = "ok" if error is None else error.code.value
         self._queries(interface, outcome, identity).inc()
-        decision = "ok"
-        if error is not None:
-            decision = "refused" if error.code in REFUSALS else "error"
-            if decision == "refused":
-                self.metrics.refusals.labels(identity, _reason(error)).inc()
+        if error is not None and error.code in REFUSALS:
+            self.metrics.refusals.labels(identity, _reason(error)).inc()
         result = statement.result if statement is not None else None
         rows = statement.rows if statement is not None else 0
         size = statement.bytes if statement is not None else 0
@@ -249,14 +246,39 @@ class Gateway:
             self._latency(interface).observe(elapsed)
         if lane is not None and error is None:
             self._lanes(interface, lane).inc()
+        self._audit(request, error, result, rows, size, elapsed)
+
+    def answered(self, answer: AtOnce) -> None:
+        """An at-once answer's audit line and metrics: the same as `record` writes, the
+        metrics tallied until the next scrape (metrics.Answered)."""
+        request, result = answer.request, answer.result
+        elapsed = time.monotonic() - request.received
+        self.metrics.answered.add(
+            request.interface, request.identity.name, result.lane, answer.rows, answer.bytes,
+            elapsed,
+        )  # fmt: skip
+        self._audit(request, None, result, answer.rows, answer.bytes, elapsed)
+
+    def _audit(
+        self,
+        request: QueryRequest,
+        error: SidecarError | None,
+        result: Result | LookupResult | None,
+        rows: int,
+        size: int,
+        elapsed: float,
+    ) -> None:
         if not self.audit.enabled:
             return
+        decision = "ok"
+        if error is not None:
+            decision = "refused" if error.code in REFUSALS else "error"
         sql = REDACTOR.redact(request.sql).rstrip()
         if len(sql) > MAX_AUDITED_SQL:
             sql = sql[:MAX_AUDITED_SQL] + f"... ({len(sql) - MAX_AUDITED_SQL} more characters)"
         self.audit.write(
             {
-                "identity": identity,
+                "identity": request.identity.name,
                 "interface": request.interface,
                 "client": request.client,
                 "sql": sql,
@@ -268,7 +290,7 @@ class Gateway:
                 "bytes": size,
                 "duration_ms": round(elapsed * 1000, 3),
                 "cache": result.cache_status if result is not None else None,
-                "lane": lane,
+                "lane": getattr(result, "lane", None),
                 "source_queries": result.source_queries if result is not None else 0,
             }
         )
@@ -311,8 +333,7 @@ class AtOnce(NamedTuple):
             self.gateway.limiter.admit(self.request.identity, self.governing)
         except LimitExceeded:
             return False
-        self.gateway.record(self.request, None, self)
-        self.gateway.metrics.at_once.count(self.request.interface)
+        self.gateway.answered(self)
         return True
 
 

@@ -7,6 +7,7 @@ follow its send functions (big-endian, days and microseconds since 2000-01-01).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import struct
 import uuid
 from decimal import Decimal
@@ -14,6 +15,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from sidecar.engine.pyrows import PyRows
 from sidecar.servers.pgwire import codec, types
 from sidecar.servers.pgwire.codec import BINARY, TEXT, RowEncoder
 
@@ -420,3 +422,42 @@ def test_times_in_nanoseconds_are_cut_to_microseconds_as_timestamps_are() -> Non
     batch = pa.record_batch([nanos], names=["t"])
     cells = [row[0] for row in rows(RowEncoder(batch.schema, [BINARY]), batch)]
     assert cells == [struct.pack(">q", 3_723_000_001), None]
+
+
+@pytest.mark.parametrize(("fmt", "timezone"), [(TEXT, "UTC"), (BINARY, "UTC")])
+def test_rows_read_as_python_values_encode_to_the_same_bytes(fmt: int, timezone: str) -> None:
+    """A key-index lookup hands its rows' values over (engine/pyrows.py): every column whose
+    encoder takes `to_pylist`'s values encodes them to the batch's own bytes, alone and a few
+    rows together; the others ignore them."""
+    count = 18
+    batch = edge_batch(count)
+    for i, field in enumerate(batch.schema):
+        array = batch.column(i)
+        plain = array.storage if isinstance(field.type, pa.BaseExtensionType) else array
+        try:
+            expected = plain.to_pylist()
+        except ValueError:  # nanoseconds Python's datetime cannot hold: no values either
+            continue
+        column = PyRows.of(batch.select([i]))
+        read = [column.rows(row, row + 1)[0][0] for row in range(count)]
+        assert repr(read) == repr(expected), field.name  # repr: NaN and -0.0 too
+    kept = [
+        field.name
+        for field in batch.schema
+        if RowEncoder(pa.schema([field]), [fmt], timezone)._pylists
+        and RowEncoder(pa.schema([field]), [fmt], timezone)._values is not None
+    ]
+    assert {"i8", "u8", "f8", "f4", "b", "s", "ls", "dict", "bin", "dec2"} <= set(kept)
+    narrow = batch.select(kept)
+    encoder = RowEncoder(narrow.schema, [fmt], timezone)
+    rows_of = PyRows.of(narrow)
+    spans = [(i, i + 1) for i in range(count)] + [(i, i + codec.FEW_ROWS) for i in (0, 8)]
+    for start, stop in spans:
+        piece = narrow.slice(start, stop - start)
+        assert encoder.small(piece, functools.partial(rows_of.rows, start, stop)) == (
+            encoder.small(piece)
+        )
+    everything = RowEncoder(batch.schema, [fmt], timezone)
+    assert everything.small(batch.slice(0, 1), lambda: [(None,) * len(batch.schema)]) == (
+        everything.small(batch.slice(0, 1))
+    )  # a schema with columns of other encoders reads the batch

@@ -14,8 +14,9 @@ as the ones here.
 from __future__ import annotations
 
 import functools
+import struct
 import zoneinfo
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ from sidecar.servers.pgwire.values import (
     numeric_binary,
     per_value,
     pg_float,
+    pylist,
     utc_offset,
     zoned_text,
 )
@@ -94,6 +96,9 @@ class RowEncoder:
         self._values = fitted if len(fitted) == len(values) else None
         self._encoders = [value.encode for value in fitted]
         self._wrapped = [_wrapped(field.type) for field in schema]
+        # whether rows' Python values (`to_pylist`'s) are what the encoders take as they are
+        self._pylists = all(value.values is pylist for value in fitted)
+        self._head = len(schema).to_bytes(2, "big")
 
     def fields(self) -> list[tuple[str, Column, int]]:
         return list(zip(self.schema.names, self.columns, self.formats, strict=True))
@@ -127,42 +132,55 @@ class RowEncoder:
             yield _data_rows(sizes[start:stop], [_slice(c, start, stop) for c in cells])
             start = stop
 
-    def small(self, batch: pa.RecordBatch) -> bytes:
-        """The DataRow messages of a small batch (a lookup's answer) as one bytes object."""
+    def small(
+        self,
+        batch: pa.RecordBatch,
+        values: Callable[[], list[tuple[Any, ...]]] | None = None,
+    ) -> bytes:
+        """The DataRow messages of a small batch (a lookup's answer) as one bytes object;
+        `values` gives its rows as Python values where they are at hand cheaper than from the
+        batch (pyrows.py)."""
         if self._values is not None and batch.num_rows <= FEW_ROWS:
-            few = self._few(batch)
+            few = self._few(batch, values if self._pylists else None)
             if few is not None:
                 return few
         return b"".join(self.encode(batch))
 
-    def _few(self, batch: pa.RecordBatch) -> bytes | None:
+    def _few(
+        self, batch: pa.RecordBatch, values: Callable[[], list[tuple[Any, ...]]] | None = None
+    ) -> bytes | None:
         """The DataRow messages of a few rows, a value at a time; None when a value is one
         only the vectorised path writes (values.UNFIT)."""
         assert self._values is not None
-        head = len(self._values).to_bytes(2, "big")
-        out = bytearray()
         try:
-            columns = [
-                value.values(_plain(array) if wrapped else array)
-                for value, wrapped, array in zip(
-                    self._values, self._wrapped, batch.columns, strict=True
-                )
-            ]
-            for row in zip(*columns, strict=True):
-                message = bytearray(head)
-                for value, encode in zip(row, self._encoders, strict=True):
-                    if value is None:
-                        message += NULL_CELL
-                    else:
-                        data = encode(value)
-                        message += len(data).to_bytes(4, "big")
-                        message += data
-                out += b"D"
-                out += (len(message) + 4).to_bytes(4, "big")
-                out += message
+            if values is not None:
+                rows: Iterable[tuple[Any, ...]] = values()
+            else:
+                columns = [
+                    value.values(_plain(array) if wrapped else array)
+                    for value, wrapped, array in zip(
+                        self._values, self._wrapped, batch.columns, strict=True
+                    )
+                ]
+                rows = zip(*columns, strict=True)
+            return b"".join([self._data_row(row) for row in rows])
         except UNFIT:
             return None
-        return bytes(out)
+
+    def _data_row(self, row: tuple[Any, ...]) -> bytes:
+        parts = [b"D", b"", self._head]
+        size = 6
+        for value, encode in zip(row, self._encoders, strict=True):
+            if value is None:
+                parts.append(NULL_CELL)
+                size += 4
+            else:
+                data = encode(value)
+                parts.append(_LENGTH.pack(len(data)))
+                parts.append(data)
+                size += 4 + len(data)
+        parts[1] = _LENGTH.pack(size)
+        return b"".join(parts)
 
     def cells(self, array: pa.Array, column: Column, fmt: int) -> Cells:
         array = _plain(array)
@@ -174,6 +192,7 @@ class RowEncoder:
 
 
 NULL_CELL = (-1).to_bytes(4, "big", signed=True)
+_LENGTH = struct.Struct(">i")
 
 
 def _columns(schema: pa.Schema) -> list[Column]:

@@ -115,7 +115,7 @@ class Lane:
             batch = answer.result.batch
             schema = self._named(answer.result.schema, prepared.names)
             encoder = session.encoder(schema, bind.result_formats)
-            rows = encoder.small(batch)
+            rows = encoder.small(batch, answer.result.values)
         except Exception as error:  # the general way meets it again and reports it
             log.debug("quick lane left a statement to the session: %s", type(error).__name__)
             return None

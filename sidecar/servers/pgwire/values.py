@@ -72,10 +72,12 @@ def per_value(kind: pa.DataType, column: Column, fmt: int, timezone: str) -> Per
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
     found = (_binary_encoder if fmt == BINARY else _text_encoder)(kind, column, timezone)
-    return found if found is None or isinstance(found, PerValue) else PerValue(_pylist, found)
+    return found if found is None or isinstance(found, PerValue) else PerValue(pylist, found)
 
 
-def _pylist(array: pa.Array) -> list[Any]:
+def pylist(array: pa.Array) -> list[Any]:
+    """The values of a column as `to_pylist` gives them: a result that has its rows' values
+    already (a key-index lookup's) is encoded from those."""
     return array.to_pylist()
 
 
