@@ -10,14 +10,24 @@ stays, as both dialects read it left to right), which keeps the balanced AND/OR 
 `chains.py` balanced too. PostgreSQL's own spellings that the generic dialect reads otherwise
 are written in the form it reads: `#` (xor) as `^`, while `^` (power) is already `POWER()`,
 and `FETCH FIRST n ROWS ONLY` (what pgjdbc and BI tools write, and DataFusion does not
-implement) as `LIMIT n`.
+implement) as `LIMIT n`, `... WITH TIES` as a QUALIFY (`ties`), which DataFusion reads.
+
+DataFusion reads every number with a point or an exponent as a double, where PostgreSQL reads
+an exact NUMERIC: a double holds 15 significant digits, so a literal written with more
+(`123456789012345678901234567890.123`, an integer past UINT64) is written as the DECIMAL it
+means (`exact_type`), and compares and computes with all its digits. Shorter ones stay
+doubles (`1.5`, `price * 1.1`, `1e3`), as clients of the sidecar have always received them.
 """
 
 from __future__ import annotations
 
-from sqlglot import exp
+from decimal import Decimal
+
+from sqlglot import exp, transforms
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+from sidecar.engine import ties
 
 PARSER_DIALECT = "Generic"
 _OPERATORS = (exp.Binary, exp.Unary, exp.Between, exp.In, exp.AtTimeZone)
@@ -25,16 +35,52 @@ _OPERATORS = (exp.Binary, exp.Unary, exp.Between, exp.In, exp.AtTimeZone)
 # syntax (a field name, an argument name, the LIKE of an ESCAPE) that parentheses would break.
 _NOT_GROUPED = (exp.Paren, exp.Dot, exp.Kwarg, exp.PropertyEQ, exp.Escape, exp.Operator)
 _NOT_WRAPPED = (exp.Paren, exp.Dot, exp.Kwarg, exp.PropertyEQ)
+DOUBLE_DIGITS = 15  # the significant digits every double holds exactly (DBL_DIG)
+WIDE_DIGITS = 39  # the fewest digits of a Decimal256, the widest DECIMAL
+MOST_DIGITS = 76  # the most digits a Decimal256 holds
 
 
 def _fetch(generator: Postgres.Generator, fetch: exp.Fetch) -> str:
-    """`FETCH FIRST|NEXT [n] ROW[S] ONLY` as the `LIMIT n` it means; WITH TIES and PERCENT
-    have no LIMIT form and are left to DataFusion's refusal."""
+    """`FETCH FIRST|NEXT [n] ROW[S] ONLY` as the `LIMIT n` it means; PERCENT has no LIMIT
+    form and is left to DataFusion's refusal (WITH TIES is a QUALIFY by now)."""
     options = fetch.args.get("limit_options")
     if options is not None and (options.args.get("with_ties") or options.args.get("percent")):
         return Postgres.Generator.fetch_sql(generator, fetch)
     count = generator.sql(fetch, "count") or "1"
     return f"{generator.seg('LIMIT')} {count}"
+
+
+def exact_type(literal: exp.Literal) -> exp.DataType | None:
+    """The DECIMAL a number literal needs so that none of its digits is lost, or None when
+    DataFusion reads it exactly as it is (an integer below 2^64, a double of at most
+    DOUBLE_DIGITS significant digits) or no DECIMAL holds it (a double is then the best).
+
+    It is a Decimal256 (at least WIDE_DIGITS): DataFusion types a comparison or arithmetic
+    with a DECIMAL as wide as its widest operand, and in 38 digits `amount < 7.12499999999999999`
+    overflows on an amount of 22 integer digits where PostgreSQL's NUMERIC answers."""
+    if literal.is_string:
+        return None
+    number = Decimal(literal.this)
+    _, digits, exponent = number.as_tuple()
+    if not isinstance(exponent, int):
+        return None
+    if literal.this.isdigit():
+        exact = number < 1 << 64
+    else:
+        exact = len("".join(map(str, digits)).lstrip("0")) <= DOUBLE_DIGITS
+    scale = max(0, -exponent)
+    precision = max(len(digits) + max(0, exponent), scale, WIDE_DIGITS)
+    if exact or precision > MOST_DIGITS:
+        return None
+    return exp.DataType.build(f"DECIMAL({precision}, {scale})")
+
+
+def _literal(generator: Postgres.Generator, literal: exp.Literal) -> str:
+    decimal = exact_type(literal)
+    if decimal is None:
+        return Postgres.Generator.literal_sql(generator, literal)
+    text = format(Decimal(literal.this), "f")
+    return generator.sql(exp.cast(exp.Literal.string(text), decimal))
 
 
 class DataFusionText(Postgres):
@@ -45,6 +91,9 @@ class DataFusionText(Postgres):
             exp.LowerHex: lambda self, e: self.func("to_hex", e.this),
             exp.Sign: lambda self, e: self.func("signum", e.this),
             exp.Fetch: _fetch,
+            exp.Literal: _literal,
+            # DataFusion reads QUALIFY: it is kept, not rewritten into a subquery
+            exp.Select: transforms.preprocess([transforms.eliminate_semi_and_anti_joins]),
         }
 
 
@@ -52,7 +101,7 @@ def datafusion_sql(statement: exp.Expression) -> str:
     """The SQL DataFusion runs, with unquoted names folded to lower case as PostgreSQL does (so
     equal questions plan to equal text, the results cache's key) and function names lower-cased
     because DataFusion looks table functions up case-sensitively."""
-    statement = normalize_identifiers(statement, dialect="postgres")
+    statement = normalize_identifiers(ties.qualified(statement), dialect="postgres")
     if any(_ungrouped(node) for node in statement.walk()):
         statement = statement.copy()
     for node in [node for node in statement.walk() if _ungrouped(node)]:

@@ -30,7 +30,7 @@ from connectors.sql import SqlConnector
 from connectors.sql_functions import source_form
 from policies.access import Grant, unrestricted
 from policies.guard import check, parse
-from sidecar.engine import chains
+from sidecar.engine import chains, ties
 from sidecar.engine.bridge import source_failed
 from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, DatasetEntry, Resolved
 from sidecar.engine.dialect import datafusion_sql
@@ -525,6 +525,8 @@ def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | 
     table that is not such a scan (a system table, a table function) keeps it federated.
     """
     if not scans or not isinstance(first := scans[0].connector, SqlConnector):
+        return None
+    if ties.has_ties(statement):  # most dialects have no WITH TIES; sqlglot writes LIMIT n
         return None
     key = first.source_key()
     for scan in scans:

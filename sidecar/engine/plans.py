@@ -39,7 +39,7 @@ from sqlglot import exp
 
 from policies.access import Grant
 from sidecar.engine.catalog import Catalog
-from sidecar.engine.dialect import datafusion_sql
+from sidecar.engine.dialect import datafusion_sql, exact_type
 from sidecar.engine.interrupt import checkpoint
 from sidecar.engine.lookups import Lookup
 from sidecar.engine.params import SLOT, parameter
@@ -346,6 +346,8 @@ def literal_kind(node: exp.Literal) -> str:
     """A written literal's kind: text, or the number DataFusion reads it as."""
     if node.is_string:
         return "text"
+    if exact_type(node) is not None:
+        return "decimal"
     if node.this.isdigit():
         return "int" if int(node.this) < (1 << 63) else "big"
     return "exp" if "e" in node.this.lower() else "real"

@@ -19,6 +19,8 @@ JSON = "application/json"
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
 MEDIA_TYPES = (JSON, ARROW, CSV, NDJSON)
+SECOND_NANOSECONDS = 1_000_000_000
+DAY_NANOSECONDS = 86_400 * SECOND_NANOSECONDS
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -75,7 +77,7 @@ def _json(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[byte
     yield b"["
     first = True
     for batch in batches:
-        rows = batch.to_pylist()
+        rows = _durations_as_text(batch).to_pylist()
         if not rows:
             continue
         body = ",".join(_dumps(row) for row in rows)
@@ -86,7 +88,7 @@ def _json(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[byte
 
 def _ndjson(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
     for batch in batches:
-        rows = batch.to_pylist()
+        rows = _durations_as_text(batch).to_pylist()
         if rows:
             yield ("\n".join(_dumps(row) for row in rows) + "\n").encode()
 
@@ -95,7 +97,9 @@ def _csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes
     header = True
     for batch in batches:
         sink = pa.BufferOutputStream()
-        pacsv.write_csv(_csv_columns(batch), sink, pacsv.WriteOptions(include_header=header))
+        pacsv.write_csv(
+            _csv_columns(_durations_as_text(batch)), sink, pacsv.WriteOptions(include_header=header)
+        )
         header = False
         yield sink.getvalue().to_pybytes()
     if header:
@@ -104,7 +108,7 @@ def _csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes
 
 def _csv_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
     """`batch` with each column Arrow's CSV writer cannot write as text (bytes that are not
-    UTF-8 made it fail, nested values, intervals and string views it refuses) as the strings
+    UTF-8 made it fail, nested values and string views it refuses) as the strings
     the JSON encoding has for them: bytes in base64, the rest as JSON text."""
     if all(_csv_writable(field.type) for field in batch.schema):
         return batch
@@ -125,8 +129,69 @@ def _csv_writable(data_type: pa.DataType) -> bool:
         or pa.types.is_binary_view(data_type)
         or pa.types.is_string_view(data_type)
         or pa.types.is_nested(data_type)
-        or pa.types.is_interval(data_type)
     )
+
+
+def _durations_as_text(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` with its intervals and durations as ISO 8601 durations (`iso_duration`)."""
+    if not any(_is_duration(field.type) for field in batch.schema):
+        return batch
+    arrays = [
+        pa.array(map(iso_duration, _parts(column)), pa.string())
+        if _is_duration(column.type)
+        else column
+        for column in batch.columns
+    ]
+    return pa.record_batch(arrays, names=batch.schema.names)
+
+
+def _is_duration(data_type: pa.DataType) -> bool:
+    return pa.types.is_interval(data_type) or pa.types.is_duration(data_type)
+
+
+def _parts(array: pa.Array) -> Iterator[tuple[int, int, int] | None]:
+    """Each value as (months, days, nanoseconds); a duration (what subtracting timestamps
+    gives) in whole days and the rest, as PostgreSQL's `timestamp - timestamp` has it."""
+    if pa.types.is_interval(array.type):
+        for value in array.cast(pa.month_day_nano_interval()).to_pylist():
+            yield None if value is None else (value.months, value.days, value.nanoseconds)
+        return
+    per_unit = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[array.type.unit]
+    for value in array.cast(pa.int64()).to_pylist():
+        if value is None:
+            yield None
+            continue
+        days, rest = _truncated(value * per_unit, DAY_NANOSECONDS)
+        yield 0, days, rest
+
+
+def iso_duration(parts: tuple[int, int, int] | None) -> str | None:
+    """(months, days, nanoseconds) as an ISO 8601 duration, `P1Y2M3DT4H5M6.5S`, written as
+    PostgreSQL writes intervals under `IntervalStyle iso_8601` (each part with its own sign:
+    `P-1DT2H`; zero is `PT0S`): the text JSON clients parse durations from (Java's
+    `Duration`/`Period`, Python's isodate, JavaScript's Temporal), as timestamps are ISO 8601."""
+    if parts is None:
+        return None
+    months, days, nanoseconds = parts
+    years, months = _truncated(months, 12)
+    hours, rest = _truncated(nanoseconds, 3600 * SECOND_NANOSECONDS)
+    minutes, rest = _truncated(rest, 60 * SECOND_NANOSECONDS)
+    date = "".join(f"{n}{unit}" for n, unit in ((years, "Y"), (months, "M"), (days, "D")) if n)
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n)
+    if rest:
+        seconds, fraction = divmod(abs(rest), SECOND_NANOSECONDS)
+        decimals = f".{fraction:09d}".rstrip("0") if fraction else ""
+        clock += f"{'-' if rest < 0 else ''}{seconds}{decimals}S"
+    if not date and not clock:
+        return "PT0S"
+    return f"P{date}{'T' + clock if clock else ''}"
+
+
+def _truncated(value: int, unit: int) -> tuple[int, int]:
+    """How many whole `unit`s `value` holds and what is left, both with `value`'s sign (C's
+    division, as PostgreSQL splits an interval into its parts)."""
+    whole = abs(value) // unit * (-1 if value < 0 else 1)
+    return whole, value - whole * unit
 
 
 def _csv_text(value: Any) -> str | None:
@@ -162,8 +227,6 @@ def _json_default(value: Any) -> Any:
         return format(value, "f") if value.is_finite() else str(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
     if isinstance(value, tuple):
         return list(value)
     return str(value)

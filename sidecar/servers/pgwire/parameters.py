@@ -49,6 +49,7 @@ INTEGER_RANGES = {
     types.INT8.oid: (-(1 << 63), (1 << 63) - 1),
     types.OID.oid: (0, (1 << 32) - 1),
 }
+BLANKS = " \t\n\r\v\f"  # array_in's white space (scanner_isspace)
 INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
 TEXT_LIKE = (exp.Like, exp.ILike, exp.DPipe, exp.RegexpLike, exp.RegexpILike)
 COMPARED = (exp.Binary, exp.Between, exp.In)
@@ -227,10 +228,7 @@ def decode(
             element = types.ELEMENTS[oid]
             if binary:
                 return _binary_array(value, timezone)
-            return [
-                None if item is None else _text_value(item, element.oid, timezone)
-                for item in _array_items(_utf8(value))
-            ]
+            return _text_array(_utf8(value), element, timezone)
         if binary:
             return _binary_value(value, oid, timezone)
         return _text_value(_utf8(value), oid, timezone)
@@ -405,29 +403,94 @@ def _binary_array(data: bytes, timezone: str) -> list[Any]:
     return items
 
 
+def _text_array(text: str, element: types.PgType, timezone: str) -> list[Any]:
+    """A one-dimensional array literal's values; an element its type does not read is
+    PostgreSQL's 22P02 quoting that element, not the whole array."""
+    values = []
+    for item in _array_items(text):
+        try:
+            values.append(None if item is None else _text_value(item, element.oid, timezone))
+        except (ValueError, InvalidOperation):
+            raise PgError(
+                INVALID_TEXT, f'invalid input syntax for type {element.sql_name}: "{item[:64]}"'
+            ) from None
+    return values
+
+
 def _array_items(text: str) -> list[str | None]:
-    """The elements of a one-dimensional array literal such as {1,"a b",NULL}."""
-    text = text.strip()
-    if not (text.startswith("{") and text.endswith("}")):
-        raise ValueError("array value must start with '{'")
-    body, items, at = text[1:-1], [], 0
-    while at < len(body):
-        if body[at] == '"':
-            at += 1
-            item = ""
-            while body[at] != '"':
-                if body[at] == "\\":
-                    at += 1
-                item += body[at]
-                at += 1
-            at += 1
-            items.append(item)
-        else:
-            end = body.find(",", at)
-            end = len(body) if end < 0 else end
-            word = body[at:end].strip()
-            items.append(None if word.upper() == "NULL" else word)
-            at = end
-        if at < len(body) and body[at] == ",":
-            at += 1
+    """The elements of a one-dimensional array literal such as {1,"a b",NULL}, read as
+    PostgreSQL's array_in reads them; what it refuses is its `malformed array literal` (22P02)
+    with its DETAIL, so a driver's or a user's bad list reads as it does from PostgreSQL."""
+
+    def malformed(detail: str) -> PgError:
+        return PgError(INVALID_TEXT, f'malformed array literal: "{text[:64]}"', detail=detail)
+
+    at, end, items = _blank(text, 0), len(text), []
+    nested = text.startswith("{", at) and text.startswith("{", _blank(text, at + 1))
+    if text.startswith("[", at) or nested:
+        raise PgError(
+            FEATURE_NOT_SUPPORTED,
+            "only one-dimensional array parameters without dimensions are supported",
+            hint="send the array as {1,2,3}",
+        )
+    if not text.startswith("{", at):
+        raise malformed('Array value must start with "{" or dimension information.')
+    at, after_comma = at + 1, False
+    while True:
+        at = _blank(text, at)
+        if at == end:
+            raise malformed("Unexpected end of input.")
+        if text[at] in ",}" and (after_comma or (text[at] == "," and not items)):
+            raise malformed(f'Unexpected "{text[at]}" character.')
+        if text[at] == "}":
+            break
+        if text[at] == ",":
+            at, after_comma = at + 1, True
+            continue
+        if items and not after_comma:
+            raise malformed("Unexpected array element.")
+        if text[at] == "{":
+            raise malformed('Unexpected "{" character.')
+        item, at = _array_element(text, at, malformed)
+        items.append(item)
+        after_comma = False
+    if _blank(text, at + 1) != end:
+        raise malformed("Junk after closing right brace.")
     return items
+
+
+def _array_element(
+    text: str, at: int, malformed: Callable[[str], PgError]
+) -> tuple[str | None, int]:
+    """The element starting at `at` (quoted, or bare up to a `,` or `}` and unquoted NULL),
+    with backslash escapes read, and where it ends."""
+    quoted, escaped, chars, kept = text[at] == '"', False, [], 0
+    at += quoted
+    while at < len(text) and (quoted or text[at] not in ",}"):
+        char = text[at]
+        if char == '"' and quoted:
+            return "".join(chars), at + 1
+        if not quoted and char in '"{':
+            raise malformed(
+                'Unexpected "{" character.' if char == "{" else "Unexpected array element."
+            )
+        if char == "\\":
+            at += 1
+            if at == len(text):
+                break
+            escaped = True
+        chars.append(text[at])
+        if quoted or char == "\\" or text[at] not in BLANKS:
+            kept = len(chars)  # trailing white space is dropped, unless quoted or escaped
+        at += 1
+    if quoted or at == len(text):
+        raise malformed("Unexpected end of input.")
+    word = "".join(chars[:kept])
+    return (None if word.upper() == "NULL" and not escaped else word), at
+
+
+def _blank(text: str, at: int) -> int:
+    """The first position from `at` that is not white space as PostgreSQL's arrays skip it."""
+    while at < len(text) and text[at] in BLANKS:
+        at += 1
+    return at

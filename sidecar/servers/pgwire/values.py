@@ -318,8 +318,10 @@ def utc_offset(seconds: int) -> str:
 
 def interval_text(value: Any) -> str:
     """PostgreSQL's default IntervalStyle: '1 year 2 mons 3 days 04:05:06.5'."""
-    if isinstance(value, dt.timedelta):
-        months, days, micros = 0, value.days, value.seconds * 1_000_000 + value.microseconds
+    if isinstance(value, dt.timedelta):  # whole days and the rest, both with its sign
+        micros = value // dt.timedelta(microseconds=1)
+        days = abs(micros) // DAY_MICROS * (-1 if micros < 0 else 1)
+        months, micros = 0, micros - days * DAY_MICROS
     else:
         months, days, micros = value.months, value.days, value.nanoseconds // 1000
     parts = []
@@ -400,7 +402,7 @@ def numeric_binary(value: Decimal | int) -> bytes:
         return (0).to_bytes(4, "big") + (b"\xd0\x00" if value > 0 else b"\xf0\x00") + b"\0\0"
     sign, _, exponent = value.as_tuple()
     scale = max(-int(exponent), 0)
-    whole, _, fraction = f"{abs(value):f}".partition(".")
+    whole, _, fraction = f"{value.copy_abs():f}".partition(".")  # abs() rounds to 28 digits
     whole = whole.lstrip("0")
     whole = whole.zfill((len(whole) + 3) // 4 * 4)
     fraction = fraction.ljust((len(fraction) + 3) // 4 * 4, "0")
