@@ -34,6 +34,7 @@ from sidecar.servers.flight.errors import quiet_details, to_flight
 from sidecar.servers.flight.hangups import Hangups
 from sidecar.servers.flight.prepared import PreparedStatements
 from sidecar.servers.flight.sqlinfo import sql_info
+from sidecar.servers.flight.thread_state import THREAD_STATE, ThreadState
 from sidecar.servers.flight.tickets import Handles, UnknownHandle
 from sidecar.servers.lifecycle import StartupError, listen
 
@@ -91,11 +92,13 @@ class FlightSqlServer(flight.FlightServerBase):
         self.options: dict[str, Any] = {
             "auth_handler": AcceptHandshake(),
             "tls_certificates": [flight.CertKeyPair(*tls)] if tls else [],
-            # The limit comes last: a middleware refusing a call (a bad key) does not
-            # complete the ones before it, whose places would never be given back.
+            # A middleware refusing a call (a bad key) does not complete the ones before it:
+            # the limit comes after the key, whose places would never be given back, and the
+            # thread state, which refuses nothing, last.
             "middleware": {
                 MIDDLEWARE: AuthMiddlewareFactory(authenticator, gateway),
                 CALL_LIMIT: CallLimit(endpoint.max_connections),
+                THREAD_STATE: ThreadState(),
             },
         }
 
