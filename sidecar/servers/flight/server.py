@@ -199,10 +199,18 @@ class FlightSqlServer(flight.FlightServerBase):
     # --- Work -----------------------------------------------------------------------------------
 
     def _work(self, context: flight.ServerCallContext, command: Message) -> Statement | pa.Table:
-        """What a ticket for `command` will redeem: an opened statement or a metadata table."""
+        """What a ticket for `command` will redeem: an opened statement, or a table whole:
+        a metadata request's, or the rows of a statement the gateway answered at once (a
+        keyed lookup, recorded and limited as any statement once they are in hand), which
+        DoGet then sends without entering Python again."""
         request = self._request(context, command)
         if request is None:
             return self._metadata(command, _identity(context))
+        answer = self.gateway.at_once(request)
+        if answer is not None:
+            rows = pa.Table.from_batches(list(_pieces(answer.result.batch)))
+            if answer.done():
+                return rows
         statement = self.gateway.statement(request)
         if not statement.open_at_once():  # a key-index answer needs no helper thread
             statement.within_deadline(statement.open)  # planning is timed as on every interface
