@@ -171,7 +171,7 @@ def bind(
     vectors = index.settings.vectors
     policy = SearchPolicy(
         chunk_rule=rules.get(index.settings.chunk_column),
-        vectors_ruled=vectors is not None and vectors.column in rules,
+        vectors_rule=rules.get(vectors.column) if vectors is not None else None,
         row_filter=grant.row_filter(resolved.name) if grant is not None else None,
     )
     call = parse_call(node, searchable)
@@ -186,7 +186,7 @@ class SearchPolicy:
     only rows the row filter lets through are ranked, so the limit counts visible rows."""
 
     chunk_rule: str | None = None
-    vectors_ruled: bool = False
+    vectors_rule: str | None = None
     row_filter: exp.Expression | None = None
 
 
@@ -243,13 +243,17 @@ class SearchConnector(Connector):
             return None
         settings = self.index.settings.vectors
         assert settings is not None
-        if self.policy.vectors_ruled:
+        if self.policy.vectors_rule is not None:
             if self.call.mode == "hybrid":
                 return None
+            ruled = (  # a denied column does not exist for the caller: it is not named
+                "a column your access policy does not give you"
+                if self.policy.vectors_rule == "deny"
+                else f"{settings.column}, which your access policy masks"
+            )
             raise SidecarError(
                 ErrorCode.FORBIDDEN,
-                f"vector search of {self.call.dataset} compares with {settings.column}, which "
-                "your access policy masks",
+                f"vector search of {self.call.dataset} compares with {ruled}",
                 hint="use text_search over the columns you can read",
             )
         vector = self.indexes.embed_query(self.call.dataset, self.call.text)

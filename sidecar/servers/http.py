@@ -300,9 +300,7 @@ class HttpApi:
         status = dataset_status(entry, grant)
         index = self.engine.search.entries.get(entry.name.lower())
         if index is not None:
-            status["search"] = index.status()
-            if not grant.counts_rows(entry.name):
-                status["search"].update(rows=None, chunks=None)
+            status["search"] = index.status(grant)
         return status
 
     async def search(self, request: Request) -> Response:

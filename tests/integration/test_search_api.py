@@ -21,6 +21,7 @@ from tests.process import SidecarProcess, free_port, settle
 KEY = "k-search-2b8e41"
 INTERN_KEY = "k-search-intern-77c1"
 GUEST_KEY = "k-search-guest-0a9d"
+READER_KEY = "k-search-reader-5e0f"
 RUNBOOKS = {
     "pool.md": "# Payment pool exhaustion\n\nCheckout requests hang while they wait for a "
     "connection from the payment pool; the pool is exhausted.\n\n## Fix\n\nRestore "
@@ -57,6 +58,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
                   - {{key: "${{env:AGENT_KEY}}", identity: sre}}
                   - {{key: "{INTERN_KEY}", identity: intern}}
                   - {{key: "{GUEST_KEY}", identity: guest}}
+                  - {{key: "{READER_KEY}", identity: reader}}
             policies:
               - {{identities: [sre], datasets: ["*"]}}
               - identities: [intern]
@@ -64,6 +66,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
                 columns: {{guides.content: mask}}
                 rows: {{guides: "path <> 'leak.md'"}}
               - {{identities: [guest], datasets: [deploys]}}
+              - {{identities: [reader], datasets: [guides], columns: {{guides.content: deny}}}}
             datasets:
               - from: file:guides
                 name: guides
@@ -208,6 +211,24 @@ def test_status_shows_the_index(http: httpx.Client) -> None:
     assert index["state"] == "ready" and index["rows"] == 4 and index["vectors"] == "tiny"
     assert index["chunks"] >= 4
     assert "search" not in datasets["deploys"]
+
+
+def test_status_names_no_column_the_caller_is_denied(sidecar: SidecarProcess) -> None:
+    """/v1/status listed every indexed column to every caller, `content` included for one that
+    is denied it (for whom it does not exist), and its chunk count, which tells how long the
+    denied texts are; MCP's status resource is the same body. A vector search refused over
+    that column named it too."""
+    headers = {"X-API-Key": READER_KEY}
+    status = httpx.get(f"{sidecar.url}/v1/status", headers=headers).json()
+    [guides] = status["datasets"]
+    assert guides["search"]["text"] == ["title"] and guides["search"]["chunks"] is None
+    assert guides["search"]["rows"] == 4
+    assert "content" not in json.dumps(status)
+    described = httpx.get(f"{sidecar.url}/v1/datasets", headers=headers).json()
+    assert "content" not in json.dumps(described)
+    body = {"datasets": ["guides"], "text": "pool", "mode": "vector"}
+    refused = httpx.post(f"{sidecar.url}/v1/search", json=body, headers=headers)
+    assert refused.status_code == 403 and "content" not in refused.text
 
 
 def test_the_model_searches_with_its_tool(sidecar: SidecarProcess) -> None:

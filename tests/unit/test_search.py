@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from policies.access import unrestricted
 from policies.identity import Identity
 from sidecar.engine import Engine
 from sidecar.errors import ErrorCode, SidecarError
@@ -254,7 +255,7 @@ def test_columns_that_do_not_exist_fail_the_index_not_the_sidecar(tmp_path: Path
     write_docs(tmp_path / "docs", DOCS)
     (tmp_path / "deploys.csv").write_text("path,version\n")
     engine = engine_for(tmp_path, {"text": ["body"]})
-    status = engine.search.entries["docs"].status()
+    status = engine.search.entries["docs"].status(unrestricted())
     assert status["state"] == "error" and "'body' is not a column of docs" in status["last_error"]
     assert rows(engine, "SELECT count(*) AS n FROM docs") == [{"n": 5}]
 
