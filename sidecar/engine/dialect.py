@@ -8,9 +8,10 @@ generic dialect parses the same syntax once, but ranks some operators differentl
 nested in another is parenthesised unless it is the left operand of its own kind (`a - b - c`
 stays, as both dialects read it left to right), which keeps the balanced AND/OR chains of
 `chains.py` balanced too. PostgreSQL's own spellings that the generic dialect reads otherwise
-are written in the form it reads: `#` (xor) as `^`, while `^` (power) is already `POWER()`,
-and `FETCH FIRST n ROWS ONLY` (what pgjdbc and BI tools write, and DataFusion does not
-implement) as `LIMIT n`, `... WITH TIES` as a QUALIFY (`ties`), which DataFusion reads.
+are written in the form it reads: `#` (xor) as `^`, `~x` (which it does not implement) as
+`x ^ -1`, while `^` (power) is already `POWER()`, and `FETCH FIRST n ROWS ONLY` (what pgjdbc
+and BI tools write, and DataFusion does not implement) as `LIMIT n`, `... WITH TIES` as a
+QUALIFY (`ties`), which DataFusion reads.
 
 DataFusion reads every number with a point or an exponent as a double, where PostgreSQL reads
 an exact NUMERIC: a double holds 15 significant digits, so a literal written with more
@@ -88,6 +89,7 @@ class DataFusionText(Postgres):
         TRANSFORMS = {
             **Postgres.Generator.TRANSFORMS,
             exp.BitwiseXor: lambda self, e: self.binary(e, "^"),
+            exp.BitwiseNot: lambda self, e: f"({self.sql(e, 'this')} ^ -1)",
             exp.LowerHex: lambda self, e: self.func("to_hex", e.this),
             exp.Sign: lambda self, e: self.func("signum", e.this),
             exp.Fetch: _fetch,

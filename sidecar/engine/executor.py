@@ -42,6 +42,17 @@ DATAFUSION_CODES = (
 NOISE = re.compile(
     r"^(DataFusion error: |Error during planning: |Execution error: |External error: )+"
 )
+# DataFusion's words for errors PostgreSQL words otherwise, in PostgreSQL's (which drivers,
+# agents and the Postgres wire's SQLSTATEs match on), with the fix where it is not obvious.
+POSTGRES_WORDS = (
+    (
+        re.compile(r"^(Arrow error: )?Divide by zero error$"),
+        "division by zero",
+        "guard the divisor: x / NULLIF(y, 0) is NULL where y is 0",
+    ),
+    (re.compile(r"^LIMIT must be >= ?0, '.*' was provided$"), "LIMIT must not be negative", None),
+    (re.compile(r"^OFFSET must be >= ?0, '.*' was provided$"), "OFFSET must not be negative", None),
+)
 # DataFusion calls a call with arguments of the wrong types an internal error and asks for a
 # bug report; what the caller can act on is the sentence naming the candidates.
 NO_MATCH = "No function matches the given name and argument types"
@@ -337,6 +348,9 @@ def translate(message: str) -> SidecarError:
     if NO_MATCH in message:
         message = message[message.index(NO_MATCH) :]
     message = REDACTOR.redact(NOISE.sub("", message.strip()))
+    for pattern, words, hint in POSTGRES_WORDS:
+        if pattern.match(message):
+            return SidecarError(ErrorCode.QUERY, words, hint=hint or _hint(None))
     code = next((code for pattern, code in DATAFUSION_CODES if pattern.search(message)), None)
     return SidecarError(code or ErrorCode.QUERY, message, hint=_hint(code))
 

@@ -391,3 +391,79 @@ def test_a_negative_duration_on_the_wire_is_postgresqls_text(answers: Answers) -
             connection.adapters.register_loader("interval", TextLoader)
             texts.append(connection.execute(sql).fetchall())
     assert texts[0] == texts[1] == [("-1 days -12:00:00",)]
+
+
+# ---- errors and operators as PostgreSQL has them -------------------------------------------
+
+
+ERRORS = [
+    "SELECT id / 0 FROM {t} WHERE id = 2",
+    "SELECT amount / 0 FROM {t} WHERE id = 2",
+    "SELECT id % 0 FROM {t} WHERE id = 2",
+    "SELECT id FROM {t} ORDER BY id LIMIT -1",
+    "SELECT id FROM {t} ORDER BY id OFFSET -2",
+]
+
+
+def _failure(dsn: dict[str, Any], sql: str) -> tuple[str | None, str]:
+    with (
+        psycopg.connect(**dsn, autocommit=True) as connection,
+        pytest.raises(psycopg.Error) as raised,
+    ):
+        connection.execute(sql)
+    return raised.value.sqlstate, str(raised.value).splitlines()[0]
+
+
+def test_errors_are_worded_and_coded_as_postgresql_words_them(answers: Answers) -> None:
+    """DataFusion said `Arrow error: Divide by zero error` and `LIMIT must be >= 0, '-1' was
+    provided` (42000) where PostgreSQL says `division by zero` and `LIMIT must not be negative`
+    (2201W); the HTTP API and Flight carry the same words."""
+    for template in ERRORS:
+        want = _failure(answers.postgres.params(), template.format(t="answers.t"))
+        for table in TABLES:
+            sql = template.format(t=table)
+            assert _failure({"conninfo": answers.dsn}, sql) == want, sql
+            response = httpx.post(f"{answers.process.url}/v1/sql", content=sql, timeout=30)
+            assert response.json()["error"]["message"] == want[1], sql
+
+
+OPERATORS = [
+    "SELECT id, ~id AS n, ~score AS m, id # 5 AS x FROM {t} ORDER BY id",
+    "SELECT ~5 AS a, 5 & 3 AS b, 5 | 3 AS c, 5 # 3 AS d, 1 << 3 AS e, 16 >> 2 AS f",
+]
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_bitwise_operators_answer_as_in_postgresql(answers: Answers, interface: str) -> None:
+    """`~x` (bitwise not) failed: DataFusion does not implement the operator."""
+    for template in OPERATORS:
+        want = oracle(answers, template)
+        for table in TABLES:
+            assert same(ask(answers, interface, template.format(t=table)), want), template
+
+
+def test_asyncpg_binds_a_list_to_any_and_all(answers: Answers) -> None:
+    """`WHERE id = ANY($1)` is asyncpg's IN list: the parameter was described as text, so
+    asyncpg refused to encode a list for it (`expected str, got list`)."""
+
+    async def fetch(port: int, user: str, password: str | None, database: str) -> list[Any]:
+        connection = await asyncpg.connect(
+            host="127.0.0.1", port=port, user=user, password=password, database=database, ssl=False
+        )
+        try:
+            table = "t" if database == "answers" else "answers.t"
+            return [
+                [tuple(row) for row in await connection.fetch(sql.format(t=table), values)]
+                for sql, values in (
+                    ("SELECT id FROM {t} WHERE id = ANY($1) ORDER BY id", [1, 3, 9]),
+                    ("SELECT id FROM {t} WHERE id <> ALL($1) ORDER BY id", [1, 3]),
+                    ("SELECT id FROM {t} WHERE name = ANY($1) ORDER BY id", ["b", "g"]),
+                )
+            ]
+        finally:
+            await connection.close()
+
+    peer = answers.postgres
+    got = asyncio.run(fetch(answers.process.pg_port, "agent", None, "answers"))
+    want = asyncio.run(fetch(peer.port, peer.user, peer.password, peer.database))
+    assert got == want == [[(1,), (3,)], [(2,), (4,), (5,), (6,), (7,)], [(2,), (7,)]]

@@ -170,10 +170,22 @@ def _context_oid(node: exp.Expression) -> int | None:
         return _type_oid(parent.args.get("low")) or _type_oid(parent.args.get("high"))
     if isinstance(parent, exp.In) and parent.expressions:  # `$1 IN (1, 2)`
         return _type_oid(parent.expressions[0])
+    quantified = isinstance(parent, exp.Any) or (
+        isinstance(parent, exp.Anonymous) and parent.name.lower() == "all"
+    )
+    if quantified and isinstance(parent.parent, exp.Binary):
+        return _array_oid(parent)  # `id = ANY($1)`: an array of id's type (asyncpg's IN)
     if isinstance(parent, exp.Binary):
         other = parent.expression if parent.this is node else parent.this
         return _type_oid(other)
     return None
+
+
+def _array_oid(quantified: exp.Expression) -> int | None:
+    compared = quantified.parent
+    other = compared.this if compared.expression is quantified else compared.expression
+    element = types.BY_OID.get(_type_oid(other) or 0)
+    return element.array_oid if element is not None and element.array_oid else None
 
 
 def _type_oid(expression: exp.Expression | None) -> int | None:
