@@ -246,6 +246,12 @@ class ChatAgent:
 def generation_error(error: ValueError) -> OpenAIError:
     """llama-cpp-python reports a prompt that does not fit as a ValueError; it is a 400."""
     message = str(error)
+    if isinstance(error, UnicodeEncodeError):  # JSON's "\ud800": a lone UTF-16 surrogate
+        return OpenAIError(
+            400,
+            f"the text holds {error.object[error.start : error.end]!a}, half of a UTF-16 "
+            "surrogate pair, which is not Unicode text; send whole characters",
+        )
     if "context window" in message or "exceed" in message:
         return OpenAIError(400, message, param="messages", code="context_length_exceeded")
     return OpenAIError(400, message)

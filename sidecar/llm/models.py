@@ -226,9 +226,15 @@ class ModelService:
         """The model a request names; the only one when it names none and there is one."""
         if name is None and len(self.models) == 1:
             return next(iter(self.models.values()))
+        known = ", ".join(self.models) or "none configured (add a models: section)"
+        if name is None and len(self.models) > 1:
+            raise OpenAIError(
+                400,
+                f"model is required when several are served; name one of: {known}",
+                param="model",
+            )
         entry = self.models.get(name or "")
         if entry is None:
-            known = ", ".join(self.models) or "none configured (add a models: section)"
             raise OpenAIError(
                 404,
                 f"The model '{name}' does not exist; known: {known}",

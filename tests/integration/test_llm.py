@@ -399,6 +399,21 @@ def test_unknown_and_unavailable_models(client: openai.OpenAI, sidecar: SidecarP
         timeout=10,
     )
     assert raw.status_code == 400 and "not valid JSON" in raw.json()["error"]["message"]
+    unnamed = httpx.post(  # was a 404 "The model 'None' does not exist"
+        f"{sidecar.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert unnamed.status_code == 400 and unnamed.json()["error"]["param"] == "model"
+    assert "model is required" in unnamed.json()["error"]["message"]
+    half = httpx.post(  # was the codec's "'utf-8' codec can't encode character"
+        f"{sidecar.url}/v1/completions",
+        headers={"Authorization": f"Bearer {KEY}"},
+        content=b'{"model": "tiny", "prompt": "\\ud800", "max_tokens": 1}',
+        timeout=10,
+    )
+    assert half.status_code == 400 and "surrogate" in half.json()["error"]["message"]
 
 
 def test_auth_is_the_sql_apis(sidecar: SidecarProcess) -> None:
