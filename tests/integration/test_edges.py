@@ -676,3 +676,23 @@ def test_times_and_intervals_bind_as_their_types(edges: Edges) -> None:
         ]
     sql = "SELECT $1::interval AS v, count(*) FROM t WHERE id < 3"
     assert asyncio.run(through_asyncpg(edges, sql, [week], "open")) == [(week, 3)]
+
+
+def test_flight_rpcs_outside_flight_sql_are_refused_in_words(edges: Edges) -> None:
+    """ListFlights and DoExchange were pyarrow's UNIMPLEMENTED with an empty message and a
+    Python traceback for detail."""
+    client = flight.FlightClient(edges.process.flight_url)
+    options = flight.FlightCallOptions(
+        headers=[(b"authorization", edges.headers()["Authorization"].encode())]
+    )
+    with pytest.raises(pa.ArrowNotImplementedError) as listed:
+        list(client.list_flights(b"", options))
+    descriptor = flight.FlightDescriptor.for_command(b"")
+    with pytest.raises(pa.ArrowNotImplementedError) as exchanged:
+        client.do_exchange(descriptor, options)[1].read_all()
+    for caught, call in ((listed, "ListFlights"), (exchanged, "DoExchange")):
+        message = str(caught.value)
+        assert f"{call} is not a Flight SQL call" in message and "HINT:" in message
+        assert "Traceback" not in message
+    with pytest.raises(flight.FlightUnauthenticatedError):
+        list(client.list_flights(b""))

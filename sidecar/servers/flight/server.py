@@ -196,6 +196,21 @@ class FlightSqlServer(flight.FlightServerBase):
             raise to_flight(error) from None
         return list(ACTIONS.items())
 
+    def list_flights(
+        self, context: flight.ServerCallContext, criteria: bytes
+    ) -> Iterator[flight.FlightInfo]:
+        """Refused in words: pyarrow's own answer is UNIMPLEMENTED with an empty message."""
+        raise _not_served(context, "ListFlights", "GetTables (ADBC's get_objects) lists them")
+
+    def do_exchange(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.MetadataRecordBatchWriter,
+    ) -> None:
+        raise _not_served(context, "DoExchange", "query with GetFlightInfo and DoGet")
+
     # --- Work -----------------------------------------------------------------------------------
 
     def _work(self, context: flight.ServerCallContext, command: Message) -> Statement | pa.Table:
@@ -400,6 +415,20 @@ def _expect(command: Message, kind: type[M], where: str) -> M:
             hint="send the message the Flight SQL specification names for this call",
         )
     return command
+
+
+def _not_served(context: flight.ServerCallContext, call: str, instead: str) -> Exception:
+    """A Flight RPC outside Flight SQL: UNIMPLEMENTED, saying so, once the caller is known."""
+    try:
+        _identity(context)
+    except SidecarError as error:
+        return to_flight(error)
+    return to_flight(
+        Unsupported(
+            f"{call} is not a Flight SQL call; this server speaks Flight SQL only",
+            f"datasets are tables: {instead}",
+        )
+    )
 
 
 def read_only(command: Message) -> SidecarError:
