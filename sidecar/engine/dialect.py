@@ -11,7 +11,8 @@ stays, as both dialects read it left to right), which keeps the balanced AND/OR 
 are written in the form it reads: `#` (xor) as `^`, `~x` (which it does not implement) as
 `x ^ -1`, while `^` (power) is already `POWER()`, and `FETCH FIRST n ROWS ONLY` (what pgjdbc
 and BI tools write, and DataFusion does not implement) as `LIMIT n`, `... WITH TIES` as a
-QUALIFY (`ties`), which DataFusion reads.
+QUALIFY (`ties`), which DataFusion reads; a zoned timestamp `AT TIME ZONE` is its local
+time, as in PostgreSQL (`zones`).
 
 DataFusion reads every number with a point or an exponent as a double, where PostgreSQL reads
 an exact NUMERIC: a double holds 15 significant digits, so a literal written with more
@@ -28,7 +29,7 @@ from sqlglot import exp, transforms
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from sidecar.engine import ties
+from sidecar.engine import ties, zones
 
 PARSER_DIALECT = "Generic"
 _OPERATORS = (exp.Binary, exp.Unary, exp.Between, exp.In, exp.AtTimeZone)
@@ -84,6 +85,12 @@ def _literal(generator: Postgres.Generator, literal: exp.Literal) -> str:
     return generator.sql(exp.cast(exp.Literal.string(text), decimal))
 
 
+def _at_time_zone(generator: Postgres.Generator, node: exp.AtTimeZone) -> str:
+    """A zoned timestamp AT TIME ZONE is the zone's wall time (see `zones`)."""
+    text = generator.attimezone_sql(node)
+    return f"to_local_time({text})" if zones.local(node) else text
+
+
 class DataFusionText(Postgres):
     class Generator(Postgres.Generator):
         TRANSFORMS = {
@@ -94,6 +101,7 @@ class DataFusionText(Postgres):
             exp.Sign: lambda self, e: self.func("signum", e.this),
             exp.Fetch: _fetch,
             exp.Literal: _literal,
+            exp.AtTimeZone: _at_time_zone,
             # DataFusion reads QUALIFY: it is kept, not rewritten into a subquery
             exp.Select: transforms.preprocess([transforms.eliminate_semi_and_anti_joins]),
         }

@@ -9,6 +9,7 @@ results), asyncpg and ADBC Flight SQL, and the answers compared value by value.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -35,14 +36,14 @@ PGJDBC = Path("/usr/share/java/postgresql.jar")
 INTERFACES = ("http", "pg-text", "pg-binary", "asyncpg", "flight")
 TABLES = ("t", "dk")
 BIG = "123456789012345678901234567890.123"
-ROWS = [  # id, amount NUMERIC(38, 3), price float8, score int, name
-    (1, Decimal(BIG), 1.5, 10, "a"),
-    (2, Decimal("1.500"), 2.5, 20, "b"),
-    (3, Decimal("2.250"), None, 20, "c"),
-    (4, Decimal("-7.125"), 4.0, 30, None),
-    (5, None, 5.5, 30, "e"),
-    (6, Decimal("0.000"), 0.1, 30, "f"),
-    (7, Decimal("99999999999999.999"), 7.0, None, "g"),
+ROWS = [  # id, amount NUMERIC(38, 3), price float8, score int, name, seen timestamptz
+    (1, Decimal(BIG), 1.5, 10, "a", "2024-01-01 12:00:00+00"),
+    (2, Decimal("1.500"), 2.5, 20, "b", "2024-03-31 01:30:00+00"),
+    (3, Decimal("2.250"), None, 20, "c", None),
+    (4, Decimal("-7.125"), 4.0, 30, None, "2024-10-27 00:59:59.5+00"),
+    (5, None, 5.5, 30, "e", "2023-12-31 23:00:00+00"),
+    (6, Decimal("0.000"), 0.1, 30, "f", "2024-07-01 00:00:00+00"),
+    (7, Decimal("99999999999999.999"), 7.0, None, "g", "1999-12-31 23:59:59+00"),
 ]
 
 
@@ -71,6 +72,10 @@ def answers(
                 "price": pa.array(columns[2], pa.float64()),
                 "score": pa.array(columns[3], pa.int32()),
                 "name": pa.array(columns[4], pa.string()),
+                "seen": pa.array(
+                    [None if v is None else dt.datetime.fromisoformat(v) for v in columns[5]],
+                    pa.timestamp("us", tz="UTC"),
+                ),
             }
         ),
         root / "t.parquet",
@@ -82,7 +87,7 @@ def answers(
         "DROP SCHEMA IF EXISTS answers CASCADE",
         "CREATE SCHEMA answers AUTHORIZATION agent",
         "CREATE TABLE answers.t (id BIGINT, amount NUMERIC(38, 3), price FLOAT8, score INT, "
-        "name TEXT)",
+        "name TEXT, seen TIMESTAMPTZ)",
         f"INSERT INTO answers.t VALUES {values}",
         "ALTER TABLE answers.t OWNER TO agent",
     )
@@ -467,3 +472,29 @@ def test_asyncpg_binds_a_list_to_any_and_all(answers: Answers) -> None:
     got = asyncio.run(fetch(answers.process.pg_port, "agent", None, "answers"))
     want = asyncio.run(fetch(peer.port, peer.user, peer.password, peer.database))
     assert got == want == [[(1,), (3,)], [(2,), (4,), (5,), (6,), (7,)], [(2,), (7,)]]
+
+
+# ---- time zones ----------------------------------------------------------------------------
+
+
+ZONES = [
+    "SELECT id, seen AT TIME ZONE 'America/New_York' AS local FROM {t} ORDER BY id",
+    "SELECT id, (seen AT TIME ZONE 'UTC') AT TIME ZONE 'Asia/Kolkata' AS x FROM {t} ORDER BY id",
+    "SELECT id, date_trunc('day', seen AT TIME ZONE 'Europe/Berlin') AS day FROM {t} ORDER BY id",
+    "SELECT count(*) AS n FROM {t} WHERE seen AT TIME ZONE 'Europe/Berlin' >= "
+    "timestamp '2024-01-01 00:00:00'",
+    "SELECT timestamp '2024-01-01 12:00:00' AT TIME ZONE 'America/New_York' AS x",
+]
+
+
+@pytest.mark.parametrize("interface", ["pg-text", "pg-binary", "asyncpg", "flight"])
+def test_at_time_zone_of_a_zoned_timestamp_is_the_local_time(
+    answers: Answers, interface: str
+) -> None:
+    """`seen AT TIME ZONE 'America/New_York'` of a timestamptz is the wall time there (07:00
+    for noon UTC), a timestamp without zone; DataFusion answered the same instant again."""
+    for template in ZONES:
+        want = oracle(answers, template)
+        for table in TABLES:
+            got = ask(answers, interface, template.format(t=table))
+            assert got == want, (template, table, got, want)
