@@ -11,8 +11,9 @@ stays, as both dialects read it left to right), which keeps the balanced AND/OR 
 are written in the form it reads: `#` (xor) as `^`, `~x` (which it does not implement) as
 `x ^ -1`, while `^` (power) is already `POWER()`, and `FETCH FIRST n ROWS ONLY` (what pgjdbc
 and BI tools write, and DataFusion does not implement) as `LIMIT n`, `... WITH TIES` as a
-QUALIFY (`ties`), which DataFusion reads; a zoned timestamp `AT TIME ZONE` is its local
-time, as in PostgreSQL (`zones`).
+QUALIFY (`ties`), which DataFusion reads; operations the planner marked as read by type
+(`readings`: a zoned timestamp AT TIME ZONE, a fraction cast to an integer) as PostgreSQL
+reads them.
 
 DataFusion reads every number with a point or an exponent as a double, where PostgreSQL reads
 an exact NUMERIC: a double holds 15 significant digits, so a literal written with more
@@ -29,7 +30,7 @@ from sqlglot import exp, transforms
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from sidecar.engine import ties, zones
+from sidecar.engine import ties
 
 PARSER_DIALECT = "Generic"
 _OPERATORS = (exp.Binary, exp.Unary, exp.Between, exp.In, exp.AtTimeZone)
@@ -40,6 +41,9 @@ _NOT_WRAPPED = (exp.Paren, exp.Dot, exp.Kwarg, exp.PropertyEQ)
 DOUBLE_DIGITS = 15  # the significant digits every double holds exactly (DBL_DIG)
 WIDE_DIGITS = 39  # the fewest digits of a Decimal256, the widest DECIMAL
 MOST_DIGITS = 76  # the most digits a Decimal256 holds
+# meta keys the planner marks operations with, read as PostgreSQL reads them (`readings`)
+LOCAL_TIME = "local_time"  # an AT TIME ZONE of a zoned timestamp: the zone's wall time
+ROUNDED = "rounded"  # a cast to an integer of a "float" or a "decimal": rounded, not truncated
 
 
 def _fetch(generator: Postgres.Generator, fetch: exp.Fetch) -> str:
@@ -86,9 +90,22 @@ def _literal(generator: Postgres.Generator, literal: exp.Literal) -> str:
 
 
 def _at_time_zone(generator: Postgres.Generator, node: exp.AtTimeZone) -> str:
-    """A zoned timestamp AT TIME ZONE is the zone's wall time (see `zones`)."""
     text = generator.attimezone_sql(node)
-    return f"to_local_time({text})" if zones.local(node) else text
+    return f"to_local_time({text})" if node._meta and node.meta.get(LOCAL_TIME) else text
+
+
+def _cast(generator: Postgres.Generator, node: exp.Cast) -> str:
+    """A cast to an integer rounds a fraction as PostgreSQL does: a NUMERIC half away from
+    zero (DataFusion's round), a double half to even (its rint)."""
+    kind = node.meta.get(ROUNDED) if node._meta else None
+    if kind is None:
+        return Postgres.Generator.cast_sql(generator, node)
+    value = generator.sql(node, "this")
+    rounded = f"round({value})"
+    if kind == "float":
+        halfway = f"abs(({value}) - trunc({value})) = 0.5 AND ({rounded} % 2) <> 0"
+        rounded = f"({rounded} - CASE WHEN {halfway} THEN signum({value}) ELSE 0 END)"
+    return f"CAST({rounded} AS {generator.sql(node, 'to')})"
 
 
 class DataFusionText(Postgres):
@@ -102,6 +119,7 @@ class DataFusionText(Postgres):
             exp.Fetch: _fetch,
             exp.Literal: _literal,
             exp.AtTimeZone: _at_time_zone,
+            exp.Cast: _cast,
             # DataFusion reads QUALIFY: it is kept, not rewritten into a subquery
             exp.Select: transforms.preprocess([transforms.eliminate_semi_and_anti_joins]),
         }
@@ -112,6 +130,12 @@ def datafusion_sql(statement: exp.Expression) -> str:
     equal questions plan to equal text, the results cache's key) and function names lower-cased
     because DataFusion looks table functions up case-sensitively."""
     statement = normalize_identifiers(ties.qualified(statement), dialect="postgres")
+    if any(_unnamed(s) or _repeated(s) for s in statement.find_all(exp.Select)):
+        statement = statement.copy()
+        for select in statement.find_all(exp.Select):
+            for item in _unnamed(select):
+                item.replace(exp.alias_(item.copy(), _output_name(item)))
+            _name_apart(select)
     if any(_ungrouped(node) for node in statement.walk()):
         statement = statement.copy()
     for node in [node for node in statement.walk() if _ungrouped(node)]:
@@ -119,6 +143,60 @@ def datafusion_sql(statement: exp.Expression) -> str:
         node.replace(paren)
         paren.set("this", node)
     return statement.sql(dialect=DataFusionText, normalize_functions="lower")
+
+
+def _unnamed(select: exp.Select) -> list[exp.Expression]:
+    """The casts of a column without an alias: DataFusion names one after the column, and then
+    refuses `SELECT CAST(id AS INT) FROM t ORDER BY id` (the sort key's hidden column has the
+    same name); named so, the ORDER BY sorts by it, as PostgreSQL's (which names it so too)."""
+    return [
+        item
+        for item in select.expressions
+        if isinstance(item, exp.Cast) and isinstance(item.this, exp.Column)
+    ]
+
+
+def _repeated(select: exp.Select) -> list[int]:
+    """The positions of the select items named as an earlier one is: PostgreSQL answers
+    `SELECT id, NULL, NULL` (what BI tools write above a UNION) or `count(*), count(*)` with
+    two columns of one name, DataFusion refuses them ("Projections require unique expression
+    names"), and a JSON object would keep one of them."""
+    seen: set[str] = set()
+    repeated = []
+    for position, item in enumerate(select.expressions):
+        name = _output_name(item)
+        if name in seen:
+            repeated.append(position)
+        seen.add(name)
+    return repeated
+
+
+def _name_apart(select: exp.Select) -> None:
+    """Alias each repeated item `<name>_<n>`, n counting the items of that name."""
+    for position in _repeated(select):
+        item = select.expressions[position]
+        name = _output_name(item)
+        taken = {_output_name(other) for other in select.expressions}
+        number = 2
+        while f"{name}_{number}" in taken:
+            number += 1
+        item.replace(exp.alias_(item.unalias().copy(), f"{name}_{number}", quoted=True))
+
+
+def _output_name(item: exp.Expression) -> str:
+    """The name an item has in DataFusion's answer, up to case and qualifiers: its alias, a
+    column's name, else its text; a cast is named as its operand."""
+    if isinstance(item, exp.Alias):
+        return item.alias
+    bare = item.unnest()
+    while isinstance(bare, exp.Cast):
+        bare = bare.this.unnest()
+    bare = bare.copy()
+    for cast in list(bare.find_all(exp.Cast)):
+        cast.replace(cast.this)
+    if isinstance(bare, exp.Column) and not isinstance(bare.this, exp.Star):
+        return bare.name
+    return bare.sql(dialect="postgres", normalize_functions="lower")
 
 
 def _ungrouped(node: exp.Expression) -> bool:

@@ -130,6 +130,11 @@ class QueryResult:
         with self._errors():
             frame = ctx.sql(self.plan.sql)
             self.schema = frame.schema()
+            if any(pa.types.is_null(field.type) for field in self.schema):
+                # `SELECT NULL AS a ... UNION ALL SELECT 1`: the unoptimised plan types `a`
+                # null, its answer is BIGINT; the optimised plan's schema is the answer's
+                optimized = frame.optimized_logical_plan()
+                self.schema = ctx.create_dataframe_from_logical_plan(optimized).schema()
             if self.plan.grouped is not None:
                 frame = self._over_groups(ctx, self.plan.grouped)
         self._dataframe = frame

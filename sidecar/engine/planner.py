@@ -30,7 +30,7 @@ from connectors.sql import SqlConnector
 from connectors.sql_functions import source_form
 from policies.access import Grant, unrestricted
 from policies.guard import check, parse
-from sidecar.engine import chains, ties, zones
+from sidecar.engine import chains, readings, ties
 from sidecar.engine.bridge import source_failed
 from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, DatasetEntry, Resolved
 from sidecar.engine.dialect import datafusion_sql
@@ -139,7 +139,7 @@ class Planner:
         checkpoint()
         statement, views = self._expand_views(statement, sql, grant)
         scans = self._bind_scans(statement, sql, grant)
-        zones.mark(statement, [(scan.alias, scan.schema) for scan in scans])
+        readings.mark(statement, [(scan.alias, scan.schema) for scan in scans])
         checkpoint()
         qualified = self._push_down(statement, scans, views, sql) if scans else None
         checkpoint()

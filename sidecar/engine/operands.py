@@ -1,0 +1,101 @@
+"""What the planner knows of an operand's type, for the rewrites whose reading depends on it.
+
+PostgreSQL and DataFusion read a few operations differently by their operand's type (`AT TIME
+ZONE` of a timestamp with a zone, a cast of a fraction to an integer), and the SQL text alone
+does not say it. The planner knows each scan's schema: a column of a scan, a number literal,
+a cast and arithmetic over them have a type it can tell; anything else (a subquery's column,
+a function) is unknown, and its operation keeps DataFusion's reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import Enum
+
+import pyarrow as pa
+from sqlglot import exp
+
+from sidecar.engine.dialect import exact_type
+
+ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
+ZONED_FUNCTIONS = ("now", "current_timestamp", "transaction_timestamp", "statement_timestamp")
+Type = exp.DataType.Type
+
+
+class Kind(Enum):
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    FLOAT = "float"
+    ZONED = "timestamp with a zone"
+    NAIVE = "timestamp without a zone"
+
+
+class Operands:
+    """The kinds of a statement's operands, from the (alias, schema) of the tables it reads."""
+
+    def __init__(self, tables: Iterable[tuple[str, pa.Schema]]) -> None:
+        self.schemas: dict[str, list[pa.Schema]] = {}
+        for alias, schema in tables:
+            self.schemas.setdefault(alias, []).append(schema)
+
+    def kind(self, node: exp.Expression) -> Kind | None:
+        node = node.unnest()
+        if isinstance(node, exp.Column):
+            return self._column(node)
+        if isinstance(node, exp.Literal) and not node.is_string:  # as PostgreSQL types it
+            return Kind.INTEGER if node.this.isdigit() and not exact_type(node) else Kind.DECIMAL
+        if isinstance(node, exp.Neg):
+            return self.kind(node.this)
+        if isinstance(node, exp.Cast):
+            return _declared(node.to)
+        if isinstance(node, exp.AtTimeZone):
+            inner = self.kind(node.this)
+            if inner in (Kind.ZONED, Kind.NAIVE):
+                return Kind.NAIVE if inner is Kind.ZONED else Kind.ZONED
+            return None
+        if isinstance(node, exp.CurrentTimestamp) or (
+            isinstance(node, exp.Anonymous) and node.name.lower() in ZONED_FUNCTIONS
+        ):
+            return Kind.ZONED
+        if isinstance(node, ARITHMETIC):
+            kinds = {self.kind(node.this), self.kind(node.expression)}
+            for kind in (None, Kind.FLOAT, Kind.DECIMAL, Kind.INTEGER):
+                if kind in kinds:
+                    return kind
+        return None
+
+    def _column(self, column: exp.Column) -> Kind | None:
+        if column.table:
+            candidates = self.schemas.get(column.table, [])
+        else:
+            candidates = [schema for named in self.schemas.values() for schema in named]
+        types = {
+            schema.field(column.name).type
+            for schema in candidates
+            if schema.get_field_index(column.name) >= 0
+        }
+        return _arrow(types.pop()) if len(types) == 1 else None
+
+
+def _arrow(data_type: pa.DataType) -> Kind | None:
+    if pa.types.is_integer(data_type):
+        return Kind.INTEGER
+    if pa.types.is_floating(data_type):
+        return Kind.FLOAT
+    if pa.types.is_decimal(data_type):
+        return Kind.DECIMAL
+    if pa.types.is_timestamp(data_type):
+        return Kind.ZONED if data_type.tz is not None else Kind.NAIVE
+    return None
+
+
+def _declared(to: exp.DataType) -> Kind | None:
+    if to.is_type(*exp.DataType.INTEGER_TYPES):
+        return Kind.INTEGER
+    if to.is_type(*exp.DataType.REAL_TYPES) and not to.is_type(Type.DECIMAL, Type.BIGDECIMAL):
+        return Kind.FLOAT
+    if to.is_type(Type.DECIMAL, Type.BIGDECIMAL):
+        return Kind.DECIMAL
+    if to.is_type(Type.TIMESTAMPTZ):
+        return Kind.ZONED
+    return Kind.NAIVE if to.is_type(Type.TIMESTAMP) else None

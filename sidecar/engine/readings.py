@@ -1,0 +1,38 @@
+"""Operations PostgreSQL reads by their operand's type, marked for DataFusion's text.
+
+- `timestamptz AT TIME ZONE 'America/New_York'` is the wall-clock time there, a timestamp
+  without a zone (`2024-01-01 07:00:00` for noon UTC); DataFusion only relabels the instant
+  with the zone, so every client received noon UTC again. A timestamp without a zone is read
+  alike by both (its wall time in that zone, as an instant).
+- A cast of a fraction to an integer rounds in PostgreSQL (`CAST(5.7 AS INT)` is 6; a double
+  halfway goes to the even neighbour, `2.5` to 2, a NUMERIC away from zero, to 3); DataFusion
+  truncates (5).
+
+The planner, knowing the scans' schemas (`operands`), marks each such operation whose operand
+it can type (`mark`), and `dialect` writes the marked ones as PostgreSQL reads them. An operand
+it cannot type (a subquery's column) keeps DataFusion's reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pyarrow as pa
+from sqlglot import exp
+
+from sidecar.engine.dialect import LOCAL_TIME, ROUNDED
+from sidecar.engine.operands import Kind, Operands
+
+
+def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> None:
+    """Mark the operations of `statement` whose reading depends on an operand's type;
+    `tables` are the (alias, schema) of the tables it reads."""
+    operands = Operands(tables)
+    for node in statement.find_all(exp.AtTimeZone, exp.Cast):
+        if isinstance(node, exp.AtTimeZone):
+            if operands.kind(node.this) is Kind.ZONED:
+                node.meta[LOCAL_TIME] = True
+        elif type(node) is exp.Cast and node.to.is_type(*exp.DataType.INTEGER_TYPES):
+            kind = operands.kind(node.this)
+            if kind in (Kind.FLOAT, Kind.DECIMAL):
+                node.meta[ROUNDED] = kind.value
