@@ -36,7 +36,7 @@ class Sizer:
 
     def size(self, start: int, stop: int) -> int:
         """`batch.slice(start, stop - start).nbytes`."""
-        return sum(column(start, stop) for column in self._columns)
+        return sum([column(start, stop) for column in self._columns])
 
 
 def _column(array: pa.Array) -> Size | None:
