@@ -217,12 +217,12 @@ class KeyIndex:
         """Where the rows of one key are: a key found once (a primary key's) needs one
         search."""
         keys = self.keys
-        start = int(keys.searchsorted(value, "left"))
+        start = int(keys.searchsorted(value))
+        if start == len(keys) or keys.item(start) != value:
+            return start, start
         stop = start + 1
-        if stop < len(keys) and keys[stop] == value:
+        if stop < len(keys) and keys.item(stop) == value:
             stop = int(keys.searchsorted(value, "right"))
-        elif start == len(keys) or keys[start] != value:
-            stop = start
         return start, stop
 
     def view(self, columns: tuple[str, ...], schema: pa.Schema) -> View | None:

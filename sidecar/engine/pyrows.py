@@ -32,6 +32,8 @@ class PyRows:
     def rows(self, start: int, stop: int) -> list[tuple[Any, ...]]:
         """The values of rows `start` up to `stop`, one tuple a row."""
         reads = self._reads
+        if stop == start + 1:
+            return [tuple([read(start) for read in reads])]
         return [tuple([read(row) for read in reads]) for row in range(start, stop)]
 
 

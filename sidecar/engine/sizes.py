@@ -21,25 +21,36 @@ Size = Callable[[int, int], int]  # bytes of rows [start, stop) of one column
 class Sizer:
     """The referenced bytes of any slice of one batch."""
 
-    def __init__(self, columns: list[Size]) -> None:
+    def __init__(self, columns: list[Size], width: int = 0) -> None:
         self._columns = columns
+        self._width = width  # bytes a row of the fixed-width columns without validity takes
 
     @classmethod
     def of(cls, batch: pa.RecordBatch) -> Sizer | None:
         columns = []
+        width = 0
         for array in batch.columns:
             size = _column(array)
             if size is None:
                 return None
-            columns.append(size)
-        return cls(columns)
+            if isinstance(size, int):
+                width += size
+            else:
+                columns.append(size)
+        return cls(columns, width)
 
     def size(self, start: int, stop: int) -> int:
         """`batch.slice(start, stop - start).nbytes`."""
-        return sum([column(start, stop) for column in self._columns])
+        fixed = self._width * (stop - start)
+        return (
+            fixed + sum([column(start, stop) for column in self._columns])
+            if self._columns
+            else fixed
+        )
 
 
-def _column(array: pa.Array) -> Size | None:
+def _column(array: pa.Array) -> Size | int | None:
+    """How a column's slices are sized: a row's width where that is all there is to it."""
     kind = array.type
     if pa.types.is_dictionary(kind) or isinstance(kind, pa.BaseExtensionType):
         return None
@@ -57,6 +68,8 @@ def _column(array: pa.Array) -> Size | None:
     if len(buffers) != 2 or kind.num_fields or not _fixed(kind):
         return None
     width = kind.bit_width // 8
+    if buffers[0] is None:
+        return width
     return lambda start, stop: bits(start, stop) + width * (stop - start)
 
 

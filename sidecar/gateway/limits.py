@@ -22,6 +22,7 @@ from sidecar.config import Limits, SidecarConfig
 from sidecar.errors import ErrorCode, SidecarError
 
 QUEUE_WAIT = 1.0
+KEPT_IDENTITIES = 4096  # identities whose governing limits are kept
 Clock = Callable[[], float]
 
 
@@ -101,13 +102,24 @@ class Limiter:
         self._buckets: dict[str, TokenBucket] = {}
         self._slots: dict[str, Slots] = {}
         self._lock = threading.Lock()
+        self._governing: dict[str, Governing] = {}  # by identity name: the policies are fixed
 
     def governing(self, identity: Identity) -> Governing:
+        """The limits of the first policy naming `identity`, asked for by every statement
+        (matching is a glob per pattern; the answer is kept per name)."""
+        governing = self._governing.get(identity.name)
+        if governing is not None:
+            return governing
         found = matching_policy(self.config.policies, identity)
         if found is None:
-            return UNLIMITED
-        index, policy = found
-        return Governing(policy.limits, f"policies[{index}].limits")
+            governing = UNLIMITED
+        else:
+            index, policy = found
+            governing = Governing(policy.limits, f"policies[{index}].limits")
+        if len(self._governing) >= KEPT_IDENTITIES:
+            self._governing.clear()
+        self._governing[identity.name] = governing
+        return governing
 
     def timeout(self, governing: Governing, asked: float | None = None) -> tuple[float, str]:
         """Seconds a statement may run under `governing`, and the setting that says so; a

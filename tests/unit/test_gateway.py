@@ -99,6 +99,32 @@ def test_audit_lines_are_json_and_rotate_by_size(tmp_path: Path) -> None:
     assert last[-1]["sql"] == "SELECT 19" and last[-1]["time"].endswith("Z")
 
 
+def test_audit_lines_written_in_one_batch_are_all_kept_across_rotations(tmp_path: Path) -> None:
+    """The writer takes every line queued since it last woke and rotates between them: no
+    line is lost or split, and no file passes max_size."""
+    log = AuditLog(Audit(path="audit.jsonl", max_size=1000, backups=50), tmp_path)
+    for index in range(300):
+        log.write({"identity": "a", "sql": f"SELECT {index}", "decision": "ok"})
+    log.write({"sql": "SELECT 'x'", "bad": {1, 2}})  # not JSON: written with default=str
+    log.close()
+    files = sorted(tmp_path.iterdir(), key=lambda path: -int(path.name[len("audit.jsonl.") :] or 0))
+    assert all(path.stat().st_size <= 1000 for path in files)
+    sqls = [json.loads(line)["sql"] for path in files for line in path.read_text().splitlines()]
+    assert sqls == [f"SELECT {index}" for index in range(300)] + ["SELECT 'x'"]
+
+
+def test_a_record_that_cannot_be_json_costs_only_its_line(tmp_path: Path) -> None:
+    log = AuditLog(Audit(path="audit.jsonl"), tmp_path)
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    log.write({"sql": "SELECT 1"})
+    log.write({"sql": "SELECT 2", "loop": loop})
+    log.write({"sql": "SELECT 3"})
+    log.close()
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    assert [json.loads(line)["sql"] for line in lines] == ["SELECT 1", "SELECT 3"]
+
+
 def test_audit_to_stdout_and_off(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = AuditLog(Audit(path="-"), tmp_path)
     log.write({"decision": "auth_failed"})

@@ -16,13 +16,16 @@ before the answer is whole.
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pyarrow as pa
 
+from sidecar.gateway.gateway import AT_ONCE_ROWS
 from sidecar.servers.pgwire import messages
+from sidecar.servers.pgwire.codec import RowEncoder
 from sidecar.servers.pgwire.messages import Body
 from sidecar.servers.pgwire.portal import Portal, Prepared, TableRows, named_schema
 
@@ -47,7 +50,7 @@ class Lane:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._texts: dict[bytes, Prepared] = {}  # unnamed statements, by their Parse message
-        self._schemas: dict[tuple[int, tuple[str, ...] | None], tuple[pa.Schema, pa.Schema]] = {}
+        self._forms: dict[tuple[int, tuple[int, ...]], Form] = {}
 
     def keep(self, prepared: Prepared) -> None:
         """`prepared` was just answered at once by the general way: answer it here next time.
@@ -112,10 +115,9 @@ class Lane:
             answer = session.server.gateway.at_once(session.request(prepared, values))
             if answer is None:  # kept all the same: a value of a kind not planned yet
                 return None  # (a first negative key, a NULL) is answered at once next time
-            batch = answer.result.batch
-            schema = self._named(answer.result.schema, prepared.names)
-            encoder = session.encoder(schema, bind.result_formats)
-            rows = encoder.small(batch, answer.result.values)
+            result = answer.result
+            form = self._form(prepared, result.schema, bind.result_formats)
+            rows = form.encoder.small(result.batch, result.values)
         except Exception as error:  # the general way meets it again and reports it
             log.debug("quick lane left a statement to the session: %s", type(error).__name__)
             return None
@@ -125,33 +127,59 @@ class Lane:
         old = session.portals.pop("", None)
         if old is not None:
             old.close()
-        if session.status == "T":  # in a transaction the ran-out portal lives on, as in PG
-            ran_out = TableRows(schema.empty_table())
+        if session.status == "T":  # in a transaction the ran-out unnamed portal lives on, as in PG
+            ran_out = TableRows(form.schema.empty_table())
             portal = Portal("", prepared, values, bind.result_formats, ran_out)
             portal.exhausted = True
             session.portals[""] = portal
-        head = messages.BIND_COMPLETE + encoder.description if described else messages.BIND_COMPLETE
         return b"".join(
             (
-                head,
+                form.described if described else messages.BIND_COMPLETE,
                 rows,
-                messages.command_complete(f"SELECT {batch.num_rows}"),
+                _selected(answer.rows),
                 messages.ready_for_query(session.status),
             )
         )
 
-    def _named(self, schema: pa.Schema, names: list[str] | None) -> pa.Schema:
-        """The result schema under PostgreSQL's column names, the same object each time for
-        the same schema, so that the session's encoder for it is reused."""
-        key = (id(schema), tuple(names) if names is not None else None)
-        kept = self._schemas.get(key)
-        if kept is not None and kept[0] is schema:
-            return kept[1]
-        if len(self._schemas) >= KEPT_TEXTS:
-            self._schemas.clear()
-        named = named_schema(schema, names)
-        self._schemas[key] = (schema, named)
-        return named
+    def _form(self, prepared: Prepared, schema: pa.Schema, formats: list[int]) -> Form:
+        """How the answers of `prepared` in `formats` are written, the same object while the
+        plan's schema object and the session's time zone are: the result under PostgreSQL's
+        column names, its encoder and RowDescription."""
+        key = (id(prepared), tuple(formats))
+        timezone = self.session.settings.timezone
+        form = self._forms.get(key)
+        if (
+            form is not None
+            and form.prepared is prepared
+            and form.source is schema
+            and form.timezone == timezone
+        ):
+            return form
+        if len(self._forms) >= KEPT_TEXTS:
+            self._forms.clear()
+        named = named_schema(schema, prepared.names)
+        encoder = self.session.encoder(named, formats)
+        described = messages.BIND_COMPLETE + encoder.description
+        form = Form(prepared, schema, timezone, named, encoder, described)
+        self._forms[key] = form
+        return form
+
+
+class Form(NamedTuple):
+    """A statement's answers as one session writes them (Lane._form)."""
+
+    prepared: Prepared
+    source: pa.Schema  # the plan's result schema it was made for
+    timezone: str
+    schema: pa.Schema  # under PostgreSQL's column names
+    encoder: RowEncoder
+    described: bytes  # BindComplete and the RowDescription, for a group with Describe
+
+
+@functools.lru_cache(maxsize=AT_ONCE_ROWS + 1)
+def _selected(rows: int) -> bytes:
+    """CommandComplete of a SELECT of `rows` rows."""
+    return messages.command_complete(f"SELECT {rows}")
 
 
 def _end(data: bytes, at: int) -> int:
