@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from sidecar import runtime
 from sidecar.config import SidecarConfig, parse_config
 from sidecar.runtime import Sidecar, StartupError
 from tests.process import free_port
@@ -88,3 +89,14 @@ def test_a_stop_ends_the_process_even_when_a_thread_cannot_be_interrupted() -> N
     done = subprocess.run([sys.executable, "-c", script], timeout=60, check=False)
     assert done.returncode == 0
     assert time.monotonic() - started < 60
+
+
+def test_the_servers_run_on_uvloop_where_it_is_installed() -> None:
+    """runtime._run: the pg lane answers in the socket's callback, which costs less on
+    uvloop's loop (benchmarks/README.md, Concurrency); without uvloop, asyncio's own runs."""
+    pytest.importorskip("uvloop")
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert runtime._run(loop_module()).startswith("uvloop")
