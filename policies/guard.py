@@ -18,6 +18,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import ClassVar
 
@@ -452,6 +453,33 @@ def _check_explain(sql: str, tokens: list[Token], dialect: str) -> None:
             position=offset + 1,
         )
     _check_tree(query, dialect)
+
+
+@dataclass(frozen=True)
+class Explained:
+    """What an EXPLAIN asks: its query (the text before it blanked, so positions in it are the
+    agent's own), whether it runs it (ANALYZE), and the FORMAT it names, if any."""
+
+    query: str
+    analyze: bool
+    format: str | None
+
+
+def explained(sql: str, dialect: str = DEFAULT_DIALECT) -> Explained:
+    """An EXPLAIN the guard let through, read in every spelling it accepts: `EXPLAIN ANALYZE`,
+    `ANALYSE`, `VERBOSE`, `FORMAT x`, Postgres' `(ANALYZE false, FORMAT JSON)`."""
+    tokens = _split_statements(_tokenize(sql, dialect))[0]
+    start = _explained_query_index(tokens)
+    words = [_word(token) or token.text.upper() for token in tokens[1:start]]
+    analyze, format_ = False, None
+    for index, word in enumerate(words):
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if word in ("ANALYZE", "ANALYSE"):
+            analyze = following not in ("FALSE", "OFF", "0")
+        elif word == "FORMAT" and following:
+            format_ = following
+    offset = tokens[start].start if start < len(tokens) else len(sql)
+    return Explained(_blank(sql[:offset]) + sql[offset:], analyze, format_)
 
 
 def _explained_query_index(tokens: list[Token]) -> int:

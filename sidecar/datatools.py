@@ -22,6 +22,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from policies.access import Grant
+from policies.guard import explained
 from policies.identity import Identity
 from sidecar.engine.catalog import DatasetEntry
 from sidecar.engine.planner import DIALECT
@@ -36,7 +37,7 @@ MAX_CHARS = 6000
 MAX_CATALOG_ROWS = 10_000
 MAX_NAME = 255  # longer than any table name; such a name is refused, not echoed whole
 ECHOED = 64  # characters of a refused name an error repeats
-EXPLAIN = re.compile(r"\s*EXPLAIN\s+(ANALYZE\s+)?", re.IGNORECASE)
+EXPLAIN = re.compile(r"\s*EXPLAIN\s", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -160,9 +161,9 @@ class DataTools:
             raise SidecarError(
                 ErrorCode.INVALID_REQUEST, "the SQL is empty", hint="pass the query to explain"
             )
-        written = EXPLAIN.match(sql)
-        if written is not None:  # EXPLAIN written out as well
-            sql, analyze = sql[written.end() :], analyze or bool(written.group(1))
+        if EXPLAIN.match(sql):  # EXPLAIN written out as well, with any of its options
+            asked = explained(sql)
+            sql, analyze = asked.query, analyze or asked.analyze
         request = QueryRequest(sql, caller.identity, caller.interface, client=caller.client)
         await anyio.to_thread.run_sync(self.gateway.describe, request, abandon_on_cancel=True)
         prefix = "EXPLAIN ANALYZE " if analyze else "EXPLAIN "

@@ -18,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from policies.access import Access, Grant, schema_errors
+from policies.guard import Explained, explained
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 from sidecar import stacks
 from sidecar.config import SidecarConfig
@@ -198,7 +199,7 @@ class Engine:
             keyword = statement.name.upper()
             text = statement.expression.name if statement.expression else ""
             if keyword == "EXPLAIN":
-                return self._explain(text, parameters, grant)
+                return self._explain(explained(sql), parameters, grant)
             if keyword == "SHOW":
                 return self._show(text, grant)
         shapes = [shape]
@@ -261,15 +262,21 @@ class Engine:
         """EXPLAIN as `identity` would get it, or with the policy's work spelled out for the
         `operator` (`sidecar policy explain`): row filters, hidden datasets, what is fetched."""
         grant = self.access.grant(identity)
-        table = pa.Table.from_batches(list(self._explain(sql, parameters, grant, operator)))
+        asked = Explained(sql, analyze=False, format=None)
+        table = pa.Table.from_batches(list(self._explain(asked, parameters, grant, operator)))
         return "\n\n".join(f"{kind}:\n{text}" for kind, text in zip(*table.columns, strict=True))
 
     def _explain(
-        self, sql: str, parameters: Sequence[Any], grant: Grant, operator: bool = False
+        self, asked: Explained, parameters: Sequence[Any], grant: Grant, operator: bool = False
     ) -> QueryResult:
-        analyze = sql.lstrip().upper().startswith("ANALYZE ")
-        body = sql.lstrip()[len("ANALYZE ") :] if analyze else sql
-        result = self.run(body, parameters, grant, cached=False)
+        if asked.format not in (None, "TEXT"):
+            raise SidecarError(
+                ErrorCode.QUERY,
+                f"EXPLAIN FORMAT {asked.format} is not supported: plans are given as text",
+                hint="leave FORMAT out (or write FORMAT TEXT)",
+            )
+        analyze = asked.analyze
+        result = self.run(asked.query, parameters, grant, cached=False)
         assert isinstance(result, QueryResult)
         if analyze:
             for _ in result:

@@ -696,3 +696,28 @@ def test_flight_rpcs_outside_flight_sql_are_refused_in_words(edges: Edges) -> No
         assert "Traceback" not in message
     with pytest.raises(flight.FlightUnauthenticatedError):
         list(client.list_flights(b""))
+
+
+def test_explain_takes_its_options_and_points_into_the_agents_text(edges: Edges) -> None:
+    """The guard let `EXPLAIN VERBOSE`, `ANALYSE` and Postgres' `(ANALYZE, BUFFERS)` through,
+    then the engine ran `VERBOSE SELECT ...` as the query: a syntax error at "column 1"; a
+    FORMAT was ignored; positions inside any EXPLAIN counted from the explained query."""
+    http = httpx.Client(base_url=edges.process.url, headers=edges.headers(), timeout=30)
+
+    def plans(sql: str) -> dict[str, str]:
+        response = http.post("/v1/sql", content=sql)
+        assert response.status_code == 200, (sql, response.text)
+        return {row["plan_type"]: row["plan"] for row in response.json()}
+
+    assert "fetched:" not in plans("EXPLAIN VERBOSE SELECT count(*) FROM t")["federation"]
+    assert "fetched:" in plans("EXPLAIN ANALYSE SELECT count(*) FROM t")["federation"]
+    assert "fetched:" in plans("EXPLAIN (ANALYZE, BUFFERS) SELECT id FROM t")["federation"]
+    assert "fetched:" not in plans("EXPLAIN (ANALYZE false) SELECT id FROM t")["federation"]
+    wrong = http.post("/v1/sql", content="EXPLAIN (FORMAT JSON) SELECT nope FROM t").json()
+    assert "FORMAT JSON is not supported" in wrong["error"]["message"]
+    with psycopg.connect(edges.dsn(), autocommit=True) as connection:
+        with pytest.raises(psycopg.errors.UndefinedColumn) as caught:
+            connection.execute("EXPLAIN VERBOSE SELECT nope FROM t")
+        assert caught.value.diag.statement_position == "24"
+        rows = connection.execute("EXPLAIN (ANALYZE) SELECT count(*) FROM t WHERE id < 5")
+        assert "fetched:" in dict(rows.fetchall())["federation"]
