@@ -27,6 +27,7 @@ from policies.identity import Authenticator, Identity
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.gateway import Gateway
 from sidecar.servers.flight.errors import to_flight
+from sidecar.servers.flight.thread_state import hold, let_go
 from sidecar.servers.flight.tickets import Handles, UnknownHandle
 
 MIDDLEWARE = "auth"
@@ -54,6 +55,9 @@ class AcceptHandshake(flight.ServerAuthHandler):
         return None
 
     def is_valid(self, token: bytes) -> str:
+        """pyarrow asks this first on every call but Handshake: the call's thread state is
+        held from here (thread_state.py)."""
+        hold()
         return ""
 
 
@@ -114,6 +118,7 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
             if info.method in DEFERRED:
                 return AuthMiddleware.refusing(error, user, self.gateway)
             self.gateway.auth_failed(INTERFACE, "", user, error.message)
+            let_go()  # the call ends here, uncompleted
             raise to_flight(error) from None
 
     def _login(self, user: str, password: str) -> Identity:

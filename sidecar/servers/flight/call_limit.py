@@ -12,6 +12,8 @@ from typing import Any
 
 import pyarrow.flight as flight
 
+from sidecar.servers.flight.thread_state import let_go
+
 CALL_LIMIT = "call_limit"
 
 
@@ -32,6 +34,7 @@ class CallLimit(flight.ServerMiddlewareFactory):
     def start_call(self, info: flight.CallInfo, headers: dict[str, Any]) -> _Place:
         with self._lock:
             if self._held >= self.size:
+                let_go()  # the call ends here, uncompleted (thread_state.py)
                 raise flight.FlightUnavailableError(
                     f"the sidecar is serving {self.size} Flight calls already "
                     "(runtime.flight.max_connections)\n"
