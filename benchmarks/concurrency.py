@@ -314,13 +314,15 @@ def one_count(
     process: SidecarProcess,
 ) -> list[str]:
     """The cells of one N, back to back: PostgreSQL first, then the sidecar's two tables."""
-    peer = pgbench(root, theirs, "t", args.rows, clients, args)
-    lines = [row(f"{clients} | pg wire | PostgreSQL 15", peer, None)]
     assert process.process is not None
     pid = process.process.pid
-    for name, label in PG_TARGETS:
-        cell = measured(pid, pgbench, root, ours, name, args.rows, clients, args)
-        lines.append(row(f"{clients} | pg wire | sidecar, {label}", cell, peer))
+    lines = []
+    if not args.skip_pg:
+        peer = pgbench(root, theirs, "t", args.rows, clients, args)
+        lines.append(row(f"{clients} | pg wire | PostgreSQL 15", peer, None))
+        for name, label in PG_TARGETS:
+            cell = measured(pid, pgbench, root, ours, name, args.rows, clients, args)
+            lines.append(row(f"{clients} | pg wire | sidecar, {label}", cell, peer))
     if args.skip_flight:
         return lines
     peer = python_driver("psycopg", pg_dsn, "t", args.rows, clients, args.duration)
@@ -343,6 +345,9 @@ def main() -> None:
     parser.add_argument("--pgbench-threads", type=int, default=2)
     parser.add_argument("--soak", type=int, default=0, help="seconds of 64 clients (0: none)")
     parser.add_argument("--skip-flight", action="store_true")
+    parser.add_argument(
+        "--skip-pg", action="store_true", help="only the Python-driver cells (Flight SQL, psycopg)"
+    )
     args = parser.parse_args()
     if not (PG_BIN / "initdb").exists():
         sys.exit("needs Debian's postgresql-15 (make test installs it)")
