@@ -818,6 +818,16 @@ def _unknown_leading_word(sql: str, dialect: str) -> SidecarError | None:
     )
 
 
+def syntax_error(
+    sql: str, error: ParseError | TokenError, dialect: str = DEFAULT_DIALECT
+) -> SidecarError:
+    """sqlglot's error for `sql` as the agent reads one: the token it stopped at, where it
+    starts, and what the parser said, without sqlglot's own class names."""
+    if isinstance(error, TokenError):
+        return _token_error(error)
+    return _syntax_error(sql, error, dialect)
+
+
 def _syntax_error(sql: str, error: ParseError, dialect: str) -> SidecarError:
     if not error.errors:
         return SidecarError(ErrorCode.SYNTAX, f"syntax error: {error}")

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from policies.guard import syntax_error
 from sidecar.errors import ErrorCode, SidecarError, invalid_request
 from sidecar.search import query
 from sidecar.search.functions import MAX_LIMIT
@@ -137,17 +138,12 @@ def _check_where(where: str | None) -> None:
             hint="flatten the condition: fewer nested parentheses, calls and operators",
         ) from None
     except (ParseError, TokenError) as error:
-        details = getattr(error, "errors", None) or [{}]
-        line, column = details[0].get("line"), details[0].get("col")
-        position = None
-        if isinstance(line, int) and isinstance(column, int):
-            lines = where.split("\n")
-            position = sum(len(text) + 1 for text in lines[: line - 1]) + column
+        found = syntax_error(where, error)
         raise SidecarError(
             ErrorCode.SYNTAX,
-            f"where is not one SQL condition: {str(error).splitlines()[0]}",
+            f"where is not one SQL condition: {found.message}",
             hint="e.g. \"path LIKE 'payment%' AND modified_at > '2026-01-01'\"",
-            position=position,
+            position=found.position,
         ) from None
 
 

@@ -162,6 +162,9 @@ def test_errors_are_400s_that_say_where(http: httpx.Client) -> None:
         ({"datasets": ["guides"], "text": "   "}, 400, "search text is empty", 1),
         ({"datasets": ["guides"], "text": "x", "where": "path = "}, 400, "where", None),
         ({"datasets": ["guides"], "text": "x", "where": "nope = 1"}, 400, "nope", 1),
+        # was "Failed to parse '1=1) OR (1=1' into <class 'sqlglot.expressions...Condition'>"
+        ({"datasets": ["guides"], "text": "x", "where": "1=1) OR (1=1"}, 400, "near ')'", 4),
+        ({"datasets": ["guides"], "text": "x", "where": "1=1; SELECT 1"}, 400, "near 'SELECT'", 6),
         ({"datasets": ["guides"], "text": "x", "mode": "fuzzy"}, 400, "mode", None),
         ({"datasets": [], "text": "x"}, 400, "datasets", None),
         ({"datasets": ["guide"], "text": "x"}, 404, "did you mean guides", None),
@@ -172,6 +175,7 @@ def test_errors_are_400s_that_say_where(http: httpx.Client) -> None:
         assert response.status_code == status, (body, response.text)
         error = response.json()["error"]
         assert words in error["message"] + error.get("hint", ""), (body, error)
+        assert "class" not in error["message"], (body, error)
         if position is not None:
             assert error["position"] == position, (body, error)
     response = http.post("/v1/search", content=b"{not json")
