@@ -278,27 +278,32 @@ def parse_parse(body: Body) -> Parse:
 
 
 def parse_bind(body: Body) -> Bind:
-    """Read with struct at offsets rather than through Body's calls: every lookup sends one,
+    return bind_at(body.data, body.at, len(body.data))
+
+
+def bind_at(data: bytes, at: int, end: int) -> Bind:
+    """The Bind message whose payload is data[at:end], read with struct at offsets rather than
+    through Body's calls and without copying the payload out first: every lookup sends one,
     and the calls were most of its cost."""
-    portal, statement = body.cstring(), body.cstring()
-    data = body.data
-    formats, at = _int16s(data, body.at)
-    count, at = _uint16(data, at)
+    portal, at = _string_at(data, at, end)
+    statement, at = _string_at(data, at, end)
+    formats, at = _int16s(data, at, end)
+    count, at = _uint16(data, at, end)
     values: list[bytes | None] = []
     for _ in range(count):
-        if at + 4 > len(data):
+        if at + 4 > end:
             raise ProtocolError(SHORT)
         size = _INT32.unpack_from(data, at)[0]
         at += 4
         if size == -1:
             values.append(None)
             continue
-        if size < 0 or at + size > len(data):
+        if size < 0 or at + size > end:
             raise ProtocolError(SHORT)
         values.append(data[at : at + size])
         at += size
-    results, at = _int16s(data, at)
-    if at != len(data):
+    results, at = _int16s(data, at, end)
+    if at != end:
         raise ProtocolError("message is longer than its contents")
     return Bind(portal, statement, formats, values, results)
 
@@ -323,19 +328,33 @@ def parse_query(body: Body) -> str:
     return query
 
 
-def _uint16(data: bytes, at: int) -> tuple[int, int]:
-    if at + 2 > len(data):
+def _string_at(data: bytes, at: int, end: int) -> tuple[str, int]:
+    stop = data.find(b"\0", at, end)
+    if stop < 0:
+        raise ProtocolError("string is not terminated")
+    if stop == at:
+        return "", at + 1
+    try:
+        return data[at:stop].decode(), stop + 1
+    except UnicodeDecodeError:
+        raise ProtocolError("string is not valid UTF-8") from None
+
+
+def _uint16(data: bytes, at: int, end: int) -> tuple[int, int]:
+    if at + 2 > end:
         raise ProtocolError(SHORT)
     return _UINT16.unpack_from(data, at)[0], at + 2
 
 
-def _int16s(data: bytes, at: int) -> tuple[list[int], int]:
+def _int16s(data: bytes, at: int, end: int) -> tuple[list[int], int]:
     """A count, then that many int16 (format codes)."""
-    count, at = _uint16(data, at)
-    end = at + 2 * count
-    if end > len(data):
+    count, at = _uint16(data, at, end)
+    if not count:
+        return [], at
+    stop = at + 2 * count
+    if stop > end:
         raise ProtocolError(SHORT)
-    return list(struct.unpack_from(f">{count}h", data, at)), end
+    return list(struct.unpack_from(f">{count}h", data, at)), stop
 
 
 def _count(body: Body) -> int:

@@ -49,6 +49,9 @@ INTEGER_RANGES = {
     types.INT8.oid: (-(1 << 63), (1 << 63) - 1),
     types.OID.oid: (0, (1 << 32) - 1),
 }
+# Digits an unsigned integer of each type may have and be within its range whatever they are:
+# a key bound in text (every lookup from libpq, psycopg, pgbench) is read with int() alone.
+SAFE_DIGITS = {types.INT2.oid: 4, types.INT4.oid: 9, types.INT8.oid: 18, types.OID.oid: 9}
 BLANKS = " \t\n\r\v\f"  # array_in's white space (scanner_isspace)
 INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
 TEXT_LIKE = (exp.Like, exp.ILike, exp.DPipe, exp.RegexpLike, exp.RegexpILike)
@@ -216,8 +219,12 @@ def decode_bind(message: Bind, oids: Sequence[int], statement: str, timezone: st
                 f"unsupported format code: {code}",
                 hint="format codes are 0 (text) or 1 (binary)",
             )
+    if not formats:  # all in text, as libpq sends them
+        return [
+            decode(value, oid, False, timezone, number)
+            for number, (value, oid) in enumerate(zip(message.values, oids, strict=True), 1)
+        ]
     binary = [code == 1 for code in (formats * expected if len(formats) == 1 else formats)]
-    binary = binary or [False] * expected
     return [
         decode(value, oid, is_binary, timezone, number)
         for number, (value, oid, is_binary) in enumerate(
@@ -234,6 +241,8 @@ def decode(
     the text as PostgreSQL does."""
     if value is None:
         return None
+    if not binary and value.isdigit() and len(value) <= SAFE_DIGITS.get(oid, 0):
+        return int(value)
     pg = types.BY_OID.get(oid) or types.ELEMENTS.get(oid) or types.TEXT
     try:
         if oid in types.ELEMENTS:

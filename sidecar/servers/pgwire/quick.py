@@ -26,7 +26,6 @@ import pyarrow as pa
 from sidecar.gateway.gateway import AT_ONCE_ROWS
 from sidecar.servers.pgwire import messages
 from sidecar.servers.pgwire.codec import RowEncoder
-from sidecar.servers.pgwire.messages import Body
 from sidecar.servers.pgwire.portal import Portal, Prepared, TableRows, named_schema
 
 if TYPE_CHECKING:
@@ -88,7 +87,7 @@ class Lane:
         else:
             return None
         try:
-            bind = messages.parse_bind(Body(data[start + 5 : end]))
+            bind = messages.bind_at(data, start + 5, end)
         except messages.ProtocolError:
             return None
         if bind.portal or (prepared is not None and bind.statement):
