@@ -24,11 +24,11 @@ DAY_NANOSECONDS = 86_400 * SECOND_NANOSECONDS
 
 
 def negotiate(accept: str | None) -> str | None:
-    """The first media type the client accepts that we produce; JSON when it doesn't care."""
+    """The media type we produce that the client prefers (RFC 9110: by its `q` weights, then
+    in the order written; `q=0` means "not this"); JSON when it doesn't care."""
     if not accept:
         return JSON
-    for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
+    for media in _by_preference(accept):
         if media in MEDIA_TYPES:
             return media
         if media in ("*/*", "application/*"):
@@ -36,6 +36,23 @@ def negotiate(accept: str | None) -> str | None:
         if media == "text/*":
             return CSV
     return None
+
+
+def _by_preference(accept: str) -> list[str]:
+    ranked = []
+    for order, part in enumerate(accept.split(",")):
+        media, *parameters = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if weight > 0:  # NaN too is no preference
+            ranked.append((-weight, order, media.lower()))
+    return [media for _, _, media in sorted(ranked)]
 
 
 def encode(media: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:

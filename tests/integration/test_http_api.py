@@ -288,6 +288,15 @@ def test_bad_requests_never_take_the_process_down(client: httpx.Client) -> None:
     )
     assert client.post("/v1/sql", content="x" * (2 << 20)).status_code == 400
     assert sql(client, "SELECT 1", headers={"Accept": "image/png"}).status_code == 400
+    # q weights count (the first type written was taken, and q=0, "not this", was served)
+    preferred = {"Accept": "application/json;q=0.1, text/csv;q=0.9"}
+    assert (
+        sql(client, "SELECT 1 AS a", headers=preferred)
+        .headers["content-type"]
+        .startswith("text/csv")
+    )
+    refused = {"Accept": "application/vnd.apache.arrow.stream;q=0"}
+    assert sql(client, "SELECT 1", headers=refused).status_code == 400
     assert sql(client, "").status_code in (400, 403)
     assert client.get("/health").status_code == 200
     assert sql(client, "SELECT count(*) AS n FROM orders").json() == [{"n": 1000}]
