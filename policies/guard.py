@@ -903,6 +903,18 @@ def _placeholder_parser(dialect: str) -> type[Parser]:
             ),
         }
 
+        def _parse_interval_span(self, this: exp.Expr, **kwargs: bool) -> exp.Interval:
+            """sqlglot reads `INTERVAL '1 day 04:05:06'` as its one `<number> <unit>` pair,
+            `'1' DAY`, silently dropping the rest; such a string stays whole."""
+            interval = super()._parse_interval_span(this, **kwargs)
+            text = this.name if isinstance(this, exp.Literal) and this.is_string else None
+            pairs = exp.INTERVAL_STRING_RE.findall(text) if text is not None else []
+            if len(pairs) == 1 and not exp.INTERVAL_STRING_RE.fullmatch(text or ""):
+                interval.set("this", this)
+                interval.set("unit", None)
+                interval.set("fraction_in_string", None)
+            return interval
+
     return PlaceholderParser
 
 

@@ -13,7 +13,7 @@ are written in the form it reads: `#` (xor) as `^`, `~x` (which it does not impl
 and BI tools write, and DataFusion does not implement) as `LIMIT n`, `... WITH TIES` as a
 QUALIFY (`ties`), which DataFusion reads; operations the planner marked as read by type
 (`readings`: a zoned timestamp AT TIME ZONE, a fraction cast to an integer) as PostgreSQL
-reads them.
+reads them, and interval text in the pairs DataFusion reads (`intervals`).
 
 DataFusion reads every number with a point or an exponent as a double, where PostgreSQL reads
 an exact NUMERIC: a double holds 15 significant digits, so a literal written with more
@@ -30,7 +30,7 @@ from sqlglot import exp, transforms
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from sidecar.engine import ties
+from sidecar.engine import intervals, ties
 
 PARSER_DIALECT = "Generic"
 _OPERATORS = (exp.Binary, exp.Unary, exp.Between, exp.In, exp.AtTimeZone)
@@ -98,6 +98,9 @@ def _cast(generator: Postgres.Generator, node: exp.Cast) -> str:
     """A cast to an integer rounds a fraction as PostgreSQL does: a NUMERIC half away from
     zero (DataFusion's round), a double half to even (its rint)."""
     kind = node.meta.get(ROUNDED) if node._meta else None
+    if node.to.is_type(exp.DataType.Type.INTERVAL) and node.this.is_string:
+        text = exp.Literal.string(intervals.datafusion_text(node.this.name))
+        return Postgres.Generator.cast_sql(generator, exp.Cast(this=text, to=node.to.copy()))
     if kind is None:
         return Postgres.Generator.cast_sql(generator, node)
     value = generator.sql(node, "this")
@@ -106,6 +109,13 @@ def _cast(generator: Postgres.Generator, node: exp.Cast) -> str:
         halfway = f"abs(({value}) - trunc({value})) = 0.5 AND ({rounded} % 2) <> 0"
         rounded = f"({rounded} - CASE WHEN {halfway} THEN signum({value}) ELSE 0 END)"
     return f"CAST({rounded} AS {generator.sql(node, 'to')})"
+
+
+def _interval(generator: Postgres.Generator, node: exp.Interval) -> str:
+    """PostgreSQL's interval text as DataFusion reads it (`intervals`)."""
+    if node.unit is None and node.this is not None and node.this.is_string:
+        node = exp.Interval(this=exp.Literal.string(intervals.datafusion_text(node.this.name)))
+    return Postgres.Generator.interval_sql(generator, node)
 
 
 class DataFusionText(Postgres):
@@ -120,6 +130,7 @@ class DataFusionText(Postgres):
             exp.Literal: _literal,
             exp.AtTimeZone: _at_time_zone,
             exp.Cast: _cast,
+            exp.Interval: _interval,
             # DataFusion reads QUALIFY: it is kept, not rewritten into a subquery
             exp.Select: transforms.preprocess([transforms.eliminate_semi_and_anti_joins]),
         }
