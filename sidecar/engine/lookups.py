@@ -270,9 +270,13 @@ class LookupResult:
         lane: str = "key_index",
         nbytes: int | None = None,
         values: Callable[[], list[tuple[Any, ...]]] | None = None,
+        span: tuple[int, int] | None = None,
     ) -> None:
-        self.batch = batch
-        # the batch's `nbytes` when known without asking pyarrow (sizes.py), else None
+        # `batch[span]` is the answer (the whole batch without a span), sliced when asked for:
+        # a server writing Python values never needs the slice
+        self._whole, self._span, self._batch = batch, span, None if span else batch
+        self.num_rows = batch.num_rows if span is None else span[1] - span[0]
+        # the answer's `nbytes` when known without asking pyarrow (sizes.py), else None
         self.nbytes = nbytes
         # its rows as Python values (`to_pylist`'s), when they are read cheaper than that
         self.values = values
@@ -281,8 +285,19 @@ class LookupResult:
         self.relations = relations
         self.rows = 0
 
+    @property
+    def batch(self) -> pa.RecordBatch:
+        return self.arrow()
+
+    def arrow(self) -> pa.RecordBatch:
+        """The answer's rows as one record batch."""
+        if self._batch is None:
+            start, stop = self._span or (0, self._whole.num_rows)
+            self._batch = self._whole.slice(start, stop - start)
+        return self._batch
+
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        self.rows = self.batch.num_rows
+        self.rows = self.num_rows
         yield self.batch
 
     def cancel(self) -> None:
@@ -325,10 +340,11 @@ class Lookups:
             start, stop = index.span(values[0])
             if most is not None and stop - start > most:
                 return None
-            found = view.rows.slice(start, stop - start)
             size = view.sizer.size(start, stop) if view.sizer is not None else None
             values = functools.partial(view.values.rows, start, stop)
-            return LookupResult(found, schema, [entry.name], nbytes=size, values=values)
+            return LookupResult(
+                view.rows, schema, [entry.name], nbytes=size, values=values, span=(start, stop)
+            )
         if view is not None:
             found = index.find(values, most, view.rows)
             return None if found is None else LookupResult(found, schema, [entry.name])

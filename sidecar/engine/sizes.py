@@ -84,9 +84,10 @@ def _variable(
     array: pa.Array, buffers: list[pa.Buffer | None], dtype: type, width: int, bits: Size
 ) -> Size:
     offsets = np.frombuffer(buffers[1], dtype=dtype)[array.offset : array.offset + len(array) + 1]
+    at = offsets.item
 
     def size(start: int, stop: int) -> int:
-        return bits(start, stop) + width * (stop - start) + int(offsets[stop] - offsets[start])
+        return bits(start, stop) + width * (stop - start) + at(stop) - at(start)
 
     return size
 

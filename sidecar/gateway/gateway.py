@@ -141,9 +141,8 @@ class Gateway:
             return None
         if result is None:
             return None
-        batch = result.batch
-        rows = batch.num_rows
-        size = result.nbytes if result.nbytes is not None else batch.nbytes
+        rows = result.num_rows
+        size = result.nbytes if result.nbytes is not None else result.batch.nbytes
         if rows > AT_ONCE_ROWS or self.breach(request, governing, size, rows, size) is not None:
             return None
         return AtOnce(self, request, governing, result, rows, size)
@@ -414,7 +413,7 @@ class Statement:
             self.gateway.limiter.admit(request.identity, self.governing)
         except Exception as error:
             raise self._fail(error) from None
-        self.at_once = result.batch.num_rows <= AT_ONCE_ROWS
+        self.at_once = result.num_rows <= AT_ONCE_ROWS
         return True
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:

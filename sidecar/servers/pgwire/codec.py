@@ -134,35 +134,39 @@ class RowEncoder:
 
     def small(
         self,
-        batch: pa.RecordBatch,
+        count: int,
+        batch: Callable[[], pa.RecordBatch],
         values: Callable[[], list[tuple[Any, ...]]] | None = None,
     ) -> bytes:
-        """The DataRow messages of a small batch (a lookup's answer) as one bytes object;
-        `values` gives its rows as Python values where they are at hand cheaper than from the
-        batch (pyrows.py)."""
-        if self._values is not None and batch.num_rows <= FEW_ROWS:
-            few = self._few(batch, values if self._pylists else None)
+        """The DataRow messages of a small result of `count` rows (a lookup's answer) as one
+        bytes object. `batch` gives its rows as Arrow; `values` as Python values where they are
+        at hand cheaper than from a batch (pyrows.py), and the batch is then never made."""
+        if self._values is not None and count <= FEW_ROWS:
+            if values is not None and self._pylists:
+                few = self._rows(values())
+            else:
+                few = self._few(batch())
             if few is not None:
                 return few
-        return b"".join(self.encode(batch))
+        return b"".join(self.encode(batch()))
 
-    def _few(
-        self, batch: pa.RecordBatch, values: Callable[[], list[tuple[Any, ...]]] | None = None
-    ) -> bytes | None:
+    def _few(self, batch: pa.RecordBatch) -> bytes | None:
         """The DataRow messages of a few rows, a value at a time; None when a value is one
         only the vectorised path writes (values.UNFIT)."""
         assert self._values is not None
         try:
-            if values is not None:
-                rows: Iterable[tuple[Any, ...]] = values()
-            else:
-                columns = [
-                    value.values(_plain(array) if wrapped else array)
-                    for value, wrapped, array in zip(
-                        self._values, self._wrapped, batch.columns, strict=True
-                    )
-                ]
-                rows = zip(*columns, strict=True)
+            columns = [
+                value.values(_plain(array) if wrapped else array)
+                for value, wrapped, array in zip(
+                    self._values, self._wrapped, batch.columns, strict=True
+                )
+            ]
+        except UNFIT:
+            return None
+        return self._rows(zip(*columns, strict=True))
+
+    def _rows(self, rows: Iterable[tuple[Any, ...]]) -> bytes | None:
+        try:
             return b"".join([self._data_row(row) for row in rows])
         except UNFIT:
             return None

@@ -116,7 +116,7 @@ class Lane:
                 return None  # (a first negative key, a NULL) is answered at once next time
             result = answer.result
             form = self._form(prepared, result.schema, bind.result_formats)
-            rows = form.encoder.small(result.batch, result.values)
+            rows = form.encoder.small(result.num_rows, result.arrow, result.values)
         except Exception as error:  # the general way meets it again and reports it
             log.debug("quick lane left a statement to the session: %s", type(error).__name__)
             return None
