@@ -721,3 +721,17 @@ def test_explain_takes_its_options_and_points_into_the_agents_text(edges: Edges)
         assert caught.value.diag.statement_position == "24"
         rows = connection.execute("EXPLAIN (ANALYZE) SELECT count(*) FROM t WHERE id < 5")
         assert "fetched:" in dict(rows.fetchall())["federation"]
+
+
+def test_fetching_backward_says_cursors_scan_forward(edges: Edges) -> None:
+    """`FETCH -1` was read as a cursor named "-" (34000 'cursor "-" does not exist'); and the
+    hint said to declare the cursor SCROLL, which is refused."""
+    with psycopg.connect(edges.dsn()) as connection:
+        for backward in ("FETCH -1 FROM c", "FETCH BACKWARD 1 FROM c", "MOVE -2 IN c"):
+            connection.execute("DECLARE c CURSOR FOR SELECT id FROM t ORDER BY id")
+            assert connection.execute("FETCH 2 FROM c").fetchall() == [(0,), (1,)]
+            with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as caught:
+                connection.execute(backward)
+            assert "can only scan forward" in str(caught.value)
+            assert "declare it with SCROLL" not in str(caught.value.diag.message_hint)
+            connection.rollback()

@@ -362,16 +362,14 @@ def _fetch(found: list[Token], words: list[str], move: bool) -> FetchCommand:
     index = 0
     word = words[0]
     if word in ("BACKWARD", "PRIOR", "FIRST", "LAST"):
-        raise PgError(
-            "55000",
-            "cursor can only scan forward",
-            hint="declare it with SCROLL option to enable backward scan",
-        )
+        raise _forward_only()
     if word in ("NEXT", "FORWARD", "ABSOLUTE", "RELATIVE"):
         index = 1
         absolute = word == "ABSOLUTE"
     if index < len(found) - 1 or (index == 0 and len(found) > 1):
         amount = found[index]
+        if amount.token_type == TokenType.DASH:  # FETCH -1: backward (was cursor "-")
+            raise _forward_only()
         if amount.token_type == TokenType.NUMBER:
             count = int(amount.text)
             index += 1
@@ -383,5 +381,14 @@ def _fetch(found: list[Token], words: list[str], move: bool) -> FetchCommand:
     if index >= len(found):
         raise PgError("42601", "FETCH needs a cursor name")
     if count is not None and count < 0:
-        raise PgError("55000", "cursor can only scan forward")
+        raise _forward_only()
     return FetchCommand(_text(found[index]), count, move, absolute)
+
+
+def _forward_only() -> PgError:
+    return PgError(
+        "55000",
+        "cursor can only scan forward",
+        hint="cursors here stream forward only (SCROLL is not supported): fetch the rows in "
+        "order, or declare the cursor again to start over",
+    )
