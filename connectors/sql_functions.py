@@ -4,8 +4,9 @@ what the engine would.
 A whole query sent to a source is answered by the source's own functions, and SQL engines
 disagree quietly: MySQL's HEX is upper case where to_hex is lower; `/` of two integers is
 exact division in MySQL, Snowflake and DuckDB but truncates in PostgreSQL and the engine;
-a cast of 2.5 to an integer rounds everywhere but in the engine, which truncates; ROUND of a
-DOUBLE rounds half to even in MySQL and PostgreSQL; MySQL's GREATEST/LEAST and Snowflake's
+a cast of 2.5 to an integer rounds in each its own way (the engine as PostgreSQL); ROUND of
+a DOUBLE to an integer rounds half to even in MySQL, PostgreSQL and the engine, away from zero
+in DuckDB and Snowflake (and the engine's to digits); MySQL's GREATEST/LEAST and Snowflake's
 CONCAT_WS answer NULL where the engine skips the NULL. Each is written in the source's exact
 form where it has one, else `Untranslatable` keeps the query with the engine: pushing a query
 may make it faster, never different. tests/integration/test_pushed_functions.py checks each
@@ -48,10 +49,13 @@ def source_form(
             *exp.DataType.INTEGER_TYPES
         ):
             if _kind(node.this, types) not in ("integer", "other"):
-                raise Untranslatable(f"{dialect} rounds a cast to an integer; the engine truncates")
-        elif isinstance(node, exp.Round) and dialect in ROUNDS_FLOATS_TO_EVEN:
-            if _kind(node.this, types) not in ("integer", "decimal"):
-                raise Untranslatable(f"{dialect} rounds a floating-point half to even")
+                raise Untranslatable(f"{dialect} rounds a cast to an integer its own way")
+        elif isinstance(node, exp.Round) and _kind(node.this, types) not in ("integer", "decimal"):
+            # the engine rounds a double to an integer half to even (as PostgreSQL), to digits
+            # half away from zero
+            to_even = node.args.get("decimals") is None
+            if (dialect in ROUNDS_FLOATS_TO_EVEN) != to_even:
+                raise Untranslatable(f"{dialect} rounds a floating-point value another way")
         elif isinstance(node, exp.Greatest | exp.Least) and dialect in GREATEST_OF_NULL_IS_NULL:
             raise Untranslatable(f"{dialect}'s {node.key} of a NULL is NULL")
         elif isinstance(node, exp.ConcatWs) and dialect == "snowflake":

@@ -43,7 +43,7 @@ WIDE_DIGITS = 39  # the fewest digits of a Decimal256, the widest DECIMAL
 MOST_DIGITS = 76  # the most digits a Decimal256 holds
 # meta keys the planner marks operations with, read as PostgreSQL reads them (`readings`)
 LOCAL_TIME = "local_time"  # an AT TIME ZONE of a zoned timestamp: the zone's wall time
-ROUNDED = "rounded"  # a cast to an integer of a "float" or a "decimal": rounded, not truncated
+ROUNDED = "rounded"  # a cast to an integer of a "float" or a "decimal", round() of a "float"
 
 
 def _fetch(generator: Postgres.Generator, fetch: exp.Fetch) -> str:
@@ -95,20 +95,31 @@ def _at_time_zone(generator: Postgres.Generator, node: exp.AtTimeZone) -> str:
 
 
 def _cast(generator: Postgres.Generator, node: exp.Cast) -> str:
-    """A cast to an integer rounds a fraction as PostgreSQL does: a NUMERIC half away from
-    zero (DataFusion's round), a double half to even (its rint)."""
+    """A cast to an integer rounds a fraction as PostgreSQL does (`_rounded`)."""
     kind = node.meta.get(ROUNDED) if node._meta else None
     if node.to.is_type(exp.DataType.Type.INTERVAL) and node.this.is_string:
         text = exp.Literal.string(intervals.datafusion_text(node.this.name))
         return Postgres.Generator.cast_sql(generator, exp.Cast(this=text, to=node.to.copy()))
     if kind is None:
         return Postgres.Generator.cast_sql(generator, node)
-    value = generator.sql(node, "this")
+    return f"CAST({_rounded(generator.sql(node, 'this'), kind)} AS {generator.sql(node, 'to')})"
+
+
+def _round(generator: Postgres.Generator, node: exp.Round) -> str:
+    """`round(x)` of a double is half to even in PostgreSQL (its rint)."""
+    if node._meta and node.meta.get(ROUNDED) == "float":
+        return _rounded(generator.sql(node, "this"), "float")
+    return Postgres.Generator.TRANSFORMS[exp.Round](generator, node)
+
+
+def _rounded(value: str, kind: str) -> str:
+    """`value` rounded to an integer as PostgreSQL rounds its `kind`: a NUMERIC half away from
+    zero (DataFusion's round), a double half to even (rint, which DataFusion lacks)."""
     rounded = f"round({value})"
-    if kind == "float":
-        halfway = f"abs(({value}) - trunc({value})) = 0.5 AND ({rounded} % 2) <> 0"
-        rounded = f"({rounded} - CASE WHEN {halfway} THEN signum({value}) ELSE 0 END)"
-    return f"CAST({rounded} AS {generator.sql(node, 'to')})"
+    if kind != "float":
+        return rounded
+    halfway = f"abs(({value}) - trunc({value})) = 0.5 AND ({rounded} % 2) <> 0"
+    return f"({rounded} - CASE WHEN {halfway} THEN signum({value}) ELSE 0 END)"
 
 
 def _interval(generator: Postgres.Generator, node: exp.Interval) -> str:
@@ -130,6 +141,7 @@ class DataFusionText(Postgres):
             exp.Literal: _literal,
             exp.AtTimeZone: _at_time_zone,
             exp.Cast: _cast,
+            exp.Round: _round,
             exp.Interval: _interval,
             # DataFusion reads QUALIFY: it is kept, not rewritten into a subquery
             exp.Select: transforms.preprocess([transforms.eliminate_semi_and_anti_joins]),

@@ -6,7 +6,8 @@
   alike by both (its wall time in that zone, as an instant).
 - A cast of a fraction to an integer rounds in PostgreSQL (`CAST(5.7 AS INT)` is 6; a double
   halfway goes to the even neighbour, `2.5` to 2, a NUMERIC away from zero, to 3); DataFusion
-  truncates (5).
+  truncates (5). `round()` of a double is half to even there too (`round(2.5::float8)` is
+  2), half away from zero in DataFusion.
 
 The planner, knowing the scans' schemas (`operands`), marks each such operation whose operand
 it can type (`mark`), and `dialect` writes the marked ones as PostgreSQL reads them. An operand
@@ -28,10 +29,13 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
     """Mark the operations of `statement` whose reading depends on an operand's type;
     `tables` are the (alias, schema) of the tables it reads."""
     operands = Operands(tables)
-    for node in statement.find_all(exp.AtTimeZone, exp.Cast):
+    for node in statement.find_all(exp.AtTimeZone, exp.Cast, exp.Round):
         if isinstance(node, exp.AtTimeZone):
             if operands.kind(node.this) is Kind.ZONED:
                 node.meta[LOCAL_TIME] = True
+        elif isinstance(node, exp.Round):
+            if node.args.get("decimals") is None and operands.kind(node.this) is Kind.FLOAT:
+                node.meta[ROUNDED] = Kind.FLOAT.value
         elif type(node) is exp.Cast and node.to.is_type(*exp.DataType.INTEGER_TYPES):
             kind = operands.kind(node.this)
             if kind in (Kind.FLOAT, Kind.DECIMAL):
