@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -160,6 +160,26 @@ def same(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]]) -> bool:
     return True
 
 
+def agree(
+    answers: Answers,
+    interface: str,
+    templates: list[str],
+    *,
+    ordered: bool = True,
+    value: Callable[[Any], Any] = lambda value: value,
+) -> None:
+    """Each statement of `templates` (`{t}`: the table) answered over `interface` on every
+    table as PostgreSQL answers it; `value` reads each value first."""
+    for template in templates:
+        want = oracle(answers, template)
+        for table in TABLES:
+            got = ask(answers, interface, template.format(t=table))
+            got = [tuple(map(value, row)) for row in got]
+            if not ordered:
+                got, want = sorted(got, key=repr), sorted(want, key=repr)
+            assert same(got, want), (template, table, got, want)
+
+
 # ---- decimal literals ------------------------------------------------------------------------
 
 
@@ -183,11 +203,7 @@ def test_a_literal_of_more_digits_than_a_double_holds_keeps_them(
     """A number literal is a double for DataFusion: `123456789012345678901234567890.123` came
     back as 1.2345678901234568e+29, and compared with a DECIMAL column that held it, the
     comparison failed to cast it or answered with the double's digits."""
-    for template in EXACT:
-        for table in TABLES:
-            want = oracle(answers, template)
-            got = ask(answers, interface, template.format(t=table))
-            assert same(got, want), (template, table, got, want)
+    agree(answers, interface, EXACT)
 
 
 @pytest.mark.parametrize("interface", ["http", "pg-binary", "flight"])
@@ -221,11 +237,7 @@ TIES = [
 def test_fetch_first_with_ties_returns_the_ties(answers: Answers, interface: str) -> None:
     """WITH TIES failed with DataFusion's "not implemented" on the Parquet table, and on the
     DuckDB copy (the whole query pushed to DuckDB) came back as LIMIT n without the ties."""
-    for template in TIES:
-        want = sorted(oracle(answers, template), key=repr)
-        for table in TABLES:
-            got = ask(answers, interface, template.format(t=table))
-            assert sorted(got, key=repr) == want, (template, table)
+    agree(answers, interface, TIES, ordered=False)
 
 
 @pytest.mark.parametrize(
@@ -441,10 +453,7 @@ OPERATORS = [
 @pytest.mark.parametrize("interface", INTERFACES)
 def test_bitwise_operators_answer_as_in_postgresql(answers: Answers, interface: str) -> None:
     """`~x` (bitwise not) failed: DataFusion does not implement the operator."""
-    for template in OPERATORS:
-        want = oracle(answers, template)
-        for table in TABLES:
-            assert same(ask(answers, interface, template.format(t=table)), want), template
+    agree(answers, interface, OPERATORS)
 
 
 def test_asyncpg_binds_a_list_to_any_and_all(answers: Answers) -> None:
@@ -493,11 +502,7 @@ def test_at_time_zone_of_a_zoned_timestamp_is_the_local_time(
 ) -> None:
     """`seen AT TIME ZONE 'America/New_York'` of a timestamptz is the wall time there (07:00
     for noon UTC), a timestamp without zone; DataFusion answered the same instant again."""
-    for template in ZONES:
-        want = oracle(answers, template)
-        for table in TABLES:
-            got = ask(answers, interface, template.format(t=table))
-            assert got == want, (template, table, got, want)
+    agree(answers, interface, ZONES)
 
 
 # ---- casts and names -------------------------------------------------------------------------
@@ -518,10 +523,7 @@ CASTS = [
 def test_a_fraction_cast_to_an_integer_is_rounded(answers: Answers, interface: str) -> None:
     """PostgreSQL rounds (a double halfway to even, a NUMERIC away from zero): CAST(5.5 AS INT)
     is 6 there and was 5 here, DataFusion truncating; round(2.5::float8) is 2 there, was 3."""
-    for template in CASTS:
-        want = oracle(answers, template)
-        for table in TABLES:
-            assert same(ask(answers, interface, template.format(t=table)), want), template
+    agree(answers, interface, CASTS)
 
 
 NAMES = [
@@ -539,10 +541,7 @@ def test_columns_of_one_name_are_all_answered(answers: Answers, interface: str) 
     """`SELECT id, NULL, NULL ... UNION ALL` (what BI tools write), `count(*), count(*)` and
     `CAST(id AS INT) ... ORDER BY id` failed with DataFusion's "Projections require unique
     expression names"; two joined `id`s came back over HTTP as one JSON key."""
-    for template in NAMES:
-        want = oracle(answers, template)
-        for table in TABLES:
-            assert same(ask(answers, interface, template.format(t=table)), want), template
+    agree(answers, interface, NAMES)
 
 
 INTERVAL_INPUT = [
@@ -559,13 +558,7 @@ def test_interval_text_is_read_as_postgresql_reads_it(answers: Answers, interfac
     """`interval '1 day 04:05:06'` was one day (sqlglot kept its first pair, DataFusion then
     refused the clock in a cast), `'@ 1 day ago'` was plus one day, ISO 8601 (what the HTTP
     API answers) was refused."""
-    for template in INTERVAL_INPUT:
-        want = oracle(answers, template)
-        for table in TABLES:
-            got = [
-                tuple(map(_span, row)) for row in ask(answers, interface, template.format(t=table))
-            ]
-            assert got == want, template
+    agree(answers, interface, INTERVAL_INPUT, value=_span)
 
 
 def _span(value: Any) -> Any:
