@@ -413,7 +413,7 @@ def test_unknown_and_unavailable_models(client: openai.OpenAI, sidecar: SidecarP
         content=b'{"model": "tiny", "prompt": "\\ud800", "max_tokens": 1}',
         timeout=10,
     )
-    assert half.status_code == 400 and "surrogate" in half.json()["error"]["message"]
+    assert half.status_code == 400 and "surrogate pair" in half.json()["error"]["message"]
 
 
 def test_auth_is_the_sql_apis(sidecar: SidecarProcess) -> None:
