@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -472,3 +473,29 @@ def test_malformed_envelopes_are_invalid_requests(
     assert failure["id"] is None and failure["error"]["code"] == -32600, failure
     assert says in failure["error"]["message"], failure
     assert len(failure["error"]["message"]) < 300 and "pydantic" not in answer.text
+
+
+def test_stdio_proxy_answers_lines_that_are_not_messages(sidecar: SidecarProcess) -> None:
+    """A line that is not JSON, or JSON that is no JSON-RPC message, got no answer at all
+    over stdio (the SDK only logs it): a client waiting on it waited for ever. Now it gets
+    JSON-RPC's parse error or invalid request, as /v1/mcp gives, and the proxy goes on."""
+    lines = [
+        json.dumps(INITIALIZE),
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        "not json at all",
+        "[1, 2]",
+        json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+    ]
+    command = [sys.executable, "-m", "sidecar", "mcp", "--url", sidecar.url]
+    answered = subprocess.run(
+        command,
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SIDECAR_API_KEY": KEY},
+    )
+    answers = [json.loads(line) for line in answered.stdout.splitlines()]
+    errors = [answer["error"]["code"] for answer in answers if "error" in answer]
+    assert errors == [-32700, -32600], answered.stdout
+    assert {"jsonrpc": "2.0", "id": 2, "result": {}} in answers

@@ -19,12 +19,16 @@ import anyio
 import httpx2
 import mcp_types as types
 from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.stdio import stdio_server
+from mcp.shared._context_streams import create_context_streams
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
 
 from sidecar import __version__
 
@@ -59,7 +63,9 @@ class Proxy:
                 log.warning("%s; requests will fail until it answers", error)
             server = self._server(instructions)
             async with stdio_server() as (read, write):
-                await server.run(read, write, server.create_initialization_options())
+                forward, inbound = create_context_streams[SessionMessage | Exception](0)
+                tasks.start_soon(_sieve, read, write, forward)
+                await server.run(inbound, write, server.create_initialization_options())
             await self._disconnect()
 
     def _server(self, instructions: str | None) -> Server[Any]:
@@ -167,6 +173,35 @@ def _first(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
     return error
+
+
+async def _sieve(
+    read: MemoryObjectReceiveStream[SessionMessage | Exception],
+    write: MemoryObjectSendStream[SessionMessage],
+    forward: MemoryObjectSendStream[SessionMessage | Exception],
+) -> None:
+    """A line that is not one JSON-RPC message gets JSON-RPC's own error (id null), as
+    /v1/mcp answers it; the SDK's stdio server only logs it, so a client waiting on such a
+    request waited for ever."""
+    async with forward:
+        async for item in read:
+            if isinstance(item, SessionMessage):
+                await forward.send(item)
+                continue
+            unreadable = isinstance(item, ValidationError) and any(
+                error["type"] == "json_invalid" for error in item.errors()
+            )
+            error = (
+                types.ErrorData(code=types.PARSE_ERROR, message="Parse error: the line is not JSON")
+                if unreadable
+                else types.ErrorData(
+                    code=types.INVALID_REQUEST,
+                    message="Invalid Request: not one JSON-RPC 2.0 message (a request's id is a "
+                    "string or an integer; batches are not supported)",
+                )
+            )
+            answer = types.JSONRPCError(jsonrpc="2.0", id=None, error=error)
+            await write.send(SessionMessage(answer))
 
 
 def _cursor(params: types.PaginatedRequestParams | None) -> str | None:
