@@ -79,6 +79,11 @@ class Redactor:
         """Whether any secret is registered (else redacting changes nothing)."""
         return bool(self._values)
 
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        """The one pattern every form of every secret is matched by (None without secrets)."""
+        return self._compiled()
+
     def redact(self, text: str) -> str:
         recent = self._recent
         done = recent.get(text)

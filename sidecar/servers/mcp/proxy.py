@@ -25,7 +25,6 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.stdio import stdio_server
-from mcp.shared._context_streams import create_context_streams
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
@@ -63,7 +62,7 @@ class Proxy:
                 log.warning("%s; requests will fail until it answers", error)
             server = self._server(instructions)
             async with stdio_server() as (read, write):
-                forward, inbound = create_context_streams[SessionMessage | Exception](0)
+                forward, inbound = anyio.create_memory_object_stream[SessionMessage | Exception]()
                 tasks.start_soon(_sieve, read, write, forward)
                 await server.run(inbound, write, server.create_initialization_options())
             await self._disconnect()
