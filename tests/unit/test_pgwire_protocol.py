@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import struct
 from decimal import Decimal
 
 import pyarrow as pa
 import pytest
 import sqlglot
+from sqlglot.tokens import TokenType
 
-from sidecar.servers.pgwire import parameters, types
+from sidecar.servers.pgwire import commands, parameters, types
 from sidecar.servers.pgwire.commands import (
     DeclareCommand,
     FetchCommand,
@@ -235,3 +237,56 @@ def test_bind_messages_are_checked_against_their_own_lengths() -> None:
     ):
         with pytest.raises(ProtocolError):
             parse_bind(Body(broken))
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1", "  SELECT 1  ", "\n\tSELECT 'a  '\r\n", "", "   ", "SELECT $$x$$",
+        "SELECT 'it''s'", "select\u00a0 1 ", "SELECT 1 \x0b", "\u2003SELECT 1\u2003",
+        "\x0cSELECT\x0c1\x1c", "SELECT 'unterminated", "SELECT 1; SELECT 2", "SELECT 1 -- c",
+        "/* c */ SELECT 1", "SELECT ';'", "SELECT 1;", " SELECT 1 ; ", ";", "SELECT 1;;",
+        "SELECT 'a;'", "SELECT 1; ", " ; SELECT 1",
+    ],
+)  # fmt: skip
+def test_a_text_is_split_into_statements_as_its_tokens_say(sql: str) -> None:
+    """commands.split takes a text with no semicolon or comment as one statement without
+    tokenizing it: the statement and its offset are the tokens' all the same."""
+    found = commands.tokens(sql)
+    if found is None:
+        expected = [commands.Statement(sql, 0)] if sql.strip() else []
+    else:
+        expected, current = [], []
+        for token in [*found, None]:
+            if token is None or token.token_type == TokenType.SEMICOLON:
+                if current:
+                    start, end = current[0].start, current[-1].end + 1
+                    expected.append(commands.Statement(sql[start:end], start))
+                current = []
+            else:
+                current.append(token)
+    assert commands.split(sql) == expected
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1", "select * from t", "WITH a AS (SELECT 1) SELECT * FROM a", "VALUES (1)",
+        "SELECT set_config('a.b', 'c', false)", "BEGIN", "begin isolation level serializable",
+        "SET search_path = public", "SHOW timezone", "SHOW TABLES", "RESET ALL", "COMMIT",
+        "ROLLBACK TO SAVEPOINT s", "DECLARE c CURSOR FOR SELECT 1", "FETCH 5 FROM c",
+        "CLOSE c", "DEALLOCATE ALL", "DISCARD ALL", "START TRANSACTION", "END", "ABORT",
+        "SELECT$1", "\"SET\" ", "(SELECT 1)", "EXPLAIN SELECT 1", "TABLE t",
+    ],
+)  # fmt: skip
+def test_a_statement_known_a_query_by_its_first_word_is_classified_as_its_tokens_say(
+    sql: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statement = commands.Statement(sql, 0)
+    commands._classified.cache_clear()
+    fast = commands.classify(statement)
+    commands._classified.cache_clear()
+    monkeypatch.setattr(commands, "FIRST_WORD", re.compile(r"(?!)"))  # tokens decide each
+    slow = commands.classify(statement)
+    commands._classified.cache_clear()
+    assert type(fast) is type(slow) and repr(fast) == repr(slow)

@@ -93,6 +93,8 @@ def infer(
     out, until no more are learned."""
     total = max(count(statement), len(declared))
     found = {index: oid for index, oid in enumerate(declared, start=1) if oid}
+    if len(found) == total:  # none to infer (a simple query's text has no parameters at all)
+        return list(declared[:total])
     for _ in range(INFERENCE_ROUNDS):
         learned = False
         for node in placeholders(_annotated(_typed(statement, found), schemas)):

@@ -19,7 +19,7 @@ from sqlglot import exp
 from policies.identity import Identity
 from sidecar.errors import SidecarError
 from sidecar.servers.pgwire import parameters
-from sidecar.servers.pgwire.commands import TOKENIZER_END, Statement
+from sidecar.servers.pgwire.commands import Statement
 from sidecar.servers.pgwire.errors import PgError
 from sidecar.servers.pgwire.names import output_names
 from sidecar.servers.pgwire.session_functions import SessionValues, substitute_session
@@ -70,9 +70,9 @@ class Analyzer:
             self._last = (key, kept)
             return kept
         ready = self.server.engine.ready
-        text = statement.text + TOKENIZER_END
-        try:
-            tree = self.server.engine.bounds.read(text)
+        text = statement.text
+        try:  # read as the engine reads it, and kept there for the statement that follows
+            tree = self.server.engine.statements.checked(text)
         except SidecarError as error:
             self.refused(statement.text, error)
             raise PgError.of(error, statement.offset) from None
