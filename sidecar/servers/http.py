@@ -411,7 +411,7 @@ async def _read_text(request: Request) -> str:
 
 def _json(text: str, example: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=_double)
     except json.JSONDecodeError as error:
         raise SidecarError(
             ErrorCode.INVALID_REQUEST,
@@ -424,6 +424,18 @@ def _json(text: str, example: str) -> Any:
             "invalid JSON body: it nests arrays or objects too deeply",
             hint=f"send {example}",
         ) from None
+
+
+def _double(text: str) -> float:
+    """A JSON number with a fraction or exponent; one past a double's range was infinity."""
+    value = float(text)
+    if math.isinf(value):
+        raise SidecarError(
+            ErrorCode.INVALID_REQUEST,
+            f"the number {text[:40]} is out of range for type double precision",
+            hint='send it as a string and cast it where it is used, e.g. "$1::numeric"',
+        )
+    return value
 
 
 async def _read_query(request: Request) -> tuple[str, list[Any]]:

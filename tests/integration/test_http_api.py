@@ -297,6 +297,16 @@ def test_bad_requests_never_take_the_process_down(client: httpx.Client) -> None:
     )
     refused = {"Accept": "application/vnd.apache.arrow.stream;q=0"}
     assert sql(client, "SELECT 1", headers=refused).status_code == 400
+    overflow = client.post(  # a JSON number past a double's range was bound as Infinity
+        "/v1/sql", json={"sql": "SELECT $1 AS v", "parameters": [1.0]}
+    )
+    assert overflow.json() == [{"v": 1.0}]
+    overflow = client.post(
+        "/v1/sql",
+        content=b'{"sql": "SELECT $1 AS v", "parameters": [1e400]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert overflow.status_code == 400 and "out of range" in overflow.json()["error"]["message"]
     assert sql(client, "").status_code in (400, 403)
     assert client.get("/health").status_code == 200
     assert sql(client, "SELECT count(*) AS n FROM orders").json() == [{"n": 1000}]
