@@ -262,7 +262,9 @@ class Engine:
         """EXPLAIN as `identity` would get it, or with the policy's work spelled out for the
         `operator` (`sidecar policy explain`): row filters, hidden datasets, what is fetched."""
         grant = self.access.grant(identity)
-        asked = Explained(sql, analyze=False, format=None)
+        prefix = "EXPLAIN "  # `sql` is what follows it: its options too (ANALYZE, FORMAT)
+        asked = explained(prefix + sql)
+        asked = Explained(asked.query[len(prefix) :], asked.analyze, asked.format)
         table = pa.Table.from_batches(list(self._explain(asked, parameters, grant, operator)))
         return "\n\n".join(f"{kind}:\n{text}" for kind, text in zip(*table.columns, strict=True))
 
