@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -487,15 +488,28 @@ def test_stdio_proxy_answers_lines_that_are_not_messages(sidecar: SidecarProcess
         json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
     ]
     command = [sys.executable, "-m", "sidecar", "mcp", "--url", sidecar.url]
-    answered = subprocess.run(
+    proxy = subprocess.Popen(
         command,
-        input="\n".join(lines) + "\n",
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         text=True,
-        timeout=60,
         env={**os.environ, "SIDECAR_API_KEY": KEY},
     )
-    answers = [json.loads(line) for line in answered.stdout.splitlines()]
+    assert proxy.stdin is not None and proxy.stdout is not None
+    answers = []
+    deadline = threading.Timer(60, proxy.kill)  # a proxy that never answers fails, not hangs
+    deadline.start()
+    try:  # stdin stays open until every answer is read, as an MCP client keeps it
+        proxy.stdin.write("\n".join(lines) + "\n")
+        proxy.stdin.flush()
+        while len(answers) < 4:
+            line = proxy.stdout.readline()
+            assert line, f"the proxy ended after {answers}"
+            answers.append(json.loads(line))
+    finally:
+        deadline.cancel()
+        proxy.stdin.close()
+        proxy.wait(timeout=60)
     errors = [answer["error"]["code"] for answer in answers if "error" in answer]
-    assert errors == [-32700, -32600], answered.stdout
+    assert errors == [-32700, -32600], answers
     assert {"jsonrpc": "2.0", "id": 2, "result": {}} in answers
