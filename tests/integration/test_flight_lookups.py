@@ -10,10 +10,8 @@ so each test also shows which way answered.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,10 +25,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests import keyed
 from tests.process import SidecarProcess, free_port
 
 ROWS = 200
-ROLES = ("free", "capped", "paced", "masked", "rowf")
 COLUMNS = "id, name, small, amount, f32, day, flag, secret, country"
 BY_ID = f"SELECT {COLUMNS} FROM {{}} WHERE id = $1"
 
@@ -64,9 +62,7 @@ class Sidecar:
         return {"Authorization": f"Bearer {self.keys['free']}"}
 
     def index_bytes(self) -> int:
-        status = httpx.get(f"{self.process.url}/v1/status", headers=self.headers).json()
-        pk = {d["name"]: d for d in status["datasets"]}["pk"]
-        return pk["acceleration"]["key_index_bytes"] or 0
+        return keyed.index_bytes(self.process.url, self.keys["free"])
 
     def connect(self, role: str) -> adbc.Connection:
         kwargs = {"username": role, "password": self.keys[role]}
@@ -78,61 +74,21 @@ class Sidecar:
         return int(float(found.group(1))) if found else 0
 
     def audit(self, sql: str, identity: str, count: int) -> list[dict[str, Any]]:
-        """The audit lines of `sql` by `identity`, once there are `count` (written off the
-        statement's path, so a moment later)."""
-        deadline = time.monotonic() + 10
-        while True:
-            lines = (self.root / "audit.jsonl").read_text().splitlines()
-            found = [
-                entry
-                for entry in map(json.loads, lines)
-                if entry.get("sql") == sql and entry.get("identity") == identity
-            ]
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
+        return keyed.audited(self.root, sql, identity, count)
 
 
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
     root = tmp_path_factory.mktemp("flight_lookups")
     pq.write_table(table(), root / "t.parquet")
-    keys = {role: f"key-{role}-{secrets.token_hex(8)}" for role in ROLES}
+    keys = keyed.role_keys()
     port = free_port()
-    keyed = {"engine": "duckdb", "primary_key": "id", "indexes": {"small": "enabled"}}
-    config = {
-        "version": 1,
-        "name": "flight_lookups",
-        "runtime": {
-            "http": {"port": port},
-            "auth": {
-                "api_keys": [
-                    {"key": key, "identity": role, "attributes": {"country": "DE"}}
-                    for role, key in keys.items()
-                ]
-            },
-        },
-        "datasets": [
-            {"from": "file:t.parquet", "name": "pk", "acceleration": keyed},
-            {"from": "file:t.parquet", "name": "plain", "acceleration": {"engine": "duckdb"}},
-        ],
-        "policies": [
-            {"identities": ["free"], "datasets": ["*"]},
-            {"identities": ["capped"], "datasets": ["*"], "limits": {"max_rows": 5}},
-            {"identities": ["paced"], "datasets": ["*"], "limits": {"rate": "1/m", "burst": 3}},
-            {
-                "identities": ["masked"],
-                "datasets": ["*"],
-                "columns": {f"{name}.secret": "mask" for name in ("pk", "plain")},
-            },
-            {
-                "identities": ["rowf"],
-                "datasets": ["*"],
-                "rows": {name: "country = {identity.country}" for name in ("pk", "plain")},
-            },
-        ],
-        "audit": {"path": "audit.jsonl"},
-    }
+    indexed = {"engine": "duckdb", "primary_key": "id", "indexes": {"small": "enabled"}}
+    datasets = [
+        {"from": "file:t.parquet", "name": "pk", "acceleration": indexed},
+        {"from": "file:t.parquet", "name": "plain", "acceleration": {"engine": "duckdb"}},
+    ]
+    config = keyed.config("flight_lookups", port, keys, datasets)
     (root / "sidecar.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     process = SidecarProcess(root / "sidecar.yaml")
     process.start(port)

@@ -17,7 +17,6 @@ import itertools
 import json
 import math
 import re
-import secrets
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -34,10 +33,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests import keyed
 from tests.process import SidecarProcess, free_port
 
 ROWS = 300
-ROLES = ("free", "capped", "paced", "masked", "rowf")
 NFC, NFD = unicodedata.normalize("NFC", "é"), unicodedata.normalize("NFD", "é")
 NAMES = {1: "abc", 2: "Abc", 3: "abc ", 4: NFC, 5: NFD, 6: None}
 FLOATS = [1 / 3, -0.0, math.nan, math.inf, -math.inf, 1e20, 1e-7, 123456789.125, None, 2.5]
@@ -77,70 +76,26 @@ class Lane:
         )
 
     def index_bytes(self) -> int:
-        headers = {"Authorization": f"Bearer {self.keys['free']}"}
-        status = httpx.get(f"{self.process.url}/v1/status", headers=headers).json()
-        pk = {d["name"]: d for d in status["datasets"]}["pk"]
-        return pk["acceleration"]["key_index_bytes"] or 0
+        return keyed.index_bytes(self.process.url, self.keys["free"])
 
     def audit(self, sql: str, identity: str, count: int) -> list[dict[str, Any]]:
-        """The audit lines of `sql` by `identity`, once there are `count` (written off the
-        statement's path, so a moment later)."""
-        deadline = time.monotonic() + 10
-        while True:
-            lines = (self.root / "audit.jsonl").read_text().splitlines()
-            found = [
-                entry
-                for entry in map(json.loads, lines)
-                if entry["sql"] == sql and entry["identity"] == identity
-            ]
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
+        return keyed.audited(self.root, sql, identity, count)
 
 
 @pytest.fixture(scope="module")
 def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lane]:
     root = tmp_path_factory.mktemp("lane")
     pq.write_table(table(), root / "t.parquet")
-    keys = {role: f"key-{role}-{secrets.token_hex(8)}" for role in ROLES}
+    keys = keyed.role_keys()
     port = free_port()
     indexes = {"name": "enabled", "small": "enabled"}
-    keyed = {"engine": "duckdb", "primary_key": "id", "indexes": indexes}
-    both = ("pk", "plain", "pq")
-    config = {
-        "version": 1,
-        "name": "lane",
-        "runtime": {
-            "http": {"port": port},
-            "auth": {
-                "api_keys": [
-                    {"key": key, "identity": role, "attributes": {"country": "DE"}}
-                    for role, key in keys.items()
-                ]
-            },
-        },
-        "datasets": [
-            {"from": "file:t.parquet", "name": "pk", "acceleration": keyed},
-            {"from": "file:t.parquet", "name": "plain", "acceleration": {"engine": "duckdb"}},
-            {"from": "file:t.parquet", "name": "pq"},
-        ],
-        "policies": [
-            {"identities": ["free"], "datasets": ["*"]},
-            {"identities": ["capped"], "datasets": ["*"], "limits": {"max_rows": 5}},
-            {"identities": ["paced"], "datasets": ["*"], "limits": {"rate": "1/m", "burst": 3}},
-            {
-                "identities": ["masked"],
-                "datasets": ["*"],
-                "columns": {f"{name}.secret": "mask" for name in both},
-            },
-            {
-                "identities": ["rowf"],
-                "datasets": ["*"],
-                "rows": {name: "country = {identity.country}" for name in both},
-            },
-        ],
-        "audit": {"path": "audit.jsonl"},
-    }
+    indexed = {"engine": "duckdb", "primary_key": "id", "indexes": indexes}
+    datasets = [
+        {"from": "file:t.parquet", "name": "pk", "acceleration": indexed},
+        {"from": "file:t.parquet", "name": "plain", "acceleration": {"engine": "duckdb"}},
+        {"from": "file:t.parquet", "name": "pq"},
+    ]
+    config = keyed.config("lane", port, keys, datasets)
     (root / "sidecar.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     process = SidecarProcess(root / "sidecar.yaml")
     process.start(port)
