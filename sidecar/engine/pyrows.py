@@ -38,12 +38,16 @@ class PyRows:
 
 
 def _read(array: pa.Array) -> Read:
+    """How one column's value at a row is read: from views of its buffers, never a copy (a
+    key index may hold millions of rows)."""
     if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage  # as the encoders read it (pgwire codec's _plain)
     kind = array.type
-    if pa.types.is_integer(kind) or kind in (pa.float32(), pa.float64(), pa.bool_()):
-        filled = array.fill_null(False if kind == pa.bool_() else 0) if array.null_count else array
-        read = filled.to_numpy(zero_copy_only=False).item  # a copy only for nulls and booleans
+    buffers = array.buffers()
+    if pa.types.is_integer(kind) or kind in (pa.float32(), pa.float64()):
+        read = np.frombuffer(buffers[1], dtype=kind.to_pandas_dtype())[array.offset :].item
+    elif kind == pa.bool_():
+        read = _bit(buffers[1], array.offset)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         read = _text(array)
     elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
@@ -52,8 +56,14 @@ def _read(array: pa.Array) -> Read:
         return _scalar(array)
     if not array.null_count:
         return read
-    valid = array.is_valid().to_numpy(zero_copy_only=False)
-    return lambda row: read(row) if valid[row] else None
+    valid = _bit(buffers[0], array.offset)
+    return lambda row: read(row) if valid(row) else None
+
+
+def _bit(buffer: pa.Buffer, offset: int) -> Callable[[int], bool]:
+    """Bit `offset + row` of a bitmap (validity, or a boolean column's values)."""
+    bits = memoryview(buffer)
+    return lambda row: bool(bits[(offset + row) >> 3] >> ((offset + row) & 7) & 1)
 
 
 def _offsets(array: pa.Array) -> tuple[np.ndarray, memoryview]:

@@ -441,6 +441,8 @@ def test_rows_read_as_python_values_encode_to_the_same_bytes(fmt: int, timezone:
         column = PyRows.of(batch.select([i]))
         read = [column.rows(row, row + 1)[0][0] for row in range(count)]
         assert repr(read) == repr(expected), field.name  # repr: NaN and -0.0 too
+        sliced = PyRows.of(batch.slice(3).select([i]))  # bits and values from an offset
+        assert repr(sliced.rows(0, count - 3)) == repr([(v,) for v in expected[3:]]), field.name
     kept = [
         field.name
         for field in batch.schema
