@@ -99,15 +99,8 @@ class Body:
         return self._take(1).decode("latin-1")
 
     def cstring(self) -> str:
-        end = self.data.find(b"\0", self.at)
-        if end < 0:
-            raise ProtocolError("string is not terminated")
-        raw = self.data[self.at : end]
-        self.at = end + 1
-        try:
-            return raw.decode()
-        except UnicodeDecodeError:
-            raise ProtocolError("string is not valid UTF-8") from None
+        text, self.at = _string_at(self.data, self.at, len(self.data))
+        return text
 
     def bytes(self, size: int) -> bytes:
         return self._take(size)
