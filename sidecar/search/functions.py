@@ -26,7 +26,7 @@ from policies.access import MASK_TEXT, Grant
 from sidecar.engine.restriction import rows_where
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.search import query
-from sidecar.search.index import Hit, SearchIndex
+from sidecar.search.index import Hit, SearchIndex, Visible
 from sidecar.search.indexes import SearchIndexes
 
 MODES = {"text_search": "text", "vector_search": "vector", "search": "hybrid"}
@@ -173,6 +173,7 @@ def bind(
         chunk_rule=rules.get(index.settings.chunk_column),
         vectors_rule=rules.get(vectors.column) if vectors is not None else None,
         row_filter=grant.row_filter(resolved.name) if grant is not None else None,
+        sized=(grant is None or grant.counts_rows(resolved.name)) and "deny" not in rules.values(),
     )
     call = parse_call(node, searchable)
     return SearchConnector(call, index, indexes, searchable, policy)
@@ -183,11 +184,14 @@ class SearchPolicy:
     """What the caller's policy changes in a search, beyond the hit rows' own columns (which
     the planner masks like any scan): a masked column is neither matched (the searchable
     columns leave it out) nor compared by vector, its passages are not shown as `chunk`, and
-    only rows the row filter lets through are ranked, so the limit counts visible rows."""
+    only rows the row filter lets through are ranked, so the limit counts visible rows.
+    EXPLAIN tells the index's size only when it is `sized`: under a row filter its row count
+    would tell how many rows are hidden, and its chunk count how long denied texts are."""
 
     chunk_rule: str | None = None
     vectors_rule: str | None = None
     row_filter: exp.Expression | None = None
+    sized: bool = True
 
 
 class SearchConnector(Connector):
@@ -215,7 +219,7 @@ class SearchConnector(Connector):
 
     def hits(self) -> list[Hit]:
         call, index = self.call, self.index
-        allowed = self._allowed()
+        visible = self._visible()
         if call.mode != "vector" and not self.columns and index.text is not None:
             raise SidecarError(
                 ErrorCode.FORBIDDEN,
@@ -224,7 +228,7 @@ class SearchConnector(Connector):
             )
         if call.mode == "text":
             assert call.tree is not None
-            return index.text_hits(call.tree, call.limit, self.columns, allowed)
+            return index.text_hits(call.tree, call.limit, self.columns, visible)
         vector = self._vector()
         if call.mode == "vector":
             if vector is None:
@@ -234,9 +238,9 @@ class SearchConnector(Connector):
                     hint="add vectors: {column: ..., model: ...} to its search: block, "
                     "or use text_search",
                 )
-            return index.vector_hits(vector, call.limit, allowed)
+            return index.vector_hits(vector, call.limit, visible)
         assert call.tree is not None
-        return index.hybrid_hits(call.tree, vector, call.limit, self.columns, allowed)
+        return index.hybrid_hits(call.tree, vector, call.limit, self.columns, visible)
 
     def _vector(self) -> Sequence[float] | None:
         if self.index.vectors is None:
@@ -265,15 +269,15 @@ class SearchConnector(Connector):
             )
         return vector
 
-    def _allowed(self) -> set[int] | None:
-        """The positions of the rows the caller's row filter lets through (None: all)."""
+    def _visible(self) -> Visible | None:
+        """The rows the caller's row filter lets through now (None: all)."""
         condition = self.policy.row_filter
         if condition is None:
             return None
         rows = self.index.rows
         numbered = rows.append_column(ROW_NUMBER, pa.array(range(rows.num_rows), pa.int64()))
         visible = rows_where(numbered, self.call.dataset, condition)
-        return set(visible.column(ROW_NUMBER).to_pylist())
+        return self.index.visible(set(visible.column(ROW_NUMBER).to_pylist()))
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         table = self.index.table(self.hits())
@@ -298,10 +302,10 @@ class SearchConnector(Connector):
             engines.append(f"HNSW over {vectors.column} embedded by {vectors.model} (usearch)")
         fused = ", fused by reciprocal rank" if len(engines) > 1 else ""
         built = dt.datetime.fromtimestamp(index.built_at, dt.UTC).isoformat(timespec="seconds")
+        size = f"{index.rows.num_rows} rows in {index.chunk_count} chunks, " * self.policy.sized
         return (
             f"{call.function} {call.text!r} limit={call.limit}: {' + '.join(engines)}{fused}; "
-            f"{index.rows.num_rows} rows in {index.chunk_count} chunks, built {built}; "
-            + super().describe(request)
+            f"{size}built {built}; " + super().describe(request)
         )
 
 

@@ -13,8 +13,10 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 FORMAT = 1
 HYBRID_DEPTH = 50
+VIEWS = 8  # the visible sets an index keeps (with their full-text indexes), last used first
 
 
 class BuildError(ValueError):
@@ -45,6 +48,45 @@ class Hit:
     chunk: int
     score: float
     snippet: str
+
+
+class Visible:
+    """The rows one row filter lets a caller see, and a full-text index over only those.
+
+    BM25 weighs a word by how many documents hold it and a document by its length against
+    the average; over the whole index those figures would count rows the filter hides, and a
+    caller could learn of them from its scores and ranking (a word's score falls when hidden
+    rows hold it). So a filtered caller's text search runs on an index of its visible chunks
+    alone, built the first time it searches and kept beside the index (prefix expansions and
+    snippet weights then come from its rows too). Vectors need no such view: a similarity
+    depends on the two vectors only."""
+
+    def __init__(self, index: SearchIndex, rows: frozenset[int]) -> None:
+        self.index = index
+        self.rows = rows
+        self._text: TextIndex | None = None
+        self._lock = threading.Lock()
+
+    def text(self) -> TextIndex | None:
+        """The full-text index of these rows: the whole one when they are all the rows."""
+        if self.index.text is None or len(self.rows) == self.index.rows.num_rows:
+            return self.index.text
+        with self._lock:
+            if self._text is None:
+                index = self.index
+                self._text = TextIndex.build(
+                    index.settings.text,
+                    index.settings.chunk_column,
+                    _documents(
+                        index.settings,
+                        index.rows,
+                        index.chunk_rows.to_pylist(),
+                        index.chunk_texts.to_pylist(),
+                        self.rows,
+                    ),
+                    None,
+                )
+            return self._text
 
 
 def fingerprint(settings: Search) -> str:
@@ -77,6 +119,19 @@ class SearchIndex:
         self.built_at = built_at
         self.build_seconds = build_seconds
         self.path = path
+        self._visible: OrderedDict[frozenset[int], Visible] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def visible(self, rows: set[int]) -> Visible:
+        """The view of these rows (those a caller's row filter lets through); callers who
+        see the same rows share one, and with it its full-text index."""
+        key = frozenset(rows)
+        with self._lock:
+            found = self._visible.setdefault(key, Visible(self, key))
+            self._visible.move_to_end(key)
+            while len(self._visible) > VIEWS:
+                self._visible.popitem(last=False)
+        return found
 
     @property
     def schema(self) -> pa.Schema:
@@ -92,22 +147,26 @@ class SearchIndex:
         return len(self.chunk_texts)
 
     def text_hits(
-        self, tree: Group, limit: int, columns: Sequence[str], allowed: set[int] | None = None
+        self, tree: Group, limit: int, columns: Sequence[str], visible: Visible | None = None
     ) -> list[Hit]:
-        """The `limit` best rows (of the `allowed` ones) by BM25 over `columns`."""
-        if self.text is None:
+        """The `limit` best rows (of the `visible` ones) by BM25 over `columns`, scored as if
+        the index held nothing else."""
+        text = self.text if visible is None else visible.text()
+        if text is None:
             raise SidecarError(
                 ErrorCode.INVALID_REQUEST,
                 f"{self.dataset} has no full-text index",
                 hint="add text: [columns] to its search: block, or use vector_search",
             )
-        found = self.text.search(tree, limit, columns, allowed)
+        found = text.search(tree, limit, columns)
         return [Hit(hit.row, hit.chunk, hit.score, hit.snippet) for hit in found]
 
     def vector_hits(
-        self, vector: Sequence[float], limit: int, allowed: set[int] | None = None
+        self, vector: Sequence[float], limit: int, visible: Visible | None = None
     ) -> list[Hit]:
-        """The rows whose best chunk is nearest to `vector`; the snippet is that chunk's start."""
+        """The rows (of the `visible` ones) whose best chunk is nearest to `vector`; the
+        snippet is that chunk's start."""
+        allowed = visible.rows if visible is not None else None
         if self.vectors is None:
             raise SidecarError(
                 ErrorCode.INVALID_REQUEST,
@@ -135,15 +194,15 @@ class SearchIndex:
         vector: Sequence[float] | None,
         limit: int,
         columns: Sequence[str],
-        allowed: set[int] | None = None,
+        visible: Visible | None = None,
     ) -> list[Hit]:
         """Reciprocal rank fusion of both rankings (either alone when only one index exists)."""
         depth = max(limit, HYBRID_DEPTH)
         rankings: list[list[Hit]] = []
         if self.text is not None:
-            rankings.append(self.text_hits(tree, depth, columns, allowed))
+            rankings.append(self.text_hits(tree, depth, columns, visible))
         if self.vectors is not None and vector is not None:
-            rankings.append(self.vector_hits(vector, depth, allowed))
+            rankings.append(self.vector_hits(vector, depth, visible))
         first: dict[int, Hit] = {}
         for ranking in rankings:
             for hit in ranking:
@@ -198,18 +257,11 @@ def build(
         target.mkdir(parents=True)
     text = None
     if settings.text:
-        columns = {name: rows.column(name).to_pylist() for name in settings.text}
-        documents = (
-            (
-                row,
-                chunk,
-                [chunk_texts[chunk] if name == chunk_column else columns[name][row]
-                 for name in settings.text],
-            )
-            for chunk, row in enumerate(chunk_rows)
-        )  # fmt: skip
         text = TextIndex.build(
-            settings.text, chunk_column, documents, target / "text" if target else None
+            settings.text,
+            chunk_column,
+            _documents(settings, rows, chunk_rows, chunk_texts),
+            target / "text" if target else None,
         )
     vectors = None
     if settings.vectors is not None:
@@ -240,6 +292,27 @@ def build(
         _save(index, target)
         _make_current(directory, target)
     return index
+
+
+def _documents(
+    settings: Search,
+    rows: pa.Table,
+    chunk_rows: Sequence[int],
+    chunk_texts: Sequence[str],
+    keep: set[int] | None = None,
+) -> Iterator[tuple[int, int, list[str | None]]]:
+    """The (row, chunk, texts) of each chunk of the `keep` rows (all when None), numbered as
+    in the whole index: the chunked column's text is its chunk's, the others' the row's."""
+    chunk_column = settings.chunk_column
+    columns = {name: rows.column(name).to_pylist() for name in settings.text}
+    for chunk, row in enumerate(chunk_rows):
+        if keep is None or row in keep:
+            yield (
+                row,
+                chunk,
+                [chunk_texts[chunk] if name == chunk_column else columns[name][row]
+                 for name in settings.text],
+            )  # fmt: skip
 
 
 def open_current(dataset: str, settings: Search, directory: Path) -> SearchIndex | None:

@@ -119,11 +119,8 @@ class TextIndex:
     def open(cls, path: Path, columns: Sequence[str], chunked: str | None) -> TextIndex:
         return cls(_tantivy().Index.open(str(path)), columns, chunked)
 
-    def search(
-        self, tree: Group, limit: int, columns: Sequence[str], allowed: set[int] | None = None
-    ) -> list[TextHit]:
-        """The `limit` best rows for the query over `columns` (a subset of the indexed ones),
-        among the `allowed` row positions when given."""
+    def search(self, tree: Group, limit: int, columns: Sequence[str]) -> list[TextHit]:
+        """The `limit` best rows for the query over `columns` (a subset of the indexed ones)."""
         query = self._group(tree, [c for c in self.columns if c in columns])
         if query is None or limit <= 0:
             return []
@@ -133,7 +130,7 @@ class TextIndex:
             hits = self.searcher.search(query, depth, count=False).hits
             rows = self.searcher.fast_field_values(ROW, [address for _, address in hits])
             for (score, address), row in zip(hits, rows, strict=True):
-                if row not in best and (allowed is None or row in allowed):
+                if row not in best:
                     best[row] = (score, address)
             if len(best) >= limit or len(hits) < depth:
                 break

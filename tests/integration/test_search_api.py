@@ -39,7 +39,8 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
     if importlib.util.find_spec("llama_cpp") is None:
         unavailable("llama-cpp-python (the llm extra)", "make install-llm")
     root = tmp_path_factory.mktemp("search-api")
-    for folder, docs in (("guides", RUNBOOKS), ("notes", NOTES)):
+    visible = {name: text for name, text in RUNBOOKS.items() if name != "leak.md"}
+    for folder, docs in (("guides", RUNBOOKS), ("notes", NOTES), ("visible", visible)):
         (root / folder).mkdir()
         for name, text in docs.items():
             (root / folder / name).write_text(text)
@@ -79,6 +80,13 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
               - from: file:notes
                 name: notes
                 search: {{text: [content], key: path}}
+              - from: file:visible
+                name: visible
+                description: the runbooks the intern's row filter lets through
+                search:
+                  text: [title, content]
+                  chunking: {{by: heading, max_tokens: 64}}
+                  key: path
               - from: file:deploys.csv
                 name: deploys
             models:
@@ -272,3 +280,29 @@ def test_policies_hold_for_search(sidecar: SidecarProcess) -> None:
     assert refused.status_code == 403 and "masks" in refused.json()["error"]["message"]
     fused = as_(INTERN_KEY, datasets=["guides"], text="pool", mode="hybrid").json()["hits"]
     assert [hit["key"] for hit in fused] == ["pool.md"]
+
+
+def test_scores_count_only_the_rows_the_caller_sees(sidecar: SidecarProcess) -> None:
+    """BM25 weighed each word by how many chunks hold it and each chunk by its length against
+    the average, counted over the whole index, so the intern's scores moved with what leak.md
+    (which its row filter hides) holds. They must be those of an index of its rows alone:
+    `visible` holds the same runbooks without leak.md."""
+
+    def scores(user: str, key: str, dataset: str) -> list[tuple[str, float]]:
+        dsn = f"host=127.0.0.1 port={sidecar.pg_port} user={user} password={key} dbname=x"
+        search = f"FROM text_search('{dataset}', 'title:pool title:disk', 9)"
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute(f"SELECT path, score {search}").fetchall()
+            plan = str(conn.execute(f"EXPLAIN SELECT * {search}").fetchall())
+        # nor does EXPLAIN count the index's rows and chunks for a caller that sees fewer
+        assert ("3 rows in 3 chunks" in plan) if user == "sre" else ("rows in" not in plan), plan
+        return [(path, pytest.approx(score, rel=1e-6)) for path, score in rows]
+
+    expected = scores("sre", KEY, "visible")
+    assert sorted(path for path, _ in expected) == ["disk.md", "pool.md"]
+    assert scores("intern", INTERN_KEY, "guides") == expected
+    body = {"datasets": ["guides"], "text": "title:pool title:disk"}
+    hits = httpx.post(
+        f"{sidecar.url}/v1/search", json=body, headers={"X-API-Key": INTERN_KEY}
+    ).json()["hits"]
+    assert [(hit["key"], hit["score"]) for hit in hits] == expected
