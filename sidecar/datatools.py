@@ -89,6 +89,11 @@ class DataTools:
         try:
             await statement.off_loop(statement.open)
             batches, truncated = await statement.off_loop(_take, statement, limit)
+        except anyio.get_cancelled_exc_class():
+            # the caller went away (an MCP client hung up): the abandoned thread must stop too
+            statement.cancel()
+            statement.close(SidecarError(ErrorCode.CANCELED, "the client went away"))
+            raise
         finally:
             statement.close()
         return Rows(statement.schema, batches, truncated)

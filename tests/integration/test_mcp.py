@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -513,3 +514,57 @@ def test_stdio_proxy_answers_lines_that_are_not_messages(sidecar: SidecarProcess
     errors = [answer["error"]["code"] for answer in answers if "error" in answer]
     assert errors == [-32700, -32600], answers
     assert {"jsonrpc": "2.0", "id": 2, "result": {}} in answers
+
+
+def endless(marker: int) -> str:
+    """An aggregate that would run for hours (numbered, to find its own audit line)."""
+    return (
+        f"SELECT count(*) AS n FROM generate_series(1, 1000000000000) g(x) WHERE x % 9 = {marker}"
+    )
+
+
+def cpu_seconds(sidecar: SidecarProcess) -> float:
+    assert sidecar.process is not None
+    fields = Path(f"/proc/{sidecar.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def assert_stopped(sidecar: SidecarProcess, sql: str) -> None:
+    """The statement ended as cancelled, and the sidecar is idle again."""
+    audit = sidecar.config.parent / "audit.jsonl"
+    deadline = time.monotonic() + 10
+    while sql not in audit.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = [r for r in map(json.loads, audit.open()) if r.get("sql") == sql]
+    assert [line["code"] for line in lines] == ["canceled"], lines
+    time.sleep(1.0)  # a cancel reaches DataFusion's pull within a second
+    before = cpu_seconds(sidecar)
+    time.sleep(2.0)
+    assert cpu_seconds(sidecar) - before < 0.3, "the query ran on for a client gone"
+
+
+def test_a_client_hanging_up_stops_its_tool_call(sidecar: SidecarProcess) -> None:
+    """An MCP client that closes its connection while a tool call runs (it gave up, or it
+    died) left the query running to its timeout for nobody: the HTTP API, Flight and the
+    Postgres wire stop theirs."""
+    sql = endless(1)
+    headers = {"Authorization": f"Bearer {KEY}", "Accept": "application/json, text/event-stream"}
+    with httpx.Client(base_url=sidecar.url, headers=headers, timeout=30) as http:
+        opened = http.post("/v1/mcp", json=INITIALIZE)
+        session = {
+            "mcp-session-id": opened.headers["mcp-session-id"],
+            "mcp-protocol-version": INITIALIZE["params"]["protocolVersion"],  # type: ignore[index]
+        }
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        http.post("/v1/mcp", json=initialized, headers=session)
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "sql", "arguments": {"sql": sql}},
+        }
+        with http.stream("POST", "/v1/mcp", json=call, headers=session) as answer:
+            assert answer.status_code == 200
+            time.sleep(0.5)
+        # leaving the stream unread closes the connection
+    assert_stopped(sidecar, sql)

@@ -16,10 +16,11 @@ use a session id it learnt.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import mcp_types as types
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.auth.provider import AccessToken
@@ -44,6 +45,9 @@ STATUS = "sidecar://status"
 JSON = "application/json"
 RESOURCE_NOT_FOUND = -32002
 MAX_SESSIONS_PER_IDENTITY = 256  # of the SDK's 10,000 for the whole server
+GONE = "sidecar.mcp.hangup"  # the scope key of a POST's Hangup
+REQUEST_CANCELLED = -32800  # the SDK's answer to a request that ends without one
+T = TypeVar("T")
 INSTRUCTIONS = """\
 Read-only SQL over the datasets of the agent sidecar "{name}": files, APIs and databases \
 behind one PostgreSQL-dialect SQL engine. Start with list_datasets (or the dataset:// \
@@ -91,7 +95,9 @@ class McpServer:
                 code=types.INVALID_PARAMS,
                 message=f"unknown tool {params.name!r}; the tools are: " + ", ".join(tools.TOOLS),
             )
-        return await tools.call(self.data, spec, params.arguments, _caller(ctx))
+        return await _while_connected(
+            ctx, tools.call(self.data, spec, params.arguments, _caller(ctx))
+        )
 
     async def _list_resources(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -128,7 +134,9 @@ class McpServer:
             body = self.status(caller.identity)
         elif uri.startswith(DATASET):
             try:
-                body = await self.data.describe(uri.removeprefix(DATASET), caller)
+                body = await _while_connected(
+                    ctx, self.data.describe(uri.removeprefix(DATASET), caller)
+                )
             except SidecarError as error:
                 raise _protocol_error(RESOURCE_NOT_FOUND, error) from None
         else:
@@ -185,7 +193,8 @@ class Transport:
             if (invalid := envelope_error(body)) is not None:
                 await refusal(invalid, 400)(scope, receive, send)
                 return
-            receive = _replay(body, receive)
+            scope[GONE] = hangup = Hangup()
+            receive = hangup.watch(_replay(body, receive))
         await self.sessions.handle_request(scope, receive, send)
 
     def held(self, user: AuthenticatedUser) -> int:
@@ -208,6 +217,46 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return pending.pop() if pending else await receive()
 
     return replayed
+
+
+class Hangup:
+    """The client of one POST, and the requests it carried that still run: they are cancelled
+    when it hangs up (the SDK's SSE response notices and ends the stream, but the request's
+    handler runs in the session's task group and is never told)."""
+
+    def __init__(self) -> None:
+        self.gone = False
+        self.running: set[anyio.CancelScope] = set()
+
+    def watch(self, receive: Receive) -> Receive:
+        async def watched() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                for scope in self.running:
+                    scope.cancel()
+            return message
+
+        return watched
+
+
+async def _while_connected(ctx: ServerRequestContext[Any], work: Awaitable[T]) -> T:
+    """`work`, cancelled if the client of the POST that carried the request hangs up: its
+    statement is cancelled then (DataTools.query), as the HTTP API's is, rather than running
+    to its timeout for nobody."""
+    request = ctx.request
+    hangup = request.scope.get(GONE) if isinstance(request, Request) else None
+    if not isinstance(hangup, Hangup):
+        return await work
+    with anyio.CancelScope() as scope:
+        hangup.running.add(scope)
+        if hangup.gone:
+            scope.cancel()
+        try:
+            return await work
+        finally:
+            hangup.running.discard(scope)
+    raise MCPError(code=REQUEST_CANCELLED, message="the client went away")
 
 
 def _opens_session(scope: Scope) -> bool:
