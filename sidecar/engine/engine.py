@@ -55,6 +55,7 @@ class Engine:
         self.planner = Planner(
             self.catalog,
             lambda node, grant, definer: bind_function(self.search, node, grant, definer),
+            config.runtime.max_expression_width,
         )
         runtime = config.runtime
         self.bounds = Bounds(

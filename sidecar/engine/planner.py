@@ -30,7 +30,7 @@ from connectors.sql import SqlConnector
 from connectors.sql_functions import source_form
 from policies.access import Grant, unrestricted
 from policies.guard import check, parse
-from sidecar.engine import chains, readings, ties
+from sidecar.engine import chains, readings, stars, ties
 from sidecar.engine.bridge import source_failed
 from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, DatasetEntry, Resolved
 from sidecar.engine.dialect import datafusion_sql
@@ -124,9 +124,16 @@ class Plan:
 
 
 class Planner:
-    def __init__(self, catalog: Catalog, table_function: TableFunction | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        table_function: TableFunction | None = None,
+        max_width: int | None = None,
+    ) -> None:
+        """`max_width` bounds the columns a select list's stars expand to (`stars.py`)."""
         self.catalog = catalog
         self.table_function = table_function
+        self.max_width = max_width
         self._restrictions: dict[tuple[object, ...], Restriction | None] = {}
         self._unseen_names: dict[tuple[object, ...], frozenset[str]] = {}
 
@@ -139,6 +146,8 @@ class Planner:
         checkpoint()
         statement, views = self._expand_views(statement, sql, grant)
         scans = self._bind_scans(statement, sql, grant)
+        if self.max_width is not None:
+            stars.check(statement, {scan.name: len(scan.schema) for scan in scans}, self.max_width)
         readings.mark(statement, [(scan.alias, scan.schema) for scan in scans])
         checkpoint()
         qualified = self._push_down(statement, scans, views, sql) if scans else None

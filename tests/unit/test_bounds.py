@@ -26,11 +26,15 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     pq.write_table(
         pa.table({"x": list(range(100)), "s": [f"s{i}" for i in range(100)]}), root / "t.parquet"
     )
+    pq.write_table(pa.table({f"c{i}": [i] for i in range(600)}), root / "wide.parquet")
     return loaded_engine(
         {
             "name": "bounds",
             "runtime": {"max_statement_size": "64KiB", "max_expression_width": 1000},
-            "datasets": [{"from": "file:t.parquet", "name": "t"}],
+            "datasets": [
+                {"from": "file:t.parquet", "name": "t"},
+                {"from": "file:wide.parquet", "name": "wide"},
+            ],
         },
         root,
     )
@@ -81,6 +85,38 @@ def test_the_deepest_admitted_statement_answers(engine: Engine) -> None:
 def test_too_wide_is_refused_with_the_bound_named(engine: Engine, sql: str) -> None:
     error = refusal(engine, sql)
     assert "1500 items" in error.message and "runtime.max_expression_width (1000)" in error.message
+
+
+@pytest.mark.parametrize(
+    ("sql", "count", "position"),
+    [
+        ("SELECT * FROM wide a, wide b", 1200, 8),
+        ("SELECT x, a.*, b.* FROM t, wide a, wide b", 1201, 13),
+        ("SELECT c1 FROM (SELECT * FROM wide, (SELECT * FROM wide) w) s", 1200, 24),
+        (
+            "WITH w AS (SELECT a.*, b.c0 AS d FROM wide a, wide b) SELECT w.*, a.* FROM w, wide a",
+            1201,
+            64,
+        ),
+        ("SELECT 1 AS n UNION ALL SELECT count(*) FROM (SELECT *, * FROM wide) s", 1200, 54),
+    ],
+)
+def test_stars_are_counted_as_the_columns_they_expand_to(
+    engine: Engine, sql: str, count: int, position: int
+) -> None:
+    """`*` is one item, but both planners expand it, DataFusion in time growing with the
+    square of the width, uninterruptibly: 70,000 columns planned for a quarter of an hour."""
+    error = refusal(engine, sql)
+    assert f"holds {count:,} columns once * is expanded" in error.message
+    assert "runtime.max_expression_width (1,000)" in error.message
+    assert error.position == position
+
+
+def test_stars_within_the_width_answer(engine: Engine) -> None:
+    assert rows(engine, "SELECT * FROM wide WHERE c0 = 0")[0]["c599"] == 599
+    assert len(rows(engine, "SELECT a.*, b.c0 AS d FROM wide a, wide b")[0]) == 601
+    recursive = "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+    assert rows(engine, recursive + "SELECT * FROM r, wide")[-1]["n"] == 3
 
 
 def test_a_lone_surrogate_is_a_clear_refusal(engine: Engine) -> None:
