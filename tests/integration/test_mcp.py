@@ -568,3 +568,57 @@ def test_a_client_hanging_up_stops_its_tool_call(sidecar: SidecarProcess) -> Non
             time.sleep(0.5)
         # leaving the stream unread closes the connection
     assert_stopped(sidecar, sql)
+
+
+def proxy(sidecar: SidecarProcess) -> subprocess.Popen[str]:
+    """`sidecar mcp` driven by raw lines, as a client that launches it drives it."""
+    command = [sys.executable, "-m", "sidecar", "mcp", "--url", sidecar.url]
+    env = {**os.environ, "SIDECAR_API_KEY": KEY}
+    return subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+
+
+def tool_call(number: int, sql: str) -> str:
+    params = {"name": "sql", "arguments": {"sql": sql}}
+    return json.dumps({"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": params})
+
+
+def test_stdio_proxy_answers_what_it_was_sent_before_stdin_closed(sidecar: SidecarProcess) -> None:
+    """A client that writes its requests and closes stdin (a script piping them in) lost the
+    answers still being worked on: the SDK's stdio server ends at end of input. The proxy now
+    answers every request it read, then exits."""
+    started = proxy(sidecar)
+    lines = [
+        json.dumps(INITIALIZE),
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        tool_call(2, "SELECT count(*) AS n FROM generate_series(1, 30000000) g(x) WHERE x % 7 = 3"),
+        json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+    ]
+    output, _ = started.communicate("\n".join(lines) + "\n", timeout=60)
+    answers = {answer["id"]: answer for answer in map(json.loads, output.splitlines())}
+    assert sorted(answers) == [1, 2, 3], output
+    assert "result" in answers[2], answers[2]
+    assert answers[2]["result"]["structuredContent"]["rows"] == [[4285714]], answers[2]
+    assert started.returncode == 0
+
+
+def test_a_stdio_client_hanging_up_stops_its_tool_call(sidecar: SidecarProcess) -> None:
+    """A client that closes both pipes (it quit) cancels the call it is no longer waiting for:
+    the proxy sees its stdout's reader gone and drops its connection to the sidecar."""
+    sql = endless(2)
+    started = proxy(sidecar)
+    assert started.stdin is not None and started.stdout is not None
+    lines = [
+        json.dumps(INITIALIZE),
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        tool_call(2, sql),
+    ]
+    started.stdin.write("\n".join(lines) + "\n")
+    started.stdin.flush()
+    assert json.loads(started.stdout.readline())["id"] == 1
+    time.sleep(1.0)
+    started.stdout.close()
+    started.stdin.close()
+    assert started.wait(timeout=30) == 0
+    assert_stopped(sidecar, sql)

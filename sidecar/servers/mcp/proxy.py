@@ -11,6 +11,9 @@ fails with what to do, and nothing but MCP is ever written to stdout.
 from __future__ import annotations
 
 import logging
+import os
+import select
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -34,6 +37,8 @@ from sidecar import __version__
 log = logging.getLogger("sidecar.mcp")
 # The MCP SDK's own client defaults: a streamed answer may be read for minutes.
 TIMEOUT = httpx2.Timeout(30.0, read=300.0)
+CANCELLED = "notifications/cancelled"
+READER_POLL = 0.25  # seconds between looks at whether the client still reads stdout
 T = TypeVar("T")
 R = TypeVar("R", bound=types.Result)
 
@@ -52,9 +57,13 @@ class Proxy:
         self._tasks: TaskGroup | None = None
 
     async def serve(self) -> None:
-        """Serve MCP on stdio until the client closes it."""
+        """Serve MCP on stdio until the client closes stdin and every request read is answered,
+        or until it stops reading stdout (it quit): then what still runs is dropped, and the
+        connection to the sidecar with it, which cancels the sidecar's work."""
+        reader = _Reader(sys.stdout.fileno())  # before stdio_server moves fd 1 aside
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
+            tasks.start_soon(reader.watch, tasks.cancel_scope)
             instructions = None
             try:
                 instructions = (await self._remote()).instructions
@@ -63,9 +72,14 @@ class Proxy:
             server = self._server(instructions)
             async with stdio_server() as (read, write):
                 forward, inbound = anyio.create_memory_object_stream[SessionMessage | Exception]()
-                tasks.start_soon(_sieve, read, write, forward)
-                await server.run(inbound, write, server.create_initialization_options())
+                outbound, answers = anyio.create_memory_object_stream[SessionMessage]()
+                pending = _Pending()
+                tasks.start_soon(_sieve, read, write, forward, pending)
+                tasks.start_soon(_answer, answers, write, pending)
+                await server.run(inbound, outbound, server.create_initialization_options())
+                await outbound.aclose()
             await self._disconnect()
+            tasks.cancel_scope.cancel()  # the reader's watch
 
     def _server(self, instructions: str | None) -> Server[Any]:
         """Each request is asked of the sidecar as it came; the answers lose only the sidecar's
@@ -174,17 +188,80 @@ def _first(error: BaseException) -> BaseException:
     return error
 
 
+class _Pending:
+    """The ids of the requests read from stdin and not answered yet."""
+
+    def __init__(self) -> None:
+        self.ids: set[types.RequestId] = set()
+        self.none = anyio.Event()
+        self.none.set()
+
+    def asked(self, message: SessionMessage) -> None:
+        """A request waits for its answer; one the client cancels gets none."""
+        sent = message.message
+        if isinstance(sent, types.JSONRPCRequest):
+            self.ids.add(sent.id)
+            if self.none.is_set():
+                self.none = anyio.Event()
+        elif isinstance(sent, types.JSONRPCNotification) and sent.method == CANCELLED:
+            self.ids.discard((sent.params or {}).get("requestId"))  # type: ignore[arg-type]
+            if not self.ids:
+                self.none.set()
+
+    def answered(self, message: SessionMessage) -> None:
+        if isinstance(message.message, types.JSONRPCResponse | types.JSONRPCError):
+            self.ids.discard(message.message.id)
+            if not self.ids:
+                self.none.set()
+
+
+class _Reader:
+    """Whether the client still reads stdout: a pipe whose reading end was closed polls as
+    POLLERR on its writing end (a file or a terminal never does)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = os.dup(fd)
+
+    async def watch(self, scope: anyio.CancelScope) -> None:
+        poller = select.poll()
+        poller.register(self.fd, 0)  # no event asked for: only errors and hang-ups come back
+        try:
+            while not poller.poll(0):
+                await anyio.sleep(READER_POLL)
+            log.warning("the client stopped reading: what still runs is dropped")
+            scope.cancel()
+        finally:
+            os.close(self.fd)
+
+
+async def _answer(
+    answers: MemoryObjectReceiveStream[SessionMessage],
+    write: MemoryObjectSendStream[SessionMessage],
+    pending: _Pending,
+) -> None:
+    """The server's messages out to stdout, noting which requests they answer; stdout ends
+    after the last one (the SDK's stdio writer waits for that)."""
+    async with write, answers:
+        async for message in answers:
+            await write.send(message)
+            pending.answered(message)
+
+
 async def _sieve(
     read: MemoryObjectReceiveStream[SessionMessage | Exception],
     write: MemoryObjectSendStream[SessionMessage],
     forward: MemoryObjectSendStream[SessionMessage | Exception],
+    pending: _Pending,
 ) -> None:
-    """A line that is not one JSON-RPC message gets JSON-RPC's own error (id null), as
-    /v1/mcp answers it; the SDK's stdio server only logs it, so a client waiting on such a
-    request waited for ever."""
+    """Messages from stdin to the server. A line that is not one JSON-RPC message gets
+    JSON-RPC's own error (id null), as /v1/mcp answers it; the SDK's stdio server only logs
+    it, so a client waiting on such a request waited for ever. At the end of stdin the server
+    is told only once every request is answered: the SDK's server ends at once, dropping the
+    answers still being worked on."""
     async with forward:
         async for item in read:
             if isinstance(item, SessionMessage):
+                pending.asked(item)
                 await forward.send(item)
                 continue
             unreadable = isinstance(item, ValidationError) and any(
@@ -201,6 +278,7 @@ async def _sieve(
             )
             answer = types.JSONRPCError(jsonrpc="2.0", id=None, error=error)
             await write.send(SessionMessage(answer))
+        await pending.none.wait()
 
 
 def _cursor(params: types.PaginatedRequestParams | None) -> str | None:
