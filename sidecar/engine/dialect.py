@@ -157,7 +157,7 @@ def datafusion_sql(statement: exp.Expression) -> str:
         statement = statement.copy()
         for select in statement.find_all(exp.Select):
             for item in _unnamed(select):
-                item.replace(exp.alias_(item.copy(), _output_name(item)))
+                item.replace(exp.alias_(item.copy(), output_name(item)))
             _name_apart(select)
     if any(_ungrouped(node) for node in statement.walk()):
         statement = statement.copy()
@@ -187,7 +187,9 @@ def _repeated(select: exp.Select) -> list[int]:
     seen: set[str] = set()
     repeated = []
     for position, item in enumerate(select.expressions):
-        name = _output_name(item)
+        if item.is_star:
+            continue  # a `*` cannot be aliased; what it names is `stars.py`'s to name apart
+        name = output_name(item)
         if name in seen:
             repeated.append(position)
         seen.add(name)
@@ -198,15 +200,15 @@ def _name_apart(select: exp.Select) -> None:
     """Alias each repeated item `<name>_<n>`, n counting the items of that name."""
     for position in _repeated(select):
         item = select.expressions[position]
-        name = _output_name(item)
-        taken = {_output_name(other) for other in select.expressions}
+        name = output_name(item)
+        taken = {output_name(other) for other in select.expressions}
         number = 2
         while f"{name}_{number}" in taken:
             number += 1
         item.replace(exp.alias_(item.unalias().copy(), f"{name}_{number}", quoted=True))
 
 
-def _output_name(item: exp.Expression) -> str:
+def output_name(item: exp.Expression) -> str:
     """The name an item has in DataFusion's answer, up to case and qualifiers: its alias, a
     column's name, else its text; a cast is named as its operand."""
     if isinstance(item, exp.Alias):

@@ -30,7 +30,7 @@ from connectors.sql import SqlConnector
 from connectors.sql_functions import source_form
 from policies.access import Grant, unrestricted
 from policies.guard import check, parse
-from sidecar.engine import chains, readings, stars, ties
+from sidecar.engine import chains, readings, star_names, stars, ties
 from sidecar.engine.bridge import source_failed
 from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, DatasetEntry, Resolved
 from sidecar.engine.dialect import datafusion_sql
@@ -148,6 +148,7 @@ class Planner:
         scans = self._bind_scans(statement, sql, grant)
         if self.max_width is not None:
             stars.check(statement, {scan.name: len(scan.schema) for scan in scans}, self.max_width)
+        star_names.name_apart(statement, {scan.name: scan.schema for scan in scans})
         readings.mark(statement, [(scan.alias, scan.schema) for scan in scans])
         checkpoint()
         qualified = self._push_down(statement, scans, views, sql) if scans else None

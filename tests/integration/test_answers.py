@@ -575,3 +575,77 @@ def test_an_interval_the_http_api_answered_binds_back(answers: Answers) -> None:
     body = {"sql": "SELECT $1::interval AS i", "parameters": ["P-1DT2H"]}
     response = httpx.post(f"{answers.process.url}/v1/sql", json=body, timeout=30)
     assert response.json() == [{"i": "P-1DT2H"}]
+
+
+# ---- stars and names -------------------------------------------------------------------------
+
+
+COLUMNS = "(SELECT id, amount, price, score, name FROM {t}) AS s"
+STARS = [
+    f"SELECT *, id FROM {COLUMNS} ORDER BY id",
+    f"SELECT id, * FROM {COLUMNS} ORDER BY id",
+    f"SELECT s.*, name FROM {COLUMNS} WHERE id < 4 ORDER BY 1",
+    "SELECT *, id * 2 AS id FROM (SELECT id, name FROM {t}) AS s ORDER BY 1",
+]
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_a_star_beside_a_column_it_names_is_answered(answers: Answers, interface: str) -> None:
+    """`SELECT *, id` failed with DataFusion's "Projections require unique expression names":
+    the `*` names `id` too."""
+    agree(answers, interface, STARS)
+
+
+NAMED = [
+    "power(2, 3)", "pow(2, 3)", "2 ^ 3", "mod(7, 3)", "7 % 3", "trim(' a ')",
+    "trim(leading 'x' from 'xa')", "trim(trailing 'x' from 'ax')", "btrim('xax', 'x')",
+    "ltrim(' a')", "substr('abc', 2)", "strpos('abc', 'b')", "char_length(name)",
+    "ceiling(price)", "now() IS NULL", "now()", "variance(price)", "to_hex(id)", "true",
+    "percentile_cont(0.5) WITHIN GROUP (ORDER BY price)", '"lower"(name)',
+]  # fmt: skip
+
+
+def test_columns_are_named_as_postgresql_names_them(answers: Answers) -> None:
+    """`power(2, 3)` and `mod(7, 3)` came back as `?column?`, `trim(x)` as `trim`, `now()` as
+    `current_timestamp`: sqlglot reads them as other functions; PostgreSQL names a call as
+    it was written (and `trim` as the btrim, ltrim or rtrim it calls)."""
+
+    def names(connection: psycopg.Connection, table: str) -> list[list[str]]:
+        return [
+            [column.name for column in connection.execute(sql.format(t=table)).description or []]
+            for sql in [f"SELECT {item} FROM {{t}} GROUP BY id, name, price" for item in NAMED]
+            + ["SELECT *, id FROM {t}", "SELECT id, {t}.*, 1 FROM {t}"]
+        ]
+
+    with (
+        psycopg.connect(answers.dsn, autocommit=True) as sidecar,
+        psycopg.connect(**answers.postgres.params(), autocommit=True) as peer,
+    ):
+        want = names(peer, "answers.t")
+        assert want[0][0] == "power" and want[5] == ["btrim"]
+        for table in TABLES:
+            assert names(sidecar, table) == want
+
+
+# ---- cursors ---------------------------------------------------------------------------------
+
+
+def test_a_backward_fetch_in_a_failed_transaction_says_the_transaction_failed(
+    answers: Answers,
+) -> None:
+    """In a failed transaction every command but its end is refused with 25P02; FETCH
+    BACKWARD was refused for scrolling backward first (55000)."""
+    got = []
+    for params, table in (
+        ({"conninfo": answers.dsn}, "t"),
+        (answers.postgres.params(), "answers.t"),
+    ):
+        with psycopg.connect(**params) as connection:
+            connection.execute(f"DECLARE c CURSOR FOR SELECT id FROM {table}")
+            with pytest.raises(psycopg.Error):
+                connection.execute("SELECT 1 / 0")
+            for sql in ("FETCH BACKWARD 1 FROM c", "MOVE LAST IN c", "FETCH -1 FROM c"):
+                with pytest.raises(psycopg.Error) as raised:
+                    connection.execute(sql)
+                got.append(raised.value.sqlstate)
+    assert got == ["25P02"] * 6

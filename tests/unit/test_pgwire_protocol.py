@@ -220,7 +220,7 @@ def test_result_columns_are_named_as_postgresql_names_them() -> None:
         read="postgres",
     )
     assert output_names(statement) == [
-        "count", "min", "?column?", "int4", "x", "case", "foo", "Bar", "baz", "bool", "version"
+        "count", "min", "?column?", "int4", "x", "case", "foo", "Bar", "baz", "?column?", "version"
     ]  # fmt: skip
     assert output_names(sqlglot.parse_one("SELECT * FROM t", read="postgres")) is None
 

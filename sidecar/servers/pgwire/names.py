@@ -2,8 +2,12 @@
 
 DataFusion and DuckDB name an unaliased expression after its text ("count(*)", "count_star()");
 drivers, pandas and BI tools key on names, so the wire server renames columns the way
-PostgreSQL's FigureColname does. Statements with `*` keep the engine's names: those are the
-columns' own names already.
+PostgreSQL's FigureColname does. A function is named as it was written (`power(2, 3)` is
+"power", `ceiling(x)` "ceiling", `now()` "now", whatever sqlglot reads them as), read from the
+statement's text at the name's position, and `trim(...)` as the function PostgreSQL makes of it
+(btrim, ltrim, rtrim). The columns a `*` stands for keep the engine's names: those are the
+columns' own names already; the items beside one `*` (`SELECT *, id`) are named as PostgreSQL
+names them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from sqlglot import exp
 from sidecar.servers.pgwire import types
 
 UNKNOWN = "?column?"
+STAR = ""  # in a list of names: the columns of a `*`, under the engine's names
+WRITTEN_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+"')
+TRIMS = {"LEADING": "ltrim", "TRAILING": "rtrim"}
 FUNCTION_CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\(")
 KEYWORD_NAMES: dict[type[exp.Expression], str] = {
     exp.Case: "case",
@@ -28,12 +35,13 @@ KEYWORD_NAMES: dict[type[exp.Expression], str] = {
     exp.CurrentTimestamp: "current_timestamp",
     exp.CurrentTime: "current_time",
     exp.Interval: "interval",
-    exp.Boolean: "bool",
 }
 
 
-def output_names(statement: exp.Expression) -> list[str] | None:
-    """One name per output column, or None when the engine's names should stand."""
+def output_names(statement: exp.Expression, text: str = "") -> list[str] | None:
+    """One name per output column (`STAR` for the columns of one `*`), or None when the
+    engine's names should stand; `text` is the statement's text, where its functions' names
+    are read as written."""
     select = statement
     while isinstance(select, exp.SetOperation | exp.Subquery):
         select = select.this
@@ -41,43 +49,71 @@ def output_names(statement: exp.Expression) -> list[str] | None:
         return None
     names = []
     for projection in select.expressions:
-        if isinstance(projection, exp.Star) or (
-            isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
-        ):
-            return None
-        names.append(_name(projection)[0])
+        names.append(STAR if projection.is_star else _name(projection, text)[0])
+    if names.count(STAR) > 1 or names == [STAR]:
+        return None
     return names
 
 
-def _name(node: exp.Expression) -> tuple[str, int]:
+def resolved(names: list[str] | None, engine: list[str]) -> list[str] | None:
+    """`names` for a result the engine named `engine`: the columns of a `*` under the
+    engine's names; None when they do not fit it."""
+    if names is None or STAR not in names:
+        return names if names is not None and len(names) == len(engine) else None
+    star = names.index(STAR)
+    after = len(names) - star - 1
+    if len(engine) < len(names) - 1:
+        return None
+    return names[:star] + engine[star : len(engine) - after] + names[star + 1 :]
+
+
+def _name(node: exp.Expression, text: str) -> tuple[str, int]:
     """The name and how strongly it was chosen (2: a real name, 1: a fallback, 0: none)."""
     if isinstance(node, exp.Alias):
         return _identifier(node.args["alias"]), 2
     if isinstance(node, exp.Column):
         return _identifier(node.this), 2
-    if isinstance(node, exp.Paren):
-        return _name(node.this)
-    if isinstance(node, exp.Window):
-        return _name(node.this)
+    if isinstance(node, exp.Paren | exp.Window | exp.WithinGroup):
+        return _name(node.this, text)
     if isinstance(node, exp.Cast):
-        name, strength = _name(node.this)
+        name, strength = _name(node.this, text)
         if strength >= 2:
             return name, strength
         return _type_name(node.to), 1
+    written = _written(node, text)
+    if written is not None:
+        return written, 2
+    if isinstance(node, exp.Trim):
+        return TRIMS.get(node.text("position").upper(), "btrim"), 2
     for kind, name in KEYWORD_NAMES.items():
         if isinstance(node, kind):
             return name, 1 if kind is exp.Case else 2
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
-        return _name(node.expression)
+        return _name(node.expression, text)
     if isinstance(node, exp.Anonymous):
         return node.name.lower(), 2
     if isinstance(node, exp.Func) and not isinstance(node, exp.Binary | exp.Unary):
         called = FUNCTION_CALL.match(node.sql(dialect="postgres"))
         return (called.group(1) if called else node.sql_name()).lower(), 2
     if isinstance(node, exp.Subquery):
-        inner = output_names(node.this)
-        return (inner[0], 2) if inner else (UNKNOWN, 0)
+        inner = output_names(node.this, text)
+        return (inner[0], 2) if inner and inner[0] != STAR else (UNKNOWN, 0)
     return UNKNOWN, 0
+
+
+def _written(node: exp.Expression, text: str) -> str | None:
+    """A function call's name as the text spells it (sqlglot reads `power()` and `mod()` as
+    operators, `char_length()` as LENGTH, `now()` as CURRENT_TIMESTAMP): the parser records
+    where the name stood."""
+    if not isinstance(node, exp.Func | exp.Binary) or not node._meta:
+        return None
+    start, end = node.meta.get("start"), node.meta.get("end")
+    if not isinstance(start, int) or not isinstance(end, int):
+        return None
+    word = text[start : end + 1]
+    if not WRITTEN_NAME.fullmatch(word):
+        return None
+    return word[1:-1].replace('""', '"') if word.startswith('"') else word.lower()
 
 
 def _identifier(identifier: exp.Expression) -> str:

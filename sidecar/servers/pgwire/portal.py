@@ -18,6 +18,7 @@ from sidecar.errors import SidecarError
 from sidecar.gateway import Statement
 from sidecar.servers.pgwire.codec import RowEncoder
 from sidecar.servers.pgwire.commands import Command, QueryCommand
+from sidecar.servers.pgwire.names import resolved
 
 # Rows encoded per step: small enough that a batch of wide rows does not sit in memory two or
 # three times over while it is encoded and written, large enough to keep encoding vectorised.
@@ -72,13 +73,15 @@ class NamedRows:
 
 
 def named(rows: Rows, names: list[str] | None) -> Rows:
-    if names is None or len(names) != len(rows.schema) or names == rows.schema.names:
+    names = resolved(names, rows.schema.names)
+    if names is None or names == rows.schema.names:
         return rows
     return NamedRows(rows, names)
 
 
 def named_schema(schema: pa.Schema, names: list[str] | None) -> pa.Schema:
-    if names is None or len(names) != len(schema) or names == schema.names:
+    names = resolved(names, schema.names)
+    if names is None or names == schema.names:
         return schema
     return pa.schema([field.with_name(name) for field, name in zip(schema, names, strict=True)])
 

@@ -53,6 +53,7 @@ from sidecar.servers.pgwire.errors import (
     INVALID_CURSOR,
     INVALID_STATEMENT,
     PROTOCOL_VIOLATION,
+    SYNTAX_ERROR,
     PgError,
 )
 from sidecar.servers.pgwire.messages import Body, ProtocolError
@@ -452,7 +453,12 @@ class Session:
     def _prepare(self, statement: Statement, declared: list[int], name: str) -> Prepared:
         if not statement.text:
             return Prepared(name, "", None)
-        command = classify(statement)
+        try:
+            command = classify(statement)
+        except PgError as error:  # only a syntax error comes before the failed transaction's
+            if error.sqlstate != SYNTAX_ERROR:
+                self._refuse_in_failed_transaction(None)
+            raise
         self._refuse_in_failed_transaction(command)
         query_statement = None
         if isinstance(command, QueryCommand):

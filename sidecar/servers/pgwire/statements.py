@@ -80,7 +80,7 @@ class Analyzer:
         kept = ready and not changed
         analysis = Analysis(
             query=tree,
-            names=output_names(tree),
+            names=output_names(tree, text),
             shadow=self.server.catalog.routes_to_shadow(tree),
             engine_sql=tree.sql(dialect="postgres") if changed else text,
             parameter_types=tuple(
