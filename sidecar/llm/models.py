@@ -172,6 +172,9 @@ class ModelEntry:
         if embedding:
             options["embedding"] = True
             options["pooling_type"] = llama_cpp.LLAMA_POOLING_TYPE_MEAN
+            # one input is one batch: llama-cpp-python's default (512) would cap an input
+            # there whatever n_ctx says
+            options["n_batch"] = options["n_ubatch"] = params.n_ctx
         elif params.chat_format is not None:
             options["chat_format"] = params.chat_format
         try:
@@ -209,6 +212,11 @@ class ModelEntry:
             "embedding": self.config.params.embedding,
             "queued": self.queue.depth,
         }
+
+    def embed_tokens(self) -> int:
+        """The longest input /v1/embeddings embeds whole: one batch of the embedding context,
+        and no more than the model was trained on (its positions end there)."""
+        return min(self.embedder.n_batch, self.embedder._model.n_ctx_train())
 
 
 class ModelService:

@@ -225,6 +225,7 @@ class LlmApi:
 
         def embed() -> dict[str, Any]:
             try:
+                _check_lengths(model, inputs)
                 return model.embedder.create_embedding(inputs, model=model.name)
             except ValueError as error:
                 raise generation_error(error) from None
@@ -254,6 +255,24 @@ class LlmApi:
             )
         self._record(request, "ok", None)
         return JSONResponse(answer)
+
+
+def _check_lengths(model: ModelEntry, inputs: list[str]) -> None:
+    """An input longer than the model embeds is refused, as OpenAI refuses it: llama.cpp
+    would embed only its first tokens, and the vector would silently stand for part of it."""
+    limit = model.embed_tokens()
+    for index, text in enumerate(inputs):
+        count = len(model.embedder.tokenize(text.encode()))
+        if count > limit:
+            which = "input" if len(inputs) == 1 else f"input[{index}]"
+            raise OpenAIError(
+                400,
+                f"{which} is {count} tokens long; model {model.name} embeds at most {limit} "
+                "tokens per input (its params.n_ctx, within the context it was trained on): "
+                "split the text, or shorten it",
+                param="input",
+                code="context_length_exceeded",
+            )
 
 
 async def _completion_chunks(

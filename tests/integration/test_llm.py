@@ -337,6 +337,22 @@ def test_embeddings(client: openai.OpenAI) -> None:
         client.embeddings.create(model="tiny-fc", input="x")
 
 
+def test_an_input_longer_than_the_model_embeds_is_a_400(client: openai.OpenAI) -> None:
+    """llama-cpp-python cut each input to its batch size (512 tokens) without a word, so a long
+    text's vector stood for its opening only. An input is embedded whole up to the model's
+    context (n_ctx 2048 here), and one past it is refused as OpenAI refuses it."""
+    long, longer = ("orders " * words for words in (100, 101))  # ~700 tokens
+    vectors = client.embeddings.create(model="tiny", input=[long, longer], encoding_format="float")
+    assert vectors.data[0].embedding != vectors.data[1].embedding  # not cut to the same 512
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model="tiny", input=["short", "orders " * 400])
+    error = caught.value.body
+    assert error["code"] == "context_length_exceeded" and error["param"] == "input", error
+    assert error["message"].startswith(
+        "input[1] is 2802 tokens long; model tiny embeds at most 2048"
+    )
+
+
 def test_nsql_returns_the_sql_and_its_result(sidecar: SidecarProcess) -> None:
     response = httpx.post(
         f"{sidecar.url}/v1/nsql",
