@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
+import socket
 import struct
 from decimal import Decimal
 
@@ -27,7 +29,7 @@ from sidecar.servers.pgwire.commands import (
     split,
 )
 from sidecar.servers.pgwire.errors import PgError
-from sidecar.servers.pgwire.messages import Body, ProtocolError, parse_bind
+from sidecar.servers.pgwire.messages import Body, Output, ProtocolError, Sends, parse_bind
 from sidecar.servers.pgwire.names import output_names
 from sidecar.servers.pgwire.settings import Settings
 
@@ -290,3 +292,33 @@ def test_a_statement_known_a_query_by_its_first_word_is_classified_as_its_tokens
     slow = commands.classify(statement)
     commands._classified.cache_clear()
     assert type(fast) is type(slow) and repr(fast) == repr(slow)
+
+
+def test_the_replies_of_one_turn_of_the_loop_leave_together_at_its_end() -> None:
+    """A lookup's reply is sent once every ready socket was read (messages.Sends), not as it
+    is answered: a send wakes its client, which the kernel then ran first on the loop's CPU.
+    A connection closed meanwhile is skipped, the others still sent."""
+
+    async def scenario() -> None:
+        sends = Sends()
+        pairs = [socket.socketpair() for _ in range(3)]
+        outputs = []
+        for ours, _ in pairs:
+            _, writer = await asyncio.open_connection(sock=ours)
+            outputs.append(Output(writer))
+        for number, output in enumerate(outputs):
+            output.write(b"reply %d" % number)
+            sends.add(output)
+        outputs[1].writer.close()
+        for _, theirs in pairs:
+            theirs.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                theirs.recv(100)
+        await asyncio.sleep(0)
+        assert [pairs[n][1].recv(100) for n in (0, 2)] == [b"reply 0", b"reply 2"]
+        for output in outputs:
+            output.writer.close()
+        for _, theirs in pairs:
+            theirs.close()
+
+    asyncio.run(scenario())

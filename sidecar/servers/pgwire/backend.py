@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sidecar.engine.plans import Kept
     from sidecar.gateway import Gateway
     from sidecar.servers.pgwire.catalog import ShadowCatalog
+    from sidecar.servers.pgwire.messages import Sends
     from sidecar.servers.pgwire.statements import Analysis
 
 
@@ -26,6 +27,7 @@ class Backend(Protocol):
     engine: Engine
     catalog: ShadowCatalog
     analyses: Kept[Any, Analysis]
+    sends: Sends
 
     def shadow(self, identity: Identity) -> ShadowCatalog:
         """The catalog `identity` sees (per policy entry under policies)."""

@@ -75,6 +75,7 @@ class PgServer:
         self._ids = itertools.count(secrets.randbelow(1 << 20) + 1000)
         self._sessions: dict[int, Session] = {}
         self.analyses: Kept[Key, Analysis] = Kept(ANALYSES_KEPT)
+        self.sends = messages.Sends()
         self.endpoint = runtime.pg
         self.max_connections = runtime.pg.max_connections
         self._connections = 0

@@ -195,7 +195,8 @@ class Session:
     def _inline(self, data: bytes) -> bytes:
         """The groups at the start of `data` that the lane answers, answered as the bytes
         arrive while this session waits for input with nothing held (so none can be answered
-        out of turn) and the client takes its replies; returns the bytes left for the reader."""
+        out of turn) and the client takes its replies, which leave at the end of the loop's
+        turn (messages.Sends); returns the bytes left for the reader."""
         if not self.incoming.waiting or self._skipping or self.writer.backlogged():
             return data
         at = 0
@@ -205,7 +206,7 @@ class Session:
         except Exception:  # a bug must cost the fast way, not the connection
             log.exception("postgres wire inline answer failed")
         if at:
-            self.writer.flush()
+            self.server.sends.add(self.writer)
         return data[at:]
 
     def cancel(self) -> None:
