@@ -191,8 +191,9 @@ class DataTools:
                 statement.close()
             return json.loads(encoded)
 
+        grant = self.engine.access.grant(caller.identity)
         return await anyio.to_thread.run_sync(
-            search_api.search, request, self.engine.search, records
+            search_api.search, request, self.engine.search, records, grant
         )
 
     def names(self, identity: Identity) -> list[str]:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from policies.access import Grant
 from policies.guard import syntax_error
 from sidecar.errors import ErrorCode, SidecarError, invalid_request
 from sidecar.search import query
@@ -73,12 +74,14 @@ def parse_request(body: Any) -> SearchRequest:
         ) from None
 
 
-def search(request: SearchRequest, indexes: SearchIndexes, run: Run) -> list[dict[str, Any]]:
+def search(
+    request: SearchRequest, indexes: SearchIndexes, run: Run, grant: Grant
+) -> list[dict[str, Any]]:
     """The merged hits: {dataset, key, score, snippet, chunk, row} each, best first."""
     _check_where(request.where)
     rankings = []
     for dataset in dict.fromkeys(request.datasets):
-        _check_text(request.text, indexes, dataset)
+        _check_text(request.text, indexes, dataset, grant)
         rankings.append(_search_one(request, indexes, dataset, run))
     if len(rankings) == 1:
         return rankings[0]
@@ -147,11 +150,18 @@ def _check_where(where: str | None) -> None:
         ) from None
 
 
-def _check_text(text: str, indexes: SearchIndexes, dataset: str) -> None:
-    """Search-text errors located in the text, before any SQL is written around it."""
+def _check_text(text: str, indexes: SearchIndexes, dataset: str, grant: Grant) -> None:
+    """Search-text errors located in the text, before any SQL is written around it. `name:`
+    refers only to the columns the caller may search (as the SQL function parses it): for a
+    dataset it cannot see, or a column its policy masks or denies, `name:` is a plain word, so
+    no error tells that they exist."""
     entry = indexes.entries.get(dataset.lower())
+    fields: list[str] = []
+    if entry is not None and grant.sees(entry.dataset.name):
+        rules = grant.rules(entry.dataset.name, entry.settings.text)
+        fields = [column for column in entry.settings.text if column not in rules]
     try:
-        query.parse(text, entry.settings.text if entry else [])
+        query.parse(text, fields)
     except query.SearchSyntaxError as error:
         raise SidecarError(
             ErrorCode.SYNTAX,

@@ -306,3 +306,24 @@ def test_scores_count_only_the_rows_the_caller_sees(sidecar: SidecarProcess) -> 
         f"{sidecar.url}/v1/search", json=body, headers={"X-API-Key": INTERN_KEY}
     ).json()["hits"]
     assert [(hit["key"], hit["score"]) for hit in hits] == expected
+
+
+def test_search_text_errors_tell_nothing_of_hidden_datasets_or_denied_columns(
+    sidecar: SidecarProcess,
+) -> None:
+    """The search text was checked against every indexed column of the dataset named, before
+    the dataset was resolved as the caller: `content:` with nothing after it was a syntax error
+    naming `content` for a dataset the caller cannot see (an absent one answered 404) and for
+    a column its policy denies, which told both exist."""
+
+    def answer(key: str, dataset: str, text: str) -> tuple[int, str]:
+        body = {"datasets": [dataset], "text": text}
+        response = httpx.post(f"{sidecar.url}/v1/search", json=body, headers={"X-API-Key": key})
+        return response.status_code, response.text
+
+    absent = answer(GUEST_KEY, "nowhere", "content:")
+    assert absent[0] == 404, absent
+    assert answer(GUEST_KEY, "guides", "content:") == (404, absent[1].replace("nowhere", "guides"))
+    denied = answer(READER_KEY, "guides", "content:")
+    assert denied[0] == answer(READER_KEY, "guides", "nosuch:")[0] == 200, denied
+    assert "content" not in denied[1], denied
