@@ -53,6 +53,12 @@ POSTGRES_WORDS = (
     (re.compile(r"^LIMIT must be >= ?0, '.*' was provided$"), "LIMIT must not be negative", None),
     (re.compile(r"^OFFSET must be >= ?0, '.*' was provided$"), "OFFSET must not be negative", None),
 )
+# DataFusion's nested-loop join, when the rows of one side outgrow its memory share, reads the
+# other side again, which panics where that side was spread over the cores by a round-robin
+# repartition (its stream is handed out once). Planning without round-robin repartitioning
+# would avoid it, but then the join runs on the pulling thread itself, where a cancel or
+# timeout no longer reaches it; so the panic is answered as the memory shortage it is.
+REREAD_PANIC = "partition not used yet"
 # DataFusion calls a call with arguments of the wrong types an internal error and asks for a
 # bug report; what the caller can act on is the sentence naming the candidates.
 NO_MATCH = "No function matches the given name and argument types"
@@ -311,6 +317,15 @@ class _ErrorTranslation:
                 "Arrow column of a batch may hold",
                 hint="put fewer or smaller values into one (string_agg, array_agg, repeat), or "
                 "ask for fewer rows at a time (LIMIT)",
+            ) from None
+        if type(error).__name__ == "PanicException" and str(error) == REREAD_PANIC:
+            raise SidecarError(
+                ErrorCode.OUT_OF_MEMORY,
+                "a join without an equality to join on (a cross join, or ON/WHERE comparing "
+                "with <, > or an expression) needed more rows in memory than its share of "
+                "runtime.memory_limit",
+                hint="join on an equality (a.k = b.k), filter or aggregate each side before "
+                "joining, or raise runtime.memory_limit",
             ) from None
         if type(error).__name__ == "PanicException":  # a Rust panic must not end the process
             raise SidecarError(

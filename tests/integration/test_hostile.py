@@ -258,6 +258,20 @@ def test_a_value_past_arrows_2_gib_is_out_of_memory_not_an_engine_bug(sidecar: S
     sidecar.settled()
 
 
+def test_a_cross_join_past_its_memory_share_says_so(sidecar: Sidecar) -> None:
+    """A self cross join whose rows outgrow the join's share of memory_limit panicked in
+    DataFusion ("partition not used yet": its nested-loop join reads the other side again,
+    which a round-robin repartition hands out once), answered as a bug in the engine."""
+    limit = " AND ".join(f"{alias}.x < 300" for alias in "abc")
+    sql = f"SELECT count(*) AS n FROM t a, t b, t c WHERE a.x + b.x + c.x = 7 AND {limit}"
+    response = httpx.post(f"{sidecar.http}/v1/sql", content=sql, timeout=60)
+    assert response.status_code == 400, response.text[:300]
+    error = response.json()["error"]
+    assert error["code"] == "out_of_memory"  # the panic, or the join's own refusal
+    assert "runtime.memory_limit" in error["message"] + error["hint"]
+    sidecar.settled()
+
+
 # ---- Flight SQL ----------------------------------------------------------------------------
 
 
