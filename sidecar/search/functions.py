@@ -183,7 +183,8 @@ def bind(
 class SearchPolicy:
     """What the caller's policy changes in a search, beyond the hit rows' own columns (which
     the planner masks like any scan): a masked column is neither matched (the searchable
-    columns leave it out) nor compared by vector, its passages are not shown as `chunk`, and
+    columns leave it out) nor compared by vector, its passages are not shown as `chunk` nor
+    as the snippet of a vector hit (the compared column need not be the chunked one), and
     only rows the row filter lets through are ranked, so the limit counts visible rows.
     EXPLAIN tells the index's size only when it is `sized`: under a row filter its row count
     would tell how many rows are hidden, and its chunk count how long denied texts are."""
@@ -220,6 +221,7 @@ class SearchConnector(Connector):
     def hits(self) -> list[Hit]:
         call, index = self.call, self.index
         visible = self._visible()
+        openings = self.policy.chunk_rule is None
         if call.mode != "vector" and not self.columns and index.text is not None:
             raise SidecarError(
                 ErrorCode.FORBIDDEN,
@@ -238,9 +240,9 @@ class SearchConnector(Connector):
                     hint="add vectors: {column: ..., model: ...} to its search: block, "
                     "or use text_search",
                 )
-            return index.vector_hits(vector, call.limit, visible)
+            return index.vector_hits(vector, call.limit, visible, openings)
         assert call.tree is not None
-        return index.hybrid_hits(call.tree, vector, call.limit, self.columns, visible)
+        return index.hybrid_hits(call.tree, vector, call.limit, self.columns, visible, openings)
 
     def _vector(self) -> Sequence[float] | None:
         if self.index.vectors is None:

@@ -47,7 +47,7 @@ class Hit:
     row: int
     chunk: int
     score: float
-    snippet: str
+    snippet: str | None
 
 
 class Visible:
@@ -162,10 +162,15 @@ class SearchIndex:
         return [Hit(hit.row, hit.chunk, hit.score, hit.snippet) for hit in found]
 
     def vector_hits(
-        self, vector: Sequence[float], limit: int, visible: Visible | None = None
+        self,
+        vector: Sequence[float],
+        limit: int,
+        visible: Visible | None = None,
+        openings: bool = True,
     ) -> list[Hit]:
         """The rows (of the `visible` ones) whose best chunk is nearest to `vector`; the
-        snippet is that chunk's start."""
+        snippet is that chunk's start, or NULL without `openings` (the caller may not read
+        the chunked column, which need not be the one compared)."""
         allowed = visible.rows if visible is not None else None
         if self.vectors is None:
             raise SidecarError(
@@ -181,7 +186,8 @@ class SearchIndex:
             for chunk, similarity in matches:
                 row = self.chunk_rows[chunk].as_py()
                 if row not in best and (allowed is None or row in allowed):
-                    best[row] = Hit(row, chunk, similarity, self._opening(chunk))
+                    opening = self._opening(chunk) if openings else None
+                    best[row] = Hit(row, chunk, similarity, opening)
             if len(best) >= limit or len(matches) < depth:
                 break
             best.clear()
@@ -195,6 +201,7 @@ class SearchIndex:
         limit: int,
         columns: Sequence[str],
         visible: Visible | None = None,
+        openings: bool = True,
     ) -> list[Hit]:
         """Reciprocal rank fusion of both rankings (either alone when only one index exists)."""
         depth = max(limit, HYBRID_DEPTH)
@@ -202,7 +209,7 @@ class SearchIndex:
         if self.text is not None:
             rankings.append(self.text_hits(tree, depth, columns, visible))
         if self.vectors is not None and vector is not None:
-            rankings.append(self.vector_hits(vector, depth, visible))
+            rankings.append(self.vector_hits(vector, depth, visible, openings))
         first: dict[int, Hit] = {}
         for ranking in rankings:
             for hit in ranking:

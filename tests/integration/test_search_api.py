@@ -63,8 +63,8 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
             policies:
               - {{identities: [sre], datasets: ["*"]}}
               - identities: [intern]
-                datasets: [guides]
-                columns: {{guides.content: mask}}
+                datasets: [guides, titled]
+                columns: {{guides.content: mask, titled.content: mask}}
                 rows: {{guides: "path <> 'leak.md'"}}
               - {{identities: [guest], datasets: [deploys]}}
               - {{identities: [reader], datasets: [guides], columns: {{guides.content: deny}}}}
@@ -80,6 +80,14 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
               - from: file:notes
                 name: notes
                 search: {{text: [content], key: path}}
+              - from: file:guides
+                name: titled
+                description: the runbooks compared by title, chunked by content
+                search:
+                  text: [title]
+                  vectors: {{column: title, model: tiny}}
+                  chunking: {{by: heading, column: content}}
+                  key: path
               - from: file:visible
                 name: visible
                 description: the runbooks the intern's row filter lets through
@@ -327,3 +335,23 @@ def test_search_text_errors_tell_nothing_of_hidden_datasets_or_denied_columns(
     denied = answer(READER_KEY, "guides", "content:")
     assert denied[0] == answer(READER_KEY, "guides", "nosuch:")[0] == 200, denied
     assert "content" not in denied[1], denied
+
+
+def test_a_vector_hit_shows_no_passage_of_a_masked_column(sidecar: SidecarProcess) -> None:
+    """A vector hit's snippet is the opening of its chunk; compared by title but chunked by
+    content, it showed the intern the content its policy masks."""
+    for mode in ("vector", "hybrid"):
+        body = {"datasets": ["titled"], "text": "Disk full", "mode": mode, "limit": 4}
+        response = httpx.post(
+            f"{sidecar.url}/v1/search", json=body, headers={"X-API-Key": INTERN_KEY}
+        )
+        assert response.status_code == 200, response.text
+        hits = response.json()["hits"]
+        assert len(hits) == 4 and "log volume" not in response.text, hits
+        assert {hit["chunk"] for hit in hits} == {"****"}
+    shown = httpx.post(
+        f"{sidecar.url}/v1/search",
+        json={"datasets": ["titled"], "text": "Disk full", "mode": "vector"},
+        headers={"X-API-Key": KEY},
+    )
+    assert "log volume" in shown.text  # what the sre may read
