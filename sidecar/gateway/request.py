@@ -10,9 +10,10 @@ from typing import Any
 from policies.identity import ANONYMOUS_IDENTITY, Identity
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class QueryRequest:
-    """One statement as an interface received it.
+    """One statement as an interface received it, not changed once made (not frozen: a frozen
+    dataclass sets each field through object.__setattr__, a microsecond of every lookup).
 
     `interface` names the protocol in audit lines and metrics (http, pg, flight, llm, ...);
     `client` is the caller's address; `timeout` is a bound the client asked for itself (pg's
