@@ -23,11 +23,14 @@ import asyncpg
 import httpx
 import psycopg
 import pyarrow as pa
+import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from psycopg.types.string import TextLoader
 
+from sidecar.servers.flight import FlightSql_pb2 as pb
+from sidecar.servers.flight.commands import pack
 from tests.peers import unavailable
 from tests.peers.postgres import Postgres, postgres  # noqa: F401
 from tests.process import SidecarProcess, free_port
@@ -99,6 +102,11 @@ def answers(
         "datasets": [
             {"from": "file:t.parquet", "name": "t"},
             {"from": "file:t.parquet", "name": "dk", "acceleration": {"engine": "duckdb"}},
+            {
+                "from": "file:t.parquet",
+                "name": "keyed",
+                "acceleration": {"engine": "duckdb", "primary_key": "id"},
+            },
         ],
     }
     (root / "sidecar.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -649,3 +657,34 @@ def test_a_backward_fetch_in_a_failed_transaction_says_the_transaction_failed(
                     connection.execute(sql)
                 got.append(raised.value.sqlstate)
     assert got == ["25P02"] * 6
+
+
+# ---- keys ------------------------------------------------------------------------------------
+
+
+def test_flight_lists_the_primary_key_of_an_accelerated_copy(answers: Answers) -> None:
+    """GetPrimaryKeys was empty for every table, even a copy declaring `primary_key: id`
+    (JDBC's getPrimaryKeys and BI tools' join suggestions read it)."""
+    client = flight.connect(answers.process.flight_url)
+
+    def keys(**command: str) -> list[dict[str, Any]]:
+        descriptor = flight.FlightDescriptor.for_command(pack(pb.CommandGetPrimaryKeys(**command)))
+        info = client.get_flight_info(descriptor)
+        return client.do_get(info.endpoints[0].ticket).read_all().to_pylist()
+
+    try:
+        assert keys(table="keyed") == [
+            {
+                "catalog_name": "answers",
+                "db_schema_name": "public",
+                "table_name": "keyed",
+                "column_name": "id",
+                "key_name": None,
+                "key_sequence": 1,
+            }
+        ]
+        assert keys(table="keyed", db_schema="public", catalog="answers") == keys(table="keyed")
+        assert keys(table="t") == keys(table="dk") == keys(table="Keyed") == []
+        assert keys(table="keyed", db_schema="information_schema") == []
+    finally:
+        client.close()

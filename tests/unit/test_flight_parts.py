@@ -237,7 +237,6 @@ def test_every_metadata_result_schema_is_the_one_the_proto_documents() -> None:
             required = pa.schema([f for f in schema if f.name not in optional])
             assert name == "CommandGetTables" and required == metadata.TABLES
     assert documented["CommandGetPrimaryKeys"][0].names[-2:] == ["key_name", "key_sequence"]
-    assert metadata.primary_keys().schema == metadata.PRIMARY_KEYS
 
 
 # --- Commands ---------------------------------------------------------------------------------

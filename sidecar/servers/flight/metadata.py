@@ -219,9 +219,32 @@ def table_types() -> pa.Table:
     )
 
 
-def primary_keys() -> pa.Table:
-    """None: datasets are files and APIs, read as they are, with no declared keys."""
-    return PRIMARY_KEYS.empty_table()
+def primary_keys(catalog: Catalog, command: pb.CommandGetPrimaryKeys, grant: Grant) -> pa.Table:
+    """The `primary_key:` of a dataset's acceleration (the key its local copy upserts by and
+    indexes), when the caller sees every column of it; sources declare no keys of their own."""
+    rows = []
+    wanted = _optional(command, "db_schema")
+    if _in_catalog(catalog, command) and wanted in (None, SCHEMA):
+        for relation in catalog.relations(grant):
+            acceleration = relation.entry.config.acceleration if relation.entry else None
+            if relation.name != command.table or acceleration is None:
+                continue
+            keys = acceleration.primary_key if acceleration.enabled else None
+            seen = relation.schema.names if relation.schema is not None else []
+            if not keys or not set(keys) <= set(seen):
+                continue
+            rows += [
+                {
+                    "catalog_name": catalog.database,
+                    "db_schema_name": SCHEMA,
+                    "table_name": relation.name,
+                    "column_name": key,
+                    "key_name": None,
+                    "key_sequence": sequence,
+                }
+                for sequence, key in enumerate(keys, start=1)
+            ]
+    return pa.Table.from_pylist(rows, schema=PRIMARY_KEYS)
 
 
 @dataclass(frozen=True)

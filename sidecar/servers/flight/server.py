@@ -265,7 +265,7 @@ class FlightSqlServer(flight.FlightServerBase):
             case pb.CommandGetSqlInfo():
                 return sql_info(command.info)
             case pb.CommandGetPrimaryKeys():
-                return metadata.primary_keys()
+                return metadata.primary_keys(catalog, command, self.engine.access.grant(identity))
             case pb.CommandGetXdbcTypeInfo():
                 return metadata.xdbc_type_info(command)
         if type(command).__name__ in WRITES:
