@@ -272,14 +272,19 @@ class SearchConnector(Connector):
         return vector
 
     def _visible(self) -> Visible | None:
-        """The rows the caller's row filter lets through now (None: all)."""
+        """What the caller's policy lets it see of the index (None: all of it as it is): the
+        rows its row filter lets through now, and whether the chunked column is hidden."""
         condition = self.policy.row_filter
-        if condition is None:
+        hidden = self.policy.chunk_rule is not None
+        if condition is None and not hidden:
             return None
-        rows = self.index.rows
-        numbered = rows.append_column(ROW_NUMBER, pa.array(range(rows.num_rows), pa.int64()))
-        visible = rows_where(numbered, self.call.dataset, condition)
-        return self.index.visible(set(visible.column(ROW_NUMBER).to_pylist()))
+        rows = None
+        if condition is not None:
+            table = self.index.rows
+            numbered = table.append_column(ROW_NUMBER, pa.array(range(table.num_rows), pa.int64()))
+            visible = rows_where(numbered, self.call.dataset, condition)
+            rows = set(visible.column(ROW_NUMBER).to_pylist())
+        return self.index.visible(rows, hidden)
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         table = self.index.table(self.hits())

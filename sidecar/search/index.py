@@ -16,7 +16,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,18 +59,26 @@ class Visible:
     rows hold it). So a filtered caller's text search runs on an index of its visible chunks
     alone, built the first time it searches and kept beside the index (prefix expansions and
     snippet weights then come from its rows too). Vectors need no such view: a similarity
-    depends on the two vectors only."""
+    depends on the two vectors only.
 
-    def __init__(self, index: SearchIndex, rows: frozenset[int]) -> None:
+    `whole` rows are for a caller whose policy masks or denies the chunked column: its
+    documents would be counted once per chunk of that column, so the scores of the other
+    columns would tell how long the hidden texts are. Its index holds one document per row,
+    without the chunked column."""
+
+    def __init__(self, index: SearchIndex, rows: frozenset[int], whole: bool) -> None:
         self.index = index
         self.rows = rows
+        self.whole = whole
         self._text: TextIndex | None = None
         self._lock = threading.Lock()
 
     def text(self) -> TextIndex | None:
-        """The full-text index of these rows: the whole one when they are all the rows."""
-        if self.index.text is None or len(self.rows) == self.index.rows.num_rows:
-            return self.index.text
+        """The full-text index of these rows: the whole one when it is theirs."""
+        index = self.index
+        whole = self.whole and index.settings.chunking is not None
+        if index.text is None or (len(self.rows) == index.rows.num_rows and not whole):
+            return index.text
         with self._lock:
             if self._text is None:
                 index = self.index
@@ -83,6 +91,7 @@ class Visible:
                         index.chunk_rows.to_pylist(),
                         index.chunk_texts.to_pylist(),
                         self.rows,
+                        whole,
                     ),
                     None,
                 )
@@ -119,15 +128,17 @@ class SearchIndex:
         self.built_at = built_at
         self.build_seconds = build_seconds
         self.path = path
-        self._visible: OrderedDict[frozenset[int], Visible] = OrderedDict()
+        self._visible: OrderedDict[tuple[frozenset[int], bool], Visible] = OrderedDict()
         self._lock = threading.Lock()
 
-    def visible(self, rows: set[int]) -> Visible:
-        """The view of these rows (those a caller's row filter lets through); callers who
-        see the same rows share one, and with it its full-text index."""
-        key = frozenset(rows)
+    def visible(self, rows: set[int] | None, whole: bool = False) -> Visible:
+        """The view of these rows (those a caller's row filter lets through; None: all) and,
+        when `whole`, one document per row; callers who see the same share one, and with it
+        its full-text index."""
+        seen = frozenset(range(self.rows.num_rows) if rows is None else rows)
+        key = (seen, whole)
         with self._lock:
-            found = self._visible.setdefault(key, Visible(self, key))
+            found = self._visible.setdefault(key, Visible(self, seen, whole))
             self._visible.move_to_end(key)
             while len(self._visible) > VIEWS:
                 self._visible.popitem(last=False)
@@ -306,14 +317,21 @@ def _documents(
     rows: pa.Table,
     chunk_rows: Sequence[int],
     chunk_texts: Sequence[str],
-    keep: set[int] | None = None,
+    keep: Set[int] | None = None,
+    whole: bool = False,
 ) -> Iterator[tuple[int, int, list[str | None]]]:
     """The (row, chunk, texts) of each chunk of the `keep` rows (all when None), numbered as
-    in the whole index: the chunked column's text is its chunk's, the others' the row's."""
+    in the whole index: the chunked column's text is its chunk's, the others' the row's.
+    `whole`: only each row's first chunk, without the chunked column's text."""
     chunk_column = settings.chunk_column
     columns = {name: rows.column(name).to_pylist() for name in settings.text}
+    if whole:
+        columns[chunk_column] = [None] * rows.num_rows
+        chunk_column = ""
+    previous = -1
     for chunk, row in enumerate(chunk_rows):
-        if keep is None or row in keep:
+        if (keep is None or row in keep) and not (whole and row == previous):
+            previous = row
             yield (
                 row,
                 chunk,

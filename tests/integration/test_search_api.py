@@ -86,8 +86,12 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
                 search:
                   text: [title]
                   vectors: {{column: title, model: tiny}}
-                  chunking: {{by: heading, column: content}}
+                  chunking: {{by: heading, column: content, max_tokens: 16}}
                   key: path
+              - from: file:guides
+                name: titles
+                description: the runbooks' titles alone, one document each
+                search: {{text: [title], key: path}}
               - from: file:visible
                 name: visible
                 description: the runbooks the intern's row filter lets through
@@ -355,3 +359,21 @@ def test_a_vector_hit_shows_no_passage_of_a_masked_column(sidecar: SidecarProces
         headers={"X-API-Key": KEY},
     )
     assert "log volume" in shown.text  # what the sre may read
+
+
+def test_scores_do_not_count_the_chunks_of_a_masked_column(sidecar: SidecarProcess) -> None:
+    """`titled` is chunked by content, which the intern's policy masks: each runbook was one
+    document per chunk of its content, so the title scores told how long the masked content
+    is (pool.md, with two sections, weighed twice). They must be those of one document per
+    runbook, as in `titles`."""
+
+    def scores(user: str, key: str, dataset: str) -> list[tuple[str, float]]:
+        dsn = f"host=127.0.0.1 port={sidecar.pg_port} user={user} password={key} dbname=x"
+        search = f"FROM text_search('{dataset}', 'pool disk', 9)"
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute(f"SELECT path, score {search} ORDER BY path").fetchall()
+        return [(path, pytest.approx(score, rel=1e-6)) for path, score in rows]
+
+    expected = scores("sre", KEY, "titles")
+    assert [path for path, _ in expected] == ["disk.md", "pool.md"]
+    assert scores("intern", INTERN_KEY, "titled") == expected
