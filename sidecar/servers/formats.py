@@ -21,6 +21,7 @@ CSV = "text/csv"
 MEDIA_TYPES = (JSON, ARROW, CSV, NDJSON)
 SECOND_NANOSECONDS = 1_000_000_000
 DAY_NANOSECONDS = 86_400 * SECOND_NANOSECONDS
+SLICE_BYTES = 1 << 20  # the most of a batch encoded, and written, at once
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -57,7 +58,23 @@ def _by_preference(accept: str) -> list[str]:
 
 def encode(media: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
     encoders = {ARROW: _arrow, JSON: _json, NDJSON: _ndjson, CSV: _csv}
-    return encoders[media](schema, batches)
+    return encoders[media](schema, _slices(batches))
+
+
+def _slices(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Each batch in pieces of about SLICE_BYTES (views, not copies). A piece is encoded and
+    handed to the transport, which waits for the client before taking the next: a client
+    reading slowly holds one piece's encoding. Whole batches (64K rows, up to a quarter of
+    runtime.memory_limit) held ~480 MB of rows, JSON text and transport buffer per waiting
+    client, so a few slow readers outgrew a pod's memory."""
+    for batch in batches:
+        size = batch.nbytes
+        if size <= SLICE_BYTES:
+            yield batch
+            continue
+        rows = max(1, batch.num_rows * SLICE_BYTES // size)
+        for start in range(0, batch.num_rows, rows):
+            yield batch.slice(start, rows)
 
 
 def _arrow(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:

@@ -340,7 +340,7 @@ class HttpApi:
         passed mid-stream, a source failing) is written at the end of a text body and the
         response is broken off without its last chunk: every HTTP client then reports the
         transfer as incomplete, and an answer is never cut short silently."""
-        chunks = formats.encode(media, statement.schema, itertools.chain(pulled, batches))
+        chunks = formats.encode(media, statement.schema, _released(pulled, batches))
         try:
             while True:
                 chunk = await statement.off_loop(next, chunks, _DONE)
@@ -354,6 +354,16 @@ class HttpApi:
             raise BrokenOff(error) from None
         finally:
             statement.close(SidecarError(ErrorCode.CANCELED, "the client went away"))
+
+
+def _released(
+    pulled: list[pa.RecordBatch], rest: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """`pulled`, each batch let go once handed on, then `rest`: a chain over the list kept the
+    first two batches to the end of the stream."""
+    while pulled:
+        yield pulled.pop(0)
+    yield from rest
 
 
 async def _cancel_when_gone(request: Request, statement: Statement) -> None:
