@@ -622,3 +622,28 @@ def test_a_stdio_client_hanging_up_stops_its_tool_call(sidecar: SidecarProcess) 
     started.stdin.close()
     assert started.wait(timeout=30) == 0
     assert_stopped(sidecar, sql)
+
+
+def test_a_call_cancelled_over_stdio_stops_its_query(sidecar: SidecarProcess) -> None:
+    """MCP's own cancel (notifications/cancelled) reaches the sidecar through the proxy."""
+    sql = endless(3)
+    started = proxy(sidecar)
+    assert started.stdin is not None and started.stdout is not None
+    cancel = {"requestId": 2, "reason": "the user pressed stop"}
+    lines = [
+        json.dumps(INITIALIZE),
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        tool_call(2, sql),
+    ]
+    started.stdin.write("\n".join(lines) + "\n")
+    started.stdin.flush()
+    assert json.loads(started.stdout.readline())["id"] == 1
+    time.sleep(1.0)
+    notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel}
+    started.stdin.write(json.dumps(notice) + "\n")
+    started.stdin.flush()
+    try:
+        assert_stopped(sidecar, sql)
+    finally:
+        started.stdin.close()
+        assert started.wait(timeout=30) == 0
