@@ -33,6 +33,7 @@ from sidecar.engine.interrupt import checkpoint
 from sidecar.engine.lookups import LOOKUP_SHARE, LOOP_ROWS, LookupResult, Lookups, written_value
 from sidecar.engine.memory import TableConnector
 from sidecar.engine.params import bind, parameter_count
+from sidecar.engine.patterns import Patterns
 from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan
 from sidecar.engine.plans import Plans, Statements
 from sidecar.engine.types import sql_type
@@ -69,6 +70,7 @@ class Engine:
         stacks.allow_recursion(runtime.max_expression_depth)
         self.statements = Statements(self.bounds.read)
         self.plans = Plans(self.catalog)
+        self.patterns = Patterns()
         self.lookups = Lookups(self.catalog, runtime.memory_bytes // LOOKUP_SHARE)
         settings = config.runtime.results_cache
         self.cache = (
@@ -193,6 +195,14 @@ class Engine:
         kept = self.plans.plan(shape, parameters) if cached else None
         if kept is not None:
             return self._result(*kept, grant, cached)
+        known = self.patterns.find(sql, grant.key, shape[2]) if cached else None
+        if known is not None:  # a text of a pattern read before: only its literals are new
+            self.bounds.check_size(sql)
+            if (answer := self._lookup(known[0], parameters, known[1])) is not None:
+                return answer
+            kept = self.plans.plan(known[0], parameters, known[1])
+            if kept is not None:
+                return self._result(*kept, grant, cached)
         statement = self.statements.checked(sql)
         if isinstance(statement, exp.Describe):
             return self._describe(statement, sql, grant)
@@ -207,6 +217,7 @@ class Engine:
         lifted = self.plans.written_shape(statement, grant, parameters) if cached else None
         if lifted is not None:  # the same question with other values written in its text
             shapes.append(lifted[0])
+            self.patterns.learn(sql, grant.key, shape[2], *lifted)
             if (answer := self._lookup(lifted[0], parameters, lifted[1])) is not None:
                 return answer
             kept = self.plans.plan(lifted[0], parameters, lifted[1])

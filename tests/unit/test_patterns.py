@@ -1,0 +1,162 @@
+"""Texts that differ only in their compared literals: read once, then answered from their
+pattern (engine/patterns.py) exactly as a text parsed afresh is answered."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from policies.access import unrestricted
+from policies.identity import Identity
+from sidecar.config import parse_config
+from sidecar.engine import Engine
+from sidecar.engine.lookups import LookupResult
+from sidecar.errors import SidecarError
+
+ROWS = 300
+SRE = Identity("sre", {"country": "DE"})
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    rows = pa.table(
+        {
+            "id": pa.array(range(0, 2 * ROWS, 2), pa.int64()),
+            "code": pa.array(["O'Brien" if i % 7 == 0 else f"c{i % 9}" for i in range(ROWS)]),
+            "amount": pa.array([i / 8 for i in range(ROWS)]),
+            "country": pa.array(["DE" if i % 2 else "FR" for i in range(ROWS)]),
+        }
+    )
+    pq.write_table(rows, tmp_path / "t.parquet")
+    policies = [
+        {"identities": ["sre"], "datasets": ["ta"], "rows": {"ta": "country = {identity.country}"}},
+        {"identities": ["*"], "datasets": ["ta"]},
+    ]
+    data = {
+        "name": "shop",
+        "runtime": {"auth": {"hash_key": "unit-test-hash-key"}},
+        "datasets": [
+            {"from": "file:t.parquet", "name": "ta", "acceleration": {"primary_key": "id"}}
+        ],
+        "policies": policies,
+    }
+    engine = Engine(parse_config(data, tmp_path))
+    engine.load()
+    yield engine
+    engine.close()
+
+
+def answer(engine: Engine, sql: str, identity: Identity | None = None) -> list[dict[str, object]]:
+    result = engine.query(sql, [], identity) if identity else engine.query(sql, [])
+    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
+
+
+def fresh(engine: Engine, sql: str, identity: Identity | None = None) -> list[dict[str, object]]:
+    grant = engine.access.grant(identity) if identity else unrestricted()
+    result = engine.run(sql, [], grant, cached=False)
+    return pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
+
+
+def counting_reads(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reads: list[str] = []
+    read = engine.statements.read
+
+    def counted(sql: str) -> object:
+        reads.append(sql)
+        return read(sql)
+
+    monkeypatch.setattr(engine.statements, "read", counted)
+    return reads
+
+
+def test_a_text_of_a_pattern_read_before_is_answered_without_parsing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql = "SELECT id, code, amount FROM ta WHERE id = {}"
+    for key in (2, 4, 6):
+        answer(engine, sql.format(key))
+    deadline = time.monotonic() + 10
+    while engine.lookups.size("ta") is None:  # built behind the first lookups
+        assert time.monotonic() < deadline, "the key index was not built"
+        time.sleep(0.01)
+    reads = counting_reads(engine, monkeypatch)
+    texts = [sql.format(key) for key in (0, 8, 9, 598, 600, 10**12)]
+    answers = [answer(engine, text) for text in texts]
+    assert isinstance(engine.query(sql.format(10), []), LookupResult)
+    assert reads == [], "a text of a known pattern was parsed"
+    assert answers == [fresh(engine, text) for text in texts]
+    assert [len(rows) for rows in answers] == [1, 1, 0, 1, 0, 0]
+
+
+def test_every_other_literal_must_be_the_one_read(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A LIMIT, a string in a function: not the plan's slots, so another value is another
+    text to read, never the answer of the one read before."""
+    limited = "SELECT id FROM ta WHERE id >= {} ORDER BY id LIMIT {}"
+    answer(engine, limited.format(10, 3))
+    answer(engine, limited.format(12, 3))
+    reads = counting_reads(engine, monkeypatch)
+    assert answer(engine, limited.format(20, 3)) == [{"id": 20}, {"id": 22}, {"id": 24}]
+    assert reads == []
+    assert len(answer(engine, limited.format(20, 5))) == 5
+    assert len(reads) == 1
+    padded = "SELECT id, lpad(code, {}, '*') AS c FROM ta WHERE code = '{}' ORDER BY id"
+    answer(engine, padded.format(9, "c1"))
+    for width, code in ((9, "c2"), (4, "c2"), (9, "O''Brien")):
+        text = padded.format(width, code)
+        assert answer(engine, text) == fresh(engine, text) != []
+
+
+def test_literals_of_another_kind_are_read_again(engine: Engine) -> None:
+    """An integer's pattern does not answer a float, a negative number or an integer past
+    BIGINT: each is planned as itself, as a fresh text is."""
+    sql = "SELECT id, amount FROM ta WHERE id = {}"
+    answer(engine, sql.format(4))
+    answer(engine, sql.format(6))
+    for written in ("4.0", "4.5", "-4", "99999999999999999999", "'8'", "1e1"):
+        text = sql.format(written)
+        try:
+            expected = fresh(engine, text)
+        except SidecarError as error:
+            with pytest.raises(SidecarError) as raised:
+                answer(engine, text)
+            assert raised.value.code == error.code
+            continue
+        assert answer(engine, text) == expected, written
+
+
+def test_a_pattern_is_kept_for_one_grant(engine: Engine) -> None:
+    """Read by an unrestricted identity, the pattern never answers one with a row filter."""
+    sql = "SELECT id, country FROM ta WHERE id = {}"
+    for key in (2, 4, 6, 8):
+        answer(engine, sql.format(key))
+    for key in (2, 4, 10, 12):
+        text = sql.format(key)
+        assert answer(engine, text, SRE) == fresh(engine, text, SRE)
+        assert all(row["country"] == "DE" for row in answer(engine, text, SRE))
+    assert answer(engine, sql.format(4), SRE) == []
+
+
+def test_a_text_with_comments_is_read_each_time(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql = "SELECT id FROM ta /* agent 7 */ WHERE id = {}"
+    answer(engine, sql.format(2))
+    answer(engine, sql.format(4))
+    reads = counting_reads(engine, monkeypatch)
+    assert answer(engine, sql.format(6)) == [{"id": 6}]
+    assert len(reads) == 1
+
+
+def test_the_size_bound_holds_for_a_text_of_a_known_pattern(engine: Engine) -> None:
+    sql = "SELECT id FROM ta WHERE code = '{}'"
+    answer(engine, sql.format("c1"))
+    answer(engine, sql.format("c2"))
+    with pytest.raises(SidecarError, match="max_statement_size"):
+        answer(engine, sql.format("x" * (engine.bounds.max_size + 1)))
