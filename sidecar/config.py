@@ -145,10 +145,12 @@ class Runtime(Strict):
     auth: Auth = Field(default_factory=Auth)
     tls: Tls | None = None
     query_timeout: Duration = Field(
-        default=60.0, description="Seconds (or a duration like 30s) before a query is abandoned."
+        default=60.0,
+        gt=0,
+        description="Seconds (or a duration like 30s) before a query is abandoned.",
     )
     source_timeout: Duration = Field(
-        default=30.0, description="Seconds a source may take to answer one request."
+        default=30.0, gt=0, description="Seconds a source may take to answer one request."
     )
     shutdown_grace: Duration = Field(
         default=5.0,
@@ -244,24 +246,26 @@ class Acceleration(Strict):
     )
     refresh_mode: Literal["full", "append"] = "full"
     refresh_check_interval: Duration | None = Field(
-        default=None, description="How often to refresh, e.g. 10s or 5m; never when absent."
+        default=None, gt=0, description="How often to refresh, e.g. 10s or 5m; never when absent."
     )
     refresh_sql: str | None = Field(
         default=None, description="The working set, e.g. SELECT * FROM orders WHERE open"
     )
     refresh_data_window: Duration | None = Field(
-        default=None, description="Keep only rows whose time_column is newer than this, e.g. 7d"
+        default=None,
+        gt=0,
+        description="Keep only rows whose time_column is newer than this, e.g. 7d",
     )
     time_column: str | None = None
     refresh_append_overlap: Duration = 0.0
     primary_key: list[str] | None = None
     on_conflict: Literal["upsert", "drop"] = "upsert"
-    retention_period: Duration | None = None
-    retention_check_interval: Duration | None = None
+    retention_period: Duration | None = Field(default=None, gt=0)
+    retention_check_interval: Duration | None = Field(default=None, gt=0)
     on_zero_results: Literal["return_empty", "use_source"] = "return_empty"
     ready_state: Literal["on_load", "on_registration"] = "on_load"
     refresh_retry_max_attempts: int = Field(default=3, ge=0)
-    refresh_retry_backoff: Duration = 1.0
+    refresh_retry_backoff: Duration = Field(default=1.0, gt=0)
     refresh_jitter: float = Field(default=0.1, ge=0, le=1, description="Fraction of the interval")
     indexes: dict[str, Literal["enabled", "unique"]] = Field(default_factory=dict)
 
@@ -358,6 +362,7 @@ class Search(Strict):
     )
     refresh_check_interval: Duration | None = Field(
         default=None,
+        gt=0,
         description="Rebuild this often (e.g. 10m) when the dataset is not accelerated; an "
         "accelerated dataset's index is rebuilt after each refresh of its copy.",
     )
@@ -551,7 +556,7 @@ class Limits(Strict):
         default=None, ge=1, description="Bytes one query may return, e.g. 64MiB."
     )
     query_timeout: Duration | None = Field(
-        default=None, description="Overrides runtime.query_timeout for this identity."
+        default=None, gt=0, description="Overrides runtime.query_timeout for this identity."
     )
     max_concurrent: int | None = Field(
         default=None, ge=1, description="Queries running at once; more wait briefly, then fail."

@@ -300,6 +300,36 @@ def test_config_check_locates_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "extra: unknown key" in captured.err
 
 
+ZERO_PERIODS = """\
+runtime: {query_timeout: 0s, source_timeout: 0}
+datasets:
+  - from: file:orders.csv
+    name: orders
+    acceleration: {refresh_check_interval: 0s, refresh_retry_backoff: 0ms}
+policies:
+  - {identities: [agent], limits: {query_timeout: 0s}}
+"""
+
+
+def test_config_check_refuses_zero_timeouts_and_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A zero query_timeout timed every query out at once ("did not answer within 0s"), and
+    a zero refresh_check_interval killed the copy's refresh thread with a traceback (and a
+    zero backoff would retry a down source in a busy loop): each is refused, by its key."""
+    path = write(tmp_path / "sidecar.yaml", ZERO_PERIODS)
+    assert main(["config", "check", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    for key in (
+        "runtime.query_timeout",
+        "runtime.source_timeout",
+        "datasets[0].acceleration.refresh_check_interval",
+        "datasets[0].acceleration.refresh_retry_backoff",
+        "policies[0].limits.query_timeout",
+    ):
+        assert f"{key}: Input should be greater than 0" in err, err
+
+
 VIEWS_BAD = """\
 name: shop
 datasets:
