@@ -303,7 +303,8 @@ class SearchConnector(Connector):
         engines = []
         if call.mode in ("text", "hybrid") and index.text is not None:
             engines.append(f"BM25 over {', '.join(self.columns)} (tantivy)")
-        if call.mode in ("vector", "hybrid") and index.vectors is not None:
+        compared = index.vectors is not None and self.policy.vectors_rule is None
+        if call.mode in ("vector", "hybrid") and compared:
             vectors = index.settings.vectors
             assert vectors is not None
             engines.append(f"HNSW over {vectors.column} embedded by {vectors.model} (usearch)")

@@ -377,3 +377,14 @@ def test_scores_do_not_count_the_chunks_of_a_masked_column(sidecar: SidecarProce
     expected = scores("sre", KEY, "titles")
     assert [path for path, _ in expected] == ["disk.md", "pool.md"]
     assert scores("intern", INTERN_KEY, "titled") == expected
+
+
+def test_explain_names_no_column_the_caller_is_denied(sidecar: SidecarProcess) -> None:
+    """EXPLAIN of a hybrid search named the vectors' column, `content`, to a caller denied it
+    (the search itself ranks by text alone then, and says nothing of it)."""
+    dsn = f"host=127.0.0.1 port={sidecar.pg_port} user=reader password={READER_KEY} dbname=x"
+    with psycopg.connect(dsn) as conn:
+        for function in ("search", "text_search"):
+            plan = conn.execute(f"EXPLAIN SELECT path FROM {function}('guides', 'pool', 3)")
+            text = str(plan.fetchall())
+            assert "BM25 over title" in text and "content" not in text, text
