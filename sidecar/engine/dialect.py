@@ -30,7 +30,7 @@ from sqlglot import exp, transforms
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-from sidecar.engine import intervals, ties
+from sidecar.engine import checked, intervals, ties
 
 PARSER_DIALECT = "Generic"
 _OPERATORS = (exp.Binary, exp.Unary, exp.Between, exp.In, exp.AtTimeZone)
@@ -44,6 +44,9 @@ MOST_DIGITS = 76  # the most digits a Decimal256 holds
 # meta keys the planner marks operations with, read as PostgreSQL reads them (`readings`)
 LOCAL_TIME = "local_time"  # an AT TIME ZONE of a zoned timestamp: the zone's wall time
 ROUNDED = "rounded"  # a cast to an integer of a "float" or a "decimal", round() of a "float"
+CHECKED = "checked"  # integer arithmetic (its result's bits) or a BIGINT SUM, failing on overflow
+CHECKED_OPERATIONS = (exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Sum)
+OPERATIONS = {exp.Add: "add", exp.Sub: "subtract", exp.Mul: "multiply", exp.Neg: "negate"}
 
 
 def _fetch(generator: Postgres.Generator, fetch: exp.Fetch) -> str:
@@ -122,6 +125,22 @@ def _rounded(value: str, kind: str) -> str:
     return f"({rounded} - CASE WHEN {halfway} THEN signum({value}) ELSE 0 END)"
 
 
+def _checked(generator: Postgres.Generator, node: exp.Expression) -> str:
+    """Integer arithmetic the planner marked as checked (`checked`), as the function that
+    fails on overflow; a marked SUM as its checked form."""
+    bits = node.meta.get(CHECKED) if node._meta and generator.CHECKS else None
+    if bits is None:
+        default = Postgres.Generator.TRANSFORMS.get(type(node))
+        if default is not None:
+            return default(generator, node)
+        method = getattr(Postgres.Generator, f"{node.key}_sql", None)
+        return method(generator, node) if method else generator.function_fallback_sql(node)
+    if isinstance(node, exp.Sum):
+        return checked.summed(generator.sql(node, "this"))
+    operands = [node.this] if isinstance(node, exp.Neg) else [node.this, node.expression]
+    return generator.func(checked.name(OPERATIONS[type(node)], bits), *operands)
+
+
 def _interval(generator: Postgres.Generator, node: exp.Interval) -> str:
     """PostgreSQL's interval text as DataFusion reads it (`intervals`)."""
     if node.unit is None and node.this is not None and node.this.is_string:
@@ -131,8 +150,10 @@ def _interval(generator: Postgres.Generator, node: exp.Interval) -> str:
 
 class DataFusionText(Postgres):
     class Generator(Postgres.Generator):
+        CHECKS = True  # integer arithmetic marked CHECKED is written checked
         TRANSFORMS = {
             **Postgres.Generator.TRANSFORMS,
+            **dict.fromkeys(CHECKED_OPERATIONS, _checked),
             exp.BitwiseXor: lambda self, e: self.binary(e, "^"),
             exp.BitwiseNot: lambda self, e: f"({self.sql(e, 'this')} ^ -1)",
             exp.LowerHex: lambda self, e: self.func("to_hex", e.this),
@@ -148,7 +169,14 @@ class DataFusionText(Postgres):
         }
 
 
-def datafusion_sql(statement: exp.Expression) -> str:
+class UncheckedText(DataFusionText):
+    """The same text with its arithmetic unchecked: DataFusion's names for the result."""
+
+    class Generator(DataFusionText.Generator):
+        CHECKS = False
+
+
+def datafusion_sql(statement: exp.Expression, dialect: type[Postgres] = DataFusionText) -> str:
     """The SQL DataFusion runs, with unquoted names folded to lower case as PostgreSQL does (so
     equal questions plan to equal text, the results cache's key) and function names lower-cased
     because DataFusion looks table functions up case-sensitively."""
@@ -159,13 +187,35 @@ def datafusion_sql(statement: exp.Expression) -> str:
             for item in _unnamed(select):
                 item.replace(exp.alias_(item.copy(), output_name(item)))
             _name_apart(select)
+    if any(_ordinals(select) for select in statement.find_all(exp.Select)):
+        statement = statement.copy()
+        for select in statement.find_all(exp.Select):
+            for ordered, item in _ordinals(select):
+                ordered.set("this", item.copy())
     if any(_ungrouped(node) for node in statement.walk()):
         statement = statement.copy()
     for node in [node for node in statement.walk() if _ungrouped(node)]:
         paren = exp.Paren()
         node.replace(paren)
         paren.set("this", node)
-    return statement.sql(dialect=DataFusionText, normalize_functions="lower")
+    return statement.sql(dialect=dialect, normalize_functions="lower")
+
+
+def names_sql(statement: exp.Expression) -> str | None:
+    """The unchecked text of a statement with checked arithmetic in an unaliased item of its
+    result, which DataFusion names by its text: planned, it gives the names the result keeps
+    (`t.id + Int64(1)`, not the checked function's); None when no name depends on it."""
+    select = statement
+    while isinstance(select, exp.SetOperation | exp.Subquery):
+        select = select.this
+    if not isinstance(select, exp.Select):
+        return None
+    for item in select.expressions:
+        if isinstance(item, exp.Alias):
+            continue
+        if any(node._meta and CHECKED in node._meta for node in item.walk()):
+            return datafusion_sql(statement, UncheckedText)
+    return None
 
 
 def _unnamed(select: exp.Select) -> list[exp.Expression]:
@@ -177,6 +227,27 @@ def _unnamed(select: exp.Select) -> list[exp.Expression]:
         for item in select.expressions
         if isinstance(item, exp.Cast) and isinstance(item.this, exp.Column)
     ]
+
+
+def _ordinals(select: exp.Select) -> list[tuple[exp.Ordered, exp.Expression]]:
+    """The ORDER BY keys of `select` that are the position of an unnamed computed item, with
+    that item: DataFusion refuses `SELECT lower(name) FROM t GROUP BY name ORDER BY 1` ("must
+    appear in the GROUP BY clause"), and reads the item itself in its place (but not under
+    DISTINCT, where it refuses the item and reads the position)."""
+    order = select.args.get("order")
+    if select.args.get("distinct"):
+        return []
+    found = []
+    for ordered in order.expressions if order is not None else []:
+        key = ordered.this
+        if not (isinstance(key, exp.Literal) and key.is_int):
+            continue
+        position = int(key.this)
+        if 1 <= position <= len(select.expressions):
+            item = select.expressions[position - 1]
+            if not isinstance(item, exp.Alias | exp.Column | exp.Star):
+                found.append((ordered, item))
+    return found
 
 
 def _repeated(select: exp.Select) -> list[int]:

@@ -14,6 +14,7 @@ import pyarrow as pa
 from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from connectors.base import Cancellation, SourceError
+from sidecar.engine import checked
 from sidecar.engine.bridge import (
     Cancelled,
     ConnectorDataset,
@@ -59,6 +60,14 @@ POSTGRES_WORDS = (
 # would avoid it, but then the join runs on the pulling thread itself, where a cancel or
 # timeout no longer reaches it; so the panic is answered as the memory shortage it is.
 REREAD_PANIC = "partition not used yet"
+# DataFusion's and Arrow's words for an integer out of its type's range (an overflow the
+# checked arithmetic of `checked` caught, a cast or abs() past the type), as PostgreSQL words
+# them: `bigint out of range`.
+OUT_OF_RANGE = (
+    re.compile(r"OverflowError\('(\w+) out of range'\)"),
+    re.compile(r"(?:value of -?\d+ is out of range|Can't cast value -?\d+ to type) Int(\d+)\b"),
+    re.compile(r"Int(\d+)Array overflow on abs"),
+)
 # DataFusion calls a call with arguments of the wrong types an internal error and asks for a
 # bug report; what the caller can act on is the sentence naming the candidates.
 NO_MATCH = "No function matches the given name and argument types"
@@ -84,7 +93,9 @@ class Sessions:
             .set("datafusion.execution.time_zone", "UTC")
             .with_batch_size(BATCH_ROWS)
         )
-        return SessionContext(config, self.runtime)
+        ctx = SessionContext(config, self.runtime)
+        checked.register(ctx)
+        return ctx
 
 
 class QueryResult:
@@ -136,6 +147,8 @@ class QueryResult:
         with self._errors():
             frame = ctx.sql(self.plan.sql)
             self.schema = frame.schema()
+            if self.plan.names_sql is not None:
+                self.schema = named(self.schema, ctx.sql(self.plan.names_sql).schema().names)
             if any(pa.types.is_null(field.type) for field in self.schema):
                 # `SELECT NULL AS a ... UNION ALL SELECT 1`: the unoptimised plan types `a`
                 # null, its answer is BIGINT; the optimised plan's schema is the answer's
@@ -341,6 +354,13 @@ def _in_memory(scan: StreamDataset) -> bool:
     return isinstance(scan, ConnectorDataset) and isinstance(scan.connector, TableConnector)
 
 
+def named(schema: pa.Schema, names: list[str]) -> pa.Schema:
+    """`schema` under `names` (the result's names before arithmetic was checked)."""
+    if len(names) != len(schema):
+        return schema
+    return pa.schema([field.with_name(name) for field, name in zip(schema, names, strict=True)])
+
+
 def conform(batch: pa.RecordBatch, schema: pa.Schema, relations: str) -> pa.RecordBatch:
     if batch.num_columns != len(schema):
         raise SidecarError(
@@ -349,18 +369,28 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, relations: str) -> pa.Reco
             f"the query plans {len(schema)}",
             hint="name the columns explicitly instead of SELECT *",
         )
-    try:
-        columns = [
-            column.cast(field.type) if column.type != field.type else column
-            for column, field in zip(batch.columns, schema, strict=True)
-        ]
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        raise SidecarError(
-            ErrorCode.QUERY,
-            f"{relations}: the source's result does not fit the planned types: {error}",
-            hint="add explicit CASTs to the query",
-        ) from None
+    columns = []
+    for column, field in zip(batch.columns, schema, strict=True):
+        try:
+            columns.append(column.cast(field.type) if column.type != field.type else column)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            if pa.types.is_signed_integer(field.type) and "out of bounds" in str(error):
+                # a source that widens (DuckDB sums BIGINTs as HUGEINT) past the planned type
+                raise _out_of_range(field.type.bit_width) from None
+            raise SidecarError(
+                ErrorCode.QUERY,
+                f"{relations}: the source's result does not fit the planned types: {error}",
+                hint="add explicit CASTs to the query",
+            ) from None
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _out_of_range(bits: int) -> SidecarError:
+    return SidecarError(
+        ErrorCode.QUERY,
+        checked.out_of_range(bits),
+        hint="compute in a wider type: CAST an operand to NUMERIC (or BIGINT)",
+    )
 
 
 def translate(message: str) -> SidecarError:
@@ -368,6 +398,11 @@ def translate(message: str) -> SidecarError:
     if NO_MATCH in message:
         message = message[message.index(NO_MATCH) :]
     message = REDACTOR.redact(NOISE.sub("", message.strip()))
+    for pattern in OUT_OF_RANGE:
+        found = pattern.search(message)
+        if found is not None:
+            kind = found.group(1)
+            return _out_of_range(int(kind) if kind.isdigit() else checked.BITS[kind])
     for pattern, words, hint in POSTGRES_WORDS:
         if pattern.match(message):
             return SidecarError(ErrorCode.QUERY, words, hint=hint or _hint(None))

@@ -20,6 +20,7 @@ from sidecar.engine.dialect import exact_type
 ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
 ZONED_FUNCTIONS = ("now", "current_timestamp", "transaction_timestamp", "statement_timestamp")
 Type = exp.DataType.Type
+INTEGER_BITS = {Type.TINYINT: 8, Type.SMALLINT: 16, Type.INT: 32, Type.BIGINT: 64}
 
 
 class Kind(Enum):
@@ -64,7 +65,30 @@ class Operands:
                     return kind
         return None
 
-    def _column(self, column: exp.Column) -> Kind | None:
+    def bits(self, node: exp.Expression) -> int | None:
+        """The width of the signed integer `node` is in DataFusion (which types an integer
+        literal BIGINT, and arithmetic as its wider operand), or None for anything else."""
+        node = node.unnest()
+        if isinstance(node, exp.Column):
+            data_type = self._type(node)
+            is_signed = data_type is not None and pa.types.is_signed_integer(data_type)
+            return data_type.bit_width if is_signed else None
+        if isinstance(node, exp.Literal):
+            return 64 if node.is_int and int(node.this) < 1 << 63 else None
+        if isinstance(node, exp.Cast):
+            return next((b for t, b in INTEGER_BITS.items() if node.to.is_type(t)), None)
+        if isinstance(node, exp.Neg):
+            return self.bits(node.this)
+        if isinstance(node, exp.Count):
+            return 64
+        if isinstance(node, exp.Sum):
+            return 64 if self.bits(node.this) else None
+        if isinstance(node, ARITHMETIC):
+            left, right = self.bits(node.this), self.bits(node.expression)
+            return max(left, right) if left and right else None
+        return None
+
+    def _type(self, column: exp.Column) -> pa.DataType | None:
         if column.table:
             candidates = self.schemas.get(column.table, [])
         else:
@@ -74,7 +98,11 @@ class Operands:
             for schema in candidates
             if schema.get_field_index(column.name) >= 0
         }
-        return _arrow(types.pop()) if len(types) == 1 else None
+        return types.pop() if len(types) == 1 else None
+
+    def _column(self, column: exp.Column) -> Kind | None:
+        data_type = self._type(column)
+        return _arrow(data_type) if data_type is not None else None
 
 
 def _arrow(data_type: pa.DataType) -> Kind | None:

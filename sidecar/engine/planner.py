@@ -33,7 +33,7 @@ from policies.guard import check, parse
 from sidecar.engine import chains, readings, star_names, stars, ties
 from sidecar.engine.bridge import source_failed
 from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, DatasetEntry, Resolved
-from sidecar.engine.dialect import datafusion_sql
+from sidecar.engine.dialect import datafusion_sql, names_sql
 from sidecar.engine.grouping import GroupedQuery, split
 from sidecar.engine.interrupt import checkpoint
 from sidecar.engine.restriction import Restriction
@@ -109,6 +109,7 @@ class Plan:
     direct: DirectScan | None = None
     # how a source's error may name datasets the caller cannot see (Catalog.unseen)
     unseen: frozenset[str] = frozenset()
+    names_sql: str | None = None  # planned for the result's names (dialect.names_sql)
 
     @property
     def relations(self) -> list[str]:
@@ -167,6 +168,7 @@ class Planner:
             None if pushed else grouped,
             direct,
             self._unseen(grant),
+            names_sql(statement),
         )
 
     def _unseen(self, grant: Grant) -> frozenset[str]:

@@ -39,7 +39,7 @@ from sqlglot import exp
 
 from policies.access import Grant
 from sidecar.engine.catalog import Catalog
-from sidecar.engine.dialect import datafusion_sql, exact_type
+from sidecar.engine.dialect import UncheckedText, datafusion_sql, exact_type
 from sidecar.engine.interrupt import checkpoint
 from sidecar.engine.lookups import Lookup
 from sidecar.engine.params import SLOT, parameter
@@ -149,6 +149,7 @@ class Template:
     filters: dict[str, tuple[tuple[int, exp.Expression], ...]]
     written: dict[int, exp.Expression]  # the literals lifted from the text, as first planned
     lookup: Lookup | None = None  # the plan as a keyed lookup (lookups.py), if it is one
+    names: Rendered | None = None  # the plan's names_sql
 
     @classmethod
     def of(
@@ -183,7 +184,12 @@ class Template:
             return None
         written = {index: node for index, node in values.items() if index > parameters}
         kept = {name: predicates for name, predicates in filters.items() if predicates}
-        template = cls(plan, schema, stamp, sql, pushed, kept, written, Lookup.of(plan))
+        names = None
+        if plan.names_sql is not None:
+            names = Rendered.of(plan.statement, lambda tree: datafusion_sql(tree, UncheckedText))
+            if names is None:
+                return None
+        template = cls(plan, schema, stamp, sql, pushed, kept, written, Lookup.of(plan), names)
         return template if template._reproduces(plan, values) else None
 
     def current(self, catalog: Catalog) -> bool:
@@ -235,14 +241,16 @@ class Template:
             connector = self.plan.pushed.connector
             texts = {i: pushed_sql(node, connector.dialect) for i, node in nodes.items()}
             pushed = replace(self.plan.pushed, sql=self.pushed.text(texts))
-        sql = self.sql.text({i: datafusion_sql(node.copy()) for i, node in nodes.items()})
-        return replace(self.plan, sql=sql, scans=scans, pushed=pushed)
+        texts = {i: datafusion_sql(node.copy()) for i, node in nodes.items()}
+        names = self.names.text(texts) if self.names is not None else None
+        sql = self.sql.text(texts)
+        return replace(self.plan, sql=sql, scans=scans, pushed=pushed, names_sql=names)
 
     def _reproduces(self, plan: Plan, nodes: dict[int, exp.Expression]) -> bool:
         """Whether the first values, put back in, give exactly the plan they were planned in:
         the check that every slot is where its value was, in every text sent."""
         again = self._with(nodes)
-        if again is None or again.sql != plan.sql:
+        if again is None or again.sql != plan.sql or again.names_sql != plan.names_sql:
             return False
         if (again.pushed and again.pushed.sql) != (plan.pushed and plan.pushed.sql):
             return False

@@ -9,6 +9,9 @@
   truncates (5). `round()` of a double is half to even there too (`round(2.5::float8)` is
   2), half away from zero in DataFusion.
 
+- Integer `+`, `-`, `*`, unary `-` and SUM of a BIGINT fail on overflow in PostgreSQL (22003
+  `bigint out of range`); DataFusion wraps around (`checked`).
+
 The planner, knowing the scans' schemas (`operands`), marks each such operation whose operand
 it can type (`mark`), and `dialect` writes the marked ones as PostgreSQL reads them. An operand
 it cannot type (a subquery's column) keeps DataFusion's reading.
@@ -21,7 +24,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 from sqlglot import exp
 
-from sidecar.engine.dialect import LOCAL_TIME, ROUNDED
+from sidecar.engine.dialect import CHECKED, CHECKED_OPERATIONS, LOCAL_TIME, ROUNDED
 from sidecar.engine.operands import Kind, Operands
 
 
@@ -29,8 +32,10 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
     """Mark the operations of `statement` whose reading depends on an operand's type;
     `tables` are the (alias, schema) of the tables it reads."""
     operands = Operands(tables)
-    for node in statement.find_all(exp.AtTimeZone, exp.Cast, exp.Round):
-        if isinstance(node, exp.AtTimeZone):
+    for node in statement.find_all(exp.AtTimeZone, exp.Cast, exp.Round, *CHECKED_OPERATIONS):
+        if isinstance(node, CHECKED_OPERATIONS):
+            _check(node, operands)
+        elif isinstance(node, exp.AtTimeZone):
             if operands.kind(node.this) is Kind.ZONED:
                 node.meta[LOCAL_TIME] = True
         elif isinstance(node, exp.Round):
@@ -40,3 +45,19 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
             kind = operands.kind(node.this)
             if kind in (Kind.FLOAT, Kind.DECIMAL):
                 node.meta[ROUNDED] = kind.value
+
+
+def _check(node: exp.Expression, operands: Operands) -> None:
+    """Mark integer arithmetic with its width, and a SUM of BIGINTs, to be checked for
+    overflow; not a SUM of DISTINCT values or one under FILTER or OVER, whose parts could not
+    be summed apart."""
+    if isinstance(node, exp.Sum):
+        argument = node.this
+        if isinstance(node.parent, exp.Filter | exp.Window) or isinstance(argument, exp.Distinct):
+            return
+        if operands.bits(argument) == 64:
+            node.meta[CHECKED] = 64
+        return
+    bits = operands.bits(node)
+    if bits is not None:
+        node.meta[CHECKED] = bits

@@ -427,6 +427,13 @@ ERRORS = [
     "SELECT id % 0 FROM {t} WHERE id = 2",
     "SELECT id FROM {t} ORDER BY id LIMIT -1",
     "SELECT id FROM {t} ORDER BY id OFFSET -2",
+    "SELECT 9223372036854775807 + id FROM {t}",
+    "SELECT id * 4611686018427387904 AS x FROM {t} ORDER BY id",
+    "SELECT -(id - 9223372036854775807 - 2) FROM {t}",
+    "SELECT sum(id * 4611686018427387904) FROM {t}",
+    "SELECT 9223372036854775807 + 1",
+    "SELECT abs(-9223372036854775807 - 1)",
+    "SELECT score, CAST(id * 3000000000 AS INT) FROM {t}",
 ]
 
 
@@ -450,6 +457,46 @@ def test_errors_are_worded_and_coded_as_postgresql_words_them(answers: Answers) 
             assert _failure({"conninfo": answers.dsn}, sql) == want, sql
             response = httpx.post(f"{answers.process.url}/v1/sql", content=sql, timeout=30)
             assert response.json()["error"]["message"] == want[1], sql
+
+
+SUMS = [
+    "SELECT sum(id * -1000000000000)::bigint AS s, sum(id)::bigint AS n FROM {t}",
+    "SELECT score, sum(id - 4000000000)::bigint AS s FROM {t} GROUP BY score ORDER BY 1",
+    "SELECT id + 1, id * score, -id, score - 1 FROM {t} ORDER BY 1",
+    "SELECT id + 1 AS x, count(*) * 2 AS n FROM {t} GROUP BY id ORDER BY 1",
+]
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_integer_arithmetic_in_range_is_answered_as_before(
+    answers: Answers, interface: str
+) -> None:
+    """What checking integer arithmetic for overflow must not change: sums (of negative
+    values too), products and groups in range."""
+    agree(answers, interface, SUMS)
+
+
+def test_a_bigint_sum_out_of_range_is_refused_not_wrapped(answers: Answers) -> None:
+    """SUM of a BIGINT wrapped around silently (9 times 2^62 summed to a small number).
+    PostgreSQL sums BIGINTs as NUMERIC; here the sum stays a BIGINT and, past its range,
+    fails as PostgreSQL's arithmetic does."""
+    sql = "SELECT sum(id + 9223372036854775000) AS s FROM {t}"
+    for table in TABLES:
+        assert _failure({"conninfo": answers.dsn}, sql.format(t=table)) == (
+            "22003",
+            "bigint out of range",
+        )
+        response = httpx.post(f"{answers.process.url}/v1/sql", content=sql.format(t=table))
+        assert response.json()["error"]["message"] == "bigint out of range"
+    with (
+        adbc.connect(answers.process.flight_url) as connection,
+        connection.cursor() as cursor,
+        pytest.raises(adbc.Error, match="bigint out of range"),
+    ):
+        cursor.execute(sql.format(t="t"))
+        cursor.fetchall()
+    [(value,)] = oracle(answers, sql)  # PostgreSQL answers, in NUMERIC
+    assert value == 7 * 9223372036854775000 + 28
 
 
 OPERATORS = [

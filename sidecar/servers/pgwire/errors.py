@@ -38,7 +38,7 @@ QUERY_SQLSTATES = (
     (re.compile(r"divide by zero|division by zero", re.I), "22012"),
     (re.compile(r"^LIMIT must not be negative"), "2201W"),
     (re.compile(r"^OFFSET must not be negative"), "2201X"),
-    (re.compile(r"overflow", re.I), "22003"),
+    (re.compile(r"overflow|^(tinyint|smallint|integer|bigint) out of range$", re.I), "22003"),
     # before 22P02: DataFusion's "no function matches" says "add explicit type casts"
     (re.compile(r"invalid function|no function matches|function .* not found", re.I), "42883"),
     (re.compile(r"cast|could not convert|cannot parse|invalid .*(format|syntax)", re.I), "22P02"),
