@@ -8,6 +8,7 @@ person reading them is usually an operator staring at a crash-looping pod.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -52,6 +53,7 @@ class ConfigError(ValueError):
 
 
 Duration = Annotated[float, Field(ge=0)]
+DATA_DIR_VARIABLE = "SIDECAR_DATA_DIR"
 
 
 class Strict(BaseModel):
@@ -200,8 +202,10 @@ class Runtime(Strict):
         "container's memory limit (cgroup), else of the machine's.",
     )
     data_dir: Path = Field(
-        default=Path(".sidecar"),
-        description="Where file-mode accelerations live (relative to sidecar.yaml).",
+        default_factory=lambda: Path(os.environ.get(DATA_DIR_VARIABLE) or ".sidecar"),
+        description="Where file-mode accelerations, search indexes and models live (relative "
+        f"to sidecar.yaml). Default: ${DATA_DIR_VARIABLE}, else .sidecar; an injected pod sets "
+        "it to its scratch volume, since its sidecar.yaml is a read-only ConfigMap.",
     )
 
     @field_validator("query_timeout", "source_timeout", "shutdown_grace", mode="before")

@@ -40,7 +40,13 @@ from sidecar.servers.request_timeout import with_request_timeout
 class Sidecar:
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
-        self.engine = Engine(config)
+        try:
+            self.engine = Engine(config)
+        except OSError as error:  # a file-mode copy's folder cannot be made
+            raise StartupError(
+                f"runtime.data_dir: cannot keep the local copies' files: {error}; point "
+                "runtime.data_dir (or the copy's acceleration.file) at a writable folder"
+            ) from None
         self.metrics = Metrics(self.engine)
         try:
             self.authenticator = Authenticator(config.runtime.auth, config.base_dir)

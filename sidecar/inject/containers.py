@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sidecar.config import DATA_DIR_VARIABLE
 from sidecar.inject.annotations import Injection
 from sidecar.inject.settings import Settings
 
@@ -23,6 +24,8 @@ VOLUME_NAMES = (CONFIG_VOLUME, SCRATCH_VOLUME)
 CONFIG_DIR = "/etc/sidecar"
 CONFIG_PATH = f"{CONFIG_DIR}/sidecar.yaml"
 LOOPBACK = "127.0.0.1"
+SCRATCH_DIR = "/tmp"
+DATA_DIR = f"{SCRATCH_DIR}/sidecar"  # runtime.data_dir's default: the ConfigMap is read-only
 PROBE = ["python", "-m", "sidecar.inject.probe"]
 STARTUP_PERIOD = 2
 
@@ -42,8 +45,10 @@ def sidecar_container(settings: Settings, injection: Injection) -> dict[str, Any
     }
     if settings.native:
         container["restartPolicy"] = "Always"
-    # The one writable place: DuckDB spills under its working directory.
-    container["workingDir"] = "/tmp"
+    # The one writable place: DuckDB spills under its working directory, and file-mode copies,
+    # search indexes and models live there unless sidecar.yaml's runtime.data_dir says where.
+    container["workingDir"] = SCRATCH_DIR
+    container["env"] = [{"name": DATA_DIR_VARIABLE, "value": DATA_DIR}]
     if injection.secrets:
         container["envFrom"] = [{"secretRef": {"name": injection.secrets}}]
     container["startupProbe"] = {
@@ -79,7 +84,7 @@ def sidecar_container(settings: Settings, injection: Injection) -> dict[str, Any
     }
     container["volumeMounts"] = [
         {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True},
-        {"name": SCRATCH_VOLUME, "mountPath": "/tmp"},
+        {"name": SCRATCH_VOLUME, "mountPath": SCRATCH_DIR},
     ]
     return container
 

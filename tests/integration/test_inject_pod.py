@@ -112,19 +112,25 @@ def test_the_agent_connects_with_only_the_injected_environment(tmp_path: Path) -
                 "runtime": {
                     "auth": {"api_keys": [{"key": "${env:AGENT_KEY}", "identity": "agent"}]}
                 },
-                "datasets": [{"from": f"file:{orders}", "name": "orders"}],
+                "datasets": [
+                    {"from": f"file:{orders}", "name": "orders"},
+                    {"from": f"file:{orders}", "name": "kept", "acceleration": {"mode": "file"}},
+                ],
             }
         )
     )
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    mounts = {}
+    mounts, scratch = {}, {}
     for mount in sidecar["volumeMounts"]:
         if "configMap" in volumes[mount["name"]]:
             assert volumes[mount["name"]]["configMap"]["name"] == CONFIG_MAP
+            assert mount["readOnly"]
             mounts[mount["mountPath"]] = config_dir
+        elif "emptyDir" in volumes[mount["name"]]:
+            scratch[mount["mountPath"]] = tmp_path / "scratch"
     ((secret_ref,),) = [[e["secretRef"]["name"] for e in sidecar["envFrom"]]]
     assert secret_ref == "sre-agent-secrets"
-    environment = {**os.environ, **SECRET}
+    environment = {**os.environ, **SECRET, **container_environment(sidecar, scratch)}
     log = tmp_path / "sidecar.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -164,6 +170,23 @@ def test_the_agent_connects_with_only_the_injected_environment(tmp_path: Path) -
         process.wait(timeout=30)
     # The sidecar listened on loopback only, where the probes and the agent reach it.
     assert f"http://127.0.0.1:{ports['http']}" in log.read_text()
+    # A file-mode copy is kept in the scratch volume: beside sidecar.yaml, in the read-only
+    # ConfigMap, the sidecar could not start ("Read-only file system").
+    assert (tmp_path / "scratch" / "sidecar" / "kept.duckdb").exists()
+    assert not (config_dir / ".sidecar").exists()
+
+
+def container_environment(container: dict[str, Any], volumes: dict[str, Path]) -> dict[str, str]:
+    """The container's own `env`, its paths inside `volumes` (mount path: folder here)
+    where the test laid them out."""
+    env = {}
+    for variable in container.get("env", []):
+        value = variable["value"]
+        for mount_path, folder in volumes.items():
+            if value.startswith(mount_path + "/"):
+                value = str(folder) + value[len(mount_path) :]
+        env[variable["name"]] = value
+    return env
 
 
 def test_probes_fail_while_nothing_listens(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -100,3 +101,19 @@ def test_the_servers_run_on_uvloop_where_it_is_installed() -> None:
         return type(asyncio.get_running_loop()).__module__
 
     assert runtime._run(loop_module()).startswith("uvloop")
+
+
+def test_a_data_dir_that_cannot_be_made_is_a_startup_error(tmp_path: Path) -> None:
+    """An injected pod's sidecar.yaml is a read-only ConfigMap, so `.sidecar` beside it cannot
+    be made: a file-mode copy crashed the start with a traceback. Here the folder would sit
+    under a file, which no user can make either."""
+    (tmp_path / "blocked").write_text("")
+    (tmp_path / "t.csv").write_text("x\n1\n")
+    settings = {
+        "runtime": {"data_dir": "blocked/copies"},
+        "datasets": [{"from": "file:t.csv", "name": "t", "acceleration": {"mode": "file"}}],
+    }
+    with pytest.raises(StartupError) as raised:
+        Sidecar(parse_config(settings, tmp_path))
+    assert str(raised.value).startswith("runtime.data_dir: cannot keep the local copies' files:")
+    assert "blocked/copies" in str(raised.value) and "writable folder" in str(raised.value)
