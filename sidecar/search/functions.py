@@ -173,7 +173,9 @@ def bind(
         chunk_rule=rules.get(index.settings.chunk_column),
         vectors_rule=rules.get(vectors.column) if vectors is not None else None,
         row_filter=grant.row_filter(resolved.name) if grant is not None else None,
-        sized=(grant is None or grant.counts_rows(resolved.name)) and "deny" not in rules.values(),
+        sized=(grant is None or grant.counts_rows(resolved.name))
+        and "deny" not in rules.values()
+        and index.settings.chunk_column not in rules,
     )
     call = parse_call(node, searchable)
     return SearchConnector(call, index, indexes, searchable, policy)
@@ -187,7 +189,8 @@ class SearchPolicy:
     as the snippet of a vector hit (the compared column need not be the chunked one), and
     only rows the row filter lets through are ranked, so the limit counts visible rows.
     EXPLAIN tells the index's size only when it is `sized`: under a row filter its row count
-    would tell how many rows are hidden, and its chunk count how long denied texts are."""
+    would tell how many rows are hidden, and its chunk count how long texts it may not read
+    are."""
 
     chunk_rule: str | None = None
     vectors_rule: str | None = None

@@ -48,18 +48,23 @@ class IndexEntry:
     def status(self, grant: Grant) -> dict[str, Any]:
         """The index's state as `grant` may see it: an indexed column it is denied is not
         named, and counts are left out where they would tell how many rows a row filter hides
-        from it (rows, chunks) or how long the denied texts are (chunks)."""
+        from it (rows, chunks) or how long the texts it may not read are (chunks)."""
         index = self.current
         settings = self.settings
-        indexed = [*settings.text, *([settings.vectors.column] if settings.vectors else [])]
+        indexed = [
+            *settings.text,
+            *([settings.vectors.column] if settings.vectors else []),
+            settings.chunk_column,
+        ]
         rules = grant.rules(self.dataset.name, indexed)
         denied = {column for column, rule in rules.items() if rule == "deny"}
         counted = grant.counts_rows(self.dataset.name)
+        chunked = counted and not denied and settings.chunk_column not in rules
         return {
             "state": self.state,
             "mode": settings.mode,
             "rows": index.rows.num_rows if index and counted else None,
-            "chunks": index.chunk_count if index and counted and not denied else None,
+            "chunks": index.chunk_count if index and chunked else None,
             "text": [column for column in settings.text if column not in denied],
             "vectors": self.settings.vectors.model if self.settings.vectors else None,
             "built_at": index.built_at if index else None,

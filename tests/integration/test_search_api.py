@@ -377,6 +377,14 @@ def test_scores_do_not_count_the_chunks_of_a_masked_column(sidecar: SidecarProce
     expected = scores("sre", KEY, "titles")
     assert [path for path, _ in expected] == ["disk.md", "pool.md"]
     assert scores("intern", INTERN_KEY, "titled") == expected
+    # nor do /v1/status and EXPLAIN count them
+    status = httpx.get(f"{sidecar.url}/v1/status", headers={"X-API-Key": INTERN_KEY}).json()
+    [titled] = [d["search"] for d in status["datasets"] if d["name"] == "titled"]
+    assert titled["rows"] == 4 and titled["chunks"] is None, titled
+    dsn = f"host=127.0.0.1 port={sidecar.pg_port} user=intern password={INTERN_KEY} dbname=x"
+    with psycopg.connect(dsn) as conn:
+        plan = conn.execute("EXPLAIN SELECT * FROM text_search('titled', 'pool', 3)").fetchall()
+    assert "chunks" not in str(plan), plan
 
 
 def test_explain_names_no_column_the_caller_is_denied(sidecar: SidecarProcess) -> None:
