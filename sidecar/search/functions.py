@@ -283,10 +283,18 @@ class SearchConnector(Connector):
             return None
         rows = None
         if condition is not None:
-            table = self.index.rows
-            numbered = table.append_column(ROW_NUMBER, pa.array(range(table.num_rows), pa.int64()))
-            visible = rows_where(numbered, self.call.dataset, condition)
-            rows = set(visible.column(ROW_NUMBER).to_pylist())
+
+            def find() -> set[int]:
+                table = self.index.rows
+                numbers = pa.array(range(table.num_rows), pa.int64())
+                visible = rows_where(table.append_column(ROW_NUMBER, numbers), name, condition)
+                return set(visible.column(ROW_NUMBER).to_pylist())
+
+            name = self.call.dataset
+            # a filter of columns and literals only (no function: now(), random()) answers the
+            # same over the same rows
+            stable = not any(isinstance(node, exp.Func) for node in condition.walk())
+            rows = self.index.positions(condition.sql(dialect="duckdb") if stable else None, find)
         return self.index.visible(rows, hidden)
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:

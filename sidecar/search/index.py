@@ -16,7 +16,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence, Set
+from collections.abc import Callable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,13 +129,35 @@ class SearchIndex:
         self.build_seconds = build_seconds
         self.path = path
         self._visible: OrderedDict[tuple[frozenset[int], bool], Visible] = OrderedDict()
+        self._positions: OrderedDict[str, frozenset[int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def visible(self, rows: set[int] | None, whole: bool = False) -> Visible:
+    def positions(self, key: str | None, find: Callable[[], set[int]]) -> frozenset[int]:
+        """The rows a row filter lets through: found once per index and filter when `key` (the
+        bound filter's text) names an answer that cannot change while the index stands,
+        else every time."""
+        if key is None:
+            return frozenset(find())
+        with self._lock:
+            found = self._positions.get(key)
+            if found is not None:
+                self._positions.move_to_end(key)
+                return found
+        found = frozenset(find())
+        with self._lock:
+            self._positions[key] = found
+            while len(self._positions) > VIEWS:
+                self._positions.popitem(last=False)
+        return found
+
+    def visible(self, rows: Set[int] | None, whole: bool = False) -> Visible:
         """The view of these rows (those a caller's row filter lets through; None: all) and,
         when `whole`, one document per row; callers who see the same share one, and with it
         its full-text index."""
-        seen = frozenset(range(self.rows.num_rows) if rows is None else rows)
+        if isinstance(rows, frozenset):
+            seen = rows
+        else:
+            seen = frozenset(range(self.rows.num_rows) if rows is None else rows)
         key = (seen, whole)
         with self._lock:
             found = self._visible.setdefault(key, Visible(self, seen, whole))
