@@ -152,9 +152,18 @@ class Engine:
         """`query`'s answer when a key index gives it at once (a keyed lookup on a copy whose
         plan is kept, lookups.py): nothing is parsed, planned or waited for, so a server on an
         event loop may call this there, and hand only the other statements to a thread. A
-        lookup gathering more than LOOP_ROWS rows is left to the thread too."""
+        lookup gathering more than LOOP_ROWS rows is left to the thread too. A short text
+        of a pattern read before (patterns.py) is tokenized to find its written key."""
         grant = self.access.grant(identity)
-        return self._lookup(self.plans.shape(sql, grant, parameters), parameters, most=LOOP_ROWS)
+        shape = self.plans.shape(sql, grant, parameters)
+        answer = self._lookup(shape, parameters, most=LOOP_ROWS)
+        if answer is not None:
+            return answer
+        known = self.patterns.find(sql, grant.key, shape[2])  # a key written in a new text
+        if known is None:
+            return None
+        self.bounds.check_size(sql)
+        return self._lookup(known[0], parameters, known[1], most=LOOP_ROWS)
 
     def _lookup(
         self,

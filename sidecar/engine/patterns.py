@@ -25,6 +25,8 @@ from policies.placeholders import dialect_tokenizer
 from sidecar.engine.plans import Kept, Shape, literal_kind
 
 KEPT_PATTERNS = 1024
+KEPT_READS = 64
+SHORT_TEXT = 4096  # the longest text given a pattern: tokenized in 0.1 ms, on an event loop too
 LITERALS = {TokenType.NUMBER: False, TokenType.STRING: True}  # the token types, is_string
 
 Key = tuple[tuple[tuple[TokenType, str | None], ...], str, tuple[str, ...]]
@@ -41,18 +43,32 @@ class Read(NamedTuple):
     literals: list[Token]
 
 
+UNREADABLE = Read((), [])
+
+
 class Patterns:
     """The patterns of texts read, by their tokens, the grant's key and the parameters' kinds."""
 
     def __init__(self, capacity: int = KEPT_PATTERNS) -> None:
         self._kept: Kept[Key, Pattern] = Kept(capacity)
+        # the texts tokenized last: a server's analysis and the engine ask for one in turn
+        self._reads: Kept[str, Read] = Kept(KEPT_READS)
+
+    def _read(self, sql: str) -> Read | None:
+        if len(sql) > SHORT_TEXT:
+            return None
+        read = self._reads.get(sql)
+        if read is None:
+            read = _tokenized(sql) or UNREADABLE
+            self._reads.put(sql, read)
+        return read if read is not UNREADABLE else None
 
     def find(
         self, sql: str, grant: str, kinds: tuple[str, ...]
     ) -> tuple[Shape, list[exp.Expression]] | None:
         """The shape of `sql` and its compared literals, when a text of its pattern was read
         with the same grant and kinds of parameters; None otherwise."""
-        read = _read(sql)
+        read = self._read(sql)
         if read is None:
             return None
         pattern = self._kept.get((read.tokens, grant, kinds))
@@ -75,7 +91,7 @@ class Patterns:
         written: Sequence[exp.Expression],
     ) -> None:
         """`sql` was read: its `written` literals fill `shape`'s slots."""
-        read = _read(sql)
+        read = self._read(sql)
         if read is None:
             return
         at = {token.start: index for index, token in enumerate(read.literals)}
@@ -90,11 +106,8 @@ class Patterns:
         )
         self._kept.put((read.tokens, grant, kinds), Pattern(shape, tuple(slots), fixed))
 
-    def clear(self) -> None:
-        self._kept.clear()
 
-
-def _read(sql: str) -> Read | None:
+def _tokenized(sql: str) -> Read | None:
     """The tokens of `sql` with its literals left out, and those; None for a text with
     comments (kept with their tokens, where the pattern would lose them) or no tokens. The
     guard's tokenizer, with the newline the guard adds (guard.parse)."""

@@ -12,11 +12,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from policies.access import unrestricted
-from policies.identity import Identity
+from policies.identity import ANONYMOUS_IDENTITY, Authenticator, Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.engine.lookups import LookupResult
 from sidecar.errors import SidecarError
+from sidecar.gateway import Gateway
+from sidecar.gateway.audit import AuditLog
+from sidecar.metrics import Metrics
+from sidecar.servers.pgwire.commands import Statement
+from sidecar.servers.pgwire.server import PgServer
+from sidecar.servers.pgwire.session_functions import SessionValues
+from sidecar.servers.pgwire.statements import Analyzer
 
 ROWS = 300
 SRE = Identity("sre", {"country": "DE"})
@@ -88,6 +95,8 @@ def test_a_text_of_a_pattern_read_before_is_answered_without_parsing(
     texts = [sql.format(key) for key in (0, 8, 9, 598, 600, 10**12)]
     answers = [answer(engine, text) for text in texts]
     assert isinstance(engine.query(sql.format(10), []), LookupResult)
+    at_once = engine.lookup(sql.format(12), [], ANONYMOUS_IDENTITY)  # as an event loop asks
+    assert at_once is not None and at_once.arrow().to_pylist()[0]["id"] == 12
     assert reads == [], "a text of a known pattern was parsed"
     assert answers == [fresh(engine, text) for text in texts]
     assert [len(rows) for rows in answers] == [1, 1, 0, 1, 0, 0]
@@ -160,3 +169,33 @@ def test_the_size_bound_holds_for_a_text_of_a_known_pattern(engine: Engine) -> N
     answer(engine, sql.format("c2"))
     with pytest.raises(SidecarError, match="max_statement_size"):
         answer(engine, sql.format("x" * (engine.bounds.max_size + 1)))
+
+
+def test_the_pg_analysis_of_a_text_of_a_known_pattern_is_shared(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg sends an agent's literal SQL in a Parse of its own text: each was parsed
+    again to analyse it, on the event loop. A third text of a pattern takes the analysis of
+    the second (the first taught the engine the pattern), with its own text to run."""
+    config = engine.config
+    gateway = Gateway(engine, Metrics(engine), AuditLog(config.audit, tmp_path))
+    server = PgServer(
+        gateway, Authenticator(config.runtime.auth, tmp_path), config.runtime, tmp_path
+    )
+    values = SessionValues("agent", "shop", 1, ("", 0), ("", 0), lambda name: "", "PostgreSQL")
+    analyzer = Analyzer(server, values, ANONYMOUS_IDENTITY, lambda sql, error: None)
+    sql = "SELECT id, code AS c FROM ta WHERE id = {} AND code <> 'x'"
+    for key in (2, 4):
+        analyzer.analyse(Statement(sql.format(key), 0), [])
+        answer(engine, sql.format(key))
+    reads = counting_reads(engine, monkeypatch)
+    first = analyzer.analyse(Statement(sql.format(6), 0), [])
+    second = analyzer.analyse(Statement(sql.format(8), 0), [])
+    assert reads == []
+    assert (first.engine_sql, second.engine_sql) == (sql.format(6), sql.format(8))
+    assert second.names == ["id", "c"] and second.parameter_types == () and not second.shadow
+    assert answer(engine, second.engine_sql) == [{"id": 8, "c": "c4"}]
+    with_parameter = "SELECT id FROM ta WHERE id = $1 AND code <> '{}'"
+    analyzer.analyse(Statement(with_parameter.format("x"), 0), [])
+    analyzer.analyse(Statement(with_parameter.format("y"), 0), [])
+    assert len(reads) == 2, "a text with parameters is analysed on its own"

@@ -11,7 +11,7 @@ inferred from their columns), except for statements holding session values
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -28,10 +28,16 @@ if TYPE_CHECKING:
     from sidecar.servers.pgwire.backend import Backend
 
 Key = tuple[str, str, tuple[int, ...]]
+PatternKey = tuple[str, str, tuple[int, ...], bool]  # a pattern's shape text in place of a text
 
 
 @dataclass(frozen=True)
 class Analysis:
+    """What a session needs of a query text. Texts of one pattern share it but for
+    `engine_sql`, their own text: `query` is then the tree of the text read first, whose
+    compared literals differ (nothing runs it: only a pg_catalog query runs its tree, and
+    those are analysed one text at a time)."""
+
     query: exp.Expression
     names: list[str] | None
     shadow: bool
@@ -54,7 +60,8 @@ class Analyzer:
         self.values = values
         self.identity = identity
         self.refused = refused
-        self.visibility = server.engine.access.grant(identity).visibility
+        grant = server.engine.access.grant(identity)
+        self.visibility, self.grant = grant.visibility, grant.key
         self._last: tuple[Key, Analysis] | None = None  # this session's last text, kept here
 
     def analyse(self, statement: Statement, declared: Sequence[int]) -> Analysis:
@@ -69,6 +76,10 @@ class Analyzer:
         if kept is not None:
             self._last = (key, kept)
             return kept
+        pattern = self._pattern(statement.text, declared)
+        same = self.server.analyses.get(pattern) if pattern is not None else None
+        if same is not None:  # another text of its pattern: the same analysis, its own text
+            return replace(same, engine_sql=statement.text)
         ready = self.server.engine.ready
         text = statement.text
         try:  # read as the engine reads it, and kept there for the statement that follows
@@ -90,4 +101,13 @@ class Analyzer:
         )
         if kept:
             self.server.analyses.put(key, analysis)
+            if pattern is not None and not analysis.shadow:
+                self.server.analyses.put(pattern, analysis)
         return analysis
+
+    def _pattern(self, text: str, declared: Sequence[int]) -> PatternKey | None:
+        """The key of the analysis every text of `text`'s pattern shares (engine/patterns.py:
+        the same tokens but for the literals its columns are compared with), once the engine
+        has read one; None for a text with parameters, whose literals drivers do not vary."""
+        found = self.server.engine.patterns.find(text, self.grant, ())
+        return None if found is None else (self.visibility, found[0][0], tuple(declared), True)
