@@ -336,8 +336,16 @@ class Planner:
     ) -> exp.Expression | None:
         """Decide each scan's request; returns the qualified query it was decided on."""
         by_name = {scan.name: scan for scan in scans}
+        widths = {scan.name: len(scan.schema) for scan in scans}
+        named = stars.named(statement, widths, self.max_width)
         schema = {
-            scan.name: {_quote(f.name): _schema_type(f.type) for f in scan.schema} for scan in scans
+            scan.name: {
+                _quote(f.name): _schema_type(f.type)
+                for index, f in enumerate(scan.schema)
+                # one column at least: sqlglot checks no column against a table without any
+                if scan.name not in named or not index or f.name.lower() in named[scan.name]
+            }
+            for scan in scans
         }
         try:
             qualified = qualify(statement.copy(), schema=schema, dialect=DIALECT)

@@ -110,6 +110,16 @@ CORPUS = [
         "star over a very wide WITH query", "WITH w AS (SELECT * FROM wide) SELECT c1 FROM w", WIDTH
     ),
     Case(
+        "count of a very wide table",
+        "SELECT count(*) AS n FROM wide",
+        check=lambda row: row["n"] == 1,
+    ),
+    Case(
+        "unknown column of a very wide table",
+        "SELECT c0, nope FROM wide",
+        ("undefined_column", "42703", 'column "nope" does not exist'),
+    ),
+    Case(
         "columns of a very wide table",
         "SELECT c0, c1199, x FROM wide, t WHERE x = 1",
         check=lambda row: (row["c0"], row["c1199"], row["x"]) == (0, 1199, 1),

@@ -113,6 +113,9 @@ def test_stars_are_counted_as_the_columns_they_expand_to(
 
 
 def test_stars_within_the_width_answer(engine: Engine) -> None:
+    """count(*) is no star of a select list: it was counted as every column it reads."""
+    assert rows(engine, "SELECT count(*) AS n FROM wide a, wide b") == [{"n": 1}]
+    assert rows(engine, "SELECT count(*) FROM wide a, wide b")[0] == {"count(*)": 1}
     assert rows(engine, "SELECT * FROM wide WHERE c0 = 0")[0]["c599"] == 599
     assert len(rows(engine, "SELECT a.*, b.c0 AS d FROM wide a, wide b")[0]) == 601
     recursive = "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
