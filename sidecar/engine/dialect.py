@@ -141,6 +141,76 @@ def _checked(generator: Postgres.Generator, node: exp.Expression) -> str:
     return generator.func(checked.name(OPERATIONS[type(node)], bits), *operands)
 
 
+def _time_to_str(generator: Postgres.Generator, node: exp.TimeToStr) -> str:
+    """`to_char(ts, 'YYYY-MM-DD')`: sqlglot has read PostgreSQL's pattern into strftime's
+    (`%Y-%m-%d`), which DataFusion's to_char reads (chrono's); it was handed PostgreSQL's, and
+    answered the pattern itself."""
+    return generator.func("to_char", node.this, node.args.get("format"))
+
+
+def _similar_to(generator: Postgres.Generator, node: exp.SimilarTo) -> str:
+    """`x SIMILAR TO 'a%'` as the regular expression PostgreSQL makes of its pattern (`%` any
+    run, `_` any one character, the whole value matched); DataFusion matched the pattern as a
+    regular expression of its own, so `'abc' SIMILAR TO 'a%'` was false."""
+    pattern = node.expression
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return generator.binary(node, "SIMILAR TO")
+    regex = exp.Literal.string(similar_regex(pattern.name))
+    return f"({generator.sql(node, 'this')} ~ {generator.sql(regex)})"
+
+
+def similar_regex(pattern: str) -> str:
+    """PostgreSQL's similar_escape: SIMILAR TO's pattern as a POSIX regular expression."""
+    out, escaped, bracket = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append("\\" + char if not char.isalnum() else char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif bracket:
+            out.append(char)
+            bracket = char != "]"
+        elif char == "[":
+            out.append(char)
+            bracket = True
+        elif char == "%":
+            out.append(".*")
+        elif char == "_":
+            out.append(".")
+        elif char in ".^$":
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "^(?:" + "".join(out) + ")$"
+
+
+def _escape(generator: Postgres.Generator, node: exp.Escape) -> str:
+    """`LIKE 'a#%' ESCAPE '#'`, which DataFusion refuses for any escape but the backslash, as
+    the same pattern escaped with backslashes."""
+    like, escape = node.this, node.expression
+    pattern = like.expression if isinstance(like, exp.Like | exp.ILike) else None
+    literals = [escape, pattern]
+    if (
+        not all(isinstance(x, exp.Literal) and x.is_string for x in literals)
+        or len(escape.name) != 1
+    ):
+        return Postgres.Generator.escape_sql(generator, node)
+    assert isinstance(pattern, exp.Literal)
+    text, mark, escaped = [], escape.name, False
+    for char in pattern.name:
+        if escaped:
+            text.append("\\" + char)
+            escaped = False
+        elif char == mark:
+            escaped = True
+        else:
+            text.append("\\\\" if char == "\\" else char)
+    rewritten = like.copy()
+    rewritten.set("expression", exp.Literal.string("".join(text)))
+    return generator.sql(rewritten)
+
+
 def _interval(generator: Postgres.Generator, node: exp.Interval) -> str:
     """PostgreSQL's interval text as DataFusion reads it (`intervals`)."""
     if node.unit is None and node.this is not None and node.this.is_string:
@@ -164,6 +234,9 @@ class DataFusionText(Postgres):
             exp.Cast: _cast,
             exp.Round: _round,
             exp.Interval: _interval,
+            exp.TimeToStr: _time_to_str,
+            exp.SimilarTo: _similar_to,
+            exp.Escape: _escape,
             # DataFusion reads QUALIFY: it is kept, not rewritten into a subquery
             exp.Select: transforms.preprocess([transforms.eliminate_semi_and_anti_joins]),
         }

@@ -499,6 +499,27 @@ def test_a_bigint_sum_out_of_range_is_refused_not_wrapped(answers: Answers) -> N
     assert value == 7 * 9223372036854775000 + 28
 
 
+PATTERNS = [
+    "SELECT to_char(timestamp '2024-05-17 10:03:04', 'YYYY-MM-DD HH24:MI:SS') AS a",
+    "SELECT id, to_char(seen, 'DD/MM/YYYY HH24:MI') AS d FROM {t} ORDER BY id",
+    "SELECT 'abc' SIMILAR TO 'a%' AS a, 'abc' SIMILAR TO 'b%' AS b, "
+    "'abc' SIMILAR TO '%(b|x)%' AS c, 'abc' SIMILAR TO 'a.c' AS d, "
+    "'abc' NOT SIMILAR TO '_b_' AS e",
+    "SELECT id, name SIMILAR TO '[a-c]' AS x FROM {t} ORDER BY id",
+    "SELECT 'a%c' LIKE 'a#%c' ESCAPE '#' AS a, 'abc' LIKE 'a#%c' ESCAPE '#' AS b, "
+    "'A%C' ILIKE 'a!%c' ESCAPE '!' AS c, 'a_c' LIKE 'a\\_c' AS d",
+    "SELECT id FROM {t} WHERE name LIKE '#_' ESCAPE '#' ORDER BY id",
+]
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_patterns_are_read_as_postgresql_reads_them(answers: Answers, interface: str) -> None:
+    """`to_char(ts, 'YYYY-MM-DD')` answered 'YYYY-MM-DD' (DataFusion reads chrono's
+    patterns), `'abc' SIMILAR TO 'a%'` was false (read as a regular expression of its own),
+    and LIKE with an ESCAPE other than the backslash was refused."""
+    agree(answers, interface, PATTERNS)
+
+
 OPERATORS = [
     "SELECT id, ~id AS n, ~score AS m, id # 5 AS x FROM {t} ORDER BY id",
     "SELECT ~5 AS a, 5 & 3 AS b, 5 | 3 AS c, 5 # 3 AS d, 1 << 3 AS e, 16 >> 2 AS f",
