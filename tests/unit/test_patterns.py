@@ -16,6 +16,7 @@ from policies.identity import ANONYMOUS_IDENTITY, Authenticator, Identity
 from sidecar.config import parse_config
 from sidecar.engine import Engine
 from sidecar.engine.lookups import LookupResult
+from sidecar.engine.patterns import _lexed
 from sidecar.errors import SidecarError
 from sidecar.gateway import Gateway
 from sidecar.gateway.audit import AuditLog
@@ -199,3 +200,31 @@ def test_the_pg_analysis_of_a_text_of_a_known_pattern_is_shared(
     analyzer.analyse(Statement(with_parameter.format("x"), 0), [])
     analyzer.analyse(Statement(with_parameter.format("y"), 0), [])
     assert len(reads) == 2, "a text with parameters is analysed on its own"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id FROM ta WHERE id = 2 -- the key",
+        "SELECT id FROM ta WHERE id = 2 /* the key */",
+        "SELECT id FROM ta WHERE code = $$c1$$",
+        "SELECT id FROM ta WHERE code = E'c\\x31'",
+        "SELECT id FROM ta WHERE code = 'c' 'l'",
+        "SELECT id FROM ta WHERE code = 'c\\1'",
+        "SELECT id FROM ta WHERE id = 2e",
+    ],
+)
+def test_texts_that_are_no_pattern(sql: str) -> None:
+    """What the one regular expression does not read as PostgreSQL does is no pattern."""
+    assert _lexed(sql) is None
+
+
+def test_white_space_never_joins_or_splits_a_lexeme() -> None:
+    """Operator characters in a run are one operator: `@>` and `@ >` are other texts."""
+    lexemes = _lexed("SELECT a FROM t WHERE a @> b AND c=-5 AND d = 'it''s'")
+    assert lexemes is not None
+    assert ("operator", "@>") in lexemes.lexemes and ("operator", "=-") in lexemes.lexemes
+    assert lexemes.lexemes != _lexed("SELECT a FROM t WHERE a @ > b AND c=-5 AND d='x'").lexemes
+    assert [literal.text for literal in lexemes.literals] == ["5", "it's"]
+    spaced = _lexed("SELECT  a\nFROM t WHERE a @> b AND c=-5 AND d = 'x'")
+    assert spaced is not None and spaced.lexemes == lexemes.lexemes
