@@ -46,6 +46,7 @@ LOCAL_TIME = "local_time"  # an AT TIME ZONE of a zoned timestamp: the zone's wa
 ROUNDED = "rounded"  # a cast to an integer of a "float" or a "decimal", round() of a "float"
 CHECKED = "checked"  # integer arithmetic (its result's bits) or a BIGINT SUM, failing on overflow
 CHECKED_OPERATIONS = (exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Sum)
+RANKS = (exp.RowNumber, exp.Rank, exp.DenseRank, exp.Ntile)  # BIGINT, unsigned in DataFusion
 OPERATIONS = {exp.Add: "add", exp.Sub: "subtract", exp.Mul: "multiply", exp.Neg: "negate"}
 
 
@@ -139,6 +140,23 @@ def _checked(generator: Postgres.Generator, node: exp.Expression) -> str:
         return checked.summed(generator.sql(node, "this"))
     operands = [node.this] if isinstance(node, exp.Neg) else [node.this, node.expression]
     return generator.func(checked.name(OPERATIONS[type(node)], bits), *operands)
+
+
+def _window(generator: Postgres.Generator, node: exp.Window) -> str:
+    """row_number(), rank(), dense_rank() and ntile() as the BIGINT they are in PostgreSQL:
+    DataFusion's are unsigned, which the Postgres wire can only send as NUMERIC (psycopg read
+    Decimal('1'))."""
+    text = Postgres.Generator.window_sql(generator, node)
+    if generator.CHECKS and isinstance(node.this, RANKS):
+        return f"CAST({text} AS BIGINT)"
+    return text
+
+
+def _renamed(node: exp.Expression) -> bool:
+    """Whether `node` is written otherwise than DataFusion names it (`names_sql`)."""
+    if isinstance(node, exp.Window):
+        return isinstance(node.this, RANKS)
+    return bool(node._meta) and CHECKED in node.meta
 
 
 def _time_to_str(generator: Postgres.Generator, node: exp.TimeToStr) -> str:
@@ -235,6 +253,7 @@ class DataFusionText(Postgres):
             exp.Round: _round,
             exp.Interval: _interval,
             exp.TimeToStr: _time_to_str,
+            exp.Window: _window,
             exp.SimilarTo: _similar_to,
             exp.Escape: _escape,
             # DataFusion reads QUALIFY: it is kept, not rewritten into a subquery
@@ -275,9 +294,10 @@ def datafusion_sql(statement: exp.Expression, dialect: type[Postgres] = DataFusi
 
 
 def names_sql(statement: exp.Expression) -> str | None:
-    """The unchecked text of a statement with checked arithmetic in an unaliased item of its
-    result, which DataFusion names by its text: planned, it gives the names the result keeps
-    (`t.id + Int64(1)`, not the checked function's); None when no name depends on it."""
+    """The unchecked text of a statement with checked arithmetic (or a ranking window's cast)
+    in an unaliased item of its result, which DataFusion names by its text: planned, it gives
+    the names the result keeps (`t.id + Int64(1)`, not the checked function's); None when no
+    name depends on it."""
     select = statement
     while isinstance(select, exp.SetOperation | exp.Subquery):
         select = select.this
@@ -286,7 +306,7 @@ def names_sql(statement: exp.Expression) -> str | None:
     for item in select.expressions:
         if isinstance(item, exp.Alias):
             continue
-        if any(node._meta and CHECKED in node._meta for node in item.walk()):
+        if any(_renamed(node) for node in item.walk()):
             return datafusion_sql(statement, UncheckedText)
     return None
 

@@ -520,6 +520,22 @@ def test_patterns_are_read_as_postgresql_reads_them(answers: Answers, interface:
     agree(answers, interface, PATTERNS)
 
 
+RANKS = [
+    "SELECT id, row_number() OVER (PARTITION BY score ORDER BY id) AS r, "
+    "rank() OVER (ORDER BY score) AS k, dense_rank() OVER (ORDER BY score) AS d "
+    "FROM {t} ORDER BY id",
+]
+
+
+@pytest.mark.parametrize("interface", ["pg-text", "pg-binary", "asyncpg"])
+def test_ranks_are_bigints(answers: Answers, interface: str) -> None:
+    """row_number(), rank() and dense_rank() came back as NUMERIC (Decimal('1')): DataFusion's
+    are unsigned 64-bit integers, which the Postgres wire can only send as NUMERIC."""
+    agree(answers, interface, RANKS)
+    rows = ask(answers, interface, RANKS[0].format(t="t"))
+    assert all(type(value) is int for row in rows for value in row)
+
+
 OPERATORS = [
     "SELECT id, ~id AS n, ~score AS m, id # 5 AS x FROM {t} ORDER BY id",
     "SELECT ~5 AS a, 5 & 3 AS b, 5 | 3 AS c, 5 # 3 AS d, 1 << 3 AS e, 16 >> 2 AS f",
