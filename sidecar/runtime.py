@@ -113,6 +113,10 @@ class Sidecar:
             log_level="warning",
             lifespan="on",
             limit_concurrency=http.max_connections,
+            # A response still open once the grace is over and its statement cancelled is one
+            # whose client stopped reading: its write waits on the client, forever, and held
+            # the stop until the exit timer ended the process, the other servers unclosed.
+            timeout_graceful_shutdown=self.config.runtime.shutdown_grace + CLOSE_MARGIN,
             **files,
         )
         try:
@@ -202,6 +206,7 @@ def read_tls(tls: Tls, base_dir: Path, setting: str = "runtime.tls") -> tuple[by
 
 
 T = TypeVar("T")
+CLOSE_MARGIN = 1.0  # seconds past runtime.shutdown_grace before open HTTP responses are cut
 EXIT_MARGIN = 10.0  # seconds past runtime.shutdown_grace for the servers and audit log to close
 
 

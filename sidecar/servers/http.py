@@ -101,9 +101,13 @@ def _status(error: SidecarError) -> int:
 
 class _BrokenOffFilter(logging.Filter):
     """uvicorn calls a response left without its last chunk an ASGI error; here that is on
-    purpose, and BatchStream's warning says why."""
+    purpose, and BatchStream's warning says why. So is a response the stop cut once its grace
+    was over (uvicorn cancels it, and logged the cancel with a traceback): its client had
+    stopped reading, and its statement's audit line says it was ended."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            return False
         return record.getMessage() != "ASGI callable returned without completing response."
 
 

@@ -8,7 +8,9 @@ query stops: the process is idle and its memory back.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +31,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # 20 GB in batches of 64K rows of ~1 KB: 66 MB each, within a quarter of the memory limit
 ENDLESS = "SELECT x, repeat('y', 1000) AS pad FROM generate_series(1, 20000000) g(x)"
 READERS = 3
-PER_READER = 150 << 20  # two 66 MB batches and a slice; a batch's JSON took ~180 MB more
+PER_READER = 200 << 20  # two 66 MB batches and a slice; a batch's JSON took ~300 MB more
 
 
 class Sidecar:
@@ -96,7 +98,9 @@ def over_http(media: str) -> Callable[[Sidecar, ExitStack], None]:
             )
         )
         assert response.status_code == 200
-        next(response.iter_raw())
+        chunks = response.iter_raw()  # held: a generator dropped closes its response
+        open_.callback(chunks.close)
+        next(chunks)
 
     return start
 
@@ -142,3 +146,34 @@ def test_a_stalled_reader_holds_a_batch_or_two_and_its_hang_up_stops_the_query(
     time.sleep(1.5)
     assert sidecar.cpu_seconds() - idle < 0.3, "the queries ran on for readers gone"
     assert httpx.post(f"{sidecar.url}/v1/sql", content="SELECT 1 AS n").json() == [{"n": 1}]
+
+
+def test_sigterm_ends_stalled_http_readers_after_the_grace(tmp_path: Path) -> None:
+    """A response whose client stopped reading waits on it forever, past its statement's
+    cancel at the end of runtime.shutdown_grace: the stop waited for it until the exit timer
+    (the grace and 10 s more) ended the process, the other servers never closed."""
+    port = free_port()
+    config = {
+        "runtime": {"http": {"port": port}, "shutdown_grace": "1s", "memory_limit": "256MiB"},
+        "audit": {"path": "audit.jsonl"},
+    }
+    (tmp_path / "sidecar.yaml").write_text(yaml.safe_dump(config))
+    process = SidecarProcess(tmp_path / "sidecar.yaml")
+    try:
+        sidecar = Sidecar(process, process.start(port))
+        with ExitStack() as open_:
+            for _ in range(READERS):
+                over_http("application/json")(sidecar, open_)
+            time.sleep(1.0)
+            assert process.process is not None
+            signalled = time.monotonic()
+            process.process.send_signal(signal.SIGTERM)
+            assert process.process.wait(timeout=30) == 0
+            stopped = time.monotonic() - signalled
+    finally:
+        process.stop()
+    assert stopped < 5, f"stopped after {stopped:.1f} s"
+    assert "Traceback" not in process.output, process.output
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    ended = [line["code"] for line in lines if line["sql"] == ENDLESS]
+    assert ended == ["shutting_down"] * READERS, lines
