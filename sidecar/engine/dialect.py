@@ -293,17 +293,21 @@ def datafusion_sql(statement: exp.Expression, dialect: type[Postgres] = DataFusi
     return statement.sql(dialect=dialect, normalize_functions="lower")
 
 
+def result_select(statement: exp.Expression) -> exp.Select | None:
+    """The select whose items name the statement's result (a set operation's first branch)."""
+    select = statement
+    while isinstance(select, exp.SetOperation | exp.Subquery):
+        select = select.this
+    return select if isinstance(select, exp.Select) else None
+
+
 def names_sql(statement: exp.Expression) -> str | None:
     """The unchecked text of a statement with checked arithmetic (or a ranking window's cast)
     in an unaliased item of its result, which DataFusion names by its text: planned, it gives
     the names the result keeps (`t.id + Int64(1)`, not the checked function's); None when no
     name depends on it."""
-    select = statement
-    while isinstance(select, exp.SetOperation | exp.Subquery):
-        select = select.this
-    if not isinstance(select, exp.Select):
-        return None
-    for item in select.expressions:
+    select = result_select(statement)
+    for item in select.expressions if select is not None else []:
         if isinstance(item, exp.Alias):
             continue
         if any(_renamed(node) for node in item.walk()):

@@ -16,6 +16,7 @@ import re
 
 from sqlglot import exp
 
+from sidecar.engine.dialect import result_select
 from sidecar.servers.pgwire import types
 
 UNKNOWN = "?column?"
@@ -42,10 +43,8 @@ def output_names(statement: exp.Expression, text: str = "") -> list[str] | None:
     """One name per output column (`STAR` for the columns of one `*`), or None when the
     engine's names should stand; `text` is the statement's text, where its functions' names
     are read as written."""
-    select = statement
-    while isinstance(select, exp.SetOperation | exp.Subquery):
-        select = select.this
-    if not isinstance(select, exp.Select):
+    select = result_select(statement)
+    if select is None:
         return None
     names = []
     for projection in select.expressions:
