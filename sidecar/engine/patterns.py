@@ -118,7 +118,10 @@ def _lexed(sql: str) -> Read | None:
     another string after it, or a literal run into what follows it is no pattern (None).
     Runs of operator characters are one lexeme, as PostgreSQL reads them; so two texts with
     the same lexemes but for their literals say the same but for those, whatever the white
-    space between. `learn` checks the literals against the parse besides."""
+    space between. White space and digits are ASCII ones only: the guard refuses any other
+    space outside a quoted text, and the parser reads full-width digits as a name. Quoted
+    names run together (`"a""b"`) are one lexeme, as they are one name. `learn` checks the
+    literals against the parse besides."""
     key: list[tuple[str, str | None]] = []
     literals: list[Literal] = []
     at, end = 0, len(sql)
@@ -134,7 +137,7 @@ def _lexed(sql: str) -> Read | None:
                 return None
             if kind == "string":
                 before = sql[at - 1 : at]
-                if before.isalnum() or before in ("_", "&") or (key and key[-1] == STRING):
+                if before.isalnum() or before in ("_", "&", '"') or (key and key[-1] == STRING):
                     return None
                 text = text.replace("''", "'")
             literals.append(Literal(found.start(), text, kind == "string"))
@@ -149,12 +152,12 @@ def _lexed(sql: str) -> Read | None:
 
 STRING = ("string", None)
 _LEXEME = re.compile(
-    r"""(?P<space>\s+)
-    |(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+    r"""(?P<space>[ \t\n\r\f\v]+)
+    |(?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
     |'(?P<string>(?:[^'\\]|'')*)'
     |(?P<word>[^\W\d][\w$]*)
-    |(?P<quoted>"[^"]*")
-    |(?P<parameter>\$\d+)
+    |(?P<quoted>(?:"[^"]*")+)
+    |(?P<parameter>\$[0-9]+)
     |(?P<operator>[<>=!~+\-*/%^&|#@?:]+)
     |(?P<punctuation>[(),.;\[\]])
     """,

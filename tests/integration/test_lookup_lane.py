@@ -285,3 +285,64 @@ def test_a_pipeline_with_an_error_in_the_middle(lane: Lane) -> None:
         with conn.pipeline():
             cursors = [conn.execute(by_id, [key]) for key in (4, 5, 300)]
         assert [c.fetchall() for c in cursors] == [[(4, NFC)], [(5, NFD)], []]
+
+
+# Texts a pattern read before (engine/patterns.py) must not answer: each differs from the one
+# read first in a character the guard refuses or the parser reads otherwise.
+PATTERNS = [
+    ("SELECT id, name FROM {} WHERE id = 2", "SELECT id, name\u00a0FROM {} WHERE id = 4"),
+    ("SELECT id, name FROM {} WHERE id = 2", "SELECT id, name\x1cFROM {} WHERE id = 4"),
+    ("SELECT id, name FROM {} WHERE id = 2", "SELECT id, name FROM {} WHERE id = \uff14"),
+    ('SELECT "name" "id" FROM {} WHERE id = 2', 'SELECT "name""id" FROM {} WHERE id = 4'),
+]
+
+
+def attempt(lane: Lane, client: str, sql: str, role: str = "free") -> list[str] | None:
+    """`sql`'s rows as text through `client`, or None when it is refused."""
+    try:
+        if client.startswith("psycopg"):
+            with psycopg.connect(lane.dsn(role), autocommit=True) as conn:
+                cursor = conn.execute(sql.encode(), prepare=client.endswith("extended"))
+                return sorted(map(repr, cursor.fetchall()))
+        if client == "http":
+            reply = httpx.post(
+                f"{lane.process.url}/v1/sql",
+                json={"sql": sql},
+                headers={"Authorization": f"Bearer {lane.keys[role]}"},
+                timeout=30,
+            )
+            return None if reply.is_error else sorted(repr(tuple(r.values())) for r in reply.json())
+        kwargs = {"username": role, "password": lane.keys[role]}
+        with (
+            adbc.connect(lane.process.flight_url, db_kwargs=kwargs, autocommit=True) as conn,
+            conn.cursor() as cursor,
+        ):
+            cursor.execute(sql)
+            return sorted(map(repr, cursor.fetchall()))
+    except (psycopg.Error, adbc.Error):
+        return None
+
+
+@pytest.mark.parametrize("client", ["psycopg-simple", "psycopg-extended", "http", "adbc"])
+def test_a_pattern_answers_only_texts_read_the_same(lane: Lane, client: str) -> None:
+    """A text differing from one read before only in its compared literals is answered from
+    that text's pattern, unparsed: one with a space the guard refuses, a full-width digit
+    (a name to the parser) or quoted names run together (one name) is no text of it."""
+    for dataset in ("pk", "pq"):
+        for learnt, other in PATTERNS:
+            for _ in range(2):
+                answer = attempt(lane, client, learnt.format(dataset))
+                assert answer in (["(2, 'Abc')"], ["('Abc',)"])
+            assert attempt(lane, client, other.format(dataset)) is None, (client, other)
+
+
+def test_a_pattern_keeps_each_identitys_policy(lane: Lane) -> None:
+    """A pattern learnt for one identity never answers another's texts of it."""
+    for dataset in ("pk", "pq"):
+        text = f"SELECT id, secret FROM {dataset} WHERE id = {{}}"
+        assert attempt(lane, "psycopg-simple", text.format(5)) == ["(5, 's5')"]
+        assert attempt(lane, "psycopg-simple", text.format(7), "masked") == ["(7, '****')"]
+        assert attempt(lane, "http", text.format(9), "masked") == ["(9, '****')"]
+        assert attempt(lane, "psycopg-simple", text.format(6), "rowf") == []
+        assert attempt(lane, "adbc", text.format(8), "rowf") == []
+        assert attempt(lane, "psycopg-simple", text.format(11), "rowf") == ["(11, 's11')"]

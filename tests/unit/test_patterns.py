@@ -212,6 +212,11 @@ def test_the_pg_analysis_of_a_text_of_a_known_pattern_is_shared(
         "SELECT id FROM ta WHERE code = 'c' 'l'",
         "SELECT id FROM ta WHERE code = 'c\\1'",
         "SELECT id FROM ta WHERE id = 2e",
+        "SELECT id FROM ta WHERE id = \uff12",  # a name to the parser, 2 to int()
+        "SELECT id FROM ta WHERE id = \u0662",
+        "SELECT id,\u00a0code FROM ta WHERE id = 2",  # refused by the guard
+        "SELECT id,\u2028code FROM ta WHERE id = 2",
+        "SELECT id,\x1ccode FROM ta WHERE id = 2",
     ],
 )
 def test_texts_that_are_no_pattern(sql: str) -> None:
@@ -228,3 +233,6 @@ def test_white_space_never_joins_or_splits_a_lexeme() -> None:
     assert [literal.text for literal in lexemes.literals] == ["5", "it's"]
     spaced = _lexed("SELECT  a\nFROM t WHERE a @> b AND c=-5 AND d = 'x'")
     assert spaced is not None and spaced.lexemes == lexemes.lexemes
+    joined, apart = _lexed('SELECT "a""b" FROM t WHERE a = 1'), _lexed('SELECT "a" "b" FROM t')
+    assert joined is not None and ("quoted", '"a""b"') in joined.lexemes  # one name, a"b
+    assert apart is not None and ("quoted", '"a"') in apart.lexemes
