@@ -30,7 +30,7 @@ from connectors.sql import SqlConnector
 from connectors.sql_functions import source_form
 from policies.access import Grant, unrestricted
 from policies.guard import check, parse
-from sidecar.engine import chains, readings, star_names, stars, ties
+from sidecar.engine import chains, quantified, readings, star_names, stars, ties
 from sidecar.engine.bridge import source_failed
 from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, DatasetEntry, Resolved
 from sidecar.engine.dialect import datafusion_sql, names_sql
@@ -146,6 +146,7 @@ class Planner:
         complete_minutes(statement)
         checkpoint()
         statement, views = self._expand_views(statement, sql, grant)
+        quantified.rewrite(statement)
         scans = self._bind_scans(statement, sql, grant)
         if self.max_width is not None:
             stars.check(statement, {scan.name: len(scan.schema) for scan in scans}, self.max_width)

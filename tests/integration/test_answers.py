@@ -536,6 +536,29 @@ def test_ranks_are_bigints(answers: Answers, interface: str) -> None:
     assert all(type(value) is int for row in rows for value in row)
 
 
+QUANTIFIED = [
+    "SELECT id FROM {t} WHERE score = ANY (SELECT score FROM {t} WHERE score > 15) ORDER BY id",
+    "SELECT id FROM {t} WHERE score = SOME (SELECT score FROM {t} WHERE score > 15) ORDER BY id",
+    "SELECT id FROM {t} WHERE score <> ALL (SELECT score FROM {t} WHERE score > 15) ORDER BY id",
+    "SELECT id FROM {t} WHERE NOT (score = ANY (SELECT score FROM {t} WHERE id < 3)) ORDER BY 1",
+]
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_any_and_all_of_a_subquery_are_answered_right_or_refused(
+    answers: Answers, interface: str
+) -> None:
+    """DataFusion answered `score = ANY (SELECT ...)` with the wrong rows and `score > ALL
+    (...)` with none; the first is now IN, the second refused with what to write."""
+    agree(answers, interface, QUANTIFIED)
+    if interface == "pg-text":
+        sql = "SELECT id FROM t WHERE score > ALL (SELECT score FROM t WHERE score < 25)"
+        assert _failure({"conninfo": answers.dsn}, sql) == (
+            "0A000",
+            "> ALL (subquery) is not supported: the engine answers it wrongly",
+        )
+
+
 OPERATORS = [
     "SELECT id, ~id AS n, ~score AS m, id # 5 AS x FROM {t} ORDER BY id",
     "SELECT ~5 AS a, 5 & 3 AS b, 5 | 3 AS c, 5 # 3 AS d, 1 << 3 AS e, 16 >> 2 AS f",
