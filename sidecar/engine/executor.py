@@ -68,6 +68,17 @@ OUT_OF_RANGE = (
     re.compile(r"(?:value of -?\d+ is out of range|Can't cast value -?\d+ to type) Int(\d+)\b"),
     re.compile(r"Int(\d+)Array overflow on abs"),
 )
+# A string a cast cannot read, in PostgreSQL's words: `invalid input syntax for type integer:
+# "abc"` (Arrow says `Cannot cast string 'abc' to value of Int32 type`).
+UNREADABLE = re.compile(r"Cannot cast (?:string|value) '(.*)' to value of (\w+) type")
+PG_TYPE_NAMES = {
+    "Int16": "smallint",
+    "Int32": "integer",
+    "Int64": "bigint",
+    "Float32": "real",
+    "Float64": "double precision",
+    "Boolean": "boolean",
+}
 # DataFusion calls a call with arguments of the wrong types an internal error and asks for a
 # bug report; what the caller can act on is the sentence naming the candidates.
 NO_MATCH = "No function matches the given name and argument types"
@@ -398,6 +409,14 @@ def translate(message: str) -> SidecarError:
     if NO_MATCH in message:
         message = message[message.index(NO_MATCH) :]
     message = REDACTOR.redact(NOISE.sub("", message.strip()))
+    unreadable = UNREADABLE.search(message)
+    if unreadable is not None and unreadable.group(2) in PG_TYPE_NAMES:
+        text, kind = unreadable.group(1), PG_TYPE_NAMES[unreadable.group(2)]
+        return SidecarError(
+            ErrorCode.QUERY,
+            f'invalid input syntax for type {kind}: "{text}"',
+            hint=f"give a {kind} the text can be read as, or cast only the values that are",
+        )
     for pattern in OUT_OF_RANGE:
         found = pattern.search(message)
         if found is not None:

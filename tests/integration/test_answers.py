@@ -434,6 +434,9 @@ ERRORS = [
     "SELECT 9223372036854775807 + 1",
     "SELECT abs(-9223372036854775807 - 1)",
     "SELECT score, CAST(id * 3000000000 AS INT) FROM {t}",
+    "SELECT CAST('abc' AS INT)",
+    "SELECT id FROM {t} WHERE id = 'x1'::bigint",
+    "SELECT 'maybe'::boolean",
 ]
 
 
