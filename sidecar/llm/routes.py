@@ -11,6 +11,7 @@ first request that needs them: a sidecar without models serves `/v1/models` with
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import struct
@@ -75,7 +76,12 @@ class LlmApi:
             request.state.endpoint = endpoint
             request.state.model = "-"
             try:
-                return await handler(request)
+                await read_body(request)  # before listening for the hang-up, which reads on
+                answer = await _unless_gone(request, handler(request))
+                if answer is None:
+                    self._record(request, "canceled")
+                    return Response(status_code=499)  # nobody reads it
+                return answer
             except (OpenAIError, QueueFull) as error:
                 failure = _as_openai(error)
             except Exception as error:  # a llama.cpp or engine bug: a 500, never a dead process
@@ -302,12 +308,39 @@ def client(request: Request) -> str:
 
 
 async def read_body(request: Request) -> bytes:
+    """The request's body, read once (kept on the request for the handler)."""
+    body: bytes | None = getattr(request.state, "body", None)
+    if body is not None:
+        return body
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
             raise OpenAIError(413, f"the request body exceeds {MAX_BODY} bytes")
+    request.state.body = body
     return body
+
+
+async def _unless_gone(request: Request, work: Awaitable[Response]) -> Response | None:
+    """`work`'s response, or None once the client has hung up before it was ready: the work
+    is cancelled then (the model's queued and running jobs, the data tools' queries). A
+    streamed answer watches for the hang-up itself once its response starts; an answer
+    written whole was generated to the end for nobody, its tool queries run too. The body is
+    read by now, so the next ASGI message is the disconnect."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    task, watcher = asyncio.ensure_future(work), asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return None if task.cancelled() else task.result()
 
 
 async def _last(events: AsyncIterator[Event]) -> Finished:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -506,3 +508,45 @@ def test_status_and_metrics_show_the_models(sidecar: SidecarProcess) -> None:
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     assert "tiny-fc" in cli.stdout and "broken" in cli.stdout
+
+
+def counted(url: str, endpoint: str, outcome: str) -> float:
+    """sidecar_llm_requests_total of model tiny for `endpoint` and `outcome`."""
+    metrics = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    series = f'sidecar_llm_requests_total{{endpoint="{endpoint}",model="tiny",outcome="{outcome}"}}'
+    found = re.search(re.escape(series) + r" (\S+)", metrics)
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.mark.parametrize(
+    ("path", "endpoint", "body"),
+    [
+        ("/v1/completions", "completion", {"prompt": ["Once upon a time"] * 40, "max_tokens": 64}),
+        (
+            "/v1/chat/completions",
+            "chat",
+            {
+                "messages": [{"role": "user", "content": "Tell a story"}],
+                "max_tokens": 1500,
+                "tool_choice": "none",
+            },
+        ),
+    ],
+)
+def test_a_client_hanging_up_cancels_an_answer_written_whole(
+    sidecar: SidecarProcess, path: str, endpoint: str, body: dict[str, object]
+) -> None:
+    """A non-streaming request whose client hangs up is cancelled (its queued prompts are
+    never generated), as a streaming one is: it was generated to the end for nobody."""
+    before = {o: counted(sidecar.url, endpoint, o) for o in ("ok", "canceled")}
+    payload = json.dumps({"model": "tiny", "seed": 3, **body}).encode()
+    host, port = "127.0.0.1", int(sidecar.url.rsplit(":", 1)[1])
+    with socket.create_connection((host, port)) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        conn.shutdown(socket.SHUT_WR)  # and gone, long before an answer
+    settle(lambda: counted(sidecar.url, endpoint, "canceled") > before["canceled"], "cancel")
+    assert counted(sidecar.url, endpoint, "ok") == before["ok"]
