@@ -162,8 +162,9 @@ def _renamed(node: exp.Expression) -> bool:
 def _time_to_str(generator: Postgres.Generator, node: exp.TimeToStr) -> str:
     """`to_char(ts, 'YYYY-MM-DD')`: sqlglot has read PostgreSQL's pattern into strftime's
     (`%Y-%m-%d`), which DataFusion's to_char reads (chrono's); it was handed PostgreSQL's, and
-    answered the pattern itself."""
-    return generator.func("to_char", node.this, node.args.get("format"))
+    answered the pattern itself. `to_date(text, 'YYYY-MM-DD')` alike (it failed)."""
+    name = "to_date" if isinstance(node, exp.StrToDate) else "to_char"
+    return generator.func(name, node.this, node.args.get("format"))
 
 
 def _similar_to(generator: Postgres.Generator, node: exp.SimilarTo) -> str:
@@ -253,6 +254,7 @@ class DataFusionText(Postgres):
             exp.Round: _round,
             exp.Interval: _interval,
             exp.TimeToStr: _time_to_str,
+            exp.StrToDate: _time_to_str,
             exp.Window: _window,
             exp.SimilarTo: _similar_to,
             exp.Escape: _escape,

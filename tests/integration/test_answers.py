@@ -505,6 +505,8 @@ def test_a_bigint_sum_out_of_range_is_refused_not_wrapped(answers: Answers) -> N
 PATTERNS = [
     "SELECT to_char(timestamp '2024-05-17 10:03:04', 'YYYY-MM-DD HH24:MI:SS') AS a",
     "SELECT id, to_char(seen, 'DD/MM/YYYY HH24:MI') AS d FROM {t} ORDER BY id",
+    "SELECT to_date('17/05/2024', 'DD/MM/YYYY')::text AS a, "
+    "to_date(name || '-01-01', 'YYYY-MM-DD') IS NULL AS b FROM {t} WHERE id = 4",
     "SELECT 'abc' SIMILAR TO 'a%' AS a, 'abc' SIMILAR TO 'b%' AS b, "
     "'abc' SIMILAR TO '%(b|x)%' AS c, 'abc' SIMILAR TO 'a.c' AS d, "
     "'abc' NOT SIMILAR TO '_b_' AS e",
