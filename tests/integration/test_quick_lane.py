@@ -146,6 +146,33 @@ def test_pipelined_groups_each_get_their_replies(sidecar: Sidecar) -> None:
         assert [row[0] for row in reply.rows()] == ([key] if found else [])
 
 
+def test_literal_texts_of_one_pattern_take_the_lane(sidecar: Sidecar) -> None:
+    """pgjdbc below its prepare threshold sends an agent's literal SQL in an unnamed Parse of
+    a new text each time: once the pattern's analysis is shared (engine/patterns.py), the
+    groups are answered whole, with the general way's bytes."""
+    text = "SELECT id, name, amount FROM pk WHERE id = {}"
+
+    def literal(key: int) -> bytes:
+        return b"".join([parse(text.format(key)), bind(), describe("P"), execute(), SYNC])
+
+    client = RawClient(sidecar.process.pg_port)
+    try:
+        general = [exchange(client, literal(key)) for key in (21, 22, 23)]
+        before = sidecar.answered_at_once()
+        answered = [exchange(client, literal(key)) for key in (24, 25, 400, 21)]
+        assert sidecar.answered_at_once() - before == len(answered)
+        assert answered[-1].messages == general[0].messages
+        assert [reply.rows() for reply in answered] == [
+            [[b"24", b"n24", b"36"]],
+            [[b"25", b"n25", b"37.5"]],
+            [],
+            general[0].rows(),
+        ]
+        assert {reply.kinds for reply in answered[:2]} == {"12TDCZ"}
+    finally:
+        client.close()
+
+
 def test_a_group_split_across_packets_is_answered_the_same(sidecar: Sidecar) -> None:
     client = RawClient(sidecar.process.pg_port)
     try:

@@ -72,8 +72,11 @@ class Lane:
         kind = data[at]
         end = _end(data, at)
         if kind == PARSE:
-            prepared = self._texts.get(data[at + 5 : end])
-            if prepared is None or len(data) < end + 5 or data[end] != BIND:
+            source = data[at + 5 : end]
+            if len(data) < end + 5 or data[end] != BIND:
+                return None
+            prepared = self._texts.get(source) or session.patterned(source)
+            if prepared is None:
                 return None
             start, end = end, _end(data, end)
         elif kind == BIND:

@@ -328,6 +328,30 @@ class Session:
         prepared.source = source
         self.statements[message.name] = prepared
 
+    def patterned(self, source: bytes) -> Prepared | None:
+        """The unnamed statement a Parse message's payload (`source`) makes, when its text is
+        of a pattern whose analysis is shared (statements.Analyzer): an agent's literal SQL,
+        a new text each time, then takes the lane like a repeated one. None for any other
+        Parse, which the general way reads, and for one it would refuse."""
+        try:
+            message = messages.parse_parse(Body(source))
+        except ProtocolError:
+            return None
+        text = message.query
+        if message.name or message.parameter_types or len(text) > INLINE_STATEMENT:
+            return None
+        if not self.analyzer.shared(text):
+            return None
+        found = commands.statements(text)
+        if len(found) != 1 or found[0].text != text:
+            return None
+        try:
+            prepared = self._prepare(found[0], [], "")
+        except PgError:
+            return None
+        prepared.source = source
+        return prepared
+
     def _refuse_in_failed_transaction(self, command: Any) -> None:
         """In a failed transaction only its end runs, whichever message asks (Parse, or Bind
         and Execute of a statement or portal made before the failure), as in PostgreSQL."""

@@ -105,6 +105,12 @@ class Analyzer:
                 self.server.analyses.put(pattern, analysis)
         return analysis
 
+    def shared(self, text: str) -> bool:
+        """Whether `text`, with no parameter types declared, takes the analysis its pattern
+        shares, so that analysing it reads nothing and refuses nothing."""
+        pattern = self._pattern(text, ())
+        return pattern is not None and self.server.analyses.get(pattern) is not None
+
     def _pattern(self, text: str, declared: Sequence[int]) -> PatternKey | None:
         """The key of the analysis every text of `text`'s pattern shares (engine/patterns.py:
         the same tokens but for the literals its columns are compared with), once the engine
