@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 
 Rule = Literal["mask", "hash", "deny"]
 MASK_TEXT = "****"
+HIDDEN_ERROR = (
+    "the last load or refresh failed; its message is not shown under a policy that hides rows "
+    "or columns of this dataset, as the source's message may quote them (a duplicate key, a "
+    "value that did not convert, a column's name): a caller it does not narrow reads it"
+)
 HASH_CHARS = 16
 STRICTNESS: dict[str, int] = {"hash": 1, "mask": 2, "deny": 3}
 PLACEHOLDER = re.compile(r"\{identity(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
@@ -188,6 +193,14 @@ class Grant:
                     if current is None or STRICTNESS[rule] > STRICTNESS[current]:
                         found[column] = rule
         return found
+
+    def readable_error(self, relation: str, message: str | None) -> str | None:
+        """`message`, a load or refresh error of `relation` (status pages, describe_dataset,
+        /v1/ready), as this caller may read it: HIDDEN_ERROR where a column rule or row filter
+        narrows the relation. A source's message quotes what it failed on, a denied column's
+        name, a masked value, a key of a row the filter hides, and no reading of its text
+        tells those apart from the rest."""
+        return HIDDEN_ERROR if message is not None and self.narrows(relation) else message
 
     def counts_rows(self, relation: str) -> bool:
         """Whether the caller may learn the relation's row count: not under a row filter, where

@@ -226,7 +226,7 @@ def dataset_status(entry: DatasetEntry, grant: Grant) -> dict[str, Any]:
         "state": entry.state.value,
         "available": entry.available,
         "rows": entry.row_count,
-        "last_error": entry.last_error,
+        "last_error": grant.readable_error(entry.name, entry.last_error),
         "loaded_at": entry.loaded_at,
         "load_seconds": entry.load_seconds,
     }
@@ -234,6 +234,8 @@ def dataset_status(entry: DatasetEntry, grant: Grant) -> dict[str, Any]:
     if copy is not None:
         status["acceleration"] = asdict(copy.status)
         status["rows"] = copy.status.rows
+        error = status["acceleration"]["last_error"]
+        status["acceleration"]["last_error"] = grant.readable_error(entry.name, error)
     if not grant.counts_rows(entry.name):
         status["rows"] = None
         if copy is not None:

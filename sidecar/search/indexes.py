@@ -69,7 +69,7 @@ class IndexEntry:
             "vectors": self.settings.vectors.model if self.settings.vectors else None,
             "built_at": index.built_at if index else None,
             "build_seconds": index.build_seconds if index else None,
-            "last_error": self.error,
+            "last_error": grant.readable_error(self.dataset.name, self.error),
         }
 
 

@@ -203,14 +203,22 @@ class HttpApi:
         grant = self.engine.access.grant(ANONYMOUS_IDENTITY)
         waiting = [e for e in self.engine.catalog.datasets.values() if not e.available]
         shown = [
-            {"name": e.name, "state": e.state.value, "last_error": e.last_error}
+            {
+                "name": e.name,
+                "state": e.state.value,
+                "last_error": grant.readable_error(e.name, e.last_error),
+            }
             for e in waiting
             if grant.sees(e.name)
         ]
         indexes = self.engine.search.waiting()
         body: dict[str, Any] = {"ready": not waiting and not indexes, "datasets": shown}
         stale = [
-            {"name": e.name, "last_error": e.last_error, "next_refresh_at": e.next_refresh_at}
+            {
+                "name": e.name,
+                "last_error": grant.readable_error(e.name, e.last_error),
+                "next_refresh_at": e.next_refresh_at,
+            }
             for e in self.engine.catalog.datasets.values()
             if e.state is State.STALE and grant.sees(e.name)
         ]
@@ -218,7 +226,11 @@ class HttpApi:
             body["stale"] = stale
         if indexes:
             body["search"] = [
-                {"name": i.dataset.name, "state": i.state, "last_error": i.error}
+                {
+                    "name": i.dataset.name,
+                    "state": i.state,
+                    "last_error": grant.readable_error(i.dataset.name, i.error),
+                }
                 for i in indexes
                 if grant.sees(i.dataset.name)
             ]
