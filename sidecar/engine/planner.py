@@ -536,8 +536,23 @@ def _required(dataset: DatasetEntry, view: str | None, grant: Grant) -> tuple[Co
         return dataset.require()
     except SidecarError as error:
         if view is None or grant.sees(dataset.name):
-            raise
+            raise _withheld(error, dataset, grant) from None
         raise source_failed(dataset.name, error, view) from None
+
+
+def _withheld(error: SidecarError, dataset: DatasetEntry, grant: Grant) -> SidecarError:
+    """`error` without the source's message it quotes where the caller's policy narrows the
+    dataset (`Grant.readable_error`: a duplicate key of a denied column, a hidden row's)."""
+    message = error.message
+    for cause in {dataset.last_error, dataset.error} - {None}:
+        shown = grant.readable_error(dataset.name, cause)
+        if cause and shown and shown != cause:
+            message = message.replace(cause, shown)
+    if message == error.message:
+        return error
+    return SidecarError(
+        error.code, message, hint=error.hint, position=error.position, retry_after=error.retry_after
+    )
 
 
 def _whole_query(statement: exp.Expression, scans: list[Scan]) -> PushedQuery | None:

@@ -17,10 +17,14 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from policies.access import HIDDEN_ERROR
-from tests.process import SidecarProcess, free_port
+from tests.process import SidecarProcess, free_port, settle
 
 SSN = "123-45-6789"
 KEYS = {"root": "k-root-5d1f", "bi": "k-bi-91aa", "rowf": "k-rowf-77c2"}
+
+
+def headers(who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[who]}"}
 
 
 def describe(url: str, key: str) -> dict[str, Any]:
@@ -40,6 +44,7 @@ def test_a_failed_refresh_quotes_the_source_only_to_callers_it_shows_everything(
 ) -> None:
     people = {"id": [1, 2], "ssn": [SSN, "987-65-4321"], "country": ["DE", "FR"]}
     pq.write_table(pa.table(people), tmp_path / "people.parquet")
+    pq.write_table(pa.table({**people, "ssn": [SSN, SSN]}), tmp_path / "dupes.parquet")
     port = free_port()
     acceleration = {"engine": "duckdb", "primary_key": "ssn", "refresh_retry_max_attempts": 0}
     config = {
@@ -50,36 +55,47 @@ def test_a_failed_refresh_quotes_the_source_only_to_callers_it_shows_everything(
             "auth": {"api_keys": [{"key": k, "identity": who} for who, k in KEYS.items()]},
         },
         "datasets": [
-            {"from": "file:people.parquet", "name": "people", "acceleration": acceleration}
+            {"from": "file:people.parquet", "name": "people", "acceleration": acceleration},
+            {"from": "file:dupes.parquet", "name": "dupes", "acceleration": acceleration},
         ],
         "policies": [
             {"identities": ["root"], "datasets": ["*"]},
-            {"identities": ["bi"], "datasets": ["people"], "columns": {"people.ssn": "deny"}},
-            {"identities": ["rowf"], "datasets": ["people"], "rows": {"people": "country = 'FR'"}},
+            {"identities": ["bi"], "datasets": ["*"], "columns": {"*.ssn": "deny"}},
+            {"identities": ["rowf"], "datasets": ["*"], "rows": {"*": "country = 'FR'"}},
         ],
     }
     (tmp_path / "sidecar.yaml").write_text(yaml.safe_dump(config))
     process = SidecarProcess(tmp_path / "sidecar.yaml")
-    process.start(port)
+    process.start(port, "/health")  # dupes never loads: never ready
     try:
         people["ssn"] = [SSN, SSN]
         pq.write_table(pa.table(people), tmp_path / "people.parquet")
 
         def get(path: str, who: str, method: str = "GET") -> Any:
-            headers = {"Authorization": f"Bearer {KEYS[who]}"}
-            return httpx.request(method, f"{process.url}{path}", headers=headers, timeout=30)
+            return httpx.request(method, f"{process.url}{path}", headers=headers(who), timeout=30)
 
+        def failed_first() -> bool:
+            found = {d["name"]: d for d in get("/v1/status", "root").json()["datasets"]}
+            return bool(found["dupes"]["last_error"])
+
+        settle(failed_first, "the first load of dupes")
+        query = {"sql": "SELECT id FROM dupes"}
+        failed = httpx.post(f"{process.url}/v1/sql", json=query, headers=headers("root"))
+        assert failed.status_code == 503 and SSN in failed.text
         refreshed = get("/v1/datasets/people/acceleration/refresh", "root", "POST")
         assert refreshed.status_code >= 400 and SSN in refreshed.text
         shown = get("/v1/status", "root").json()["datasets"][0]
+        assert shown["name"] == "people"
         assert SSN in shown["last_error"] and SSN in shown["acceleration"]["last_error"]
-        assert SSN in describe(process.url, KEYS["root"])["freshness"]["last_error"]
+        assert SSN in str(describe(process.url, KEYS["root"]))
         for who in ("bi", "rowf"):
             status = get("/v1/status", who).json()["datasets"][0]
-            assert status["state"] == "stale"
+            assert status["name"] == "people"
             assert status["last_error"] == status["acceleration"]["last_error"] == HIDDEN_ERROR
-            described = describe(process.url, KEYS[who])
-            assert described["freshness"]["last_error"] == HIDDEN_ERROR
-            assert SSN not in str(described)
+            described = str(describe(process.url, KEYS[who]))
+            assert "not shown under a policy" in described and SSN not in described
+            failed = httpx.post(f"{process.url}/v1/sql", json=query, headers=headers(who))
+            assert failed.status_code == 503 and SSN not in failed.text
+            assert HIDDEN_ERROR in failed.json()["error"]["message"]
     finally:
         process.stop()
