@@ -134,6 +134,9 @@ and renders what the webhook would add for the same annotations:
   restartPolicy: Always
   {{- end }}
   workingDir: /tmp
+  env:
+    - name: SIDECAR_DATA_DIR
+      value: /tmp/sidecar
   {{- with .secrets }}
   envFrom:
     - secretRef:
