@@ -603,10 +603,9 @@ def test_stdio_proxy_answers_what_it_was_sent_before_stdin_closed(sidecar: Sidec
     assert started.returncode == 0
 
 
-def test_a_stdio_client_hanging_up_stops_its_tool_call(sidecar: SidecarProcess) -> None:
-    """A client that closes both pipes (it quit) cancels the call it is no longer waiting for:
-    the proxy sees its stdout's reader gone and drops its connection to the sidecar."""
-    sql = endless(2)
+def calling(sidecar: SidecarProcess, sql: str) -> subprocess.Popen[str]:
+    """`sidecar mcp` initialized, with a call of the query tool on `sql` (id 2) running for a
+    second."""
     started = proxy(sidecar)
     assert started.stdin is not None and started.stdout is not None
     lines = [
@@ -618,6 +617,15 @@ def test_a_stdio_client_hanging_up_stops_its_tool_call(sidecar: SidecarProcess) 
     started.stdin.flush()
     assert json.loads(started.stdout.readline())["id"] == 1
     time.sleep(1.0)
+    return started
+
+
+def test_a_stdio_client_hanging_up_stops_its_tool_call(sidecar: SidecarProcess) -> None:
+    """A client that closes both pipes (it quit) cancels the call it is no longer waiting for:
+    the proxy sees its stdout's reader gone and drops its connection to the sidecar."""
+    sql = endless(2)
+    started = calling(sidecar, sql)
+    assert started.stdin is not None and started.stdout is not None
     started.stdout.close()
     started.stdin.close()
     assert started.wait(timeout=30) == 0
@@ -627,18 +635,9 @@ def test_a_stdio_client_hanging_up_stops_its_tool_call(sidecar: SidecarProcess) 
 def test_a_call_cancelled_over_stdio_stops_its_query(sidecar: SidecarProcess) -> None:
     """MCP's own cancel (notifications/cancelled) reaches the sidecar through the proxy."""
     sql = endless(3)
-    started = proxy(sidecar)
+    started = calling(sidecar, sql)
     assert started.stdin is not None and started.stdout is not None
     cancel = {"requestId": 2, "reason": "the user pressed stop"}
-    lines = [
-        json.dumps(INITIALIZE),
-        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        tool_call(2, sql),
-    ]
-    started.stdin.write("\n".join(lines) + "\n")
-    started.stdin.flush()
-    assert json.loads(started.stdout.readline())["id"] == 1
-    time.sleep(1.0)
     notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel}
     started.stdin.write(json.dumps(notice) + "\n")
     started.stdin.flush()
