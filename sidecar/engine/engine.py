@@ -35,7 +35,7 @@ from sidecar.engine.memory import TableConnector
 from sidecar.engine.params import bind, parameter_count
 from sidecar.engine.patterns import Patterns
 from sidecar.engine.planner import DIALECT, SCAN_PREFIX, Plan, Planner, Scan
-from sidecar.engine.plans import Plans, Statements
+from sidecar.engine.plans import Plans, Shape, Statements
 from sidecar.engine.types import sql_type
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.footprint import give_back
@@ -159,11 +159,34 @@ class Engine:
         answer = self._lookup(shape, parameters, most=LOOP_ROWS)
         if answer is not None:
             return answer
-        known = self.patterns.find(sql, grant.key, shape[2])  # a key written in a new text
+        known = self._patterned(sql, grant, shape[2])  # a key written in a new text
         if known is None:
             return None
-        self.bounds.check_size(sql)
         return self._lookup(known[0], parameters, known[1], most=LOOP_ROWS)
+
+    def _patterned(
+        self, sql: str, grant: Grant, kinds: tuple[str, ...]
+    ) -> tuple[Shape, list[exp.Expression]] | None:
+        """The shape and compared literals of `sql` when it is a text of a pattern read
+        before (patterns.py), within the statement size it was never measured against."""
+        known = self.patterns.find(sql, grant.key, kinds)
+        if known is not None:
+            self.bounds.check_size(sql)
+        return known
+
+    def _kept(
+        self,
+        shape: Shape,
+        written: Sequence[exp.Expression] | None,
+        parameters: Sequence[Any],
+        grant: Grant,
+    ) -> QueryResult | CachedResult | LookupResult | None:
+        """The answer of `shape`'s kept plan, from a key index when it gives one; None
+        without a kept plan."""
+        if (answer := self._lookup(shape, parameters, written)) is not None:
+            return answer
+        kept = self.plans.plan(shape, parameters, written)
+        return self._result(*kept, grant, True) if kept is not None else None
 
     def _lookup(
         self,
@@ -199,19 +222,12 @@ class Engine:
         self, sql: str, parameters: Sequence[Any], grant: Grant, cached: bool
     ) -> QueryResult | CachedResult | LookupResult:
         shape = self.plans.shape(sql, grant, parameters)
-        if cached and (answer := self._lookup(shape, parameters)) is not None:
+        if cached and (answer := self._kept(shape, None, parameters, grant)) is not None:
             return answer
-        kept = self.plans.plan(shape, parameters) if cached else None
-        if kept is not None:
-            return self._result(*kept, grant, cached)
-        known = self.patterns.find(sql, grant.key, shape[2]) if cached else None
-        if known is not None:  # a text of a pattern read before: only its literals are new
-            self.bounds.check_size(sql)
-            if (answer := self._lookup(known[0], parameters, known[1])) is not None:
-                return answer
-            kept = self.plans.plan(known[0], parameters, known[1])
-            if kept is not None:
-                return self._result(*kept, grant, cached)
+        known = self._patterned(sql, grant, shape[2]) if cached else None
+        # a text of a pattern read before: only its literals are new
+        if known is not None and (answer := self._kept(*known, parameters, grant)) is not None:
+            return answer
         statement = self.statements.checked(sql)
         if isinstance(statement, exp.Describe):
             return self._describe(statement, sql, grant)
@@ -227,11 +243,8 @@ class Engine:
         if lifted is not None:  # the same question with other values written in its text
             shapes.append(lifted[0])
             self.patterns.learn(sql, grant.key, shape[2], *lifted)
-            if (answer := self._lookup(lifted[0], parameters, lifted[1])) is not None:
+            if (answer := self._kept(*lifted, parameters, grant)) is not None:
                 return answer
-            kept = self.plans.plan(lifted[0], parameters, lifted[1])
-            if kept is not None:
-                return self._result(*kept, grant, cached)
         checkpoint()
         plan = self.planner.plan(bind(statement, parameters), sql, grant)
         result = self._result(plan, None, grant, cached)
