@@ -285,10 +285,6 @@ class LookupResult:
         self.relations = relations
         self.rows = 0
 
-    @property
-    def batch(self) -> pa.RecordBatch:
-        return self.arrow()
-
     def arrow(self) -> pa.RecordBatch:
         """The answer's rows as one record batch."""
         if self._batch is None:
@@ -298,7 +294,7 @@ class LookupResult:
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         self.rows = self.num_rows
-        yield self.batch
+        yield self.arrow()
 
     def cancel(self) -> None:
         return None

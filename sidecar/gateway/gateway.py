@@ -142,7 +142,7 @@ class Gateway:
         if result is None:
             return None
         rows = result.num_rows
-        size = result.nbytes if result.nbytes is not None else result.batch.nbytes
+        size = result.nbytes if result.nbytes is not None else result.arrow().nbytes
         if rows > AT_ONCE_ROWS or self.breach(request, governing, size, rows, size) is not None:
             return None
         return AtOnce(self, request, governing, result, rows, size)

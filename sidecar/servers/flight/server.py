@@ -223,7 +223,7 @@ class FlightSqlServer(flight.FlightServerBase):
             return self._metadata(command, _identity(context))
         answer = self.gateway.at_once(request)
         if answer is not None:
-            rows = pa.Table.from_batches(list(_pieces(answer.result.batch)))
+            rows = pa.Table.from_batches(list(_pieces(answer.result.arrow())))
             if answer.done():
                 return rows
         statement = self.gateway.statement(request)
