@@ -107,13 +107,18 @@ class Analyzer:
 
     def shared(self, text: str) -> bool:
         """Whether `text`, with no parameter types declared, takes the analysis its pattern
-        shares, so that analysing it reads nothing and refuses nothing."""
+        shares, so that analysing it reads nothing and refuses nothing; that analysis is then
+        this session's last, which `analyse` of the same text returns."""
         pattern = self._pattern(text, ())
-        return pattern is not None and self.server.analyses.get(pattern) is not None
+        same = self.server.analyses.get(pattern) if pattern is not None else None
+        if same is None:
+            return False
+        self._last = ((self.visibility, text, ()), replace(same, engine_sql=text))
+        return True
 
     def _pattern(self, text: str, declared: Sequence[int]) -> PatternKey | None:
         """The key of the analysis every text of `text`'s pattern shares (engine/patterns.py:
-        the same tokens but for the literals its columns are compared with), once the engine
+        the same lexemes but for the literals its columns are compared with), once the engine
         has read one; None for a text with parameters, whose literals drivers do not vary."""
         found = self.server.engine.patterns.find(text, self.grant, ())
         return None if found is None else (self.visibility, found[0][0], tuple(declared), True)
