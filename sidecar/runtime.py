@@ -137,6 +137,7 @@ class Sidecar:
             self.authenticator,
             self.config.runtime.flight,
             tls=None if tls is None else read_tls(tls, self.config.base_dir),
+            cut_after=self.config.runtime.shutdown_grace + CLOSE_MARGIN,
         )
 
     def servers(self) -> list[Server]:
@@ -206,7 +207,7 @@ def read_tls(tls: Tls, base_dir: Path, setting: str = "runtime.tls") -> tuple[by
 
 
 T = TypeVar("T")
-CLOSE_MARGIN = 1.0  # seconds past runtime.shutdown_grace before open HTTP responses are cut
+CLOSE_MARGIN = 1.0  # seconds past runtime.shutdown_grace before open responses and streams are cut
 EXIT_MARGIN = 10.0  # seconds past runtime.shutdown_grace for the servers and audit log to close
 
 

@@ -46,6 +46,7 @@ MAX_AUDITED_SQL = 64 << 10
 AT_ONCE_ROWS = 256  # a lookup answered on the caller's thread: encoding it must not stall it
 BATCH_SHARE = 4  # one batch may hold at most this fraction of runtime.memory_limit
 REFUSALS = (ErrorCode.FORBIDDEN, ErrorCode.LIMIT_EXCEEDED, ErrorCode.TIMEOUT)
+NO_NEW_STATEMENTS = "the sidecar is stopping and takes no new statements"
 
 
 class Result(Protocol):
@@ -114,6 +115,7 @@ class Gateway:
         self._running: set[Statement] = set()
         self._running_lock = threading.Lock()
         self.stopping = False
+        self.stopped_at: float | None = None  # time.monotonic() of the stop, once stopping
         # DataFusion's pool bounds its operators, not what a projection computes: a thousand
         # rows of repeat('x', 1000000) came out as one gigabyte batch, which every server's
         # encoder then worked through for minutes, long after the statement had timed out.
@@ -172,7 +174,13 @@ class Gateway:
         """The result schema of `request`, planned as its identity but not run, and audited
         only when it fails: protocols that describe a statement before executing it (pg
         Describe, Flight prepared statements) execute it afterwards, and that execution is the
-        record. A `tentative` description (with stand-in parameters) is not audited at all."""
+        record. A `tentative` description (with stand-in parameters) is not audited at all.
+        While the sidecar stops, a description is refused, as the execution would be, and
+        audited even when tentative: what a client prepares then is never executed."""
+        if self.stopping:
+            refused = shutting_down(NO_NEW_STATEMENTS)
+            self.record(request, refused)
+            raise refused
         limiter = self.limiter
         timeout, setting = limiter.timeout(limiter.governing(request.identity), request.timeout)
         stop = threading.Event()  # planning past the statement's timeout stops (interrupt.py)
@@ -297,6 +305,7 @@ class Gateway:
     def stop(self) -> None:
         """The sidecar is stopping: statements not yet opened are refused from now on, while
         those in progress finish (runtime.shutdown_grace) or are cancelled (cancel_running)."""
+        self.stopped_at = time.monotonic()
         self.stopping = True
 
     def cancel_running(self, reason: str) -> int:
@@ -556,7 +565,7 @@ class Statement:
 
     def _refuse_when_stopping(self) -> None:
         if self.gateway.stopping:
-            raise shutting_down("the sidecar is stopping and takes no new statements")
+            raise shutting_down(NO_NEW_STATEMENTS)
 
     def _fail(self, error: BaseException) -> SidecarError:
         if self._ended is not None:

@@ -12,10 +12,13 @@ import adbc_driver_flightsql.dbapi as adbc
 import httpx
 import psycopg
 import pyarrow as pa
+import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from sidecar.servers.flight import FlightSql_pb2 as pb
+from sidecar.servers.flight.commands import pack
 from tests.process import SidecarProcess, free_port
 
 
@@ -44,6 +47,7 @@ def test_sigterm_closes_everything_and_exits_zero(tmp_path: Path) -> None:
 
 
 ENDLESS = "SELECT count(*) AS n FROM generate_series(1, 1000000000000) g(x) WHERE x % 7 = {}"
+PREPARED_WHILE_STOPPING = ("SELECT 41 AS n", "SELECT $1::int + 42 AS n")
 
 
 def test_sigterm_cancels_statements_past_the_shutdown_grace(tmp_path: Path) -> None:
@@ -107,6 +111,11 @@ def test_sigterm_cancels_statements_past_the_shutdown_grace(tmp_path: Path) -> N
         ):
             cursor.execute("SELECT 1")
         assert "Unavailable" in str(refused.value), refused.value
+        with flight.connect(sidecar.flight_url) as client:
+            for sql in PREPARED_WHILE_STOPPING:  # prepared, never executed: refused and audited
+                body = pack(pb.ActionCreatePreparedStatementRequest(query=sql))
+                with pytest.raises(flight.FlightUnavailableError, match="no new statements"):
+                    list(client.do_action(flight.Action("CreatePreparedStatement", body)))
         with pytest.raises(psycopg.errors.AdminShutdown) as ended:
             idle.execute("SELECT count(*) FROM generate_series(1, 3) g(x)")
         assert ended.value.diag.severity_nonlocalized == "FATAL"
@@ -142,6 +151,9 @@ def test_sigterm_cancels_statements_past_the_shutdown_grace(tmp_path: Path) -> N
     assert set(ended_lines) == {"http", "flight", "pg"}, lines
     for line in ended_lines.values():
         assert line["code"] == "shutting_down" and "the sidecar stopped" in line["reason"], line
+    prepared = {line["sql"]: line for line in lines if line["sql"] in PREPARED_WHILE_STOPPING}
+    assert set(prepared) == set(PREPARED_WHILE_STOPPING), lines
+    assert {line["code"] for line in prepared.values()} == {"shutting_down"}, prepared
 
 
 def pg_dsn(sidecar: SidecarProcess) -> str:

@@ -148,10 +148,12 @@ def test_a_stalled_reader_holds_a_batch_or_two_and_its_hang_up_stops_the_query(
     assert httpx.post(f"{sidecar.url}/v1/sql", content="SELECT 1 AS n").json() == [{"n": 1}]
 
 
-def test_sigterm_ends_stalled_http_readers_after_the_grace(tmp_path: Path) -> None:
+@pytest.mark.parametrize("interface", ["http json", "flight"])
+def test_sigterm_ends_stalled_readers_after_the_grace(tmp_path: Path, interface: str) -> None:
     """A response whose client stopped reading waits on it forever, past its statement's
     cancel at the end of runtime.shutdown_grace: the stop waited for it until the exit timer
-    (the grace and 10 s more) ended the process, the other servers never closed."""
+    (the grace and 10 s more) ended the process, the other servers never closed. A Flight
+    DoGet waits in a gRPC write that pyarrow's shutdown cannot end: its connection is cut."""
     port = free_port()
     config = {
         "runtime": {"http": {"port": port}, "shutdown_grace": "1s", "memory_limit": "256MiB"},
@@ -163,7 +165,7 @@ def test_sigterm_ends_stalled_http_readers_after_the_grace(tmp_path: Path) -> No
         sidecar = Sidecar(process, process.start(port))
         with ExitStack() as open_:
             for _ in range(READERS):
-                over_http("application/json")(sidecar, open_)
+                READS[interface](sidecar, open_)
             time.sleep(1.0)
             assert process.process is not None
             signalled = time.monotonic()

@@ -42,8 +42,8 @@ class PreparedStatements:
         try:
             probe = replace(request, parameters=[None] * count)
             dataset = self.gateway.describe(probe, tentative=count > 0)
-        except SidecarError:
-            if not count:
+        except SidecarError as error:
+            if not count or error.code is ErrorCode.SHUTTING_DOWN:
                 raise
             dataset = None  # NULLs may not plan (LIMIT $1): execution will tell
         parameters = pa.schema([pa.field(f"${i}", pa.null()) for i in range(1, count + 1)])

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,6 +32,7 @@ from sidecar.servers.flight import metadata
 from sidecar.servers.flight.auth import MIDDLEWARE, AcceptHandshake, AuthMiddlewareFactory
 from sidecar.servers.flight.call_limit import CALL_LIMIT, CallLimit
 from sidecar.servers.flight.commands import Unsupported, decode, pack, pb, unpack
+from sidecar.servers.flight.connections import cut
 from sidecar.servers.flight.errors import quiet_details, to_flight
 from sidecar.servers.flight.hangups import Hangups
 from sidecar.servers.flight.prepared import PreparedStatements
@@ -72,8 +75,11 @@ class FlightSqlServer(flight.FlightServerBase):
         endpoint: Endpoint,
         *,
         tls: tuple[bytes, bytes] | None = None,
+        cut_after: float = 0.0,
     ) -> None:
-        """`tls` is the certificate chain and key (PEM) to serve grpc+tls with."""
+        """`tls` is the certificate chain and key (PEM) to serve grpc+tls with; calls still
+        open `cut_after` seconds into a stop are cut (`close`)."""
+        self.cut_after = cut_after
         self.gateway = gateway
         self.engine = gateway.engine
         self.tickets: Handles[Statement | pa.Table] = Handles(
@@ -113,8 +119,26 @@ class FlightSqlServer(flight.FlightServerBase):
             raise StartupError(f"cannot start the Flight SQL server: {error}") from None
 
     async def close(self) -> None:
-        """Stop taking calls and wait for those running (pyarrow blocks: in a thread)."""
-        await asyncio.to_thread(self.shutdown)
+        """Stop taking calls and wait for those running, at most until `cut_after` seconds
+        into the stop: a call still open then is a DoGet whose client stopped reading (its
+        statement ended at the grace), blocked in a gRPC write that only its connection ending
+        frees, so the connections are cut (connections.py). pyarrow's shutdown blocks, in a
+        daemon thread of its own: one that never returned would hold the interpreter's exit."""
+        loop = asyncio.get_running_loop()
+        closed = loop.create_future()
+
+        def shut_down() -> None:
+            self.shutdown()
+            loop.call_soon_threadsafe(closed.set_result, None)
+
+        threading.Thread(target=shut_down, name="flight-shutdown", daemon=True).start()
+        stopped = self.gateway.stopped_at or time.monotonic()
+        wait = max(0.0, stopped + self.cut_after - time.monotonic())
+        try:
+            await asyncio.wait_for(asyncio.shield(closed), wait)
+        except TimeoutError:
+            log.warning("cutting %d Flight connection(s) still open", cut(self.port))
+            await closed
 
     # --- RPCs ---------------------------------------------------------------------------------
 
