@@ -413,6 +413,9 @@ def _check_statement(
         _check_command(statement, sql, tokens, dialect)
     elif isinstance(statement, _READ_ONLY_STATEMENTS):
         _check_tree(statement, dialect)
+    elif _misspelled(statement, tokens):
+        # `SELEC $1` reads as a column aliased `$1`: a misspelled keyword, as `SELEC 1` is
+        raise _unknown_leading_word(sql, dialect) or _forbidden_statement(tokens[0].text)
     else:
         name = _statement_name(statement, tokens[0].text.upper())
         raise _forbidden_statement(name, position=tokens[0].start + 1)
@@ -799,6 +802,16 @@ def _open_parentheses(tokens: list[Token]) -> bool:
         elif token.token_type == TokenType.R_PAREN:
             depth -= 1
     return depth > 0
+
+
+def _misspelled(statement: exp.Expression, tokens: list[Token]) -> bool:
+    """Whether `statement` is a bare expression led by a word no statement starts with."""
+    word = tokens[0]
+    return (
+        isinstance(statement, exp.Alias | exp.Condition)
+        and word.token_type == TokenType.VAR
+        and word.text.upper() not in _STATEMENT_REASONS
+    )
 
 
 def _unknown_leading_word(sql: str, dialect: str) -> SidecarError | None:

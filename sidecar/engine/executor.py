@@ -70,7 +70,13 @@ OUT_OF_RANGE = (
 )
 # A string a cast cannot read, in PostgreSQL's words: `invalid input syntax for type integer:
 # "abc"` (Arrow says `Cannot cast string 'abc' to value of Int32 type`).
-UNREADABLE = re.compile(r"Cannot cast (?:string|value) '(.*)' to value of (\w+) type")
+UNREADABLE = re.compile(r"Cannot cast (?:string|value) '(.*)' to value of (\w+)(?:\(\w+\))? type")
+# A date, time or timestamp text a cast cannot read: PostgreSQL tells a text of the right form
+# with a field out of range (`'2024-02-30'`, 22008) from one that is no date at all (22007).
+UNREADABLE_TIMESTAMP = re.compile(r"Error parsing timestamp from '(.*)': ")
+DATETIME_NAMES = {"Date32": "date", "Date64": "date", "Time32": "time", "Time64": "time"}
+DATETIME_EXAMPLES = {"date": "2024-02-29", "time": "13:45:00", "timestamp": "2024-02-29 13:45:00"}
+DATETIME_FORM = re.compile(r"\s*\d[\d\s:/.T+-]*(?:Z|[+-]\d\d(?::?\d\d)?)?\s*")
 PG_TYPE_NAMES = {
     "Int16": "smallint",
     "Int32": "integer",
@@ -410,6 +416,11 @@ def translate(message: str) -> SidecarError:
         message = message[message.index(NO_MATCH) :]
     message = REDACTOR.redact(NOISE.sub("", message.strip()))
     unreadable = UNREADABLE.search(message)
+    if unreadable is not None and unreadable.group(2) in DATETIME_NAMES:
+        return _unreadable_datetime(unreadable.group(1), DATETIME_NAMES[unreadable.group(2)])
+    timestamp = UNREADABLE_TIMESTAMP.search(message)
+    if timestamp is not None:
+        return _unreadable_datetime(timestamp.group(1), "timestamp")
     if unreadable is not None and unreadable.group(2) in PG_TYPE_NAMES:
         text, kind = unreadable.group(1), PG_TYPE_NAMES[unreadable.group(2)]
         return SidecarError(
@@ -427,6 +438,22 @@ def translate(message: str) -> SidecarError:
             return SidecarError(ErrorCode.QUERY, words, hint=hint or _hint(None))
     code = next((code for pattern, code in DATAFUSION_CODES if pattern.search(message)), None)
     return SidecarError(code or ErrorCode.QUERY, message, hint=_hint(code))
+
+
+def _unreadable_datetime(text: str, kind: str) -> SidecarError:
+    """A cast's unreadable `text` of type `kind` as PostgreSQL words it: a field out of range
+    when the text has a date's or time's form, else not a `kind` at all."""
+    if DATETIME_FORM.fullmatch(text):
+        return SidecarError(
+            ErrorCode.QUERY,
+            f'date/time field value out of range: "{text}"',
+            hint="check the month, day and time fields: each must exist in the calendar",
+        )
+    return SidecarError(
+        ErrorCode.QUERY,
+        f'invalid input syntax for type {kind}: "{text}"',
+        hint=f"write the {kind} as ISO 8601 text, e.g. '{DATETIME_EXAMPLES[kind]}'",
+    )
 
 
 def _hint(code: ErrorCode | None) -> str:

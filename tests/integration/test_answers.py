@@ -437,6 +437,12 @@ ERRORS = [
     "SELECT CAST('abc' AS INT)",
     "SELECT id FROM {t} WHERE id = 'x1'::bigint",
     "SELECT 'maybe'::boolean",
+    "SELECT '2024-02-30'::date",
+    "SELECT date '2024-13-01'",
+    "SELECT 'abc'::date",
+    "SELECT '2024-02-29 25:00:00'::timestamp",
+    "SELECT 'soon'::timestamp",
+    "SELECT ('2024-02-3' || id)::date FROM {t} WHERE id = 2",
 ]
 
 
@@ -769,6 +775,24 @@ def test_a_backward_fetch_in_a_failed_transaction_says_the_transaction_failed(
                     connection.execute(sql)
                 got.append(raised.value.sqlstate)
     assert got == ["25P02"] * 6
+
+
+def test_a_syntax_error_in_a_failed_transaction_is_a_syntax_error(answers: Answers) -> None:
+    """PostgreSQL parses a statement before it refuses it in a failed transaction: `SELEC 1`
+    there is 42601 (the sidecar said 25P02), simple or extended, a well-formed query 25P02."""
+    got = []
+    for params in ({"conninfo": answers.dsn}, answers.postgres.params()):
+        with psycopg.connect(**params) as connection:
+            with pytest.raises(psycopg.Error):
+                connection.execute("SELECT 1 / 0")
+            for sql, values in (
+                ("SELEC 1", None), ("SELEC %s", [1]), ("SELECT 1 FROM", None),
+                ("SELECT 1", None), ("SELECT %s::int", [1]),
+            ):  # fmt: skip
+                with pytest.raises(psycopg.Error) as raised:
+                    connection.execute(sql, values)
+                got.append(raised.value.sqlstate)
+    assert got == ["42601", "42601", "42601", "25P02", "25P02"] * 2
 
 
 # ---- keys ------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ QUERY_SQLSTATES = (
     (re.compile(r"^LIMIT must not be negative"), "2201W"),
     (re.compile(r"^OFFSET must not be negative"), "2201X"),
     (re.compile(r"overflow|^(tinyint|smallint|integer|bigint) out of range$", re.I), "22003"),
+    (re.compile(r"^date/time field value out of range"), "22008"),
+    (re.compile(r"^invalid input syntax for type (date|time|timestamp)"), "22007"),
     # before 22P02: DataFusion's "no function matches" says "add explicit type casts"
     (re.compile(r"invalid function|no function matches|function .* not found", re.I), "42883"),
     (re.compile(r"cast|could not convert|cannot parse|invalid .*(format|syntax)", re.I), "22P02"),

@@ -364,6 +364,16 @@ class Session:
                 hint="send ROLLBACK",
             )
 
+    def _syntax_first(self, statement: Statement) -> None:
+        """A query's syntax error, which PostgreSQL reports before refusing a command in a
+        failed transaction (it parses each statement first): `SELEC 1` there is 42601, not
+        25P02. Any other refusal waits for the transaction's end, as there."""
+        try:
+            self.server.engine.statements.checked(statement.text)
+        except SidecarError as error:
+            if error.code is ErrorCode.SYNTAX:
+                raise PgError.of(error, statement.offset) from None
+
     def _room_for(self, what: str, held: int, release: str) -> None:
         """A session holds a bounded number of named statements and of portals: each holds a
         parsed statement, and a client leaking them would grow the process without end."""
@@ -484,6 +494,8 @@ class Session:
             if error.sqlstate != SYNTAX_ERROR:
                 self._refuse_in_failed_transaction(None)
             raise
+        if self.status == FAILED and isinstance(command, QueryCommand):
+            self._syntax_first(statement)
         self._refuse_in_failed_transaction(command)
         query_statement = None
         if isinstance(command, QueryCommand):
