@@ -45,6 +45,8 @@ def source_form(
             _lower_hex(node, dialect, types)
         elif isinstance(node, exp.Div):
             _division(node, dialect, types)
+        elif isinstance(node, exp.Mod) and _kind(node, types) == "float":
+            _nonzero_divisor(node, dialect)
         elif isinstance(node, exp.Cast | exp.TryCast) and node.to.is_type(
             *exp.DataType.INTEGER_TYPES
         ):
@@ -75,13 +77,27 @@ def _lower_hex(node: exp.LowerHex, dialect: str, types: Mapping[str, pa.DataType
 def _division(node: exp.Div, dialect: str, types: Mapping[str, pa.DataType | None]) -> None:
     left, right = _kind(node.left, types), _kind(node.right, types)
     if "float" in (left, right):
-        return  # double precision everywhere
+        _nonzero_divisor(node, dialect)  # double precision everywhere
+        return
     if dialect == "postgres":
         return  # divides as the engine does: integers truncate, numerics are exact
     if (left, right) == ("integer", "integer") and dialect in ("mysql", "duckdb"):
         node.replace(exp.IntDiv(this=node.left, expression=node.right))  # DIV and // truncate
         return
     raise Untranslatable(f"{dialect} divides these operands with another result type")
+
+
+def _nonzero_divisor(node: exp.Div | exp.Mod, dialect: str) -> None:
+    """A floating-point division or modulo by zero fails in the engine (as in PostgreSQL and
+    Snowflake) and is Infinity or NaN in DuckDB: there its divisor fails on a zero too."""
+    divisor = node.expression
+    if dialect != "duckdb" or (divisor.is_number and divisor.to_py() != 0):
+        return
+    fail = exp.Anonymous(this="error", expressions=[exp.Literal.string("division by zero")])
+    zero = exp.EQ(this=divisor.copy(), expression=exp.Literal.number(0))
+    guarded = exp.case().when(zero, fail)
+    divisor.replace(guarded)
+    guarded.set("default", divisor)  # the divisor itself, still walked by source_form
 
 
 def _kind(node: exp.Expression, types: Mapping[str, pa.DataType | None]) -> Kind | None:

@@ -48,6 +48,30 @@ def out_of_range(bits: int) -> str:
 def register(ctx: SessionContext) -> None:
     for function in _functions():
         ctx.register_udf(function)
+    for function in _divisors():
+        ctx.register_udf(function)
+
+
+def divisor(bits: int) -> str:
+    """The function a floating-point divisor of `bits` bits is passed through (`nonzero`)."""
+    return f"nonzero_{'real' if bits == 32 else 'double'}"
+
+
+@cache
+def _divisors() -> tuple[ScalarUDF, ...]:
+    """A floating-point division (or modulo) by zero is Infinity (NaN) in DataFusion and an
+    error in PostgreSQL (22012 `division by zero`): the divisor passes through a function
+    that fails on a zero, its values unchanged otherwise."""
+    return tuple(
+        udf(_nonzero, [data_type], data_type, "immutable", name=divisor(bits))
+        for bits, data_type in ((32, pa.float32()), (64, pa.float64()))
+    )
+
+
+def _nonzero(values: pa.Array) -> pa.Array:
+    if pc.any(pc.equal(values, 0)).as_py():
+        raise ZeroDivisionError("division by zero")
+    return values
 
 
 @cache

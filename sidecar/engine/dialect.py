@@ -46,6 +46,7 @@ LOCAL_TIME = "local_time"  # an AT TIME ZONE of a zoned timestamp: the zone's wa
 ROUNDED = "rounded"  # a cast to an integer of a "float" or a "decimal", round() of a "float"
 CHECKED = "checked"  # integer arithmetic (its result's bits) or a BIGINT SUM, failing on overflow
 CHECKED_OPERATIONS = (exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Sum)
+NONZERO = "nonzero"  # a floating-point division or modulo (its bits): failing on a zero divisor
 RANKS = (exp.RowNumber, exp.Rank, exp.DenseRank, exp.Ntile)  # BIGINT, unsigned in DataFusion
 OPERATIONS = {exp.Add: "add", exp.Sub: "subtract", exp.Mul: "multiply", exp.Neg: "negate"}
 
@@ -131,15 +132,31 @@ def _checked(generator: Postgres.Generator, node: exp.Expression) -> str:
     fails on overflow; a marked SUM as its checked form."""
     bits = node.meta.get(CHECKED) if node._meta and generator.CHECKS else None
     if bits is None:
-        default = Postgres.Generator.TRANSFORMS.get(type(node))
-        if default is not None:
-            return default(generator, node)
-        method = getattr(Postgres.Generator, f"{node.key}_sql", None)
-        return method(generator, node) if method else generator.function_fallback_sql(node)
+        return _unmarked(generator, node)
     if isinstance(node, exp.Sum):
         return checked.summed(generator.sql(node, "this"))
     operands = [node.this] if isinstance(node, exp.Neg) else [node.this, node.expression]
     return generator.func(checked.name(OPERATIONS[type(node)], bits), *operands)
+
+
+def _unmarked(generator: Postgres.Generator, node: exp.Expression) -> str:
+    """`node` as PostgreSQL's generator writes it."""
+    default = Postgres.Generator.TRANSFORMS.get(type(node))
+    if default is not None:
+        return default(generator, node)
+    method = getattr(Postgres.Generator, f"{node.key}_sql", None)
+    return method(generator, node) if method else generator.function_fallback_sql(node)
+
+
+def _divided(generator: Postgres.Generator, node: exp.Div | exp.Mod) -> str:
+    """A floating-point division or modulo the planner marked (`NONZERO`) with its divisor
+    checked, failing on a zero as PostgreSQL's does (`checked.divisor`)."""
+    bits = node.meta.get(NONZERO) if node._meta and generator.CHECKS else None
+    if bits is None:
+        return _unmarked(generator, node)
+    operator = "/" if isinstance(node, exp.Div) else "%"
+    divisor = generator.func(checked.divisor(bits), node.expression)
+    return f"{generator.sql(node, 'this')} {operator} {divisor}"
 
 
 def _window(generator: Postgres.Generator, node: exp.Window) -> str:
@@ -156,7 +173,7 @@ def _renamed(node: exp.Expression) -> bool:
     """Whether `node` is written otherwise than DataFusion names it (`names_sql`)."""
     if isinstance(node, exp.Window):
         return isinstance(node.this, RANKS)
-    return bool(node._meta) and CHECKED in node.meta
+    return bool(node._meta) and (CHECKED in node.meta or NONZERO in node.meta)
 
 
 def _time_to_str(generator: Postgres.Generator, node: exp.TimeToStr) -> str:
@@ -256,6 +273,8 @@ class DataFusionText(Postgres):
             exp.TimeToStr: _time_to_str,
             exp.StrToDate: _time_to_str,
             exp.Window: _window,
+            exp.Div: _divided,
+            exp.Mod: _divided,
             exp.SimilarTo: _similar_to,
             exp.Escape: _escape,
             # DataFusion reads QUALIFY: it is kept, not rewritten into a subquery

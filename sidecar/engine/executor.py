@@ -47,7 +47,8 @@ NOISE = re.compile(
 # agents and the Postgres wire's SQLSTATEs match on), with the fix where it is not obvious.
 POSTGRES_WORDS = (
     (
-        re.compile(r"^(Arrow error: )?Divide by zero error$"),
+        # Arrow's integer and decimal division; a floating-point one's checked divisor's
+        re.compile(r"^(Arrow error: )?Divide by zero error$|.*\bZeroDivisionError\("),
         "division by zero",
         "guard the divisor: x / NULLIF(y, 0) is NULL where y is 0",
     ),

@@ -21,6 +21,11 @@ ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
 ZONED_FUNCTIONS = ("now", "current_timestamp", "transaction_timestamp", "statement_timestamp")
 Type = exp.DataType.Type
 INTEGER_BITS = {Type.TINYINT: 8, Type.SMALLINT: 16, Type.INT: 32, Type.BIGINT: 64}
+# functions whose answer is a double in DataFusion, whatever their arguments
+DOUBLE_FUNCTIONS = (
+    exp.Sqrt, exp.Cbrt, exp.Ln, exp.Log, exp.Exp, exp.Rand, exp.Stddev, exp.StddevPop,
+    exp.StddevSamp, exp.Variance, exp.VariancePop, exp.Corr,
+)  # fmt: skip
 
 
 class Kind(Enum):
@@ -86,6 +91,35 @@ class Operands:
         if isinstance(node, ARITHMETIC):
             left, right = self.bits(node.this), self.bits(node.expression)
             return max(left, right) if left and right else None
+        return None
+
+    def float_bits(self, node: exp.Expression) -> int | None:
+        """The width of the floating-point number `node` is in DataFusion (which reads a number
+        literal with a point or an exponent as a double, unless `exact_type`), or None for
+        anything else or unknown."""
+        node = node.unnest()
+        if isinstance(node, exp.Column):
+            data_type = self._type(node)
+            is_float = data_type is not None and pa.types.is_floating(data_type)
+            return data_type.bit_width if is_float else None
+        if isinstance(node, exp.Literal):
+            return None if node.is_string or node.is_int or exact_type(node) else 64
+        if isinstance(node, exp.Cast):
+            if node.to.is_type(Type.FLOAT):
+                return 32
+            return 64 if node.to.is_type(Type.DOUBLE) else None
+        if isinstance(node, exp.Neg | exp.Abs):
+            return self.float_bits(node.this)
+        if isinstance(node, DOUBLE_FUNCTIONS):
+            return 64
+        if isinstance(node, exp.Min | exp.Max):
+            return self.float_bits(node.this)
+        if isinstance(node, exp.Avg | exp.Sum):  # a double's (an integer's average too)
+            integer = isinstance(node, exp.Avg) and self.bits(node.this) is not None
+            return 64 if integer or self.float_bits(node.this) else None
+        if isinstance(node, ARITHMETIC):
+            widths = {self.float_bits(node.this), self.float_bits(node.expression)} - {None}
+            return max(widths) if widths else None
         return None
 
     def _type(self, column: exp.Column) -> pa.DataType | None:

@@ -11,6 +11,8 @@
 
 - Integer `+`, `-`, `*`, unary `-` and SUM of a BIGINT fail on overflow in PostgreSQL (22003
   `bigint out of range`); DataFusion wraps around (`checked`).
+- A division or modulo by zero fails in PostgreSQL whatever the type (22012 `division by
+  zero`); DataFusion's of a double is Infinity (NaN), so its divisor is checked (`checked`).
 
 The planner, knowing the scans' schemas (`operands`), marks each such operation whose operand
 it can type (`mark`), and `dialect` writes the marked ones as PostgreSQL reads them. An operand
@@ -24,7 +26,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 from sqlglot import exp
 
-from sidecar.engine.dialect import CHECKED, CHECKED_OPERATIONS, LOCAL_TIME, ROUNDED
+from sidecar.engine.dialect import CHECKED, CHECKED_OPERATIONS, LOCAL_TIME, NONZERO, ROUNDED
 from sidecar.engine.operands import Kind, Operands
 
 
@@ -32,9 +34,14 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
     """Mark the operations of `statement` whose reading depends on an operand's type;
     `tables` are the (alias, schema) of the tables it reads."""
     operands = Operands(tables)
-    for node in statement.find_all(exp.AtTimeZone, exp.Cast, exp.Round, *CHECKED_OPERATIONS):
+    kinds = (exp.AtTimeZone, exp.Cast, exp.Round, exp.Div, exp.Mod, *CHECKED_OPERATIONS)
+    for node in statement.find_all(*kinds):
         if isinstance(node, CHECKED_OPERATIONS):
             _check(node, operands)
+        elif isinstance(node, exp.Div | exp.Mod):
+            bits = operands.float_bits(node)
+            if bits is not None and not _nonzero_number(node.expression):
+                node.meta[NONZERO] = bits
         elif isinstance(node, exp.AtTimeZone):
             if operands.kind(node.this) is Kind.ZONED:
                 node.meta[LOCAL_TIME] = True
@@ -45,6 +52,11 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
             kind = operands.kind(node.this)
             if kind in (Kind.FLOAT, Kind.DECIMAL):
                 node.meta[ROUNDED] = kind.value
+
+
+def _nonzero_number(node: exp.Expression) -> bool:
+    """Whether `node` is a number literal other than zero (a divisor that needs no check)."""
+    return node.is_number and node.to_py() != 0
 
 
 def _check(node: exp.Expression, operands: Operands) -> None:

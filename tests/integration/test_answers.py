@@ -437,6 +437,11 @@ ERRORS = [
     "SELECT CAST('abc' AS INT)",
     "SELECT id FROM {t} WHERE id = 'x1'::bigint",
     "SELECT 'maybe'::boolean",
+    "SELECT price / 0 FROM {t} WHERE id = 2",
+    "SELECT id, price / (id - 2) FROM {t} ORDER BY id",
+    "SELECT 1::float8 / 0",
+    "SELECT 1.5 % 0",
+    "SELECT avg(score) / (min(id) - 1) FROM {t}",
     "SELECT '2024-02-30'::date",
     "SELECT date '2024-13-01'",
     "SELECT 'abc'::date",
@@ -466,6 +471,18 @@ def test_errors_are_worded_and_coded_as_postgresql_words_them(answers: Answers) 
             assert _failure({"conninfo": answers.dsn}, sql) == want, sql
             response = httpx.post(f"{answers.process.url}/v1/sql", content=sql, timeout=30)
             assert response.json()["error"]["message"] == want[1], sql
+
+
+DIVISIONS = [
+    "SELECT id, price / 2 AS a, id / price AS b, price / NULLIF(id - 2, 0) AS c, "
+    "sqrt(id) / id AS d FROM {t} ORDER BY id",
+]
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_floating_point_division_is_answered_as_before(answers: Answers, interface: str) -> None:
+    """What failing on a floating-point division by zero must not change."""
+    agree(answers, interface, DIVISIONS)
 
 
 SUMS = [
