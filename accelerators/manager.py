@@ -34,6 +34,7 @@ from connectors.sql import SqlConnector
 from connectors.web.retry import RetryPolicy
 from sidecar.config import Acceleration as Settings
 from sidecar.config import SidecarConfig
+from sidecar.secrets import REDACTOR
 
 RefreshOne = Callable[[str], None]
 # Whether a dataset's copy is failing (stale or in error): its last refresh did not work.
@@ -152,7 +153,7 @@ class Accelerator:
                 try:
                     copy.apply_retention()
                 except (RefreshError, OSError) as error:
-                    copy.status.last_error = f"retention: {error}"
+                    copy.status.last_error = REDACTOR.redact(f"retention: {error}")
                 next_retention = time.monotonic() + retention
 
     def stop(self) -> None:

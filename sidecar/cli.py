@@ -605,7 +605,7 @@ Piece = tuple[str, str]  # a run of text and its rich style ("" for none)
 def dataset_line(entry: DatasetEntry, width: int) -> list[Piece]:
     name = entry.name.ljust(width)
     if entry.state == "ready":
-        rows = "" if entry.row_count is None else f"{entry.row_count:,} rows "
+        rows = "" if entry.rows is None else f"{entry.rows:,} rows "
         seconds = f"in {entry.load_seconds:.2f}s" if entry.load_seconds is not None else ""
         return [("✓ ", "green"), (f"{name}  ", ""), (f"{rows}{seconds}".strip(), "dim")]
     error = REDACTOR.redact(entry.last_error or str(entry.state))

@@ -225,7 +225,7 @@ def dataset_status(entry: DatasetEntry, grant: Grant) -> dict[str, Any]:
         "connector": entry.config.scheme,
         "state": entry.state.value,
         "available": entry.available,
-        "rows": entry.row_count,
+        "rows": entry.rows,
         "last_error": grant.readable_error(entry.name, entry.last_error),
         "loaded_at": entry.loaded_at,
         "load_seconds": entry.load_seconds,
@@ -233,7 +233,6 @@ def dataset_status(entry: DatasetEntry, grant: Grant) -> dict[str, Any]:
     copy = entry.copy
     if copy is not None:
         status["acceleration"] = asdict(copy.status)
-        status["rows"] = copy.status.rows
         error = status["acceleration"]["last_error"]
         status["acceleration"]["last_error"] = grant.readable_error(entry.name, error)
     if not grant.counts_rows(entry.name):

@@ -35,20 +35,28 @@ class DatasetCollector(Collector):
     def collect(self, grant: Grant | None = None) -> list[GaugeMetricFamily]:
         grant = grant or unrestricted()
         ready = GaugeMetricFamily(
-            "sidecar_dataset_ready", "1 when the dataset's source is loadable", labels=["dataset"]
+            "sidecar_dataset_ready",
+            "1 when the dataset answers queries (as /v1/ready counts it: a stale copy does)",
+            labels=["dataset"],
+        )
+        stale = GaugeMetricFamily(
+            "sidecar_dataset_stale",
+            "1 while a local copy answers whose source or last refresh failed",
+            labels=["dataset"],
         )
         rows = GaugeMetricFamily(
             "sidecar_dataset_rows",
-            "Rows in the dataset, where the source knows",
+            "Rows queries read (a local copy's, else the source's count), where known",
             labels=["dataset"],
         )
         for entry in self.engine.catalog.datasets.values():
             if not grant.sees(entry.name):
                 continue
-            ready.add_metric([entry.name], 1.0 if entry.state is State.READY else 0.0)
-            if entry.row_count is not None and grant.counts_rows(entry.name):
-                rows.add_metric([entry.name], float(entry.row_count))
-        return [ready, rows]
+            ready.add_metric([entry.name], 1.0 if entry.available else 0.0)
+            stale.add_metric([entry.name], 1.0 if entry.state is State.STALE else 0.0)
+            if entry.rows is not None and grant.counts_rows(entry.name):
+                rows.add_metric([entry.name], float(entry.rows))
+        return [ready, stale, rows]
 
 
 class Answered:

@@ -102,6 +102,24 @@ class DatasetEntry:
         return self.state in (State.READY, State.STALE)
 
     @property
+    def rows(self) -> int | None:
+        """How many rows queries read, where known: a loaded copy's, else the source's count.
+        Every interface shows this one (status, metrics, pg_class, the model's tools)."""
+        copy = self.copy
+        return copy.status.rows if copy is not None and copy.loaded else self.row_count
+
+    @property
+    def columns(self) -> pa.Schema | None:
+        """The columns queries read, for every catalog surface: a loaded copy's (its working
+        set, typed as the source types them; known from the copy alone when a file-mode copy
+        serves after a restart with its source down), else the source's; None while neither
+        is known."""
+        copy = self.copy
+        if copy is not None and copy.loaded:
+            return self._accelerated(copy)[1]
+        return self.schema
+
+    @property
     def next_refresh_at(self) -> float | None:
         """When the local copy is next refreshed (or retried after a failed refresh)."""
         copy = self.copy
@@ -386,7 +404,7 @@ class Catalog:
         found = []
         for entry in sorted(self.datasets.values(), key=lambda e: e.name.lower()):
             if grant.sees(entry.name):
-                schema = entry.schema
+                schema = entry.columns
                 if schema is not None:
                     restriction = Restriction.of(grant, entry.name, schema, definer=False)
                     schema = restriction.schema if restriction is not None else schema

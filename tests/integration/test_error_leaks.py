@@ -7,12 +7,17 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pytest
+import yaml
 
 from connectors.base import DatasetSource, SourceError
 from connectors.mysql import MySqlConnector
@@ -24,10 +29,12 @@ from tests.http_api_server import ApiServer, Reply, Request
 from tests.leaks import exposed
 from tests.peers.mariadb import MariaDB, mariadb  # noqa: F401
 from tests.peers.postgres import Postgres, postgres  # noqa: F401
+from tests.process import SidecarProcess, free_port, settle
 
 BI, ROOT = Identity("bi"), Identity("root")
 TOKEN = "tok-" + secrets.token_hex(10)
 QUERY_KEY = "qk-" + secrets.token_hex(10)
+PASSWORD = "pw-" + secrets.token_hex(10)
 
 
 @pytest.fixture
@@ -225,3 +232,68 @@ def test_mariadb_says_where_its_syntax_error_is_without_the_statement_sent(
         "that corresponds to your MariaDB server version for the right syntax to use at line 1"
     )
     assert caught.value.hint == "check the query and the dataset's params"
+
+
+def test_the_operators_views_of_a_failed_source_mask_its_credentials(tmp_path: Path) -> None:
+    """`sidecar status` prints each dataset's error whole, and `sidecar config check --connect`
+    and the start-up lines each dataset's: a source that quotes back what it was sent (a URL's
+    password as the Basic header's base64, a header's token, a query key) shows none of them
+    in any encoding there, nor on the HTTP API (status, readiness, the refresh endpoint)."""
+    with ApiServer() as api:
+        api.route("/items", echo)
+        keyed = api.url(f"/items?api_key={QUERY_KEY}")
+        port = free_port()
+        config = {
+            "runtime": {"http": {"port": port}},
+            "datasets": [
+                {
+                    "from": keyed,
+                    "name": "tokened",
+                    "params": {"headers": {"Authorization": f"Bearer {TOKEN}"}, "retries": 0},
+                    "acceleration": {"refresh_retry_max_attempts": 0},
+                },
+                {
+                    "from": keyed.replace("://", f"://agent:{PASSWORD}@"),
+                    "name": "passworded",
+                    "params": {"retries": 0},
+                },
+            ],
+        }
+        (tmp_path / "sidecar.yaml").write_text(yaml.safe_dump(config))
+        checked = subprocess.run(
+            [sys.executable, "-m", "sidecar", "config", "check", "--connect"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "1000"},
+        )
+        process = SidecarProcess(tmp_path / "sidecar.yaml")
+        process.start(port, "/health")
+        try:
+
+            def failed() -> bool:
+                found = httpx.get(f"{process.url}/v1/status").json()["datasets"]
+                return all(dataset["last_error"] for dataset in found)
+
+            settle(failed, "both datasets' first loads")
+            shown = {
+                "config check": checked.stdout + checked.stderr,
+                "status": httpx.get(f"{process.url}/v1/status").text,
+                "ready": httpx.get(f"{process.url}/v1/ready").text,
+                "refresh": httpx.post(
+                    f"{process.url}/v1/datasets/tokened/acceleration/refresh"
+                ).text,
+                "sidecar status": subprocess.run(
+                    [sys.executable, "-m", "sidecar", "status", "--url", process.url],
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "COLUMNS": "1000"},
+                ).stdout,
+            }
+        finally:
+            process.stop()
+    shown["start-up"] = process.output
+    for where, text in shown.items():
+        assert "HTTP 401" in text, (where, text)
+        leaked = exposed(text, TOKEN, QUERY_KEY, PASSWORD)
+        assert not leaked, (where, leaked, text)

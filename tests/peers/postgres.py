@@ -57,6 +57,14 @@ class Postgres:
                 cursor.execute(statement)
             cursor.close()
 
+    def stop(self) -> None:
+        """Stop the server at once, as a crash would: a source going down under a test."""
+        bin_dir = _bin_dir()
+        assert bin_dir is not None
+        data = str(self.socket_dir / "data")
+        command = [str(bin_dir / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]
+        subprocess.run(_as_postgres(command), capture_output=True)
+
     def statements(self, containing: str) -> list[str]:
         """Statements the server logged that contain the text, oldest first."""
         text = self.log.read_text(errors="replace")

@@ -320,11 +320,12 @@ def _relations(engine: Engine, grant: Grant) -> Iterable[Relation]:
 
 
 def _row_estimate(entry: DatasetEntry | None, grant: Grant) -> float:
-    """pg_class.reltuples: the source's count, or -1 (unknown) where a row filter would make
-    it tell the caller how many rows are hidden from it."""
-    if entry is None or entry.row_count is None or not grant.counts_rows(entry.name):
+    """pg_class.reltuples: the rows queries read (a copy's, else the source's count), or -1
+    (unknown) where a row filter would make it tell the caller how many rows are hidden from
+    it."""
+    if entry is None or entry.rows is None or not grant.counts_rows(entry.name):
         return -1.0
-    return float(entry.row_count)
+    return float(entry.rows)
 
 
 def _column_notes(entry: DatasetEntry) -> dict[str, str]:
