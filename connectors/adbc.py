@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 
 from connectors import options
 from connectors.base import Cancellation, DatasetSource, SourceError
+from connectors.dialects import loaded
 from connectors.drivers import driver_library
 from connectors.naming import parse_table
 from connectors.pool import Pool
@@ -77,7 +77,7 @@ class AdbcConnector(SqlConnector):
             )
         dialect = str(params.get("dialect", "postgres"))
         try:
-            Dialect.get_or_raise(dialect)
+            loaded(dialect)
         except ValueError:
             raise SourceError(
                 f"unknown SQL dialect '{dialect}'",

@@ -35,6 +35,7 @@ from connectors.base import (
     SourceError,
     project,
 )
+from connectors.dialects import loaded
 from connectors.sql_render import Rules, render_filter, render_order, rules_for
 
 Node = TypeVar("Node", bound=exp.Expression)
@@ -44,6 +45,11 @@ class SqlConnector(Connector):
     dialect: ClassVar[str]
     supports_limit: ClassVar[bool] = True
     supports_order: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "dialect" in cls.__dict__:
+            loaded(cls.dialect)
 
     def __init__(self, source: DatasetSource) -> None:
         super().__init__(source)

@@ -30,9 +30,11 @@ from sqlglot import exp, transforms
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
+from connectors.dialects import loaded
 from sidecar.engine import checked, intervals, ties
 
 PARSER_DIALECT = "Generic"
+DUCKDB = loaded("duckdb")  # what copies, row filters and the pg catalog's shadow are written in
 _OPERATORS = (exp.Binary, exp.Unary, exp.Between, exp.In, exp.AtTimeZone)
 # Binary in sqlglot's tree but not operators of the expression grammar: their operands are
 # syntax (a field name, an argument name, the LIKE of an ESCAPE) that parentheses would break.

@@ -25,6 +25,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from policies.access import MASK_TEXT, Grant, Hasher
+from sidecar.engine.dialect import DUCKDB
 from sidecar.errors import ErrorCode, SidecarError
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def _filtered(
     schema = reader.schema
     cursor = _evaluator().cursor()
     try:
-        filtered = cursor.from_arrow(reader).filter(condition.sql(dialect="duckdb"))
+        filtered = cursor.from_arrow(reader).filter(condition.sql(dialect=DUCKDB))
         output = filtered.to_arrow_reader(BATCH_ROWS)
     except duckdb.Error as error:
         cursor.close()

@@ -23,6 +23,7 @@ from sqlglot.errors import SqlglotError
 
 from connectors.base import Connector, DatasetSource, ScanRequest
 from policies.access import MASK_TEXT, Grant
+from sidecar.engine.dialect import DUCKDB
 from sidecar.engine.restriction import rows_where
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.search import query
@@ -294,7 +295,7 @@ class SearchConnector(Connector):
             # a filter of columns and literals only (no function: now(), random()) answers the
             # same over the same rows
             stable = not any(isinstance(node, exp.Func) for node in condition.walk())
-            rows = self.index.positions(condition.sql(dialect="duckdb") if stable else None, find)
+            rows = self.index.positions(condition.sql(dialect=DUCKDB) if stable else None, find)
         return self.index.visible(rows, hidden)
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:

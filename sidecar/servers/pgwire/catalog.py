@@ -30,6 +30,7 @@ from sqlglot import exp
 from policies.access import Grant, unrestricted
 from sidecar.engine import Engine
 from sidecar.engine.catalog import DatasetEntry
+from sidecar.engine.dialect import DUCKDB
 from sidecar.errors import ErrorCode, SidecarError
 from sidecar.servers.pgwire import types
 from sidecar.servers.pgwire.rewrite import (
@@ -105,7 +106,7 @@ class ShadowCatalog:
 
         self.refresh()
         shadow = self._shadow()
-        sql = shadow.rewriter.rewrite(statement).sql(dialect="duckdb")
+        sql = shadow.rewriter.rewrite(statement).sql(dialect=DUCKDB)
         cursor = shadow.db.cursor()
         try:
             table = cursor.sql(sql).to_arrow_table()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from sidecar.engine.dialect import DUCKDB
 from sidecar.engine.planner import is_cte_reference
 from sidecar.errors import ErrorCode, SidecarError
 
@@ -172,7 +173,7 @@ def _cast(cast: exp.Cast) -> exp.Expression:
             expression=exp.Anonymous(this=function, expressions=[value]),
         )
     if isinstance(cast.to, exp.ObjectIdentifier):
-        cast.set("to", exp.DataType.build(PLAIN_TYPES.get(name, "VARCHAR"), dialect="duckdb"))
+        cast.set("to", exp.DataType.build(PLAIN_TYPES.get(name, "VARCHAR"), dialect=DUCKDB))
     return cast
 
 
@@ -186,7 +187,7 @@ def _data_type(data_type: exp.DataType) -> exp.DataType:
             return data_type
         return exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[element], nested=True)
     if name in PLAIN_TYPES:
-        return exp.DataType.build(PLAIN_TYPES[name], dialect="duckdb")
+        return exp.DataType.build(PLAIN_TYPES[name], dialect=DUCKDB)
     try:
         built = exp.DataType.build(name, dialect="postgres")
     except (ValueError, ParseError):
