@@ -15,6 +15,7 @@ import functools
 import itertools
 import operator
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -383,20 +384,31 @@ class Accelerated(LocalCopy):
         return self.store.table(self._catalog, f"{self.name}{VERSION_SUFFIX}{version}")
 
     def _current_version(self) -> int | None:
-        """The version a file-mode copy already holds, so a restart serves it at once."""
+        """The version a file-mode copy's view reads, so a restart serves it at once.
+
+        Not the newest versioned table: a process killed while a refresh filled its staged
+        table (committed empty before the rows go in) left that one behind, newer than the
+        one read; appends and retention went to it, and no query saw them. Such leftovers are
+        dropped here, before any refresh can run."""
+        cursor = self.store.cursor()
         catalog = self._catalog or "memory"
         prefix = f"{self.name}{VERSION_SUFFIX}"
-        rows = (
-            self.store.cursor()
-            .execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
-                "AND starts_with(table_name, ?)",
-                [catalog, prefix],
-            )
-            .fetchall()
-        )
-        versions = [int(r[0][len(prefix) :]) for r in rows if r[0][len(prefix) :].isdigit()]
-        return max(versions) if versions and self.store.view_exists(self.view) else None
+        found = cursor.execute(
+            "SELECT sql FROM duckdb_views() WHERE database_name = ? AND view_name = ?",
+            [catalog, self.view.name],
+        ).fetchone()
+        read = re.search(re.escape(prefix) + r"(\d+)(?!\d)", found[0]) if found else None
+        current = int(read.group(1)) if read else None
+        tables = cursor.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+            "AND starts_with(table_name, ?)",
+            [catalog, prefix],
+        ).fetchall()
+        for (table,) in tables:
+            version = table[len(prefix) :]
+            if version.isdigit() and int(version) != current:
+                cursor.execute(f"DROP TABLE {self._versioned(int(version)).sql('duckdb')}")
+        return current
 
     def _count(self) -> int:
         row = (

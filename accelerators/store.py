@@ -80,18 +80,6 @@ class DuckDbStore:
             catalog=exp.to_identifier(catalog, quoted=True) if catalog else None,
         )
 
-    def view_exists(self, view: exp.Table) -> bool:
-        catalog = view.catalog or "memory"
-        row = (
-            self.cursor()
-            .execute(
-                "SELECT count(*) FROM duckdb_views() WHERE database_name = ? AND view_name = ?",
-                [catalog, view.name],
-            )
-            .fetchone()
-        )
-        return bool(row and row[0])
-
     def read(
         self, sql: str, batch_rows: int = 65_536, cancellation: Cancellation | None = None
     ) -> pa.RecordBatchReader:

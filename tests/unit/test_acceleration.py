@@ -494,3 +494,37 @@ def test_settings_an_engine_cannot_honour_are_refused_at_config_time(
 ) -> None:
     with pytest.raises(ConfigError, match=r"datasets\[0\]\.acceleration: .* needs engine: "):
         make_engine(root, accel.settings(**setting))
+
+
+def test_a_file_copy_cut_short_mid_refresh_appends_to_the_version_it_serves(root: Path) -> None:
+    """A process killed while a refresh filled its staged table (the OOM killer during a big
+    load) leaves that table in the file, newer than the one the view reads. The restarted copy
+    took the newest table for its own: append refreshes and retention went to the leftover,
+    which no query reads, and the table read was never dropped."""
+    import duckdb
+
+    path = root / "accel" / "events.duckdb"
+    settings = {
+        "engine": "duckdb",
+        "mode": "file",
+        "file": "accel/events.duckdb",
+        "refresh_mode": "append",
+        "time_column": "ts",
+        "primary_key": "id",
+    }
+    make_engine(root, settings).close()
+    with duckdb.connect(str(path)) as crashed:  # what the cut-short refresh left behind
+        crashed.execute(
+            "CREATE TABLE events__v2 (id BIGINT PRIMARY KEY, ts TIMESTAMP, status VARCHAR, "
+            "note VARCHAR)"
+        )
+    pq.write_table(events(range(15)), root / "events.parquet")
+    engine = make_engine(root, settings)
+    try:
+        engine.refresh("events")
+        assert count(engine) == 15
+    finally:
+        engine.close()
+    with duckdb.connect(str(path)) as kept:
+        tables = kept.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
+    assert tables == [("events__v1",), ("sidecar_columns",)]
