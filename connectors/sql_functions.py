@@ -27,6 +27,7 @@ Kind = Literal["integer", "float", "decimal", "other"]
 Type = exp.DataType.Type
 FLOAT_TYPES = {Type.FLOAT, Type.DOUBLE, Type.UDOUBLE}
 DECIMAL_TYPES = exp.DataType.REAL_TYPES - FLOAT_TYPES
+COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 # Sources whose ROUND of a floating-point value rounds half to even (rint), not away from zero.
 ROUNDS_FLOATS_TO_EVEN = {"mysql", "postgres"}
 # Sources whose GREATEST/LEAST answer NULL when an argument is NULL (sqlglot writes
@@ -58,6 +59,10 @@ def source_form(
             to_even = node.args.get("decimals") is None
             if (dialect in ROUNDS_FLOATS_TO_EVEN) != to_even:
                 raise Untranslatable(f"{dialect} rounds a floating-point value another way")
+        elif isinstance(node, COMPARISONS) and dialect == "duckdb" and _moves(node, types):
+            # `id * 4611686018427387904 > 0` is `id > 0` there (its MoveConstantsRule), true
+            # where the product overflows and the engine fails with 22003
+            raise Untranslatable("duckdb moves a constant across an integer comparison")
         elif isinstance(node, exp.Greatest | exp.Least) and dialect in GREATEST_OF_NULL_IS_NULL:
             raise Untranslatable(f"{dialect}'s {node.key} of a NULL is NULL")
         elif isinstance(node, exp.ConcatWs) and dialect == "snowflake":
@@ -85,6 +90,24 @@ def _division(node: exp.Div, dialect: str, types: Mapping[str, pa.DataType | Non
         node.replace(exp.IntDiv(this=node.left, expression=node.right))  # DIV and // truncate
         return
     raise Untranslatable(f"{dialect} divides these operands with another result type")
+
+
+def _moves(node: exp.Expression, types: Mapping[str, pa.DataType | None]) -> bool:
+    """Whether a comparison is of a constant with integer `+`, `-` or `*` of a constant."""
+    for this, other in ((node.this, node.expression), (node.expression, node.this)):
+        arithmetic = this.unnest()
+        if (
+            _constant(other)
+            and isinstance(arithmetic, exp.Add | exp.Sub | exp.Mul)
+            and (_constant(arithmetic.left) or _constant(arithmetic.right))
+            and _kind(arithmetic, types) == "integer"
+        ):
+            return True
+    return False
+
+
+def _constant(node: exp.Expression) -> bool:
+    return not any(isinstance(part, exp.Column | exp.Query | exp.Func) for part in node.walk())
 
 
 def _nonzero_divisor(node: exp.Div | exp.Mod, dialect: str) -> None:

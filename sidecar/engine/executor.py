@@ -66,7 +66,7 @@ REREAD_PANIC = "partition not used yet"
 # them: `bigint out of range`.
 OUT_OF_RANGE = (
     re.compile(r"OverflowError\('(\w+) out of range'\)"),
-    re.compile(r"(?:value of -?\d+ is out of range|Can't cast value -?\d+ to type) Int(\d+)\b"),
+    re.compile(r"(?:value of -?\d+ is out of range|Can't cast value -?[\d.e+-]+ to type) Int(\d+)"),
     re.compile(r"Int(\d+)Array overflow on abs"),
 )
 # A string a cast cannot read, in PostgreSQL's words: `invalid input syntax for type integer:

@@ -86,6 +86,8 @@ class Operands:
             return self.bits(node.this)
         if isinstance(node, exp.Count):
             return 64
+        if isinstance(node, exp.Min | exp.Max | exp.Window):
+            return self.bits(node.this)
         if isinstance(node, exp.Sum):
             return 64 if self.bits(node.this) else None
         if isinstance(node, ARITHMETIC):

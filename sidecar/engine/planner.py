@@ -349,7 +349,7 @@ class Planner:
             for scan in scans
         }
         try:
-            qualified = qualify(statement.copy(), schema=schema, dialect=DIALECT)
+            qualified = qualify(readings.opaque(statement.copy()), schema=schema, dialect=DIALECT)
             if _narrow(qualified):
                 qualified = pushdown_predicates(qualified)
             qualified = pushdown_projections(qualified)

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 from sqlglot import exp
 
+from sidecar.engine import checked
 from sidecar.engine.dialect import CHECKED, CHECKED_OPERATIONS, LOCAL_TIME, NONZERO, ROUNDED
 from sidecar.engine.operands import Kind, Operands
 
@@ -73,3 +74,18 @@ def _check(node: exp.Expression, operands: Operands) -> None:
     bits = operands.bits(node)
     if bits is not None:
         node.meta[CHECKED] = bits
+
+
+def opaque(statement: exp.Expression) -> exp.Expression:
+    """`statement` (a copy the planner reads pushdown from) with each checked integer `+`
+    and `-` that a comparison reads written as its checked function: sqlglot's simplification
+    moves a constant across it (`0 < 9223372036854775801 + id` became `id >
+    -9223372036854775801`), a filter true where the sum overflows; a function stays with the
+    engine, which fails on it as PostgreSQL does."""
+    for node in list(statement.find_all(exp.Add, exp.Sub)):
+        bits = node.meta.get(CHECKED) if node._meta else None
+        if bits is not None and isinstance(node.parent, exp.Predicate):
+            operation = "add" if isinstance(node, exp.Add) else "subtract"
+            operands = [node.this, node.expression]
+            node.replace(exp.Anonymous(this=checked.name(operation, bits), expressions=operands))
+    return statement
