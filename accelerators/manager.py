@@ -7,8 +7,9 @@ with ten accelerated tables on one database opens at most one refresh query ther
 A copy without `refresh_check_interval` is refreshed only when it loads and when asked; if
 that failed (a file copy serving its previous rows while the source is down, stale), nothing
 would ever try again. Its thread retries such a copy with the backoff a refresh's own
-attempts use (refresh_retry_backoff, doubling, at most MAX_RETRY_WAIT), the next attempt
-shown as `next_refresh_at`, until a refresh works.
+attempts use (refresh_retry_backoff, doubling, at most MAX_RETRY_WAIT), or after the wait a
+rate-limited source asked for when that is longer, the next attempt shown as
+`next_refresh_at`, until a refresh works.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class Accelerator:
             for failures in itertools.count(1):
                 if not self._failing(key):
                     return
-                delay = policy.delay(failures)
+                delay = max(policy.delay(failures), copy.asked_wait or 0.0)
                 copy.status.next_refresh_at = time.time() + delay
                 if self._stopped.wait(delay):
                     return

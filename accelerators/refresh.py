@@ -79,6 +79,7 @@ class LocalCopy:
         self.name = name
         self.settings = settings
         self.status = Status(mode=settings.mode, engine=settings.engine)
+        self.asked_wait: float | None = None  # the last failure's Retry-After, for later tries
         self._lock = threading.Lock()
         self._source_failure: SourceError | None = None
 
@@ -117,8 +118,10 @@ class LocalCopy:
                     )
                 except RETRIED as error:
                     self.status.last_error = REDACTOR.redact(str(error))
+                    self.asked_wait = getattr(error, "retry_after", None)
                     raise RefreshError(str(error)) from None
                 self.status.last_error = None
+                self.asked_wait = None
                 self.status.last_refresh_at = time.time()
                 self.status.last_refresh_seconds = time.perf_counter() - started
                 self.status.rows = self._count()

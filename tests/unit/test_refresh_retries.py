@@ -73,6 +73,26 @@ def test_a_wait_past_the_refresh_bound_fails_at_once(api: ApiServer, tmp_path: P
     assert ids(engine) == [1], "the copy keeps its rows"
 
 
+def test_the_retry_of_a_failed_refresh_waits_as_long_as_the_api_asked(
+    api: ApiServer, tmp_path: Path
+) -> None:
+    """A copy with no refresh interval is retried in the background once a refresh failed; it
+    went back after its 1 ms backoff to an API that had asked for an hour."""
+    engine = accelerated(api, tmp_path)
+    api.route("/items", Reply(LIMITED, status=429, headers={"Retry-After": "3600"}))
+    api.requests.clear()
+    with pytest.raises(SidecarError, match="HTTP 429"):
+        engine.refresh("items")
+
+    status = engine.catalog.datasets["items"].copy.status
+    deadline = time.monotonic() + 5
+    while status.next_refresh_at is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert status.next_refresh_at is not None and status.next_refresh_at > time.time() + 3500
+    time.sleep(0.3)
+    assert len(api.requests) == 1
+
+
 def test_a_failing_api_is_retried_with_backoff_between_loads(
     api: ApiServer, tmp_path: Path
 ) -> None:
