@@ -38,6 +38,10 @@ from sidecar.secrets import REDACTOR
 
 VERSION_SUFFIX = "__v"
 COLUMNS_TABLE = "sidecar_columns"
+# Each copy's last refresh (when it ended, how long it took), kept in its file: a restart shows
+# how old the rows it serves are, which matters most when its source is down and it is stale.
+REFRESHES_TABLE = "sidecar_refreshes"
+REFRESHES_COLUMNS = "(name VARCHAR PRIMARY KEY, refreshed_at DOUBLE, seconds DOUBLE)"
 _names = itertools.count(1)
 
 
@@ -82,6 +86,8 @@ class LocalCopy:
         self.asked_wait: float | None = None  # the last failure's Retry-After, for later tries
         self._lock = threading.Lock()
         self._source_failure: SourceError | None = None
+        # A refresh of this process worked (a file copy's kept time says when one last did).
+        self.refreshed = False
 
     @property
     def loaded(self) -> bool:
@@ -125,6 +131,8 @@ class LocalCopy:
                 self.status.last_refresh_at = time.time()
                 self.status.last_refresh_seconds = time.perf_counter() - started
                 self.status.rows = self._count()
+                self.refreshed = True
+                self._keep_refresh()
             finally:
                 self.status.refreshing = False
 
@@ -137,6 +145,15 @@ class LocalCopy:
         """Delete rows older than retention_period; returns how many went (none here: the
         engine keeps no rows to delete from)."""
         return 0
+
+    def _keep_refresh(self) -> None:
+        """Keep the last refresh's time with a copy that outlives the process (REFRESHES_TABLE;
+        nothing here: this engine's copies do not)."""
+
+    def _kept_refresh(self, row: tuple[Any, ...] | None) -> None:
+        """Show the refresh a copy kept from an earlier process (`row`: its time, duration)."""
+        if row is not None:
+            self.status.last_refresh_at, self.status.last_refresh_seconds = row
 
     def close(self) -> None:
         """Release what the copy holds open (connections, files)."""
@@ -252,6 +269,16 @@ class Accelerated(LocalCopy):
         self._schema_version: int | None = None
         if self.loaded:
             self.status.rows = self._count()
+            refreshes = self._refreshes_table()
+            if refreshes is not None:
+                self._kept_refresh(
+                    self.store.cursor()
+                    .execute(
+                        f"SELECT refreshed_at, seconds FROM {refreshes} WHERE name = ?",
+                        [self.name],
+                    )
+                    .fetchone()
+                )
 
     @property
     def loaded(self) -> bool:
@@ -382,6 +409,22 @@ class Accelerated(LocalCopy):
             f"CREATE TABLE IF NOT EXISTS {table} (name VARCHAR PRIMARY KEY, arrow BLOB)"
         )
         return table
+
+    def _refreshes_table(self) -> str | None:
+        """The table keeping a file copy's last refresh (made if missing); None in memory."""
+        if self._catalog is None:
+            return None
+        table = self.store.table(self._catalog, REFRESHES_TABLE).sql("duckdb")
+        self.store.cursor().execute(f"CREATE TABLE IF NOT EXISTS {table} {REFRESHES_COLUMNS}")
+        return table
+
+    def _keep_refresh(self) -> None:
+        table = self._refreshes_table()
+        if table is not None:
+            self.store.cursor().execute(
+                f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)",
+                [self.name, self.status.last_refresh_at, self.status.last_refresh_seconds],
+            )
 
     def _versioned(self, version: int) -> exp.Table:
         return self.store.table(self._catalog, f"{self.name}{VERSION_SUFFIX}{version}")

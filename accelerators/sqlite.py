@@ -45,7 +45,14 @@ import pyarrow.dataset as ds
 from sqlglot import exp
 
 from accelerators.connector import CopyConnector, or_source
-from accelerators.refresh import COLUMNS_TABLE, LocalCopy, RefreshError, arrow_filter
+from accelerators.refresh import (
+    COLUMNS_TABLE,
+    REFRESHES_COLUMNS,
+    REFRESHES_TABLE,
+    LocalCopy,
+    RefreshError,
+    arrow_filter,
+)
 from accelerators.sqlite_values import Column, Unstorable, refusal
 from connectors.base import (
     Cancellation,
@@ -136,6 +143,7 @@ class SqliteCopy(LocalCopy):
             self._schema = _stored_schema(self.database.writer, name)
             if self._schema is not None:
                 self.status.rows = self._count()
+                self._kept_refresh(self._refreshes().fetchone())
 
     @property
     def loaded(self) -> bool:
@@ -202,6 +210,25 @@ class SqliteCopy(LocalCopy):
                 raise sqlite3.OperationalError(f"no copy of {self.name} in {self.path}")
             known = self._known = (version, schema)
         return known[1]
+
+    def _refreshes(self) -> sqlite3.Cursor:
+        """The file's REFRESHES_TABLE row of this copy (the table made if missing)."""
+        assert self.database is not None
+        writer = self.database.writer
+        writer.execute(f"CREATE TABLE IF NOT EXISTS {REFRESHES_TABLE} {REFRESHES_COLUMNS}")
+        return writer.execute(
+            f"SELECT refreshed_at, seconds FROM {REFRESHES_TABLE} WHERE name = ?",
+            (self.name.lower(),),
+        )
+
+    def _keep_refresh(self) -> None:
+        if self.path is not None:
+            self._refreshes()
+            assert self.database is not None
+            self.database.writer.execute(
+                f"INSERT OR REPLACE INTO {REFRESHES_TABLE} VALUES (?, ?, ?)",
+                (self.name.lower(), self.status.last_refresh_at, self.status.last_refresh_seconds),
+            )
 
     def close(self) -> None:
         with self._swap:

@@ -170,7 +170,7 @@ class DatasetEntry:
             return
         if not copy.loaded:
             self.refresh_quietly()
-        elif copy.status.last_refresh_at is None:
+        elif not copy.refreshed:
             threading.Thread(target=self.refresh_quietly, daemon=True).start()
 
     def refresh(self) -> None:

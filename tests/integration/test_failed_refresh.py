@@ -163,6 +163,11 @@ def mcp(url: str) -> tuple[dict[str, Any], dict[str, str]]:
     return asyncio.run(calls())
 
 
+def last_refreshes(process: SidecarProcess) -> dict[str, float | None]:
+    status = httpx.get(f"{process.url}/v1/status").json()["datasets"]
+    return {dataset["name"]: dataset["acceleration"]["last_refresh_at"] for dataset in status}
+
+
 def answered(process: SidecarProcess, name: str) -> int:
     """The copy's row count over HTTP, the Postgres wire and Flight SQL (all equal)."""
     sql = f"SELECT count(*) AS n FROM {name}"
@@ -239,6 +244,7 @@ def test_a_failed_refresh_keeps_the_copy_and_every_interface_says_stale(
             assert "permission denied" in refreshed[name].json()["error"]["message"]
             assert answered(process, name) == ROWS
         assert views(process) == {name: stale() for name in COPIES}
+        refreshed = last_refreshes(process)
     finally:
         process.stop()
 
@@ -254,6 +260,7 @@ def test_a_failed_refresh_keeps_the_copy_and_every_interface_says_stale(
         for name in FILED:
             assert seen[name] == stale(), name
             assert answered(process, name) == ROWS
+            assert last_refreshes(process)[name] == refreshed[name], "how old its rows are"
         assert seen["mem"] == {
             "state": "error",
             "available": False,

@@ -28,6 +28,7 @@ from tests.acceleration import (
     WHOLE_QUERIES,
     AccelerationEngine,
 )
+from tests.process import settle
 
 START = dt.datetime(2026, 3, 14, 12, 0)
 
@@ -312,6 +313,7 @@ def test_file_mode_survives_a_restart_and_serves_at_once(
     settings = accel.settings(mode="file", file=f"accel/events{accel.file_suffix}")
     first = make_engine(root, settings)
     assert count(first) == 10
+    refreshed = first.catalog.datasets["events"].copy.status
     first.close()
     assert (root / "accel" / f"events{accel.file_suffix}").exists()
     (root / "events.parquet").unlink()
@@ -319,6 +321,15 @@ def test_file_mode_survives_a_restart_and_serves_at_once(
     assert second.ready
     assert count(second) == 10
     assert rows(second, "SELECT max(id) AS top FROM events") == [{"top": 9}]
+    # stale with its source gone, it says how old its rows are: the last refresh it kept
+    entry = second.catalog.datasets["events"]
+    settle(lambda: entry.copy.status.last_error is not None, "the refresh after the restart")
+    assert entry.state == "stale"
+    kept = entry.copy.status
+    assert (kept.last_refresh_at, kept.last_refresh_seconds) == (
+        refreshed.last_refresh_at,
+        refreshed.last_refresh_seconds,
+    )
     second.close()
 
 
@@ -527,4 +538,4 @@ def test_a_file_copy_cut_short_mid_refresh_appends_to_the_version_it_serves(root
         engine.close()
     with duckdb.connect(str(path)) as kept:
         tables = kept.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
-    assert tables == [("events__v1",), ("sidecar_columns",)]
+    assert tables == [("events__v1",), ("sidecar_columns",), ("sidecar_refreshes",)]
