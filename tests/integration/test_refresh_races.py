@@ -3,8 +3,9 @@
 A source rewritten every few hundred milliseconds (each version's rows all carry its number)
 is copied into DuckDB (memory and file), SQLite (memory and file) and Arrow, refreshed on a
 short interval and on demand, while clients ask over HTTP, the Postgres wire and Flight SQL for
-aggregates, keyed lookups and whole results. Every answer must be one version whole: all rows,
-one number, a lookup's row of the version it names; never an error from a swap.
+aggregates, keyed lookups and whole results; every third version is a file cut off half-way,
+which every refresh fails on. Every answer must be one version whole: all rows, one number, a
+lookup's row of the version it names; never an error from a swap or a failed refresh.
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
             {
                 "from": "file:source.parquet",
                 "name": name,
-                "acceleration": {**copy, "refresh_check_interval": "300ms"},
+                "acceleration": {
+                    **copy,
+                    "refresh_check_interval": "300ms",
+                    "refresh_retry_max_attempts": 0,
+                },
             }
             for name, copy in COPIES.items()
         ],
@@ -71,6 +76,13 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
         yield process
     finally:
         process.stop()
+
+
+def write_broken(path: Path) -> None:
+    """A source that fails to read (its export cut off half-way): the refreshes fail."""
+    staging = path.with_suffix(".tmp")
+    staging.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    os.replace(staging, path)
 
 
 def whole(name: str, answer: tuple[int, int, int]) -> str | None:
@@ -161,11 +173,15 @@ def test_every_answer_is_one_version_whole_while_copies_refresh(
     with httpx.Client(base_url=sidecar.url, timeout=30) as http:
         while time.monotonic() - started < RACE_SECONDS:
             version += 1
-            write_version(source, version)
+            broken = version % 3 == 0  # the copies fail to refresh and answer as before
+            write_broken(source) if broken else write_version(source, version)
             name = random.choice(list(COPIES))  # and one refresh on demand, besides the timer
             asked = http.post(f"/v1/datasets/{name}/acceleration/refresh")
-            assert asked.status_code == 200, asked.text
+            assert asked.status_code == (502 if broken else 200), asked.text
             time.sleep(0.2)
+        write_version(source, version + 1)
+        for name in COPIES:
+            assert http.post(f"/v1/datasets/{name}/acceleration/refresh").status_code == 200
     stop.set()
     for client in clients:
         client.join(timeout=60)
