@@ -31,7 +31,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from connectors.dialects import loaded
-from sidecar.engine import checked, intervals, ties
+from sidecar.engine import checked, float_text, intervals, ties
 
 PARSER_DIALECT = "Generic"
 DUCKDB = loaded("duckdb")  # what copies, row filters and the pg catalog's shadow are written in
@@ -48,8 +48,11 @@ LOCAL_TIME = "local_time"  # an AT TIME ZONE of a zoned timestamp: the zone's wa
 ROUNDED = "rounded"  # a cast to an integer of a "float" or a "decimal", round() of a "float"
 CHECKED = "checked"  # integer arithmetic (its result's bits) or a BIGINT SUM, failing on overflow
 CHECKED_OPERATIONS = (exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Sum)
+FLOAT_TEXT = "float_text"  # a cast of a double to text: written as PostgreSQL writes it
+STAMPED = "stamped"  # `date ± interval`: the operand that is the date, read as a timestamp
 NONZERO = "nonzero"  # a floating-point division or modulo (its bits): failing on a zero divisor
 RANKS = (exp.RowNumber, exp.Rank, exp.DenseRank, exp.Ntile)  # BIGINT, unsigned in DataFusion
+RENAMING = (CHECKED, NONZERO, STAMPED, FLOAT_TEXT)  # marks that change an item's text
 OPERATIONS = {exp.Add: "add", exp.Sub: "subtract", exp.Mul: "multiply", exp.Neg: "negate"}
 
 
@@ -102,8 +105,11 @@ def _at_time_zone(generator: Postgres.Generator, node: exp.AtTimeZone) -> str:
 
 
 def _cast(generator: Postgres.Generator, node: exp.Cast) -> str:
-    """A cast to an integer rounds a fraction as PostgreSQL does (`_rounded`)."""
+    """A cast to an integer rounds a fraction as PostgreSQL does (`_rounded`), a double cast
+    to text is written as PostgreSQL writes it (`float_text`)."""
     kind = node.meta.get(ROUNDED) if node._meta else None
+    if node._meta and node.meta.get(FLOAT_TEXT) and generator.CHECKS:
+        return generator.func(float_text.NAME, node.this)
     if node.to.is_type(exp.DataType.Type.INTERVAL) and node.this.is_string:
         text = exp.Literal.string(intervals.datafusion_text(node.this.name))
         return Postgres.Generator.cast_sql(generator, exp.Cast(this=text, to=node.to.copy()))
@@ -132,7 +138,13 @@ def _rounded(value: str, kind: str) -> str:
 def _checked(generator: Postgres.Generator, node: exp.Expression) -> str:
     """Integer arithmetic the planner marked as checked (`checked`), as the function that
     fails on overflow; a marked SUM as its checked form."""
-    bits = node.meta.get(CHECKED) if node._meta and generator.CHECKS else None
+    meta = node.meta if node._meta and generator.CHECKS else {}
+    if STAMPED in meta:  # a date plus an interval: a timestamp, as in PostgreSQL
+        operands = {key: generator.sql(node, key) for key in ("this", "expression")}
+        operands[meta[STAMPED]] = f"CAST({operands[meta[STAMPED]]} AS TIMESTAMP)"
+        operator = "+" if isinstance(node, exp.Add) else "-"
+        return f"{operands['this']} {operator} {operands['expression']}"
+    bits = meta.get(CHECKED)
     if bits is None:
         return _unmarked(generator, node)
     if isinstance(node, exp.Sum):
@@ -175,7 +187,7 @@ def _renamed(node: exp.Expression) -> bool:
     """Whether `node` is written otherwise than DataFusion names it (`names_sql`)."""
     if isinstance(node, exp.Window):
         return isinstance(node.this, RANKS)
-    return bool(node._meta) and (CHECKED in node.meta or NONZERO in node.meta)
+    return bool(node._meta) and any(key in node.meta for key in RENAMING)
 
 
 def _time_to_str(generator: Postgres.Generator, node: exp.TimeToStr) -> str:

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext
+from sqlglot import exp
 
 from connectors.base import Cancellation, SourceError
-from sidecar.engine import checked
+from sidecar.engine import checked, float_text
 from sidecar.engine.bridge import (
     Cancelled,
     ConnectorDataset,
@@ -113,6 +114,7 @@ class Sessions:
         )
         ctx = SessionContext(config, self.runtime)
         checked.register(ctx)
+        float_text.register(ctx)
         return ctx
 
 
@@ -167,11 +169,14 @@ class QueryResult:
             self.schema = frame.schema()
             if self.plan.names_sql is not None:
                 self.schema = named(self.schema, ctx.sql(self.plan.names_sql).schema().names)
-            if any(pa.types.is_null(field.type) for field in self.schema):
+            untyped = any(pa.types.is_null(field.type) for field in self.schema)
+            if untyped or self.plan.statement.find(exp.SetOperation):
                 # `SELECT NULL AS a ... UNION ALL SELECT 1`: the unoptimised plan types `a`
-                # null, its answer is BIGINT; the optimised plan's schema is the answer's
+                # null, its answer is BIGINT; `SELECT 1 UNION SELECT 1.5` types it BIGINT, its
+                # answer is DOUBLE; the optimised plan's types are the answer's
                 optimized = frame.optimized_logical_plan()
-                self.schema = ctx.create_dataframe_from_logical_plan(optimized).schema()
+                answer = ctx.create_dataframe_from_logical_plan(optimized).schema()
+                self.schema = named(answer, self.schema.names)
             if self.plan.grouped is not None:
                 frame = self._over_groups(ctx, self.plan.grouped)
         self._dataframe = frame

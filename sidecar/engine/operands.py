@@ -34,6 +34,7 @@ class Kind(Enum):
     FLOAT = "float"
     ZONED = "timestamp with a zone"
     NAIVE = "timestamp without a zone"
+    DATE = "date"
 
 
 class Operands:
@@ -59,6 +60,8 @@ class Operands:
             if inner in (Kind.ZONED, Kind.NAIVE):
                 return Kind.NAIVE if inner is Kind.ZONED else Kind.ZONED
             return None
+        if isinstance(node, exp.CurrentDate):
+            return Kind.DATE
         if isinstance(node, exp.CurrentTimestamp) or (
             isinstance(node, exp.Anonymous) and node.name.lower() in ZONED_FUNCTIONS
         ):
@@ -150,7 +153,7 @@ def _arrow(data_type: pa.DataType) -> Kind | None:
         return Kind.DECIMAL
     if pa.types.is_timestamp(data_type):
         return Kind.ZONED if data_type.tz is not None else Kind.NAIVE
-    return None
+    return Kind.DATE if pa.types.is_date(data_type) else None
 
 
 def _declared(to: exp.DataType) -> Kind | None:
@@ -162,4 +165,6 @@ def _declared(to: exp.DataType) -> Kind | None:
         return Kind.DECIMAL
     if to.is_type(Type.TIMESTAMPTZ):
         return Kind.ZONED
+    if to.is_type(Type.DATE):
+        return Kind.DATE
     return Kind.NAIVE if to.is_type(Type.TIMESTAMP) else None

@@ -11,6 +11,10 @@
 
 - Integer `+`, `-`, `*`, unary `-` and SUM of a BIGINT fail on overflow in PostgreSQL (22003
   `bigint out of range`); DataFusion wraps around (`checked`).
+- A double cast to text is PostgreSQL's shortest text (`4`, `1e-05`), Arrow's `4.0`, `0.00001`
+  (`float_text`).
+- `date + interval` (and `-`) is a timestamp in PostgreSQL (`date '2024-01-01' + interval
+  '2 hours'` is 02:00 that day); DataFusion's is a date, the hours dropped.
 - A division or modulo by zero fails in PostgreSQL whatever the type (22012 `division by
   zero`); DataFusion's of a double is Infinity (NaN), so its divisor is checked (`checked`).
 
@@ -27,7 +31,15 @@ import pyarrow as pa
 from sqlglot import exp
 
 from sidecar.engine import checked
-from sidecar.engine.dialect import CHECKED, CHECKED_OPERATIONS, LOCAL_TIME, NONZERO, ROUNDED
+from sidecar.engine.dialect import (
+    CHECKED,
+    CHECKED_OPERATIONS,
+    FLOAT_TEXT,
+    LOCAL_TIME,
+    NONZERO,
+    ROUNDED,
+    STAMPED,
+)
 from sidecar.engine.operands import Kind, Operands
 
 
@@ -37,7 +49,9 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
     operands = Operands(tables)
     kinds = (exp.AtTimeZone, exp.Cast, exp.Round, exp.Div, exp.Mod, *CHECKED_OPERATIONS)
     for node in statement.find_all(*kinds):
-        if isinstance(node, CHECKED_OPERATIONS):
+        if isinstance(node, exp.Add | exp.Sub) and (side := _date_side(node, operands)):
+            node.meta[STAMPED] = side
+        elif isinstance(node, CHECKED_OPERATIONS):
             _check(node, operands)
         elif isinstance(node, exp.Div | exp.Mod):
             bits = operands.float_bits(node)
@@ -49,10 +63,31 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
         elif isinstance(node, exp.Round):
             if node.args.get("decimals") is None and operands.kind(node.this) is Kind.FLOAT:
                 node.meta[ROUNDED] = Kind.FLOAT.value
+        elif type(node) is exp.Cast and _is_text(node.to):
+            # a number literal is a NUMERIC in PostgreSQL, its text the digits as written
+            if operands.float_bits(node.this) == 64 and not node.this.unnest().is_number:
+                node.meta[FLOAT_TEXT] = True
         elif type(node) is exp.Cast and node.to.is_type(*exp.DataType.INTEGER_TYPES):
             kind = operands.kind(node.this)
             if kind in (Kind.FLOAT, Kind.DECIMAL):
                 node.meta[ROUNDED] = kind.value
+
+
+def _is_text(to: exp.DataType) -> bool:
+    """TEXT, or VARCHAR of no length."""
+    return to.is_type(exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR) and not to.expressions
+
+
+def _date_side(node: exp.Add | exp.Sub, operands: Operands) -> str | None:
+    """The operand ("this" or "expression") of `date ± interval` that is the date."""
+    for side, other in (("this", "expression"), ("expression", "this")):
+        interval = node.args[other]
+        is_interval = isinstance(interval, exp.Interval) or (
+            isinstance(interval, exp.Cast) and interval.to.is_type(exp.DataType.Type.INTERVAL)
+        )
+        if is_interval and operands.kind(node.args[side]) is Kind.DATE:
+            return side
+    return None
 
 
 def _nonzero_number(node: exp.Expression) -> bool:
