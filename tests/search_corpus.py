@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sidecar.config import parse_config
+from sidecar.config import SidecarConfig, parse_config
 from sidecar.demo import config_path
 from sidecar.engine import Engine
 from sidecar.llm.models import ModelService
@@ -346,6 +346,19 @@ def runbooks_engine(root: Path, vectors: bool, generated_only: bool = False) -> 
         },
         root,
     )
+    return loaded(config, root, vectors)
+
+
+def notes_engine(root: Path, folder: Path) -> Engine:
+    """The files of `folder` as a dataset `notes`, each file one passage, embedded by MODEL."""
+    vectors = {"column": "content", "model": "minilm"}
+    search = {"text": ["content"], "key": "path", "vectors": vectors}
+    dataset = {"from": f"file:{folder}", "name": "notes", "search": search}
+    config = parse_config({"datasets": [dataset], "models": [MODEL]}, root)
+    return loaded(config, root, vectors=True)
+
+
+def loaded(config: SidecarConfig, root: Path, vectors: bool) -> Engine:
     engine = Engine(config)
     if vectors:
         models = ModelService(config.models, root, root / "models")

@@ -24,6 +24,7 @@ from sidecar.config import Model
 from sidecar.llm import convert
 from sidecar.llm.errors import OpenAIError
 from sidecar.llm.queue import ModelQueue
+from sidecar.llm.windows import embed_whole
 
 log = logging.getLogger("sidecar.llm")
 INSTALL_HINT = (
@@ -260,15 +261,15 @@ class ModelService:
 
         Called from worker threads (index builds, queries): waits for the model to load, then
         runs in the model's own worker after the requests queued before it, like any request.
-        Texts longer than the context are cut to fit it."""
+        A text longer than the context is embedded whole, a window at a time (`windows`)."""
         entry = self.models.get(name)
         if entry is None:
             raise RuntimeError(f"model {name} is not configured")
         entry._loaded.wait()
         if entry.state is not ModelState.READY or entry.embedder is None:
             raise RuntimeError(f"model {name} cannot embed: {entry.error or 'no embedding: true'}")
-        embedder = entry.embedder
-        return asyncio.run(entry.queue.run(lambda: embedder.embed(list(texts), truncate=True)))
+        embedder, context = entry.embedder, entry.embed_tokens()
+        return asyncio.run(entry.queue.run(lambda: embed_whole(embedder, texts, context)))
 
     def close(self) -> None:
         for entry in self.models.values():

