@@ -31,7 +31,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from connectors.dialects import loaded
-from sidecar.engine import checked, float_text, intervals, ties
+from sidecar.engine import checked, intervals, pg_text, ties
 
 PARSER_DIALECT = "Generic"
 DUCKDB = loaded("duckdb")  # what copies, row filters and the pg catalog's shadow are written in
@@ -48,11 +48,11 @@ LOCAL_TIME = "local_time"  # an AT TIME ZONE of a zoned timestamp: the zone's wa
 ROUNDED = "rounded"  # a cast to an integer of a "float" or a "decimal", round() of a "float"
 CHECKED = "checked"  # integer arithmetic (its result's bits) or a BIGINT SUM, failing on overflow
 CHECKED_OPERATIONS = (exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Sum)
-FLOAT_TEXT = "float_text"  # a cast of a double to text: written as PostgreSQL writes it
+AS_TEXT = "as_text"  # a cast of a double or timestamp to text: the function writing it (`pg_text`)
 STAMPED = "stamped"  # `date ± interval`: the operand that is the date, read as a timestamp
 NONZERO = "nonzero"  # a floating-point division or modulo (its bits): failing on a zero divisor
 RANKS = (exp.RowNumber, exp.Rank, exp.DenseRank, exp.Ntile)  # BIGINT, unsigned in DataFusion
-RENAMING = (CHECKED, NONZERO, STAMPED, FLOAT_TEXT)  # marks that change an item's text
+RENAMING = (CHECKED, NONZERO, STAMPED, AS_TEXT)  # marks that change an item's text
 OPERATIONS = {exp.Add: "add", exp.Sub: "subtract", exp.Mul: "multiply", exp.Neg: "negate"}
 
 
@@ -105,11 +105,11 @@ def _at_time_zone(generator: Postgres.Generator, node: exp.AtTimeZone) -> str:
 
 
 def _cast(generator: Postgres.Generator, node: exp.Cast) -> str:
-    """A cast to an integer rounds a fraction as PostgreSQL does (`_rounded`), a double cast
-    to text is written as PostgreSQL writes it (`float_text`)."""
+    """A cast to an integer rounds a fraction as PostgreSQL does (`_rounded`), a double or a
+    timestamp cast to text is written as PostgreSQL writes it (`pg_text`)."""
     kind = node.meta.get(ROUNDED) if node._meta else None
-    if node._meta and node.meta.get(FLOAT_TEXT) and generator.CHECKS:
-        return generator.func(float_text.NAME, node.this)
+    if node._meta and node.meta.get(AS_TEXT) and generator.CHECKS:
+        return pg_text.call(node.meta[AS_TEXT], generator.sql(node, "this"))
     if node.to.is_type(exp.DataType.Type.INTERVAL) and node.this.is_string:
         text = exp.Literal.string(intervals.datafusion_text(node.this.name))
         return Postgres.Generator.cast_sql(generator, exp.Cast(this=text, to=node.to.copy()))

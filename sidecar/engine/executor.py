@@ -15,7 +15,7 @@ from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionConte
 from sqlglot import exp
 
 from connectors.base import Cancellation, SourceError
-from sidecar.engine import checked, float_text
+from sidecar.engine import checked, pg_text
 from sidecar.engine.bridge import (
     Cancelled,
     ConnectorDataset,
@@ -114,7 +114,7 @@ class Sessions:
         )
         ctx = SessionContext(config, self.runtime)
         checked.register(ctx)
-        float_text.register(ctx)
+        pg_text.register(ctx)
         return ctx
 
 

@@ -37,6 +37,9 @@ class Kind(Enum):
     DATE = "date"
 
 
+MOVABLE = (Kind.ZONED, Kind.NAIVE, Kind.DATE)
+
+
 class Operands:
     """The kinds of a statement's operands, from the (alias, schema) of the tables it reads."""
 
@@ -66,11 +69,21 @@ class Operands:
             isinstance(node, exp.Anonymous) and node.name.lower() in ZONED_FUNCTIONS
         ):
             return Kind.ZONED
+        if isinstance(node, exp.Add | exp.Sub) and (moved := self._moved(node)) is not None:
+            return moved
         if isinstance(node, ARITHMETIC):
             kinds = {self.kind(node.this), self.kind(node.expression)}
             for kind in (None, Kind.FLOAT, Kind.DECIMAL, Kind.INTEGER):
                 if kind in kinds:
                     return kind
+        return None
+
+    def _moved(self, node: exp.Add | exp.Sub) -> Kind | None:
+        """The kind of a timestamp or date moved by an interval: the timestamp's, a
+        timestamp without a zone for a date (as PostgreSQL types it)."""
+        for this, other in ((node.this, node.expression), (node.expression, node.this)):
+            if is_interval(other) and (kind := self.kind(this)) in MOVABLE:
+                return Kind.NAIVE if kind is Kind.DATE else kind
         return None
 
     def bits(self, node: exp.Expression) -> int | None:
@@ -168,3 +181,11 @@ def _declared(to: exp.DataType) -> Kind | None:
     if to.is_type(Type.DATE):
         return Kind.DATE
     return Kind.NAIVE if to.is_type(Type.TIMESTAMP) else None
+
+
+def is_interval(node: exp.Expression) -> bool:
+    """An interval literal or a cast to INTERVAL."""
+    node = node.unnest()
+    return isinstance(node, exp.Interval) or (
+        isinstance(node, exp.Cast) and node.to.is_type(Type.INTERVAL)
+    )

@@ -11,8 +11,8 @@
 
 - Integer `+`, `-`, `*`, unary `-` and SUM of a BIGINT fail on overflow in PostgreSQL (22003
   `bigint out of range`); DataFusion wraps around (`checked`).
-- A double cast to text is PostgreSQL's shortest text (`4`, `1e-05`), Arrow's `4.0`, `0.00001`
-  (`float_text`).
+- A double or a timestamp cast to text is PostgreSQL's text (`4`, `1e-05`, `2024-01-01
+  12:00:00+00`), Arrow's `4.0`, `0.00001`, `2024-01-01T12:00:00Z` (`pg_text`).
 - `date + interval` (and `-`) is a timestamp in PostgreSQL (`date '2024-01-01' + interval
   '2 hours'` is 02:00 that day); DataFusion's is a date, the hours dropped.
 - A division or modulo by zero fails in PostgreSQL whatever the type (22012 `division by
@@ -30,17 +30,17 @@ from collections.abc import Iterable
 import pyarrow as pa
 from sqlglot import exp
 
-from sidecar.engine import checked
+from sidecar.engine import checked, pg_text
 from sidecar.engine.dialect import (
+    AS_TEXT,
     CHECKED,
     CHECKED_OPERATIONS,
-    FLOAT_TEXT,
     LOCAL_TIME,
     NONZERO,
     ROUNDED,
     STAMPED,
 )
-from sidecar.engine.operands import Kind, Operands
+from sidecar.engine.operands import Kind, Operands, is_interval
 
 
 def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> None:
@@ -66,11 +66,16 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
         elif type(node) is exp.Cast and _is_text(node.to):
             # a number literal is a NUMERIC in PostgreSQL, its text the digits as written
             if operands.float_bits(node.this) == 64 and not node.this.unnest().is_number:
-                node.meta[FLOAT_TEXT] = True
+                node.meta[AS_TEXT] = pg_text.FLOAT
+            elif operands.kind(node.this) in TIMESTAMPS:
+                node.meta[AS_TEXT] = TIMESTAMPS[operands.kind(node.this)]
         elif type(node) is exp.Cast and node.to.is_type(*exp.DataType.INTEGER_TYPES):
             kind = operands.kind(node.this)
             if kind in (Kind.FLOAT, Kind.DECIMAL):
                 node.meta[ROUNDED] = kind.value
+
+
+TIMESTAMPS = {Kind.NAIVE: pg_text.TIMESTAMP, Kind.ZONED: pg_text.ZONED_TIMESTAMP}
 
 
 def _is_text(to: exp.DataType) -> bool:
@@ -81,11 +86,7 @@ def _is_text(to: exp.DataType) -> bool:
 def _date_side(node: exp.Add | exp.Sub, operands: Operands) -> str | None:
     """The operand ("this" or "expression") of `date ± interval` that is the date."""
     for side, other in (("this", "expression"), ("expression", "this")):
-        interval = node.args[other]
-        is_interval = isinstance(interval, exp.Interval) or (
-            isinstance(interval, exp.Cast) and interval.to.is_type(exp.DataType.Type.INTERVAL)
-        )
-        if is_interval and operands.kind(node.args[side]) is Kind.DATE:
+        if is_interval(node.args[other]) and operands.kind(node.args[side]) is Kind.DATE:
             return side
     return None
 

@@ -489,19 +489,23 @@ def test_floating_point_division_is_answered_as_before(answers: Answers, interfa
     agree(answers, interface, DIVISIONS)
 
 
-FLOAT_TEXTS = [
+TEXTS = [
     "SELECT id, price::text AS a, (price * 2)::text AS b, CAST(price / 3 AS TEXT) AS c, "
     "(price * 1e20)::text AS d, (price / 1e6)::varchar AS e FROM {t} ORDER BY id",
+    "SELECT id, seen::text AS a, (seen AT TIME ZONE 'America/New_York')::text AS b, "
+    "(seen + interval '1 day')::text AS c, (seen::date + interval '1 hour')::text AS d "
+    "FROM {t} ORDER BY id",
 ]
 
 
 @pytest.mark.parametrize("interface", INTERFACES)
-def test_a_double_cast_to_text_is_written_as_postgresql_writes_it(
+def test_a_double_or_a_timestamp_cast_to_text_is_postgresqls_text(
     answers: Answers, interface: str
 ) -> None:
     """`price::text` was '4.0' and '1e20' (Arrow's, and DuckDB's on the copy) where PostgreSQL
-    writes '4' and '1e+20'."""
-    agree(answers, interface, FLOAT_TEXTS)
+    writes '4' and '1e+20'; `seen::text` was '2024-01-01T12:00:00Z' on the Parquet table,
+    '2024-01-01 12:00:00+00' on the DuckDB copy and in PostgreSQL."""
+    agree(answers, interface, TEXTS)
 
 
 DATES = [
