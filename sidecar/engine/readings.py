@@ -47,6 +47,7 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
     """Mark the operations of `statement` whose reading depends on an operand's type;
     `tables` are the (alias, schema) of the tables it reads."""
     operands = Operands(tables)
+    _concatenated_as_text(statement, operands)
     kinds = (exp.AtTimeZone, exp.Cast, exp.Round, exp.Div, exp.Mod, *CHECKED_OPERATIONS)
     for node in statement.find_all(*kinds):
         if isinstance(node, exp.Add | exp.Sub) and (side := _date_side(node, operands)):
@@ -73,6 +74,17 @@ def mark(statement: exp.Expression, tables: Iterable[tuple[str, pa.Schema]]) -> 
             kind = operands.kind(node.this)
             if kind in (Kind.FLOAT, Kind.DECIMAL):
                 node.meta[ROUNDED] = kind.value
+
+
+def _concatenated_as_text(statement: exp.Expression, operands: Operands) -> None:
+    """A double or a timestamp concatenated to text (`||`, concat) as the explicit cast to
+    text PostgreSQL reads it as, which `mark` then marks: `'x' || price` was 'x4.0'."""
+    for node in list(statement.find_all(exp.DPipe, exp.Concat, exp.ConcatWs)):
+        parts = [node.this, node.expression] if isinstance(node, exp.DPipe) else node.expressions
+        for part in parts:
+            numeric = operands.float_bits(part) == 64 and not part.unnest().is_number
+            if numeric or operands.kind(part) in TIMESTAMPS:
+                part.replace(exp.cast(part.copy(), exp.DataType.Type.TEXT))
 
 
 TIMESTAMPS = {Kind.NAIVE: pg_text.TIMESTAMP, Kind.ZONED: pg_text.ZONED_TIMESTAMP}

@@ -495,6 +495,8 @@ TEXTS = [
     "SELECT id, seen::text AS a, (seen AT TIME ZONE 'America/New_York')::text AS b, "
     "(seen + interval '1 day')::text AS c, (seen::date + interval '1 hour')::text AS d "
     "FROM {t} ORDER BY id",
+    "SELECT id, 'x' || price AS a, concat('p=', price, ' at ', seen) AS b, "
+    "name || ':' || price * 10 AS c FROM {t} ORDER BY id",
 ]
 
 
@@ -504,8 +506,20 @@ def test_a_double_or_a_timestamp_cast_to_text_is_postgresqls_text(
 ) -> None:
     """`price::text` was '4.0' and '1e20' (Arrow's, and DuckDB's on the copy) where PostgreSQL
     writes '4' and '1e+20'; `seen::text` was '2024-01-01T12:00:00Z' on the Parquet table,
-    '2024-01-01 12:00:00+00' on the DuckDB copy and in PostgreSQL."""
+    '2024-01-01 12:00:00+00' on the DuckDB copy and in PostgreSQL; `'x' || price` was 'x4.0'."""
     agree(answers, interface, TEXTS)
+
+
+def test_an_average_of_decimals_keeps_its_digits_on_a_duckdb_copy(answers: Answers) -> None:
+    """DuckDB averages a DECIMAL as a DOUBLE: the average of `amount` (30 digits) came back
+    from the DuckDB copy as 20576131502057632037821480960, wrong from the 17th digit; every
+    table now answers the engine's exact average (PostgreSQL's rounds it to 3 places)."""
+    sql = "SELECT avg(amount) AS a FROM {t}"
+    [(want,)] = oracle(answers, sql)
+    for interface in ("pg-binary", "flight"):
+        got = [ask(answers, interface, sql.format(t=table)) for table in TABLES]
+        assert got[0] == got[1], (interface, got)
+        assert abs(Decimal(got[0][0][0]) - want) < Decimal("0.001"), (interface, got, want)
 
 
 DATES = [
