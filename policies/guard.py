@@ -804,12 +804,16 @@ def _open_parentheses(tokens: list[Token]) -> bool:
     return depth > 0
 
 
+# what a misspelled keyword tokenizes as: a plain word, or a quoted one (`"select" 1`, `""`)
+_WORDS = (TokenType.VAR, TokenType.IDENTIFIER)
+
+
 def _misspelled(statement: exp.Expression, tokens: list[Token]) -> bool:
     """Whether `statement` is a bare expression led by a word no statement starts with."""
     word = tokens[0]
     return (
         isinstance(statement, exp.Alias | exp.Condition)
-        and word.token_type == TokenType.VAR
+        and word.token_type in _WORDS
         and word.text.upper() not in _STATEMENT_REASONS
     )
 
@@ -817,9 +821,10 @@ def _misspelled(statement: exp.Expression, tokens: list[Token]) -> bool:
 def _unknown_leading_word(sql: str, dialect: str) -> SidecarError | None:
     """A statement starting with a plain word has a misspelled keyword, wherever sqlglot failed."""
     tokens = _tokenize(sql, dialect)
-    if not tokens or tokens[0].token_type != TokenType.VAR:
+    if not tokens or tokens[0].token_type not in _WORDS:
         return None
-    word, start = tokens[0].text, tokens[0].start
+    start = tokens[0].start
+    word = sql[start : tokens[0].end + 1]  # as written: a quoted name with its quotes
     column = start - sql.rfind("\n", 0, start)
     close = difflib.get_close_matches(word.upper(), _STATEMENT_KEYWORDS, n=1)
     suggestion = f"did you mean {close[0]}? " if close else ""

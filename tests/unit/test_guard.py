@@ -409,6 +409,26 @@ def test_unparseable_sql_without_a_forbidden_construct_stays_a_syntax_error() ->
     assert "did you mean SELECT" in (error.hint or "")
 
 
+@pytest.mark.parametrize(
+    ("sql", "word", "hint"),
+    [
+        ('""', '''""''', ""),
+        ('"x"', '''"x"''', ""),
+        ('"select" 1', '''"select"''', "did you mean SELECT"),
+    ],
+)
+def test_a_statement_led_by_a_quoted_name_is_a_syntax_error_at_it(
+    sql: str, word: str, hint: str
+) -> None:
+    """`""` as a whole statement failed with an IndexError (a 500, "a bug in the sidecar"), and
+    `"x"` was refused as a forbidden statement named X; PostgreSQL reads both as syntax errors."""
+    error = refusal(sql)
+
+    assert error.code is ErrorCode.SYNTAX
+    assert error.message.startswith(f"syntax error at or near '{word}'") and error.position == 1
+    assert hint in (error.hint or "")
+
+
 def test_placeholders_before_a_trailing_empty_string_parse() -> None:
     sql = "SELECT * FROM t WHERE a = $1 AND b = ''"
     assert check(sql, parse(sql)).sql(dialect="postgres").endswith("b = ''")
