@@ -67,12 +67,13 @@ REREAD_PANIC = "partition not used yet"
 # them: `bigint out of range`.
 OUT_OF_RANGE = (
     re.compile(r"OverflowError\('(\w+) out of range'\)"),
-    re.compile(r"(?:value of -?\d+ is out of range|Can't cast value -?[\d.e+-]+ to type) Int(\d+)"),
+    re.compile(r"value of -?\d+ is out of range Int(\d+)"),
+    re.compile(r"Can't cast value (?:-?[\d.e+-]+|NaN|-?inf) to type Int(\d+)"),
     re.compile(r"Int(\d+)Array overflow on abs"),
 )
 # A string a cast cannot read, in PostgreSQL's words: `invalid input syntax for type integer:
 # "abc"` (Arrow says `Cannot cast string 'abc' to value of Int32 type`).
-UNREADABLE = re.compile(r"Cannot cast (?:string|value) '(.*)' to value of (\w+)(?:\(\w+\))? type")
+UNREADABLE = re.compile(r"Cannot cast (?:string|value) '(.*)' to value of (\w+)(?:\([^)]*\))? type")
 # A date, time or timestamp text a cast cannot read: PostgreSQL tells a text of the right form
 # with a field out of range (`'2024-02-30'`, 22008) from one that is no date at all (22007).
 UNREADABLE_TIMESTAMP = re.compile(r"Error parsing timestamp from '(.*)': ")
@@ -86,7 +87,10 @@ PG_TYPE_NAMES = {
     "Float32": "real",
     "Float64": "double precision",
     "Boolean": "boolean",
+    "Decimal128": "numeric",
+    "Decimal256": "numeric",
 }
+INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 # DataFusion calls a call with arguments of the wrong types an internal error and asks for a
 # bug report; what the caller can act on is the sentence naming the candidates.
 NO_MATCH = "No function matches the given name and argument types"
@@ -429,6 +433,12 @@ def translate(message: str) -> SidecarError:
         return _unreadable_datetime(timestamp.group(1), "timestamp")
     if unreadable is not None and unreadable.group(2) in PG_TYPE_NAMES:
         text, kind = unreadable.group(1), PG_TYPE_NAMES[unreadable.group(2)]
+        if unreadable.group(2).startswith("Int") and INTEGER_TEXT.fullmatch(text):
+            return SidecarError(  # digits past the type's range, as PostgreSQL words it
+                ErrorCode.QUERY,
+                f'value "{text}" is out of range for type {kind}',
+                hint="cast to a wider type: BIGINT, or NUMERIC",
+            )
         return SidecarError(
             ErrorCode.QUERY,
             f'invalid input syntax for type {kind}: "{text}"',

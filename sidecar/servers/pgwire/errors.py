@@ -39,6 +39,7 @@ QUERY_SQLSTATES = (
     (re.compile(r"^LIMIT must not be negative"), "2201W"),
     (re.compile(r"^OFFSET must not be negative"), "2201X"),
     (re.compile(r"overflow|^(tinyint|smallint|integer|bigint) out of range$", re.I), "22003"),
+    (re.compile(r"^value .* is out of range for type"), "22003"),
     (re.compile(r"^date/time field value out of range"), "22008"),
     (re.compile(r"^invalid input syntax for type (date|time|timestamp)"), "22007"),
     # before 22P02: DataFusion's "no function matches" says "add explicit type casts"
