@@ -14,6 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from sidecar.servers.slices import slice_rows
+
 ARROW = "application/vnd.apache.arrow.stream"
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -21,7 +23,6 @@ CSV = "text/csv"
 MEDIA_TYPES = (JSON, ARROW, CSV, NDJSON)
 SECOND_NANOSECONDS = 1_000_000_000
 DAY_NANOSECONDS = 86_400 * SECOND_NANOSECONDS
-SLICE_BYTES = 1 << 20  # the most of a batch encoded, and written, at once
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -68,11 +69,10 @@ def _slices(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     runtime.memory_limit) held ~480 MB of rows, JSON text and transport buffer per waiting
     client, so a few slow readers outgrew a pod's memory."""
     for batch in batches:
-        size = batch.nbytes
-        if size <= SLICE_BYTES:
+        rows = slice_rows(batch)
+        if rows == batch.num_rows:
             yield batch
             continue
-        rows = max(1, batch.num_rows * SLICE_BYTES // size)
         for start in range(0, batch.num_rows, rows):
             yield batch.slice(start, rows)
 

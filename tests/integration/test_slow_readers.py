@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import psycopg
 import pyarrow.flight as flight
 import pytest
 import yaml
@@ -32,6 +33,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 ENDLESS = "SELECT x, repeat('y', 1000) AS pad FROM generate_series(1, 20000000) g(x)"
 READERS = 3
 PER_READER = 200 << 20  # two 66 MB batches and a slice; a batch's JSON took ~300 MB more
+BATCH = 65536 * 1012  # the engine's batch of ENDLESS, which a reader mid-batch holds
 
 
 class Sidecar:
@@ -146,6 +148,45 @@ def test_a_stalled_reader_holds_a_batch_or_two_and_its_hang_up_stops_the_query(
     time.sleep(1.5)
     assert sidecar.cpu_seconds() - idle < 0.3, "the queries ran on for readers gone"
     assert httpx.post(f"{sidecar.url}/v1/sql", content="SELECT 1 AS n").json() == [{"n": 1}]
+
+
+def dsn(sidecar: Sidecar) -> str:
+    return f"host=127.0.0.1 port={sidecar.process.pg_port} user=tester dbname=shop"
+
+
+def over_psycopg_stream(sidecar: Sidecar, open_: ExitStack) -> None:
+    """psycopg's cursor.stream() (single-row mode), its consumer gone quiet: libpq stops
+    reading the socket once its buffer is full."""
+    connection = open_.enter_context(psycopg.connect(dsn(sidecar)))
+    rows = connection.cursor().stream(ENDLESS)
+    open_.callback(rows.close)  # held: a generator dropped reads on to the end
+    open_.callback(connection.cancel_safe)
+    next(rows)
+
+
+def over_psycopg_cursor(sidecar: Sidecar, open_: ExitStack) -> None:
+    """A server-side cursor (DECLARE, FETCH) read once and left open."""
+    connection = open_.enter_context(psycopg.connect(dsn(sidecar)))
+    cursor = connection.cursor(name="endless")
+    cursor.itersize = 100
+    cursor.execute(ENDLESS)
+    assert len(cursor.fetchmany(100)) == 100
+
+
+def test_a_stalled_pg_reader_holds_its_batch_and_about_a_slice_of_its_encoding(
+    sidecar: Sidecar,
+) -> None:
+    """Each Execute step encoded 16K rows: with 1 KB rows a stalled reader held 16 MB of
+    DataRows in the transport and 16 MB more encoded ahead, on top of the batch it was read
+    from (~100 MB each). Now a step is about 1 MiB (slices.py): past the engine's batch a
+    reader holds a few MiB, whichever client stalls."""
+    readers = [over_pg, over_pg, over_psycopg_stream, over_psycopg_cursor]
+    with ExitStack() as open_:
+        for start in readers:
+            start(sidecar, open_)
+        grown = sidecar.plateau() - sidecar.baseline
+    beyond = grown - len(readers) * BATCH
+    assert beyond < len(readers) * (10 << 20), f"{beyond >> 20} MiB past the batches"
 
 
 @pytest.mark.parametrize("interface", ["http json", "flight"])

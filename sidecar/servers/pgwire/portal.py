@@ -19,9 +19,10 @@ from sidecar.gateway import Statement
 from sidecar.servers.pgwire.codec import RowEncoder
 from sidecar.servers.pgwire.commands import Command, QueryCommand
 from sidecar.servers.pgwire.names import resolved
+from sidecar.servers.slices import slice_rows
 
-# Rows encoded per step: small enough that a batch of wide rows does not sit in memory two or
-# three times over while it is encoded and written, large enough to keep encoding vectorised.
+# The most rows encoded per step, however narrow (wide rows are cut at about SLICE_BYTES, see
+# slices.py): large enough to keep encoding vectorised.
 SLICE_ROWS = 16384
 
 
@@ -144,7 +145,8 @@ class Portal:
         return rows if isinstance(rows, Statement) else None
 
     def take(self, budget: int | None, encoder: RowEncoder | None) -> tuple[list[pa.Buffer], int]:
-        """The next rows (at most `budget`, at most a slice of one batch), encoded unless skipping.
+        """The next rows (at most `budget`, at most a slice of one batch: SLICE_ROWS rows or
+        about SLICE_BYTES), encoded unless skipping.
 
         Runs in a worker thread: pulling a batch may wait on a source. When the batch of a
         small result (its first SLICE_ROWS rows) runs out within the budget, the next one is
@@ -163,7 +165,9 @@ class Portal:
             if self._pending is None:
                 return [], 0
         batch = self._pending
-        limit = min(budget, SLICE_ROWS) if budget is not None else SLICE_ROWS
+        limit = min(slice_rows(batch), SLICE_ROWS)
+        if budget is not None:
+            limit = min(limit, budget)
         if batch.num_rows > limit:
             batch, self._pending = batch.slice(0, limit), batch.slice(limit)
         else:
