@@ -41,8 +41,15 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, [int(t) for t in types]
 
 
-def write_tiny_llama(path: Path, seed: int = 0) -> Path:
-    """Write the model to `path` (overwriting it) and return the path."""
+def write_tiny_llama(
+    path: Path, seed: int = 0, *, context: int = CONTEXT, endless: bool = False
+) -> Path:
+    """Write the model to `path` (overwriting it) and return the path.
+
+    An `endless` model never ends its answer by itself: its control tokens (the end of turn
+    among them) get no weight in the output layer, so a generation runs to max_tokens, which
+    is how a test keeps the model busy long enough to hang up on it. Nor does it write bytes
+    past ASCII, whose broken UTF-8 llama-cpp-python holds back from a stream to its end."""
     rng = np.random.default_rng(seed)
     tokens, scores, types = vocabulary()
 
@@ -51,7 +58,7 @@ def write_tiny_llama(path: Path, seed: int = 0) -> Path:
 
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("tiny-random-llama")
-    writer.add_context_length(CONTEXT)
+    writer.add_context_length(context)
     writer.add_embedding_length(EMBEDDING)
     writer.add_block_count(LAYERS)
     writer.add_feed_forward_length(FEED_FORWARD)
@@ -72,7 +79,12 @@ def write_tiny_llama(path: Path, seed: int = 0) -> Path:
     vocab = len(tokens)
     writer.add_tensor("token_embd.weight", weights(vocab, EMBEDDING))
     writer.add_tensor("output_norm.weight", np.ones(EMBEDDING, dtype=np.float32))
-    writer.add_tensor("output.weight", weights(vocab, EMBEDDING))
+    output = weights(vocab, EMBEDDING)
+    if endless:
+        silent = [i for i, kind in enumerate(types) if kind == gguf.TokenType.CONTROL]
+        silent += [tokens.index(f"<0x{byte:02X}>") for byte in range(0x80, 0x100)]
+        output[silent] = 0
+    writer.add_tensor("output.weight", output)
     for block in range(LAYERS):
         prefix = f"blk.{block}"
         writer.add_tensor(f"{prefix}.attn_norm.weight", np.ones(EMBEDDING, dtype=np.float32))

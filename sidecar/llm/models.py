@@ -24,6 +24,7 @@ from sidecar.config import Model
 from sidecar.llm import convert
 from sidecar.llm.errors import OpenAIError
 from sidecar.llm.queue import ModelQueue
+from sidecar.llm.stopping import stoppable
 from sidecar.llm.windows import embed_whole
 
 log = logging.getLogger("sidecar.llm")
@@ -179,7 +180,9 @@ class ModelEntry:
         elif params.chat_format is not None:
             options["chat_format"] = params.chat_format
         try:
-            return llama_cpp.Llama(**options)
+            if embedding:
+                return llama_cpp.Llama(**options)
+            return stoppable(llama_cpp)(self.queue.abandoned, **options)
         except ValueError as error:
             raise LoadError(f"llama.cpp cannot load {self.path}: {error}") from None
 

@@ -5,8 +5,9 @@ down, so each model owns a single thread and a bounded FIFO of jobs. Inference t
 runs on the event loop: SQL requests keep being served while a model generates (llama.cpp
 releases the GIL while it computes). A job is a generator run in the worker thread; what it
 yields is handed to the waiting coroutine as it comes, which is how tokens stream. A caller that
-goes away (a closed SSE connection) cancels its job: the worker stops pulling the generator,
-and a job cancelled while still queued is skipped.
+goes away (a closed SSE connection, a hang-up before an answer written whole) cancels its job:
+a job cancelled while still queued is skipped, and a running one stops at its next token
+(`abandoned`, see stopping.py) or its next item, whichever comes first.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from sidecar.llm.stopping import Abandoned
 
 T = TypeVar("T")
 _ITEM, _DONE, _ERROR = "item", "done", "error"
@@ -44,6 +47,7 @@ class ModelQueue:
         self.name = name
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=size)
         self._busy = False
+        self._running: _Job | None = None
         self._thread = threading.Thread(target=self._work, name=f"llm-{name}", daemon=True)
         self._thread.start()
 
@@ -51,6 +55,11 @@ class ModelQueue:
     def depth(self) -> int:
         """Requests waiting or running, for metrics and the status page."""
         return self._jobs.qsize() + int(self._busy)
+
+    def abandoned(self) -> bool:
+        """Whether the job running now was cancelled: asked by its generation between tokens."""
+        job = self._running
+        return job is not None and job.cancelled.is_set()
 
     async def stream(self, produce: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
         """Run `produce()` in the worker thread and yield its items here as they come.
@@ -94,11 +103,11 @@ class ModelQueue:
         while (job := self._jobs.get()) is not None:
             if job.cancelled.is_set():
                 continue
-            self._busy = True
+            self._busy, self._running = True, job
             try:
                 self._run(job)
             finally:
-                self._busy = False
+                self._busy, self._running = False, None
 
     @staticmethod
     def _run(job: _Job) -> None:
@@ -108,6 +117,8 @@ class ModelQueue:
                 if job.cancelled.is_set():
                     break
                 job.send(_ITEM, item)
+        except Abandoned:
+            return  # stopped mid-generation: nobody waits for an answer
         except Exception as error:
             job.send(_ERROR, error)
             return
