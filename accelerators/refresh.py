@@ -18,9 +18,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -36,6 +36,7 @@ from connectors.web.retry import RetryPolicy
 from sidecar.config import Acceleration as Settings
 from sidecar.secrets import REDACTOR
 
+T = TypeVar("T")
 VERSION_SUFFIX = "__v"
 COLUMNS_TABLE = "sidecar_columns"
 # Each copy's last refresh (when it ended, how long it took), kept in its file: a restart shows
@@ -88,6 +89,7 @@ class LocalCopy:
         self._source_failure: SourceError | None = None
         # A refresh of this process worked (a file copy's kept time says when one last did).
         self.refreshed = False
+        self._waiting_since: float | None = None
 
     @property
     def loaded(self) -> bool:
@@ -180,17 +182,35 @@ class LocalCopy:
         self, connector: Connector, schema: pa.Schema, pushed: list[exp.Expression]
     ) -> pa.RecordBatchReader:
         """The source's rows for one load (the working set's columns, the filters it took),
-        keeping a source error met while they are read."""
-        reader = connector.scan(ScanRequest(projection=self._projection(schema), filters=pushed))
+        keeping a source error met while they are read, and when the load began to wait for
+        the source's next answer (`silent_for`)."""
+        request = ScanRequest(projection=self._projection(schema), filters=pushed)
+        reader = self._waiting(connector.scan, request)
 
         def batches() -> Iterator[pa.RecordBatch]:
+            read = iter(reader)
             try:
-                yield from reader
+                while (batch := self._waiting(next, read, None)) is not None:
+                    yield batch
             except SourceError as error:
                 self._source_failure = error
                 raise
 
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    def _waiting(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)`, a wait for the source."""
+        self._waiting_since = time.monotonic()
+        try:
+            return call(*args)
+        finally:
+            self._waiting_since = None
+
+    def silent_for(self) -> float | None:
+        """Seconds the refresh under way has waited for the source's next answer; None while
+        it is not waiting for the source (copying, indexing, or no refresh at all)."""
+        since = self._waiting_since
+        return None if since is None else time.monotonic() - since
 
     def _refresh_once(self, connector: Connector, schema: pa.Schema) -> None:
         raise NotImplementedError

@@ -24,6 +24,7 @@ from policies.access import Grant, unrestricted
 from policies.guard import parse
 from sidecar.config import Dataset, SidecarConfig, View
 from sidecar.engine.memory import TableConnector
+from sidecar.engine.refreshes import Refreshes, Stalled
 from sidecar.engine.restriction import Restriction
 from sidecar.engine.types import UnknownType, arrow_type, sql_type
 from sidecar.errors import ErrorCode, SidecarError
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 SCHEMA = "public"
 SYSTEM_SCHEMA = "information_schema"
 RETRY_AFTER_ERROR = 2.0
+STALL_FACTOR = 2  # a source silent this many times its timeout no longer answers a refresh
 
 
 class State(StrEnum):
@@ -68,8 +70,12 @@ class DatasetEntry:
     generation: int = 0
     _attempted_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _refreshes: Refreshes = field(init=False)
     _fast: Connector | None = None
     _fast_for: tuple[object, object, pa.Schema] = (None, None, pa.schema([]))  # held, source, own
+
+    def __post_init__(self) -> None:
+        self._refreshes = Refreshes(self.name, self._refresh_now)
 
     @property
     def name(self) -> str:
@@ -175,13 +181,38 @@ class DatasetEntry:
 
     def refresh(self) -> None:
         """Refresh the local copy from the source now; raises with the source's reason (and a
-        copy without a refresh interval is then retried until it refreshes)."""
+        copy without a refresh interval is then retried until it refreshes). A source silent
+        for twice its timeout fails the wait, not the refresh, which waits on in the background
+        (refreshes.py); the copy is stale meanwhile, and serves its previous rows."""
         try:
-            self._refresh_now()
+            try:
+                self._refreshes.run(self._stalled)
+            except Stalled as error:
+                message = f"refresh of {self.name} timed out: {error}"
+                if self.copy is not None:
+                    self.copy.status.last_error = message
+                raise SidecarError(
+                    ErrorCode.TIMEOUT,
+                    message,
+                    hint="the refresh goes on waiting for the source in the background; "
+                    "the local copy keeps serving its previous data",
+                ) from None
         except SidecarError:
             if self.accelerator is not None and self.copy is not None:
                 self.accelerator.retry(self.name.lower())
             raise
+
+    def _stalled(self) -> float | None:
+        """How long the source has been silent, once that is twice as long as one of its
+        answers may take (its `timeout` param, else runtime.source_timeout); else None."""
+        copy, connector = self.copy, self.connector
+        silent = copy.silent_for() if copy is not None else None
+        if silent is None:
+            return None
+        limit = (connector.source.params.get("timeout") if connector else None) or (
+            self.source_timeout
+        )
+        return silent if silent > STALL_FACTOR * float(limit) else None
 
     def _refresh_now(self) -> None:
         copy = self.copy

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from typing import Any
 import adbc_driver_flightsql.dbapi as adbc
 import httpx
 import httpx2
+import psutil
 import psycopg
 import pytest
 import yaml
@@ -234,6 +236,29 @@ def test_a_failed_refresh_keeps_the_copy_and_every_interface_says_stale(
         assert refreshed["mem"].status_code == 502, refreshed["mem"].text
         assert "exceeded 2s" in refreshed["mem"].json()["error"]["message"]
         assert views(process)["mem"] == stale()
+
+        # the server frozen (no error ever comes): asking again and again neither hangs nor
+        # holds a thread per ask; once it answers again, a refresh works
+        refresh("mem")  # its connection open, as the frozen server will keep it
+        assert refreshed["mem"].status_code == 200, refreshed["mem"].text
+        threads = psutil.Process(process.process.pid).num_threads()  # type: ignore[union-attr]
+        postgres.freeze()
+        try:
+            asking = [threading.Thread(target=refresh, args=("mem",)) for _ in range(4)]
+            for thread in asking:
+                thread.start()
+            for thread in asking:
+                thread.join()
+            assert refreshed["mem"].status_code == 504, refreshed["mem"].text
+            assert "has not answered for" in refreshed["mem"].json()["error"]["message"]
+            assert views(process)["mem"] == stale()
+            assert answered(process, "mem") == ROWS
+            grown = psutil.Process(process.process.pid).num_threads() - threads  # type: ignore[union-attr]
+            assert grown <= 4, f"{grown} more threads"
+        finally:
+            postgres.freeze(signal.SIGCONT)
+        refresh("mem")
+        assert refreshed["mem"].status_code == 200, refreshed["mem"].text
 
         # a permission revoked: every copy refreshed on demand fails, and answers as before
         postgres.execute(f"INSERT INTO t VALUES ({ROWS + 1}, 'new')")

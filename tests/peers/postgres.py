@@ -8,6 +8,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -64,6 +65,16 @@ class Postgres:
         data = str(self.socket_dir / "data")
         command = [str(bin_dir / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]
         subprocess.run(_as_postgres(command), capture_output=True)
+
+    def freeze(self, signal_number: int = signal.SIGSTOP) -> None:
+        """Stop (SIGSTOP) or resume (SIGCONT) every process of the server: connections stay
+        open and nothing answers, as a hung server or a network dropping packets."""
+        import psutil
+
+        postmaster = int((self.socket_dir / "data" / "postmaster.pid").read_text().split()[0])
+        server = psutil.Process(postmaster)
+        for process in (server, *server.children(recursive=True)):
+            process.send_signal(signal_number)
 
     def statements(self, containing: str) -> list[str]:
         """Statements the server logged that contain the text, oldest first."""
