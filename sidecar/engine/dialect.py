@@ -24,6 +24,7 @@ doubles (`1.5`, `price * 1.1`, `1e3`), as clients of the sidecar have always rec
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from sqlglot import exp, transforms
@@ -190,12 +191,33 @@ def _renamed(node: exp.Expression) -> bool:
     return bool(node._meta) and any(key in node.meta for key in RENAMING)
 
 
+# PostgreSQL's named fields as sqlglot's reading left them (it knows only the numeric ones:
+# `Day` became `%u` and `ay`, `FMMonth` `F`, `%m` and `onth`), with chrono's codes for them.
+# `Month` and `Day` are not padded to 9 characters as in PostgreSQL (chrono cannot pad them).
+NAMED_FIELD_CODES = {
+    "F%month": "%B", "Month": "%B", "Mon": "%b", "FM%uay": "%A", "%uay": "%A", "%uy": "%a",
+    "AM": "%p", "PM": "%p", "am": "%P", "pm": "%P",
+}  # fmt: skip
+NAMED_FIELDS = re.compile("|".join(re.escape(field) for field in NAMED_FIELD_CODES))
+
+
 def _time_to_str(generator: Postgres.Generator, node: exp.TimeToStr) -> str:
     """`to_char(ts, 'YYYY-MM-DD')`: sqlglot has read PostgreSQL's pattern into strftime's
     (`%Y-%m-%d`), which DataFusion's to_char reads (chrono's); it was handed PostgreSQL's, and
     answered the pattern itself. `to_date(text, 'YYYY-MM-DD')` alike (it failed)."""
     name = "to_date" if isinstance(node, exp.StrToDate) else "to_char"
     return generator.func(name, node.this, node.args.get("format"))
+
+
+def named_fields(statement: exp.Expression) -> None:
+    """The named fields of each literal `to_char`/`to_date` pattern of `statement` in
+    strftime's codes (in place), so that DataFusion and a source a query is pushed to write
+    `Mon` as `Jan`: they wrote the literal `Mon`, and `Day` as the day's number and `ay`."""
+    for node in statement.find_all(exp.TimeToStr, exp.StrToDate):
+        pattern = node.args.get("format")
+        if isinstance(pattern, exp.Literal) and pattern.is_string:
+            text = NAMED_FIELDS.sub(lambda found: NAMED_FIELD_CODES[found.group()], pattern.name)
+            pattern.set("this", text)
 
 
 def _similar_to(generator: Postgres.Generator, node: exp.SimilarTo) -> str:

@@ -33,7 +33,7 @@ from policies.guard import check, parse
 from sidecar.engine import chains, quantified, readings, star_names, stars, ties
 from sidecar.engine.bridge import source_failed
 from sidecar.engine.catalog import SYSTEM_SCHEMA, Catalog, DatasetEntry, Resolved
-from sidecar.engine.dialect import datafusion_sql, names_sql
+from sidecar.engine.dialect import datafusion_sql, named_fields, names_sql
 from sidecar.engine.grouping import GroupedQuery, split
 from sidecar.engine.interrupt import checkpoint
 from sidecar.engine.restriction import Restriction
@@ -144,6 +144,7 @@ class Planner:
         grant = grant or unrestricted()
         statement = chains.balance(statement)
         complete_minutes(statement)
+        named_fields(statement)
         checkpoint()
         statement, views = self._expand_views(statement, sql, grant)
         quantified.rewrite(statement)

@@ -600,6 +600,8 @@ def test_a_bigint_sum_out_of_range_is_refused_not_wrapped(answers: Answers) -> N
 PATTERNS = [
     "SELECT to_char(timestamp '2024-05-17 10:03:04', 'YYYY-MM-DD HH24:MI:SS') AS a",
     "SELECT id, to_char(seen, 'DD/MM/YYYY HH24:MI') AS d FROM {t} ORDER BY id",
+    "SELECT id, to_char(seen, 'DD Mon YYYY, HH12:MI AM') AS a, to_char(seen, 'FMDay, FMMonth DD') "
+    "AS b, to_char(seen, 'Dy HH12 pm') AS c FROM {t} ORDER BY id",
     "SELECT to_date('17/05/2024', 'DD/MM/YYYY')::text AS a, "
     "to_date(name || '-01-01', 'YYYY-MM-DD') IS NULL AS b FROM {t} WHERE id = 4",
     "SELECT 'abc' SIMILAR TO 'a%' AS a, 'abc' SIMILAR TO 'b%' AS b, "
@@ -615,7 +617,8 @@ PATTERNS = [
 @pytest.mark.parametrize("interface", INTERFACES)
 def test_patterns_are_read_as_postgresql_reads_them(answers: Answers, interface: str) -> None:
     """`to_char(ts, 'YYYY-MM-DD')` answered 'YYYY-MM-DD' (DataFusion reads chrono's
-    patterns), `'abc' SIMILAR TO 'a%'` was false (read as a regular expression of its own),
+    patterns), `to_char(ts, 'DD Mon YYYY HH12 AM')` '05 Mon 2024 01 AM' (sqlglot reads only the
+    numeric fields), `'abc' SIMILAR TO 'a%'` was false (read as a regular expression of its own),
     and LIKE with an ESCAPE other than the backslash was refused."""
     agree(answers, interface, PATTERNS)
 
