@@ -413,9 +413,9 @@ def _check_statement(
         _check_command(statement, sql, tokens, dialect)
     elif isinstance(statement, _READ_ONLY_STATEMENTS):
         _check_tree(statement, dialect)
-    elif _misspelled(statement, tokens):
-        # `SELEC $1` reads as a column aliased `$1`: a misspelled keyword, as `SELEC 1` is
-        raise _unknown_leading_word(sql, dialect) or _forbidden_statement(tokens[0].text)
+    elif _bare(statement, tokens):
+        # `SELEC $1` reads as a column aliased `$1`, `''` or `-1` as a value: no statement
+        raise _leading_token(sql, tokens[0])
     else:
         name = _statement_name(statement, tokens[0].text.upper())
         raise _forbidden_statement(name, position=tokens[0].start + 1)
@@ -808,13 +808,12 @@ def _open_parentheses(tokens: list[Token]) -> bool:
 _WORDS = (TokenType.VAR, TokenType.IDENTIFIER)
 
 
-def _misspelled(statement: exp.Expression, tokens: list[Token]) -> bool:
-    """Whether `statement` is a bare expression led by a word no statement starts with."""
-    word = tokens[0]
+def _bare(statement: exp.Expression, tokens: list[Token]) -> bool:
+    """Whether `statement` is a bare expression (a value, a name, `*`) led by a token no
+    statement starts with."""
     return (
-        isinstance(statement, exp.Alias | exp.Condition)
-        and word.token_type in _WORDS
-        and word.text.upper() not in _STATEMENT_REASONS
+        isinstance(statement, exp.Alias | exp.Condition | exp.Star)
+        and tokens[0].text.upper() not in _STATEMENT_REASONS
     )
 
 
@@ -823,14 +822,21 @@ def _unknown_leading_word(sql: str, dialect: str) -> SidecarError | None:
     tokens = _tokenize(sql, dialect)
     if not tokens or tokens[0].token_type not in _WORDS:
         return None
-    start = tokens[0].start
-    word = sql[start : tokens[0].end + 1]  # as written: a quoted name with its quotes
+    return _leading_token(sql, tokens[0])
+
+
+def _leading_token(sql: str, token: Token) -> SidecarError:
+    """The syntax error PostgreSQL reports for a statement that starts with no keyword: at its
+    first token, as written (a quoted name with its quotes), naming the keyword a word is
+    closest to."""
+    start = token.start
+    word = sql[start : token.end + 1]
     column = start - sql.rfind("\n", 0, start)
-    close = difflib.get_close_matches(word.upper(), _STATEMENT_KEYWORDS, n=1)
-    suggestion = f"did you mean {close[0]}? " if close else ""
+    close = difflib.get_close_matches(token.text.upper(), _STATEMENT_KEYWORDS, n=1)
+    suggestion = f"did you mean {close[0]}? " if close and token.token_type in _WORDS else ""
     return SidecarError(
         ErrorCode.SYNTAX,
-        f"syntax error at or near '{word}' (line {tokens[0].line}, column {column})",
+        f"syntax error at or near '{word}' (line {token.line}, column {column})",
         hint=f"{suggestion}A statement starts with {', '.join(_STATEMENT_KEYWORDS)}.",
         position=start + 1,
     )

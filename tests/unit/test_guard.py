@@ -415,13 +415,18 @@ def test_unparseable_sql_without_a_forbidden_construct_stays_a_syntax_error() ->
         ('""', '''""''', ""),
         ('"x"', '''"x"''', ""),
         ('"select" 1', '''"select"''', "did you mean SELECT"),
+        ("''", "''", ""),
+        ("E'\\n' || $1", "E'\\n'", ""),
+        ("-1", "-", ""),
+        ("NULL", "NULL", ""),
     ],
 )
-def test_a_statement_led_by_a_quoted_name_is_a_syntax_error_at_it(
+def test_a_statement_led_by_a_value_or_a_quoted_name_is_a_syntax_error_at_it(
     sql: str, word: str, hint: str
 ) -> None:
-    """`""` as a whole statement failed with an IndexError (a 500, "a bug in the sidecar"), and
-    `"x"` was refused as a forbidden statement named X; PostgreSQL reads both as syntax errors."""
+    """`""` and `''` as a whole statement failed with an IndexError (a 500, "a bug in the
+    sidecar"), and `"x"` or `-1` were refused as forbidden statements named X and -; PostgreSQL
+    reads each as a syntax error at its first token."""
     error = refusal(sql)
 
     assert error.code is ErrorCode.SYNTAX
