@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
 from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext
 from sqlglot import exp
@@ -33,6 +34,7 @@ from sidecar.errors import ErrorCode, SidecarError
 from sidecar.secrets import REDACTOR
 
 BATCH_ROWS = 65536
+MONTH_DAY_NANO = np.dtype([("months", "<i4"), ("days", "<i4"), ("nanoseconds", "<i8")])
 SCAN_NAME = re.compile(re.escape(SCAN_PREFIX) + r"\d+")
 DATAFUSION_CODES = (
     (re.compile(r"Ambiguous reference", re.I), ErrorCode.AMBIGUOUS_COLUMN),
@@ -398,6 +400,8 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, relations: str) -> pa.Reco
         )
     columns = []
     for column, field in zip(batch.columns, schema, strict=True):
+        if pa.types.is_interval(column.type) and pa.types.is_duration(field.type):
+            column = _duration(column, field.type, relations)
         try:
             columns.append(column.cast(field.type) if column.type != field.type else column)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
@@ -410,6 +414,24 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, relations: str) -> pa.Reco
                 hint="add explicit CASTs to the query",
             ) from None
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _duration(column: pa.Array, to: pa.DataType, relations: str) -> pa.Array:
+    """A source's interval (DuckDB answers `timestamp - timestamp` with one) as the duration
+    DataFusion plans: its days and nanoseconds; a month has no length, so one with months
+    is refused."""
+    parts = np.frombuffer(column.buffers()[1], MONTH_DAY_NANO)[
+        column.offset : column.offset + len(column)
+    ]
+    if parts["months"].any():
+        raise SidecarError(
+            ErrorCode.QUERY,
+            f"{relations}: the source answered an interval of months where a duration is planned",
+            hint="subtract timestamps without calendar months, or cast the result to INTERVAL",
+        )
+    nanoseconds = parts["days"].astype(np.int64) * 86_400_000_000_000 + parts["nanoseconds"]
+    nulls = column.is_null().to_numpy(zero_copy_only=False)
+    return pa.array(nanoseconds, pa.duration("ns"), mask=nulls).cast(to)
 
 
 def _out_of_range(bits: int) -> SidecarError:

@@ -65,6 +65,8 @@ class Operands:
             return None
         if isinstance(node, exp.CurrentDate):
             return Kind.DATE
+        if isinstance(node, exp.Extract):  # a NUMERIC in PostgreSQL (a double in DataFusion)
+            return Kind.DECIMAL
         if isinstance(node, exp.CurrentTimestamp) or (
             isinstance(node, exp.Anonymous) and node.name.lower() in ZONED_FUNCTIONS
         ):
