@@ -988,3 +988,24 @@ def test_an_oversized_message_gets_a_protocol_violation(trusted: Sidecar) -> Non
     assert reply.errors()[0]["C"] == "08P01" and reply.errors()[0]["S"] == "FATAL"
     assert client.closed()
     client.close()
+
+
+def test_a_client_reset_mid_query_ends_its_session_quietly(trusted: Sidecar) -> None:
+    """A client whose connection was reset (RST) while its statement ran: uvloop refused the
+    error reply's write to the closed connection with RuntimeError, which ended the session
+    as an unexpected failure, traceback and all, in the log."""
+    endless = "SELECT count(*) AS n FROM generate_series(1, 1000000000000) g(x) WHERE x % 7 = 3"
+    logged = len(trusted.process.output)
+    for messages in (
+        [pg_client.message(b"Q", pg_client.cstring(endless))],
+        [pg_client.parse(endless), pg_client.bind(), pg_client.execute(), pg_client.SYNC],
+    ):
+        client = RawClient(trusted.port)
+        client.send(*messages)
+        time.sleep(0.3)
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # SO_LINGER 0: closed with a reset
+    bystander = RawClient(trusted.port)
+    assert bystander.query("SELECT count(*) FROM orders").rows() == [[b"5000"]]
+    bystander.close()
+    assert "Traceback" not in trusted.process.output[logged:]

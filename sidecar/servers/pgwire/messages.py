@@ -44,7 +44,7 @@ class Output:
         size = data.nbytes if isinstance(data, memoryview) else len(data)
         if size >= HELD_BYTES:
             self.flush()
-            self.writer.write(data)
+            self._send(data)
             return
         self._held.append(data)
         self._size += size
@@ -55,7 +55,15 @@ class Output:
         """Hand what is held to the transport."""
         if self._held:
             held, self._held, self._size = self._held, [], 0
-            self.writer.write(held[0] if len(held) == 1 else b"".join(held))
+            self._send(held[0] if len(held) == 1 else b"".join(held))
+
+    def _send(self, data: bytes | memoryview) -> None:
+        """Write `data`, unless the connection has ended: nobody reads it then, and uvloop
+        refuses a write to a reset connection with RuntimeError (a client's RST mid-query had
+        its error reply end the session with a traceback in the log); the next drain tells
+        the session the client is gone."""
+        if not self.writer.transport.is_closing():
+            self.writer.write(data)
 
     def backlogged(self) -> bool:
         """Whether the client has not yet taken what was written (or the connection ends)."""
