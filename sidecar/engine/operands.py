@@ -9,7 +9,7 @@ a function) is unknown, and its operation keeps DataFusion's reading.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import Enum
 
 import pyarrow as pa
@@ -93,9 +93,7 @@ class Operands:
         literal BIGINT, and arithmetic as its wider operand), or None for anything else."""
         node = node.unnest()
         if isinstance(node, exp.Column):
-            data_type = self._type(node)
-            is_signed = data_type is not None and pa.types.is_signed_integer(data_type)
-            return data_type.bit_width if is_signed else None
+            return self._width(node, pa.types.is_signed_integer)
         if isinstance(node, exp.Literal):
             return 64 if node.is_int and int(node.this) < 1 << 63 else None
         if isinstance(node, exp.Cast):
@@ -119,9 +117,7 @@ class Operands:
         anything else or unknown."""
         node = node.unnest()
         if isinstance(node, exp.Column):
-            data_type = self._type(node)
-            is_float = data_type is not None and pa.types.is_floating(data_type)
-            return data_type.bit_width if is_float else None
+            return self._width(node, pa.types.is_floating)
         if isinstance(node, exp.Literal):
             return None if node.is_string or node.is_int or exact_type(node) else 64
         if isinstance(node, exp.Cast):
@@ -141,6 +137,11 @@ class Operands:
             widths = {self.float_bits(node.this), self.float_bits(node.expression)} - {None}
             return max(widths) if widths else None
         return None
+
+    def _width(self, column: exp.Column, is_kind: Callable[[pa.DataType], bool]) -> int | None:
+        """The bit width of `column`'s type, when `is_kind` holds for it."""
+        data_type = self._type(column)
+        return data_type.bit_width if data_type is not None and is_kind(data_type) else None
 
     def _type(self, column: exp.Column) -> pa.DataType | None:
         if column.table:
