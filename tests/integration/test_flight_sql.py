@@ -357,6 +357,21 @@ def test_writes_are_refused(raw: RawClient) -> None:
         )
 
 
+def test_get_schema_refusals_carry_no_server_traceback(raw: RawClient) -> None:
+    """pyarrow's GetSchema handler, unlike its others, does not read a FlightError as its
+    status: a refused command came back UNKNOWN with the server's traceback and file paths."""
+    for command in (
+        pb.CommandStatementUpdate(query="UPDATE orders SET amount = 0"),
+        pb.CommandStatementQuery(query="DELETE FROM orders"),
+    ):
+        descriptor = flight.FlightDescriptor.for_command(pack(command))
+        with pytest.raises(pa.ArrowException) as refused:
+            raw.client.get_schema(descriptor, raw.options)
+        text = str(refused.value)
+        assert "read-only" in text and "HINT: " in text, text
+        assert "Traceback" not in text and ".py" not in text, text
+
+
 def test_error_statuses(sidecar: SidecarProcess, raw: RawClient) -> None:
     with pytest.raises(pa.ArrowInvalid) as syntax:
         raw.query("SELECT id FROM orders WHERE")

@@ -48,7 +48,21 @@ class NotImplementedHere(pa.ArrowNotImplementedError):
     """UNIMPLEMENTED: a Flight SQL feature a read-only sidecar does not offer."""
 
 
-STATUSES = (InvalidArgument, NotFound, NotImplementedHere)
+class Refused(pa.ArrowException):
+    """UNKNOWN: a refusal GetSchema cannot send with its own status (`for_get_schema`)."""
+
+
+STATUSES = (InvalidArgument, NotFound, NotImplementedHere, Refused)
+
+
+def for_get_schema(error: Exception) -> Exception:
+    """`error` as GetSchema can raise it. pyarrow's GetSchema handler, unlike its others, does
+    not turn a FlightError into its status: it answered UNKNOWN with the server's traceback
+    (file paths and all) as the detail. The status stays UNKNOWN (no other exception reaches
+    PERMISSION_DENIED, UNAVAILABLE or DEADLINE_EXCEEDED there), with the message and hint."""
+    if isinstance(error, flight.FlightError):
+        return Refused(str(error))
+    return error
 
 
 @functools.cache

@@ -33,7 +33,7 @@ from sidecar.servers.flight.auth import MIDDLEWARE, AcceptHandshake, AuthMiddlew
 from sidecar.servers.flight.call_limit import CALL_LIMIT, CallLimit
 from sidecar.servers.flight.commands import Unsupported, decode, pack, pb, unpack
 from sidecar.servers.flight.connections import cut
-from sidecar.servers.flight.errors import quiet_details, to_flight
+from sidecar.servers.flight.errors import for_get_schema, quiet_details, to_flight
 from sidecar.servers.flight.hangups import Hangups
 from sidecar.servers.flight.prepared import PreparedStatements
 from sidecar.servers.flight.sqlinfo import sql_info
@@ -166,7 +166,7 @@ class FlightSqlServer(flight.FlightServerBase):
         try:
             return flight.SchemaResult(self._schema(context, unpack(descriptor.command)))
         except Exception as error:
-            raise failure(error) from None
+            raise for_get_schema(failure(error)) from None
 
     def do_get(
         self, context: flight.ServerCallContext, ticket: flight.Ticket
