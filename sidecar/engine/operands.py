@@ -35,6 +35,7 @@ class Kind(Enum):
     ZONED = "timestamp with a zone"
     NAIVE = "timestamp without a zone"
     DATE = "date"
+    TIME = "time of day"
 
 
 MOVABLE = (Kind.ZONED, Kind.NAIVE, Kind.DATE)
@@ -169,6 +170,8 @@ def _arrow(data_type: pa.DataType) -> Kind | None:
         return Kind.DECIMAL
     if pa.types.is_timestamp(data_type):
         return Kind.ZONED if data_type.tz is not None else Kind.NAIVE
+    if pa.types.is_time(data_type):
+        return Kind.TIME
     return Kind.DATE if pa.types.is_date(data_type) else None
 
 
@@ -183,6 +186,8 @@ def _declared(to: exp.DataType) -> Kind | None:
         return Kind.ZONED
     if to.is_type(Type.DATE):
         return Kind.DATE
+    if to.is_type(Type.TIME):
+        return Kind.TIME
     return Kind.NAIVE if to.is_type(Type.TIMESTAMP) else None
 
 

@@ -9,8 +9,8 @@ these functions.
 - A double (float8out, extra_float_digits 1): the shortest digits that read back as the same
   double, in fixed notation when the decimal exponent is from -4 to 14, in scientific notation
   otherwise, `Infinity` and `NaN` spelled out.
-- A timestamp: ISO 8601 with a space, the fraction of a second without trailing zeros, and a
-  zoned one in UTC (the engine's time zone) with its offset, `+00`.
+- A timestamp (a time of day alike): ISO 8601 with a space, the fraction of a second without
+  trailing zeros, and a zoned one in UTC (the engine's time zone) with its offset, `+00`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from datafusion import ScalarUDF, SessionContext, udf
 FLOAT = "float8_text"
 TIMESTAMP = "timestamp_text"
 ZONED_TIMESTAMP = "timestamptz_text"
+TIME = "time_text"
 FIXED_EXPONENTS = range(-4, 15)  # DBL_DIG: 15 digits and more are written with an exponent
 MICROSECONDS = pa.timestamp("us")  # PostgreSQL's resolution; a zoned one's UTC wall time
 
@@ -41,6 +42,7 @@ def _functions() -> tuple[ScalarUDF, ...]:
         udf(_floats, [pa.float64()], pa.string(), "immutable", name=FLOAT),
         udf(_timestamps, [MICROSECONDS], pa.string(), "immutable", name=TIMESTAMP),
         udf(_zoned, [MICROSECONDS], pa.string(), "immutable", name=ZONED_TIMESTAMP),
+        udf(_times, [pa.time64("ns")], pa.string(), "immutable", name=TIME),
     )
 
 
@@ -50,7 +52,7 @@ def call(name: str, operand: str) -> str:
     functions take (DataFusion does not coerce a UDF's arguments)."""
     if name == FLOAT:
         return f"{name}({operand})"
-    return f"{name}(CAST({operand} AS TIMESTAMP(6)))"
+    return f"{name}(CAST({operand} AS {'TIME' if name == TIME else 'TIMESTAMP(6)'}))"
 
 
 def _floats(values: pa.Array) -> pa.Array:
@@ -61,6 +63,10 @@ def _timestamps(values: pa.Array, zone: str = "") -> pa.Array:
     return pa.array(
         [None if v is None else timestamp_text(v) + zone for v in values.to_pylist()], pa.string()
     )
+
+
+def _times(values: pa.Array) -> pa.Array:
+    return pa.array([None if v is None else time_text(v) for v in values.to_pylist()], pa.string())
 
 
 def _zoned(values: pa.Array) -> pa.Array:
@@ -88,7 +94,10 @@ def float_text(value: float) -> str:
 
 def timestamp_text(value: dt.datetime) -> str:
     """`value` as PostgreSQL's timestamp_out writes it."""
-    text = f"{value.year:04d}-{value:%m-%d %H:%M:%S}"
-    if value.microsecond:
-        text += f".{value.microsecond:06d}".rstrip("0")
-    return text
+    return f"{value.year:04d}-{value:%m-%d} {time_text(value.time())}"
+
+
+def time_text(value: dt.time) -> str:
+    """`value` as PostgreSQL's time_out writes it: the fraction without trailing zeros."""
+    text = f"{value:%H:%M:%S}"
+    return text + f".{value.microsecond:06d}".rstrip("0") if value.microsecond else text

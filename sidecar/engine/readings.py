@@ -87,7 +87,11 @@ def _concatenated_as_text(statement: exp.Expression, operands: Operands) -> None
                 part.replace(exp.cast(part.copy(), exp.DataType.Type.TEXT))
 
 
-TIMESTAMPS = {Kind.NAIVE: pg_text.TIMESTAMP, Kind.ZONED: pg_text.ZONED_TIMESTAMP}
+TIMESTAMPS = {
+    Kind.NAIVE: pg_text.TIMESTAMP,
+    Kind.ZONED: pg_text.ZONED_TIMESTAMP,
+    Kind.TIME: pg_text.TIME,
+}
 
 
 def _is_text(to: exp.DataType) -> bool:

@@ -496,8 +496,8 @@ TEXTS = [
     "SELECT id, price::text AS a, (price * 2)::text AS b, CAST(price / 3 AS TEXT) AS c, "
     "(price * 1e20)::text AS d, (price / 1e6)::varchar AS e FROM {t} ORDER BY id",
     "SELECT id, seen::text AS a, (seen AT TIME ZONE 'America/New_York')::text AS b, "
-    "(seen + interval '1 day')::text AS c, (seen::date + interval '1 hour')::text AS d "
-    "FROM {t} ORDER BY id",
+    "(seen + interval '1 day')::text AS c, (seen::date + interval '1 hour')::text AS d, "
+    "seen::time::text AS e FROM {t} ORDER BY id",
     "SELECT id, 'x' || price AS a, concat('p=', price, ' at ', seen) AS b, "
     "name || ':' || price * 10 AS c FROM {t} ORDER BY id",
 ]
@@ -824,6 +824,7 @@ NAMED = [
     "ltrim(' a')", "substr('abc', 2)", "strpos('abc', 'b')", "char_length(name)",
     "ceiling(price)", "now() IS NULL", "now()", "variance(price)", "to_hex(id)", "true",
     "percentile_cont(0.5) WITHIN GROUP (ORDER BY price)", '"lower"(name)',
+    "count(*) FILTER (WHERE id > 1)",
 ]  # fmt: skip
 
 

@@ -72,7 +72,7 @@ def _name(node: exp.Expression, text: str) -> tuple[str, int]:
         return _identifier(node.args["alias"]), 2
     if isinstance(node, exp.Column):
         return _identifier(node.this), 2
-    if isinstance(node, exp.Paren | exp.Window | exp.WithinGroup):
+    if isinstance(node, exp.Paren | exp.Window | exp.WithinGroup | exp.Filter):
         return _name(node.this, text)
     if isinstance(node, exp.Cast):
         name, strength = _name(node.this, text)
