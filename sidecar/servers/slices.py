@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SLICE_BYTES = 1 << 20
+SLICE_BYTES = 2 << 20  # as a Flight DoGet slices a batch
 
 
 def slice_rows(batch: pa.RecordBatch) -> int:

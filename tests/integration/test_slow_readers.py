@@ -178,15 +178,18 @@ def test_a_stalled_pg_reader_holds_its_batch_and_about_a_slice_of_its_encoding(
 ) -> None:
     """Each Execute step encoded 16K rows: with 1 KB rows a stalled reader held 16 MB of
     DataRows in the transport and 16 MB more encoded ahead, on top of the batch it was read
-    from (~100 MB each). Now a step is about 1 MiB (slices.py): past the engine's batch a
-    reader holds a few MiB, whichever client stalls."""
+    from (~100 MB each). Now a step is about 2 MiB (slices.py): past the engine's batch a
+    reader holds two slices' encoding and the allocator's slack, whichever client stalls."""
     readers = [over_pg, over_pg, over_psycopg_stream, over_psycopg_cursor]
+    with psycopg.connect(dsn(sidecar)) as first:  # the session's modules, imported once
+        assert first.execute("SELECT 1").fetchall() == [(1,)]
+    sidecar.baseline = sidecar.rss()
     with ExitStack() as open_:
         for start in readers:
             start(sidecar, open_)
         grown = sidecar.plateau() - sidecar.baseline
     beyond = grown - len(readers) * BATCH
-    assert beyond < len(readers) * (10 << 20), f"{beyond >> 20} MiB past the batches"
+    assert beyond < len(readers) * (12 << 20), f"{beyond >> 20} MiB past the batches"
 
 
 @pytest.mark.parametrize("interface", ["http json", "flight"])
