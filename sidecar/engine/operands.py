@@ -52,7 +52,8 @@ class Operands:
     def kind(self, node: exp.Expression) -> Kind | None:
         node = node.unnest()
         if isinstance(node, exp.Column):
-            return self._column(node)
+            defined = self._defined(node)
+            return self._column(node) if defined is None else self.kind(defined)
         if isinstance(node, exp.Literal) and not node.is_string:  # as PostgreSQL types it
             return Kind.INTEGER if node.this.isdigit() and not exact_type(node) else Kind.DECIMAL
         if isinstance(node, exp.Neg):
@@ -92,9 +93,14 @@ class Operands:
     def bits(self, node: exp.Expression) -> int | None:
         """The width of the signed integer `node` is in DataFusion (which types an integer
         literal BIGINT, and arithmetic as its wider operand), or None for anything else."""
-        node = node.unnest()
+        node = _scalar(node.unnest())
         if isinstance(node, exp.Column):
-            return self._width(node, pa.types.is_signed_integer)
+            defined = self._defined(node)
+            return (
+                self._width(node, pa.types.is_signed_integer)
+                if defined is None
+                else self.bits(defined)
+            )
         if isinstance(node, exp.Literal):
             return 64 if node.is_int and int(node.this) < 1 << 63 else None
         if isinstance(node, exp.Cast):
@@ -116,9 +122,14 @@ class Operands:
         """The width of the floating-point number `node` is in DataFusion (which reads a number
         literal with a point or an exponent as a double, unless `exact_type`), or None for
         anything else or unknown."""
-        node = node.unnest()
+        node = _scalar(node.unnest())
         if isinstance(node, exp.Column):
-            return self._width(node, pa.types.is_floating)
+            defined = self._defined(node)
+            return (
+                self._width(node, pa.types.is_floating)
+                if defined is None
+                else self.float_bits(defined)
+            )
         if isinstance(node, exp.Literal):
             return None if node.is_string or node.is_int or exact_type(node) else 64
         if isinstance(node, exp.Cast):
@@ -147,6 +158,8 @@ class Operands:
     def _type(self, column: exp.Column) -> pa.DataType | None:
         if column.table:
             candidates = self.schemas.get(column.table, [])
+        elif self._derived(column):
+            return None
         else:
             candidates = [schema for named in self.schemas.values() for schema in named]
         types = {
@@ -155,6 +168,30 @@ class Operands:
             if schema.get_field_index(column.name) >= 0
         }
         return types.pop() if len(types) == 1 else None
+
+    def _derived(self, column: exp.Column) -> bool:
+        """Whether the select an unqualified `column` is in reads something else than the
+        scans (a subquery, a CTE, a function), whose columns may shadow the scans' names:
+        `SELECT id * 2 FROM (SELECT price AS id FROM t) s` multiplies a double."""
+        return any(
+            not isinstance(source, exp.Table) or source.alias_or_name not in self.schemas
+            for source in _sources(column)
+        )
+
+    def _defined(self, column: exp.Column) -> exp.Expression | None:
+        """The item of the one subquery `column`'s select reads (`SELECT id * 2 FROM (SELECT
+        price AS id FROM t) s`: `price`) that defines it, typed in its stead."""
+        sources = _sources(column)
+        if len(sources) != 1 or not isinstance(sources[0], exp.Subquery):
+            return None
+        subquery = sources[0]
+        if column.table and column.table != subquery.alias_or_name:
+            return None
+        select = subquery.this
+        if not isinstance(select, exp.Select):
+            return None
+        items = [item for item in select.expressions if item.alias_or_name == column.name]
+        return items[0].unalias() if len(items) == 1 else None
 
     def _column(self, column: exp.Column) -> Kind | None:
         data_type = self._type(column)
@@ -189,6 +226,24 @@ def _declared(to: exp.DataType) -> Kind | None:
     if to.is_type(Type.TIME):
         return Kind.TIME
     return Kind.NAIVE if to.is_type(Type.TIMESTAMP) else None
+
+
+def _sources(column: exp.Column) -> list[exp.Expression]:
+    """What the select `column` is in reads: its FROM and its joins."""
+    select = column.find_ancestor(exp.Select)
+    if select is None:
+        return []
+    start = select.args.get("from_")
+    sources = [start.this] if start is not None else []
+    return sources + [join.this for join in select.args.get("joins") or []]
+
+
+def _scalar(node: exp.Expression) -> exp.Expression:
+    """The one item of a scalar subquery `(SELECT max(id) FROM t)`, else `node` itself."""
+    select = node.this if isinstance(node, exp.Subquery) else node  # unnest() strips it
+    if isinstance(select, exp.Select) and len(select.expressions) == 1:
+        return select.expressions[0].unalias()
+    return node
 
 
 def is_interval(node: exp.Expression) -> bool:

@@ -449,6 +449,9 @@ ERRORS = [
     "SELECT '3000000000'::int",
     "SELECT 'abc'::numeric",
     "SELECT 'NaN'::float8::int",
+    "SELECT id * 4611686018427387904 FROM (SELECT id FROM {t}) AS s",
+    "SELECT (SELECT max(id) FROM {t}) * 4611686018427387904",
+    "SELECT x / 0 FROM (SELECT price AS x FROM {t}) AS s",
     "SELECT '2024-02-30'::date",
     "SELECT date '2024-13-01'",
     "SELECT 'abc'::date",
@@ -500,6 +503,8 @@ TEXTS = [
     "seen::time::text AS e FROM {t} ORDER BY id",
     "SELECT id, 'x' || price AS a, concat('p=', price, ' at ', seen) AS b, "
     "name || ':' || price * 10 AS c FROM {t} ORDER BY id",
+    "SELECT x::text AS a, id * 2 AS b FROM (SELECT price * 2 AS x, price AS id FROM {t}) AS s "
+    "ORDER BY 1",
 ]
 
 
