@@ -477,15 +477,37 @@ def test_malformed_envelopes_are_invalid_requests(
     assert len(failure["error"]["message"]) < 300 and "pydantic" not in answer.text
 
 
+@pytest.mark.parametrize("params", [[], ["sql"], 5, "x"])
+def test_params_that_are_not_an_object_are_invalid_params_of_that_request(
+    sidecar: SidecarProcess, params: Any
+) -> None:
+    """MCP takes named parameters only: params that were an array or a scalar came back as
+    the SDK's pydantic dump of four validation errors, with the request's id lost (null)."""
+    answer = httpx.post(
+        sidecar.url + "/v1/mcp",
+        json={"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params},
+        headers={"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {KEY}"},
+    )
+    assert answer.status_code == 400, answer.text
+    failure = answer.json()
+    assert failure["id"] == 7 and failure["error"]["code"] == -32602, failure
+    assert "params of 'tools/call'" in failure["error"]["message"], failure
+    assert "JSON object" in failure["error"]["message"], failure
+    assert len(failure["error"]["message"]) < 300 and "pydantic" not in answer.text
+
+
 def test_stdio_proxy_answers_lines_that_are_not_messages(sidecar: SidecarProcess) -> None:
     """A line that is not JSON, or JSON that is no JSON-RPC message, got no answer at all
     over stdio (the SDK only logs it): a client waiting on it waited for ever. Now it gets
-    JSON-RPC's parse error or invalid request, as /v1/mcp gives, and the proxy goes on."""
+    JSON-RPC's parse error or invalid request, as /v1/mcp gives, and the proxy goes on. A
+    request whose params are not an object was answered with id null: it gets its error
+    under its own id."""
     lines = [
         json.dumps(INITIALIZE),
         json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         "not json at all",
         "[1, 2]",
+        json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": []}),
         json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
     ]
     command = [sys.executable, "-m", "sidecar", "mcp", "--url", sidecar.url]
@@ -503,7 +525,7 @@ def test_stdio_proxy_answers_lines_that_are_not_messages(sidecar: SidecarProcess
     try:  # stdin stays open until every answer is read, as an MCP client keeps it
         proxy.stdin.write("\n".join(lines) + "\n")
         proxy.stdin.flush()
-        while len(answers) < 4:
+        while len(answers) < 5:
             line = proxy.stdout.readline()
             assert line, f"the proxy ended after {answers}"
             answers.append(json.loads(line))
@@ -512,7 +534,9 @@ def test_stdio_proxy_answers_lines_that_are_not_messages(sidecar: SidecarProcess
         proxy.stdin.close()
         proxy.wait(timeout=60)
     errors = [answer["error"]["code"] for answer in answers if "error" in answer]
-    assert errors == [-32700, -32600], answers
+    assert errors == [-32700, -32600, -32602], answers
+    [invalid_params] = [answer for answer in answers if answer.get("id") == 3]
+    assert "params of 'tools/list' are an array" in invalid_params["error"]["message"]
     assert {"jsonrpc": "2.0", "id": 2, "result": {}} in answers
 
 

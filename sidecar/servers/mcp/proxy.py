@@ -33,6 +33,7 @@ from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
 from sidecar import __version__
+from sidecar.servers.mcp.envelope import message_error
 
 log = logging.getLogger("sidecar.mcp")
 # The MCP SDK's own client defaults: a streamed answer may be read for minutes.
@@ -264,21 +265,32 @@ async def _sieve(
                 pending.asked(item)
                 await forward.send(item)
                 continue
-            unreadable = isinstance(item, ValidationError) and any(
-                error["type"] == "json_invalid" for error in item.errors()
-            )
-            error = (
-                types.ErrorData(code=types.PARSE_ERROR, message="Parse error: the line is not JSON")
-                if unreadable
-                else types.ErrorData(
-                    code=types.INVALID_REQUEST,
-                    message="Invalid Request: not one JSON-RPC 2.0 message (a request's id is a "
-                    "string or an integer; batches are not supported)",
-                )
-            )
-            answer = types.JSONRPCError(jsonrpc="2.0", id=None, error=error)
-            await write.send(SessionMessage(answer))
+            await write.send(SessionMessage(_refusal(item)))
         await pending.none.wait()
+
+
+def _refusal(failure: Exception) -> types.JSONRPCError:
+    """JSON-RPC's answer to a line the SDK could not read as a message: a parse error, the
+    envelope's own error when the line is a JSON object (params that are not an object are
+    invalid params of that request, under its id: answered with id null, a client waiting on
+    it waited for ever), else an invalid request."""
+    errors = failure.errors() if isinstance(failure, ValidationError) else []
+    if any(error["type"] == "json_invalid" for error in errors):
+        parse = types.ErrorData(code=types.PARSE_ERROR, message="Parse error: the line is not JSON")
+        return types.JSONRPCError(jsonrpc="2.0", id=None, error=parse)
+    # each member of the message union that misses a field reports the whole object as input
+    whole = next((error["input"] for error in errors if isinstance(error["input"], dict)), None)
+    refused = message_error(whole) if whole is not None else None
+    if refused is not None:
+        reason, hint = refused.error.message, refused.error.hint
+        error = types.ErrorData(code=refused.code, message=f"{reason}; {hint}" if hint else reason)
+        return types.JSONRPCError(jsonrpc="2.0", id=refused.request_id, error=error)
+    invalid = types.ErrorData(
+        code=types.INVALID_REQUEST,
+        message="Invalid Request: not one JSON-RPC 2.0 message (a request's id is a "
+        "string or an integer; batches are not supported)",
+    )
+    return types.JSONRPCError(jsonrpc="2.0", id=None, error=invalid)
 
 
 def _cursor(params: types.PaginatedRequestParams | None) -> str | None:

@@ -191,7 +191,10 @@ class Transport:
         if scope.get("method") == "POST":
             body = await Request(scope, receive).body()
             if (invalid := envelope_error(body)) is not None:
-                await refusal(invalid, 400)(scope, receive, send)
+                answer = refusal(
+                    invalid.error, 400, code=invalid.code, request_id=invalid.request_id
+                )
+                await answer(scope, receive, send)
                 return
             scope[GONE] = hangup = Hangup()
             receive = hangup.watch(_replay(body, receive))
@@ -274,16 +277,20 @@ def too_many_sessions(identity: str) -> SidecarError:
     )
 
 
-def refusal(error: SidecarError, status: int = 401) -> Response:
+def refusal(
+    error: SidecarError,
+    status: int = 401,
+    *,
+    code: int = types.INVALID_REQUEST,
+    request_id: str | int | None = None,
+) -> Response:
     """A refusal at /v1/mcp (a failed login: 401) with a JSON-RPC error body, which MCP clients
     show as the error's message (a plain JSON body would reach them as 'Server returned an
     error')."""
     failure = types.JSONRPCError(
         jsonrpc="2.0",
-        id=None,
-        error=types.ErrorData(
-            code=types.INVALID_REQUEST, message=_message(error), data=error_body(error)
-        ),
+        id=request_id,
+        error=types.ErrorData(code=code, message=_message(error), data=error_body(error)),
     )
     return JSONResponse(
         failure.model_dump(mode="json", by_alias=True, exclude_unset=True),
