@@ -39,6 +39,7 @@ class Kind(Enum):
 
 
 MOVABLE = (Kind.ZONED, Kind.NAIVE, Kind.DATE)
+MAX_DEPTH = 16  # subqueries followed down from a column
 
 
 class Operands:
@@ -50,10 +51,9 @@ class Operands:
             self.schemas.setdefault(alias, []).append(schema)
 
     def kind(self, node: exp.Expression) -> Kind | None:
-        node = node.unnest()
+        node = self._resolved(node)
         if isinstance(node, exp.Column):
-            defined = self._defined(node)
-            return self._column(node) if defined is None else self.kind(defined)
+            return self._column(node)
         if isinstance(node, exp.Literal) and not node.is_string:  # as PostgreSQL types it
             return Kind.INTEGER if node.this.isdigit() and not exact_type(node) else Kind.DECIMAL
         if isinstance(node, exp.Neg):
@@ -93,14 +93,9 @@ class Operands:
     def bits(self, node: exp.Expression) -> int | None:
         """The width of the signed integer `node` is in DataFusion (which types an integer
         literal BIGINT, and arithmetic as its wider operand), or None for anything else."""
-        node = _scalar(node.unnest())
+        node = self._resolved(node)
         if isinstance(node, exp.Column):
-            defined = self._defined(node)
-            return (
-                self._width(node, pa.types.is_signed_integer)
-                if defined is None
-                else self.bits(defined)
-            )
+            return self._width(node, pa.types.is_signed_integer)
         if isinstance(node, exp.Literal):
             return 64 if node.is_int and int(node.this) < 1 << 63 else None
         if isinstance(node, exp.Cast):
@@ -122,14 +117,9 @@ class Operands:
         """The width of the floating-point number `node` is in DataFusion (which reads a number
         literal with a point or an exponent as a double, unless `exact_type`), or None for
         anything else or unknown."""
-        node = _scalar(node.unnest())
+        node = self._resolved(node)
         if isinstance(node, exp.Column):
-            defined = self._defined(node)
-            return (
-                self._width(node, pa.types.is_floating)
-                if defined is None
-                else self.float_bits(defined)
-            )
+            return self._width(node, pa.types.is_floating)
         if isinstance(node, exp.Literal):
             return None if node.is_string or node.is_int or exact_type(node) else 64
         if isinstance(node, exp.Cast):
@@ -177,6 +167,17 @@ class Operands:
             not isinstance(source, exp.Table) or source.alias_or_name not in self.schemas
             for source in _sources(column)
         )
+
+    def _resolved(self, node: exp.Expression) -> exp.Expression:
+        """`node` without parentheses, a scalar subquery as its item and a subquery's column
+        as the item defining it (`_defined`), as far as these go."""
+        node = _scalar(node.unnest())
+        for _ in range(MAX_DEPTH):
+            defined = self._defined(node) if isinstance(node, exp.Column) else None
+            if defined is None:
+                return node
+            node = _scalar(defined.unnest())
+        return node
 
     def _defined(self, column: exp.Column) -> exp.Expression | None:
         """The item of the one subquery `column`'s select reads (`SELECT id * 2 FROM (SELECT
