@@ -56,7 +56,7 @@ class Operands:
             return self._column(node)
         if isinstance(node, exp.Literal) and not node.is_string:  # as PostgreSQL types it
             return Kind.INTEGER if node.this.isdigit() and not exact_type(node) else Kind.DECIMAL
-        if isinstance(node, exp.Neg):
+        if isinstance(node, exp.Neg | exp.Min | exp.Max):
             return self.kind(node.this)
         if isinstance(node, exp.Cast):
             return _declared(node.to)

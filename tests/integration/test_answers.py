@@ -720,6 +720,8 @@ ZONES = [
     "SELECT count(*) AS n FROM {t} WHERE seen AT TIME ZONE 'Europe/Berlin' >= "
     "timestamp '2024-01-01 00:00:00'",
     "SELECT timestamp '2024-01-01 12:00:00' AT TIME ZONE 'America/New_York' AS x",
+    "SELECT max(seen) AT TIME ZONE 'America/New_York' AS a, "
+    "(SELECT min(seen) FROM {t}) AT TIME ZONE 'Asia/Kolkata' AS b FROM {t}",
 ]
 
 
@@ -829,7 +831,8 @@ NAMED = [
     "ltrim(' a')", "substr('abc', 2)", "strpos('abc', 'b')", "char_length(name)",
     "ceiling(price)", "now() IS NULL", "now()", "variance(price)", "to_hex(id)", "true",
     "percentile_cont(0.5) WITHIN GROUP (ORDER BY price)", '"lower"(name)',
-    "count(*) FILTER (WHERE id > 1)",
+    "count(*) FILTER (WHERE id > 1)", "max(seen) AT TIME ZONE 'UTC'",
+    "now() AT TIME ZONE 'UTC'",
 ]  # fmt: skip
 
 

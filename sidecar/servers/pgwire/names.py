@@ -36,6 +36,7 @@ KEYWORD_NAMES: dict[type[exp.Expression], str] = {
     exp.CurrentTimestamp: "current_timestamp",
     exp.CurrentTime: "current_time",
     exp.Interval: "interval",
+    exp.AtTimeZone: "timezone",  # PostgreSQL calls timezone(zone, ts)
 }
 
 
