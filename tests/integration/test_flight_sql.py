@@ -473,6 +473,26 @@ def test_basic_handshake_gives_a_bearer_token(sidecar: SidecarProcess) -> None:
         client.close()
 
 
+def test_parameter_batches_pyarrow_mishandles_are_refused(raw: RawClient) -> None:
+    """DoPut's parameters were sized with pyarrow's `nbytes`, which crashed the whole process
+    (SIGSEGV) on an empty sparse union column; a timestamp outside Python's years 1-9999
+    was an internal error ("a bug in the sidecar")."""
+    request = pb.ActionCreatePreparedStatementRequest(query="SELECT $1 AS a")
+    [created] = raw.action("CreatePreparedStatement", pack(request))
+    handle = unpack(created).prepared_statement_handle
+    command = pb.CommandPreparedStatementQuery(prepared_statement_handle=handle)
+    descriptor = flight.FlightDescriptor.for_command(pack(command))
+    union = pa.UnionArray.from_sparse(pa.array([0], pa.int8()), [pa.array([1]), pa.array(["a"])])
+    empty = pa.record_batch([union], names=["a"]).slice(0, 0)
+    writer, _ = raw.client.do_put(descriptor, empty.schema, raw.options)
+    writer.write_batch(empty)
+    with pytest.raises(pa.ArrowInvalid, match=r"0 parameter\(s\) bound"):
+        writer.close()
+    with pytest.raises(pa.ArrowInvalid, match=r"parameter a of type timestamp.*cannot be read"):
+        raw.put(command, pa.table({"a": pa.array([-(2**63) + 1], pa.timestamp("s"))}))
+    assert raw.query("SELECT count(*) AS n FROM orders").column(0).to_pylist() == [1000]
+
+
 def test_prepared_statements_over_the_raw_protocol(raw: RawClient) -> None:
     request = pb.ActionCreatePreparedStatementRequest(
         query="SELECT id, status FROM orders WHERE id = $1"

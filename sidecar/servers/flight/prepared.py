@@ -69,7 +69,9 @@ class PreparedStatements:
                     "more than one row of parameters was bound; a query takes one",
                     hint="execute the statement once per set of parameters",
                 )
-            bounds.check_parameters((), sum(b.nbytes for b in kept))
+            # the bytes received, not `nbytes`: pyarrow's nbytes crashed the process (SIGSEGV)
+            # on an empty sparse union column a client sent
+            bounds.check_parameters((), sum(b.get_total_buffer_size() for b in kept))
         row = pa.Table.from_batches(kept) if kept else pa.table({})
         parameters = [_value(row, i) for i in range(row.num_columns)] if row.num_rows else []
         if len(parameters) != prepared.parameter_count:
@@ -91,10 +93,11 @@ class PreparedStatements:
 
 def _value(row: pa.Table, index: int) -> Any:
     """The one value of column `index`; a value pyarrow cannot make into Python (a timestamp
-    in a time zone it does not know) is the client's error, named with its type."""
+    in a time zone it does not know, or outside Python's years 1 to 9999) is the client's
+    error, named with its type."""
     try:
         return row.column(index)[0].as_py()
-    except (pa.ArrowException, ValueError, KeyError) as error:
+    except (pa.ArrowException, ValueError, KeyError, OverflowError) as error:
         field = row.schema.field(index)
         raise SidecarError(
             ErrorCode.INVALID_PARAMETER,
