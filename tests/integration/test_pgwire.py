@@ -1009,3 +1009,27 @@ def test_a_client_reset_mid_query_ends_its_session_quietly(trusted: Sidecar) -> 
     assert bystander.query("SELECT count(*) FROM orders").rows() == [[b"5000"]]
     bystander.close()
     assert "Traceback" not in trusted.process.output[logged:]
+
+
+@pytest.mark.parametrize(
+    ("oid", "name"), [(1114, "timestamp"), (1184, "timestamp"), (1083, "time")]
+)
+def test_a_binary_date_time_past_year_9999_is_out_of_range(
+    trusted: Sidecar, oid: int, name: str
+) -> None:
+    """A binary timestamp or time outside Python's years 1-9999 (PostgreSQL's 'infinity' is
+    INT64_MAX) was an internal error, "a bug in the sidecar's Postgres wire server"."""
+    client = RawClient(trusted.port)
+    for micros in ((1 << 63) - 1, -(1 << 63)):
+        payload = b"\0\0" + struct.pack(">hhH", 1, 1, 1) + struct.pack(">iq", 8, micros)
+        client.send(
+            pg_client.parse("SELECT $1 AS a", types=(oid,)),
+            pg_client.message(b"B", payload + struct.pack(">h", 0)),
+            pg_client.execute(),
+            pg_client.SYNC,
+        )
+        [error] = client.read_until_ready().errors()
+        assert error["C"] == "22008", error
+        assert f"{name}" in error["M"] and "out of range in bind parameter 1" in error["M"]
+    assert client.query("SELECT 1 AS n").rows() == [[b"1"]]
+    client.close()

@@ -28,6 +28,7 @@ from sidecar.engine.types import sql_type
 from sidecar.servers.pgwire import types
 from sidecar.servers.pgwire.codec import UTC_NAMES
 from sidecar.servers.pgwire.errors import (
+    DATETIME_OUT_OF_RANGE,
     FEATURE_NOT_SUPPORTED,
     INVALID_BINARY,
     INVALID_ENCODING,
@@ -240,7 +241,7 @@ def decode(
 ) -> Any:
     """One Bind value (parameter `number`) as a Python value; a malformed one is PostgreSQL's
     error for it: 22P03 for binary data, 22021 for text that is not UTF-8, else 22P02 quoting
-    the text as PostgreSQL does."""
+    the text as PostgreSQL does; 22008 for a date or time out of range."""
     if value is None:
         return None
     if not binary and value.isdigit() and len(value) <= SAFE_DIGITS.get(oid, 0):
@@ -261,6 +262,12 @@ def decode(
             INVALID_ENCODING,
             f'invalid byte sequence for encoding "UTF8": {bad} in bind parameter {number}',
             hint="send text parameters as UTF-8",
+        ) from None
+    except OverflowError:  # a binary date/time past Python's years 1 to 9999 (or ±infinity)
+        raise PgError(
+            DATETIME_OUT_OF_RANGE,
+            f"{pg.sql_name} out of range in bind parameter {number}",
+            hint="dates and times of the years 1 to 9999 are read; infinity is not",
         ) from None
     except (ValueError, struct.error, InvalidOperation, IndexError) as error:
         if binary:
