@@ -1011,25 +1011,39 @@ def test_a_client_reset_mid_query_ends_its_session_quietly(trusted: Sidecar) -> 
     assert "Traceback" not in trusted.process.output[logged:]
 
 
-@pytest.mark.parametrize(
-    ("oid", "name"), [(1114, "timestamp"), (1184, "timestamp"), (1083, "time")]
-)
-def test_a_binary_date_time_past_year_9999_is_out_of_range(
-    trusted: Sidecar, oid: int, name: str
-) -> None:
-    """A binary timestamp or time outside Python's years 1-9999 (PostgreSQL's 'infinity' is
+def bind_binary(oid: int, value: bytes) -> list[bytes]:
+    """Parse `SELECT $1` with the parameter typed `oid`, Bind `value` in binary, Execute."""
+    payload = b"\0\0" + struct.pack(">hhH", 1, 1, 1) + struct.pack(">i", len(value)) + value
+    return [
+        pg_client.parse("SELECT $1 AS a", types=(oid,)),
+        pg_client.message(b"B", payload + struct.pack(">h", 0)),
+        pg_client.execute(),
+        pg_client.SYNC,
+    ]
+
+
+@pytest.mark.parametrize("oid", [1114, 1184])
+def test_a_binary_timestamp_past_year_9999_is_out_of_range(trusted: Sidecar, oid: int) -> None:
+    """A binary timestamp outside Python's years 1-9999 (PostgreSQL's 'infinity' is
     INT64_MAX) was an internal error, "a bug in the sidecar's Postgres wire server"."""
     client = RawClient(trusted.port)
     for micros in ((1 << 63) - 1, -(1 << 63)):
-        payload = b"\0\0" + struct.pack(">hhH", 1, 1, 1) + struct.pack(">iq", 8, micros)
-        client.send(
-            pg_client.parse("SELECT $1 AS a", types=(oid,)),
-            pg_client.message(b"B", payload + struct.pack(">h", 0)),
-            pg_client.execute(),
-            pg_client.SYNC,
-        )
+        client.send(*bind_binary(oid, struct.pack(">q", micros)))
         [error] = client.read_until_ready().errors()
         assert error["C"] == "22008", error
-        assert f"{name}" in error["M"] and "out of range in bind parameter 1" in error["M"]
+        assert "timestamp" in error["M"] and "out of range in bind parameter 1" in error["M"]
     assert client.query("SELECT 1 AS n").rows() == [[b"1"]]
+    client.close()
+
+
+def test_a_binary_time_past_a_day_is_refused(trusted: Sidecar) -> None:
+    """PostgreSQL's time_recv takes 0 to 24:00:00: 25 hours was read as 01:00:00, and a
+    negative or INT64_MAX time was an internal error."""
+    client = RawClient(trusted.port)
+    for micros in (25 * 3600 * 10**6, -1, (1 << 63) - 1, -(1 << 63)):
+        client.send(*bind_binary(1083, struct.pack(">q", micros)))
+        [error] = client.read_until_ready().errors()
+        assert error["C"] == "22P03" and "time out of range" in error["D"], error
+    client.send(*bind_binary(1083, struct.pack(">q", 3600 * 10**6 + 5)))
+    assert client.read_until_ready().rows() == [[b"01:00:00.000005"]]
     client.close()

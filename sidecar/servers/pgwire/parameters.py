@@ -41,6 +41,7 @@ from sidecar.servers.pgwire.errors import (
 from sidecar.servers.pgwire.messages import Bind
 
 PG_EPOCH = dt.datetime(2000, 1, 1)
+DAY_MICROS = 86_400_000_000
 TRUE_WORDS = frozenset({"t", "true", "y", "yes", "on", "1"})
 FALSE_WORDS = frozenset({"f", "false", "n", "no", "off", "0"})
 INTEGERS = frozenset({types.INT2.oid, types.INT4.oid, types.INT8.oid, types.OID.oid})
@@ -361,11 +362,7 @@ def _binary_value(data: bytes, oid: int, timezone: str) -> Any:
         types.DATE.oid: lambda d: dt.date.fromordinal(
             dt.date(2000, 1, 1).toordinal() + struct.unpack(">i", d)[0]
         ),
-        types.TIME.oid: lambda d: (
-            (dt.datetime.min + dt.timedelta(microseconds=struct.unpack(">q", d)[0]))
-            .time()
-            .isoformat()
-        ),
+        types.TIME.oid: _binary_time,
         types.TIMESTAMP.oid: lambda d: (
             PG_EPOCH + dt.timedelta(microseconds=struct.unpack(">q", d)[0])
         ),
@@ -407,6 +404,17 @@ def _binary_numeric(data: bytes) -> Decimal:
     value = sum(Decimal(d) * Decimal(10000) ** (weight - i) for i, d in enumerate(digits))
     value = Decimal(value).quantize(Decimal(1).scaleb(-scale)) if count else Decimal(0)
     return -value if sign == 0x4000 else value
+
+
+def _binary_time(data: bytes) -> str:
+    """Microseconds since midnight, at most a day (24:00:00), as PostgreSQL's time_recv
+    takes them: 25 hours read as 01:00:00 before."""
+    micros = struct.unpack(">q", data)[0]
+    if not 0 <= micros <= DAY_MICROS:
+        raise ValueError(f"time out of range: {micros} microseconds")
+    if micros == DAY_MICROS:
+        return "24:00:00"
+    return (dt.datetime.min + dt.timedelta(microseconds=micros)).time().isoformat()
 
 
 def _binary_interval(data: bytes) -> pa.MonthDayNano:
