@@ -18,6 +18,7 @@ import pytest
 from sidecar.engine.pyrows import PyRows
 from sidecar.servers.pgwire import codec, types
 from sidecar.servers.pgwire.codec import BINARY, TEXT, RowEncoder
+from sidecar.servers.pgwire.errors import PgError
 
 
 def text_of(array: pa.Array, timezone: str = "UTC") -> list[str | None]:
@@ -390,12 +391,26 @@ def test_values_the_per_value_path_cannot_write_are_left_to_the_vectorised_one(
     ]
 
 
-def test_lossy_units_fail_alike_on_both_paths() -> None:
-    """A date whose unit does not cast without loss is refused as before (a time in
-    nanoseconds is cut to microseconds, as a timestamp is: see below)."""
-    batch = pa.record_batch({"v": pa.array([5], pa.date64())})
-    with pytest.raises(pa.ArrowInvalid):
+@pytest.mark.parametrize("fmt", [TEXT, BINARY])
+def test_a_date64_with_a_time_is_its_day_on_both_paths(fmt: int) -> None:
+    """Arrow allows date64 values that are not whole days; the date cast refused them as
+    lossy, an internal error (XX000). Each is now the day it falls in, as PostgreSQL casts a
+    timestamp to a date, the few-rows path and the vectorised one alike."""
+    millis = [86_400_001, -1, None, 0]
+    batch = pa.record_batch({"v": pa.array(millis, pa.date64())})
+    days = pa.record_batch({"v": pa.array([1, -1, None, 0], pa.date32())})
+    encoder = RowEncoder(batch.schema, [fmt])
+    assert rows(encoder, batch) == rows(RowEncoder(days.schema, [fmt]), days)
+    assert rows(encoder, pa.concat_batches([batch] * 4)) == rows(
+        RowEncoder(days.schema, [fmt]), pa.concat_batches([days] * 4)
+    )
+
+
+def test_a_date64_past_postgresqls_dates_is_out_of_range() -> None:
+    batch = pa.record_batch({"v": pa.array([2**62] * 10, pa.date64())})
+    with pytest.raises(PgError) as refused:
         rows(RowEncoder(batch.schema, [TEXT]), batch)
+    assert refused.value.sqlstate == "22008"
 
 
 def test_decimals_and_far_instants_are_written_as_postgresql_writes_them() -> None:

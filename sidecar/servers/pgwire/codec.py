@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sidecar.servers.pgwire import messages, types
+from sidecar.servers.pgwire.errors import DATETIME_OUT_OF_RANGE, PgError
 from sidecar.servers.pgwire.types import Column
 from sidecar.servers.pgwire.values import (
     BINARY,
@@ -46,6 +47,9 @@ from sidecar.servers.pgwire.values import (
 )
 
 FEW_ROWS = 8  # a batch up to this many rows is encoded per value, when its types allow
+DAY_MILLIS = 86_400_000
+# PostgreSQL's dates, in days from 1970-01-01: 4714-11-24 BC to 5874897-12-31
+FIRST_DAY, LAST_DAY = -2_440_588, 2_145_042_905
 KEPT_SCHEMAS = 256
 CHUNK_BYTES = 1 << 22
 # Instants written by zoneinfo (_zoned_beyond_table): from 2038-01-01 up to 9999-01-01, before
@@ -295,7 +299,7 @@ def text(array: pa.Array, column: Column, timezone: str) -> pa.Array:
     if pa.types.is_decimal(kind):
         return _text_decimal(array)
     if pa.types.is_date64(kind):
-        return pc.cast(pc.cast(array, pa.date32()), pa.string())
+        return pc.cast(_dates(array), pa.string())
     if types.is_string(kind):
         return array
     if column.type is types.UUID:
@@ -487,7 +491,7 @@ def _binary(array: pa.Array, column: Column) -> Cells:
         source = pc.cast(array, pa.float32()) if kind == pa.float16() else array
         return _fixed_cells(pc.fill_null(source, 0).to_numpy(), width, array)
     if pg is types.DATE:
-        days = pc.cast(pc.cast(array, pa.date32()), pa.int32())
+        days = pc.cast(_dates(array), pa.int32())
         return _fixed_cells(pc.fill_null(days, 0).to_numpy() - PG_EPOCH_DAYS, ">i4", array)
     if pg is types.TIME:
         micros = pc.cast(pc.cast(array, pa.time64("us"), safe=False), pa.int64())
@@ -606,3 +610,17 @@ def timezone_valid(name: str) -> bool:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, pa.ArrowInvalid):
         return False
     return True
+
+
+def _dates(array: pa.Array) -> pa.Array:
+    """A date column as days: a date64 as the day its milliseconds fall in, as PostgreSQL casts
+    a timestamp to a date. Arrow allows date64 values that are not whole days (a source's date
+    with its time, `arrow_cast(86400001, 'Date64')`), which a date cast refused as lossy: an
+    internal error. A day outside PostgreSQL's dates is its error, 22008."""
+    if pa.types.is_date32(array.type):
+        return array
+    millis = pc.fill_null(pc.cast(array, pa.int64()), 0).to_numpy()
+    days = millis // DAY_MILLIS
+    if len(days) and (days.min() < FIRST_DAY or days.max() > LAST_DAY):
+        raise PgError(DATETIME_OUT_OF_RANGE, "date out of range")
+    return pa.array(days.astype(np.int32), pa.date32(), mask=array.is_null().to_numpy(False))
