@@ -290,6 +290,23 @@ def _interval(generator: Postgres.Generator, node: exp.Interval) -> str:
     return Postgres.Generator.interval_sql(generator, node)
 
 
+def _series_rows(generator: Postgres.Generator, node: exp.ExplodingGenerateSeries) -> str:
+    """`generate_series(...)` in a select list is rows, one per value, as in PostgreSQL (two
+    such series side by side are zipped, the shorter one padded with NULLs, as since
+    PostgreSQL 10); DataFusion's function gives one row holding the list."""
+    series = generator.func("generate_series", *node.args.values())
+    return f"unnest({series})" if _select_item(node) else series
+
+
+def _select_item(node: exp.Expression) -> bool:
+    """Whether `node` is an item of a select list, aliased or not (not in FROM, not inside
+    another expression)."""
+    parent = node.parent
+    if isinstance(parent, exp.Alias):
+        node, parent = parent, parent.parent
+    return isinstance(parent, exp.Select) and node.arg_key == "expressions"
+
+
 class DataFusionText(Postgres):
     class Generator(Postgres.Generator):
         CHECKS = True  # integer arithmetic marked CHECKED is written checked
@@ -313,6 +330,7 @@ class DataFusionText(Postgres):
             exp.Mod: _divided,
             exp.SimilarTo: _similar_to,
             exp.Escape: _escape,
+            exp.ExplodingGenerateSeries: _series_rows,
             # DataFusion reads QUALIFY: it is kept, not rewritten into a subquery
             exp.Select: transforms.preprocess([transforms.eliminate_semi_and_anti_joins]),
         }
@@ -375,11 +393,14 @@ def names_sql(statement: exp.Expression) -> str | None:
 def _unnamed(select: exp.Select) -> list[exp.Expression]:
     """The casts of a column without an alias: DataFusion names one after the column, and then
     refuses `SELECT CAST(id AS INT) FROM t ORDER BY id` (the sort key's hidden column has the
-    same name); named so, the ORDER BY sorts by it, as PostgreSQL's (which names it so too)."""
+    same name); named so, the ORDER BY sorts by it, as PostgreSQL's (which names it so too).
+    And a select list's `generate_series`, written as an unnest that DataFusion names after
+    itself (`_series_rows`) and refuses under ORDER BY unnamed."""
     return [
         item
         for item in select.expressions
-        if isinstance(item, exp.Cast) and isinstance(item.this, exp.Column)
+        if (isinstance(item, exp.Cast) and isinstance(item.this, exp.Column))
+        or isinstance(item, exp.ExplodingGenerateSeries)
     ]
 
 

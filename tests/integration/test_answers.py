@@ -566,6 +566,28 @@ def test_a_union_of_an_integer_and_a_fraction_is_answered(answers: Answers, inte
             assert got == want and all(type(row[0]) is float for row in got), (template, got)
 
 
+SERIES = [
+    "SELECT generate_series(1, 3) AS g",
+    "SELECT generate_series(1, 3) AS a, generate_series(1, 2) AS b",
+    "SELECT id, generate_series(1, 2) AS g FROM {t} WHERE id < 3 ORDER BY 1, 2",
+    "SELECT count(*) AS n FROM (SELECT generate_series(1, 5) AS g) AS s",
+]
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_a_series_in_a_select_list_is_rows(answers: Answers, interface: str) -> None:
+    """`SELECT generate_series(1, 3)` answered one row holding the list [1, 2, 3]; PostgreSQL
+    answers a row per value, side-by-side series zipped and the shorter padded with NULLs."""
+    agree(answers, interface, SERIES)
+
+
+def test_a_series_in_a_select_list_is_named_as_in_postgresql(answers: Answers) -> None:
+    with psycopg.connect(answers.dsn, autocommit=True) as connection:
+        cursor = connection.execute("SELECT generate_series(1, 2)")
+        assert [c.name for c in cursor.description] == ["generate_series"]
+        assert cursor.fetchall() == [(1,), (2,)]
+
+
 SUMS = [
     "SELECT sum(id * -1000000000000)::bigint AS s, sum(id)::bigint AS n FROM {t}",
     "SELECT score, sum(id - 4000000000)::bigint AS s FROM {t} GROUP BY score ORDER BY 1",
