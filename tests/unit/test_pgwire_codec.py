@@ -406,6 +406,18 @@ def test_a_date64_with_a_time_is_its_day_on_both_paths(fmt: int) -> None:
     )
 
 
+@pytest.mark.parametrize("copies", [1, 4])
+def test_dates_outside_years_1_to_9999_are_written_as_postgresql_writes_them(copies: int) -> None:
+    """Arrow wrote year 0 for 1 BC, `-0043` for 44 BC and `<value out of range: ...>` past
+    year 262143; PostgreSQL writes `0044-03-15 BC` and every year it holds."""
+    days = [-719_163, -2_440_588, -736_900, 2_932_897, 100_000_000, 2_145_042_905, None, 0]
+    words = ["0001-12-31 BC", "4714-11-24 BC", "0049-06-09 BC", "10000-01-01",
+             "275760-09-13", "5874897-12-31", None, "1970-01-01"]  # fmt: skip
+    batch = pa.record_batch({"d": pa.array(days * copies, pa.date32())})
+    cells = [row[0] for row in rows(RowEncoder(batch.schema, [TEXT]), batch)]
+    assert cells == [None if w is None else w.encode() for w in words] * copies
+
+
 def test_a_date64_past_postgresqls_dates_is_out_of_range() -> None:
     batch = pa.record_batch({"v": pa.array([2**62] * 10, pa.date64())})
     with pytest.raises(PgError) as refused:

@@ -50,6 +50,7 @@ FEW_ROWS = 8  # a batch up to this many rows is encoded per value, when its type
 DAY_MILLIS = 86_400_000
 # PostgreSQL's dates, in days from 1970-01-01: 4714-11-24 BC to 5874897-12-31
 FIRST_DAY, LAST_DAY = -2_440_588, 2_145_042_905
+FIRST_COMMON_DAY, LAST_COMMON_DAY = -719_162, 2_932_896  # 0001-01-01 and 9999-12-31
 KEPT_SCHEMAS = 256
 CHUNK_BYTES = 1 << 22
 # Instants written by zoneinfo (_zoned_beyond_table): from 2038-01-01 up to 9999-01-01, before
@@ -294,12 +295,12 @@ def text(array: pa.Array, column: Column, timezone: str) -> pa.Array:
         return pc.if_else(array, "t", "f")
     if pa.types.is_floating(kind):
         return _text_float(array)
-    if pa.types.is_integer(kind) or pa.types.is_date32(kind):
+    if pa.types.is_integer(kind):
         return pc.cast(array, pa.string())
     if pa.types.is_decimal(kind):
         return _text_decimal(array)
-    if pa.types.is_date64(kind):
-        return pc.cast(_dates(array), pa.string())
+    if pa.types.is_date(kind):
+        return _text_date(_dates(array))
     if types.is_string(kind):
         return array
     if column.type is types.UUID:
@@ -610,6 +611,33 @@ def timezone_valid(name: str) -> bool:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, pa.ArrowInvalid):
         return False
     return True
+
+
+def _text_date(days: pa.Array) -> pa.Array:
+    """PostgreSQL's text of dates: Arrow's where it writes the same (years 1 to 9999), else
+    PostgreSQL's own, `0044-03-15 BC` for year -43 (Arrow wrote `-0043-03-15`, year 0 for
+    1 BC, and `<value out of range: ...>` past year 262143)."""
+    numbers = pc.cast(days, pa.int32())
+    low, high = (bound.as_py() for bound in pc.min_max(numbers).values())
+    if low is None or FIRST_COMMON_DAY <= low <= high <= LAST_COMMON_DAY:
+        return pc.cast(days, pa.string())
+    return pa.array([None if day is None else _date_words(day) for day in numbers.to_pylist()])
+
+
+def _date_words(day: int) -> str:
+    """The proleptic Gregorian date `day` days from 1970-01-01 (H. Hinnant's civil_from_days),
+    as PostgreSQL writes it."""
+    shifted = day + 719_468  # days from 0000-03-01
+    era, of_era = divmod(shifted, 146_097)
+    year_of_era = (of_era - of_era // 1460 + of_era // 36_524 - of_era // 146_096) // 365
+    of_year = of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * of_year + 2) // 153
+    date = of_year - (153 * shifted_month + 2) // 5 + 1
+    month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
+    year = year_of_era + era * 400 + (month <= 2)
+    if year > 0:
+        return f"{year:04d}-{month:02d}-{date:02d}"
+    return f"{1 - year:04d}-{month:02d}-{date:02d} BC"
 
 
 def _dates(array: pa.Array) -> pa.Array:
