@@ -26,7 +26,9 @@ def embed_whole(embedder: Any, texts: Sequence[str], context: int) -> list[list[
     pieces: list[str] = []
     weights: list[list[int]] = []
     for text in texts:
-        tokens = embedder.tokenize(text.encode("utf-8"), add_bos=False)
+        encoded = text.encode("utf-8")
+        # a token spans a byte at least: a text of fewer bytes than a window fits untokenized
+        tokens = embedder.tokenize(encoded, add_bos=False) if len(encoded) >= size else []
         if len(tokens) <= size:
             pieces.append(text)
             weights.append([1])
