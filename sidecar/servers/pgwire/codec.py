@@ -29,6 +29,7 @@ from sidecar.servers.pgwire.errors import DATETIME_OUT_OF_RANGE, PgError
 from sidecar.servers.pgwire.types import Column
 from sidecar.servers.pgwire.values import (
     BINARY,
+    DAY_MILLIS,
     PG_EPOCH_DAYS,
     PG_EPOCH_MICROS,
     TEXT,
@@ -47,7 +48,6 @@ from sidecar.servers.pgwire.values import (
 )
 
 FEW_ROWS = 8  # a batch up to this many rows is encoded per value, when its types allow
-DAY_MILLIS = 86_400_000
 # PostgreSQL's dates, in days from 1970-01-01: 4714-11-24 BC to 5874897-12-31
 FIRST_DAY, LAST_DAY = -2_440_588, 2_145_042_905
 FIRST_COMMON_DAY, LAST_COMMON_DAY = -719_162, 2_932_896  # 0001-01-01 and 9999-12-31
